@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// result gathers every run of one benchmark: its figures by unit (ns/op, B/op, allocs/op, and any
+// custom unit reported with b.ReportMetric, such as p99-ms).
+type result struct {
+	name   string
+	values map[string][]float64
+	units  []string // in first-seen order
+}
+
+// parseBench reads `go test -bench` output. The -N GOMAXPROCS suffix is dropped from names.
+func parseBench(out []byte) []*result {
+	byName := map[string]*result{}
+	var order []*result
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "Benchmark")
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		r := byName[name]
+		if r == nil {
+			r = &result{name: name, values: map[string][]float64{}}
+			byName[name] = r
+			order = append(order, r)
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			unit := f[i+1]
+			if _, seen := r.values[unit]; !seen {
+				r.units = append(r.units, unit)
+			}
+			r.values[unit] = append(r.values[unit], v)
+		}
+	}
+	return order
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func format(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+}
+
+func cell(vals []float64) string {
+	if len(vals) == 0 {
+		return ""
+	}
+	m := median(vals)
+	if len(vals) == 1 {
+		return format(m)
+	}
+	lo, hi := slices.Min(vals), slices.Max(vals)
+	if lo == hi {
+		return format(m)
+	}
+	return fmt.Sprintf("%s (%s–%s)", format(m), format(lo), format(hi))
+}
+
+func renderSection(s suite, m machine, results []*result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## %s\n\n%s\n\n", s.title, s.about)
+	fmt.Fprintf(&b, "Command: `make bench SUITE=%s` (runs `%s`)  \n", s.name, strings.Join(s.command(), " "))
+	fmt.Fprintf(&b, "Measured %s on %s, %d cores, %s, commit %s.\n\n", m.date, m.cpu, m.cores, m.goVersion, m.commit)
+
+	var units []string
+	for _, r := range results {
+		for _, u := range r.units {
+			if !slices.Contains(units, u) {
+				units = append(units, u)
+			}
+		}
+	}
+	fmt.Fprintf(&b, "| benchmark | %s |\n|---|%s\n", strings.Join(units, " | "), strings.Repeat("---|", len(units)))
+	for _, r := range results {
+		row := make([]string, len(units))
+		for i, u := range units {
+			row[i] = cell(r.values[u])
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", r.name, strings.Join(row, " | "))
+	}
+	if len(s.ratios) > 0 {
+		b.WriteString("\n| ratio (same run, median ns/op) | value |\n|---|---|\n")
+		for _, q := range s.ratios {
+			fmt.Fprintf(&b, "| %s | %s |\n", q.label, ratioOf(results, q))
+		}
+	}
+	return b.String()
+}
+
+func ratioOf(results []*result, q ratio) string {
+	get := func(name string) (float64, bool) {
+		for _, r := range results {
+			if r.name == name && len(r.values["ns/op"]) > 0 {
+				return median(r.values["ns/op"]), true
+			}
+		}
+		return 0, false
+	}
+	base, ok1 := get(q.baseline)
+	ours, ok2 := get(q.ours)
+	if !ok1 || !ok2 || ours == 0 {
+		return "not measured (benchmark missing from this run)"
+	}
+	return fmt.Sprintf("%.1f×", base/ours)
+}
+
+// replaceSection swaps the text between a suite's markers, appending the section if it is new.
+func replaceSection(doc []byte, name, body string) []byte {
+	begin := fmt.Sprintf("<!-- BEGIN bench:%s -->", name)
+	end := fmt.Sprintf("<!-- END bench:%s -->", name)
+	block := begin + "\n" + body + end
+	s := string(doc)
+	i := strings.Index(s, begin)
+	j := strings.Index(s, end)
+	if i >= 0 && j > i {
+		return []byte(s[:i] + block + s[j+len(end):])
+	}
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	return []byte(s + "\n" + block + "\n")
+}

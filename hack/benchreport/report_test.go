@@ -1,0 +1,52 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const sample = `goos: linux
+BenchmarkAssign/allocated=1k-2         	 5000000	       210.0 ns/op	      16 B/op	       1 allocs/op
+BenchmarkAssign/allocated=1k-2         	 5000000	       230.0 ns/op	      16 B/op	       1 allocs/op
+BenchmarkAssign/allocated=1k-2         	 5000000	       220.0 ns/op	      16 B/op	       1 allocs/op
+BenchmarkLinearScanAssign/allocated=1k-2 	  100000	     22000 ns/op	       0 B/op	       0 allocs/op
+BenchmarkCreateToIngress-2	       1	 12.5 p50-ms	 80.0 p99-ms
+PASS
+`
+
+func TestParseBench(t *testing.T) {
+	rs := parseBench([]byte(sample))
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.name)
+	}
+	if diff := cmp.Diff([]string{"Assign/allocated=1k", "LinearScanAssign/allocated=1k", "CreateToIngress"}, names); diff != "" {
+		t.Fatalf("names (-want +got):\n%s", diff)
+	}
+	if got := median(rs[0].values["ns/op"]); got != 220 {
+		t.Errorf("median ns/op = %v, want 220", got)
+	}
+	if diff := cmp.Diff([]string{"p50-ms", "p99-ms"}, rs[2].units); diff != "" {
+		t.Errorf("custom units (-want +got):\n%s", diff)
+	}
+	q := ratio{"x", "LinearScanAssign/allocated=1k", "Assign/allocated=1k"}
+	if got := ratioOf(rs, q); got != "100.0×" {
+		t.Errorf("ratio = %q, want 100.0×", got)
+	}
+	if got := ratioOf(rs, ratio{"x", "Missing", "Assign/allocated=1k"}); !strings.HasPrefix(got, "not measured") {
+		t.Errorf("ratio with a missing benchmark = %q, want a 'not measured' note", got)
+	}
+}
+
+func TestReplaceSection(t *testing.T) {
+	doc := []byte("# B\n")
+	doc = replaceSection(doc, "a", "first\n")
+	doc = replaceSection(doc, "b", "second\n")
+	doc = replaceSection(doc, "a", "again\n")
+	want := "# B\n\n<!-- BEGIN bench:a -->\nagain\n<!-- END bench:a -->\n\n<!-- BEGIN bench:b -->\nsecond\n<!-- END bench:b -->\n"
+	if diff := cmp.Diff(want, string(doc)); diff != "" {
+		t.Errorf("doc (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,43 @@
+package main
+
+// suite is one group of benchmarks whose figures form one section of docs/benchmarks.md.
+type suite struct {
+	name    string   // section marker and the argument to `make bench SUITE=...`
+	title   string   // section heading
+	about   string   // what is measured and the target, in one paragraph
+	pkg     string   // package to benchmark
+	bench   string   // -bench regexp
+	tags    string   // build tags, if the benchmark needs a tier's fixtures
+	count   int      // -count; figures are the median over the runs
+	root    bool     // needs root (network namespaces)
+	k8sBins bool     // needs the control-plane binaries from test/tools
+	ratios  []ratio  // figures computed from two benchmarks of the same run
+	extra   []string // extra `go test` flags
+}
+
+// ratio reports how many times slower the baseline is than ours, both measured in one run.
+type ratio struct {
+	label    string
+	baseline string
+	ours     string
+}
+
+// suites lists every benchmark suite. New suites are added here by the issue that brings them.
+var suites = []suite{
+	{
+		name:  "allocator",
+		title: "Allocator: LoadBalancer IPs and NodePorts",
+		about: "Cost of one allocation with 1k, 10k and 60k addresses already allocated in a /16 " +
+			"(target ≤ 1 µs/op and flat), against a linear-scan allocator of the kind MetalLB and " +
+			"kube-vip-cloud-provider use, measured in the same run; restoring 10k assignments " +
+			"(target ≤ 20 ms); a /64 IPv6 pool; NodePorts at 50% and 95% full.",
+		pkg:   "./allocator/",
+		bench: ".",
+		count: 5,
+		ratios: []ratio{
+			{"linear scan ÷ frontdesk, 1k allocated", "LinearScanAssign/allocated=1k", "Assign/allocated=1k"},
+			{"linear scan ÷ frontdesk, 10k allocated", "LinearScanAssign/allocated=10k", "Assign/allocated=10k"},
+			{"linear scan ÷ frontdesk, 60k allocated", "LinearScanAssign/allocated=60k", "Assign/allocated=60k"},
+		},
+	},
+}
