@@ -71,7 +71,7 @@ func format(v float64) string {
 	switch {
 	case v == 0:
 		return "0"
-	case v >= 100:
+	case v >= 100 || v == float64(int64(v)):
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case v >= 1:
 		return strconv.FormatFloat(v, 'f', 2, 64)
@@ -80,19 +80,40 @@ func format(v float64) string {
 	}
 }
 
-func cell(vals []float64) string {
+// duration renders nanoseconds in the unit a reader expects: 212 ns, 3.4 µs, 141 ms, 3.21 s.
+func duration(ns float64) string {
+	switch {
+	case ns >= 1e9:
+		return format(ns/1e9) + " s"
+	case ns >= 1e6:
+		return format(ns/1e6) + " ms"
+	case ns >= 1e3:
+		return format(ns/1e3) + " µs"
+	}
+	return format(ns) + " ns"
+}
+
+func cell(unit string, vals []float64) string {
 	if len(vals) == 0 {
 		return ""
 	}
+	f := format
+	if unit == "ns/op" {
+		f = duration
+	}
 	m := median(vals)
-	if len(vals) == 1 {
-		return format(m)
-	}
 	lo, hi := slices.Min(vals), slices.Max(vals)
-	if lo == hi {
-		return format(m)
+	if len(vals) == 1 || lo == hi {
+		return f(m)
 	}
-	return fmt.Sprintf("%s (%s–%s)", format(m), format(lo), format(hi))
+	return fmt.Sprintf("%s (%s–%s)", f(m), f(lo), f(hi))
+}
+
+func header(unit string) string {
+	if unit == "ns/op" {
+		return "time/op"
+	}
+	return unit
 }
 
 func renderSection(s suite, m machine, results []*result) string {
@@ -109,11 +130,15 @@ func renderSection(s suite, m machine, results []*result) string {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "| benchmark | %s |\n|---|%s\n", strings.Join(units, " | "), strings.Repeat("---|", len(units)))
+	heads := make([]string, len(units))
+	for i, u := range units {
+		heads[i] = header(u)
+	}
+	fmt.Fprintf(&b, "| benchmark | %s |\n|---|%s\n", strings.Join(heads, " | "), strings.Repeat("---|", len(units)))
 	for _, r := range results {
 		row := make([]string, len(units))
 		for i, u := range units {
-			row[i] = cell(r.values[u])
+			row[i] = cell(u, r.values[u])
 		}
 		fmt.Fprintf(&b, "| %s | %s |\n", r.name, strings.Join(row, " | "))
 	}

@@ -50,3 +50,21 @@ func TestReplaceSection(t *testing.T) {
 		t.Errorf("doc (-want +got):\n%s", diff)
 	}
 }
+
+func TestCellUnits(t *testing.T) {
+	for _, tt := range []struct {
+		unit string
+		vals []float64
+		want string
+	}{
+		{"ns/op", []float64{3210000310}, "3.21 s"},
+		{"ns/op", []float64{212, 230, 220}, "220 ns (212 ns–230 ns)"},
+		{"ns/op", []float64{141e6}, "141 ms"},
+		{"B/op", []float64{16}, "16"},
+		{"p99-ms", []float64{1.234}, "1.23"},
+	} {
+		if got := cell(tt.unit, tt.vals); got != tt.want {
+			t.Errorf("cell(%s, %v) = %q, want %q", tt.unit, tt.vals, got, tt.want)
+		}
+	}
+}

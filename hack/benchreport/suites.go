@@ -40,4 +40,17 @@ var suites = []suite{
 			{"linear scan ÷ frontdesk, 60k allocated", "LinearScanAssign/allocated=60k", "Assign/allocated=60k"},
 		},
 	},
+	{
+		name:  "control-plane",
+		title: "Test control plane: cached start",
+		about: "Time for test/cluster to start a real control plane from the cached binaries, until " +
+			"/readyz (and the controllers' /healthz) answer ok. The cold build of the binaries is a " +
+			"one-off, reported by make k8s-tools.",
+		pkg:     "./test/cluster/",
+		bench:   "BenchmarkStart",
+		tags:    "integration",
+		count:   1,
+		k8sBins: true,
+		extra:   []string{"-benchtime=5x", "-timeout=20m"},
+	},
 }
