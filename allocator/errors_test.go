@@ -31,31 +31,42 @@ func TestErrorTypes(t *testing.T) {
 	}{
 		{"full pool", func() error {
 			a := ips()
-			a.Assign(v4("x", "tiny"))
+			if _, err := a.Assign(v4("x", "tiny")); err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
 			_, err := a.Assign(v4("y", "tiny"))
 			return err
 		}, "ErrFull"},
 		{"full port range", func() error {
 			a := ports()
-			a.AllocateNext("x", TCP)
-			a.AllocateNext("x", TCP)
+			for range 2 {
+				if _, err := a.AllocateNext("x", TCP); err != nil {
+					return fmt.Errorf("setup: %w", err)
+				}
+			}
 			_, err := a.AllocateNext("x", TCP)
 			return err
 		}, "ErrFull"},
 		{"address conflict", func() error {
 			a := ips()
-			a.Assign(want(v4("x", "blue"), "192.0.2.9"))
+			if _, err := a.Assign(want(v4("x", "blue"), "192.0.2.9")); err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
 			_, err := a.Assign(want(v4("y", "blue"), "192.0.2.9"))
 			return err
 		}, "*ErrConflict"},
 		{"restore conflict", func() error {
 			a := ips()
-			a.Restore("x", addrs("203.0.113.1"), Sharing{})
+			if err := a.Restore("x", addrs("203.0.113.1"), Sharing{}); err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
 			return a.Restore("y", addrs("203.0.113.1"), Sharing{})
 		}, "*ErrConflict"},
 		{"port conflict", func() error {
 			a := ports()
-			a.Allocate("x", TCP, 30000)
+			if err := a.Allocate("x", TCP, 30000); err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
 			return a.Allocate("y", TCP, 30000)
 		}, "*ErrPortConflict"},
 		{"address not in range", func() error {

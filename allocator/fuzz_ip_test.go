@@ -132,20 +132,20 @@ func (m *model) justified(err error, owner string, s Sharing) error {
 		return nil
 	}
 	if !errors.Is(err, ErrAllocated) {
-		return fmt.Errorf("%v does not match ErrAllocated", err)
+		return fmt.Errorf("%w does not match ErrAllocated", err)
 	}
 	fi, _ := FamilyOf(c.Addr).index()
 	if c.Holder == owner {
 		if cur := m.held[owner][fi]; !cur.IsValid() || cur == c.Addr {
-			return fmt.Errorf("self-conflict %v but %q holds %v", err, owner, cur)
+			return fmt.Errorf("self-conflict %w but %q holds %v", err, owner, cur)
 		}
 		return nil
 	}
 	if m.held[c.Holder][fi] != c.Addr {
-		return fmt.Errorf("conflict %v names a holder that does not hold the address", err)
+		return fmt.Errorf("conflict %w names a holder that does not hold the address", err)
 	}
 	if compatible(s, m.sharing[c.Holder]) {
-		return fmt.Errorf("conflict %v between compatible owners", err)
+		return fmt.Errorf("conflict %w between compatible owners", err)
 	}
 	return nil
 }
@@ -268,7 +268,7 @@ func fuzzIPStep(r *byteReader, a *IPAllocator, m *model) (string, error) {
 		if i == len(fuzzLayouts)-1 {
 			var ov *ErrPoolOverlap
 			if !errors.As(err, &ov) {
-				return desc, fmt.Errorf("overlapping pools accepted: %v", err)
+				return desc, fmt.Errorf("overlapping pools accepted: %w", err)
 			}
 			return desc, nil
 		}
@@ -294,7 +294,7 @@ func (m *model) assign(req Request, res Result, err error) error {
 		switch {
 		case errors.As(err, &unknown):
 			if _, ok := m.sets[unknown.Pool]; ok || !slices.Contains(req.Pools, unknown.Pool) {
-				return fmt.Errorf("unjustified %v", err)
+				return fmt.Errorf("unjustified %w", err)
 			}
 		case errors.As(err, &invalid):
 			// The only invalid requests generated ask for an address of a family not requested.
@@ -303,11 +303,11 @@ func (m *model) assign(req Request, res Result, err error) error {
 				stray = stray || !slices.Contains(req.Families, FamilyOf(x))
 			}
 			if !stray {
-				return fmt.Errorf("unjustified %v", err)
+				return fmt.Errorf("unjustified %w", err)
 			}
 		case errors.As(err, &nir):
 			if m.inPools(nir.Addr, req.Pools) {
-				return fmt.Errorf("unjustified %v", err)
+				return fmt.Errorf("unjustified %w", err)
 			}
 		case errors.Is(err, ErrFull):
 			full := false
@@ -318,7 +318,7 @@ func (m *model) assign(req Request, res Result, err error) error {
 				}
 			}
 			if !full {
-				return fmt.Errorf("unjustified %v", err)
+				return fmt.Errorf("unjustified %w", err)
 			}
 		default:
 			if e := m.justified(err, req.Owner, req.Sharing); e != nil || !errors.Is(err, ErrAllocated) {

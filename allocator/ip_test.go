@@ -39,10 +39,6 @@ func restored(owner string, s Sharing, xs ...string) step {
 	}
 }
 
-func released(owner string) step {
-	return func(t *testing.T, a *IPAllocator) { a.Release(owner) }
-}
-
 func poolsSet(pools []Pool) step {
 	return func(t *testing.T, a *IPAllocator) {
 		t.Helper()

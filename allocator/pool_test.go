@@ -114,7 +114,7 @@ func TestSetPoolsRejects(t *testing.T) {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 			// Typed: the first wanted error's type is found with errors.As.
-			switch tt.want[0].(type) {
+			switch tt.want[0].(type) { //nolint:errorlint // the type of the wanted value, not of a returned error
 			case *ErrInvalidPool:
 				var e *ErrInvalidPool
 				if !errors.As(err, &e) {
