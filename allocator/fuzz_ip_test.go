@@ -322,7 +322,7 @@ func (m *model) assign(req Request, res Result, err error) error {
 			}
 		default:
 			if e := m.justified(err, req.Owner, req.Sharing); e != nil || !errors.Is(err, ErrAllocated) {
-				return fmt.Errorf("unexpected error %v (%v)", err, e)
+				return fmt.Errorf("unexpected error %w (%v)", err, e)
 			}
 		}
 		return nil
@@ -379,7 +379,7 @@ func (m *model) restore(owner string, addrs []netip.Addr, s Sharing, err error) 
 			return e
 		}
 		if !errors.Is(err, ErrAllocated) {
-			return fmt.Errorf("unexpected error %v", err)
+			return fmt.Errorf("unexpected error %w", err)
 		}
 		return nil
 	}

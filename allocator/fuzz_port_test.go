@@ -85,7 +85,7 @@ func fuzzPortStep(r *byteReader, a *PortAllocator, m *portModel) (string, error)
 	port := uint16(95 + int(r.next())%50)
 	same := func(got, want error) error {
 		if (got == nil) != (want == nil) || (got != nil && got.Error() != want.Error()) {
-			return fmt.Errorf("error %v, want %v", got, want)
+			return fmt.Errorf("error %w, want %w", got, want)
 		}
 		return nil
 	}
