@@ -322,7 +322,7 @@ func (m *model) assign(req Request, res Result, err error) error {
 			}
 		default:
 			if e := m.justified(err, req.Owner, req.Sharing); e != nil || !errors.Is(err, ErrAllocated) {
-				return fmt.Errorf("unexpected error %w (%v)", err, e)
+				return fmt.Errorf("unexpected error %w (%w)", err, e)
 			}
 		}
 		return nil

@@ -97,7 +97,7 @@ func fuzzPortStep(r *byteReader, a *PortAllocator, m *portModel) (string, error)
 		switch {
 		case err != nil:
 			if !errors.Is(err, ErrFull) || dyn || stat {
-				return desc, fmt.Errorf("error %v with free ports left", err)
+				return desc, fmt.Errorf("error %w with free ports left", err)
 			}
 			return desc, nil
 		case !m.r.Contains(got) || m.holders[got].owner != "":
