@@ -1,6 +1,8 @@
 # frontdesk: one Makefile for building, testing and benchmarking.
 #
 #   make build        every binary into bin/
+#   make generate     deepcopy code and CRDs (charts/frontdesk/crds) from api/ (controller-gen, pinned in hack/tools)
+#   make verify-generated  fails if make generate would change anything
 #   make unit         fast tests: no root, no network, no external binaries
 #   make lint         gofmt, go vet, golangci-lint (pinned in hack/tools/go.mod, run with `go tool`)
 #   make test         THE test command: installs what is missing, then runs every tier
@@ -18,7 +20,7 @@ export FRONTDESK_CACHE ?= $(HOME)/.cache/frontdesk
 tier_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\b$(1)\b' . 2>/dev/null \
 	| grep -v -e '^./test/tools/' -e '^./hack/tools/' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all build unit unit-race lint fmt deps k8s-tools integration netns test bench lab lab-down clean help
+.PHONY: all build generate verify-generated unit unit-race lint fmt deps k8s-tools integration netns test bench lab lab-down clean help
 
 all: build
 
@@ -29,6 +31,22 @@ build:
 	@mkdir -p bin
 	@if compgen -G 'cmd/*/main.go' >/dev/null; then $(GO) build -o bin/ ./cmd/...; else echo "build: no binaries yet"; fi
 
+generate:
+	$(TOOL) controller-gen object paths=./api/...
+	$(TOOL) controller-gen crd paths=./api/... output:crd:dir=charts/frontdesk/crds
+
+# Regenerates, then compares with a copy taken before: any difference means the committed (or
+# working-tree) generated files were stale. Works in a dirty tree, unlike a git status check.
+verify-generated:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  cp -a api "$$tmp/api"; cp -a charts/frontdesk/crds "$$tmp/crds"; \
+	  $(MAKE) --no-print-directory generate >/dev/null; \
+	  if ! diff -r "$$tmp/api" api >/dev/null || ! diff -r "$$tmp/crds" charts/frontdesk/crds >/dev/null; then \
+	    echo "verify-generated: generated files were stale; make generate has now rewritten them:" >&2; \
+	    diff -r "$$tmp/api" api >&2 || true; diff -r "$$tmp/crds" charts/frontdesk/crds >&2 || true; \
+	    exit 1; \
+	  fi; echo "verify-generated: up to date"
+
 unit:
 	$(GO) test ./...
 
@@ -38,7 +56,7 @@ unit-race:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-lint:
+lint: verify-generated
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' | grep -v -e '^test/tools/' -e '^hack/tools/')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags integration,netns ./...

@@ -1,0 +1,223 @@
+//go:build integration
+
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/api/crds"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/test/cluster"
+)
+
+// TestClient drives every call of the typed clients and the informers against a real API
+// server with the chart's CRDs.
+func TestClient(t *testing.T) {
+	c := cluster.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := crds.Install(ctx, c.Config); err != nil {
+		t.Fatal(err)
+	}
+	// Installing again (an upgrade to the same version) must succeed too.
+	if err := crds.Install(ctx, c.Config); err != nil {
+		t.Fatalf("second Install: %v", err)
+	}
+	fd, err := client.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools, allocs := fd.IPPools(), fd.IPAllocations()
+
+	w, err := allocs.Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	pool, err := pools.Create(ctx, &v1alpha1.IPPool{
+		ObjectMeta: metav1.ObjectMeta{Name: "blue"},
+		Spec:       v1alpha1.IPPoolSpec{Addresses: []string{"198.51.100.0/24", "2001:db8::/64"}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("status subresource", func(t *testing.T) {
+		p := pool.DeepCopy()
+		p.Spec.Priority = 7 // ignored by UpdateStatus
+		p.Status = v1alpha1.IPPoolStatus{
+			CapacityIPv4: "256", CapacityIPv6: "18446744073709551616", AssignedIPv4: 1,
+		}
+		meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
+			Type: v1alpha1.IPPoolConditionValid, Status: metav1.ConditionTrue, Reason: v1alpha1.IPPoolReasonValid,
+			Message: "no overlap", ObservedGeneration: p.Generation,
+		})
+		got, err := pools.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Spec.Priority != 0 || got.Status.CapacityIPv6 != "18446744073709551616" ||
+			!meta.IsStatusConditionTrue(got.Status.Conditions, v1alpha1.IPPoolConditionValid) {
+			t.Errorf("after UpdateStatus: priority %d, status %+v", got.Spec.Priority, got.Status)
+		}
+		pool = got
+	})
+
+	t.Run("patch and update", func(t *testing.T) {
+		got, err := pools.Patch(ctx, "blue", types.MergePatchType, []byte(`{"spec":{"priority":-1}}`), metav1.PatchOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Spec.AutoAssign = ptr.To(false)
+		got, err = pools.Update(ctx, got, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Spec.Priority != -1 || *got.Spec.AutoAssign || got.Status.AssignedIPv4 != 1 {
+			t.Errorf("after Patch and Update: %+v", got)
+		}
+		list, err := pools.List(ctx, metav1.ListOptions{})
+		if err != nil || len(list.Items) != 1 || list.Items[0].Name != "blue" {
+			t.Fatalf("List = %v, %v", list, err)
+		}
+	})
+
+	t.Run("printer columns", func(t *testing.T) {
+		raw, err := fd.RESTClient().Get().Resource("ippools").
+			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Raw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var table metav1.Table
+		if err := json.Unmarshal(raw, &table); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range table.ColumnDefinitions {
+			names = append(names, c.Name)
+		}
+		want := []string{"Name", "Addresses", "Valid", "IPv4 Assigned", "IPv4 Capacity", "IPv6 Assigned",
+			"IPv6 Capacity", "Auto Assign", "Priority", "Age"}
+		if d := cmp.Diff(want, names); d != "" {
+			t.Errorf("columns (-want +got):\n%s", d)
+		}
+		if len(table.Rows) != 1 {
+			t.Fatalf("%d rows, want 1", len(table.Rows))
+		}
+		cells := table.Rows[0].Cells
+		// Name, Addresses, Valid, IPv4 Assigned, IPv4 Capacity, IPv6 Assigned, IPv6 Capacity.
+		wantCells := []any{"blue", `["198.51.100.0/24","2001:db8::/64"]`, "True", float64(1), "256", float64(0), "18446744073709551616"}
+		if d := cmp.Diff(wantCells, cells[:len(wantCells)]); d != "" {
+			t.Errorf("cells (-want +got):\n%s", d)
+		}
+	})
+
+	addr := "2001:db8::7"
+	name := v1alpha1.IPAllocationName(mustAddr(t, addr))
+	alloc := &v1alpha1.IPAllocation{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.IPAllocationSpec{Address: addr, Pool: "blue",
+			Services: []v1alpha1.ServiceRef{{Namespace: "default", Name: "web", UID: "u1"}}},
+	}
+
+	t.Run("allocation lock", func(t *testing.T) {
+		first, err := allocs.Create(ctx, alloc, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second controller picking the same address loses the race.
+		other := alloc.DeepCopy()
+		other.Spec.Services[0].Name = "db"
+		if _, err := allocs.Create(ctx, other, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("second Create: %v; want AlreadyExists", err)
+		}
+		// Joining a shared address is an Update with the resourceVersion read.
+		join := first.DeepCopy()
+		join.Spec.SharingKey = "k"
+		join.Spec.Services = append(join.Spec.Services, v1alpha1.ServiceRef{Namespace: "default", Name: "dns", UID: "u2"})
+		if _, err := allocs.Update(ctx, join, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		stale := first.DeepCopy()
+		stale.Spec.Services = append(stale.Spec.Services, v1alpha1.ServiceRef{Namespace: "default", Name: "ntp", UID: "u3"})
+		if _, err := allocs.Update(ctx, stale, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
+			t.Fatalf("Update from a stale read: %v; want Conflict", err)
+		}
+		got, err := allocs.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(join.Spec, got.Spec); d != "" {
+			t.Errorf("spec (-want +got):\n%s", d)
+		}
+		select {
+		case ev := <-w.ResultChan():
+			if a, ok := ev.Object.(*v1alpha1.IPAllocation); ev.Type != watch.Added || !ok || a.Name != name {
+				t.Errorf("first watch event %s %T", ev.Type, ev.Object)
+			}
+		case <-ctx.Done():
+			t.Fatal("no watch event")
+		}
+	})
+
+	t.Run("informers", func(t *testing.T) {
+		stop := make(chan struct{})
+		poolInf := client.NewIPPoolInformer(fd, 0, nil)
+		allocInf := client.NewIPAllocationInformer(fd, 0, nil)
+		go poolInf.Run(stop)
+		go allocInf.Run(stop)
+		defer close(stop)
+		if !cache.WaitForCacheSync(ctx.Done(), poolInf.HasSynced, allocInf.HasSynced) {
+			t.Fatal("caches did not sync")
+		}
+		p, err := client.NewIPPoolLister(poolInf.GetIndexer()).Get("blue")
+		if err != nil || p.Spec.Priority != -1 {
+			t.Fatalf("pool lister: %v, %v", p, err)
+		}
+		all, err := client.NewIPAllocationLister(allocInf.GetIndexer()).List(labels.Everything())
+		if err != nil || len(all) != 1 {
+			t.Fatalf("allocation lister: %v, %v", all, err)
+		}
+		byPool, err := allocInf.GetIndexer().ByIndex(client.IndexByPool, "blue")
+		if err != nil || len(byPool) != 1 {
+			t.Fatalf("allocations of pool blue: %v, %v", byPool, err)
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		if err := allocs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pools.Delete(ctx, "blue", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pools.Get(ctx, "blue", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("Get after Delete: %v; want NotFound", err)
+		}
+	})
+}
+
+func mustAddr(t *testing.T, s string) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
