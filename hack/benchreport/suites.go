@@ -53,4 +53,19 @@ var suites = []suite{
 		k8sBins: true,
 		extra:   []string{"-benchtime=5x", "-timeout=20m"},
 	},
+	{
+		name:  "controller",
+		title: "Bare-metal controller against the real API server",
+		about: "With 10k LoadBalancer Services present: time from the creation of a Service to its " +
+			"status.loadBalancer.ingress, seen through a watch, 200 Services one after another (target " +
+			"p99 ≤ 250 ms; anchors: the API server's ClusterIP SLO 99.9% < 500 ms, one kube-vip-cloud-provider " +
+			"sample ≈160 ms); and the time a restarted provider takes to rebuild its state from the 10k " +
+			"Services and IPAllocations (target ≤ 2 s), with zero addresses moved.",
+		pkg:     "./providers/baremetal/",
+		bench:   "BenchmarkControllerAt10k",
+		tags:    "integration",
+		count:   1,
+		k8sBins: true,
+		extra:   []string{"-benchtime=1x", "-timeout=40m"},
+	},
 }

@@ -1,0 +1,217 @@
+//go:build integration
+
+package baremetal_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/api/crds"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/providers/baremetal"
+	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
+	"github.com/frontdesk-lb/frontdesk/test/cluster"
+)
+
+// IP plan: Service CIDRs 10.96.0.0/16 and fd00:10:96::/108 (test/cluster); LoadBalancer pools in
+// 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/64 (documentation ranges). Nothing is routed.
+
+// env is a control plane with the frontdesk CRDs installed.
+type env struct {
+	c    *cluster.Cluster
+	kube kubernetes.Interface
+	api  *client.Clientset
+	cfg  *rest.Config
+}
+
+func newEnv(t testing.TB, opts ...cluster.Option) *env {
+	t.Helper()
+	c := cluster.Start(t, opts...)
+	cfg := rest.CopyConfig(c.Config)
+	cfg.QPS, cfg.Burst = 500, 1000 // tests create Services in bursts; the default 5 QPS would dominate
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := crds.Install(ctx, cfg); err != nil {
+		t.Fatalf("installing CRDs: %v", err)
+	}
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	api, err := client.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{c: c, kube: kube, api: api, cfg: cfg}
+}
+
+// controller is one in-process frontdesk controller: the bare-metal provider and our service
+// controller, as the cloud-controller-manager wires them, without leader election (tests that want
+// two at once get two).
+type controller struct {
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+	cloud  *baremetal.Cloud
+}
+
+func (e *env) startController(t testing.TB) *controller {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	k := &controller{cancel: cancel, cloud: baremetal.New(baremetal.Options{RepairInterval: 2 * time.Second, StatusInterval: 200 * time.Millisecond})}
+	if err := k.cloud.Start(ctx, e.cfg); err != nil {
+		cancel()
+		t.Fatalf("starting the provider: %v", err)
+	}
+	factory := informers.NewSharedInformerFactory(e.kube, 0)
+	lb, _ := k.cloud.LoadBalancer()
+	cfg := servicecontroller.DefaultConfig()
+	cfg.MinRetryDelay, cfg.MaxRetryDelay = 50*time.Millisecond, 2*time.Second
+	sc, err := servicecontroller.New(lb, e.kube, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	k.done.Add(1)
+	go func() { defer k.done.Done(); sc.Run(ctx, 10) }()
+	t.Cleanup(k.stop)
+	return k
+}
+
+// stop ends the controller as a SIGTERM would, and waits for its workers.
+func (k *controller) stop() {
+	k.cancel()
+	k.done.Wait()
+}
+
+func (e *env) createPool(t testing.TB, name string, addrs ...string) *v1alpha1.IPPool {
+	t.Helper()
+	p, err := e.api.IPPools().Create(context.Background(), &v1alpha1.IPPool{
+		ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.IPPoolSpec{Addresses: addrs}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating IPPool %s: %v", name, err)
+	}
+	return p
+}
+
+func lbService(name string, tweaks ...func(*v1.Service)) *v1.Service {
+	s := &v1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Annotations: map[string]string{}},
+		Spec: v1.ServiceSpec{
+			Type:     v1.ServiceTypeLoadBalancer,
+			Selector: map[string]string{"app": name},
+			Ports:    []v1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: v1.ProtocolTCP}},
+		},
+	}
+	for _, tw := range tweaks {
+		tw(s)
+	}
+	return s
+}
+
+func (e *env) create(t testing.TB, s *v1.Service) {
+	t.Helper()
+	if _, err := e.kube.CoreV1().Services(s.Namespace).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating Service %s: %v", s.Name, err)
+	}
+}
+
+// waitIngress waits until the Service has n ingress addresses and returns them.
+func (e *env) waitIngress(t testing.TB, name string, n int, timeout time.Duration) []netip.Addr {
+	t.Helper()
+	var got []netip.Addr
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		s, err := e.kube.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil //nolint:nilerr // a transient API error: keep polling until the deadline
+		}
+		got = ingressOf(s)
+		return len(got) == n, nil
+	})
+	if err != nil {
+		t.Fatalf("Service %s: want %d ingress addresses, have %v after %s", name, n, got, timeout)
+	}
+	return got
+}
+
+func ingressOf(s *v1.Service) []netip.Addr {
+	var out []netip.Addr
+	for _, ing := range s.Status.LoadBalancer.Ingress {
+		if a, err := netip.ParseAddr(ing.IP); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// waitEvent waits for an Event of the given reason on the Service whose message contains want.
+func (e *env) waitEvent(t testing.TB, svc, reason, want string) v1.Event {
+	t.Helper()
+	var found v1.Event
+	var seen []string
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+		evs, err := e.kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + svc})
+		if err != nil {
+			return false, nil //nolint:nilerr // a transient API error: keep polling until the deadline
+		}
+		seen = seen[:0]
+		for _, ev := range evs.Items {
+			seen = append(seen, ev.Reason+": "+ev.Message)
+			if ev.Reason == reason && contains(ev.Message, want) {
+				found = ev
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no %s Event on %s containing %q; events: %v", reason, svc, want, seen)
+	}
+	return found
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// assertDistinct fails if two Services share an ingress address without a sharing key, and returns
+// who holds each address.
+func (e *env) assertDistinct(t testing.TB) map[netip.Addr]string {
+	t.Helper()
+	owner, err := e.distinct()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return owner
+}
+
+// distinct is assertDistinct for goroutines other than the test's, which must not call t.Fatal.
+func (e *env) distinct() (map[netip.Addr]string, error) {
+	svcs, err := e.kube.CoreV1().Services("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	owner := map[netip.Addr]string{}
+	for _, s := range svcs.Items {
+		for _, a := range ingressOf(&s) {
+			if prev, dup := owner[a]; dup && s.Annotations[baremetal.AnnotationAllowSharedIP] == "" {
+				return nil, fmt.Errorf("address %s is given to both %s and %s/%s", a, prev, s.Namespace, s.Name)
+			}
+			owner[a] = s.Namespace + "/" + s.Name
+		}
+	}
+	return owner, nil
+}
+
+func svcName(i int) string { return fmt.Sprintf("svc-%03d", i) }
+
+func mustParse(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -1,0 +1,282 @@
+package baremetal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	cloudprovider "k8s.io/cloud-provider"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/allocator"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+)
+
+// allocationIndex answers, from the informer cache, which IPAllocation objects name a Service. It
+// may lag behind the API server; every use tolerates that (claims are idempotent).
+type allocationIndex interface {
+	byService(namespace, name string) []*v1alpha1.IPAllocation
+}
+
+// balancer implements cloudprovider.LoadBalancer for bare metal: a load balancer is one address per
+// family drawn from IPPools, announced by the speakers.
+type balancer struct {
+	alloc  *allocator.IPAllocator
+	claims *claimStore
+	index  allocationIndex
+	pools  *poolState
+	// nsLabels returns the labels of a namespace, for IPPool namespace selectors.
+	nsLabels func(namespace string) (labels.Set, error)
+	// ready is closed once the allocator holds every existing allocation: no address is handed out
+	// before that, or a restart could hand out one that is already in use.
+	ready   <-chan struct{}
+	metrics *recorder
+}
+
+var _ cloudprovider.LoadBalancer = (*balancer)(nil)
+
+func ownerKey(svc *v1.Service) string { return svc.Namespace + "/" + svc.Name }
+
+// maxClaimRaces bounds how often one Ensure retries after losing an address to another controller.
+const maxClaimRaces = 3
+
+func (b *balancer) GetLoadBalancer(ctx context.Context, _ string, svc *v1.Service) (*v1.LoadBalancerStatus, bool, error) {
+	if err := b.waitReady(ctx); err != nil {
+		return nil, false, err
+	}
+	held := b.alloc.Addresses(ownerKey(svc))
+	if len(held) == 0 {
+		return nil, false, nil
+	}
+	return statusOf(held), true, nil
+}
+
+func (b *balancer) GetLoadBalancerName(_ context.Context, _ string, svc *v1.Service) string {
+	return cloudprovider.DefaultLoadBalancerName(svc)
+}
+
+// EnsureLoadBalancer gives svc its addresses: the ones it holds while they still satisfy it, new
+// ones otherwise. The IPAllocation of every address exists before the address is returned (and so
+// before it reaches the Service's status); addresses the Service no longer holds are released after.
+func (b *balancer) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Service, _ []*v1.Node) (*v1.LoadBalancerStatus, error) {
+	if err := b.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	res, err := b.assign(ctx, svc)
+	if err != nil {
+		b.metrics.failure(err)
+		return nil, err
+	}
+	if err := b.releaseOthers(ctx, svc, res); err != nil {
+		return nil, err
+	}
+	b.pools.changed()
+	return statusOf(addrsOf(res)), nil
+}
+
+// UpdateLoadBalancer has nothing to do: which nodes announce an address is the speakers' decision.
+func (b *balancer) UpdateLoadBalancer(context.Context, string, *v1.Service, []*v1.Node) error {
+	return nil
+}
+
+// EnsureLoadBalancerDeleted releases every address of svc, in memory and in the API server.
+func (b *balancer) EnsureLoadBalancerDeleted(ctx context.Context, _ string, svc *v1.Service) error {
+	if err := b.waitReady(ctx); err != nil {
+		return err
+	}
+	ref := refOf(svc.Namespace, svc.Name, svc.UID)
+	released := b.alloc.Release(ownerKey(svc))
+	for _, o := range b.index.byService(svc.Namespace, svc.Name) {
+		if a, err := netip.ParseAddr(o.Spec.Address); err == nil && !slices.Contains(released, a) {
+			released = append(released, a)
+		}
+	}
+	for _, a := range released {
+		if err := b.claims.release(ctx, a, ref); err != nil {
+			return fmt.Errorf("releasing %s: %w", a, err)
+		}
+	}
+	if len(released) > 0 {
+		klog.FromContext(ctx).V(2).Info("Released load-balancer addresses", "service", klog.KObj(svc), "addresses", released)
+		b.pools.changed()
+	}
+	return nil
+}
+
+func (b *balancer) waitReady(ctx context.Context) error {
+	select {
+	case <-b.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the allocation state to be restored: %w", ctx.Err())
+	}
+}
+
+// assign decides the addresses in memory and claims the new ones in the API server. An address lost
+// to another controller (its IPAllocation already exists) is recorded as held and another is picked.
+func (b *balancer) assign(ctx context.Context, svc *v1.Service) (allocator.Result, error) {
+	w, err := readWishes(svc)
+	if err != nil {
+		return allocator.Result{}, err
+	}
+	plan, err := planFamilies(svc, w.addrs)
+	if err != nil {
+		return allocator.Result{}, err
+	}
+	ns, err := b.nsLabels(svc.Namespace)
+	if err != nil {
+		return allocator.Result{}, fmt.Errorf("reading namespace %q: %w", svc.Namespace, err)
+	}
+	cands, err := candidates(b.pools.views(), svc, ns, w)
+	if err != nil {
+		return allocator.Result{}, err
+	}
+	ports, backend := sharingOf(svc)
+	req := allocator.Request{Owner: ownerKey(svc), Pools: cands, Families: plan.families, Addresses: w.addrs,
+		Sharing: allocator.Sharing{Key: w.sharingKey, Backend: backend, Ports: ports}}
+	ref := refOf(svc.Namespace, svc.Name, svc.UID)
+
+	for attempt := 0; ; attempt++ {
+		res, err := b.assignFamilies(req, plan)
+		if err != nil {
+			return res, explain(err)
+		}
+		lost, err := b.claimAll(ctx, res, w.sharingKey, ref)
+		if err == nil {
+			return res, nil
+		}
+		if lost == nil || attempt == maxClaimRaces {
+			return res, err
+		}
+		// Another controller holds the address: remember it, so the next pick avoids it. The
+		// address stays with its real holders; this Service's in-memory hold is replaced.
+		holders := make([]string, len(lost.Holders))
+		for i, h := range lost.Holders {
+			holders[i] = h.Namespace + "/" + h.Name
+		}
+		var kept []netip.Addr
+		for _, a := range res.Addresses {
+			if a.Addr != lost.Addr {
+				kept = append(kept, a.Addr)
+			}
+		}
+		b.alloc.Release(req.Owner)
+		for _, h := range holders {
+			if rerr := b.alloc.Restore(h, []netip.Addr{lost.Addr}, allocator.Sharing{Key: lost.Key}); rerr != nil {
+				klog.FromContext(ctx).Info("Could not record an address held elsewhere", "address", lost.Addr, "holder", h, "err", rerr)
+			}
+		}
+		if len(kept) > 0 { // the other family's address stays: only the lost one is picked again
+			if rerr := b.alloc.Restore(req.Owner, kept, req.Sharing); rerr != nil {
+				return res, fmt.Errorf("keeping %v after losing %s: %w", kept, lost.Addr, rerr)
+			}
+		}
+		if slices.Contains(w.addrs, lost.Addr) {
+			return res, err // the requested address itself is taken: nothing else will do
+		}
+	}
+}
+
+// assignFamilies asks for every family of the plan; with PreferDualStack, a family no candidate pool
+// can serve is dropped rather than failing the Service.
+func (b *balancer) assignFamilies(req allocator.Request, plan familyPlan) (allocator.Result, error) {
+	res, err := b.alloc.Assign(req)
+	if err == nil || plan.requireAll || len(req.Families) < 2 || !errors.Is(err, allocator.ErrFull) {
+		return res, err
+	}
+	for _, f := range req.Families {
+		one := req
+		one.Families = []allocator.Family{f}
+		if r, e := b.alloc.Assign(one); e == nil {
+			return r, nil
+		}
+	}
+	return res, err
+}
+
+// claimAll makes sure an IPAllocation names svc for every address of res. It returns the
+// *ClaimedError when another controller holds an address.
+func (b *balancer) claimAll(ctx context.Context, res allocator.Result, key string, ref v1alpha1.ServiceRef) (*ClaimedError, error) {
+	have := map[netip.Addr]bool{}
+	for _, o := range b.index.byService(ref.Namespace, ref.Name) {
+		if a, err := netip.ParseAddr(o.Spec.Address); err == nil && hasRef(o.Spec.Services, ref) {
+			have[a] = true
+		}
+	}
+	for _, a := range res.Addresses {
+		if have[a.Addr] && !a.New {
+			continue // already recorded: a resync of an unchanged Service writes nothing
+		}
+		pool := a.Pool
+		if pool == "" {
+			pool = "(outside every pool)"
+		}
+		if err := b.claims.claim(ctx, a.Addr, pool, key, ref); err != nil {
+			var ce *ClaimedError
+			if errors.As(err, &ce) {
+				return ce, err
+			}
+			return nil, fmt.Errorf("recording the allocation of %s: %w", a.Addr, err)
+		}
+		if a.New {
+			b.metrics.allocated(pool)
+		}
+	}
+	return nil, nil
+}
+
+// releaseOthers releases the IPAllocations that name svc for addresses it no longer holds: those
+// Assign just gave up, and any the cache shows from an earlier, interrupted change.
+func (b *balancer) releaseOthers(ctx context.Context, svc *v1.Service, res allocator.Result) error {
+	keep := addrsOf(res)
+	ref := refOf(svc.Namespace, svc.Name, svc.UID)
+	drop := slices.Clone(res.Released)
+	for _, o := range b.index.byService(svc.Namespace, svc.Name) {
+		if a, err := netip.ParseAddr(o.Spec.Address); err == nil && !slices.Contains(keep, a) && !slices.Contains(drop, a) {
+			drop = append(drop, a)
+		}
+	}
+	for _, a := range drop {
+		if err := b.claims.release(ctx, a, ref); err != nil {
+			return fmt.Errorf("releasing the previous address %s: %w", a, err)
+		}
+	}
+	return nil
+}
+
+func addrsOf(res allocator.Result) []netip.Addr {
+	out := make([]netip.Addr, len(res.Addresses))
+	for i, a := range res.Addresses {
+		out[i] = a.Addr
+	}
+	return out
+}
+
+// statusOf reports the addresses with ipMode VIP: traffic arrives at the nodes addressed to the VIP
+// itself, which the node proxy forwards (as opposed to Proxy, where a load balancer rewrites it).
+func statusOf(addrs []netip.Addr) *v1.LoadBalancerStatus {
+	vip := v1.LoadBalancerIPModeVIP
+	st := &v1.LoadBalancerStatus{}
+	for _, a := range addrs {
+		st.Ingress = append(st.Ingress, v1.LoadBalancerIngress{IP: a.String(), IPMode: &vip})
+	}
+	return st
+}
+
+// explain turns allocator errors into messages for a Service's Event.
+func explain(err error) error {
+	var conflict *allocator.ErrConflict
+	switch {
+	case errors.As(err, &conflict):
+		return fmt.Errorf("requested address %s is in use by %s and cannot be shared with this Service (%s); "+
+			"to share it, give both Services the same %s annotation, distinct ports, and compatible traffic policies: %w",
+			conflict.Addr, conflict.Holder, conflict.Reason, AnnotationAllowSharedIP, err)
+	case errors.Is(err, allocator.ErrFull):
+		return fmt.Errorf("no free address: %w; add addresses to an IPPool or free some", err)
+	}
+	return err
+}

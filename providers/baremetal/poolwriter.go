@@ -1,0 +1,118 @@
+package baremetal
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+)
+
+// poolStatusWriter is the part of the IPPool client the writer uses.
+type poolStatusWriter interface {
+	UpdateStatus(ctx context.Context, obj *v1alpha1.IPPool, opts metav1.UpdateOptions) (*v1alpha1.IPPool, error)
+}
+
+// poolWriter applies IPPool changes to the allocator and keeps every pool's status true: counts,
+// validity, addresses in use outside the spec, exhaustion. Services whose address lost its pool
+// altogether (the pool was deleted) get a warning Event, since no pool status can tell them.
+type poolWriter struct {
+	b        *balancer
+	pools    poolStatusWriter
+	lister   cache.Store
+	services corelisters.ServiceLister
+	recorder record.EventRecorder
+	warned   map[string]bool // "address owner" pairs already told their pool is gone
+}
+
+// reloadIfSpecChanged ignores the status updates the writer itself makes.
+func (w *poolWriter) reloadIfSpecChanged(ctx context.Context, old, cur any) {
+	o, ok1 := old.(*v1alpha1.IPPool)
+	n, ok2 := cur.(*v1alpha1.IPPool)
+	if ok1 && ok2 && o.Generation == n.Generation && reflect.DeepEqual(o.Spec, n.Spec) {
+		return
+	}
+	w.reload(ctx)
+}
+
+// reload recomputes the pools in force from every IPPool and hands them to the allocator at once.
+func (w *poolWriter) reload(ctx context.Context) {
+	views, defs := admitPools(poolViews(w.lister.List()))
+	if err := w.b.alloc.SetPools(defs); err != nil {
+		klog.FromContext(ctx).Error(err, "Admitted pools were refused by the allocator; keeping the previous pools")
+		return
+	}
+	w.b.pools.set(views)
+}
+
+// run writes statuses when kicked, at most once per interval, until ctx is done.
+func (w *poolWriter) run(ctx context.Context, interval time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.b.pools.kick:
+		}
+		w.pass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (w *poolWriter) pass(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	stats, orphans := w.b.alloc.Stats(), w.b.alloc.Orphans()
+	w.b.metrics.observePools(stats)
+	existing := map[string]bool{}
+	for _, v := range w.b.pools.views() {
+		existing[v.name] = true
+		obj, ok, err := w.lister.GetByKey(v.name)
+		if err != nil || !ok {
+			continue
+		}
+		p := obj.(*v1alpha1.IPPool)
+		st := poolStatus(p, v, stats, orphans)
+		if apiequality.Semantic.DeepEqual(st, p.Status) {
+			continue
+		}
+		upd := p.DeepCopy()
+		upd.Status = st
+		if _, err := w.pools.UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			// A conflict means the cache is behind; the informer's update kicks another pass.
+			logger.V(2).Info("Updating IPPool status failed; will retry", "pool", p.Name, "err", err)
+			w.b.pools.changed()
+		}
+	}
+	if w.warned == nil {
+		w.warned = map[string]bool{}
+	}
+	for _, o := range orphans {
+		if existing[o.Pool] {
+			continue // the pool's AddressesOutsideSpec condition says it
+		}
+		for _, owner := range o.Owners {
+			key := o.Addr.String() + " " + owner
+			if w.warned[key] {
+				continue
+			}
+			w.warned[key] = true
+			if s := findService(w.services, owner); s != nil {
+				w.recorder.Eventf(s, v1.EventTypeWarning, "AddressOutsidePools",
+					"address %s is kept but no IPPool contains it any more (its pool %q was deleted or shrunk); "+
+						"recreate the pool, or give the Service another address with %s or %s, to end this",
+					o.Addr, o.Pool, AnnotationLoadBalancerIPs, AnnotationIPPool)
+			}
+		}
+	}
+}

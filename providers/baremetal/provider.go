@@ -1,0 +1,281 @@
+package baremetal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	cloudprovider "k8s.io/cloud-provider"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/allocator"
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+)
+
+// ProviderName is the value of --cloud-provider that selects this provider.
+const ProviderName = "baremetal"
+
+func init() {
+	cloudprovider.RegisterCloudProvider(ProviderName, func(io.Reader) (cloudprovider.Interface, error) {
+		return New(Options{}), nil
+	})
+}
+
+// Options tune the provider; the zero value is what production uses.
+type Options struct {
+	// Served says whether a Service may hold an address: by default, any Service of type
+	// LoadBalancer. The class does not matter: spec.loadBalancerClass is immutable on such a
+	// Service, so one that holds an IPAllocation was ours when it got it; and an address in the
+	// status of another implementation's Service is kept out of our hands, which is the safe side.
+	Served func(*v1.Service) bool
+	// RepairInterval is the time between repair passes (default 1 minute); a holder is released
+	// after staleRounds passes without its Service.
+	RepairInterval time.Duration
+	// StatusInterval is the shortest time between two IPPool status passes (default 1 second):
+	// a burst of allocations updates each pool's status once, not once per Service.
+	StatusInterval time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Served == nil {
+		o.Served = func(s *v1.Service) bool { return s.Spec.Type == v1.ServiceTypeLoadBalancer }
+	}
+	if o.RepairInterval == 0 {
+		o.RepairInterval = time.Minute
+	}
+	if o.StatusInterval == 0 {
+		o.StatusInterval = time.Second
+	}
+}
+
+// Cloud is the bare-metal cloudprovider.Interface: load balancers are addresses from IPPools, and
+// instances are whatever the Nodes say.
+type Cloud struct {
+	opts  Options
+	ready chan struct{}
+	lb    *balancer
+
+	mu      sync.Mutex
+	started bool
+}
+
+var _ cloudprovider.Interface = (*Cloud)(nil)
+
+// New returns a provider that does nothing until Initialize (in the cloud-controller-manager) or
+// Start (in tests) gives it a cluster.
+func New(opts Options) *Cloud {
+	opts.defaults()
+	c := &Cloud{opts: opts, ready: make(chan struct{})}
+	c.lb = &balancer{pools: newPoolState(), ready: c.ready, metrics: newRecorder()}
+	return c
+}
+
+// Initialize is called by the cloud-controller-manager before its controllers start. The state is
+// restored in the background; LoadBalancer calls wait for it.
+func (c *Cloud) Initialize(clientBuilder cloudprovider.ControllerClientBuilder, stop <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-stop; cancel() }()
+	cfg := clientBuilder.ConfigOrDie("frontdesk-baremetal")
+	go func() {
+		if err := c.Start(ctx, cfg); err != nil && ctx.Err() == nil {
+			klog.FromContext(ctx).Error(err, "The bare-metal provider could not start")
+			klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+		}
+	}()
+}
+
+// Start connects the provider to the cluster cfg points at, restores every allocation and runs the
+// pool and repair loops until ctx is done. It returns once the restore is done; LoadBalancer calls
+// made before then wait.
+func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return errors.New("the bare-metal provider was started twice")
+	}
+	c.started = true
+	c.mu.Unlock()
+
+	logger := klog.FromContext(ctx).WithName("baremetal")
+	ctx = klog.NewContext(ctx, logger)
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	api, err := newAPIClients(cfg)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(kube, 0)
+	svcInformer := factory.Core().V1().Services()
+	nsLister := factory.Core().V1().Namespaces().Lister()
+	poolInformer := client.NewIPPoolInformer(api.set, 0, nil)
+	allocInformer := client.NewIPAllocationInformer(api.set, 0, cache.Indexers{byServiceIndex: indexByService})
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(3)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "frontdesk-baremetal"})
+	go func() { <-ctx.Done(); broadcaster.Shutdown() }()
+
+	b := c.lb
+	b.claims = &claimStore{client: api.allocs}
+	b.index = indexLookup{allocInformer.GetIndexer()}
+	b.nsLabels = func(ns string) (labels.Set, error) {
+		n, err := nsLister.Get(ns)
+		if apierrors.IsNotFound(err) {
+			return labels.Set{}, nil // a namespace being deleted: selectors that need labels fail to match
+		}
+		if err != nil {
+			return nil, err
+		}
+		return n.Labels, nil
+	}
+
+	factory.Start(ctx.Done())
+	go poolInformer.Run(ctx.Done())
+	go allocInformer.Run(ctx.Done())
+	synced := []cache.InformerSynced{poolInformer.HasSynced, allocInformer.HasSynced}
+	for _, s := range factory.WaitForCacheSync(ctx.Done()) {
+		if !s {
+			return fmt.Errorf("waiting for the Service and Namespace caches: %w", ctx.Err())
+		}
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return fmt.Errorf("waiting for the IPPool and IPAllocation caches (are the frontdesk CRDs installed?): %w", ctx.Err())
+	}
+
+	// Restore before the first allocation: pools, then every IPAllocation, then Service statuses.
+	views := poolViews(poolInformer.GetStore().List())
+	views, defs := admitPools(views)
+	alloc, err := allocator.NewIPAllocator(defs)
+	if err != nil {
+		return fmt.Errorf("admitted pools were refused: %w", err) // admitPools made this impossible
+	}
+	b.alloc = alloc
+	b.pools.set(views)
+	svcs, err := svcInformer.Lister().List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	problems := restore(alloc, allocsOf(allocInformer.GetStore().List()), svcs, c.opts.Served)
+	for _, p := range problems {
+		logger.Info("An existing allocation contradicts another; it was not restored", "service", p.service, "err", p.err)
+		if s := findService(svcInformer.Lister(), p.service); s != nil {
+			recorder.Eventf(s, v1.EventTypeWarning, "AllocationConflict", "%v", p.err)
+		}
+	}
+	logger.Info("Restored load-balancer allocations", "services", len(svcs), "conflicts", len(problems), "duration", time.Since(start))
+	close(c.ready)
+
+	w := &poolWriter{b: b, pools: api.pools, lister: poolInformer.GetStore(), recorder: recorder, services: svcInformer.Lister()}
+	if _, err := poolInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.reload(ctx) },
+		UpdateFunc: func(old, cur any) { w.reloadIfSpecChanged(ctx, old, cur) },
+		DeleteFunc: func(any) { w.reload(ctx) },
+	}); err != nil {
+		return err
+	}
+	go w.run(ctx, c.opts.StatusInterval)
+	r := newRepairer(b)
+	go wait(ctx, c.opts.RepairInterval, func() {
+		r.pass(ctx, allocsOf(allocInformer.GetStore().List()), func(ns, name string) (*v1.Service, bool) {
+			s, err := svcInformer.Lister().Services(ns).Get(name)
+			return s, err == nil
+		}, c.opts.Served)
+	})
+	return nil
+}
+
+// Ready is closed once the allocations are restored.
+func (c *Cloud) Ready() <-chan struct{} { return c.ready }
+
+func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return c.lb, true }
+func (c *Cloud) Instances() (cloudprovider.Instances, bool)       { return nil, false }
+func (c *Cloud) InstancesV2() (cloudprovider.InstancesV2, bool)   { return instances{}, true }
+func (c *Cloud) Zones() (cloudprovider.Zones, bool)               { return nil, false }
+func (c *Cloud) Clusters() (cloudprovider.Clusters, bool)         { return nil, false }
+func (c *Cloud) Routes() (cloudprovider.Routes, bool)             { return nil, false }
+func (c *Cloud) ProviderName() string                             { return ProviderName }
+func (c *Cloud) HasClusterID() bool                               { return true }
+
+// wait calls f every interval until ctx is done.
+func wait(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
+func findService(l corelisters.ServiceLister, key string) *v1.Service {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	s, err := l.Services(ns).Get(name)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+const byServiceIndex = "service"
+
+func indexByService(obj any) ([]string, error) {
+	o, ok := obj.(*v1alpha1.IPAllocation)
+	if !ok {
+		return nil, nil
+	}
+	keys := make([]string, len(o.Spec.Services))
+	for i, r := range o.Spec.Services {
+		keys[i] = r.Namespace + "/" + r.Name
+	}
+	return keys, nil
+}
+
+// indexLookup answers allocationIndex from the informer's index.
+type indexLookup struct{ idx cache.Indexer }
+
+func (l indexLookup) byService(namespace, name string) []*v1alpha1.IPAllocation {
+	objs, _ := l.idx.ByIndex(byServiceIndex, namespace+"/"+name)
+	return allocsOf(objs)
+}
+
+func allocsOf(objs []any) []*v1alpha1.IPAllocation {
+	out := make([]*v1alpha1.IPAllocation, 0, len(objs))
+	for _, o := range objs {
+		if a, ok := o.(*v1alpha1.IPAllocation); ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func poolViews(objs []any) []poolView {
+	out := make([]poolView, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*v1alpha1.IPPool); ok {
+			out = append(out, viewPool(p))
+		}
+	}
+	return out
+}

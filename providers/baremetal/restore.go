@@ -1,0 +1,105 @@
+package baremetal
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/frontdesk-lb/frontdesk/allocator"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+)
+
+// staleOwnerPrefix marks in-memory owners restored from an IPAllocation whose Service is gone (or
+// was re-created with another UID). Their addresses stay held until the repair pass has seen them
+// orphaned several times: leaking an address for a while beats handing it out twice.
+const staleOwnerPrefix = "stale:"
+
+func staleOwner(r v1alpha1.ServiceRef) string {
+	return staleOwnerPrefix + r.Namespace + "/" + r.Name + "#" + string(r.UID)
+}
+
+// restoreProblem is an allocation found on start-up that contradicts another; it is reported on the
+// Service, never resolved by overwriting.
+type restoreProblem struct {
+	service string // namespace/name
+	err     error
+}
+
+// restore rebuilds the allocator from the truth, before any new allocation: first every IPAllocation
+// object, then the addresses in the status of the Services served that have no object yet (written
+// before a crash, or by an older version). The Ensure of each such Service then creates the missing
+// object. served says whether a Service is ours (type LoadBalancer, our class).
+func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs []*v1.Service, served func(*v1.Service) bool) []restoreProblem {
+	byKey := make(map[string]*v1.Service, len(svcs))
+	for _, s := range svcs {
+		byKey[ownerKey(s)] = s
+	}
+	type holding struct {
+		addrs   []netip.Addr
+		sharing allocator.Sharing
+	}
+	owners := map[string]*holding{}
+	var order []string
+	for _, o := range objs {
+		a, err := netip.ParseAddr(o.Spec.Address)
+		if err != nil {
+			continue // the CRD's validation makes this impossible; nothing to restore
+		}
+		for _, r := range o.Spec.Services {
+			owner, sharing := staleOwner(r), allocator.Sharing{Key: o.Spec.SharingKey}
+			if s := byKey[r.Namespace+"/"+r.Name]; s != nil && s.UID == r.UID {
+				ports, backend := sharingOf(s)
+				owner, sharing = ownerKey(s), allocator.Sharing{Key: o.Spec.SharingKey, Backend: backend, Ports: ports}
+			}
+			h := owners[owner]
+			if h == nil {
+				h = &holding{sharing: sharing}
+				owners[owner] = h
+				order = append(order, owner)
+			}
+			h.addrs = append(h.addrs, a)
+		}
+	}
+	var problems []restoreProblem
+	slices.Sort(order) // deterministic: the same conflicts are reported the same way on every start
+	for _, owner := range order {
+		h := owners[owner]
+		if err := alloc.Restore(owner, h.addrs, h.sharing); err != nil {
+			problems = append(problems, restoreProblem{service: strings.TrimPrefix(owner, staleOwnerPrefix), err: err})
+		}
+	}
+
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		s := byKey[k]
+		if !served(s) {
+			continue
+		}
+		held := alloc.Addresses(k)
+		var extra []netip.Addr
+		for _, ing := range s.Status.LoadBalancer.Ingress {
+			a, err := netip.ParseAddr(ing.IP)
+			if err != nil || slices.Contains(held, a) {
+				continue
+			}
+			extra = append(extra, a.Unmap())
+		}
+		if len(extra) == 0 {
+			continue
+		}
+		w, _ := readWishes(s) // a malformed annotation still leaves the status address worth keeping
+		ports, backend := sharingOf(s)
+		if err := alloc.Restore(k, extra, allocator.Sharing{Key: w.sharingKey, Backend: backend, Ports: ports}); err != nil {
+			problems = append(problems, restoreProblem{service: k,
+				err: fmt.Errorf("status.loadBalancer.ingress %v cannot be kept: %w", extra, err)})
+		}
+	}
+	return problems
+}
