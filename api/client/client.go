@@ -124,7 +124,11 @@ func setConfigDefaults(config *rest.Config) {
 	gv := v1alpha1.SchemeGroupVersion
 	config.GroupVersion = &gv
 	config.APIPath = "/apis"
-	// Custom resources are served as JSON (no protobuf), which is the REST client's default.
+	// Custom resources are served as JSON, never protobuf. Callers often hand us a config made for
+	// the built-in types with protobuf set (the cloud-controller-manager's client builder does), so
+	// the content type is forced here rather than left to the caller.
+	config.ContentType = "application/json"
+	config.AcceptContentTypes = "application/json"
 	config.NegotiatedSerializer = rest.CodecFactoryForGeneratedClient(Scheme, Codecs).WithoutConversion()
 	if config.UserAgent == "" {
 		config.UserAgent = rest.DefaultKubernetesUserAgent()

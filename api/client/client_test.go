@@ -147,3 +147,23 @@ func TestPoolIndex(t *testing.T) {
 		t.Errorf("lister.Get = %v, %v", a, err)
 	}
 }
+
+// The cloud-controller-manager hands out configs with protobuf set for the built-in types; custom
+// resources have no protobuf encoding, so the client must talk JSON whatever the config says.
+func TestProtobufConfigStillSpeaksJSON(t *testing.T) {
+	cfg, seen := fakeServer(t, &v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: "198.51.100.7"}})
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	c, err := NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := &v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: "198.51.100.7"},
+		Spec: v1alpha1.IPAllocationSpec{Address: "198.51.100.7", Pool: "blue"}}
+	if _, err := c.IPAllocations().Create(context.Background(), obj, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("Create with a protobuf config: %v", err)
+	}
+	if got := seen(); len(got) != 1 || got[0].ContentType != "application/json" {
+		t.Fatalf("requests %+v, want one JSON request", got)
+	}
+}

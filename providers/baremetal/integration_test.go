@@ -4,6 +4,7 @@ package baremetal_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -184,9 +185,17 @@ func TestRestartsMoveNothing(t *testing.T) {
 		e.waitEvent(t, firstPending(before), "SyncLoadBalancerFailed", "no free address")
 		time.Sleep(500 * time.Millisecond)
 		after := waitAssigned(8)
+		lb, _ := k.cloud.LoadBalancer()
 		for svc, a := range before {
 			if after[svc] != a {
 				t.Fatalf("restart %d: %s moved from %s to %s", round+1, svc, a, after[svc])
+			}
+			// The restored state must hold the address for the Service itself, or its next
+			// Ensure could not keep it.
+			ns, name, _ := strings.Cut(svc, "/")
+			st, ok, err := lb.GetLoadBalancer(context.Background(), "kubernetes", &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+			if err != nil || !ok || st.Ingress[0].IP != a {
+				t.Fatalf("restart %d: the provider holds %v (found %v, err %v) for %s, want %s", round+1, st, ok, err, svc, a)
 			}
 		}
 		l, err := e.api.IPAllocations().List(context.Background(), metav1.ListOptions{})

@@ -139,6 +139,7 @@ func (b *balancer) assign(ctx context.Context, svc *v1.Service) (allocator.Resul
 	req := allocator.Request{Owner: ownerKey(svc), Pools: cands, Families: plan.families, Addresses: w.addrs,
 		Sharing: allocator.Sharing{Key: w.sharingKey, Backend: backend, Ports: ports}}
 	ref := refOf(svc.Namespace, svc.Name, svc.UID)
+	b.adopt(ctx, req, ref)
 
 	for attempt := 0; ; attempt++ {
 		res, err := b.assignFamilies(req, plan)
@@ -177,6 +178,37 @@ func (b *balancer) assign(ctx context.Context, svc *v1.Service) (allocator.Resul
 		}
 		if slices.Contains(w.addrs, lost.Addr) {
 			return res, err // the requested address itself is taken: nothing else will do
+		}
+	}
+}
+
+// adopt moves to the Service the addresses that the restore gave to its stale owner: the restore
+// saw the IPAllocation before it saw the Service (or its UID), and the Service is now here with that
+// UID. Without this the Service could not keep its own address.
+func (b *balancer) adopt(ctx context.Context, req allocator.Request, ref v1alpha1.ServiceRef) {
+	stale := staleOwner(ref)
+	addrs := b.alloc.Addresses(stale)
+	if len(addrs) == 0 {
+		return
+	}
+	var take, keep []netip.Addr
+	held := b.alloc.Addresses(req.Owner)
+	for _, a := range addrs {
+		if slices.ContainsFunc(held, func(h netip.Addr) bool { return h.Is4() == a.Is4() }) {
+			keep = append(keep, a) // the Service already holds one of this family: leave it to repair
+		} else {
+			take = append(take, a)
+		}
+	}
+	b.alloc.Release(stale)
+	logger := klog.FromContext(ctx)
+	if err := b.alloc.Restore(req.Owner, take, req.Sharing); err != nil {
+		logger.Info("Could not adopt the addresses restored for this Service; they stay held", "service", req.Owner, "addresses", take, "err", err)
+		keep = append(keep, take...)
+	}
+	if len(keep) > 0 {
+		if err := b.alloc.Restore(stale, keep, allocator.Sharing{Key: req.Sharing.Key}); err != nil {
+			logger.Error(err, "Could not keep holding addresses of a stale owner", "owner", stale, "addresses", keep)
 		}
 	}
 }

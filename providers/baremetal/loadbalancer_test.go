@@ -328,3 +328,22 @@ func TestNamespaceRestrictionsAndLocalSharing(t *testing.T) {
 		t.Errorf("a Local Service with another selector shares %v, want its own address", gc)
 	}
 }
+
+// The restore saw the IPAllocation but not yet its Service (an informer behind, or the Service
+// listed late): the address goes to a stale owner, and the Service adopts it on its first Ensure.
+func TestServiceAdoptsAddressRestoredWithoutIt(t *testing.T) {
+	pool := newPool("blue", []string{"198.51.100.0/30"})
+	lb := newTestBalancer(t, nil, nil, pool)
+	a := newService("a")
+	want := mustEnsure(t, lb, a)
+	restarted := newTestBalancer(t, lb.api, nil, pool) // no Services known at restore time
+	if got := mustEnsure(t, restarted, newService("b")); got[0] == want[0] {
+		t.Fatalf("b got %v, the address a's IPAllocation holds", got)
+	}
+	if got := mustEnsure(t, restarted, a); !cmp.Equal(got, want) {
+		t.Fatalf("a moved from %v to %v after a restore that did not see it", want, got)
+	}
+	if n := len(restarted.alloc.Addresses(staleOwner(refOf("default", "a", a.UID)))); n != 0 {
+		t.Fatalf("the stale owner still holds %d addresses", n)
+	}
+}

@@ -122,7 +122,9 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	factory := informers.NewSharedInformerFactory(kube, 0)
-	svcInformer := factory.Core().V1().Services()
+	// Asking for the listers registers their informers with the factory: it must happen before
+	// factory.Start, or the restore below would read an informer that never started.
+	svcLister := factory.Core().V1().Services().Lister()
 	nsLister := factory.Core().V1().Namespaces().Lister()
 	poolInformer := client.NewIPPoolInformer(api.set, 0, nil)
 	allocInformer := client.NewIPAllocationInformer(api.set, 0, cache.Indexers{byServiceIndex: indexByService})
@@ -169,7 +171,7 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	}
 	b.alloc = alloc
 	b.pools.set(views)
-	svcs, err := svcInformer.Lister().List(labels.Everything())
+	svcs, err := svcLister.List(labels.Everything())
 	if err != nil {
 		return err
 	}
@@ -177,14 +179,14 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	problems := restore(alloc, allocsOf(allocInformer.GetStore().List()), svcs, c.opts.Served)
 	for _, p := range problems {
 		logger.Info("An existing allocation contradicts another; it was not restored", "service", p.service, "err", p.err)
-		if s := findService(svcInformer.Lister(), p.service); s != nil {
+		if s := findService(svcLister, p.service); s != nil {
 			recorder.Eventf(s, v1.EventTypeWarning, "AllocationConflict", "%v", p.err)
 		}
 	}
 	logger.Info("Restored load-balancer allocations", "services", len(svcs), "conflicts", len(problems), "duration", time.Since(start))
 	close(c.ready)
 
-	w := &poolWriter{b: b, pools: api.pools, lister: poolInformer.GetStore(), recorder: recorder, services: svcInformer.Lister()}
+	w := &poolWriter{b: b, pools: api.pools, lister: poolInformer.GetStore(), recorder: recorder, services: svcLister}
 	if _, err := poolInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { w.reload(ctx) },
 		UpdateFunc: func(old, cur any) { w.reloadIfSpecChanged(ctx, old, cur) },
@@ -196,7 +198,7 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	r := newRepairer(b)
 	go wait(ctx, c.opts.RepairInterval, func() {
 		r.pass(ctx, allocsOf(allocInformer.GetStore().List()), func(ns, name string) (*v1.Service, bool) {
-			s, err := svcInformer.Lister().Services(ns).Get(name)
+			s, err := svcLister.Services(ns).Get(name)
 			return s, err == nil
 		}, c.opts.Served)
 	})

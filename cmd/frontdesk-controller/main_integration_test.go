@@ -1,0 +1,203 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/api/crds"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/test/cluster"
+)
+
+// The test binary runs main() when this is set: the test starts the real command as a process.
+const childEnv = "FRONTDESK_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+const metricsToken = "frontdesk-main-test-token"
+
+// TestBareMetalEndToEnd runs frontdesk-controller --cloud-provider=baremetal against a real API
+// server: the Services guide's hello-svc, made a LoadBalancer, gets an address from the pool; the
+// metrics show the pool; after a SIGTERM and a restart the address is the same.
+func TestBareMetalEndToEnd(t *testing.T) {
+	c := cluster.Start(t, cluster.WithToken(metricsToken, "metrics-reader", "system:masters"))
+	ctx := context.Background()
+	if err := crds.Install(ctx, c.Config); err != nil {
+		t.Fatal(err)
+	}
+	api, err := client.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.IPPools().Create(ctx, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "lab"},
+		Spec: v1alpha1.IPPoolSpec{Addresses: []string{"198.18.100.0/28"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(name string) (stop func(), port int) {
+		port = freePort(t)
+		logPath := filepath.Join(t.TempDir(), name+".log")
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "--cloud-provider=baremetal", "--kubeconfig="+c.KubeconfigPath,
+			"--authentication-kubeconfig="+c.KubeconfigPath, "--authorization-kubeconfig="+c.KubeconfigPath,
+			"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--leader-elect=true",
+			"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
+			"--controllers=service,nodeport-usage", "--v=2")
+		cmd.Env = append(os.Environ(), childEnv+"=1")
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); _ = logFile.Close(); close(done) }()
+		stop = func() {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Errorf("%s ignored SIGTERM for 20 s", name)
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			if t.Failed() {
+				b, _ := os.ReadFile(logPath)
+				lines := strings.Split(string(b), "\n")
+				t.Logf("--- %s log (end) ---\n%s", name, strings.Join(lines[max(0, len(lines)-60):], "\n"))
+			}
+		}
+		t.Cleanup(stop)
+		return stop, port
+	}
+
+	stop, port := run("first")
+	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "hello-svc", Namespace: "default"},
+		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "hello"},
+			Ports: []v1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(5678)}}}}
+	if _, err := c.Client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := waitIngress(t, c, 60*time.Second)
+	if !strings.HasPrefix(first, "198.18.100.") {
+		t.Fatalf("hello-svc got %q, want an address of the pool 198.18.100.0/28", first)
+	}
+	// The pool gauges follow allocations within the status interval (1 s): poll for them.
+	getMetrics(t, port,
+		`frontdesk_ippool_assigned_addresses{family="IPv4",pool="lab"} 1`,
+		`frontdesk_ippool_capacity_addresses{family="IPv4",pool="lab"} 16`,
+		`frontdesk_nodeport_used 1`,
+		`frontdesk_service_controller_load_balancers 1`)
+
+	stop()
+	_, _ = run("second")
+	// Wait for the new leader to have synced, then check nothing moved.
+	time.Sleep(6 * time.Second)
+	if again := waitIngress(t, c, 30*time.Second); again != first {
+		t.Fatalf("after a restart hello-svc moved from %s to %s", first, again)
+	}
+}
+
+func waitIngress(t *testing.T, c *cluster.Cluster, timeout time.Duration) string {
+	t.Helper()
+	var ip string
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		s, err := c.Client.CoreV1().Services("default").Get(ctx, "hello-svc", metav1.GetOptions{})
+		if err != nil || len(s.Status.LoadBalancer.Ingress) == 0 {
+			return false, nil //nolint:nilerr // keep polling through transient errors
+		}
+		ip = s.Status.LoadBalancer.Ingress[0].IP
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("hello-svc got no ingress within %s", timeout)
+	}
+	return ip
+}
+
+// getMetrics polls /metrics until it holds every wanted line.
+func getMetrics(t *testing.T, port int, want ...string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second,
+		// Self-signed serving certificate on loopback.
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback test
+	var body string
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/metrics", port), nil)
+		req.Header.Set("Authorization", "Bearer "+metricsToken)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false, nil //nolint:nilerr // the server may not listen yet
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		body = string(b)
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				return false, nil
+			}
+		}
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		var missing []string
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing = append(missing, w)
+			}
+		}
+		t.Fatalf("/metrics lacks %v; its frontdesk lines:\n%s", missing, grepLines(body, "frontdesk_"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
