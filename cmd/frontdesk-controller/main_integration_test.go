@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,7 +72,7 @@ func TestBareMetalEndToEnd(t *testing.T) {
 			"--authentication-kubeconfig="+c.KubeconfigPath, "--authorization-kubeconfig="+c.KubeconfigPath,
 			"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--leader-elect=true",
 			"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
-			"--controllers=service,nodeport-usage", "--v=2")
+			"--controllers=service,nodeport-usage,cloud-node", "--v=2")
 		cmd.Env = append(os.Environ(), childEnv+"=1")
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := cmd.Start(); err != nil {
@@ -103,6 +104,15 @@ func TestBareMetalEndToEnd(t *testing.T) {
 		return stop, port
 	}
 
+	// A Node whose kubelet runs with --cloud-provider=external waits, tainted, for the cloud node
+	// controller to initialise it from InstancesV2.
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1",
+		Annotations: map[string]string{"alpha.kubernetes.io/provided-node-ip": "198.18.0.11"}},
+		Spec: v1.NodeSpec{Taints: []v1.Taint{{Key: "node.cloudprovider.kubernetes.io/uninitialized", Value: "true", Effect: v1.TaintEffectNoSchedule}}}}
+	if _, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	stop, port := run("first")
 	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "hello-svc", Namespace: "default"},
 		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "hello"},
@@ -120,6 +130,29 @@ func TestBareMetalEndToEnd(t *testing.T) {
 		`frontdesk_ippool_capacity_addresses{family="IPv4",pool="lab"} 16`,
 		`frontdesk_nodeport_used 1`,
 		`frontdesk_service_controller_load_balancers 1`)
+
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, "node-1", metav1.GetOptions{})
+		if err != nil {
+			return false, nil //nolint:nilerr // keep polling
+		}
+		node = n
+		for _, taint := range n.Spec.Taints {
+			if taint.Key == "node.cloudprovider.kubernetes.io/uninitialized" {
+				return false, nil
+			}
+		}
+		return n.Spec.ProviderID != "", nil
+	})
+	if err != nil {
+		t.Fatalf("node-1 was not initialised by the cloud node controller: providerID %q, taints %v", node.Spec.ProviderID, node.Spec.Taints)
+	}
+	if node.Spec.ProviderID != "baremetal://node-1" {
+		t.Errorf("providerID = %q, want baremetal://node-1", node.Spec.ProviderID)
+	}
+	if !slices.Contains(node.Status.Addresses, v1.NodeAddress{Type: v1.NodeInternalIP, Address: "198.18.0.11"}) {
+		t.Errorf("node addresses %v lack the kubelet-provided InternalIP 198.18.0.11", node.Status.Addresses)
+	}
 
 	stop()
 	_, _ = run("second")
