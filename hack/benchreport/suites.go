@@ -60,7 +60,8 @@ var suites = []suite{
 			"status.loadBalancer.ingress, seen through a watch, 200 Services one after another (target " +
 			"p99 ≤ 250 ms; anchors: the API server's ClusterIP SLO 99.9% < 500 ms, one kube-vip-cloud-provider " +
 			"sample ≈160 ms); and the time a restarted provider takes to rebuild its state from the 10k " +
-			"Services and IPAllocations (target ≤ 2 s), with zero addresses moved.",
+			"Services and IPAllocations (target ≤ 2 s; rebuild-ms is from start to ready, caches " +
+			"included, restore-ms the in-memory rebuild alone), with zero addresses moved.",
 		pkg:     "./providers/baremetal/",
 		bench:   "BenchmarkControllerAt10k",
 		tags:    "integration",

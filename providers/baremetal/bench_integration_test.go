@@ -97,6 +97,7 @@ func runControllerBench(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(ms(time.Since(t0)), "rebuild-ms")
+	b.ReportMetric(ms(cloud.RestoreDuration()), "restore-ms")
 	lb, _ := cloud.LoadBalancer()
 	moved := 0
 	for key, addr := range before {

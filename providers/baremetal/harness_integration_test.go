@@ -43,6 +43,10 @@ func newEnv(t testing.TB, opts ...cluster.Option) *env {
 	c := cluster.Start(t, opts...)
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS, cfg.Burst = 500, 1000 // tests create Services in bursts; the default 5 QPS would dominate
+	// Built-in types as protobuf, as the cloud-controller-manager's clients use them (the
+	// frontdesk.dev client switches itself to JSON).
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := crds.Install(ctx, cfg); err != nil {

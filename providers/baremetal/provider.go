@@ -70,8 +70,9 @@ type Cloud struct {
 	ready chan struct{}
 	lb    *balancer
 
-	mu      sync.Mutex
-	started bool
+	mu        sync.Mutex
+	started   bool
+	restoreIn time.Duration // how long the restore itself took, caches already synced
 }
 
 var _ cloudprovider.Interface = (*Cloud)(nil)
@@ -183,7 +184,11 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 			recorder.Eventf(s, v1.EventTypeWarning, "AllocationConflict", "%v", p.err)
 		}
 	}
-	logger.Info("Restored load-balancer allocations", "services", len(svcs), "conflicts", len(problems), "duration", time.Since(start))
+	took := time.Since(start)
+	c.mu.Lock()
+	c.restoreIn = took
+	c.mu.Unlock()
+	logger.Info("Restored load-balancer allocations", "services", len(svcs), "conflicts", len(problems), "duration", took)
 	close(c.ready)
 
 	w := &poolWriter{b: b, pools: api.pools, lister: poolInformer.GetStore(), recorder: recorder, services: svcLister}
@@ -203,6 +208,13 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		}, c.opts.Served)
 	})
 	return nil
+}
+
+// RestoreDuration is how long rebuilding the allocator took once the caches were synced.
+func (c *Cloud) RestoreDuration() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.restoreIn
 }
 
 // Ready is closed once the allocations are restored.
