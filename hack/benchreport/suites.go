@@ -69,4 +69,26 @@ var suites = []suite{
 		k8sBins: true,
 		extra:   []string{"-benchtime=1x", "-timeout=40m"},
 	},
+	{
+		name:  "election",
+		title: "Speaker: election of announcing nodes",
+		about: "Rendezvous-hash election of one announcing node per VIP, 10k VIPs (a quarter with " +
+			"externalTrafficPolicy Local) over 10, 100 and 1000 nodes: the cost of one full re-election " +
+			"after a membership change.",
+		pkg:   "./speaker/election/",
+		bench: ".",
+		count: 5,
+	},
+	{
+		name:  "liveness",
+		title: "Speaker: failure detection between speakers",
+		about: "UDP heartbeats every 200 ms, dead after 800 ms without one: time for every other " +
+			"speaker to see a crashed speaker dead (target detection ≤ 1 s; MetalLB's memberlist ≈4–6 s, " +
+			"kube-vip's lease 15 s, Cilium 10–20 s by default) and a leaving one gone (planned " +
+			"hand-over), 20 trials on loopback; and the cost of signing and checking heartbeats.",
+		pkg:   "./speaker/liveness/",
+		bench: "Failover|Handle|BuildRound",
+		count: 1,
+		extra: []string{"-benchtime=20x"},
+	},
 }

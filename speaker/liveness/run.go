@@ -1,0 +1,241 @@
+package liveness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Listen opens the UDP socket for Config.Conn. addr is usually the unspecified address and the
+// heartbeat port (DefaultPort), so peers may use any of the node's addresses.
+func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		return nil, fmt.Errorf("liveness: listening for heartbeats on %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// Run heartbeats until ctx is cancelled or Leave completes, then closes the socket and returns
+// once its goroutines have ended. It returns nil then, or the error that stopped it (the socket
+// failing). A Membership runs once (ErrAlreadyStarted).
+func (m *Membership) Run(ctx context.Context) error {
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	if m.state != stateNew {
+		m.mu.Unlock()
+		return ErrAlreadyStarted
+	}
+	m.beginLocked(now)
+	m.mu.Unlock()
+	m.notify()
+
+	readErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { readErr <- m.readLoop() })
+	err := m.loop(ctx, readErr)
+
+	m.mu.Lock()
+	m.state = stateStopped
+	m.publishLocked(m.cfg.Clock.Now())
+	m.mu.Unlock()
+	close(m.stopped)
+	m.notify()
+	// Closing the socket is what ends readLoop; its error after that is only the close.
+	cerr := m.conn.Close()
+	wg.Wait()
+	if cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = errors.Join(err, fmt.Errorf("liveness: closing the heartbeat socket: %w", cerr))
+	}
+	return err
+}
+
+func (m *Membership) beginLocked(now time.Time) {
+	m.state = stateRunning
+	m.nonce, m.nonceAt = m.random(), now
+	m.graceEnd = now.Add(m.cfg.StartupGrace)
+	m.nextSend = now
+	m.publishLocked(now) // unheard peers become alive: presumed, for the startup grace
+}
+
+// readLoop hands every datagram to handle until the socket fails or is closed.
+func (m *Membership) readLoop() error {
+	buf := make([]byte, readBufferSz)
+	for {
+		n, _, err := m.conn.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		m.handle(buf[:n], m.cfg.Clock.Now())
+	}
+}
+
+// loop is the owner of sending and of expiry: it wakes for the next heartbeat or the next instant
+// a peer may die, whichever is first, so a death is noticed at Timeout, not up to an Interval late.
+func (m *Membership) loop(ctx context.Context, readErr <-chan error) error {
+	t := m.cfg.Clock.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-readErr:
+			return fmt.Errorf("liveness: reading heartbeats: %w", err)
+		case done := <-m.leaveReq:
+			m.leave(ctx)
+			close(done)
+			return nil
+		case <-m.kick:
+		case <-t.C():
+		}
+		next := m.poll(m.cfg.Clock.Now())
+		t.Reset(max(0, next.Sub(m.cfg.Clock.Now())))
+	}
+}
+
+// poll sends heartbeats if they are due and publishes liveness changes. It returns when it wants
+// to be called next.
+func (m *Membership) poll(now time.Time) time.Time {
+	m.mu.Lock()
+	var out []outgoing
+	if m.state == stateRunning && !now.Before(m.nextSend) {
+		if now.Sub(m.nonceAt) >= m.cfg.Timeout {
+			m.prevNonce, m.nonce, m.nonceAt = m.nonce, m.random(), now
+		}
+		out = m.buildLocked(0)
+		m.nextSend = now.Add(m.cfg.Interval)
+	}
+	changed := m.publishLocked(now)
+	next := m.nextSend
+	if m.state != stateRunning {
+		next = now.Add(m.cfg.Interval) // nothing to send; only expiries, if still listening
+	}
+	for _, p := range m.peers {
+		switch {
+		case p.published && !p.lastSeen.IsZero():
+			next = earliest(next, p.lastSeen.Add(m.cfg.Timeout))
+		case p.published:
+			next = earliest(next, m.graceEnd)
+		}
+	}
+	m.mu.Unlock()
+	if changed {
+		m.notify()
+	}
+	m.send(out)
+	return next
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+type outgoing struct {
+	to netip.AddrPort
+	b  []byte
+}
+
+// buildLocked encodes one datagram per peer, each with its own sequence number and echo.
+func (m *Membership) buildLocked(flags uint8) []outgoing {
+	out := make([]outgoing, 0, len(m.peers))
+	buf := make([]byte, 0, len(m.peers)*(headerSize+len(m.self)+macSize))
+	for _, name := range m.order {
+		p := m.peers[name]
+		m.seq++
+		d := datagram{flags: flags, inc: m.inc, seq: m.seq, nonce: m.nonce, echo: p.echo, name: m.self}
+		start := len(buf)
+		buf = appendDatagram(buf, &d, m.signer)
+		out = append(out, outgoing{to: p.addr, b: buf[start:len(buf):len(buf)]})
+	}
+	return out
+}
+
+// addrPortWriter is implemented by *net.UDPConn; it saves a net.UDPAddr allocation per datagram.
+type addrPortWriter interface {
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+func (m *Membership) send(out []outgoing) {
+	w, fast := m.conn.(addrPortWriter)
+	for _, o := range out {
+		var err error
+		if fast {
+			_, err = w.WriteToUDPAddrPort(o.b, o.to)
+		} else {
+			_, err = m.conn.WriteTo(o.b, net.UDPAddrFromAddrPort(o.to))
+		}
+		if err != nil {
+			m.sendErrors.Add(1)
+			sendErrorsMetric.Inc()
+			m.log.Debug("Sending heartbeat failed", "to", o.to, "err", err)
+			continue
+		}
+		m.sent.Add(1)
+		sentMetric.Inc()
+	}
+}
+
+// Leave tells every peer that this speaker is leaving, so they take its addresses over at once
+// rather than after Timeout: the planned hand-over on SIGTERM. This node stops being alive to
+// itself first (Changes fires: re-elect, and keep answering for the addresses until the peers'
+// gratuitous ARP has moved the clients). Leave returns when the LEAVING datagrams are sent, about
+// (LeaveRepeats-1) × LeaveSpacing; Run then returns nil.
+func (m *Membership) Leave(ctx context.Context) error {
+	m.mu.Lock()
+	st := m.state
+	m.mu.Unlock()
+	if st != stateRunning {
+		return ErrNotRunning
+	}
+	done := make(chan struct{})
+	select {
+	case m.leaveReq <- done:
+	case <-m.stopped:
+		return ErrNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// leave runs in the loop: no heartbeat can follow the LEAVING ones.
+func (m *Membership) leave(ctx context.Context) {
+	m.mu.Lock()
+	m.state = stateLeaving
+	m.publishLocked(m.cfg.Clock.Now())
+	peers := len(m.peers)
+	m.mu.Unlock()
+	m.notify()
+	m.log.Info("Leaving: telling peers", "peers", peers, "repeats", m.cfg.LeaveRepeats)
+	for i := range m.cfg.LeaveRepeats {
+		if i > 0 {
+			t := m.cfg.Clock.NewTimer(m.cfg.LeaveSpacing)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+			}
+		}
+		m.sendLeaving()
+	}
+}
+
+func (m *Membership) sendLeaving() {
+	m.mu.Lock()
+	out := m.buildLocked(flagLeaving)
+	m.mu.Unlock()
+	m.send(out)
+}

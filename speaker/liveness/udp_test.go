@@ -1,0 +1,256 @@
+package liveness
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Real UDP sockets on loopback, real clock: 127.0.0.1 to 127.0.0.<n> (all of 127.0.0.0/8 is
+// local on Linux), ephemeral ports. Nothing leaves the host's loopback interface.
+
+type udpNode struct {
+	name   string
+	addr   netip.AddrPort
+	m      *Membership
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type udpCluster struct {
+	t     testing.TB
+	nodes []*udpNode
+	tweak func(*Config)
+}
+
+func newUDPCluster(t testing.TB, n int, tweak func(*Config)) *udpCluster {
+	c := &udpCluster{t: t, tweak: tweak}
+	for i := range n {
+		c.nodes = append(c.nodes, &udpNode{
+			name: fmt.Sprintf("node-%d", i),
+			addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)}), 0),
+		})
+	}
+	for _, n := range c.nodes {
+		c.open(n)
+	}
+	for _, n := range c.nodes {
+		c.setPeers(n)
+		c.run(n)
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			c.stop(n)
+		}
+	})
+	c.waitAllAlive(5 * time.Second)
+	return c
+}
+
+// open creates the node's socket (on the port it had, if any) and Membership.
+func (c *udpCluster) open(n *udpNode) {
+	conn, err := Listen(n.addr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	n.addr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	cfg := Config{NodeName: n.name, Key: testKey, Conn: conn}
+	if c.tweak != nil {
+		c.tweak(&cfg)
+	}
+	if n.m, err = New(cfg); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *udpCluster) setPeers(n *udpNode) {
+	peers := map[string]netip.AddrPort{}
+	for _, o := range c.nodes {
+		peers[o.name] = o.addr
+	}
+	if err := n.m.SetPeers(peers); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *udpCluster) run(n *udpNode) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel, n.done = cancel, make(chan error, 1)
+	go func(m *Membership, done chan error) { done <- m.Run(ctx) }(n.m, n.done)
+}
+
+// stop cancels the node's Run (a crash as far as peers can tell: no LEAVING) and waits for it.
+func (c *udpCluster) stop(n *udpNode) {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	if err := <-n.done; err != nil {
+		c.t.Errorf("%s: Run: %v", n.name, err)
+	}
+	n.cancel = nil
+}
+
+// restart starts a new speaker process on a stopped node, on the same port.
+func (c *udpCluster) restart(n *udpNode) {
+	c.open(n)
+	c.setPeers(n)
+	c.run(n)
+}
+
+func (c *udpCluster) waitAllAlive(limit time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ok := true
+		for _, v := range c.nodes {
+			for _, p := range c.nodes {
+				ok = ok && v.m.IsAlive(p.name) && (v == p || heard(v.m, p.name))
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, v := range c.nodes {
+				c.t.Logf("%s (%s): alive %v, stats %+v", v.name, v.addr, v.m.Alive(), v.m.Stats())
+			}
+			c.t.Fatalf("not every speaker sees every other within %v", limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// watchDeath returns a channel that yields, for each other node, when it saw target die.
+func (c *udpCluster) watchDeath(target *udpNode) <-chan time.Time {
+	out := make(chan time.Time, len(c.nodes))
+	var wg sync.WaitGroup
+	for _, v := range c.nodes {
+		if v == target {
+			continue
+		}
+		wg.Go(func() {
+			deadline := time.After(10 * time.Second)
+			for {
+				select {
+				case <-v.m.Changes():
+					if !v.m.IsAlive(target.name) {
+						out <- time.Now()
+						return
+					}
+				case <-deadline:
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(out) }()
+	return out
+}
+
+// crashTrial stops target without a word and returns how long each other node took to see it dead.
+func (c *udpCluster) crashTrial(target *udpNode) []time.Duration {
+	seen := c.watchDeath(target)
+	start := time.Now()
+	c.stop(target)
+	return since(start, seen, len(c.nodes)-1, c.t)
+}
+
+// leaveTrial makes target Leave and returns how long each other node took to see it gone.
+func (c *udpCluster) leaveTrial(target *udpNode) []time.Duration {
+	seen := c.watchDeath(target)
+	start := time.Now()
+	if err := target.m.Leave(context.Background()); err != nil {
+		c.t.Fatalf("Leave: %v", err)
+	}
+	ds := since(start, seen, len(c.nodes)-1, c.t)
+	c.stop(target)
+	return ds
+}
+
+func since(start time.Time, seen <-chan time.Time, want int, t testing.TB) []time.Duration {
+	var out []time.Duration
+	for at := range seen {
+		out = append(out, at.Sub(start))
+	}
+	if len(out) != want {
+		t.Fatalf("%d of %d peers saw the death within 10s", len(out), want)
+	}
+	return out
+}
+
+func TestUDPLoopback(t *testing.T) {
+	c := newUDPCluster(t, 4, nil)
+	crash := c.crashTrial(c.nodes[3])
+	for _, d := range crash {
+		if d > 2*time.Second {
+			t.Errorf("crash seen after %v, want < 2s", d)
+		}
+	}
+	leave := c.leaveTrial(c.nodes[2])
+	for _, d := range leave {
+		if d > time.Second {
+			t.Errorf("leave seen after %v, want < 1s", d)
+		}
+	}
+	// The crashed node comes back with a new incarnation.
+	c.restart(c.nodes[3])
+	c.restart(c.nodes[2])
+	c.waitAllAlive(10 * time.Second)
+	t.Logf("crash detected after %v (timeout %v, interval %v); leave seen after %v", crash, timeout, interval, leave)
+	for _, n := range c.nodes {
+		st := n.m.Stats()
+		delete(st.Rejected, RejectStaleEcho)
+		if len(st.Rejected) != 0 || st.SendErrors != 0 {
+			t.Errorf("%s: rejected %v, send errors %d", n.name, st.Rejected, st.SendErrors)
+		}
+	}
+}
+
+// BenchmarkFailover measures on loopback, per trial: a speaker crashes (no LEAVING) and the time
+// until each of the 3 others declares it dead (target ≤ 1 s: detection is Timeout minus the
+// phase of the last heartbeat, so between Timeout-Interval and Timeout); and a speaker Leaves and
+// the time until the others see it gone (the planned hand-over; target well under 1 s). Run with
+// -benchtime=20x for 20 trials; p50/p99 are over every observer of every trial.
+func BenchmarkFailover(b *testing.B) {
+	c := newUDPCluster(b, 4, nil)
+	var crash, leave []time.Duration
+	i := 0
+	for b.Loop() {
+		target := c.nodes[i%len(c.nodes)]
+		i++
+		// A crash falls anywhere in the heartbeat cycle; without this pause it would follow
+		// waitAllAlive, which returns just after a heartbeat, and every trial would see the
+		// longest detection.
+		time.Sleep(rand.N(interval))
+		crash = append(crash, c.crashTrial(target)...)
+		c.restart(target)
+		c.waitAllAlive(10 * time.Second)
+		leave = append(leave, c.leaveTrial(target)...)
+		c.restart(target)
+		c.waitAllAlive(10 * time.Second)
+	}
+	b.ReportMetric(ms(percentile(crash, 50)), "detect-p50-ms")
+	b.ReportMetric(ms(percentile(crash, 99)), "detect-p99-ms")
+	b.ReportMetric(ms(percentile(leave, 50)), "leave-p50-ms")
+	b.ReportMetric(ms(percentile(leave, 99)), "leave-p99-ms")
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// percentile by the nearest-rank method.
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := (p*len(s) + 99) / 100
+	return s[max(rank, 1)-1]
+}
