@@ -10,8 +10,10 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -23,7 +25,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/allocator"
-	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 )
 
@@ -122,13 +123,36 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	factory := informers.NewSharedInformerFactory(kube, 0)
-	// Asking for the listers registers their informers with the factory: it must happen before
-	// factory.Start, or the restore below would read an informer that never started.
-	svcLister := factory.Core().V1().Services().Lister()
-	nsLister := factory.Core().V1().Namespaces().Lister()
-	poolInformer := client.NewIPPoolInformer(api.set, 0, nil)
-	allocInformer := client.NewIPAllocationInformer(api.set, 0, cache.Indexers{byServiceIndex: indexByService})
+	svcInformer := plainInformer(&v1.Service{}, nil,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return kube.CoreV1().Services("").List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return kube.CoreV1().Services("").Watch(ctx, o)
+		})
+	nsInformer := plainInformer(&v1.Namespace{}, nil,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return kube.CoreV1().Namespaces().List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return kube.CoreV1().Namespaces().Watch(ctx, o)
+		})
+	poolInformer := plainInformer(&v1alpha1.IPPool{}, nil,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return api.set.IPPools().List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return api.set.IPPools().Watch(ctx, o)
+		})
+	allocInformer := plainInformer(&v1alpha1.IPAllocation{}, cache.Indexers{byServiceIndex: indexByService},
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return api.set.IPAllocations().List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return api.set.IPAllocations().Watch(ctx, o)
+		})
+	svcLister := corelisters.NewServiceLister(svcInformer.GetIndexer())
+	nsLister := corelisters.NewNamespaceLister(nsInformer.GetIndexer())
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartStructuredLogging(3)
@@ -150,17 +174,14 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		return n.Labels, nil
 	}
 
-	factory.Start(ctx.Done())
-	go poolInformer.Run(ctx.Done())
-	go allocInformer.Run(ctx.Done())
-	synced := []cache.InformerSynced{poolInformer.HasSynced, allocInformer.HasSynced}
-	for _, s := range factory.WaitForCacheSync(ctx.Done()) {
-		if !s {
-			return fmt.Errorf("waiting for the Service and Namespace caches: %w", ctx.Err())
-		}
+	informers := []cache.SharedIndexInformer{svcInformer, nsInformer, poolInformer, allocInformer}
+	synced := make([]cache.InformerSynced, len(informers))
+	for i, inf := range informers {
+		go inf.Run(ctx.Done())
+		synced[i] = inf.HasSynced
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return fmt.Errorf("waiting for the IPPool and IPAllocation caches (are the frontdesk CRDs installed?): %w", ctx.Err())
+		return fmt.Errorf("waiting for the Service, Namespace, IPPool and IPAllocation caches (are the frontdesk CRDs installed?): %w", ctx.Err())
 	}
 
 	// Restore before the first allocation: pools, then every IPAllocation, then Service statuses.
@@ -228,6 +249,25 @@ func (c *Cloud) Clusters() (cloudprovider.Clusters, bool)         { return nil, 
 func (c *Cloud) Routes() (cloudprovider.Routes, bool)             { return nil, false }
 func (c *Cloud) ProviderName() string                             { return ProviderName }
 func (c *Cloud) HasClusterID() bool                               { return true }
+
+// plainInformer builds an informer whose first fill is one LIST served from the API server's watch
+// cache, not the streaming watch-list that client-go uses by default since 1.35. The provider may not
+// allocate before its caches are complete, and here a plain LIST fills them 3.4 times faster: the
+// rebuild with 10k Services and IPAllocations took 0.98 s instead of 3.36 s (docs/benchmarks.md).
+func plainInformer(obj runtime.Object, idx cache.Indexers,
+	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) cache.SharedIndexInformer {
+	if idx == nil {
+		idx = cache.Indexers{}
+	}
+	lw := plainListWatch{&cache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: watchFn}}
+	return cache.NewSharedIndexInformer(lw, obj, 0, idx)
+}
+
+// plainListWatch tells the reflector not to use watch-list semantics.
+type plainListWatch struct{ *cache.ListWatch }
+
+func (plainListWatch) IsWatchListSemanticsUnSupported() bool { return true }
 
 // wait calls f every interval until ctx is done.
 func wait(ctx context.Context, interval time.Duration, f func()) {
