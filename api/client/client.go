@@ -1,5 +1,5 @@
-// Package client is a small typed client for the frontdesk.dev/v1alpha1 API: IPPool and
-// IPAllocation clients built on client-go's generic gentype clients (what client-gen emits
+// Package client is a small typed client for the frontdesk.dev/v1alpha1 API: IPPool,
+// IPAllocation and L2Advertisement clients built on client-go's generic gentype clients (what client-gen emits
 // since Kubernetes 1.31, without the generator), informers over them, and the scheme that
 // encodes the types.
 //
@@ -58,6 +58,9 @@ type IPPoolInterface interface {
 type IPAllocationInterface interface {
 	Create(ctx context.Context, a *v1alpha1.IPAllocation, opts metav1.CreateOptions) (*v1alpha1.IPAllocation, error)
 	Update(ctx context.Context, a *v1alpha1.IPAllocation, opts metav1.UpdateOptions) (*v1alpha1.IPAllocation, error)
+	// UpdateStatus writes the status subresource (the speakers' announcers and conditions):
+	// only status changes, spec is ignored. Update, conversely, leaves status as stored.
+	UpdateStatus(ctx context.Context, a *v1alpha1.IPAllocation, opts metav1.UpdateOptions) (*v1alpha1.IPAllocation, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (*v1alpha1.IPAllocation, error)
 	List(ctx context.Context, opts metav1.ListOptions) (*v1alpha1.IPAllocationList, error)
@@ -66,10 +69,23 @@ type IPAllocationInterface interface {
 		subresources ...string) (*v1alpha1.IPAllocation, error)
 }
 
+// L2AdvertisementInterface reads and writes L2Advertisements.
+type L2AdvertisementInterface interface {
+	Create(ctx context.Context, a *v1alpha1.L2Advertisement, opts metav1.CreateOptions) (*v1alpha1.L2Advertisement, error)
+	Update(ctx context.Context, a *v1alpha1.L2Advertisement, opts metav1.UpdateOptions) (*v1alpha1.L2Advertisement, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*v1alpha1.L2Advertisement, error)
+	List(ctx context.Context, opts metav1.ListOptions) (*v1alpha1.L2AdvertisementList, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions,
+		subresources ...string) (*v1alpha1.L2Advertisement, error)
+}
+
 // Interface is the frontdesk.dev/v1alpha1 client.
 type Interface interface {
 	IPPools() IPPoolInterface
 	IPAllocations() IPAllocationInterface
+	L2Advertisements() L2AdvertisementInterface
 }
 
 // Clientset implements Interface over one REST client.
@@ -77,6 +93,7 @@ type Clientset struct {
 	rest        rest.Interface
 	pools       *gentype.ClientWithList[*v1alpha1.IPPool, *v1alpha1.IPPoolList]
 	allocations *gentype.ClientWithList[*v1alpha1.IPAllocation, *v1alpha1.IPAllocationList]
+	l2ads       *gentype.ClientWithList[*v1alpha1.L2Advertisement, *v1alpha1.L2AdvertisementList]
 }
 
 var _ Interface = (*Clientset)(nil)
@@ -117,6 +134,10 @@ func New(rc rest.Interface) *Clientset {
 			v1alpha1.IPAllocationsResource.Resource, rc, ParameterCodec, "",
 			func() *v1alpha1.IPAllocation { return &v1alpha1.IPAllocation{} },
 			func() *v1alpha1.IPAllocationList { return &v1alpha1.IPAllocationList{} }),
+		l2ads: gentype.NewClientWithList[*v1alpha1.L2Advertisement, *v1alpha1.L2AdvertisementList](
+			v1alpha1.L2AdvertisementsResource.Resource, rc, ParameterCodec, "",
+			func() *v1alpha1.L2Advertisement { return &v1alpha1.L2Advertisement{} },
+			func() *v1alpha1.L2AdvertisementList { return &v1alpha1.L2AdvertisementList{} }),
 	}
 }
 
@@ -140,6 +161,9 @@ func (c *Clientset) IPPools() IPPoolInterface { return c.pools }
 
 // IPAllocations returns the IPAllocation client.
 func (c *Clientset) IPAllocations() IPAllocationInterface { return c.allocations }
+
+// L2Advertisements returns the L2Advertisement client.
+func (c *Clientset) L2Advertisements() L2AdvertisementInterface { return c.l2ads }
 
 // RESTClient returns the underlying REST client.
 func (c *Clientset) RESTClient() rest.Interface { return c.rest }

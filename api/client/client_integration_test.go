@@ -99,22 +99,10 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("printer columns", func(t *testing.T) {
-		raw, err := fd.RESTClient().Get().Resource("ippools").
-			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Raw()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var table metav1.Table
-		if err := json.Unmarshal(raw, &table); err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, c := range table.ColumnDefinitions {
-			names = append(names, c.Name)
-		}
+		table := getTable(ctx, t, fd, "ippools")
 		want := []string{"Name", "Addresses", "Valid", "IPv4 Assigned", "IPv4 Capacity", "IPv6 Assigned",
 			"IPv6 Capacity", "Auto Assign", "Priority", "Age"}
-		if d := cmp.Diff(want, names); d != "" {
+		if d := cmp.Diff(want, columnNames(table)); d != "" {
 			t.Errorf("columns (-want +got):\n%s", d)
 		}
 		if len(table.Rows) != 1 {
@@ -176,14 +164,113 @@ func TestClient(t *testing.T) {
 		}
 	})
 
+	t.Run("allocation status", func(t *testing.T) {
+		got, err := allocs.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		since := metav1.NewTime(time.Date(2026, 11, 26, 14, 0, 0, 0, time.UTC))
+		got.Status.Announcers = []v1alpha1.Announcer{
+			{Node: "node-a", Mode: v1alpha1.AnnouncementModeL2, Interface: "eth0", Since: since},
+			{Node: "node-b", Mode: v1alpha1.AnnouncementModeBGP, Since: since},
+		}
+		meta.SetStatusCondition(&got.Status.Conditions, metav1.Condition{
+			Type: v1alpha1.IPAllocationConditionAnnounced, Status: metav1.ConditionTrue,
+			Reason: v1alpha1.IPAllocationReasonAnnouncing, Message: "node-a on eth0, node-b over BGP",
+		})
+		got.Spec.Pool = "green" // ignored by UpdateStatus
+		upd, err := allocs.UpdateStatus(ctx, got, metav1.UpdateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if upd.Spec.Pool != "blue" || len(upd.Status.Announcers) != 2 ||
+			!meta.IsStatusConditionTrue(upd.Status.Conditions, v1alpha1.IPAllocationConditionAnnounced) {
+			t.Errorf("after UpdateStatus: pool %q, status %+v", upd.Spec.Pool, upd.Status)
+		}
+
+		table := getTable(ctx, t, fd, "ipallocations")
+		want := []string{"Name", "Address", "Pool", "Announced By", "Announced", "Sharing Key", "Age"}
+		if d := cmp.Diff(want, columnNames(table)); d != "" {
+			t.Errorf("columns (-want +got):\n%s", d)
+		}
+		if len(table.Rows) != 1 {
+			t.Fatalf("%d rows, want 1", len(table.Rows))
+		}
+		// A CRD printer column shows the first value its JSONPath finds (the server's table
+		// convertor takes results[0][0]), so Announced By names the first announcer only.
+		wantCells := []any{name, addr, "blue", "node-a", "True", "k"}
+		if d := cmp.Diff(wantCells, table.Rows[0].Cells[:len(wantCells)]); d != "" {
+			t.Errorf("cells (-want +got):\n%s", d)
+		}
+	})
+
+	t.Run("l2 advertisements", func(t *testing.T) {
+		ads := fd.L2Advertisements()
+		ad, err := ads.Create(ctx, &v1alpha1.L2Advertisement{
+			ObjectMeta: metav1.ObjectMeta{Name: "lan"},
+			Spec: v1alpha1.L2AdvertisementSpec{
+				IPPools:       []string{"blue"},
+				NodeSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"edge": "true"}}},
+				Interfaces:    []string{"eth0", "bond0.100"},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad.Spec.IPPoolSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"l2": "yes"}}}
+		if _, err := ads.Update(ctx, ad, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ads.Patch(ctx, "lan", types.MergePatchType, []byte(`{"spec":{"interfaces":["eth0"]}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ads.Get(ctx, "lan", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSpec := v1alpha1.L2AdvertisementSpec{
+			IPPools:         []string{"blue"},
+			IPPoolSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"l2": "yes"}}},
+			NodeSelectors:   []metav1.LabelSelector{{MatchLabels: map[string]string{"edge": "true"}}},
+			Interfaces:      []string{"eth0"},
+		}
+		if d := cmp.Diff(wantSpec, got.Spec); d != "" {
+			t.Errorf("spec (-want +got):\n%s", d)
+		}
+		// An empty L2Advertisement is valid: every pool, every node, the subnet's interface.
+		if _, err := ads.Create(ctx, &v1alpha1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "all"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := ads.List(ctx, metav1.ListOptions{})
+		if err != nil || len(list.Items) != 2 {
+			t.Fatalf("List = %v, %v", list, err)
+		}
+
+		table := getTable(ctx, t, fd, "l2advertisements")
+		want := []string{"Name", "IP Pools", "Interfaces", "IP Pool Selectors", "Node Selectors", "Age"}
+		if d := cmp.Diff(want, columnNames(table)); d != "" {
+			t.Errorf("columns (-want +got):\n%s", d)
+		}
+		if len(table.Rows) != 2 {
+			t.Fatalf("%d rows, want 2", len(table.Rows))
+		}
+		// Rows come in name order: all, lan.
+		wantCells := []any{"lan", `["blue"]`, `["eth0"]`}
+		if d := cmp.Diff(wantCells, table.Rows[1].Cells[:len(wantCells)]); d != "" {
+			t.Errorf("cells (-want +got):\n%s", d)
+		}
+	})
+
 	t.Run("informers", func(t *testing.T) {
 		stop := make(chan struct{})
 		poolInf := client.NewIPPoolInformer(fd, 0, nil)
 		allocInf := client.NewIPAllocationInformer(fd, 0, nil)
+		adInf := client.NewL2AdvertisementInformer(fd, 0, nil)
 		go poolInf.Run(stop)
 		go allocInf.Run(stop)
+		go adInf.Run(stop)
 		defer close(stop)
-		if !cache.WaitForCacheSync(ctx.Done(), poolInf.HasSynced, allocInf.HasSynced) {
+		if !cache.WaitForCacheSync(ctx.Done(), poolInf.HasSynced, allocInf.HasSynced, adInf.HasSynced) {
 			t.Fatal("caches did not sync")
 		}
 		p, err := client.NewIPPoolLister(poolInf.GetIndexer()).Get("blue")
@@ -198,6 +285,10 @@ func TestClient(t *testing.T) {
 		if err != nil || len(byPool) != 1 {
 			t.Fatalf("allocations of pool blue: %v, %v", byPool, err)
 		}
+		ad, err := client.NewL2AdvertisementLister(adInf.GetIndexer()).Get("lan")
+		if err != nil || len(ad.Spec.Interfaces) != 1 {
+			t.Fatalf("L2Advertisement lister: %v, %v", ad, err)
+		}
 	})
 
 	t.Run("delete", func(t *testing.T) {
@@ -210,7 +301,36 @@ func TestClient(t *testing.T) {
 		if _, err := pools.Get(ctx, "blue", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Fatalf("Get after Delete: %v; want NotFound", err)
 		}
+		for _, n := range []string{"lan", "all"} {
+			if err := fd.L2Advertisements().Delete(ctx, n, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
+}
+
+// getTable lists resource as kubectl get does, asking the server for a Table: the printer
+// columns with every priority.
+func getTable(ctx context.Context, t *testing.T, fd *client.Clientset, resource string) metav1.Table {
+	t.Helper()
+	raw, err := fd.RESTClient().Get().Resource(resource).
+		SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table metav1.Table
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
+func columnNames(table metav1.Table) []string {
+	var names []string
+	for _, c := range table.ColumnDefinitions {
+		names = append(names, c.Name)
+	}
+	return names
 }
 
 func mustAddr(t *testing.T, s string) netip.Addr {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -81,6 +82,22 @@ func TestRequests(t *testing.T) {
 			_, err := c.IPAllocations().Create(ctx, &v1alpha1.IPAllocation{}, metav1.CreateOptions{})
 			return err
 		},
+		func() error {
+			a := &v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: "2001-db8--7"}}
+			_, err := c.IPAllocations().UpdateStatus(ctx, a, metav1.UpdateOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.L2Advertisements().Create(ctx, &v1alpha1.L2Advertisement{}, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			a := &v1alpha1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2"}}
+			_, err := c.L2Advertisements().Update(ctx, a, metav1.UpdateOptions{})
+			return err
+		},
+		func() error { _, err := c.L2Advertisements().List(ctx, metav1.ListOptions{}); return err },
+		func() error { return c.L2Advertisements().Delete(ctx, "l2", metav1.DeleteOptions{}) },
 	}
 	for _, call := range calls {
 		if err := call(); err != nil {
@@ -96,6 +113,11 @@ func TestRequests(t *testing.T) {
 		{"DELETE", base + "ippools/blue", "", "application/json"},
 		{"GET", base + "ipallocations/2001-db8--7", "", ""},
 		{"POST", base + "ipallocations", "", "application/json"},
+		{"PUT", base + "ipallocations/2001-db8--7/status", "", "application/json"},
+		{"POST", base + "l2advertisements", "", "application/json"},
+		{"PUT", base + "l2advertisements/l2", "", "application/json"},
+		{"GET", base + "l2advertisements", "", ""},
+		{"DELETE", base + "l2advertisements/l2", "", "application/json"},
 	}
 	if d := cmp.Diff(want, seen()); d != "" {
 		t.Errorf("requests (-want +got):\n%s", d)
@@ -165,5 +187,22 @@ func TestProtobufConfigStillSpeaksJSON(t *testing.T) {
 	}
 	if got := seen(); len(got) != 1 || got[0].ContentType != "application/json" {
 		t.Fatalf("requests %+v, want one JSON request", got)
+	}
+}
+
+func TestL2AdvertisementLister(t *testing.T) {
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	if err := idx.Add(&v1alpha1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2"},
+		Spec: v1alpha1.L2AdvertisementSpec{Interfaces: []string{"eth0"}}}); err != nil {
+		t.Fatal(err)
+	}
+	lister := NewL2AdvertisementLister(idx)
+	a, err := lister.Get("l2")
+	if err != nil || a.Spec.Interfaces[0] != "eth0" {
+		t.Errorf("lister.Get = %v, %v", a, err)
+	}
+	_, err = lister.Get("other")
+	if got, want := fmt.Sprint(err), `l2advertisements.frontdesk.dev "other" not found`; got != want {
+		t.Errorf("lister.Get of a missing name: %s, want %s", got, want)
 	}
 }

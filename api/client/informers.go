@@ -57,6 +57,19 @@ func NewIPAllocationInformer(c Interface, resync time.Duration, indexers cache.I
 	}, &v1alpha1.IPAllocation{}, resync, idx)
 }
 
+// NewL2AdvertisementInformer returns an informer of every L2Advertisement. indexers may be nil.
+func NewL2AdvertisementInformer(c Interface, resync time.Duration, indexers cache.Indexers) cache.SharedIndexInformer {
+	ads := c.L2Advertisements()
+	return cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return ads.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return ads.Watch(ctx, o)
+		},
+	}, &v1alpha1.L2Advertisement{}, resync, withNamespaceIndex(indexers))
+}
+
 // withNamespaceIndex copies indexers and adds the namespace index every client-gen informer
 // carries (a no-op for these cluster-scoped kinds, kept so generic listers work unchanged).
 func withNamespaceIndex(indexers cache.Indexers) cache.Indexers {
@@ -73,6 +86,9 @@ type IPPoolLister = listers.ResourceIndexer[*v1alpha1.IPPool]
 // IPAllocationLister lists and gets IPAllocations from an informer's cache.
 type IPAllocationLister = listers.ResourceIndexer[*v1alpha1.IPAllocation]
 
+// L2AdvertisementLister lists and gets L2Advertisements from an informer's cache.
+type L2AdvertisementLister = listers.ResourceIndexer[*v1alpha1.L2Advertisement]
+
 // NewIPPoolLister returns a lister over the indexer of an IPPool informer.
 func NewIPPoolLister(indexer cache.Indexer) IPPoolLister {
 	return listers.New[*v1alpha1.IPPool](indexer, v1alpha1.IPPoolsResource.GroupResource())
@@ -81,4 +97,9 @@ func NewIPPoolLister(indexer cache.Indexer) IPPoolLister {
 // NewIPAllocationLister returns a lister over the indexer of an IPAllocation informer.
 func NewIPAllocationLister(indexer cache.Indexer) IPAllocationLister {
 	return listers.New[*v1alpha1.IPAllocation](indexer, v1alpha1.IPAllocationsResource.GroupResource())
+}
+
+// NewL2AdvertisementLister returns a lister over the indexer of an L2Advertisement informer.
+func NewL2AdvertisementLister(indexer cache.Indexer) L2AdvertisementLister {
+	return listers.New[*v1alpha1.L2Advertisement](indexer, v1alpha1.L2AdvertisementsResource.GroupResource())
 }

@@ -30,8 +30,9 @@ func TestAll(t *testing.T) {
 		got = append(got, s)
 	}
 	want := []summary{
-		{"ipallocations.frontdesk.dev", "IPAllocation", apiextensionsv1.ClusterScoped, []string{"v1alpha1"}, false, 4},
+		{"ipallocations.frontdesk.dev", "IPAllocation", apiextensionsv1.ClusterScoped, []string{"v1alpha1"}, true, 6},
 		{"ippools.frontdesk.dev", "IPPool", apiextensionsv1.ClusterScoped, []string{"v1alpha1"}, true, 9},
+		{"l2advertisements.frontdesk.dev", "L2Advertisement", apiextensionsv1.ClusterScoped, []string{"v1alpha1"}, false, 5},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("CRDs (-want +got):\n%s", d)

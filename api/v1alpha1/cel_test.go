@@ -148,7 +148,7 @@ func TestCELRulesMatchSource(t *testing.T) {
 		}
 	}
 	var got []celRule
-	for _, kind := range []string{"IPPool", "IPAllocation"} {
+	for _, kind := range []string{"IPPool", "IPAllocation", "L2Advertisement"} {
 		crd := chartCRD(t, kind)
 		collectRules(crd.Spec.Versions[0].Schema.OpenAPIV3Schema, kind, false, &got)
 	}
@@ -193,7 +193,7 @@ func collectRules(s *apiextensionsv1.JSONSchemaProps, where string, items bool, 
 // how close each is to the limits (10^7 per expression when the CRD is written, 10^6 per call
 // when an object is validated; the estimate is far above the real cost of real objects).
 func TestCELCostEstimates(t *testing.T) {
-	for _, kind := range []string{"IPPool", "IPAllocation"} {
+	for _, kind := range []string{"IPPool", "IPAllocation", "L2Advertisement"} {
 		crd := chartCRD(t, kind)
 		internal := &apiextensions.JSONSchemaProps{}
 		if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(

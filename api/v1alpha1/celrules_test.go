@@ -127,6 +127,21 @@ func celAllocationName(a string) string {
 	return celSub(`(ip({A}).family() == 4 ? {A} : ({A}.startsWith(':') ? '0' : "") + {A}.replace(':', '-') + ({A}.endsWith(':') ? '0' : ""))`, "{A}", a)
 }
 
+// celIfName says the string S is a Linux interface name as the kernel and systemd accept it
+// (1 to 15 characters is the schema's maxLength): printable ASCII, no '/' or ':', not "." or
+// "..". Printable ASCII keeps characters and bytes equal, so maxLength is the kernel's limit
+// of 15 bytes.
+func celIfName(s string) string {
+	return celSub(`{S}.matches('^[!-~]+$') && !{S}.contains('/') && !{S}.contains(':') && {S} != '.' && {S} != '..'`, "{S}", s)
+}
+
+// celIfNameWhy says what is wrong with S, which celIfName refused.
+func celIfNameWhy(s string) string {
+	return celSub(`({S} == "" ? 'it is empty' : {S} == '.' || {S} == '..' ? '. and .. are not allowed' : {S}.contains('/') ? 'it contains /' : `+
+		`{S}.contains(':') ? 'it contains : (eth0:1 is an address label; name the interface, eth0)' : `+
+		`'it contains whitespace, a control character or non-ASCII')`, "{S}", s)
+}
+
 // celRule is one x-kubernetes-validations entry and where its marker goes.
 type celRule struct {
 	where             string // "IPPool spec.addresses items", ...
@@ -139,6 +154,7 @@ type celRule struct {
 // composedRules are the rules the CRDs must carry (apart from the immutability rules
 // self == oldSelf, which need no composing).
 func composedRules() []celRule {
+	const ifAccepted = `each entry of spec.interfaces must be 1 to 15 printable ASCII characters without /, : or whitespace, such as eth0 or bond0.100`
 	const accepted = `want a CIDR such as 198.51.100.0/24 or 2001:db8::/64, or an inclusive range FIRST-LAST such as 198.51.100.10-198.51.100.20 (one address is 198.51.100.7/32)`
 	return []celRule{{
 		where: "IPPool spec.addresses items", items: true,
@@ -177,6 +193,20 @@ func composedRules() []celRule {
 		rule:        `isIP(self) && ip.isCanonical(self)`,
 		messageExpr: `isIP(self) ? 'not in canonical form: write it in lower case with the longest run of zero groups as ::, as in 2001:db8::7' : 'not an IP address; want an IPv4 or IPv6 address in canonical form, such as 198.51.100.7 or 2001:db8::7'`,
 		message:     `spec.address must be an IP address in canonical form, such as 198.51.100.7 or 2001:db8::7`,
+	}, {
+		where: "IPAllocation status.announcers items", items: true,
+		rule:      `self.mode == 'L2' || !has(self.interface)`,
+		message:   `interface is set only for mode L2: a BGP announcement is not bound to an interface`,
+		fieldPath: ".interface",
+	}, {
+		where: "L2Advertisement spec.interfaces items", items: true,
+		rule:        celIfName("self"),
+		messageExpr: `'not a Linux interface name: ' + ` + celIfNameWhy("self") + ` + '; ` + ifAccepted + `'`,
+		message:     `each entry of spec.interfaces must be a Linux interface name: 1 to 15 printable ASCII characters without /, : or whitespace, not . or .., such as eth0 or bond0.100`,
+	}, {
+		where: "L2Advertisement spec.ipPools items", items: true,
+		rule:    `!format.dns1123Subdomain().validate(self).hasValue()`,
+		message: `each entry of spec.ipPools must be the name of an IPPool: a DNS subdomain of lower case letters, digits, - and . (such as blue or pool-1.example)`,
 	}}
 }
 

@@ -14,8 +14,9 @@ var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1alpha
 
 // The resources, as they appear in URLs and RBAC rules.
 var (
-	IPPoolsResource       = SchemeGroupVersion.WithResource("ippools")
-	IPAllocationsResource = SchemeGroupVersion.WithResource("ipallocations")
+	IPPoolsResource          = SchemeGroupVersion.WithResource("ippools")
+	IPAllocationsResource    = SchemeGroupVersion.WithResource("ipallocations")
+	L2AdvertisementsResource = SchemeGroupVersion.WithResource("l2advertisements")
 )
 
 var (
@@ -29,6 +30,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(SchemeGroupVersion,
 		&IPPool{}, &IPPoolList{},
 		&IPAllocation{}, &IPAllocationList{},
+		&L2Advertisement{}, &L2AdvertisementList{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil

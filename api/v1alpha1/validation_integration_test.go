@@ -17,6 +17,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
@@ -108,6 +109,94 @@ func TestAPIServerValidation(t *testing.T) {
 				}
 				if err := allocs.Delete(ctx, obj.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 					t.Fatal(err)
+				}
+			})
+		}
+	})
+
+	t.Run("L2Advertisement", func(t *testing.T) {
+		for i, tt := range l2AdvertisementCases {
+			t.Run(tt.name, func(t *testing.T) {
+				a := l2Advertisement(tt.pools, tt.ifaces)
+				a.Name = fmt.Sprintf("case-%d", i)
+				_, err := fd.L2Advertisements().Create(ctx, a, metav1.CreateOptions{})
+				checkInvalid(t, err, tt.want)
+			})
+		}
+	})
+
+	t.Run("L2Advertisement schema", func(t *testing.T) {
+		// When an OpenAPI limit fails, the server skips the CEL rules and says so.
+		const skipped = "<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"
+		many := make([]string, 65)
+		for i := range many {
+			many[i] = fmt.Sprintf("eth%d", i)
+		}
+		for _, tt := range []struct {
+			name          string
+			pools, ifaces []string
+			want          []string // the causes, which must be Invalid
+		}{
+			{"interface too long", nil, []string{"eth0", "abcdefghijklmnop"}, []string{
+				"spec.interfaces[1]: Too long: may not be more than 15 bytes", skipped}},
+			{"empty interface", nil, []string{""}, []string{
+				`spec.interfaces[0]: Invalid value: "": spec.interfaces[0] in body should be at least 1 chars long`,
+				badInterface("0", "", "it is empty")}},
+			{"duplicate interface", nil, []string{"eth0", "eth0"}, []string{`spec.interfaces[1]: Duplicate value: "eth0"`}},
+			{"too many interfaces", nil, many, []string{"spec.interfaces: Too many: 65: must have at most 64 items", skipped}},
+			{"duplicate pool", []string{"blue", "blue"}, nil, []string{`spec.ipPools[1]: Duplicate value: "blue"`}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				a := l2Advertisement(tt.pools, tt.ifaces)
+				a.Name = "schema"
+				_, err := fd.L2Advertisements().Create(ctx, a, metav1.CreateOptions{})
+				checkInvalid(t, err, tt.want)
+			})
+		}
+	})
+
+	t.Run("IPAllocation status", func(t *testing.T) {
+		allocs := fd.IPAllocations()
+		for _, tt := range announcerCases {
+			t.Run(tt.name, func(t *testing.T) {
+				created, err := allocs.Create(ctx, tt.obj.DeepCopy(), metav1.CreateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					if err := allocs.Delete(ctx, created.Name, metav1.DeleteOptions{}); err != nil {
+						t.Error(err)
+					}
+				}()
+				// The status of a Create is dropped: only the status subresource writes it.
+				if len(created.Status.Announcers) != 0 {
+					t.Errorf("Create kept status %+v", created.Status)
+				}
+				upd := created.DeepCopy()
+				upd.Status = tt.obj.Status
+				upd.Spec.Pool = "other" // ignored by the status subresource, so not refused as immutable
+				upd.Spec.SharingKey = "k"
+				got, err := allocs.UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+				checkInvalid(t, err, tt.want)
+				if err != nil {
+					return
+				}
+				if d := cmp.Diff(created.Spec, got.Spec); d != "" {
+					t.Errorf("a status write changed spec (-want +got):\n%s", d)
+				}
+				if d := cmp.Diff(tt.obj.Status, got.Status); d != "" {
+					t.Errorf("status (-want +got):\n%s", d)
+				}
+				// A spec write leaves the speakers' status alone.
+				spec := got.DeepCopy()
+				spec.Spec.SharingKey = "k"
+				spec.Status = v1alpha1.IPAllocationStatus{}
+				got, err = allocs.Update(ctx, spec, metav1.UpdateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(tt.obj.Status, got.Status); d != "" || got.Spec.SharingKey != "k" {
+					t.Errorf("after a spec Update: sharing key %q, status (-want +got):\n%s", got.Spec.SharingKey, d)
 				}
 			})
 		}
