@@ -100,4 +100,14 @@ var suites = []suite{
 		bench: "Handle|BuildRound",
 		count: 5,
 	},
+	{
+		name:  "announce",
+		title: "Speaker: which addresses this node announces",
+		about: "The speaker's pure decision step from Kubernetes objects to the addresses this node " +
+			"announces: 10k Services (≈10.1k VIPs, a quarter externalTrafficPolicy Local, some shared, " +
+			"some dual-stack), 100 nodes, 20k EndpointSlices, two L2 rules.",
+		pkg:   "./speaker/announce/",
+		bench: ".",
+		count: 5,
+	},
 }

@@ -1,0 +1,104 @@
+package announce
+
+import (
+	"net/netip"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// family indexes per-IP-family data: kube-proxy sends an IPv4 VIP's traffic to IPv4 endpoints
+// only, so a node with only IPv6 endpoints cannot serve the IPv4 address of a Local Service.
+type family uint8
+
+const (
+	ipv4 family = iota
+	ipv6
+	families
+)
+
+func familyOf(a netip.Addr) family {
+	if a.Is4() {
+		return ipv4
+	}
+	return ipv6
+}
+
+// localEndpoints are the nodes holding endpoints of one Service, by family. Nil sets are empty.
+type localEndpoints struct {
+	// ready: nodes with a ready endpoint.
+	ready [families]bitset
+	// terminating: nodes with a serving but terminating endpoint.
+	terminating [families]bitset
+}
+
+// nodes returns the nodes that can serve f-traffic for a Local Service: those with a ready
+// endpoint or, when the Service has none anywhere, those with a serving terminating one. This is
+// kube-proxy's fallback (KEP-1669) lifted from one node to the Service: a node whose endpoints
+// are all terminating still forwards to them, but while other nodes have ready endpoints
+// announcing from it would move the address twice within a rollout.
+func (l *localEndpoints) nodes(f family) bitset {
+	if l.ready[f] != nil && !l.ready[f].empty() {
+		return l.ready[f]
+	}
+	return l.terminating[f]
+}
+
+// indexEndpoints reads the slices of the wanted Services. Endpoints on nodes missing from
+// nodeIdx are skipped: such a node cannot be elected.
+func indexEndpoints(slices []*discoveryv1.EndpointSlice, want map[types.NamespacedName]*localEndpoints, nodeIdx map[string]int) {
+	if len(want) == 0 {
+		return
+	}
+	size := len(nodeIdx)
+	for _, s := range slices {
+		if s == nil {
+			continue
+		}
+		name, ok := s.Labels[discoveryv1.LabelServiceName]
+		if !ok {
+			continue
+		}
+		le := want[types.NamespacedName{Namespace: s.Namespace, Name: name}]
+		if le == nil {
+			continue
+		}
+		var f family
+		switch s.AddressType {
+		case discoveryv1.AddressTypeIPv4:
+			f = ipv4
+		case discoveryv1.AddressTypeIPv6:
+			f = ipv6
+		default: // FQDN slices carry no node-local backends kube-proxy would use.
+			continue
+		}
+		for i := range s.Endpoints {
+			ep := &s.Endpoints[i]
+			if ep.NodeName == nil {
+				continue
+			}
+			n, ok := nodeIdx[*ep.NodeName]
+			if !ok {
+				continue
+			}
+			c := ep.Conditions
+			// As kube-proxy reads them: nil Ready and nil Serving mean true, nil Terminating false.
+			ready := c.Ready == nil || *c.Ready
+			serving := c.Serving == nil || *c.Serving
+			terminating := c.Terminating != nil && *c.Terminating
+			switch {
+			case ready:
+				add(&le.ready[f], n, size)
+			case serving && terminating:
+				add(&le.terminating[f], n, size)
+			}
+		}
+	}
+}
+
+func add(b *bitset, i, size int) {
+	if *b == nil {
+		*b = newBitset(size)
+	}
+	b.set(i)
+}
