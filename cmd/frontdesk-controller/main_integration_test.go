@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -62,7 +61,7 @@ func TestBareMetalEndToEnd(t *testing.T) {
 	}
 
 	run := func(name string) (stop func(), port int) {
-		port = freePort(t)
+		port = cluster.FreePort(t)
 		logPath := filepath.Join(t.TempDir(), name+".log")
 		logFile, err := os.Create(logPath)
 		if err != nil {
@@ -225,15 +224,3 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
-}

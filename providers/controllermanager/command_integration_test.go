@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -54,7 +53,7 @@ type replica struct {
 
 func startReplica(t *testing.T, name, kubeconfig string) *replica {
 	t.Helper()
-	port := freePort(t)
+	port := cluster.FreePort(t)
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -269,18 +268,6 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
 
 func tail(path string, n int) string {
 	data, err := os.ReadFile(path)

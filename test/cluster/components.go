@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -223,4 +224,16 @@ func get(ctx context.Context, client *http.Client, url string) (string, error) {
 		return "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return string(b), nil
+}
+
+// FreePort returns a free loopback port for a process a test starts beside the control plane (a
+// controller's secure port, say), failing the test if none can be had. The same race as freePort
+// applies: start the process soon after.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
