@@ -268,7 +268,6 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
 	}
 }
 
-
 func tail(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
