@@ -1,0 +1,75 @@
+// Command frontdesk-speaker runs on every node and announces the LoadBalancer addresses this node
+// is elected for over layer 2. The loop lives in speaker/agent; see docs/design/speaker.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/speaker/agent"
+	"github.com/frontdesk-lb/frontdesk/speaker/announce"
+	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	o, err := parseFlags(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "frontdesk-speaker:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(klog.NewContext(context.Background(), klog.Background()), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := agent.Main(ctx, o); err != nil {
+		klog.ErrorS(err, "frontdesk-speaker stopped")
+		klog.Flush()
+		return 1
+	}
+	klog.Flush()
+	return 0
+}
+
+// parseFlags reads the command line; getenv supplies NODE_NAME.
+func parseFlags(args []string, getenv func(string) string) (agent.Options, error) {
+	o := agent.Options{LivenessPort: liveness.DefaultPort}
+	var classes string
+	fs := flag.NewFlagSet("frontdesk-speaker", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file; empty means the in-cluster config")
+	fs.StringVar(&o.NodeName, "node-name", getenv("NODE_NAME"), "this node's Node name (default $NODE_NAME)")
+	fs.Func("liveness-port", "UDP port of the speakers' heartbeats, on every node (default 7473)", func(v string) error {
+		p, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || p == 0 {
+			return fmt.Errorf("%q is not a port: want 1 to 65535", v)
+		}
+		o.LivenessPort = uint16(p)
+		return nil
+	})
+	fs.StringVar(&o.LivenessKeyFile, "liveness-key-file", "", "file holding the shared heartbeat key, at least 16 bytes (required)")
+	fs.StringVar(&classes, "load-balancer-class", announce.DefaultClass,
+		"comma-separated spec.loadBalancerClass values served besides the unset class; empty serves only the unset class")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:7472", "address serving /metrics and /healthz; empty disables")
+	fs.DurationVar(&o.Drain, "drain", 300*time.Millisecond, "how long addresses stay answered after leaving, on shutdown, while peers take over")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.LivenessKeyFile == "" {
+		return o, errors.New("--liveness-key-file is required (the shared heartbeat key, at least 16 bytes)")
+	}
+	o.Classes = []string{}
+	if classes != "" {
+		o.Classes = strings.Split(classes, ",")
+	}
+	return o, nil
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/frontdesk-lb/frontdesk/speaker/agent"
+)
+
+func TestParseFlags(t *testing.T) {
+	env := func(k string) string {
+		if k == "NODE_NAME" {
+			return "node-env"
+		}
+		return ""
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		want    agent.Options
+		wantErr bool
+	}{
+		{
+			name: "defaults",
+			args: []string{"--liveness-key-file=/k"},
+			want: agent.Options{NodeName: "node-env", LivenessPort: 7473, LivenessKeyFile: "/k",
+				Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond},
+		},
+		{
+			name: "everything set",
+			args: []string{"--liveness-key-file=/k", "--node-name=n1", "--liveness-port=9000", "--kubeconfig=/kc",
+				"--load-balancer-class=a/b,c/d", "--metrics-bind-address=", "--drain=1s", "-v=3"},
+			want: agent.Options{Kubeconfig: "/kc", NodeName: "n1", LivenessPort: 9000, LivenessKeyFile: "/k",
+				Classes: []string{"a/b", "c/d"}, Drain: time.Second},
+		},
+		{
+			name: "empty class: only Services without one",
+			args: []string{"--liveness-key-file=/k", "--load-balancer-class="},
+			want: agent.Options{NodeName: "node-env", LivenessPort: 7473, LivenessKeyFile: "/k",
+				Classes: []string{}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond},
+		},
+		{name: "key file required", args: nil, wantErr: true},
+		{name: "port zero", args: []string{"--liveness-key-file=/k", "--liveness-port=0"}, wantErr: true},
+		{name: "port too large", args: []string{"--liveness-key-file=/k", "--liveness-port=65536"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseFlags(tt.args, env)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error: %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

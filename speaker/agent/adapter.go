@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/speaker/announce"
+)
+
+// SelectorError says that one label selector of an L2Advertisement does not convert; the rule
+// then matches nothing in that place (a nil selector), so a typo never widens an advertisement.
+type SelectorError struct {
+	Advertisement string
+	Field         string // "spec.ipPoolSelectors[1]" or "spec.nodeSelectors[0]"
+	Err           error
+}
+
+func (e *SelectorError) Error() string {
+	return fmt.Sprintf("L2Advertisement %s: %s is not a valid label selector (it matches nothing until fixed): %v",
+		e.Advertisement, e.Field, e.Err)
+}
+
+func (e *SelectorError) Unwrap() error { return e.Err }
+
+// ruleFrom converts an L2Advertisement to an announce.L2Rule. Invalid selectors become nil
+// entries, which match nothing, and are returned as errors for the log.
+func ruleFrom(a *v1alpha1.L2Advertisement) (announce.L2Rule, []error) {
+	r := announce.L2Rule{
+		Name:       a.Name,
+		Pools:      a.Spec.IPPools,
+		Interfaces: a.Spec.Interfaces,
+	}
+	var errs []error
+	r.PoolSelectors, errs = selectors(a.Name, "spec.ipPoolSelectors", a.Spec.IPPoolSelectors, errs)
+	r.NodeSelectors, errs = selectors(a.Name, "spec.nodeSelectors", a.Spec.NodeSelectors, errs)
+	return r, errs
+}
+
+func selectors(ad, field string, in []metav1.LabelSelector, errs []error) ([]labels.Selector, []error) {
+	if len(in) == 0 {
+		return nil, errs
+	}
+	out := make([]labels.Selector, len(in))
+	for i := range in {
+		s, err := metav1.LabelSelectorAsSelector(&in[i])
+		if err != nil {
+			errs = append(errs, &SelectorError{Advertisement: ad, Field: fmt.Sprintf("%s[%d]", field, i), Err: err})
+			continue // out[i] stays nil: matches nothing
+		}
+		out[i] = s
+	}
+	return out, errs
+}
+
+// poolsFrom maps every allocated address to its pool. Allocations whose spec.address does not
+// parse are skipped: the API server refuses them, so only a stored object predating the rule
+// could carry one.
+func poolsFrom(allocs []*v1alpha1.IPAllocation) map[netip.Addr]string {
+	out := make(map[netip.Addr]string, len(allocs))
+	for _, a := range allocs {
+		addr, err := netip.ParseAddr(a.Spec.Address)
+		if err != nil {
+			continue
+		}
+		out[addr.Unmap()] = a.Spec.Pool
+	}
+	return out
+}
+
+func poolLabelsFrom(pools []*v1alpha1.IPPool) map[string]labels.Set {
+	out := make(map[string]labels.Set, len(pools))
+	for _, p := range pools {
+		out[p.Name] = labels.Set(p.Labels)
+	}
+	return out
+}
+
+// peersFrom gives each Node's speaker address: its first InternalIP and the heartbeat port.
+// Nodes without a parsable InternalIP are left out (their speaker cannot be reached anyway).
+func peersFrom(nodes []*corev1.Node, port uint16) map[string]netip.AddrPort {
+	out := make(map[string]netip.AddrPort, len(nodes))
+	for _, n := range nodes {
+		for _, a := range n.Status.Addresses {
+			if a.Type != corev1.NodeInternalIP {
+				continue
+			}
+			ip, err := netip.ParseAddr(a.Address)
+			if err != nil || ip.Zone() != "" {
+				continue
+			}
+			out[n.Name] = netip.AddrPortFrom(ip.Unmap(), port)
+			break
+		}
+	}
+	return out
+}

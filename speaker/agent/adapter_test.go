@@ -1,0 +1,124 @@
+package agent
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+)
+
+func TestRuleFrom(t *testing.T) {
+	zone := labels.Set{"zone": "a"}
+	other := labels.Set{"zone": "b"}
+	tests := []struct {
+		name string
+		spec v1alpha1.L2AdvertisementSpec
+		// matches[i] says whether NodeSelectors[i] (or PoolSelectors when pool is set) matches zone.
+		wantNodes []bool
+		wantPools []bool
+		wantErrs  []string
+	}{
+		{name: "empty spec", spec: v1alpha1.L2AdvertisementSpec{}},
+		{
+			name: "selectors converted",
+			spec: v1alpha1.L2AdvertisementSpec{
+				IPPoolSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"zone": "a"}}},
+				NodeSelectors: []metav1.LabelSelector{{}, {MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "zone", Operator: metav1.LabelSelectorOpIn, Values: []string{"a"}}}}},
+			},
+			wantPools: []bool{true},
+			wantNodes: []bool{true, true},
+		},
+		{
+			name: "invalid selector matches nothing",
+			spec: v1alpha1.L2AdvertisementSpec{
+				NodeSelectors: []metav1.LabelSelector{
+					{MatchLabels: map[string]string{"zone": "a"}},
+					{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "zone", Operator: "Near", Values: []string{"a"}}}},
+				},
+				IPPoolSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"bad key!": "x"}}},
+			},
+			wantPools: []bool{false},
+			wantNodes: []bool{true, false},
+			wantErrs:  []string{"spec.ipPoolSelectors[0]", "spec.nodeSelectors[1]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ad := &v1alpha1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "ad"}, Spec: tt.spec}
+			ad.Spec.IPPools = []string{"p1"}
+			ad.Spec.Interfaces = []string{"eth0"}
+			r, errs := ruleFrom(ad)
+			if r.Name != "ad" || !cmp.Equal(r.Pools, []string{"p1"}) || !cmp.Equal(r.Interfaces, []string{"eth0"}) {
+				t.Errorf("fields not copied: %+v", r)
+			}
+			var gotErrs []string
+			for _, err := range errs {
+				var se *SelectorError
+				if !errors.As(err, &se) {
+					t.Fatalf("error %v is not a *SelectorError", err)
+				}
+				gotErrs = append(gotErrs, se.Field)
+			}
+			if diff := cmp.Diff(tt.wantErrs, gotErrs); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+			match := func(sels []labels.Selector) []bool {
+				var out []bool
+				for _, s := range sels {
+					ok := s != nil && s.Matches(zone)
+					if s != nil && len(tt.wantErrs) == 0 && s.Matches(other) && !s.Empty() {
+						t.Errorf("selector %s matches zone=b", s)
+					}
+					out = append(out, ok)
+				}
+				return out
+			}
+			if diff := cmp.Diff(tt.wantNodes, match(r.NodeSelectors)); diff != "" {
+				t.Errorf("node selectors matching zone=a (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantPools, match(r.PoolSelectors)); diff != "" {
+				t.Errorf("pool selectors matching zone=a (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPeersFrom(t *testing.T) {
+	node := func(name string, addrs ...corev1.NodeAddress) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Addresses: addrs}}
+	}
+	internal := func(a string) corev1.NodeAddress { return corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: a} }
+	nodes := []*corev1.Node{
+		node("n1", corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: "203.0.113.1"}, internal("10.0.0.1"), internal("10.0.0.9")),
+		node("n2", internal("not-an-ip"), internal("fd00::2")),
+		node("n3", internal("::ffff:10.0.0.3")),
+		node("n4", corev1.NodeAddress{Type: corev1.NodeHostName, Address: "n4"}),
+		node("n5", internal("fe80::1%eth0")),
+	}
+	want := map[string]netip.AddrPort{
+		"n1": netip.MustParseAddrPort("10.0.0.1:7473"),
+		"n2": netip.MustParseAddrPort("[fd00::2]:7473"),
+		"n3": netip.MustParseAddrPort("10.0.0.3:7473"),
+	}
+	if diff := cmp.Diff(want, peersFrom(nodes, 7473), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Errorf("peers (-want +got):\n%s", diff)
+	}
+}
+
+func TestPoolsFrom(t *testing.T) {
+	alloc := func(addr, pool string) *v1alpha1.IPAllocation {
+		return &v1alpha1.IPAllocation{Spec: v1alpha1.IPAllocationSpec{Address: addr, Pool: pool}}
+	}
+	got := poolsFrom([]*v1alpha1.IPAllocation{alloc("198.51.100.7", "a"), alloc("2001:db8::7", "b"), alloc("junk", "c")})
+	want := map[netip.Addr]string{netip.MustParseAddr("198.51.100.7"): "a", netip.MustParseAddr("2001:db8::7"): "b"}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("pools (-want +got):\n%s", diff)
+	}
+}

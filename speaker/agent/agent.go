@@ -1,0 +1,349 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/speaker/announce"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
+)
+
+// Component is the Event source and the status field manager.
+const Component = "frontdesk-speaker"
+
+// Defaults for Config.
+const (
+	DefaultMinInterval = 50 * time.Millisecond
+	DefaultRetry       = time.Second
+)
+
+// Announcer announces this node's full set of VIPs on layer 2; *l2.Announcer satisfies it.
+type Announcer interface {
+	SetVIPs(map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error)
+}
+
+// Membership is speaker liveness; *liveness.Membership satisfies it.
+type Membership interface {
+	Alive() map[string]bool
+	HasQuorum() bool
+	Changes() <-chan struct{}
+	SetPeers(map[string]netip.AddrPort) error
+}
+
+var (
+	_ Announcer  = (*l2.Announcer)(nil)
+	_ Membership = (*liveness.Membership)(nil)
+)
+
+// Config is the input of Run.
+type Config struct {
+	// NodeName is this node's Node name.
+	NodeName string
+	// Kube reads Services, EndpointSlices and Nodes and writes Events.
+	Kube kubernetes.Interface
+	// API reads IPPools, IPAllocations and L2Advertisements and writes IPAllocation status.
+	API client.Interface
+	// Announcer and Membership: see the interfaces.
+	Announcer  Announcer
+	Membership Membership
+	// LivenessPort is the heartbeat port of every peer (0: liveness.DefaultPort).
+	LivenessPort uint16
+	// Classes are the served spec.loadBalancerClass values (nil: announce.DefaultClass).
+	Classes []string
+	// ResyncPeriod of the informers; each resync runs the loop, which rewrites drifted status.
+	ResyncPeriod time.Duration
+	// MinInterval is the least time between two runs of the loop, so that bursts of events
+	// coalesce into one run (0: DefaultMinInterval).
+	MinInterval time.Duration
+	// Triggers, when not nil, runs the loop on each receive: Main connects the announcer's
+	// OnStatusChange (an interface going down or back up), so the status follows it.
+	Triggers <-chan struct{}
+	// Logger; the zero value means klog.FromContext of Run's context.
+	Logger klog.Logger
+}
+
+// ConfigError says which Config field is wrong.
+type ConfigError struct{ Field, Reason string }
+
+func (e *ConfigError) Error() string { return "speaker agent: Config." + e.Field + ": " + e.Reason }
+
+func (c *Config) validate() error {
+	switch {
+	case c.NodeName == "":
+		return &ConfigError{"NodeName", "empty; want this node's Node name"}
+	case c.Kube == nil:
+		return &ConfigError{"Kube", "nil; want a Kubernetes clientset"}
+	case c.API == nil:
+		return &ConfigError{"API", "nil; want a frontdesk.dev clientset"}
+	case c.Announcer == nil:
+		return &ConfigError{"Announcer", "nil; want an *l2.Announcer"}
+	case c.Membership == nil:
+		return &ConfigError{"Membership", "nil; want a *liveness.Membership"}
+	}
+	if c.LivenessPort == 0 {
+		c.LivenessPort = liveness.DefaultPort
+	}
+	if c.MinInterval <= 0 {
+		c.MinInterval = DefaultMinInterval
+	}
+	return nil
+}
+
+type agent struct {
+	cfg      Config
+	log      klog.Logger
+	recorder record.EventRecorder
+
+	services corelisters.ServiceLister
+	slices   discoverylisters.EndpointSliceLister
+	nodes    corelisters.NodeLister
+	pools    client.IPPoolLister
+	allocs   client.IPAllocationLister
+	ads      client.L2AdvertisementLister
+	dirty    chan struct{}
+	prev     announce.Plan
+	peers    map[string]netip.AddrPort
+	events   map[netip.Addr]string // what the last Event of each address said, see emitEvents
+	badRules map[string]string     // L2Advertisement name → resourceVersion whose selector errors were logged
+}
+
+// Run watches the cluster and keeps this node's layer-2 announcements and their IPAllocation
+// status in step with the election, until ctx ends. Nothing is announced before the caches have
+// synced. Run returns once its worker and informers have stopped; it never withdraws the
+// announcements itself (it never calls SetVIPs with an empty set on the way out): the caller
+// decides. On SIGTERM, Main cancels ctx first, then calls Membership.Leave and keeps the
+// Announcer answering for a short drain while the peers take over, then closes it. Leaving
+// before cancelling would make the loop see this node dead and withdraw everything at once.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	registerMetrics()
+	log := cfg.Logger
+	if log.GetSink() == nil {
+		log = klog.FromContext(ctx)
+	}
+	log = log.WithName("speaker")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Kube.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+
+	factory := informers.NewSharedInformerFactory(cfg.Kube, cfg.ResyncPeriod)
+	defer factory.Shutdown() // after cancel (deferred later, runs first): waits for the informers
+	a := &agent{
+		cfg: cfg, log: log,
+		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: cfg.NodeName}),
+		services: factory.Core().V1().Services().Lister(),
+		slices:   factory.Discovery().V1().EndpointSlices().Lister(),
+		nodes:    factory.Core().V1().Nodes().Lister(),
+		dirty:    make(chan struct{}, 1),
+		events:   map[netip.Addr]string{},
+		badRules: map[string]string{},
+	}
+	poolInf := client.NewIPPoolInformer(cfg.API, cfg.ResyncPeriod, nil)
+	allocInf := client.NewIPAllocationInformer(cfg.API, cfg.ResyncPeriod, nil)
+	adInf := client.NewL2AdvertisementInformer(cfg.API, cfg.ResyncPeriod, nil)
+	a.pools = client.NewIPPoolLister(poolInf.GetIndexer())
+	a.allocs = client.NewIPAllocationLister(allocInf.GetIndexer())
+	a.ads = client.NewL2AdvertisementLister(adInf.GetIndexer())
+
+	mark := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { a.markDirty() },
+		UpdateFunc: func(any, any) { a.markDirty() },
+		DeleteFunc: func(any) { a.markDirty() },
+	}
+	all := []cache.SharedIndexInformer{
+		factory.Core().V1().Services().Informer(),
+		factory.Discovery().V1().EndpointSlices().Informer(),
+		factory.Core().V1().Nodes().Informer(),
+		poolInf, allocInf, adInf,
+	}
+	synced := make([]cache.InformerSynced, len(all))
+	for i, inf := range all {
+		if _, err := inf.AddEventHandler(mark); err != nil {
+			return fmt.Errorf("speaker agent: adding an event handler: %w", err)
+		}
+		synced[i] = inf.HasSynced
+	}
+	factory.Start(ctx.Done())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // runs before wg.Wait and factory.Shutdown
+	for _, inf := range []cache.SharedIndexInformer{poolInf, allocInf, adInf} {
+		wg.Go(func() { inf.Run(ctx.Done()) })
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		if ctx.Err() != nil {
+			return nil // stopped before the caches synced: nothing was announced
+		}
+		return errors.New("speaker agent: the informer caches did not sync (are the frontdesk CRDs installed?)")
+	}
+	log.Info("caches synced; announcing", "node", cfg.NodeName)
+	a.loop(ctx)
+	return nil
+}
+
+func (a *agent) markDirty() {
+	select {
+	case a.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// loop is the single worker: every informer event and Membership change marks the state dirty;
+// runs are at least MinInterval apart, so a burst of events costs one run. A failed run is
+// retried after DefaultRetry.
+func (a *agent) loop(ctx context.Context) {
+	var last time.Time
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	a.markDirty() // the first run, right after the caches synced
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.dirty:
+		case <-a.cfg.Membership.Changes():
+		case <-a.cfg.Triggers:
+		case <-retry.C:
+		}
+		if wait := time.Until(last.Add(a.cfg.MinInterval)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		select { // what arrived while waiting is covered by this run
+		case <-a.dirty:
+		default:
+		}
+		last = time.Now()
+		err := a.sync(ctx)
+		syncDuration.Observe(time.Since(last).Seconds())
+		if err != nil {
+			syncs.WithLabelValues("error").Inc()
+			if ctx.Err() == nil {
+				a.log.Error(err, "speaker sync failed; retrying", "after", DefaultRetry)
+			}
+			retry.Reset(DefaultRetry)
+			continue
+		}
+		syncs.WithLabelValues("ok").Inc()
+	}
+}
+
+// sync runs the loop once: peers, snapshot, election, SetVIPs, status and Events.
+func (a *agent) sync(ctx context.Context) error {
+	nodes, err := a.nodes.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	if peers := peersFrom(nodes, a.cfg.LivenessPort); !maps.Equal(peers, a.peers) {
+		if err := a.cfg.Membership.SetPeers(peers); err != nil {
+			a.log.Error(err, "setting liveness peers from the Nodes; keeping the previous peers")
+		} else {
+			a.peers = peers
+		}
+	}
+	snap, err := a.snapshot(nodes)
+	if err != nil {
+		return err
+	}
+	plan, err := announce.Compute(snap)
+	if err != nil {
+		return fmt.Errorf("computing the announcements (keeping the previous ones): %w", err)
+	}
+	statuses, err := a.cfg.Announcer.SetVIPs(plan.VIPs)
+	if err != nil {
+		return fmt.Errorf("announcing %d addresses: %w", len(plan.VIPs), err)
+	}
+	changes := announce.Diff(a.prev, plan)
+	electionChanges.Add(float64(len(changes)))
+	for _, c := range changes {
+		a.log.V(2).Info("announcing node changed", "address", c.Addr, "from", c.From, "to", c.To)
+	}
+	a.prev = plan
+	n := 0
+	for _, st := range statuses {
+		if st.Announced() {
+			n++
+		}
+	}
+	addressesAnnounced.Set(float64(n))
+	return a.publish(ctx, plan, statuses, snap.Alive)
+}
+
+func (a *agent) snapshot(nodes []*corev1.Node) (announce.Snapshot, error) {
+	svcs, err := a.services.List(labels.Everything())
+	if err != nil {
+		return announce.Snapshot{}, err
+	}
+	slices, err := a.slices.List(labels.Everything())
+	if err != nil {
+		return announce.Snapshot{}, err
+	}
+	allocs, err := a.allocs.List(labels.Everything())
+	if err != nil {
+		return announce.Snapshot{}, err
+	}
+	pools, err := a.pools.List(labels.Everything())
+	if err != nil {
+		return announce.Snapshot{}, err
+	}
+	ads, err := a.ads.List(labels.Everything())
+	if err != nil {
+		return announce.Snapshot{}, err
+	}
+	rules := make([]announce.L2Rule, 0, len(ads))
+	seen := make(map[string]string, len(ads))
+	for _, ad := range ads {
+		r, errs := ruleFrom(ad)
+		rules = append(rules, r)
+		if len(errs) == 0 {
+			continue
+		}
+		seen[ad.Name] = ad.ResourceVersion
+		if a.badRules[ad.Name] != ad.ResourceVersion { // log each bad version once
+			a.log.Error(errors.Join(errs...), "L2Advertisement has invalid selectors", "l2advertisement", ad.Name)
+		}
+	}
+	a.badRules = seen
+	return announce.Snapshot{
+		Self:           a.cfg.NodeName,
+		Services:       svcs,
+		EndpointSlices: slices,
+		Nodes:          nodes,
+		Alive:          a.cfg.Membership.Alive(),
+		NoQuorum:       !a.cfg.Membership.HasQuorum(),
+		Pools:          poolsFrom(allocs),
+		PoolLabels:     poolLabelsFrom(pools),
+		Rules:          rules,
+		Classes:        a.cfg.Classes,
+	}, nil
+}

@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
+)
+
+// Options are the speaker command's flags.
+type Options struct {
+	Kubeconfig      string // empty: in-cluster config
+	NodeName        string
+	LivenessPort    uint16
+	LivenessKeyFile string
+	Classes         []string
+	MetricsAddr     string // serves /metrics and /healthz; empty: none
+	// Drain is how long the addresses stay announced after Leave on shutdown, while the peers
+	// take them over (they re-elect within one heartbeat and send gratuitous ARP).
+	Drain time.Duration
+}
+
+// Main runs the speaker until stop ends (SIGTERM), then hands over: stop the loop (so that it
+// does not withdraw anything), Leave (the peers take the addresses over at once), keep answering
+// for Drain, and close the announcer, which withdraws every address. It returns the first error
+// that stopped it.
+func Main(stop context.Context, o Options) error {
+	log := klog.FromContext(stop)
+	if o.NodeName == "" {
+		return errors.New("the node name is empty: set --node-name or the NODE_NAME environment variable (the downward API's spec.nodeName)")
+	}
+	key, err := os.ReadFile(o.LivenessKeyFile)
+	if err != nil {
+		return fmt.Errorf("reading the liveness key (--liveness-key-file): %w", err)
+	}
+	cfg, err := restConfig(o.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("building the Kubernetes client: %w", err)
+	}
+	api, err := client.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("building the frontdesk.dev client: %w", err)
+	}
+
+	conn, err := liveness.Listen(netip.AddrPortFrom(netip.IPv6Unspecified(), o.LivenessPort))
+	if err != nil {
+		return err
+	}
+	mem, err := liveness.New(liveness.Config{
+		NodeName: o.NodeName, Key: key, Conn: conn,
+		Logger: slog.New(logr.ToSlogHandler(log.WithName("liveness"))),
+	})
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	// The announcer lives until the very end: it must keep answering during the drain.
+	statusChanged := make(chan struct{}, 1)
+	ann, err := l2.New(context.WithoutCancel(stop), l2.Config{
+		Logger: log.WithName("l2"),
+		OnStatusChange: func(map[netip.Addr]l2.VIPStatus) {
+			select {
+			case statusChanged <- struct{}{}:
+			default: // a run is already due
+			}
+		},
+	})
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	defer func() {
+		if err := ann.Close(); err != nil {
+			log.Error(err, "closing the L2 announcer")
+		}
+	}()
+
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(stop))
+	defer cancelRun()
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancelRun (deferred later, runs first)
+	defer cancelRun()
+	errc := make(chan error, 3)
+	wg.Go(func() {
+		if err := mem.Run(runCtx); err != nil {
+			errc <- fmt.Errorf("liveness: %w", err)
+		}
+	})
+	agentCtx, cancelAgent := context.WithCancel(runCtx)
+	defer cancelAgent()
+	agentDone := make(chan struct{})
+	wg.Go(func() {
+		defer close(agentDone)
+		err := Run(agentCtx, Config{
+			NodeName: o.NodeName, Kube: kube, API: api, Announcer: ann, Membership: mem,
+			LivenessPort: o.LivenessPort, Classes: o.Classes, ResyncPeriod: 10 * time.Minute, Logger: log,
+			Triggers: statusChanged,
+		})
+		if err != nil {
+			errc <- err
+		}
+	})
+	if o.MetricsAddr != "" {
+		srv, err := serveMetrics(o.MetricsAddr, &wg, errc)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = srv.Close() }()
+	}
+
+	var runErr error
+	select {
+	case <-stop.Done():
+		log.Info("stopping: handing the addresses over", "drain", o.Drain)
+	case runErr = <-errc:
+		log.Error(runErr, "stopping")
+	}
+	// The loop stops first: after Leave it would see this node not alive, re-elect and withdraw
+	// every address at once, before the peers have taken them over. Stopped, it leaves the
+	// announcer answering for the last set; the new owners remove this node's status entries
+	// (it is dead to them) and send gratuitous ARP.
+	cancelAgent()
+	<-agentDone
+	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), time.Second)
+	if err := mem.Leave(leaveCtx); err != nil && !errors.Is(err, liveness.ErrNotRunning) {
+		log.Error(err, "leaving the liveness group; peers will notice after the timeout")
+	}
+	cancelLeave()
+	time.Sleep(o.Drain) // still answering ARP/NDP while the peers' gratuitous packets move the clients
+	return runErr
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no --kubeconfig and not in a cluster: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading --kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// serveMetrics serves /metrics (the legacy registry) and /healthz until the returned server is
+// closed; its goroutine is in wg.
+func serveMetrics(addr string, wg *sync.WaitGroup, errc chan<- error) (*http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening for metrics on %s (--metrics-bind-address): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", legacyregistry.Handler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	wg.Go(func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("metrics server: %w", err)
+		}
+	})
+	return srv, nil
+}

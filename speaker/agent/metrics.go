@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"sync"
+
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+// No label depends on addresses or nodes, so cardinality does not grow with the cluster.
+var (
+	addressesAnnounced = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "addresses_announced",
+		Help:           "Addresses this node announces over layer 2 now (announced on at least one interface).",
+		StabilityLevel: metrics.ALPHA,
+	})
+	electionChanges = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "election_changes_total",
+		Help:           "Addresses whose announcing node changed, as this node computed it.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	syncs = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "syncs_total",
+		Help:           "Runs of the speaker loop, by result: ok, or error (retried).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
+	syncDuration = metrics.NewHistogram(&metrics.HistogramOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "sync_duration_seconds",
+		Help:           "Time of one run of the speaker loop: snapshot, election, SetVIPs and status writes.",
+		Buckets:        metrics.ExponentialBuckets(0.001, 2, 14),
+		StabilityLevel: metrics.ALPHA,
+	})
+	statusWrites = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "status_writes_total",
+		Help:           "IPAllocation status writes by this node, by result: ok, conflict (re-read and retried), error.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
+
+	registerOnce sync.Once
+)
+
+func registerMetrics() {
+	registerOnce.Do(func() {
+		legacyregistry.MustRegister(addressesAnnounced, electionChanges, syncs, syncDuration, statusWrites)
+	})
+}

@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/speaker/announce"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+)
+
+// view is what this node knows about one address when it writes the IPAllocation status.
+type view struct {
+	Self     string
+	Now      metav1.Time
+	Decision announce.Decision
+	// Interfaces this node announces the address on now (from l2.VIPStatus); empty when it does
+	// not announce it, including when it won but cannot (NoSubnet).
+	Interfaces []string
+	// NoSubnet: this node won the address but no interface has a subnet holding it.
+	NoSubnet bool
+	// Alive is the liveness of every speaker as this node sees it.
+	Alive map[string]bool
+}
+
+func (v view) announcing() bool { return v.Decision.Announce() && len(v.Interfaces) > 0 }
+
+// nextStatus is the status this node writes for one address, from the stored one. The rules keep
+// writers few and writes rare:
+//   - this node adds its own L2 entry while it announces, and removes it when it stops;
+//   - the winner also removes the L2 entries of nodes it sees dead (they cannot remove their own);
+//   - the Announced condition is set True only by the winner, naming every announcer; when the
+//     announcers become empty it is set False by the winner (NoSubnet), or, when no node can
+//     announce, by the first live speaker in name order (so one node writes, not all of them); a
+//     loser that leaves the list empty while another node won leaves the condition to the winner.
+//
+// It returns the new status and whether it differs from old (semantically).
+func nextStatus(old v1alpha1.IPAllocationStatus, v view) (v1alpha1.IPAllocationStatus, bool) {
+	st := *old.DeepCopy()
+	winner := v.Decision.Announce()
+	own := slices.IndexFunc(st.Announcers, func(a v1alpha1.Announcer) bool {
+		return a.Node == v.Self && a.Mode == v1alpha1.AnnouncementModeL2
+	})
+	if v.announcing() {
+		iface := strings.Join(v.Interfaces, ",")
+		if own < 0 {
+			st.Announcers = append(st.Announcers, v1alpha1.Announcer{
+				Node: v.Self, Mode: v1alpha1.AnnouncementModeL2, Interface: iface, Since: v.Now,
+			})
+		} else {
+			st.Announcers[own].Interface = iface
+		}
+	} else if own >= 0 {
+		st.Announcers = slices.Delete(st.Announcers, own, own+1)
+	}
+	if winner {
+		st.Announcers = slices.DeleteFunc(st.Announcers, func(a v1alpha1.Announcer) bool {
+			return a.Mode == v1alpha1.AnnouncementModeL2 && a.Node != v.Self && !v.Alive[a.Node]
+		})
+	}
+	slices.SortFunc(st.Announcers, func(a, b v1alpha1.Announcer) int {
+		if c := strings.Compare(a.Node, b.Node); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.Mode), string(b.Mode))
+	})
+	if len(st.Announcers) == 0 {
+		st.Announcers = nil
+	}
+
+	if cond, write := announcedCondition(st, v); write {
+		meta.SetStatusCondition(&st.Conditions, cond)
+	}
+	return st, !equality.Semantic.DeepEqual(old, st)
+}
+
+// announcedCondition is the Announced condition this node sets, if it is the one to set it.
+func announcedCondition(st v1alpha1.IPAllocationStatus, v view) (metav1.Condition, bool) {
+	c := metav1.Condition{Type: v1alpha1.IPAllocationConditionAnnounced, LastTransitionTime: v.Now}
+	d := v.Decision
+	switch {
+	case len(st.Announcers) > 0:
+		if !v.announcing() {
+			return c, false
+		}
+		c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.IPAllocationReasonAnnouncing
+		c.Message = announcersMessage(d.Addr.String(), st.Announcers)
+	case d.Announce() && v.NoSubnet:
+		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonNoSubnet
+		c.Message = fmt.Sprintf("node %s won %s but no interface of it has a subnet holding the address, "+
+			"and the L2Advertisement names no interface", v.Self, d.Addr)
+	case d.Winner != "" || !firstAlive(v.Self, v.Alive):
+		return c, false
+	case d.Reason == announce.NotAdvertised:
+		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonNotAdvertised
+		c.Message = d.Message()
+	case d.Reason == announce.NoPool || d.Reason == announce.NoQuorum:
+		// Not ours to report: no pool means the allocation is unknown here, no quorum means this
+		// node cannot tell who announces.
+		return c, false
+	default:
+		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonNoEligibleNode
+		c.Message = fmt.Sprintf("no node may announce %s now: none is selected, ready and running a live speaker "+
+			"(and, for externalTrafficPolicy Local, holds a ready endpoint)", d.Addr)
+	}
+	return c, true
+}
+
+func announcersMessage(addr string, as []v1alpha1.Announcer) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		if a.Interface != "" {
+			parts[i] = fmt.Sprintf("%s (%s, %s)", a.Node, a.Mode, a.Interface)
+		} else {
+			parts[i] = fmt.Sprintf("%s (%s)", a.Node, a.Mode)
+		}
+	}
+	return fmt.Sprintf("%s is announced from %s", addr, strings.Join(parts, ", "))
+}
+
+// firstAlive reports whether self is the first live speaker in name order.
+func firstAlive(self string, alive map[string]bool) bool {
+	if !alive[self] {
+		return false
+	}
+	for n, ok := range alive {
+		if ok && n < self {
+			return false
+		}
+	}
+	return true
+}
+
+// isNoSubnet reports whether a VIP status says no interface has a subnet holding the VIP.
+func isNoSubnet(s l2.VIPStatus) bool {
+	var e *l2.ErrNoSubnet
+	return errors.As(s.Err, &e)
+}
