@@ -179,8 +179,8 @@ const (
 	// IPAllocationConditionAnnounced is True when at least one node announces the address
 	// (status.announcers is not empty), and False with the reason why none does. The speakers
 	// set it along with status.announcers. Reasons: IPAllocationReasonAnnouncing (True);
-	// IPAllocationReasonNotAdvertised, IPAllocationReasonNoEligibleNode and
-	// IPAllocationReasonNoSubnet (False). The message says which nodes or which advertisement.
+	// IPAllocationReasonNotAdvertised, IPAllocationReasonNoEligibleNode,
+	// IPAllocationReasonNoSubnet and IPAllocationReasonInterfaceUnavailable (False). The message says which nodes or which advertisement.
 	IPAllocationConditionAnnounced = "Announced"
 )
 
@@ -201,6 +201,10 @@ const (
 	// eligible node has a subnet that holds the address, so the speakers do not know where to
 	// announce it. Name the interfaces in spec.interfaces, or add the subnet to a node.
 	IPAllocationReasonNoSubnet = "NoSubnet"
+	// IPAllocationReasonInterfaceUnavailable: the node elected to announce the address cannot,
+	// because every interface it would announce on is missing or down; the message names them.
+	// The speaker retries, and announces as soon as an interface is back.
+	IPAllocationReasonInterfaceUnavailable = "InterfaceUnavailable"
 )
 
 // IPAllocationList is a list of IPAllocations.

@@ -70,6 +70,9 @@ func (a *agent) viewOf(d announce.Decision, st l2.VIPStatus, now metav1.Time, al
 	if d.Announce() {
 		v.Interfaces = st.Interfaces
 		v.NoSubnet = !st.Announced() && isNoSubnet(st)
+		if !st.Announced() && !v.NoSubnet && st.Err != nil {
+			v.Unavailable = st.Err
+		}
 	}
 	return v
 }

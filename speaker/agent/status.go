@@ -25,6 +25,9 @@ type view struct {
 	Interfaces []string
 	// NoSubnet: this node won the address but no interface has a subnet holding it.
 	NoSubnet bool
+	// Unavailable: this node won the address but cannot announce it because its interfaces are
+	// missing or down (nil otherwise); the error names them.
+	Unavailable error
 	// Alive is the liveness of every speaker as this node sees it.
 	Alive map[string]bool
 }
@@ -95,6 +98,9 @@ func announcedCondition(st v1alpha1.IPAllocationStatus, v view) (metav1.Conditio
 		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonNoSubnet
 		c.Message = fmt.Sprintf("node %s won %s but no interface of it has a subnet holding the address, "+
 			"and the L2Advertisement names no interface", v.Self, d.Addr)
+	case d.Announce() && v.Unavailable != nil:
+		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonInterfaceUnavailable
+		c.Message = fmt.Sprintf("node %s won %s but cannot announce it: %v", v.Self, d.Addr, v.Unavailable)
 	case d.Winner != "" || !firstAlive(v.Self, v.Alive):
 		return c, false
 	case d.Reason == announce.NotAdvertised:

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -100,6 +101,14 @@ func TestNextStatus(t *testing.T) {
 			v:    view{Self: "node-2", Decision: won, NoSubnet: true, Alive: alive},
 			want: v1alpha1.IPAllocationStatus{Conditions: cond(metav1.ConditionFalse, "NoSubnet",
 				"node node-2 won 198.51.100.7 but no interface of it has a subnet holding the address, and the L2Advertisement names no interface", now)},
+			wantChanged: true,
+		},
+		{
+			name: "winner whose interface is down reports InterfaceUnavailable",
+			old:  v1alpha1.IPAllocationStatus{Announcers: []v1alpha1.Announcer{l2Entry("node-2", "eth0", then)}, Conditions: cond(metav1.ConditionTrue, "Announcing", "198.51.100.7 is announced from node-2 (L2, eth0)", then)},
+			v:    view{Self: "node-2", Decision: won, Unavailable: errors.New("interface eth0 is down"), Alive: alive},
+			want: v1alpha1.IPAllocationStatus{Conditions: cond(metav1.ConditionFalse, "InterfaceUnavailable",
+				"node node-2 won 198.51.100.7 but cannot announce it: interface eth0 is down", now)},
 			wantChanged: true,
 		},
 		{
