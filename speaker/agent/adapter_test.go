@@ -122,3 +122,23 @@ func TestPoolsFrom(t *testing.T) {
 		t.Errorf("pools (-want +got):\n%s", diff)
 	}
 }
+
+func TestComeBack(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		before, now map[string]bool
+		want        []string
+	}{
+		{"nothing known before", nil, map[string]bool{"a": true}, nil},
+		{"dead peer returns", map[string]bool{"a": true, "b": false}, map[string]bool{"a": true, "b": true}, []string{"b"}},
+		{"new peer is not a return", map[string]bool{"a": true}, map[string]bool{"a": true, "c": true}, nil},
+		{"peer dies", map[string]bool{"a": true, "b": true}, map[string]bool{"a": true, "b": false}, nil},
+		{"two return, sorted", map[string]bool{"c": false, "b": false}, map[string]bool{"c": true, "b": true}, []string{"b", "c"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, comeBack(tt.before, tt.now)); diff != "" {
+				t.Errorf("comeBack (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

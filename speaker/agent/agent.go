@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"sort"
 	"sync"
 	"time"
 
@@ -39,6 +40,8 @@ const (
 // Announcer announces this node's full set of VIPs on layer 2; *l2.Announcer satisfies it.
 type Announcer interface {
 	SetVIPs(map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error)
+	// Reannounce repeats the gratuitous packets of every address announced now.
+	Reannounce() error
 }
 
 // Membership is speaker liveness; *liveness.Membership satisfies it.
@@ -121,6 +124,7 @@ type agent struct {
 	ads      client.L2AdvertisementLister
 	dirty    chan struct{}
 	prev     announce.Plan
+	alive    map[string]bool // the liveness of the previous run, to notice peers coming back
 	peers    map[string]netip.AddrPort
 	events   map[netip.Addr]string // what the last Event of each address said, see emitEvents
 	badRules map[string]string     // L2Advertisement name → resourceVersion whose selector errors were logged
@@ -289,6 +293,15 @@ func (a *agent) sync(ctx context.Context) error {
 		a.log.V(2).Info("announcing node changed", "address", c.Addr, "from", c.From, "to", c.To)
 	}
 	a.prev = plan
+	if returned := comeBack(a.alive, snap.Alive); len(returned) > 0 && a.alive != nil {
+		// While a peer was unreachable both sides may have announced an address; clients that
+		// followed the other side's gratuitous packets must hear from the winner again.
+		a.log.V(2).Info("peers came back; repeating gratuitous packets", "peers", returned)
+		if err := a.cfg.Announcer.Reannounce(); err != nil {
+			a.log.Error(err, "repeating gratuitous packets after peers came back")
+		}
+	}
+	a.alive = snap.Alive
 	n := 0
 	for _, st := range statuses {
 		if st.Announced() {
@@ -297,6 +310,18 @@ func (a *agent) sync(ctx context.Context) error {
 	}
 	addressesAnnounced.Set(float64(n))
 	return a.publish(ctx, plan, statuses, snap.Alive)
+}
+
+// comeBack lists the peers alive now that were known and not alive before.
+func comeBack(before, now map[string]bool) []string {
+	var out []string
+	for n, ok := range now {
+		if was, known := before[n]; ok && known && !was {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (a *agent) snapshot(nodes []*corev1.Node) (announce.Snapshot, error) {

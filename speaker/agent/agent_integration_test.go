@@ -26,8 +26,16 @@ import (
 
 // fakeAnnouncer records the last full set and announces every VIP on eth0.
 type fakeAnnouncer struct {
-	mu   sync.Mutex
-	vips map[netip.Addr]l2.Announcement
+	mu          sync.Mutex
+	vips        map[netip.Addr]l2.Announcement
+	reannounced int
+}
+
+func (f *fakeAnnouncer) Reannounce() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reannounced++
+	return nil
 }
 
 func (f *fakeAnnouncer) SetVIPs(v map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
@@ -262,6 +270,15 @@ func TestAgentsAnnounceAndFailOver(t *testing.T) {
 	poll("status moves to the new winner (dead entry removed)", func() (bool, string) { return statusNames(other) })
 	t.Logf("takeover announced and published %s after the death was signalled", time.Since(began).Round(time.Millisecond))
 	poll("AnnouncingNode event for the new winner", func() (bool, string) { return eventFor(other) })
+
+	// The old winner is seen alive again (a partition healed): the survivor repeats its gratuitous
+	// packets, since clients may have followed the other side meanwhile.
+	w.setAlive(winner, true)
+	poll("the survivor reannounces when its peer comes back", func() (bool, string) {
+		anns[other].mu.Lock()
+		defer anns[other].mu.Unlock()
+		return anns[other].reannounced > 0, ""
+	})
 }
 
 func dump(st v1alpha1.IPAllocationStatus) string {

@@ -199,6 +199,23 @@ func (a *Announcer) SetVIPs(vips map[netip.Addr]Announcement) (map[netip.Addr]VI
 	return st, err
 }
 
+// Reannounce starts the gratuitous burst of every VIP announced now again. Call it when a peer
+// comes back (a partition healed): while both sides announced, clients may have followed the other
+// side's gratuitous packets, and must learn again that this node holds the address (metallb#584).
+func (a *Announcer) Reannounce() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return ErrClosed
+	}
+	for k, b := range a.bursts {
+		b.cancel()
+		delete(a.bursts, k)
+	}
+	_, err := a.reconcileLocked()
+	return err
+}
+
 // Status returns the status of every VIP of the last SetVIPs, as of the last recheck.
 func (a *Announcer) Status() map[netip.Addr]VIPStatus {
 	a.mu.Lock()

@@ -106,6 +106,32 @@ func TestBurstRepeatsAndStopsWithTheVIP(t *testing.T) {
 	}
 }
 
+func TestReannounceRestartsTheBurst(t *testing.T) {
+	n := twoLinkNet()
+	c0 := n.eth["eth0"].port(clientMAC)
+	a, _ := testAnnouncer(t, n)
+	setVIPs(t, a, bySubnet(vip4a))
+	for range 2 {
+		c0.next(t, wait) // the takeover burst's first round: request and reply forms
+	}
+	setVIPs(t, a, bySubnet(vip4a))
+	c0.none(t, 30*time.Millisecond) // an unchanged set sends nothing
+	if err := a.Reannounce(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if f := c0.next(t, wait); !isGARP(t, f, vip4a, mac0) {
+			t.Error("Reannounce did not send a gratuitous ARP for the announced VIP")
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reannounce(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Reannounce after Close = %v, want ErrClosed", err)
+	}
+}
+
 func TestNoSubnetIsReported(t *testing.T) {
 	n := twoLinkNet()
 	a, _ := testAnnouncer(t, n)
