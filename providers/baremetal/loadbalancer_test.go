@@ -347,3 +347,22 @@ func TestServiceAdoptsAddressRestoredWithoutIt(t *testing.T) {
 		t.Fatalf("the stale owner still holds %d addresses", n)
 	}
 }
+
+// A pool the API server never validated (stored before a rule existed) is refused with the reason
+// the CRD would have given, and hands out nothing.
+func TestUnvalidatedPoolIsRefused(t *testing.T) {
+	for _, addrs := range [][]string{
+		{"198.51.100.9-198.51.100.1"},            // reversed
+		{"198.51.100.0/24", "198.51.100.128/25"}, // overlapping entries
+		{"198.51.100.7/24"},                      // host bits set
+	} {
+		v := viewPool(newPool("old", addrs))
+		if v.invalidReason != v1alpha1.IPPoolReasonInvalidAddresses || !strings.HasPrefix(v.invalid, "spec.addresses: ") {
+			t.Errorf("pool %v: reason %q message %q, want InvalidAddresses naming spec.addresses", addrs, v.invalidReason, v.invalid)
+		}
+		_, defs := admitPools([]poolView{v})
+		if len(defs) != 0 {
+			t.Errorf("pool %v was admitted", addrs)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -39,10 +38,18 @@ func viewPool(p *v1alpha1.IPPool) poolView {
 	v := poolView{name: p.Name, created: p.CreationTimestamp, priority: p.Spec.Priority,
 		autoAssign: p.Spec.AutoAssign == nil || *p.Spec.AutoAssign, namespaces: p.Spec.Namespaces}
 	v.def = allocator.Pool{Name: p.Name, AvoidBuggyIPs: p.Spec.AvoidBuggyIPs}
-	for _, e := range p.Spec.Addresses {
-		if err := addEntry(&v.def, e); err != nil {
-			v.invalid, v.invalidReason = err.Error(), v1alpha1.IPPoolReasonInvalidAddresses
-			return v
+	// The same rules as the CRD's validation; they matter here for objects the API server never
+	// checked (stored before a rule existed, or kept unchanged through an update).
+	entries, err := v1alpha1.ParseAddresses(p.Spec.Addresses)
+	if err != nil {
+		v.invalid, v.invalidReason = "spec.addresses: "+err.Error(), v1alpha1.IPPoolReasonInvalidAddresses
+		return v
+	}
+	for _, e := range entries {
+		if e.Prefix.IsValid() {
+			v.def.CIDRs = append(v.def.CIDRs, e.Prefix)
+		} else {
+			v.def.Ranges = append(v.def.Ranges, allocator.Range{First: e.First, Last: e.Last})
 		}
 	}
 	for _, s := range p.Spec.NamespaceSelectors {
@@ -62,28 +69,6 @@ func viewPool(p *v1alpha1.IPPool) poolView {
 		v.svcSel = append(v.svcSel, sel)
 	}
 	return v
-}
-
-func addEntry(d *allocator.Pool, e string) error {
-	e = strings.TrimSpace(e)
-	if first, last, ok := strings.Cut(e, "-"); ok {
-		f, err1 := netip.ParseAddr(strings.TrimSpace(first))
-		l, err2 := netip.ParseAddr(strings.TrimSpace(last))
-		if err1 != nil || err2 != nil {
-			return fmt.Errorf("spec.addresses entry %q is not a range of two IP addresses", e)
-		}
-		d.Ranges = append(d.Ranges, allocator.Range{First: f.Unmap(), Last: l.Unmap()})
-		return nil
-	}
-	p, err := netip.ParsePrefix(e)
-	if err != nil {
-		return fmt.Errorf("spec.addresses entry %q is neither a CIDR nor a range", e)
-	}
-	if p != p.Masked() {
-		return fmt.Errorf("spec.addresses entry %q has host bits set; write %s", e, p.Masked())
-	}
-	d.CIDRs = append(d.CIDRs, p)
-	return nil
 }
 
 // admitPools decides which pools are in force: every valid pool that overlaps no older pool. The
