@@ -89,7 +89,7 @@ func TestAllocateFamilies(t *testing.T) {
 func TestBadInputIsReportedAndChangesNothing(t *testing.T) {
 	e := newEnv(t)
 	e.createPool(t, "blue", "198.51.100.0/30")
-	k := e.startController(t)
+	e.startController(t)
 	e.create(t, lbService("holder", func(s *v1.Service) { s.Annotations[baremetal.AnnotationLoadBalancerIPs] = "198.51.100.1" }))
 	e.waitIngress(t, "holder", 1, 20*time.Second)
 
@@ -128,7 +128,6 @@ func TestBadInputIsReportedAndChangesNothing(t *testing.T) {
 	if a := e.waitIngress(t, "malformed", 1, 20*time.Second); a[0].String() != "198.51.100.2" {
 		t.Fatalf("fixed Service got %v", a)
 	}
-	_ = k
 }
 
 func TestBurstOf200GetsDistinctAddresses(t *testing.T) {

@@ -94,19 +94,19 @@ func (w *poolWriter) pass(ctx context.Context) {
 			w.b.pools.changed()
 		}
 	}
-	if w.warned == nil {
-		w.warned = map[string]bool{}
-	}
+	// Keep only the pairs still orphaned: a pair that recovers and is orphaned again is warned again,
+	// and the map does not grow with every address that was ever orphaned.
+	still := map[string]bool{}
 	for _, o := range orphans {
 		if existing[o.Pool] {
 			continue // the pool's AddressesOutsideSpec condition says it
 		}
 		for _, owner := range o.Owners {
 			key := o.Addr.String() + " " + owner
+			still[key] = true
 			if w.warned[key] {
 				continue
 			}
-			w.warned[key] = true
 			if s := findService(w.services, owner); s != nil {
 				w.recorder.Eventf(s, v1.EventTypeWarning, "AddressOutsidePools",
 					"address %s is kept but no IPPool contains it any more (its pool %q was deleted or shrunk); "+
@@ -115,4 +115,5 @@ func (w *poolWriter) pass(ctx context.Context) {
 			}
 		}
 	}
+	w.warned = still
 }

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -222,12 +223,12 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	}
 	go w.run(ctx, c.opts.StatusInterval)
 	r := newRepairer(b)
-	go wait(ctx, c.opts.RepairInterval, func() {
+	go wait.UntilWithContext(ctx, func(ctx context.Context) {
 		r.pass(ctx, allocsOf(allocInformer.GetStore().List()), func(ns, name string) (*v1.Service, bool) {
 			s, err := svcLister.Services(ns).Get(name)
 			return s, err == nil
 		}, c.opts.Served)
-	})
+	}, c.opts.RepairInterval)
 	return nil
 }
 
@@ -268,20 +269,6 @@ func plainInformer(obj runtime.Object, idx cache.Indexers,
 type plainListWatch struct{ *cache.ListWatch }
 
 func (plainListWatch) IsWatchListSemanticsUnSupported() bool { return true }
-
-// wait calls f every interval until ctx is done.
-func wait(ctx context.Context, interval time.Duration, f func()) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f()
-		}
-	}
-}
 
 func findService(l corelisters.ServiceLister, key string) *v1.Service {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)

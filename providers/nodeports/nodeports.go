@@ -9,6 +9,7 @@ package nodeports
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
@@ -95,7 +96,7 @@ func (w *Watcher) observe(obj any) {
 			w.logger.V(2).Info("NodePort held by another Service in our view", "service", key, "port", u.port, "err", err)
 			continue
 		}
-		added = added || !containsPort(before, u.port)
+		added = added || !slices.Contains(before, u.port)
 	}
 	st := w.ports.Stats()
 	w.mu.Unlock()
@@ -120,15 +121,6 @@ func (w *Watcher) forget(obj any) {
 	st := w.ports.Stats()
 	w.mu.Unlock()
 	observeMetrics(st)
-}
-
-func containsPort(ps []uint16, p uint16) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }
 
 // String describes the range's use, for logs.
