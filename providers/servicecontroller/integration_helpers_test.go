@@ -241,7 +241,7 @@ func (e *env) dropFinalizers(t *testing.T, ns, name string) {
 func (e *env) waitServed(t *testing.T, ns, name string) *v1.Service {
 	t.Helper()
 	var svc *v1.Service
-	waitFor(t, 20*time.Second, func() string {
+	eventually(t, 20*time.Second, func() string {
 		s, ok := e.get(t, ns, name)
 		if !ok {
 			return "the Service does not exist"
@@ -253,23 +253,6 @@ func (e *env) waitServed(t *testing.T, ns, name string) *v1.Service {
 		return ""
 	})
 	return svc
-}
-
-// waitFor polls cond every 50 ms until it returns "" or timeout passes, then
-// fails with cond's last complaint.
-func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // events returns "Type Reason: message" of the Events about a Service.
@@ -296,7 +279,7 @@ func (e *env) events(t *testing.T, svc *v1.Service) []string {
 // starts with prefix.
 func (e *env) waitEvent(t *testing.T, svc *v1.Service, prefix string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, func() string {
+	eventually(t, 20*time.Second, func() string {
 		evs := e.events(t, svc)
 		if slices.ContainsFunc(evs, func(s string) bool { return strings.HasPrefix(s, prefix) }) {
 			return ""

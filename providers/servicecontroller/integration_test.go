@@ -73,7 +73,7 @@ func testEnsureAndDelete(t *testing.T, e *env) {
 	if err := e.admin.CoreV1().Services(ns).Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, func() string {
+	eventually(t, 20*time.Second, func() string {
 		if _, ok := e.get(t, ns, "web"); ok {
 			return "the Service still exists (finalizer not removed)"
 		}
@@ -141,7 +141,7 @@ func testTypeChange(t *testing.T, e *env) {
 	e.waitServed(t, ns, "web")
 
 	e.update(t, ns, "web", func(s *v1.Service) { s.Spec.Type = v1.ServiceTypeClusterIP })
-	waitFor(t, 20*time.Second, func() string {
+	eventually(t, 20*time.Second, func() string {
 		got, _ := e.get(t, ns, "web")
 		if hasCleanupFinalizer(got) || len(got.Status.LoadBalancer.Ingress) != 0 {
 			return fmt.Sprintf("not cleaned up: finalizers %v, status %+v", got.Finalizers, got.Status.LoadBalancer)
@@ -174,7 +174,7 @@ func testTypeChangeWhileStopped(t *testing.T, e *env) {
 	t.Cleanup(func() { e.dropFinalizers(t, ns, "theirs") })
 
 	e.start(t, ns, lb, cfg)
-	waitFor(t, 20*time.Second, func() string {
+	eventually(t, 20*time.Second, func() string {
 		got, _ := e.get(t, ns, "web")
 		if hasCleanupFinalizer(got) {
 			return "the finalizer is still there"
@@ -272,13 +272,13 @@ func testNodeSetChange(t *testing.T, e *env) {
 			return ""
 		}
 	}
-	waitFor(t, 10*time.Second, wantNodes("node-a", "node-b"))
+	eventually(t, 10*time.Second, wantNodes("node-a", "node-b"))
 	time.Sleep(500 * time.Millisecond) // let our own writes' events settle
 	ensures, updates := lb.Calls(fakelb.OpEnsure), lb.Calls(fakelb.OpUpdate)
 
 	e.setNodeReady(t, "node-b", v1.ConditionFalse)
 	t.Cleanup(func() { e.setNodeReady(t, "node-b", v1.ConditionTrue) })
-	waitFor(t, 10*time.Second, wantNodes("node-a"))
+	eventually(t, 10*time.Second, wantNodes("node-a"))
 	if got := lb.Calls(fakelb.OpUpdate); got <= updates {
 		t.Errorf("UpdateLoadBalancer calls went from %d to %d; want more", updates, got)
 	}
@@ -288,7 +288,7 @@ func testNodeSetChange(t *testing.T, e *env) {
 	e.waitEvent(t, svc, "Normal "+EventUpdatedLoadBalancer+": Updated load balancer with 1 eligible nodes")
 
 	e.setNodeReady(t, "node-b", v1.ConditionTrue)
-	waitFor(t, 10*time.Second, wantNodes("node-a", "node-b"))
+	eventually(t, 10*time.Second, wantNodes("node-a", "node-b"))
 }
 
 func testResyncWritesNothing(t *testing.T, e *env) {
