@@ -74,7 +74,9 @@ func (b *balancer) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Ser
 	if err := b.releaseOthers(ctx, svc, res); err != nil {
 		return nil, err
 	}
-	b.pools.changed()
+	if changedHoldings(res) {
+		b.pools.changed() // a resync that kept everything leaves the pool statuses alone
+	}
 	return statusOf(addrsOf(res)), nil
 }
 
@@ -278,6 +280,11 @@ func (b *balancer) releaseOthers(ctx context.Context, svc *v1.Service, res alloc
 		}
 	}
 	return nil
+}
+
+// changedHoldings says whether Assign took or gave up any address.
+func changedHoldings(res allocator.Result) bool {
+	return len(res.Released) > 0 || slices.ContainsFunc(res.Addresses, func(a allocator.Address) bool { return a.New })
 }
 
 func addrsOf(res allocator.Result) []netip.Addr {

@@ -86,6 +86,7 @@ func mustEnsure(t *testing.T, lb testLB, svc *v1.Service) []string {
 
 func TestEnsureAllocatesAndRecords(t *testing.T) {
 	lb := newTestBalancer(t, nil, nil, newPool("blue", []string{"198.51.100.0/30"}))
+	<-lb.pools.kick // setting the pools asked for a status pass
 	a := newService("a")
 	got := mustEnsure(t, lb, a)
 	if len(got) != 1 || !strings.HasPrefix(got[0], "198.51.100.") {
@@ -95,11 +96,21 @@ func TestEnsureAllocatesAndRecords(t *testing.T) {
 		t.Fatalf("IPAllocations (-want +got):\n%s", diff)
 	}
 	calls := lb.api.mutating
+	select { // the allocation asked the pool status writer for a pass; take it
+	case <-lb.pools.kick:
+	default:
+		t.Error("a new allocation did not wake the pool status writer")
+	}
 	if again := mustEnsure(t, lb, a); !cmp.Equal(again, got) {
 		t.Fatalf("resync moved the address: %v -> %v", got, again)
 	}
 	if lb.api.mutating != calls {
 		t.Errorf("a resync of an unchanged Service made %d mutating calls, want 0", lb.api.mutating-calls)
+	}
+	select {
+	case <-lb.pools.kick:
+		t.Error("a resync of an unchanged Service woke the pool status writer")
+	default:
 	}
 	if err := lb.EnsureLoadBalancerDeleted(context.Background(), "cluster", a); err != nil {
 		t.Fatal(err)
