@@ -239,8 +239,6 @@ func (c *Cloud) RestoreDuration() time.Duration {
 	return c.restoreIn
 }
 
-// Ready is closed once the allocations are restored.
-func (c *Cloud) Ready() <-chan struct{} { return c.ready }
 
 func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return c.lb, true }
 func (c *Cloud) Instances() (cloudprovider.Instances, bool)       { return nil, false }
