@@ -239,7 +239,6 @@ func (c *Cloud) RestoreDuration() time.Duration {
 	return c.restoreIn
 }
 
-
 func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return c.lb, true }
 func (c *Cloud) Instances() (cloudprovider.Instances, bool)       { return nil, false }
 func (c *Cloud) InstancesV2() (cloudprovider.InstancesV2, bool)   { return instances{}, true }
