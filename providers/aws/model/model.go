@@ -160,7 +160,6 @@ func Build(in Input) (*LoadBalancer, error) {
 	lb := &LoadBalancer{
 		Owner:         o,
 		Type:          spec.Type,
-		Name:          lbName(in.Cluster, o, string(spec.Type)),
 		Scheme:        "internet-facing",
 		IPAddressType: "ipv4",
 	}
@@ -175,6 +174,7 @@ func Build(in Input) (*LoadBalancer, error) {
 	if lb.SubnetMappings, err = pickSubnets(in); err != nil {
 		return nil, err
 	}
+	lb.Name = LoadBalancerName(in.Cluster, svc, spec)
 	ranges, err := sourceRanges(svc, spec.DualStack)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,12 @@ package model
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 )
 
 // Tag keys on every resource frontdesk creates. Only resources carrying
@@ -55,8 +60,18 @@ func OwnerOf(tags map[string]string) Owner {
 // cluster, the Service's UID (a re-created Service never meets its
 // predecessor's resources) and everything about the resource that AWS cannot
 // change in place, so such a change gives a new resource beside the old one.
-func lbName(cluster string, o Owner, kind string) string {
-	return name(8, o, cluster, o.UID, kind)
+func lbName(cluster string, o Owner, immutable ...string) string {
+	return name(8, o, append([]string{cluster, o.UID}, immutable...)...)
+}
+
+// LoadBalancerName is the name of the Service's load balancer. The hash
+// covers what AWS cannot change on a live load balancer: its type, scheme,
+// address type (kept there so every such change goes through the same
+// create-then-delete path) and Elastic IPs.
+func LoadBalancerName(cluster string, svc *v1.Service, spec *annotations.Spec) string {
+	o := Owner{Namespace: svc.Namespace, Name: svc.Name, UID: string(svc.UID)}
+	return lbName(cluster, o, string(spec.Type), strconv.FormatBool(spec.Internal), strconv.FormatBool(spec.DualStack),
+		strings.Join(spec.EIPAllocations, ","))
 }
 
 func tgName(lb string, o Owner, parts ...string) string {

@@ -1,0 +1,195 @@
+package awsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
+)
+
+// Limit is a token bucket: QPS refill, Burst size.
+type Limit struct {
+	QPS   float64
+	Burst int
+}
+
+// Limits map "<service ID>" or "<service ID>/<operation>" to a bucket; an
+// operation with its own entry does not also draw from its service's.
+type Limits map[string]Limit
+
+// DefaultLimits stay inside AWS's published budgets: ELBv2's Describe bucket
+// holds 40 tokens and refills 10/s; aws-load-balancer-controller paces
+// Register/DeregisterTargets at 4 QPS, burst 20.
+func DefaultLimits() Limits {
+	return Limits{
+		"Elastic Load Balancing v2":                                  {QPS: 10, Burst: 40},
+		"Elastic Load Balancing v2/RegisterTargets":                  {QPS: 4, Burst: 20},
+		"Elastic Load Balancing v2/DeregisterTargets":                {QPS: 4, Burst: 20},
+		"Elastic Load Balancing":                                     {QPS: 10, Burst: 40},
+		"Elastic Load Balancing/RegisterInstancesWithLoadBalancer":   {QPS: 4, Burst: 20},
+		"Elastic Load Balancing/DeregisterInstancesFromLoadBalancer": {QPS: 4, Burst: 20},
+		"EC2": {QPS: 20, Burst: 100},
+	}
+}
+
+// throttleCodes are the error codes AWS uses for "slow down".
+var throttleCodes = map[string]bool{
+	"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
+	"TooManyRequestsException": true, "RequestThrottled": true, "SlowDown": true,
+}
+
+// IsThrottle reports whether err is AWS asking us to slow down.
+func IsThrottle(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && throttleCodes[ae.ErrorCode()]
+}
+
+// PermissionError is a call that IAM refused: Action is what to grant.
+type PermissionError struct {
+	Action string // e.g. elasticloadbalancing:CreateLoadBalancer
+	Err    error
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("missing IAM permission %s (grant it to the controller's role): %v", e.Action, e.Err)
+}
+
+func (e *PermissionError) Unwrap() error { return e.Err }
+
+// pacer is shared by every client of one provider: it is what makes the
+// budget process-wide.
+type pacer struct {
+	base, max time.Duration
+
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+	limits   Limits
+	pauses   map[string]*pause // by service ID
+}
+
+type pause struct {
+	until time.Time
+	next  time.Duration
+}
+
+func newPacer(l Limits, base, max time.Duration) *pacer {
+	return &pacer{base: base, max: max, limits: l, limiters: map[string]*rate.Limiter{}, pauses: map[string]*pause{}}
+}
+
+func (p *pacer) install(s *middleware.Stack) error {
+	// Per attempt (after the SDK's retry middleware): wait for the budget,
+	// count, and note throttling.
+	if err := s.Finalize.Insert(middleware.FinalizeMiddlewareFunc("FrontdeskPacer", p.attempt), "Retry", middleware.After); err != nil {
+		return err
+	}
+	// Per call: name the IAM action on a refusal.
+	return s.Initialize.Add(middleware.InitializeMiddlewareFunc("FrontdeskPermissions", permissions), middleware.Before)
+}
+
+func (p *pacer) attempt(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	svc, op := awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)
+	if err := p.wait(ctx, svc, op); err != nil {
+		return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+	}
+	start := time.Now()
+	out, md, err := next.HandleFinalize(ctx, in)
+	observe(svc, op, err, time.Since(start))
+	if IsThrottle(err) {
+		p.throttled(svc)
+	} else if err == nil {
+		p.recovered(svc)
+	}
+	return out, md, err
+}
+
+func (p *pacer) wait(ctx context.Context, svc, op string) error {
+	p.mu.Lock()
+	var until time.Time
+	if ps := p.pauses[svc]; ps != nil {
+		until = ps.until
+	}
+	lim := p.limiter(svc, op)
+	p.mu.Unlock()
+	if d := time.Until(until); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if lim == nil {
+		return nil
+	}
+	return lim.Wait(ctx)
+}
+
+// limiter returns the bucket for op; p.mu is held.
+func (p *pacer) limiter(svc, op string) *rate.Limiter {
+	if p.limits == nil {
+		return nil
+	}
+	key := svc + "/" + op
+	l, ok := p.limits[key]
+	if !ok {
+		key = svc
+		if l, ok = p.limits[key]; !ok {
+			return nil
+		}
+	}
+	lim := p.limiters[key]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(l.QPS), l.Burst)
+		p.limiters[key] = lim
+	}
+	return lim
+}
+
+// throttled pauses every call to svc, doubling the pause up to max while AWS
+// keeps throttling: one reconcile's throttle slows all of them down, which is
+// what AWS's shared account budget needs.
+func (p *pacer) throttled(svc string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps := p.pauses[svc]
+	if ps == nil {
+		ps = &pause{next: p.base}
+		p.pauses[svc] = ps
+	}
+	ps.until = time.Now().Add(ps.next)
+	ps.next = min(2*ps.next, p.max)
+}
+
+func (p *pacer) recovered(svc string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ps := p.pauses[svc]; ps != nil && time.Now().After(ps.until) {
+		delete(p.pauses, svc)
+	}
+}
+
+// permissions turns AccessDenied and UnauthorizedOperation into a
+// PermissionError naming the IAM action.
+func permissions(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	out, md, err := next.HandleInitialize(ctx, in)
+	var ae smithy.APIError
+	if err != nil && errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation":
+			prefix := "elasticloadbalancing"
+			if strings.EqualFold(awsmiddleware.GetServiceID(ctx), "EC2") {
+				prefix = "ec2"
+			}
+			err = &PermissionError{Action: prefix + ":" + awsmiddleware.GetOperationName(ctx), Err: err}
+		}
+	}
+	return out, md, err
+}

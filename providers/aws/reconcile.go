@@ -1,0 +1,219 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/go-logr/logr"
+	"k8s.io/cloud-provider/api"
+
+	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
+)
+
+// ErrNotOwned is returned when a resource with our deterministic name exists
+// but is not tagged for the Service: frontdesk never adopts or changes it.
+var ErrNotOwned = errors.New("exists but is not tagged as this Service's; frontdesk leaves it alone (rename or delete it)")
+
+// reconcile is one convergence of one Service's load balancer. Describe
+// results live as long as it does.
+type reconcile struct {
+	c       *Cloud
+	cluster string
+	vpc     string
+	lb      *model.LoadBalancer
+	logger  logr.Logger
+	mutated bool // some call changed AWS: look for what the change left behind
+}
+
+func (r *reconcile) run(ctx context.Context) (string, error) {
+	sg, err := r.ensureSecurityGroup(ctx)
+	if err != nil {
+		return "", err
+	}
+	var dns string
+	if r.lb.Type == annotations.CLB {
+		dns, err = r.ensureClassic(ctx, sg)
+	} else {
+		dns, err = r.ensureNetwork(ctx, sg)
+	}
+	if err != nil {
+		return "", err
+	}
+	if r.mutated || r.c.cleanupPending(r.lb.Owner.UID) {
+		if err := r.removeOthers(ctx, sg); err != nil {
+			r.c.setCleanupPending(r.lb.Owner.UID, true)
+			return "", err
+		}
+		r.c.setCleanupPending(r.lb.Owner.UID, false)
+	}
+	return dns, nil
+}
+
+// removeOthers deletes the Service's resources that the model no longer
+// names: the old load balancer after a type or scheme change, a target group
+// after a target-type or port change, one left by a killed run.
+func (r *reconcile) removeOthers(ctx context.Context, sg string) error {
+	items, err := r.c.inventory(ctx, r.cluster, r.lb.Owner.UID)
+	if err != nil {
+		return err
+	}
+	keepTG := map[string]bool{}
+	for _, l := range r.lb.Listeners {
+		if l.TargetGroup != nil {
+			keepTG[l.TargetGroup.Name] = true
+		}
+	}
+	var stale []owned
+	for _, it := range items {
+		switch {
+		case it.Kind == model.ResourceLoadBalancer && it.Name != r.lb.Name,
+			it.Kind == model.ResourceTargetGroup && !keepTG[it.Name],
+			it.Kind == model.ResourceSecurityGroup && it.ID != sg:
+			stale = append(stale, it)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	for _, it := range stale {
+		r.logger.V(2).Info("Deleting a resource the load balancer no longer uses", "kind", it.Kind, "name", it.Name)
+	}
+	return r.c.deleteOwned(ctx, stale)
+}
+
+func (c *Cloud) cleanupPending(uid string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending[uid]
+}
+
+func (c *Cloud) setCleanupPending(uid string, v bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		c.pending = map[string]bool{}
+	}
+	if v {
+		c.pending[uid] = true
+	} else {
+		delete(c.pending, uid)
+	}
+}
+
+type ruleKey struct {
+	proto string
+	port  int32
+	cidr  netip.Prefix
+}
+
+// ensureSecurityGroup converges the load balancer's security group and
+// returns its ID.
+func (r *reconcile) ensureSecurityGroup(ctx context.Context) (string, error) {
+	want := r.lb.SecurityGroup
+	out, err := r.c.api.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{r.vpc}},
+		{Name: aws.String("group-name"), Values: []string{want.Name}},
+	}})
+	if err != nil {
+		return "", fmt.Errorf("describing security group %s: %w", want.Name, err)
+	}
+	var id string
+	have := map[ruleKey]bool{}
+	if len(out.SecurityGroups) == 0 {
+		res, err := r.c.api.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+			GroupName: aws.String(want.Name), Description: aws.String(want.Description), VpcId: aws.String(r.vpc),
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: ec2TagList(want.Tags)}},
+		})
+		if errorCode(err) == "InvalidGroup.Duplicate" {
+			// Created by an earlier run, not yet visible to Describe.
+			return "", api.NewRetryError("security group "+want.Name+" was just created and AWS does not list it yet", retryDeleting)
+		}
+		if err != nil {
+			return "", fmt.Errorf("creating security group %s: %w", want.Name, err)
+		}
+		r.mutated = true
+		id = aws.ToString(res.GroupId)
+	} else {
+		g := out.SecurityGroups[0]
+		id = aws.ToString(g.GroupId)
+		if !model.OwnedBy(ec2Tags(g.Tags), r.cluster, r.lb.Owner.UID) {
+			return "", fmt.Errorf("security group %s (%s) %w", want.Name, id, ErrNotOwned)
+		}
+		for _, p := range g.IpPermissions {
+			for _, rg := range p.IpRanges {
+				if pf, err := netip.ParsePrefix(aws.ToString(rg.CidrIp)); err == nil {
+					have[ruleKey{aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), pf}] = true
+				}
+			}
+			for _, rg := range p.Ipv6Ranges {
+				if pf, err := netip.ParsePrefix(aws.ToString(rg.CidrIpv6)); err == nil {
+					have[ruleKey{aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), pf}] = true
+				}
+			}
+		}
+	}
+	wantSet := map[ruleKey]bool{}
+	var add []ec2types.IpPermission
+	for _, rule := range want.Rules {
+		k := ruleKey{rule.Protocol, rule.Port, rule.CIDR}
+		wantSet[k] = true
+		if !have[k] {
+			add = append(add, permission(k))
+		}
+	}
+	var del []ec2types.IpPermission
+	for k := range have {
+		if !wantSet[k] {
+			del = append(del, permission(k))
+		}
+	}
+	if len(add) > 0 {
+		r.mutated = true
+		_, err := r.c.api.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: add})
+		if err != nil && errorCode(err) != "InvalidPermission.Duplicate" {
+			return "", fmt.Errorf("adding rules to security group %s: %w", want.Name, err)
+		}
+	}
+	if len(del) > 0 {
+		r.mutated = true
+		_, err := r.c.api.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: del})
+		if err != nil && errorCode(err) != "InvalidPermission.NotFound" {
+			return "", fmt.Errorf("removing rules from security group %s: %w", want.Name, err)
+		}
+	}
+	return id, nil
+}
+
+func permission(k ruleKey) ec2types.IpPermission {
+	p := ec2types.IpPermission{IpProtocol: aws.String(k.proto), FromPort: aws.Int32(k.port), ToPort: aws.Int32(k.port)}
+	if k.cidr.Addr().Is4() {
+		p.IpRanges = []ec2types.IpRange{{CidrIp: aws.String(k.cidr.String())}}
+	} else {
+		p.Ipv6Ranges = []ec2types.Ipv6Range{{CidrIpv6: aws.String(k.cidr.String())}}
+	}
+	return p
+}
+
+func ec2TagList(tags map[string]string) []ec2types.Tag {
+	var out []ec2types.Tag
+	for _, k := range sortedKeys(tags) {
+		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
