@@ -108,11 +108,18 @@ func (r *reconcile) ensureNetwork(ctx context.Context, sg string) (string, error
 			}
 		}
 	}
-	// Target groups the listeners no longer use are deleted by removeOthers,
-	// which checks their tags.
-	for name := range attached {
+	// Target groups the listeners no longer use (a new target type or
+	// NodePort gave a new one); their tags were checked above.
+	var detached []owned
+	for name, tg := range attached {
 		if !slices.ContainsFunc(want.Listeners, func(l model.Listener) bool { return l.TargetGroup.Name == name }) {
-			r.mutated = true
+			detached = append(detached, owned{Kind: model.ResourceTargetGroup, ID: aws.ToString(tg.TargetGroupArn), Name: name})
+		}
+	}
+	if len(detached) > 0 {
+		r.mutated = true
+		if err := r.c.deleteOwned(ctx, detached); err != nil {
+			return "", err
 		}
 	}
 	return aws.ToString(cur.DNSName), nil

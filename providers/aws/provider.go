@@ -74,7 +74,6 @@ type Cloud struct {
 	subnets   []model.Subnet
 	subnetsAt time.Time
 	sweeper   *sweeper
-	pending   map[string]bool // Service UIDs whose stale resources a failed cleanup left
 }
 
 var (
@@ -143,7 +142,7 @@ func (c *Cloud) EnsureLoadBalancer(ctx context.Context, clusterName string, svc 
 		return nil, err
 	}
 	logger := klog.FromContext(ctx).WithValues("loadBalancer", desired.Name)
-	r := &reconcile{c: c, cluster: cluster, vpc: c.vpc(), lb: desired, logger: logger}
+	r := &reconcile{c: c, cluster: cluster, vpc: c.vpc(), lb: desired, status: svc.Status.LoadBalancer, logger: logger}
 	dns, err := r.run(ctx)
 	if err != nil {
 		return nil, err
@@ -166,7 +165,7 @@ func (c *Cloud) EnsureLoadBalancerDeleted(ctx context.Context, clusterName strin
 	if svc.UID == "" {
 		return errors.New("the Service has no UID; its resources cannot be told from others")
 	}
-	items, err := c.inventory(ctx, cluster, string(svc.UID))
+	items, err := c.resourcesOf(ctx, cluster, svc)
 	if err != nil {
 		return err
 	}

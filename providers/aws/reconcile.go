@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/cloud-provider/api"
 
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
@@ -28,8 +29,9 @@ type reconcile struct {
 	cluster string
 	vpc     string
 	lb      *model.LoadBalancer
+	status  v1.LoadBalancerStatus // the Service's, naming the load balancer it had
 	logger  logr.Logger
-	mutated bool // some call changed AWS: look for what the change left behind
+	mutated bool // some call changed AWS
 }
 
 func (r *reconcile) run(ctx context.Context) (string, error) {
@@ -46,65 +48,45 @@ func (r *reconcile) run(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if r.mutated || r.c.cleanupPending(r.lb.Owner.UID) {
-		if err := r.removeOthers(ctx, sg); err != nil {
-			r.c.setCleanupPending(r.lb.Owner.UID, true)
-			return "", err
-		}
-		r.c.setCleanupPending(r.lb.Owner.UID, false)
-	}
-	return dns, nil
+	return dns, r.removeReplaced(ctx, sg)
 }
 
-// removeOthers deletes the Service's resources that the model no longer
-// names: the old load balancer after a type or scheme change, a target group
-// after a target-type or port change, one left by a killed run.
-func (r *reconcile) removeOthers(ctx context.Context, sg string) error {
-	items, err := r.c.inventory(ctx, r.cluster, r.lb.Owner.UID)
-	if err != nil {
-		return err
-	}
-	keepTG := map[string]bool{}
-	for _, l := range r.lb.Listeners {
-		if l.TargetGroup != nil {
-			keepTG[l.TargetGroup.Name] = true
-		}
-	}
+// removeReplaced deletes the load balancer the Service's status still names
+// when the model names another one (a change of type, scheme or Elastic
+// IPs): traffic has moved once the new one exists, and the status moves with
+// this call's result. Its target groups and security group go with it.
+func (r *reconcile) removeReplaced(ctx context.Context, keepSG string) error {
 	var stale []owned
-	for _, it := range items {
-		switch {
-		case it.Kind == model.ResourceLoadBalancer && it.Name != r.lb.Name,
-			it.Kind == model.ResourceTargetGroup && !keepTG[it.Name],
-			it.Kind == model.ResourceSecurityGroup && it.ID != sg:
-			stale = append(stale, it)
+	for _, in := range r.status.Ingress {
+		ref, ok := refFromHostname(in.Hostname)
+		if !ok || ref.name == r.lb.Name {
+			continue
+		}
+		items, sgs, err := r.c.ofLoadBalancer(ctx, r.cluster, r.lb.Owner.UID, ref)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			continue
+		}
+		stale = append(stale, items...)
+		owned, err := r.c.securityGroupsOf(ctx, r.cluster, r.lb.Owner.UID)
+		if err != nil {
+			return err
+		}
+		for _, g := range owned {
+			if g.ID != keepSG && slices.Contains(sgs, g.ID) {
+				stale = append(stale, g)
+			}
 		}
 	}
 	if len(stale) == 0 {
 		return nil
 	}
 	for _, it := range stale {
-		r.logger.V(2).Info("Deleting a resource the load balancer no longer uses", "kind", it.Kind, "name", it.Name)
+		r.logger.V(2).Info("Deleting the replaced load balancer's resources", "kind", it.Kind, "name", it.Name)
 	}
 	return r.c.deleteOwned(ctx, stale)
-}
-
-func (c *Cloud) cleanupPending(uid string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pending[uid]
-}
-
-func (c *Cloud) setCleanupPending(uid string, v bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.pending == nil {
-		c.pending = map[string]bool{}
-	}
-	if v {
-		c.pending[uid] = true
-	} else {
-		delete(c.pending, uid)
-	}
 }
 
 type ruleKey struct {

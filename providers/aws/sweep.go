@@ -125,6 +125,13 @@ func (c *Cloud) Sweep(ctx context.Context, lookup ServiceLookup, recorder record
 	return found, delErr
 }
 
+func statusNames(svc *v1.Service, name string) bool {
+	return slices.ContainsFunc(svc.Status.LoadBalancer.Ingress, func(in v1.LoadBalancerIngress) bool {
+		ref, ok := refFromHostname(in.Hostname)
+		return ok && ref.name == name
+	})
+}
+
 // orphaned says why it should go, or "" to keep it.
 func (c *Cloud) orphaned(cluster string, it owned, lookup ServiceLookup, sw *sweeper) string {
 	svc, ok := lookup(it.Owner.Namespace, it.Owner.Name)
@@ -141,10 +148,13 @@ func (c *Cloud) orphaned(cluster string, it owned, lookup ServiceLookup, sw *swe
 		if err != nil {
 			return "" // the Service must be fixed first: keep what serves it
 		}
-		if want := model.LoadBalancerName(cluster, svc, spec); want != it.Name && !slices.Contains([]string{want}, it.Name) {
-			return "the Service's load balancer is now " + want
+		want := model.LoadBalancerName(cluster, svc, spec)
+		if want == it.Name || statusNames(svc, it.Name) {
+			// Still the one serving: the reconcile deletes a replaced load
+			// balancer itself, once the new one is in the status.
+			return ""
 		}
-		return ""
+		return "the Service's load balancer is now " + want
 	}
 	if it.InUse {
 		delete(sw.unused, it.ID)
