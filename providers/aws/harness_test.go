@@ -40,9 +40,10 @@ type env struct {
 }
 
 type envOption struct {
-	fake   []fakeaws.Option
-	limits awsapi.Limits
-	cfg    func(*config.Config)
+	fake      []fakeaws.Option
+	limits    awsapi.Limits
+	cfg       func(*config.Config)
+	endpoints []model.Endpoint // every Service's ready Pods, for ip targets
 }
 
 func newEnv(t testing.TB, o envOption) *env {
@@ -86,6 +87,11 @@ func newEnv(t testing.TB, o envOption) *env {
 	if err := e.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if o.limits == nil {
+		// Far above AWS's budget: functional tests should not wait. The
+		// burst test sets real, scaled limits.
+		o.limits = awsapi.Limits{"Elastic Load Balancing v2": {QPS: 5000, Burst: 5000}, "Elastic Load Balancing": {QPS: 5000, Burst: 5000}, "EC2": {QPS: 5000, Burst: 5000}}
+	}
 	clients, err := awsapi.New(context.Background(), e.cfg, awsapi.Options{
 		Credentials: awsapi.StaticCredentials(),
 		BaseBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
@@ -95,7 +101,9 @@ func newEnv(t testing.TB, o envOption) *env {
 		t.Fatal(err)
 	}
 	e.clients = clients
-	e.cloud = frontdeskaws.New(e.cfg, clients, frontdeskaws.Options{})
+	e.cloud = frontdeskaws.New(e.cfg, clients, frontdeskaws.Options{
+		Endpoints: func(string, string) ([]model.Endpoint, error) { return o.endpoints, nil },
+	})
 	return e
 }
 

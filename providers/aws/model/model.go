@@ -237,8 +237,8 @@ func buildNetwork(in Input, lb *LoadBalancer) error {
 					l.SSLPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 				}
 			}
-			if spec.BackendProtocol == "ssl" {
-				tgProto = "TLS"
+			if spec.BackendProtocol == "ssl" && l.Protocol == "TLS" {
+				tgProto = "TLS" // a TCP listener cannot forward to a TLS target group
 			}
 		case v1.ProtocolUDP:
 			l.Protocol, tgProto = "UDP", "UDP"
