@@ -1,7 +1,9 @@
 package fakeaws_test
 
 import (
+	"errors"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/smithy-go"
 
 	"github.com/frontdesk-lb/frontdesk/test/fakeaws"
 )
@@ -67,4 +70,36 @@ func seed(srv *fakeaws.Server) world {
 		Tags: map[string]string{"Name": "node-b"}})
 	w.eip = srv.AddEIP(netip.MustParseAddr("203.0.113.10"), map[string]string{"Name": "lb-ip"})
 	return w
+}
+
+// errCode is the AWS error code the SDK decoded, or "" for no error.
+func errCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return "not an API error: " + err.Error()
+}
+
+// clock is a settable time source for WithClock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

@@ -230,7 +230,8 @@ func (s *Server) v2Subnets(p params, typ, scheme string) ([]lbSubnet, string, er
 			if e == nil {
 				return nil, "", v2Err("AllocationIdNotFound", "The specified allocation ID '%s' does not exist", ls.allocID)
 			}
-			if e.assocLB != "" {
+			// A repeat of the create that took it is not a conflict.
+			if e.assocLB != "" && s.elbv2.lbs[e.assocLB].name != p.str("Name") {
 				return nil, "", v2Err("InvalidConfigurationRequest", "The allocation ID '%s' is already associated with %s", ls.allocID, e.assocLB)
 			}
 		}
