@@ -206,3 +206,5 @@ func (e *env) countCalls() (all, mutating int) {
 	}
 	return all, mutating
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -1,0 +1,183 @@
+package aws_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
+)
+
+// TestTypeChanges: a change AWS cannot make in place gives a new resource,
+// the status moves to it, and the old one is gone after the same call.
+func TestTypeChanges(t *testing.T) {
+	pods := []model.Endpoint{{Addr: mustAddr("10.0.11.20"), Ports: map[string]int32{"http": 8080, "https": 8443}}}
+	e := newEnv(t, envOption{endpoints: pods})
+	steps := []struct {
+		name  string
+		set   func(*v1.Service)
+		kinds string
+		check func(t *testing.T, host string)
+	}{
+		{"nlb", func(*v1.Service) {}, "listener=2 load-balancer=1 security-group=1 target-group=2", nil},
+		{"nlb to ip targets", withAnn(annotations.NLBTargetType, "ip"), "listener=2 load-balancer=1 security-group=1 target-group=2",
+			nil},
+		{"nlb to clb", func(s *v1.Service) {
+			delete(s.Annotations, annotations.NLBTargetType)
+			s.Annotations[annotations.Type] = "clb"
+		}, "classic-load-balancer=1 security-group=1", func(t *testing.T, host string) {
+			if !strings.HasSuffix(host, "."+region+".elb.amazonaws.com") {
+				t.Errorf("hostname %q is not a classic load balancer's", host)
+			}
+		}},
+		{"clb internal", withAnn(annotations.Internal, "true"), "classic-load-balancer=1 security-group=1", nil},
+		{"back to nlb", func(s *v1.Service) {
+			s.Annotations = map[string]string{}
+		}, "listener=2 load-balancer=1 security-group=1 target-group=2", func(t *testing.T, host string) {
+			if !strings.HasSuffix(host, ".elb."+region+".amazonaws.com") {
+				t.Errorf("hostname %q is not an NLB's", host)
+			}
+		}},
+	}
+	svc := newService("moving")
+	var prevHost string
+	var prevTGs []string
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			e.t = t
+			st.set(svc)
+			e.mustEnsure(svc)
+			host := svc.Status.LoadBalancer.Ingress[0].Hostname
+			if got := e.kinds(); got != st.kinds {
+				t.Errorf("owned resources %s, want %s", got, st.kinds)
+			}
+			if st.check != nil {
+				st.check(t, host)
+			}
+			tgs := e.ids("target-group")
+			if st.name == "nlb to ip targets" && (host != prevHost || overlap(tgs, prevTGs)) {
+				t.Errorf("a target-type change must keep the load balancer (%s → %s) and replace the target groups (%v → %v)", prevHost, host, prevTGs, tgs)
+			}
+			prevHost, prevTGs = host, tgs
+			e.fake.ResetCalls()
+			e.mustEnsure(svc)
+			if m := e.mutating(); len(m) != 0 {
+				t.Errorf("resync after the change made mutating calls: %v", m)
+			}
+		})
+	}
+	e.t = t
+	e.mustDelete(svc)
+	if left := e.owned(); len(left) != 0 {
+		t.Errorf("left after delete: %v", left)
+	}
+}
+
+func (e *env) ids(kind string) []string {
+	var out []string
+	for _, r := range e.owned() {
+		if r.Kind == kind {
+			out = append(out, r.ID)
+		}
+	}
+	return out
+}
+
+func overlap(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestCLBAnnotations checks the classic load balancer's settings in AWS.
+func TestCLBAnnotations(t *testing.T) {
+	e := newEnv(t, envOption{})
+	cert := "arn:aws:acm:eu-west-1:123456789012:certificate/0e1f"
+	svc := newService("classic", withAnn(
+		annotations.Type, "clb",
+		annotations.SSLCert, cert, annotations.SSLPorts, "443",
+		annotations.BackendProtocol, "http",
+		annotations.ProxyProtocol, "*",
+		annotations.CrossZone, "true",
+		annotations.ConnectionIdleTimeout, "120",
+		annotations.ConnectionDraining, "true",
+		annotations.DrainingTimeout, "45",
+		annotations.HCHealthy, "4",
+		annotations.HCInterval, "15",
+		annotations.TargetNodeLabels, "role=worker",
+	))
+	e.mustEnsure(svc)
+	ctx := context.Background()
+	name := model.LoadBalancerName(cluster, svc, mustSpec(t, svc))
+	out, err := e.clients.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerNames: []string{name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := out.LoadBalancerDescriptions[0]
+	listeners := map[int32]string{}
+	for _, d := range lb.ListenerDescriptions {
+		l := d.Listener
+		listeners[l.LoadBalancerPort] = aws.ToString(l.Protocol) + ">" + aws.ToString(l.InstanceProtocol) + ":" + itoa(aws.ToInt32(l.InstancePort)) + " " + aws.ToString(l.SSLCertificateId)
+	}
+	if listeners[80] != "HTTP>HTTP:30080 " || listeners[443] != "HTTPS>HTTP:30443 "+cert {
+		t.Errorf("listeners %v", listeners)
+	}
+	if len(lb.Instances) != 2 {
+		t.Errorf("instances %v, want the 2 worker nodes", lb.Instances)
+	}
+	if hc := lb.HealthCheck; aws.ToString(hc.Target) != "TCP:30080" || aws.ToInt32(hc.HealthyThreshold) != 4 || aws.ToInt32(hc.Interval) != 15 {
+		t.Errorf("health check %+v", hc)
+	}
+	proxied := 0
+	for _, b := range lb.BackendServerDescriptions {
+		if len(b.PolicyNames) > 0 {
+			proxied++
+		}
+	}
+	if proxied != 2 {
+		t.Errorf("backend policies %+v, want proxy protocol on both instance ports", lb.BackendServerDescriptions)
+	}
+	attrs, err := e.clients.ELB.DescribeLoadBalancerAttributes(ctx, &elb.DescribeLoadBalancerAttributesInput{LoadBalancerName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := attrs.LoadBalancerAttributes
+	if !a.CrossZoneLoadBalancing.Enabled || aws.ToInt32(a.ConnectionSettings.IdleTimeout) != 120 || !a.ConnectionDraining.Enabled ||
+		aws.ToInt32(a.ConnectionDraining.Timeout) != 45 {
+		t.Errorf("attributes %+v %+v %+v", a.CrossZoneLoadBalancing, a.ConnectionSettings, a.ConnectionDraining)
+	}
+	e.fake.ResetCalls()
+	e.mustEnsure(svc)
+	if m := e.mutating(); len(m) != 0 {
+		t.Errorf("unchanged resync made mutating calls: %v", m)
+	}
+	e.nodes = e.nodes[:2]
+	e.fake.ResetCalls()
+	e.mustEnsure(svc)
+	if m := e.mutating(); len(m) != 1 || m[0] != "elb:DeregisterInstancesFromLoadBalancer" {
+		t.Errorf("node removal: mutating calls %v", m)
+	}
+	e.mustDelete(svc)
+	if left := e.owned(); len(left) != 0 {
+		t.Errorf("left after delete: %v", left)
+	}
+}
+
+func mustSpec(t *testing.T, svc *v1.Service) *annotations.Spec {
+	t.Helper()
+	s, err := annotations.Parse(svc.Annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
