@@ -20,8 +20,9 @@ type Limit struct {
 	Burst int
 }
 
-// Limits map "<service ID>" or "<service ID>/<operation>" to a bucket; an
-// operation with its own entry does not also draw from its service's.
+// Limits map "<service ID>" or "<service ID>/<operation>" to a bucket. An
+// operation with its own entry draws from both: AWS counts it against the
+// service's budget too.
 type Limits map[string]Limit
 
 // DefaultLimits stay inside AWS's published budgets: ELBv2's Describe bucket
@@ -115,7 +116,7 @@ func (p *pacer) wait(ctx context.Context, svc, op string) error {
 	if ps := p.pauses[svc]; ps != nil {
 		until = ps.until
 	}
-	lim := p.limiter(svc, op)
+	lims := p.limitersFor(svc, op)
 	p.mu.Unlock()
 	if d := time.Until(until); d > 0 {
 		t := time.NewTimer(d)
@@ -126,31 +127,30 @@ func (p *pacer) wait(ctx context.Context, svc, op string) error {
 		case <-t.C:
 		}
 	}
-	if lim == nil {
-		return nil
-	}
-	return lim.Wait(ctx)
-}
-
-// limiter returns the bucket for op; p.mu is held.
-func (p *pacer) limiter(svc, op string) *rate.Limiter {
-	if p.limits == nil {
-		return nil
-	}
-	key := svc + "/" + op
-	l, ok := p.limits[key]
-	if !ok {
-		key = svc
-		if l, ok = p.limits[key]; !ok {
-			return nil
+	for _, lim := range lims {
+		if err := lim.Wait(ctx); err != nil {
+			return err
 		}
 	}
-	lim := p.limiters[key]
-	if lim == nil {
-		lim = rate.NewLimiter(rate.Limit(l.QPS), l.Burst)
-		p.limiters[key] = lim
+	return nil
+}
+
+// limitersFor returns the buckets op draws from, its own first; p.mu is held.
+func (p *pacer) limitersFor(svc, op string) []*rate.Limiter {
+	var out []*rate.Limiter
+	for _, key := range []string{svc + "/" + op, svc} {
+		l, ok := p.limits[key]
+		if !ok {
+			continue
+		}
+		lim := p.limiters[key]
+		if lim == nil {
+			lim = rate.NewLimiter(rate.Limit(l.QPS), l.Burst)
+			p.limiters[key] = lim
+		}
+		out = append(out, lim)
 	}
-	return lim
+	return out
 }
 
 // throttled pauses every call to svc, doubling the pause up to max while AWS
