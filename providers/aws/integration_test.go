@@ -1,0 +1,190 @@
+//go:build integration
+
+package aws_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/component-base/cli"
+
+	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
+	"github.com/frontdesk-lb/frontdesk/providers/controllermanager"
+	testcluster "github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/test/fakeaws"
+)
+
+// childEnv makes the test binary run as frontdesk-controller, so the test
+// starts the real command as a separate process, as a cluster would.
+const childEnv = "FRONTDESK_TEST_RUN_CONTROLLER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(cli.Run(controllermanager.NewCommand(genericapiserver.SetupSignalHandler())))
+	}
+	os.Exit(m.Run())
+}
+
+// TestControllerEndToEnd runs frontdesk-controller --cloud-provider=aws
+// against a real API server and the wire-level fake AWS: a LoadBalancer
+// Service gets its NLB's hostname, the cloud node controller initialises a
+// Node from EC2, and deleting the Service removes every AWS resource.
+func TestControllerEndToEnd(t *testing.T) {
+	c := testcluster.Start(t)
+	ctx := context.Background()
+	fake := fakeaws.Start(t, fakeaws.WithRegion(region))
+	vpc := fake.AddVPC(netip.MustParsePrefix("10.0.0.0/16"), nil)
+	subA := fake.AddSubnet(region+"a", netip.MustParsePrefix("10.0.1.0/24"), map[string]string{model.TagRoleELB: "1"})
+	fake.AddSubnet(region+"b", netip.MustParsePrefix("10.0.2.0/24"), map[string]string{model.TagRoleELB: "1"})
+	instance := fake.AddInstance(fakeaws.Instance{SubnetID: subA, PrivateIP: netip.MustParseAddr("10.0.1.10")})
+
+	dir := t.TempDir()
+	cloudConfig := filepath.Join(dir, "cloud.yaml")
+	if err := os.WriteFile(cloudConfig, fmt.Appendf(nil, "clusterName: %s\nregion: %s\nvpcID: %s\nsweepInterval: 2s\n", cluster, region, vpc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The Node's name is the instance's private DNS name; it has no provider ID yet.
+	nodeName := "ip-10-0-1-10." + region + ".compute.internal"
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName},
+		Spec: v1.NodeSpec{Taints: []v1.Taint{{Key: "node.cloudprovider.kubernetes.io/uninitialized", Value: "true", Effect: v1.TaintEffectNoSchedule}}}}
+	created, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Status.Conditions = []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue, LastHeartbeatTime: metav1.Now()}}
+	if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	logPath := filepath.Join(dir, "controller.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "--cloud-provider=aws", "--cloud-config="+cloudConfig,
+		"--kubeconfig="+c.KubeconfigPath, "--authentication-kubeconfig="+c.KubeconfigPath, "--authorization-kubeconfig="+c.KubeconfigPath,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(testcluster.FreePort(t)), "--leader-elect=false",
+		"--controllers=service,cloud-node", "--cluster-name="+cluster, "--v=2")
+	cmd.Env = append(os.Environ(), childEnv+"=1",
+		"AWS_ACCESS_KEY_ID=AKIDFRONTDESKTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",
+		// Endpoints through the SDK's own variables, as a user would set them.
+		"AWS_ENDPOINT_URL_EC2="+fake.URL(), "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING="+fake.URL(),
+		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="+fake.URL())
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			lines := bytes.Split(b, []byte("\n"))
+			t.Logf("--- controller log (end) ---\n%s", bytes.Join(lines[max(0, len(lines)-60):], []byte("\n")))
+		}
+	})
+
+	waitFor(t, 60*time.Second, func() string {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		if want := "aws:///" + region + "a/" + instance; n.Spec.ProviderID != want {
+			return fmt.Sprintf("node providerID %q, want %q", n.Spec.ProviderID, want)
+		}
+		if n.Labels[v1.LabelInstanceTypeStable] != "m5.large" || n.Labels[v1.LabelTopologyZone] != region+"a" || n.Labels[v1.LabelTopologyRegion] != region {
+			return fmt.Sprintf("node labels %v", n.Labels)
+		}
+		return ""
+	})
+
+	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "web"},
+			Ports: []v1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	svc, err = c.Client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host string
+	waitFor(t, 60*time.Second, func() string {
+		s, err := c.Client.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		if len(s.Status.LoadBalancer.Ingress) == 0 {
+			return "no ingress yet"
+		}
+		host = s.Status.LoadBalancer.Ingress[0].Hostname
+		return ""
+	})
+	if !strings.HasPrefix(host, "k8s-default-web-") || !strings.HasSuffix(host, ".elb."+region+".amazonaws.com") {
+		t.Errorf("ingress hostname %q, want the NLB's", host)
+	}
+	ours := 0
+	for _, r := range fake.Resources() {
+		if r.Tags[model.TagServiceUID] == string(svc.UID) {
+			ours++
+		}
+	}
+	if ours < 4 {
+		t.Errorf("%d AWS resources tagged with the Service's UID, want the load balancer, target group, listener and security group", ours)
+	}
+
+	if err := c.Client.CoreV1().Services("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, func() string {
+		_, err := c.Client.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Sprintf("Service still there (err %v)", err)
+		}
+		var left []string
+		for _, r := range fake.Resources() {
+			if r.Tags[model.ClusterTag(cluster)] == model.TagOwned {
+				left = append(left, r.Kind+" "+r.ID)
+			}
+		}
+		if len(left) > 0 {
+			return fmt.Sprintf("AWS resources left: %v", left)
+		}
+		return ""
+	})
+}
+
+func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msg := cond()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, msg)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
