@@ -110,4 +110,19 @@ var suites = []suite{
 		bench: ".",
 		count: 5,
 	},
+	{
+		name:  "aws",
+		title: "AWS provider: API calls and a 200-Service burst",
+		about: "AWS requests per Service, counted by the wire-level fake AWS (test/fakeaws) that the real SDK " +
+			"talks to: a create, an unchanged resync (target: zero mutating calls) and a delete, for an NLB " +
+			"with one and two ports and a classic load balancer with two, 3 nodes. Then 200 one-port NLB " +
+			"Services created by 10 concurrent reconciles against a fake that enforces AWS's request rates " +
+			"(ELBv2 and ELB: 40 burst, 10/s; EC2: 100 burst, 20/s) in real time, with the default client-side " +
+			"limits (target: zero throttled requests). AWS's own provisioning time (90–180 s for an NLB's " +
+			"targets) is not part of any figure.",
+		pkg:   "./providers/aws/",
+		bench: "BenchmarkAWSCalls|BenchmarkBurst200",
+		count: 1,
+		extra: []string{"-benchtime=1x", "-timeout=20m"},
+	},
 }
