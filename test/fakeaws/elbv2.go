@@ -3,6 +3,7 @@ package fakeaws
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"sort"
@@ -12,6 +13,10 @@ import (
 
 type lbSubnet struct {
 	id, zone, allocID, privateIP string
+	// The load balancer's network interface in the subnet, with the address
+	// AWS picked (or PrivateIPv4Address asked for).
+	eniID string
+	eniIP netip.Addr
 }
 
 type loadBalancer struct {
@@ -162,10 +167,20 @@ func (s *Server) v2CreateLoadBalancer(p params) ([]*node, error) {
 	if scheme == "internal" {
 		lb.dns = "internal-" + lb.dns
 	}
+	for n := range subnets {
+		sn := &subnets[n]
+		sn.eniID = s.newID("eni")
+		if sn.eniIP.IsValid() {
+			// An address asked for is taken from the subnet's free pool too.
+			continue
+		}
+		ec2sn := s.ec2.subnets[sn.id]
+		sn.eniIP, ec2sn.nextHost = ec2sn.nextHost, ec2sn.nextHost.Next()
+	}
 	for n, sn := range subnets {
 		if sn.allocID != "" {
 			e := s.ec2.eips[sn.allocID]
-			e.assocLB, e.assocID = lb.arn, fmt.Sprintf("eipassoc-%017x", s.ids*10+n)
+			e.assocLB, e.assocENI, e.assocID = lb.arn, sn.eniID, fmt.Sprintf("eipassoc-%017x", s.ids*10+n)
 		}
 	}
 	s.elbv2.lbs[lb.arn] = lb
@@ -222,6 +237,13 @@ func (s *Server) v2Subnets(p params, typ, scheme string) ([]lbSubnet, string, er
 		}
 		zones[sn.zone] = true
 		ls := lbSubnet{id: sn.id, zone: sn.zone, allocID: m.str("AllocationId"), privateIP: m.str("PrivateIPv4Address")}
+		if ls.privateIP != "" {
+			a, err := netip.ParseAddr(ls.privateIP)
+			if err != nil || !sn.cidr.Contains(a) {
+				return nil, "", v2Err("InvalidConfigurationRequest", "PrivateIPv4Address '%s' is not an address in subnet %s (%s)", ls.privateIP, sn.id, sn.cidr)
+			}
+			ls.eniIP = a
+		}
 		if ls.allocID != "" {
 			if typ != "network" || scheme != "internet-facing" {
 				return nil, "", v2Err("InvalidConfigurationRequest", "Elastic IP addresses can only be used with internet-facing Network Load Balancers")
@@ -332,7 +354,7 @@ func (s *Server) v2DeleteLoadBalancer(p params) ([]*node, error) {
 	}
 	for _, e := range s.ec2.eips {
 		if e.assocLB == lb.arn {
-			e.assocLB, e.assocID = "", ""
+			e.assocLB, e.assocENI, e.assocID = "", "", ""
 		}
 	}
 	delete(s.elbv2.lbs, lb.arn)
