@@ -14,8 +14,8 @@ import (
 // description.
 type eni struct {
 	id, subnetID, vpcID, zone, desc, requester, kind, instanceID, publicIP, allocID string
-	ip                                                                             netip.Addr
-	groups                                                                         []string
+	ip                                                                              netip.Addr
+	groups                                                                          []string
 }
 
 func (s *Server) enis() []eni {
