@@ -174,3 +174,71 @@ func TestClassicLoadBalancerLifecycle(t *testing.T) {
 		t.Errorf("leaked: %+v", created)
 	}
 }
+
+func TestClassicPaginationAndPolicies(t *testing.T) {
+	srv := fakeaws.Start(t)
+	w := seed(srv)
+	c := newClients(t, srv)
+	ctx := context.Background()
+	for _, n := range []string{"a", "b", "c"} {
+		if _, err := c.elb.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{LoadBalancerName: aws.String(n),
+			Listeners: classicTCP(80, 30080), Subnets: []string{w.subnetA}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	pages := 0
+	p := elb.NewDescribeLoadBalancersPaginator(c.elb, &elb.DescribeLoadBalancersInput{PageSize: aws.Int32(2)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, d := range out.LoadBalancerDescriptions {
+			names = append(names, aws.ToString(d.LoadBalancerName))
+		}
+	}
+	if d := cmp.Diff([]string{"a", "b", "c"}, names); d != "" || pages != 2 {
+		t.Errorf("%d pages, want 2; names (-want +got)\n%s", pages, d)
+	}
+
+	_, err := c.elb.CreateLoadBalancerPolicy(ctx, &elb.CreateLoadBalancerPolicyInput{LoadBalancerName: aws.String("a"),
+		PolicyName: aws.String("pp"), PolicyTypeName: aws.String("ProxyProtocolPolicyType"),
+		PolicyAttributes: []types.PolicyAttribute{{AttributeName: aws.String("ProxyProtocol"), AttributeValue: aws.String("true")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.elb.CreateLoadBalancerPolicy(ctx, &elb.CreateLoadBalancerPolicyInput{LoadBalancerName: aws.String("a"),
+		PolicyName: aws.String("pp"), PolicyTypeName: aws.String("ProxyProtocolPolicyType")})
+	if d := cmp.Diff("DuplicatePolicyName", errCode(err)); d != "" {
+		t.Errorf("duplicate policy (-want +got)\n%s", d)
+	}
+	out, err := c.elb.DescribeLoadBalancerPolicies(ctx, &elb.DescribeLoadBalancerPoliciesInput{LoadBalancerName: aws.String("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd := out.PolicyDescriptions[0]
+	got := []string{aws.ToString(pd.PolicyName), aws.ToString(pd.PolicyTypeName),
+		aws.ToString(pd.PolicyAttributeDescriptions[0].AttributeName) + "=" + aws.ToString(pd.PolicyAttributeDescriptions[0].AttributeValue)}
+	if d := cmp.Diff([]string{"pp", "ProxyProtocolPolicyType", "ProxyProtocol=true"}, got); d != "" {
+		t.Errorf("policy (-want +got)\n%s", d)
+	}
+	// Clearing the back-end policies (an empty list) then deleting works;
+	// deleting while in use does not.
+	if _, err := c.elb.SetLoadBalancerPoliciesForBackendServer(ctx, &elb.SetLoadBalancerPoliciesForBackendServerInput{
+		LoadBalancerName: aws.String("a"), InstancePort: aws.Int32(30080), PolicyNames: []string{"pp"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.elb.DeleteLoadBalancerPolicy(ctx, &elb.DeleteLoadBalancerPolicyInput{LoadBalancerName: aws.String("a"), PolicyName: aws.String("pp")})
+	if d := cmp.Diff("InvalidConfigurationRequest", errCode(err)); d != "" {
+		t.Errorf("delete in use (-want +got)\n%s", d)
+	}
+	if _, err := c.elb.SetLoadBalancerPoliciesForBackendServer(ctx, &elb.SetLoadBalancerPoliciesForBackendServerInput{
+		LoadBalancerName: aws.String("a"), InstancePort: aws.Int32(30080), PolicyNames: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.elb.DeleteLoadBalancerPolicy(ctx, &elb.DeleteLoadBalancerPolicyInput{LoadBalancerName: aws.String("a"), PolicyName: aws.String("pp")}); err != nil {
+		t.Errorf("delete after clearing: %v", err)
+	}
+}

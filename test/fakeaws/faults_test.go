@@ -297,3 +297,40 @@ func TestEndpointFromEnvironment(t *testing.T) {
 		t.Errorf("routing (-want +got)\n%s", d)
 	}
 }
+
+func TestAWSRateLimitsBurst(t *testing.T) {
+	clk := newClock()
+	srv := fakeaws.Start(t, fakeaws.WithClock(clk.Now), fakeaws.AWSRateLimits())
+	c := newClients(t, srv)
+	noRetry := func(o *elbv2.Options) { o.Retryer = aws.NopRetryer{} }
+	ok := 0
+	for range 41 {
+		if _, err := c.elbv2.DescribeLoadBalancers(context.Background(), nil, noRetry); err == nil {
+			ok++
+		} else if errCode(err) != "Throttling" {
+			t.Fatalf("unexpected error %v", err)
+		}
+	}
+	if ok != 40 {
+		t.Errorf("%d of 41 calls at one instant passed, want the burst of 40", ok)
+	}
+	clk.Advance(100 * time.Millisecond) // one token at 10/s
+	if _, err := c.elbv2.DescribeLoadBalancers(context.Background(), nil, noRetry); err != nil {
+		t.Errorf("after a refill: %v", err)
+	}
+}
+
+func TestUnsignedRequestIsRejected(t *testing.T) {
+	srv := fakeaws.Start(t)
+	resp, err := http.PostForm(srv.URL(), map[string][]string{"Action": {"DescribeLoadBalancers"}, "Version": {"2015-12-01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("status %d, want 403", resp.StatusCode)
+	}
+	if n := len(srv.Calls()); n != 0 {
+		t.Errorf("%d calls recorded for a request that was never routed", n)
+	}
+}
