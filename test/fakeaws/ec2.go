@@ -51,6 +51,7 @@ type eip struct {
 	allocID  string
 	publicIP netip.Addr
 	assocLB  string // ARN of the ELBv2 load balancer using it, if any
+	assocENI string // that load balancer's network interface
 	assocID  string
 }
 
@@ -81,6 +82,7 @@ func ec2Handlers() map[string]handler {
 		"DescribeVpcs":                  (*Server).ec2DescribeVpcs,
 		"DescribeAvailabilityZones":     (*Server).ec2DescribeAvailabilityZones,
 		"DescribeAddresses":             (*Server).ec2DescribeAddresses,
+		"DescribeNetworkInterfaces":     (*Server).ec2DescribeNetworkInterfaces,
 		"CreateTags":                    (*Server).ec2CreateTags,
 		"DeleteTags":                    (*Server).ec2DeleteTags,
 		"DescribeTags":                  (*Server).ec2DescribeTags,

@@ -388,7 +388,7 @@ func (s *Server) ec2DescribeAddresses(p params) ([]*node, error) {
 		if e.assocLB != "" {
 			// An NLB holds its EIPs through ELB-owned network interfaces.
 			n.kids = append(n.kids, leaf("associationId", e.assocID),
-				leaf("networkInterfaceId", "eni-"+strings.TrimPrefix(e.assocID, "eipassoc-")),
+				leaf("networkInterfaceId", e.assocENI),
 				leaf("networkInterfaceOwnerId", "amazon-elb"))
 		}
 		out = append(out, n)

@@ -236,3 +236,37 @@ func TestTagsAndAddresses(t *testing.T) {
 		t.Errorf("missing allocation (-want +got)\n%s", d)
 	}
 }
+
+func TestLoadBalancerNetworkInterfaces(t *testing.T) {
+	srv := fakeaws.Start(t)
+	w := seed(srv)
+	c := newClients(t, srv)
+	createNLB(t, c, w, "web")
+	out, err := c.ec2.DescribeNetworkInterfaces(context.Background(), &ec2.DescribeNetworkInterfacesInput{
+		Filters: []types.Filter{filter("description", "ELB net/web/*"), filter("vpc-id", w.vpc)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ni := range out.NetworkInterfaces {
+		v := aws.ToString(ni.AvailabilityZone) + " " + aws.ToString(ni.PrivateIpAddress) + " " + string(ni.InterfaceType)
+		if ni.Association != nil {
+			v += " " + aws.ToString(ni.Association.PublicIp)
+		}
+		got = append(got, v)
+	}
+	sort.Strings(got)
+	want := []string{"us-east-1a 10.0.1.5 network_load_balancer 203.0.113.10", "us-east-1b 10.0.2.5 network_load_balancer"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got)\n%s", d)
+	}
+	// Instances have interfaces too, found by attachment.
+	out, err = c.ec2.DescribeNetworkInterfaces(context.Background(), &ec2.DescribeNetworkInterfacesInput{
+		Filters: []types.Filter{filter("attachment.instance-id", w.nodeB)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.NetworkInterfaces) != 1 || aws.ToString(out.NetworkInterfaces[0].PrivateIpAddress) != "10.0.2.4" {
+		t.Errorf("instance interfaces: %+v", out.NetworkInterfaces)
+	}
+}

@@ -3,6 +3,7 @@ package fakeaws
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"sort"
@@ -12,6 +13,10 @@ import (
 
 type lbSubnet struct {
 	id, zone, allocID, privateIP string
+	// The load balancer's network interface in the subnet, with the address
+	// AWS picked (or PrivateIPv4Address asked for).
+	eniID string
+	eniIP netip.Addr
 }
 
 type loadBalancer struct {
@@ -44,6 +49,7 @@ func elbv2Handlers() map[string]handler {
 		"DescribeLoadBalancerAttributes": (*Server).v2DescribeLBAttributes,
 		"ModifyLoadBalancerAttributes":   (*Server).v2ModifyLBAttributes,
 		"SetSecurityGroups":              (*Server).v2SetSecurityGroups,
+		"SetSubnets":                     (*Server).v2SetSubnets,
 		"AddTags":                        (*Server).v2AddTags,
 		"RemoveTags":                     (*Server).v2RemoveTags,
 		"DescribeTags":                   (*Server).v2DescribeTags,
@@ -126,7 +132,13 @@ func (s *Server) v2CreateLoadBalancer(p params) ([]*node, error) {
 	if len(tags) > s.cfg.limits.TagsPerResource {
 		return nil, v2Err("TooManyTags", "%d tags exceed the limit of %d", len(tags), s.cfg.limits.TagsPerResource)
 	}
-	subnets, vpcID, err := s.v2Subnets(p, typ, scheme)
+	self := ""
+	for _, lb := range s.elbv2.lbs {
+		if lb.name == name {
+			self = lb.arn
+		}
+	}
+	subnets, vpcID, err := s.v2Subnets(p, typ, scheme, self)
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +164,8 @@ func (s *Server) v2CreateLoadBalancer(p params) ([]*node, error) {
 	h := s.hex16()
 	short := map[string]string{"application": "app", "network": "net"}[typ]
 	lb := &loadBalancer{meta: s.newMeta(), name: name, typ: typ, scheme: scheme, ipType: ipType, vpcID: vpcID,
-		arn:     fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:loadbalancer/%s/%s/%s", s.cfg.region, s.cfg.account, short, name, h),
-		subnets: subnets, groups: groups, createdWithGroups: len(groups) > 0, tags: tags,
+		arn:    fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:loadbalancer/%s/%s/%s", s.cfg.region, s.cfg.account, short, name, h),
+		groups: groups, createdWithGroups: len(groups) > 0, tags: tags,
 		attrs: lbDefaultAttrs(typ)}
 	lb.dns = fmt.Sprintf("%s-%s.elb.%s.amazonaws.com", name, h, s.cfg.region)
 	if typ == "application" {
@@ -162,14 +174,72 @@ func (s *Server) v2CreateLoadBalancer(p params) ([]*node, error) {
 	if scheme == "internal" {
 		lb.dns = "internal-" + lb.dns
 	}
-	for n, sn := range subnets {
-		if sn.allocID != "" {
-			e := s.ec2.eips[sn.allocID]
-			e.assocLB, e.assocID = lb.arn, fmt.Sprintf("eipassoc-%017x", s.ids*10+n)
-		}
-	}
+	s.attachSubnets(lb, subnets)
 	s.elbv2.lbs[lb.arn] = lb
 	return []*node{wrap("LoadBalancers", "member", []*node{s.lbNode(lb)})}, nil
+}
+
+// attachSubnets gives lb a network interface in each subnet (kept for a
+// subnet it already had) and binds the Elastic IPs, releasing those of
+// subnets it leaves.
+func (s *Server) attachSubnets(lb *loadBalancer, subnets []lbSubnet) {
+	old := map[string]lbSubnet{}
+	for _, sn := range lb.subnets {
+		old[sn.id] = sn
+	}
+	for _, e := range s.ec2.eips {
+		if e.assocLB == lb.arn {
+			e.assocLB, e.assocENI, e.assocID = "", "", ""
+		}
+	}
+	for n := range subnets {
+		sn := &subnets[n]
+		if prev, ok := old[sn.id]; ok {
+			sn.eniID, sn.eniIP = prev.eniID, prev.eniIP
+		} else {
+			sn.eniID = s.newID("eni")
+			if !sn.eniIP.IsValid() {
+				ec2sn := s.ec2.subnets[sn.id]
+				sn.eniIP, ec2sn.nextHost = ec2sn.nextHost, ec2sn.nextHost.Next()
+			}
+		}
+		if sn.allocID != "" {
+			e := s.ec2.eips[sn.allocID]
+			e.assocLB, e.assocENI, e.assocID = lb.arn, sn.eniID, "eipassoc-"+strings.TrimPrefix(sn.eniID, "eni-")
+		}
+	}
+	lb.subnets = subnets
+}
+
+// v2SetSubnets replaces the subnets of a load balancer under the same rules
+// as CreateLoadBalancer; a subnet it keeps keeps its interface and address.
+func (s *Server) v2SetSubnets(p params) ([]*node, error) {
+	lb, err := s.lookupLB(p.str("LoadBalancerArn"), false)
+	if err != nil {
+		return nil, err
+	}
+	subnets, vpcID, err := s.v2Subnets(p, lb.typ, lb.scheme, lb.arn)
+	if err != nil {
+		return nil, err
+	}
+	if vpcID != lb.vpcID {
+		return nil, v2Err("InvalidConfigurationRequest", "Subnets must be in the load balancer's VPC '%s', not '%s'", lb.vpcID, vpcID)
+	}
+	if v := p.str("IpAddressType"); v != "" {
+		if !slices.Contains([]string{"ipv4", "dualstack"}, v) {
+			return nil, validation("IpAddressType '%s' is not valid; accepted: ipv4, dualstack", v)
+		}
+		lb.ipType = v
+	}
+	s.attachSubnets(lb, subnets)
+	n := s.lbNode(lb)
+	var azs *node
+	for _, k := range n.kids {
+		if k.name == "AvailabilityZones" {
+			azs = k
+		}
+	}
+	return []*node{azs, leaf("IpAddressType", lb.ipType)}, nil
 }
 
 func orDefault(v, def string) string {
@@ -191,7 +261,9 @@ func subnetIDs(subnets []lbSubnet) []string {
 // v2Subnets resolves Subnets or SubnetMappings: every subnet must exist,
 // all in one VPC and at most one per zone; Elastic IPs only on an
 // internet-facing NLB, each free.
-func (s *Server) v2Subnets(p params, typ, scheme string) ([]lbSubnet, string, error) {
+// self is the ARN of a load balancer whose own Elastic IPs may be named
+// again (a repeated create, or SetSubnets).
+func (s *Server) v2Subnets(p params, typ, scheme, self string) ([]lbSubnet, string, error) {
 	plain, mappings := p.list("Subnets.member"), p.structs("SubnetMappings.member")
 	if len(plain) > 0 && len(mappings) > 0 {
 		return nil, "", validation("Subnets and SubnetMappings cannot be specified together")
@@ -222,6 +294,13 @@ func (s *Server) v2Subnets(p params, typ, scheme string) ([]lbSubnet, string, er
 		}
 		zones[sn.zone] = true
 		ls := lbSubnet{id: sn.id, zone: sn.zone, allocID: m.str("AllocationId"), privateIP: m.str("PrivateIPv4Address")}
+		if ls.privateIP != "" {
+			a, err := netip.ParseAddr(ls.privateIP)
+			if err != nil || !sn.cidr.Contains(a) {
+				return nil, "", v2Err("InvalidConfigurationRequest", "PrivateIPv4Address '%s' is not an address in subnet %s (%s)", ls.privateIP, sn.id, sn.cidr)
+			}
+			ls.eniIP = a
+		}
 		if ls.allocID != "" {
 			if typ != "network" || scheme != "internet-facing" {
 				return nil, "", v2Err("InvalidConfigurationRequest", "Elastic IP addresses can only be used with internet-facing Network Load Balancers")
@@ -231,7 +310,7 @@ func (s *Server) v2Subnets(p params, typ, scheme string) ([]lbSubnet, string, er
 				return nil, "", v2Err("AllocationIdNotFound", "The specified allocation ID '%s' does not exist", ls.allocID)
 			}
 			// A repeat of the create that took it is not a conflict.
-			if e.assocLB != "" && s.elbv2.lbs[e.assocLB].name != p.str("Name") {
+			if e.assocLB != "" && e.assocLB != self {
 				return nil, "", v2Err("InvalidConfigurationRequest", "The allocation ID '%s' is already associated with %s", ls.allocID, e.assocLB)
 			}
 		}
@@ -332,7 +411,7 @@ func (s *Server) v2DeleteLoadBalancer(p params) ([]*node, error) {
 	}
 	for _, e := range s.ec2.eips {
 		if e.assocLB == lb.arn {
-			e.assocLB, e.assocID = "", ""
+			e.assocLB, e.assocENI, e.assocID = "", "", ""
 		}
 	}
 	delete(s.elbv2.lbs, lb.arn)

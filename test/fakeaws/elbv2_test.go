@@ -3,6 +3,7 @@ package fakeaws_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -213,5 +214,61 @@ func TestDescribeLoadBalancersPaginates(t *testing.T) {
 	sort.Strings(got)
 	if d := cmp.Diff(want, got); d != "" || pages != 3 {
 		t.Errorf("%d pages, want 3; names (-want +got)\n%s", pages, d)
+	}
+}
+
+func TestSetSubnets(t *testing.T) {
+	srv := fakeaws.Start(t)
+	w := seed(srv)
+	subnetC := srv.AddSubnet("us-east-1c", netip.MustParsePrefix("10.0.3.0/24"), nil)
+	elsewhere := srv.AddSubnet("us-east-1c", netip.MustParsePrefix("172.16.0.0/24"), nil)
+	c := newClients(t, srv)
+	ctx := context.Background()
+	arn := createNLB(t, c, w, "web").LoadBalancerArn
+
+	tests := []struct {
+		name      string
+		mappings  []types.SubnetMapping
+		wantErr   string
+		wantZones []string
+	}{
+		{name: "add a zone", mappings: []types.SubnetMapping{{SubnetId: aws.String(w.subnetA), AllocationId: aws.String(w.eip)},
+			{SubnetId: aws.String(w.subnetB)}, {SubnetId: aws.String(subnetC)}},
+			wantZones: []string{"us-east-1a 203.0.113.10", "us-east-1b", "us-east-1c"}},
+		{name: "other vpc", mappings: []types.SubnetMapping{{SubnetId: aws.String(elsewhere)}}, wantErr: "InvalidConfigurationRequest"},
+		{name: "two subnets in one zone", mappings: []types.SubnetMapping{{SubnetId: aws.String(subnetC)}, {SubnetId: aws.String(subnetC)}},
+			wantErr: "InvalidConfigurationRequest"},
+		{name: "drop a zone and the eip", mappings: []types.SubnetMapping{{SubnetId: aws.String(w.subnetB)}},
+			wantZones: []string{"us-east-1b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := c.elbv2.SetSubnets(ctx, &elbv2.SetSubnetsInput{LoadBalancerArn: arn, SubnetMappings: tt.mappings})
+			if d := cmp.Diff(tt.wantErr, errCode(err)); d != "" {
+				t.Fatalf("error code (-want +got)\n%s", d)
+			}
+			if err != nil {
+				return
+			}
+			var got []string
+			for _, az := range out.AvailabilityZones {
+				z := aws.ToString(az.ZoneName)
+				for _, a := range az.LoadBalancerAddresses {
+					z += " " + aws.ToString(a.IpAddress)
+				}
+				got = append(got, z)
+			}
+			if d := cmp.Diff(tt.wantZones, got); d != "" {
+				t.Errorf("zones (-want +got)\n%s", d)
+			}
+		})
+	}
+	// The Elastic IP the load balancer left is free again.
+	addrs, err := c.ec2.DescribeAddresses(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := addrs.Addresses[0]; a.AssociationId != nil {
+		t.Errorf("EIP still associated: %s", aws.ToString(a.AssociationId))
 	}
 }

@@ -38,6 +38,9 @@ type fault struct {
 // "Throttling" (HTTP 400). The SDK's standard retryer retries both, so a
 // retried call counts once per attempt.
 func (s *Server) Throttle(action string, n int) {
+	if n <= 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &fault{pattern: action, left: n})
@@ -46,6 +49,9 @@ func (s *Server) Throttle(action string, n int) {
 // Fail makes the next n calls matching action fail with code and HTTP
 // status, before the action runs.
 func (s *Server) Fail(action string, n int, code string, status int) {
+	if n <= 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &fault{pattern: action, left: n,
