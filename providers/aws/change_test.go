@@ -167,6 +167,12 @@ func TestCLBAnnotations(t *testing.T) {
 	if m := e.mutating(); len(m) != 1 || m[0] != "elb:DeregisterInstancesFromLoadBalancer" {
 		t.Errorf("node removal: mutating calls %v", m)
 	}
+	svc.Annotations[annotations.AdditionalTags] = "team=shop"
+	e.fake.ResetCalls()
+	e.mustEnsure(svc)
+	if m := strings.Join(e.mutating(), " "); m != "ec2:CreateTags elb:AddTags" {
+		t.Errorf("new tags: mutating calls %s", m)
+	}
 	e.mustDelete(svc)
 	if left := e.owned(); len(left) != 0 {
 		t.Errorf("left after delete: %v", left)
@@ -180,4 +186,52 @@ func mustSpec(t *testing.T, svc *v1.Service) *annotations.Spec {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestInPlaceUpdates: changes AWS can make in place keep the load balancer
+// and touch only what changed.
+func TestInPlaceUpdates(t *testing.T) {
+	e := newEnv(t, envOption{})
+	cert := "arn:aws:acm:eu-west-1:123456789012:certificate/0e1f"
+	svc := newService("updated")
+	e.mustEnsure(svc)
+	host := svc.Status.LoadBalancer.Ingress[0].Hostname
+	steps := []struct {
+		name string
+		set  func(*v1.Service)
+		want []string // mutating calls, in order
+	}{
+		{"subnets", withAnn(annotations.Subnets, "public-a"), []string{"elbv2:SetSubnets"}},
+		{"health check", withAnn(annotations.HCInterval, "30"), []string{"elbv2:ModifyTargetGroup", "elbv2:ModifyTargetGroup"}},
+		{"cross zone", withAnn(annotations.CrossZone, "true"), []string{"elbv2:ModifyLoadBalancerAttributes"}},
+		{"proxy protocol", withAnn(annotations.ProxyProtocol, "*"), []string{"elbv2:ModifyTargetGroupAttributes", "elbv2:ModifyTargetGroupAttributes"}},
+		{"tls on 443", withAnn(annotations.SSLCert, cert, annotations.SSLPorts, "443"), []string{"elbv2:ModifyListener"}},
+		{"source ranges", func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"198.51.100.0/24"} },
+			[]string{"ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"}},
+		{"tags", withAnn(annotations.AdditionalTags, "team=shop"), []string{"ec2:CreateTags", "elbv2:AddTags", "elbv2:AddTags", "elbv2:AddTags"}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			e.t = t
+			st.set(svc)
+			e.fake.ResetCalls()
+			e.mustEnsure(svc)
+			if got := e.mutating(); strings.Join(got, " ") != strings.Join(st.want, " ") {
+				t.Errorf("mutating calls %v, want %v", got, st.want)
+			}
+			if h := svc.Status.LoadBalancer.Ingress[0].Hostname; h != host {
+				t.Errorf("hostname moved from %s to %s", host, h)
+			}
+			e.fake.ResetCalls()
+			e.mustEnsure(svc)
+			if m := e.mutating(); len(m) != 0 {
+				t.Errorf("resync after the change made mutating calls: %v", m)
+			}
+		})
+	}
+	e.t = t
+	e.mustDelete(svc)
+	if left := e.owned(); len(left) != 0 {
+		t.Errorf("left after delete: %v", left)
+	}
 }

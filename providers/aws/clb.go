@@ -64,6 +64,18 @@ func (r *reconcile) ensureClassic(ctx context.Context, sg string) (string, error
 		if !model.OwnedBy(t, r.cluster, want.Owner.UID) {
 			return "", fmt.Errorf("classic load balancer %s %w", want.Name, ErrNotOwned)
 		}
+		var add []types.Tag
+		for _, k := range sortedKeys(want.Tags) {
+			if v, ok := t[k]; !ok || v != want.Tags[k] {
+				add = append(add, types.Tag{Key: aws.String(k), Value: aws.String(want.Tags[k])})
+			}
+		}
+		if len(add) > 0 {
+			r.mutated = true
+			if _, err := r.c.api.ELB.AddTags(ctx, &elb.AddTagsInput{LoadBalancerNames: []string{want.Name}, Tags: add}); err != nil {
+				return "", fmt.Errorf("tagging %s: %w", want.Name, err)
+			}
+		}
 		if err := r.classicListenersDiff(ctx, cur, wantListeners); err != nil {
 			return "", err
 		}

@@ -46,6 +46,7 @@ func (r *reconcile) ensureNetwork(ctx context.Context, sg string) (string, error
 	arn := aws.ToString(cur.LoadBalancerArn)
 
 	attached := map[string]types.TargetGroup{}
+	var tags map[string]map[string]string
 	var listeners []types.Listener
 	if !created {
 		tgs, err := r.c.api.ELBv2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{LoadBalancerArn: aws.String(arn)})
@@ -60,7 +61,7 @@ func (r *reconcile) ensureNetwork(ctx context.Context, sg string) (string, error
 		for _, tg := range tgs.TargetGroups {
 			arns = append(arns, aws.ToString(tg.TargetGroupArn))
 		}
-		tags, err := r.c.elbv2Tags(ctx, arns)
+		tags, err = r.c.elbv2Tags(ctx, arns)
 		if err != nil {
 			return "", err
 		}
@@ -95,6 +96,11 @@ func (r *reconcile) ensureNetwork(ctx context.Context, sg string) (string, error
 		tgARN, err := r.ensureTargetGroup(ctx, l.TargetGroup, have)
 		if err != nil {
 			return "", err
+		}
+		if have != nil {
+			if err := r.addMissingTags(ctx, tgARN, tags[tgARN], l.TargetGroup.Tags); err != nil {
+				return "", err
+			}
 		}
 		if err := r.ensureListener(ctx, arn, l, tgARN, listeners); err != nil {
 			return "", err

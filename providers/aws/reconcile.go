@@ -107,7 +107,7 @@ func (r *reconcile) ensureSecurityGroup(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("describing security group %s: %w", want.Name, err)
 	}
 	var id string
-	have := map[ruleKey]bool{}
+	rules := map[ruleKey]bool{}
 	if len(out.SecurityGroups) == 0 {
 		res, err := r.c.api.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 			GroupName: aws.String(want.Name), Description: aws.String(want.Description), VpcId: aws.String(r.vpc),
@@ -125,18 +125,31 @@ func (r *reconcile) ensureSecurityGroup(ctx context.Context) (string, error) {
 	} else {
 		g := out.SecurityGroups[0]
 		id = aws.ToString(g.GroupId)
-		if !model.OwnedBy(ec2Tags(g.Tags), r.cluster, r.lb.Owner.UID) {
+		have := ec2Tags(g.Tags)
+		if !model.OwnedBy(have, r.cluster, r.lb.Owner.UID) {
 			return "", fmt.Errorf("security group %s (%s) %w", want.Name, id, ErrNotOwned)
+		}
+		var add []ec2types.Tag
+		for _, k := range sortedKeys(want.Tags) {
+			if v, ok := have[k]; !ok || v != want.Tags[k] {
+				add = append(add, ec2types.Tag{Key: aws.String(k), Value: aws.String(want.Tags[k])})
+			}
+		}
+		if len(add) > 0 {
+			r.mutated = true
+			if _, err := r.c.api.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: add}); err != nil {
+				return "", fmt.Errorf("tagging security group %s: %w", want.Name, err)
+			}
 		}
 		for _, p := range g.IpPermissions {
 			for _, rg := range p.IpRanges {
 				if pf, err := netip.ParsePrefix(aws.ToString(rg.CidrIp)); err == nil {
-					have[ruleKey{aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), pf}] = true
+					rules[ruleKey{aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), pf}] = true
 				}
 			}
 			for _, rg := range p.Ipv6Ranges {
 				if pf, err := netip.ParsePrefix(aws.ToString(rg.CidrIpv6)); err == nil {
-					have[ruleKey{aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), pf}] = true
+					rules[ruleKey{aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), pf}] = true
 				}
 			}
 		}
@@ -146,12 +159,12 @@ func (r *reconcile) ensureSecurityGroup(ctx context.Context) (string, error) {
 	for _, rule := range want.Rules {
 		k := ruleKey{rule.Protocol, rule.Port, rule.CIDR}
 		wantSet[k] = true
-		if !have[k] {
+		if !rules[k] {
 			add = append(add, permission(k))
 		}
 	}
 	var del []ec2types.IpPermission
-	for k := range have {
+	for k := range rules {
 		if !wantSet[k] {
 			del = append(del, permission(k))
 		}
