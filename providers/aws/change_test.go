@@ -9,6 +9,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	v1 "k8s.io/api/core/v1"
 
+	frontdeskaws "github.com/frontdesk-lb/frontdesk/providers/aws"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
 )
@@ -234,4 +235,32 @@ func TestInPlaceUpdates(t *testing.T) {
 	if left := e.owned(); len(left) != 0 {
 		t.Errorf("left after delete: %v", left)
 	}
+}
+
+// TestSyncIPTargets: an ip-target NLB follows its endpoints without the
+// service controller; a Service the provider has not ensured is left alone.
+func TestSyncIPTargets(t *testing.T) {
+	pods := []model.Endpoint{{Addr: mustAddr("10.0.11.20"), Ports: map[string]int32{"http": 8080, "https": 8443}}}
+	e := newEnv(t, envOption{})
+	e.cloud = frontdeskaws.New(e.cfg, e.clients, frontdeskaws.Options{
+		Endpoints: func(string, string) ([]model.Endpoint, error) { return pods, nil },
+	})
+	svc := newService("pods", withAnn(annotations.NLBTargetType, "ip"))
+	e.fake.ResetCalls()
+	if err := e.cloud.SyncIPTargets(context.Background(), svc); err != nil || len(e.fake.Calls()) != 0 {
+		t.Fatalf("a Service not yet ensured: %v, %d calls", err, len(e.fake.Calls()))
+	}
+	e.mustEnsure(svc)
+	pods = append(pods, model.Endpoint{Addr: mustAddr("10.0.12.30"), Ports: map[string]int32{"http": 8080, "https": 8443}})
+	e.fake.ResetCalls()
+	if err := e.cloud.SyncIPTargets(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	if m := strings.Join(e.mutating(), " "); m != "elbv2:RegisterTargets elbv2:RegisterTargets" {
+		t.Errorf("mutating calls %s, want one registration per target group", m)
+	}
+	if got := e.nlb(svc).targets[443]; strings.Join(got, ",") != "10.0.11.20:8443,10.0.12.30:8443" {
+		t.Errorf("targets %v", got)
+	}
+	e.mustDelete(svc)
 }

@@ -54,6 +54,7 @@ func (c *Cloud) Initialize(clientBuilder cloudprovider.ControllerClientBuilder, 
 		if !cache.WaitForCacheSync(ctx.Done(), svcInformer.HasSynced, sliceInformer.HasSynced) {
 			return
 		}
+		go c.followEndpoints(ctx, sliceInformer, svcLister)
 		if c.cfg.SweepInterval.Duration < 0 {
 			<-ctx.Done()
 			return

@@ -10,19 +10,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/component-base/cli"
 
+	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
 	"github.com/frontdesk-lb/frontdesk/providers/controllermanager"
 	testcluster "github.com/frontdesk-lb/frontdesk/test/cluster"
@@ -153,13 +159,77 @@ func TestControllerEndToEnd(t *testing.T) {
 		t.Errorf("%d AWS resources tagged with the Service's UID, want the load balancer, target group, listener and security group", ours)
 	}
 
-	if err := c.Client.CoreV1().Services("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+	// ip targets follow the Service's EndpointSlices without a Service change.
+	pods := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "pods", Namespace: "default",
+		Annotations: map[string]string{annotations.NLBTargetType: "ip"}},
+		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, Ports: []v1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	if _, err := c.Client.CoreV1().Services("default").Create(ctx, pods, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "pods-1", Namespace: "default",
+		Labels: map[string]string{discoveryv1.LabelServiceName: "pods"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Port: ptr(int32(8080))}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.1.50"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}}}}
+	slice, err = c.Client.DiscoveryV1().EndpointSlices("default").Create(ctx, slice, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{Region: region, Endpoints: map[string]string{config.ServiceELBv2: fake.URL(), config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL()}}
+	cfg.Default()
+	api, err := awsapi.New(ctx, cfg, awsapi.Options{Credentials: awsapi.StaticCredentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipTargets := func() string {
+		tgs, err := api.ELBv2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{})
+		if err != nil {
+			return err.Error()
+		}
+		var out []string
+		for _, tg := range tgs.TargetGroups {
+			if tg.TargetType != "ip" {
+				continue
+			}
+			th, err := api.ELBv2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
+			if err != nil {
+				return err.Error()
+			}
+			for _, d := range th.TargetHealthDescriptions {
+				out = append(out, *d.Target.Id)
+			}
+		}
+		slices.Sort(out)
+		return strings.Join(out, ",")
+	}
 	waitFor(t, 60*time.Second, func() string {
-		_, err := c.Client.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
-		if !apierrors.IsNotFound(err) {
-			return fmt.Sprintf("Service still there (err %v)", err)
+		if got := ipTargets(); got != "10.0.1.50" {
+			return "ip targets " + got
+		}
+		return ""
+	})
+	slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.0.2.60"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
+	if _, err := c.Client.DiscoveryV1().EndpointSlices("default").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() string {
+		if got := ipTargets(); got != "10.0.1.50,10.0.2.60" {
+			return "after the slice changed, ip targets " + got
+		}
+		return ""
+	})
+
+	for _, name := range []string{"web", "pods"} {
+		if err := c.Client.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 60*time.Second, func() string {
+		for _, name := range []string{"web", "pods"} {
+			_, err := c.Client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				return fmt.Sprintf("Service %s still there (err %v)", name, err)
+			}
 		}
 		var left []string
 		for _, r := range fake.Resources() {
@@ -188,3 +258,5 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

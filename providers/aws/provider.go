@@ -74,6 +74,7 @@ type Cloud struct {
 	subnets   []model.Subnet
 	subnetsAt time.Time
 	sweeper   *sweeper
+	locks     sync.Map // Service UID → *lockEntry
 }
 
 var (
@@ -137,6 +138,7 @@ func (c *Cloud) GetLoadBalancerName(_ context.Context, clusterName string, svc *
 // EnsureLoadBalancer converges the Service's load balancer and returns its hostname.
 func (c *Cloud) EnsureLoadBalancer(ctx context.Context, clusterName string, svc *v1.Service, nodes []*v1.Node) (*v1.LoadBalancerStatus, error) {
 	cluster := c.clusterName(clusterName)
+	defer c.lockService(string(svc.UID))()
 	desired, err := c.desired(ctx, cluster, svc, nodes)
 	if err != nil {
 		return nil, err
@@ -165,11 +167,17 @@ func (c *Cloud) EnsureLoadBalancerDeleted(ctx context.Context, clusterName strin
 	if svc.UID == "" {
 		return errors.New("the Service has no UID; its resources cannot be told from others")
 	}
+	unlock := c.lockService(string(svc.UID))
+	defer unlock()
 	items, err := c.resourcesOf(ctx, cluster, svc)
 	if err != nil {
 		return err
 	}
-	return c.deleteOwned(ctx, items)
+	if err := c.deleteOwned(ctx, items); err != nil {
+		return err
+	}
+	c.locks.Delete(string(svc.UID)) // the Service is going: nothing else will lock it
+	return nil
 }
 
 // desired parses and models; errors from the annotations come before any AWS call.
