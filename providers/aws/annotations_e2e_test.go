@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	v1 "k8s.io/api/core/v1"
@@ -235,8 +236,21 @@ func TestAnnotationsEndToEnd(t *testing.T) {
 		}},
 		{"source ranges", nil, func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"198.51.100.0/24"} },
 			func(t *testing.T, st nlbState) {
-				if len(st.lb.SecurityGroups) != 1 {
-					t.Errorf("security groups %v", st.lb.SecurityGroups)
+				out, err := e.clients.EC2.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{GroupIds: st.lb.SecurityGroups})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var rules []string
+				for _, g := range out.SecurityGroups {
+					for _, p := range g.IpPermissions {
+						for _, r := range p.IpRanges {
+							rules = append(rules, aws.ToString(p.IpProtocol)+"/"+itoa(aws.ToInt32(p.FromPort))+" "+aws.ToString(r.CidrIp))
+						}
+					}
+				}
+				slices.Sort(rules)
+				if want := []string{"tcp/443 198.51.100.0/24", "tcp/80 198.51.100.0/24"}; !slices.Equal(rules, want) {
+					t.Errorf("rules of the load balancer's groups %v, want %v", rules, want)
 				}
 			}},
 	}

@@ -2,10 +2,13 @@ package aws_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	v1 "k8s.io/api/core/v1"
 
@@ -263,4 +266,52 @@ func TestSyncIPTargets(t *testing.T) {
 		t.Errorf("targets %v", got)
 	}
 	e.mustDelete(svc)
+}
+
+// TestBackendSecurityGroup: every load balancer carries the cluster's
+// backend group, which the nodes' group admits once, however many Services.
+func TestBackendSecurityGroup(t *testing.T) {
+	e := newEnv(t, envOption{})
+	ctx := context.Background()
+	var svcs []*v1.Service
+	for i, typ := range []string{"nlb", "clb", "nlb"} {
+		svc := newService("be"+itoa(int32(i)), withAnn(annotations.Type, typ))
+		if i == 2 {
+			svc.Annotations[annotations.HCPort] = "10254" // outside the NodePort range
+		}
+		e.mustEnsure(svc)
+		svcs = append(svcs, svc)
+	}
+	var backend string
+	for _, r := range e.fake.Resources() {
+		if r.Tags[model.TagResource] == "backend-security-group" {
+			backend = r.ID
+		}
+	}
+	if backend == "" {
+		t.Fatal("no backend security group")
+	}
+	// The nodes were seeded in the VPC's default group.
+	out, err := e.clients.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{{Name: aws.String("group-name"), Values: []string{"default"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []string
+	for _, p := range out.SecurityGroups[0].IpPermissions {
+		for _, pair := range p.UserIdGroupPairs {
+			if aws.ToString(pair.GroupId) == backend {
+				rules = append(rules, aws.ToString(p.IpProtocol)+"/"+itoa(aws.ToInt32(p.FromPort))+"-"+itoa(aws.ToInt32(p.ToPort)))
+			}
+		}
+	}
+	slices.Sort(rules)
+	if want := []string{"tcp/10254-10254", "tcp/30000-32767", "udp/30000-32767"}; !slices.Equal(rules, want) {
+		t.Errorf("node group rules for the backend group %v, want %v", rules, want)
+	}
+	for _, svc := range svcs {
+		e.mustDelete(svc)
+	}
+	if left := e.owned(); len(left) != 0 {
+		t.Errorf("left after delete: %v", left)
+	}
 }

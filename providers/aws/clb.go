@@ -18,7 +18,7 @@ import (
 const proxyPolicy = "k8s-proxyprotocol-enabled"
 
 // ensureClassic converges a classic load balancer.
-func (r *reconcile) ensureClassic(ctx context.Context, sg string) (string, error) {
+func (r *reconcile) ensureClassic(ctx context.Context, groups []string) (string, error) {
 	want, cl := r.lb, r.lb.Classic
 	var cur *types.LoadBalancerDescription
 	out, err := r.c.api.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerNames: []string{want.Name}})
@@ -38,7 +38,7 @@ func (r *reconcile) ensureClassic(ctx context.Context, sg string) (string, error
 	var dns string
 	if cur == nil {
 		in := &elb.CreateLoadBalancerInput{LoadBalancerName: name, Listeners: wantListeners, Subnets: subnets,
-			SecurityGroups: []string{sg}, Tags: classicTags(want.Tags)}
+			SecurityGroups: groups, Tags: classicTags(want.Tags)}
 		if want.Scheme == "internal" {
 			in.Scheme = aws.String("internal")
 		}
@@ -78,6 +78,12 @@ func (r *reconcile) ensureClassic(ctx context.Context, sg string) (string, error
 		}
 		if err := r.classicListenersDiff(ctx, cur, wantListeners); err != nil {
 			return "", err
+		}
+		if have := slices.Sorted(slices.Values(cur.SecurityGroups)); !slices.Equal(have, groups) {
+			r.mutated = true
+			if _, err := r.c.api.ELB.ApplySecurityGroupsToLoadBalancer(ctx, &elb.ApplySecurityGroupsToLoadBalancerInput{LoadBalancerName: name, SecurityGroups: groups}); err != nil {
+				return "", fmt.Errorf("setting the security groups of %s: %w", want.Name, err)
+			}
 		}
 	}
 	if err := r.classicHealthCheck(ctx, cur); err != nil {

@@ -161,11 +161,12 @@ func (e *env) mustDelete(svc *v1.Service) {
 	}
 }
 
-// owned lists the live resources tagged as owned by the cluster.
+// owned lists the live resources tagged as owned by the cluster for a
+// Service (the cluster's shared backend security group is not a Service's).
 func (e *env) owned() []fakeaws.Resource {
 	var out []fakeaws.Resource
 	for _, r := range e.fake.Resources() {
-		if r.Tags[model.ClusterTag(cluster)] == model.TagOwned {
+		if r.Tags[model.ClusterTag(cluster)] == model.TagOwned && r.Tags[model.TagResource] != "backend-security-group" {
 			out = append(out, r)
 		}
 	}

@@ -233,7 +233,7 @@ func TestControllerEndToEnd(t *testing.T) {
 		}
 		var left []string
 		for _, r := range fake.Resources() {
-			if r.Tags[model.ClusterTag(cluster)] == model.TagOwned {
+			if r.Tags[model.ClusterTag(cluster)] == model.TagOwned && r.Tags[model.TagServiceUID] != "" {
 				left = append(left, r.Kind+" "+r.ID)
 			}
 		}

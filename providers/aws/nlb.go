@@ -15,7 +15,7 @@ import (
 // ensureNetwork converges an NLB: load balancer, attributes, target groups
 // (health checks, attributes, targets), then listeners. A resync that finds
 // everything as desired makes only Describe calls.
-func (r *reconcile) ensureNetwork(ctx context.Context, sg string) (string, error) {
+func (r *reconcile) ensureNetwork(ctx context.Context, groups []string) (string, error) {
 	want := r.lb
 	var cur *types.LoadBalancer
 	out, err := r.c.api.ELBv2.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{want.Name}})
@@ -34,7 +34,7 @@ func (r *reconcile) ensureNetwork(ctx context.Context, sg string) (string, error
 			Scheme:         types.LoadBalancerSchemeEnum(want.Scheme),
 			IpAddressType:  types.IpAddressType(want.IPAddressType),
 			SubnetMappings: subnetMappings(want.SubnetMappings),
-			SecurityGroups: []string{sg},
+			SecurityGroups: groups,
 			Tags:           elbv2Tags(want.Tags),
 		})
 		if err != nil {
@@ -73,6 +73,12 @@ func (r *reconcile) ensureNetwork(ctx context.Context, sg string) (string, error
 		}
 		if err := r.ensureSubnets(ctx, cur); err != nil {
 			return "", err
+		}
+		if have := slices.Sorted(slices.Values(cur.SecurityGroups)); !slices.Equal(have, groups) {
+			r.mutated = true
+			if _, err := r.c.api.ELBv2.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: aws.String(arn), SecurityGroups: groups}); err != nil {
+				return "", fmt.Errorf("setting the security groups of %s: %w", want.Name, err)
+			}
 		}
 		ls, err := r.c.api.ELBv2.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: aws.String(arn)})
 		if err != nil {

@@ -75,6 +75,7 @@ type Cloud struct {
 	subnetsAt time.Time
 	sweeper   *sweeper
 	locks     sync.Map // Service UID → *lockEntry
+	backend   backendState
 }
 
 var (

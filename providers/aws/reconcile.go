@@ -39,11 +39,17 @@ func (r *reconcile) run(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	backend, err := r.ensureBackend(ctx)
+	if err != nil {
+		return "", err
+	}
+	groups := []string{sg, backend}
+	slices.Sort(groups)
 	var dns string
 	if r.lb.Type == annotations.CLB {
-		dns, err = r.ensureClassic(ctx, sg)
+		dns, err = r.ensureClassic(ctx, groups)
 	} else {
-		dns, err = r.ensureNetwork(ctx, sg)
+		dns, err = r.ensureNetwork(ctx, groups)
 	}
 	if err != nil {
 		return "", err
