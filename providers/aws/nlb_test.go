@@ -75,3 +75,19 @@ func TestNLBLifecycle(t *testing.T) {
 		}
 	})
 }
+
+func TestGetLoadBalancer(t *testing.T) {
+	e := newEnv(t, envOption{})
+	svc := newService("get")
+	if _, exists, err := e.cloud.GetLoadBalancer(context.Background(), cluster, svc); err != nil || exists {
+		t.Fatalf("before create: exists %v, %v", exists, err)
+	}
+	e.mustEnsure(svc)
+	st, exists, err := e.cloud.GetLoadBalancer(context.Background(), cluster, svc)
+	if err != nil || !exists || st.Ingress[0].Hostname != svc.Status.LoadBalancer.Ingress[0].Hostname {
+		t.Errorf("after create: %+v, %v, %v", st, exists, err)
+	}
+	if n := e.cloud.GetLoadBalancerName(context.Background(), cluster, svc); !strings.HasPrefix(svc.Status.LoadBalancer.Ingress[0].Hostname, n+"-") {
+		t.Errorf("GetLoadBalancerName %q does not match %s", n, svc.Status.LoadBalancer.Ingress[0].Hostname)
+	}
+}

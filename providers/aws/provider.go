@@ -111,9 +111,9 @@ func (c *Cloud) clusterName(fromController string) string {
 	return c.cluster
 }
 
-// GetLoadBalancer reports the Service's current load balancer, found by tags.
+// GetLoadBalancer reports the Service's current load balancer.
 func (c *Cloud) GetLoadBalancer(ctx context.Context, clusterName string, svc *v1.Service) (*v1.LoadBalancerStatus, bool, error) {
-	items, err := c.inventory(ctx, c.clusterName(clusterName), string(svc.UID))
+	items, err := c.resourcesOf(ctx, c.clusterName(clusterName), svc)
 	if err != nil {
 		return nil, false, err
 	}
