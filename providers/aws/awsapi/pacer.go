@@ -34,10 +34,10 @@ type Limits map[string]Limit
 // such throttle), and the account's other clients share the budget too.
 func DefaultLimits() Limits {
 	return Limits{
-		"Elastic Load Balancing v2":                   {QPS: 10, Burst: 36},
-		"Elastic Load Balancing v2/RegisterTargets":   {QPS: 4, Burst: 20},
-		"Elastic Load Balancing v2/DeregisterTargets": {QPS: 4, Burst: 20},
-		"Elastic Load Balancing":                      {QPS: 10, Burst: 36},
+		"Elastic Load Balancing v2":                                  {QPS: 10, Burst: 36},
+		"Elastic Load Balancing v2/RegisterTargets":                  {QPS: 4, Burst: 20},
+		"Elastic Load Balancing v2/DeregisterTargets":                {QPS: 4, Burst: 20},
+		"Elastic Load Balancing":                                     {QPS: 10, Burst: 36},
 		"Elastic Load Balancing/RegisterInstancesWithLoadBalancer":   {QPS: 4, Burst: 20},
 		"Elastic Load Balancing/DeregisterInstancesFromLoadBalancer": {QPS: 4, Burst: 20},
 		"EC2": {QPS: 20, Burst: 90},
