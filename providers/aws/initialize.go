@@ -6,6 +6,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -59,9 +61,19 @@ func (c *Cloud) Initialize(clientBuilder cloudprovider.ControllerClientBuilder, 
 			<-ctx.Done()
 			return
 		}
-		lookup := func(ns, name string) (*v1.Service, bool) {
-			s, err := svcLister.Services(ns).Get(name)
-			return s, err == nil
+		// A miss in the cache is confirmed by the API server before anything
+		// is deleted: a Service created a moment ago may be known to the
+		// service controller, which is creating its load balancer, and not
+		// yet to this informer. Any doubt keeps the resources.
+		lookup := func(ns, name string) (*v1.Service, bool, error) {
+			if s, err := svcLister.Services(ns).Get(name); err == nil {
+				return s, true, nil
+			}
+			s, err := kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil, false, nil
+			}
+			return s, err == nil, err
 		}
 		wait.UntilWithContext(ctx, func(ctx context.Context) {
 			if _, err := c.Sweep(ctx, lookup, recorder, c.cfg.SweepDryRun); err != nil {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -242,7 +244,41 @@ func TestControllerEndToEnd(t *testing.T) {
 		}
 		return ""
 	})
+
+	// The sweep (every 2 s here) deletes what a Service that no longer
+	// exists left, and says so in an Event.
+	orphan, err := api.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+		GroupName: ptrS("k8s-default-ghost-0123456789"), Description: ptrS("left by a deleted Service"), VpcId: ptrS(vpc),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: []ec2types.Tag{
+			{Key: ptrS(model.ClusterTag(cluster)), Value: ptrS(model.TagOwned)},
+			{Key: ptrS(model.TagServiceNamespace), Value: ptrS("default")},
+			{Key: ptrS(model.TagServiceName), Value: ptrS("ghost")},
+			{Key: ptrS(model.TagServiceUID), Value: ptrS("ghost-uid")},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() string {
+		for _, r := range fake.Resources() {
+			if r.ID == *orphan.GroupId {
+				return "the orphaned security group is still there"
+			}
+		}
+		evs, err := c.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		for _, ev := range evs.Items {
+			if ev.Reason == "SweptAWSResource" && ev.InvolvedObject.Name == "ghost" {
+				return ""
+			}
+		}
+		return "no SweptAWSResource Event for Service ghost"
+	})
 }
+
+func ptrS(s string) *string { return &s }
 
 func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
 	t.Helper()

@@ -39,7 +39,7 @@ func (e *env) killAt(i int, mode error) (context.Context, func()) {
 	return ctx, cancel
 }
 
-func gone(string, string) (*v1.Service, bool) { return nil, false }
+func gone(string, string) (*v1.Service, bool, error) { return nil, false, nil }
 
 // sweepClean runs the sweep as if the Service were deleted and checks that
 // nothing owned is left.
@@ -151,11 +151,11 @@ func TestSweep(t *testing.T) {
 	orphan := newService("orphan")
 	e.mustEnsure(kept)
 	e.mustEnsure(orphan)
-	lookup := func(ns, name string) (*v1.Service, bool) {
+	lookup := func(ns, name string) (*v1.Service, bool, error) {
 		if name == kept.Name {
-			return kept, true
+			return kept, true, nil
 		}
-		return nil, false
+		return nil, false, nil
 	}
 	before := e.kinds()
 	rec := record.NewFakeRecorder(100)
@@ -187,11 +187,20 @@ func TestSweep(t *testing.T) {
 	}
 	// A re-created Service (same name, new UID) does not own the old resources.
 	recreated := newService("kept")
-	if _, err := e.cloud.Sweep(context.Background(), func(string, string) (*v1.Service, bool) { return recreated, true }, nil, false); err != nil {
+	if _, err := e.cloud.Sweep(context.Background(), func(string, string) (*v1.Service, bool, error) { return recreated, true, nil }, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if left := e.owned(); len(left) != 0 {
 		t.Errorf("resources of a deleted-and-recreated Service survived: %v", left)
+	}
+	// When the API server cannot say, nothing goes.
+	other := newService("unsure")
+	e.mustEnsure(other)
+	unsure := func(string, string) (*v1.Service, bool, error) {
+		return nil, false, errors.New("API server unreachable")
+	}
+	if found, err := e.cloud.Sweep(context.Background(), unsure, nil, false); err != nil || len(found) != 0 {
+		t.Errorf("a sweep that cannot look Services up found %v, %v", found, err)
 	}
 }
 

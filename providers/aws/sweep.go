@@ -28,8 +28,9 @@ const (
 // between creating it and attaching it.
 const unusedRounds = 2
 
-// ServiceLookup returns the Service now in the cluster, if any.
-type ServiceLookup func(namespace, name string) (*v1.Service, bool)
+// ServiceLookup returns the Service now in the cluster, if any. An error
+// means "cannot tell": the resources are kept.
+type ServiceLookup func(namespace, name string) (*v1.Service, bool, error)
 
 // Swept is one resource the sweep deleted (or, in dry-run mode, would have).
 type Swept struct {
@@ -134,8 +135,10 @@ func statusNames(svc *v1.Service, name string) bool {
 
 // orphaned says why it should go, or "" to keep it.
 func (c *Cloud) orphaned(cluster string, it owned, lookup ServiceLookup, sw *sweeper) string {
-	svc, ok := lookup(it.Owner.Namespace, it.Owner.Name)
+	svc, ok, err := lookup(it.Owner.Namespace, it.Owner.Name)
 	switch {
+	case err != nil:
+		return ""
 	case !ok:
 		return "its Service no longer exists"
 	case string(svc.UID) != it.Owner.UID:
