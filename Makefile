@@ -8,6 +8,8 @@
 #   make test         THE test command: installs what is missing, then runs every tier
 #   make bench        benchmarks; figures are written to docs/benchmarks.md
 #   make k8s-tools    builds kube-apiserver, etcd, ... from pinned sources into a cache
+#   make lab          a whole cluster in network namespaces on this machine (lab/README.md)
+#   make lab-down     removes the lab: processes, namespaces, nftables tables, files
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -85,11 +87,18 @@ test: deps k8s-tools lint unit-race integration netns
 bench:
 	$(GO) run ./hack/benchreport $(SUITE)
 
-lab:
-	@echo "make lab: the lab (cmd/frontdesk-lab) is not built yet; see the issue tracker." >&2; exit 2
+# The lab (lab/README.md): LAB_NAME names it (namespace prefix), LAB_FLAGS adds flags to
+# `frontdesk-lab up`, such as --nodes=3 or --proxy=kube-proxy.
+LAB_NAME ?= fdlab
+LAB_FLAGS ?=
+
+lab: deps
+	@mkdir -p bin && $(GO) build -o bin/frontdesk-lab ./cmd/frontdesk-lab
+	@bin/frontdesk-lab up --name=$(LAB_NAME) $(LAB_FLAGS)
 
 lab-down:
-	@echo "make lab-down: nothing to remove; the lab is not built yet." >&2
+	@mkdir -p bin && $(GO) build -o bin/frontdesk-lab ./cmd/frontdesk-lab
+	@bin/frontdesk-lab down --name=$(LAB_NAME)
 
 clean:
 	rm -rf bin/
