@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -81,14 +82,18 @@ func (a *Agent) register(ctx context.Context) error {
 	return a.postStatus(ctx)
 }
 
+// postStatus replaces the Node's status, re-reading it on a conflict: the node lifecycle and
+// cloud node controllers write to a new Node at the same time.
 func (a *Agent) postStatus(ctx context.Context) error {
-	n, err := a.kube.CoreV1().Nodes().Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
-	if err != nil {
+	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		n, err := a.kube.CoreV1().Nodes().Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Status = nodeStatus(a.cfg.NodeName, a.cfg.NodeIP, time.Now())
+		_, err = a.kube.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
 		return err
-	}
-	n.Status = nodeStatus(a.cfg.NodeName, a.cfg.NodeIP, time.Now())
-	_, err = a.kube.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
-	return err
+	})
 }
 
 // renewLease creates or renews the node's Lease in kube-node-lease, the kubelet's heartbeat.

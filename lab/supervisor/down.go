@@ -19,7 +19,11 @@ import (
 // component of a supervisor that died) and takes their interfaces and nftables tables along, the
 // /etc/netns entries of those names and the lab's directory. It relies on names only, so it
 // works after a crash too, and it is a no-op for a lab that is not there.
-func Down(ctx context.Context, o Options) error {
+func Down(ctx context.Context, o Options) error { return down(ctx, o, false) }
+
+// down is Down; keepBin keeps the lab's binaries (up removing a failed lab before making it again,
+// with binaries built for it).
+func down(ctx context.Context, o Options, keepBin bool) error {
 	if pid := supervisorPid(o.Dir); alive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		deadline := time.Now().Add(20 * time.Second)
@@ -34,7 +38,16 @@ func Down(ctx context.Context, o Options) error {
 	if left := topology.ListNamespaces(o.Name); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("namespaces left: %s", strings.Join(left, ", ")))
 	}
-	if o.Dir != "" && o.Dir != "/" {
+	switch {
+	case o.Dir == "" || o.Dir == "/":
+	case keepBin:
+		entries, _ := os.ReadDir(o.Dir)
+		for _, e := range entries {
+			if e.Name() != "bin" {
+				errs = append(errs, os.RemoveAll(filepath.Join(o.Dir, e.Name())))
+			}
+		}
+	default:
 		errs = append(errs, os.RemoveAll(o.Dir))
 	}
 	return errors.Join(errs...)

@@ -37,7 +37,10 @@ type Options struct {
 	// Prebuilt skips building: Dir/bin already holds frontdesk-lab, frontdesk-controller,
 	// frontdesk-speaker and http-echo (tests build them once).
 	Prebuilt bool
-	Out      io.Writer `json:"-"` // progress lines and the usage summary
+	// DieWithParent ties the supervisor to the process that ran Up (tests: a test binary killed
+	// by its timeout takes the lab's processes with it; down still removes the namespaces).
+	DieWithParent bool      `json:"-"`
+	Out           io.Writer `json:"-"` // progress lines and the usage summary
 }
 
 // Plan is the lab's network plan.

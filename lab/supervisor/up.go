@@ -33,9 +33,9 @@ func Up(ctx context.Context, o Options) error {
 		printUsage(o.Out, st.Options)
 		return nil
 	}
-	if len(topology.ListNamespaces(o.Name)) > 0 || exists(o.Dir) {
+	if len(topology.ListNamespaces(o.Name)) > 0 || exists(o.statePath()) {
 		_, _ = fmt.Fprintf(o.Out, "removing what is left of lab %q\n", o.Name)
-		if err := Down(ctx, o); err != nil {
+		if err := down(ctx, o, true); err != nil {
 			return err
 		}
 	}
@@ -123,11 +123,19 @@ func spawn(o Options, plan topology.Plan) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if o.DieWithParent {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting the supervisor: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(o.Dir, "supervisor.pid"), []byte(fmt.Sprint(cmd.Process.Pid)), 0o644); err != nil {
 		return err
+	}
+	if o.DieWithParent {
+		// Reaped by the parent when it exits, so that it does not linger as a zombie meanwhile.
+		go func() { _ = cmd.Wait() }()
+		return nil
 	}
 	return cmd.Process.Release()
 }
@@ -138,6 +146,9 @@ func follow(ctx context.Context, o Options) error {
 	var off int64
 	for {
 		off = printFrom(o.Out, o.progressPath(), off)
+		if !alive(supervisorPid(o.Dir)) {
+			return errors.New("the lab's supervisor exited; see " + o.logPath("supervisor"))
+		}
 		st, err := ReadState(o.Dir)
 		if err == nil {
 			switch st.Phase {
@@ -147,9 +158,6 @@ func follow(ctx context.Context, o Options) error {
 			case PhaseFailed:
 				printFrom(o.Out, o.progressPath(), off)
 				return errors.New("the lab failed to start: " + st.Error)
-			}
-			if !alive(st.Supervisor) {
-				return errors.New("the lab's supervisor exited; see " + o.logPath("supervisor"))
 			}
 		}
 		if time.Now().After(deadline) {
