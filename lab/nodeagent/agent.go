@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -247,7 +248,7 @@ func (a *Agent) runContainers(ctx context.Context, p *pod, obj *corev1.Pod) {
 		if c.last != nil {
 			c.restarts++
 		}
-		if err := c.start(p.sb.ns, filepath.Join(p.dir, c.spec.Name+".log"), a.env(obj, c, p.sb.ip), a.poke, &a.wg); err != nil {
+		if err := c.start(p.sb.ns, hostname(obj), filepath.Join(p.dir, c.spec.Name+".log"), a.env(obj, c, p.sb.ip), a.poke, &a.wg); err != nil {
 			a.log.Error(err, "starting container", "pod", klogRef(obj), "container", c.spec.Name)
 			c.next = now.Add(backoff(c.restarts))
 		}
@@ -296,6 +297,19 @@ func gracePeriod(obj *corev1.Pod) time.Duration {
 
 func terminal(obj *corev1.Pod) bool {
 	return obj.Status.Phase == corev1.PodSucceeded || obj.Status.Phase == corev1.PodFailed
+}
+
+// hostname is the Pod's hostname: spec.hostname, else its name, cut to 63 bytes as the kubelet
+// does.
+func hostname(obj *corev1.Pod) string {
+	h := obj.Name
+	if obj.Spec.Hostname != "" {
+		h = obj.Spec.Hostname
+	}
+	if len(h) > 63 {
+		h = strings.TrimRight(h[:63], "-.")
+	}
+	return h
 }
 
 func klogRef(obj *corev1.Pod) string { return obj.Namespace + "/" + obj.Name }

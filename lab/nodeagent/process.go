@@ -46,16 +46,19 @@ func (r *run) exited() bool {
 }
 
 // start runs the container's program inside the Pod's namespace. wake is poked when it exits.
-func (c *container) start(ns, logPath string, env []string, wake func(), wg *sync.WaitGroup) error {
+func (c *container) start(ns, hostname, logPath string, env []string, wake func(), wg *sync.WaitGroup) error {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = logf.Close() }() // the child holds its own descriptor
 	_, _ = fmt.Fprintf(logf, "=== %s start %q\n", time.Now().UTC().Format(time.RFC3339), c.argv)
-	// `ip netns exec` enters the namespace, mounts /etc/netns/<ns>/resolv.conf and execs the
-	// program, which keeps ip's pid.
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, c.argv...)...)
+	// `ip netns exec` enters the namespace and mounts /etc/netns/<ns>/resolv.conf; unshare gives
+	// the Pod a UTS namespace whose hostname is the Pod's name, as a kubelet does. Each execs the
+	// next, so the program keeps ip's pid.
+	argv := append([]string{"netns", "exec", ns, "unshare", "--uts", "--", "/bin/sh", "-c",
+		`hostname "$0" && exec "$@"`, hostname}, c.argv...)
+	cmd := exec.Command("ip", argv...)
 	cmd.Env = env
 	cmd.Dir = filepath.Dir(logPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
