@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -96,6 +97,10 @@ func startLab(t *testing.T, proxy string) *lab {
 	build.Dir = repo
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	if err := supervisor.BuildRouterTools(t.Context(), repo, filepath.Join(o.Dir, "bin"), &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Logf("binaries built in %s", time.Since(began).Round(time.Second))
 	began = time.Now()

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -22,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
@@ -50,6 +53,33 @@ func walkthrough(t *testing.T, proxy string) {
 		if !strings.Contains(out.String(), "reusing it") {
 			t.Errorf("second up did not reuse the lab:\n%s", out.String())
 		}
+	})
+
+	t.Run("the router installs gobgpd's routes in its table", func(t *testing.T) {
+		// Until the speakers speak BGP (#6), a route added to gobgpd's RIB by hand stands in for
+		// an advertised one.
+		r := l.plan.NS(topology.RoleRouter)
+		gobgp := func(args ...string) {
+			argv := netns.Enter(r, append([]string{filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1", "global", "rib"}, args...)...)
+			if out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("gobgp %v: %v\n%s", args, err, out)
+			}
+		}
+		route := func() string {
+			out, _ := netns.IP(t.Context(), "-n", r, "route", "show", "198.18.100.9/32")
+			return strings.TrimSpace(out)
+		}
+		eventually(t, 30*time.Second, "gobgpd answering", func() (bool, string) {
+			argv := netns.Enter(r, filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1", "global")
+			out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
+			return err == nil, string(out)
+		})
+		gobgp("add", "198.18.100.9/32", "nexthop", "198.18.0.11")
+		eventually(t, 5*time.Second, "the route in the router's table", func() (bool, string) {
+			return strings.Contains(route(), "via 198.18.0.11") && strings.Contains(route(), "proto bgp"), route()
+		})
+		gobgp("del", "198.18.100.9/32")
+		eventually(t, 5*time.Second, "the route gone", func() (bool, string) { return route() == "", route() })
 	})
 
 	// 1. Deploy the app; 2. expose it with a ClusterIP Service: the guide's files as they are.

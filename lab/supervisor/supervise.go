@@ -20,9 +20,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/lab/dns"
+	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
@@ -114,6 +116,9 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := s.startDNS(ctx, cp.Client); err != nil {
 		return err
 	}
+	if err := s.startRouter(ctx); err != nil {
+		return err
+	}
 	kc := s.o.Kubeconfig()
 	s.start(ctx, proc{name: "frontdesk-controller", argv: []string{s.o.bin("frontdesk-controller"),
 		"--cloud-provider=baremetal", "--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc,
@@ -170,6 +175,28 @@ func (s *supervisor) start(ctx context.Context, p proc) {
 		s.supervise(pctx, p)
 	})
 	s.procs.add(func() { cancel(); <-done })
+}
+
+// startRouter runs gobgpd in the router's namespace and the syncer that installs its routes in
+// the router's kernel table. The speakers peer with it once they speak BGP (#6).
+func (s *supervisor) startRouter(ctx context.Context) error {
+	conf := filepath.Join(s.o.Dir, "gobgpd.toml")
+	if err := os.WriteFile(conf, []byte(router.Config(s.plan)), 0o644); err != nil {
+		return err
+	}
+	ns := s.plan.NS(topology.RoleRouter)
+	s.start(ctx, proc{name: "gobgpd", ns: ns, argv: []string{s.o.bin("gobgpd"), "-f", conf, "-p",
+		"--api-hosts=" + router.APIAddr, "--pprof-disable"}})
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s.wg.Go(func() {
+		defer close(done)
+		router.Sync(sctx, ns, s.o.bin("gobgp"), klog.Background().WithName("router"))
+	})
+	s.procs.add(func() { cancel(); <-done })
+	s.progressf("router: gobgpd AS %d on %s, nodes accepted as AS %d neighbours; its routes go to the router's table (ECMP)",
+		s.plan.RouterASN, s.plan.Router, s.plan.NodeASN)
+	return nil
 }
 
 // startDNS serves the lab's cluster DNS on the control-plane address, port 53.

@@ -85,8 +85,25 @@ func prepare(ctx context.Context, o Options) error {
 		return nil
 	}
 	step(o.Out, "building frontdesk-lab, frontdesk-controller, frontdesk-speaker, http-echo into %s", filepath.Join(o.Dir, "bin"))
-	return run(ctx, o, "go", "build", "-o", filepath.Join(o.Dir, "bin")+"/",
-		"./cmd/frontdesk-lab", "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker", "./cmd/http-echo")
+	if err := run(ctx, o, "go", "build", "-o", filepath.Join(o.Dir, "bin")+"/",
+		"./cmd/frontdesk-lab", "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker", "./cmd/http-echo"); err != nil {
+		return err
+	}
+	step(o.Out, "building gobgpd and gobgp (GoBGP v4, lab/tools; about a minute the first time)")
+	return BuildRouterTools(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out)
+}
+
+// BuildRouterTools builds gobgpd and gobgp, pinned in lab/tools/go.mod (a module of its own, so
+// the product's go.mod does not carry the daemon's dependencies), into dir.
+func BuildRouterTools(ctx context.Context, repo, dir string, out io.Writer) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+"/",
+		"github.com/osrg/gobgp/v4/cmd/gobgpd", "github.com/osrg/gobgp/v4/cmd/gobgp")
+	cmd.Dir = filepath.Join(repo, "lab", "tools")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building gobgpd and gobgp in lab/tools: %w", err)
+	}
+	return nil
 }
 
 func run(ctx context.Context, o Options, name string, args ...string) error {

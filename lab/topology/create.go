@@ -79,7 +79,11 @@ func Create(ctx context.Context, p Plan) (err error) {
 		"route add default via "+p.RouterExternal.String()); err != nil {
 		return err
 	}
-	if err := sysctls(router, map[string]string{"net/ipv4/ip_forward": "1"}); err != nil {
+	if err := sysctls(router, map[string]string{
+		"net/ipv4/ip_forward": "1",
+		// ECMP by the 5-tuple, so that connections from one client spread over the nodes.
+		"net/ipv4/fib_multipath_hash_policy": "1",
+	}); err != nil {
 		return err
 	}
 
