@@ -92,7 +92,7 @@ bench:
 LAB_NAME ?= fdlab
 LAB_FLAGS ?=
 
-lab: deps
+lab:
 	@mkdir -p bin && $(GO) build -o bin/frontdesk-lab ./cmd/frontdesk-lab
 	@bin/frontdesk-lab up --name=$(LAB_NAME) $(LAB_FLAGS)
 

@@ -28,6 +28,9 @@ func Up(ctx context.Context, o Options) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	if os.Geteuid() != 0 {
+		return errors.New("the lab needs root: it makes network namespaces, links and routes (run make lab as root)")
+	}
 	if st, err := ReadState(o.Dir); err == nil && st.Phase == PhaseReady && alive(st.Supervisor) {
 		_, _ = fmt.Fprintf(o.Out, "lab %q is already running (supervisor pid %d): reusing it\n", o.Name, st.Supervisor)
 		printUsage(o.Out, st.Options)
