@@ -61,12 +61,7 @@ func TestL2APIServerDown(t *testing.T) {
 	if err := e.c.APIServer.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for p.steady(t, 500*time.Millisecond, 30*time.Second) != owner {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not take its address back after the API server returned", nodeName(owner))
-		}
-	}
+	p.servedBy(t, owner, 30*time.Second)
 	e.waitAnnouncers(ctx, owner)
 	if gap := p.longestGap(back, time.Now()); gap > time.Second {
 		t.Errorf("the return of %s caused a %v gap", nodeName(owner), gap)

@@ -169,3 +169,19 @@ func (p *prober) steady(t testing.TB, window, limit time.Duration) int {
 	t.Fatalf("the client was not served by one node for %v within %v", window, limit)
 	return -1
 }
+
+// servedBy waits until the client is steadily served by node (a node coming back wins its
+// addresses again once it has synced and its heartbeats are heard).
+func (p *prober) servedBy(t testing.TB, node int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		got := p.steady(t, 500*time.Millisecond, limit)
+		if got == node {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v the client is still served by %s, want %s", limit, nodeName(got), nodeName(node))
+		}
+	}
+}
