@@ -67,3 +67,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "frontdesk.livenessSecretKey" -}}
 {{- if .Values.speaker.livenessKey.existingSecret -}}{{ .Values.speaker.livenessKey.secretKey }}{{- else -}}key{{- end -}}
 {{- end -}}
+
+{{/* Whether --controllers runs a controller, known by any of .names (its alias and full name):
+"true" or "". Call with (dict "root" $ "names" (list "cloud-node" "cloud-node-controller")). */}}
+{{- define "frontdesk.controller.runs" -}}
+{{- $c := .root.Values.controller.controllers -}}
+{{- $named := false -}}
+{{- $disabled := false -}}
+{{- range .names -}}
+{{- if has . $c }}{{ $named = true }}{{ end -}}
+{{- if has (printf "-%s" .) $c }}{{ $disabled = true }}{{ end -}}
+{{- end -}}
+{{- if or $named (and (has "*" $c) (not $disabled)) -}}true{{- end -}}
+{{- end -}}

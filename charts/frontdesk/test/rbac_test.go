@@ -49,6 +49,8 @@ func verbs(why, group, resource, sub, ns, name string, vs ...string) []access {
 type settings struct {
 	provider         string
 	bgp, proxy, runs bool // runs: the speaker is installed
+	// The controllers --controllers runs.
+	cloudNode, lifecycle, service bool
 }
 
 func settingsOf(t testing.TB, vs valueSet) settings {
@@ -64,7 +66,26 @@ func settingsOf(t testing.TB, vs valueSet) settings {
 	}
 	s := settings{provider: fmt.Sprint(vals["provider"]), bgp: on("announce", "bgp", "enabled"), proxy: on("proxy", "enabled")}
 	s.runs = s.bgp || s.proxy || on("announce", "l2", "enabled")
+	ctrl, _ := vals.PathValue("controller.controllers")
+	var list []string
+	for _, c := range ctrl.([]any) {
+		list = append(list, fmt.Sprint(c))
+	}
+	s.cloudNode = runsController(list, "cloud-node", "cloud-node-controller")
+	s.lifecycle = runsController(list, "cloud-node-lifecycle", "cloud-node-lifecycle-controller")
+	s.service = runsController(list, "service", "service-lb-controller")
 	return s
+}
+
+// runsController is cloud-provider's reading of --controllers: a controller runs if it is named
+// (by alias or full name), or if "*" is given and it is not excluded with "-name".
+func runsController(list []string, names ...string) bool {
+	named, disabled := false, false
+	for _, n := range names {
+		named = named || slices.Contains(list, n)
+		disabled = disabled || slices.Contains(list, "-"+n)
+	}
+	return named || (slices.Contains(list, "*") && !disabled)
 }
 
 const (
@@ -86,10 +107,18 @@ func controllerNeeds(s settings) []access {
 	var a []access
 	add := func(x []access) { a = append(a, x...) }
 	add(verbs("shared informers", "", "nodes", "", "", "", "list", "watch"))
-	add(verbs("cloud-node: Get, Update, Patch labels and taints", "", "nodes", "", "", "n1", "get", "update", "patch"))
-	add(verbs("cloud-node: PatchNodeStatus", "", "nodes", "status", "", "n1", "patch"))
+	add(verbs("node helpers, AWS provider", "", "nodes", "", "", "n1", "get"))
+	if s.cloudNode {
+		add(verbs("cloud-node: Update, Patch labels and taints", "", "nodes", "", "", "n1", "update", "patch"))
+		add(verbs("cloud-node: PatchNodeStatus", "", "nodes", "status", "", "n1", "patch"))
+	}
+	if s.lifecycle {
+		add(verbs("cloud-node-lifecycle: shutdown taint", "", "nodes", "", "", "n1", "patch"))
+	}
 	add(verbs("shared informers", "", "services", "", "", "", "list", "watch"))
-	add(verbs("servicecontroller: finalizer and status", "", "services", "status", userNS, "web", "patch"))
+	if s.service {
+		add(verbs("servicecontroller: finalizer and status", "", "services", "status", userNS, "web", "patch"))
+	}
 	add(verbs("event recorders", "", "events", "", userNS, "", "create", "patch"))
 	add(verbs("leader election events", "", "events", "", releaseNS, "", "create", "patch"))
 	add(verbs("leader election", coordination, "leases", "", releaseNS, "", "create"))
@@ -105,7 +134,9 @@ func controllerNeeds(s settings) []access {
 		add(verbs("baremetal: claims", frontdeskGroup, "ipallocations", "", "", "", "list", "watch", "create"))
 		add(verbs("baremetal: claims", frontdeskGroup, "ipallocations", "", "", "198.51.100.7", "get", "update", "delete"))
 	case "aws":
-		add(verbs("cloud-node-lifecycle: instance gone", "", "nodes", "", "", "n1", "delete"))
+		if s.lifecycle {
+			add(verbs("cloud-node-lifecycle: instance gone", "", "nodes", "", "", "n1", "delete"))
+		}
 	}
 	return a
 }
@@ -128,6 +159,19 @@ func controllerMustNot(s settings) []access {
 	add(verbs("pools are the admin's", frontdeskGroup, "ippools", "", "", "lan", "create", "update", "delete"))
 	add(verbs("the announcers' part", frontdeskGroup, "ipallocations", "status", "", "198.51.100.7", "update"))
 	add(verbs("the speaker's input", frontdeskGroup, "l2advertisements", "", "", "", "list"))
+	if !s.cloudNode {
+		add(verbs("no cloud-node controller", "", "nodes", "", "", "n1", "update"))
+		add(verbs("no cloud-node controller", "", "nodes", "status", "", "n1", "patch"))
+		if !s.lifecycle {
+			add(verbs("no cloud node controller", "", "nodes", "", "", "n1", "patch"))
+		}
+	}
+	if !s.service {
+		add(verbs("no service controller", "", "services", "status", userNS, "web", "patch"))
+	}
+	if !s.lifecycle {
+		add(verbs("no cloud-node-lifecycle controller", "", "nodes", "", "", "n1", "delete"))
+	}
 	switch s.provider {
 	case "baremetal":
 		add(verbs("baremetal never deletes Nodes", "", "nodes", "", "", "n1", "delete"))

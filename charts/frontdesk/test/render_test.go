@@ -76,6 +76,15 @@ controller:
   serviceAccount:
     annotations: {eks.amazonaws.com/role-arn: "arn:aws:iam::111122223333:role/frontdesk"}
 `},
+	// Nodes initialised by something else (e.g. kubelets not run with --cloud-provider=external):
+	// the controller keeps only the lifecycle and service controllers, and loses the node writes.
+	{name: "aws-no-cloud-node", values: `
+provider: aws
+announce:
+  l2: {enabled: false}
+controller:
+  controllers: ["*", "-cloud-node"]
+`},
 	{name: "bgp-proxy", values: `
 announce:
   l2: {enabled: true}
@@ -102,6 +111,7 @@ announce:
 proxy: {enabled: false}
 controller:
   replicas: 1
+  controllers: [service, nodeport-usage]
   podDisruptionBudget: {enabled: false}
   metrics: {service: {enabled: false}}
   serviceAccount: {create: false, name: existing-controller}
