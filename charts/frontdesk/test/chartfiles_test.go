@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"helm.sh/helm/v4/pkg/chart/v2/lint"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 )
@@ -48,5 +50,22 @@ func TestChartFiles(t *testing.T) {
 	}
 	if ch.Schema == nil {
 		t.Error("the chart has no values.schema.json")
+	}
+}
+
+// TestHelmLint runs Helm's own linter (what `helm lint --strict` runs) for every value set:
+// Chart.yaml, values, the schema and the rendered templates. Warnings fail too.
+func TestHelmLint(t *testing.T) {
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			linter := lint.RunAll(chartDir, parseValues(t, vs.values), releaseNS)
+			for _, m := range linter.Messages {
+				if m.Severity >= support.WarningSev {
+					t.Errorf("helm lint: %s", m)
+				} else {
+					t.Logf("helm lint: %s", m)
+				}
+			}
+		})
 	}
 }

@@ -75,6 +75,9 @@ func (s *syncBuffer) String() string {
 
 const metricsReaderToken = "frontdesk-chart-test-metrics"
 
+// cleanupFinalizer is the service controller's finalizer (cloud-provider's name).
+const cleanupFinalizer = "service.kubernetes.io/load-balancer-cleanup"
+
 // TestComponentsRunWithChartRBAC runs the real frontdesk-controller with the arguments the chart
 // renders, authenticated as the chart's ServiceAccount and authorised only by the chart's RBAC:
 // it must elect itself through the Lease the Role names, initialise a Node, give a LoadBalancer
@@ -166,6 +169,10 @@ func TestComponentsRunWithChartRBAC(t *testing.T) {
 	})
 	if !strings.HasPrefix(ingress, "198.51.100.") {
 		t.Errorf("web got %s; want an address of 198.51.100.0/24", ingress)
+	}
+	// The finalizer too went through services/status: the ServiceAccount may not write Services.
+	if s, err := c.Client.CoreV1().Services(userNS).Get(ctx, "web", metav1.GetOptions{}); err != nil || !slices.Contains(s.Finalizers, cleanupFinalizer) {
+		t.Errorf("web lacks the finalizer %s (err %v)", cleanupFinalizer, err)
 	}
 	api, err := client.NewForConfig(c.Config)
 	if err != nil {
