@@ -297,3 +297,14 @@ func TestComponentsFollowValues(t *testing.T) {
 		})
 	}
 }
+
+// TestNoPDBForOneReplica: a PDB with minAvailable 1 over one replica would block node drains.
+func TestNoPDBForOneReplica(t *testing.T) {
+	objs := render(t, valueSet{name: "one replica", values: `controller: {replicas: 1}`})
+	if find(objs, "PodDisruptionBudget", "frontdesk-controller") != nil {
+		t.Error("a PodDisruptionBudget is rendered for a single controller replica")
+	}
+	if find(render(t, valueSets[0]), "PodDisruptionBudget", "frontdesk-controller") == nil {
+		t.Error("no PodDisruptionBudget for the default two replicas")
+	}
+}
