@@ -89,9 +89,21 @@ func createNamespace(t *testing.T, c *cluster.Cluster, name string, labels map[s
 	}
 }
 
-// integrationSets are the value sets whose every object the API server of this tree can take.
-func integrationSets() []valueSet {
-	return slices.DeleteFunc(slices.Clone(valueSets), func(vs valueSet) bool { return vs.bgpObjects })
+// integrationSets are the value sets whose every object the API server of this tree can take:
+// those creating BGP objects only once the chart ships the BGP CRDs (they arrive with the BGP
+// speaker; the set was checked against that branch's CRDs).
+func integrationSets(t *testing.T) []valueSet {
+	t.Helper()
+	bgpCRDs := slices.ContainsFunc(crdObjects(t), func(o *unstructured.Unstructured) bool {
+		return o.GetName() == "bgppeers.frontdesk.dev"
+	})
+	return slices.DeleteFunc(slices.Clone(valueSets), func(vs valueSet) bool {
+		if vs.bgpObjects && !bgpCRDs {
+			t.Logf("value set %s left out: the chart has no BGP CRDs yet", vs.name)
+			return true
+		}
+		return false
+	})
 }
 
 // TestChartOnAPIServer runs, for each value set, against its own real API server:
@@ -103,7 +115,7 @@ func integrationSets() []valueSet {
 //     ServiceAccount itself (SelfSubjectAccessReview with its token): allowed; and every request
 //     it must not make: denied.
 func TestChartOnAPIServer(t *testing.T) {
-	for _, vs := range integrationSets() {
+	for _, vs := range integrationSets(t) {
 		t.Run(vs.name, func(t *testing.T) {
 			c, a := startCluster(t)
 			objs := render(t, vs)

@@ -131,8 +131,8 @@ func TestSpeaker(t *testing.T) {
 			c := pod.Containers[0]
 			wantArgs := []string{"--liveness-port=7473", "--liveness-key-file=" + tt.keyPath, "--load-balancer-class=frontdesk.dev/lb",
 				"--metrics-bind-address=[$(POD_IP)]:7472", "--drain=300ms"}
-			if tt.proxy {
-				wantArgs = append(wantArgs, "--proxy=nftables")
+			if tt.proxy { // the bgp-proxy set: BGP too
+				wantArgs = append(wantArgs, "--bgp", "--bgp-asn=64513", "--proxy=nftables")
 			}
 			wantArgs = append(wantArgs, "--v=2")
 			if diff := cmp.Diff(wantArgs, c.Args); diff != "" {
@@ -147,8 +147,8 @@ func TestSpeaker(t *testing.T) {
 					env[e.Name] = e.Value
 				}
 			}
-			if env["NODE_NAME"] != "field:spec.nodeName" || env["POD_IP"] != "field:status.podIP" {
-				t.Errorf("env %v: want NODE_NAME from spec.nodeName and POD_IP from status.podIP", env)
+			if env["NODE_NAME"] != "field:spec.nodeName" || env["POD_IP"] != "field:status.podIP" || env["POD_NAMESPACE"] != "field:metadata.namespace" {
+				t.Errorf("env %v: want NODE_NAME, POD_IP and POD_NAMESPACE from the downward API", env)
 			}
 			if env["KUBERNETES_SERVICE_HOST"] != tt.apiHost {
 				t.Errorf("KUBERNETES_SERVICE_HOST = %q, want %q", env["KUBERNETES_SERVICE_HOST"], tt.apiHost)
@@ -306,5 +306,16 @@ func TestNoPDBForOneReplica(t *testing.T) {
 	}
 	if find(render(t, valueSets[0]), "PodDisruptionBudget", "frontdesk-controller") == nil {
 		t.Error("no PodDisruptionBudget for the default two replicas")
+	}
+}
+
+// TestBGPASN: a 32-bit ASN reaches the flag as an integer (values are JSON numbers in Helm).
+func TestBGPASN(t *testing.T) {
+	args := speakerOf(t, render(t, valueSetNamed(t, "bgp-objects"))).Spec.Template.Spec.Containers[0].Args
+	if !slices.Contains(args, "--bgp") || !slices.Contains(args, "--bgp-asn=4200000000") {
+		t.Errorf("speaker args %q: want --bgp --bgp-asn=4200000000", args)
+	}
+	if args := speakerOf(t, render(t, valueSets[0])).Spec.Template.Spec.Containers[0].Args; slices.Contains(args, "--bgp") {
+		t.Errorf("BGP is off by default, but the speaker runs with %q", args)
 	}
 }

@@ -197,14 +197,12 @@ func speakerNeeds(s settings) []access {
 	add(verbs("publish: conflict re-read", frontdeskGroup, "ipallocations", "", "", "198.51.100.7", "get"))
 	add(verbs("publish: announcers", frontdeskGroup, "ipallocations", "status", "", "198.51.100.7", "update"))
 	if s.bgp {
-		add(verbs("bgp: peers", frontdeskGroup, "bgppeers", "", "", "", "get", "list", "watch"))
-		add(verbs("bgp: advertisements", frontdeskGroup, "bgpadvertisements", "", "", "", "get", "list", "watch"))
-		add(verbs("bgp: MD5 passwords", "", "secrets", "", releaseNS, "tor-a-password", "get"))
-		add(verbs("bgp: MD5 passwords", "", "secrets", "", releaseNS, "", "list", "watch"))
+		add(verbs("bgp: informers", frontdeskGroup, "bgppeers", "", "", "", "list", "watch"))
+		add(verbs("bgp: informers", frontdeskGroup, "bgpadvertisements", "", "", "", "list", "watch"))
+		add(verbs("bgp: this node's session (apply)", frontdeskGroup, "bgppeers", "status", "", "tor-a", "patch"))
+		add(verbs("bgp: MD5 passwords (informer)", "", "secrets", "", releaseNS, "", "list", "watch"))
 	}
-	if s.proxy {
-		add(verbs("proxy: events", eventsGroup, "events", "", userNS, "", "create", "patch"))
-	}
+	// The proxy reads Services, EndpointSlices and Nodes (above) and records no Events.
 	return a
 }
 
@@ -222,12 +220,14 @@ func speakerMustNot(s settings) []access {
 	add(verbs("no Secrets elsewhere", "", "secrets", "", "", "", "list"))
 	add(verbs("no workloads", "", "pods", "", releaseNS, "", "create"))
 	add(verbs("no leases", coordination, "leases", "", releaseNS, leaseName, "update"))
+	add(verbs("passwords through the informer only", "", "secrets", "", releaseNS, "tor-a-password", "get"))
+	add(verbs("the admin's peers", frontdeskGroup, "bgppeers", "", "", "tor-a", "update", "patch", "delete"))
+	add(verbs("sessions are applied, not replaced", frontdeskGroup, "bgppeers", "status", "", "tor-a", "update"))
+	add(verbs("nothing uses events.k8s.io", eventsGroup, "events", "", userNS, "", "create"))
 	if !s.bgp {
-		add(verbs("no BGP without BGP", "", "secrets", "", releaseNS, "tor-a-password", "get"))
+		add(verbs("no BGP without BGP", "", "secrets", "", releaseNS, "", "list"))
 		add(verbs("no BGP without BGP", frontdeskGroup, "bgppeers", "", "", "", "list"))
-	}
-	if !s.proxy {
-		add(verbs("no events.k8s.io without the proxy", eventsGroup, "events", "", userNS, "", "create"))
+		add(verbs("no BGP without BGP", frontdeskGroup, "bgppeers", "status", "", "tor-a", "patch"))
 	}
 	return a
 }

@@ -25,7 +25,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"misspelt nested key", `speaker: {livnessPort: 7473}`, "livnessPort"},
 		{"pool without spec", `ipPools: [{name: lan}]`, "spec"},
 		{"pool with a bad name", `ipPools: [{name: Bad_Name, spec: {addresses: ["192.0.2.0/24"]}}]`, "name"},
-		{"BGP peers without BGP", `bgpPeers: [{name: a, spec: {peerAddress: 192.0.2.1}}]`, "enabled"},
+		{"BGP peers without BGP", `bgpPeers: [{name: a, spec: {address: 192.0.2.1}}]`, "enabled"},
+		{"BGP without an ASN", `announce: {bgp: {enabled: true}}`, "asn"},
+		{"ASN too big", `announce: {bgp: {enabled: true, asn: 4294967296}}`, "asn"},
 		{"empty image repository", `controller: {image: {repository: ""}}`, "repository"},
 		{"bad pull policy", `speaker: {image: {repository: frontdesk/frontdesk-speaker, pullPolicy: Sometimes}}`, "pullPolicy"},
 		{"extra arg without dashes", `controller: {extraArgs: ["v=4"]}`, "extraArgs"},
@@ -56,6 +58,7 @@ func TestSchemaAccepts(t *testing.T) {
 		{"unprefixed class", `loadBalancerClass: internal`},
 		{"only the service controller", `controller: {controllers: ["*", "-cloud-node-lifecycle"]}`},
 		{"port as a number", `speaker: {kubernetesServicePort: 6443}`},
+		{"the largest ASN", `announce: {bgp: {enabled: true, asn: 4294967295}}`},
 	}
 	ch := mustChart(t)
 	for _, tt := range tests {
