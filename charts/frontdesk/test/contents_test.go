@@ -81,7 +81,7 @@ func TestControllerArgs(t *testing.T) {
 			}
 			if tt.set == "aws" {
 				s := into[corev1.Secret](t, mustFind(t, objs, "Secret", "frontdesk-controller-cloud-config"))
-				if got := string(s.Data["cloud-config"]); !strings.Contains(got, "Zone = eu-west-1a") {
+				if got := string(s.Data["cloud-config"]); !strings.Contains(got, "vpcID: vpc-0123456789abcdef0") {
 					t.Errorf("cloud config Secret holds %q", got)
 				}
 			}

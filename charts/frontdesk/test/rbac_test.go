@@ -137,6 +137,7 @@ func controllerNeeds(s settings) []access {
 		if s.lifecycle {
 			add(verbs("cloud-node-lifecycle: instance gone", "", "nodes", "", "", "n1", "delete"))
 		}
+		add(verbs("aws: ip targets", discoveryGroup, "endpointslices", "", "", "", "list", "watch"))
 	}
 	return a
 }
@@ -175,6 +176,7 @@ func controllerMustNot(s settings) []access {
 	switch s.provider {
 	case "baremetal":
 		add(verbs("baremetal never deletes Nodes", "", "nodes", "", "", "n1", "delete"))
+		add(verbs("baremetal needs no endpoints", discoveryGroup, "endpointslices", "", "", "", "list"))
 	case "aws":
 		add(verbs("aws needs no pools", frontdeskGroup, "ippools", "", "", "", "list"))
 		add(verbs("aws needs no namespaces", "", "namespaces", "", "", "", "list"))

@@ -68,8 +68,8 @@ clusterName: prod-eu
 aws:
   region: eu-west-1
   cloudConfig: |
-    [Global]
-    Zone = eu-west-1a
+    vpcID: vpc-0123456789abcdef0
+    sweepInterval: 10m
 announce:
   l2: {enabled: false}
 controller:
