@@ -22,13 +22,26 @@ import (
 // attributes, so one prefix can go to two peers with different communities.
 const exportPolicy = "frontdesk-export"
 
+// importPolicy accepts the routes this speaker originates and nothing else: GoBGP runs the
+// global import policy on local routes too, so a bare default reject would refuse ours.
+const importPolicy = "frontdesk-import"
+
+func importPolicyDef() *api.Policy {
+	return &api.Policy{Name: importPolicy, Statements: []*api.Statement{{
+		Name:       "local-only",
+		Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+		Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
+	}}}
+}
+
 // initPolicies installs reject-by-default import and export.
 func (s *Speaker) initPolicies(ctx context.Context) error {
-	if err := s.srv.SetPolicies(ctx, &api.SetPoliciesRequest{Policies: []*api.Policy{{Name: exportPolicy}}}); err != nil {
-		return fmt.Errorf("bgp: installing the export policy: %w", err)
+	if err := s.srv.SetPolicies(ctx, &api.SetPoliciesRequest{Policies: []*api.Policy{importPolicyDef(), {Name: exportPolicy}}}); err != nil {
+		return fmt.Errorf("bgp: installing the policies: %w", err)
 	}
 	for _, a := range []*api.PolicyAssignment{
-		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT},
+		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+			Policies: []*api.Policy{{Name: importPolicy}}},
 		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
 			Policies: []*api.Policy{{Name: exportPolicy}}},
 	} {
@@ -189,7 +202,7 @@ func (s *Speaker) setPolicy(adv map[string]map[netip.Prefix]routes.Route) error 
 			})
 		}
 	}
-	req.Policies = []*api.Policy{pol}
+	req.Policies = []*api.Policy{importPolicyDef(), pol}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	if err := s.srv.SetPolicies(ctx, req); err != nil {
