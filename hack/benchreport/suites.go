@@ -110,4 +110,21 @@ var suites = []suite{
 		bench: ".",
 		count: 5,
 	},
+	{
+		name:  "bgp",
+		title: "Speaker: BGP announcement (GoBGP v4.8.0 embedded)",
+		about: "One speaker in a node namespace, gobgpd (the same GoBGP module) in a router namespace, " +
+			"timed from the router's own best-path stream (gobgp monitor global rib). With 1000 routes " +
+			"advertised, one route added to / removed from the full set, 50 times: SetRoutes to the router's " +
+			"change (targets: announce p99 ≤ 1 s end to end, planned withdraw ≤ 200 ms); 10k routes in one " +
+			"set until the router holds them all (target ≤ 5 s) and their withdrawal on SIGTERM; failure " +
+			"detection of a node cut off the network, BFD 300 ms × 3, 5 trials (target ≤ 1 s). The Service → " +
+			"SetRoutes part (the agent loop, informers and MinInterval 50 ms) is not included.",
+		pkg:   "./speaker/bgp/",
+		bench: ".",
+		tags:  "netns",
+		count: 1,
+		root:  true,
+		extra: []string{"-benchtime=1x", "-timeout=20m"},
+	},
 }

@@ -41,14 +41,14 @@ func nodeAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(
 
 // lab is a router, nodes on one LAN with it, and a client behind the router.
 type lab struct {
-	t      *testing.T
+	t      testing.TB
 	id     string
 	router *netns.NS
 	nodes  []*netns.NS
 	client *netns.NS
 }
 
-func newLab(t *testing.T, nodes int) *lab {
+func newLab(t testing.TB, nodes int) *lab {
 	t.Helper()
 	netns.RequireRoot(t)
 	id := netns.RunID(t)
@@ -88,7 +88,7 @@ func (l *lab) dir(name string) string {
 
 // startDaemon runs a command inside ns until the test ends; its output goes to the test log
 // when the test fails.
-func startDaemon(t *testing.T, ns *netns.NS, name string, args ...string) *exec.Cmd {
+func startDaemon(t testing.TB, ns *netns.NS, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := ns.Command(name, args...)
 	var out lockedBuffer
@@ -132,7 +132,7 @@ func (b *lockedBuffer) String() string {
 
 // eventually polls f until it returns "" (success) or timeout passes; it returns how long
 // it took.
-func eventually(t *testing.T, timeout time.Duration, f func() string) time.Duration {
+func eventually(t testing.TB, timeout time.Duration, f func() string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	last := ""
@@ -148,7 +148,7 @@ func eventually(t *testing.T, timeout time.Duration, f func() string) time.Durat
 
 // speakerProc is a Speaker running in a node's namespace (see helper_netns_test.go).
 type speakerProc struct {
-	t     *testing.T
+	t     testing.TB
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 
@@ -160,7 +160,7 @@ type speakerProc struct {
 	states map[string]SessionState
 }
 
-func startSpeaker(t *testing.T, ns *netns.NS, routerID netip.Addr) *speakerProc {
+func startSpeaker(t testing.TB, ns *netns.NS, routerID netip.Addr) *speakerProc {
 	t.Helper()
 	cfg, err := json.Marshal(helperConfig{RouterID: routerID, ASN: speakerASN})
 	if err != nil {

@@ -28,11 +28,11 @@ type peerPath struct {
 // router is a BGP daemon in the lab's router namespace, peering with the nodes.
 type router interface {
 	// paths returns the paths the router holds for prefixes learnt from the speakers.
-	paths(t *testing.T) map[netip.Prefix][]peerPath
+	paths(t testing.TB) map[netip.Prefix][]peerPath
 	// restart stops the daemon and starts it again with the same configuration.
-	restart(t *testing.T)
+	restart(t testing.TB)
 	// stop stops the daemon.
-	stop(t *testing.T)
+	stop(t testing.TB)
 }
 
 // routerConfig is what every router implementation is configured with.
@@ -50,7 +50,7 @@ type routerConfig struct {
 
 type routerKind struct {
 	name  string
-	start func(t *testing.T, l *lab, c routerConfig) router
+	start func(t testing.TB, l *lab, c routerConfig) router
 }
 
 var routerKinds = []routerKind{
@@ -66,10 +66,10 @@ type daemon struct {
 	args []string
 	cmd  *exec.Cmd
 	// ready, if set, waits until the daemon answers queries after a start.
-	ready func(t *testing.T)
+	ready func(t testing.TB)
 }
 
-func (d *daemon) start(t *testing.T) {
+func (d *daemon) start(t testing.TB) {
 	t.Helper()
 	d.cmd = startDaemon(t, d.l.router, d.name, d.args...)
 	if d.ready != nil {
@@ -77,13 +77,13 @@ func (d *daemon) start(t *testing.T) {
 	}
 }
 
-func (d *daemon) stop(t *testing.T) {
+func (d *daemon) stop(t testing.TB) {
 	t.Helper()
 	_ = d.cmd.Process.Kill()
 	_, _ = d.cmd.Process.Wait()
 }
 
-func (d *daemon) restart(t *testing.T) {
+func (d *daemon) restart(t testing.TB) {
 	t.Helper()
 	d.stop(t)
 	d.start(t)
@@ -96,7 +96,7 @@ type gobgpRouter struct {
 	cli string
 }
 
-func goTool(t *testing.T, name string) string {
+func goTool(t testing.TB, name string) string {
 	t.Helper()
 	out, err := exec.Command("go", "tool", "-modfile="+repoFile(t, "hack/tools/go.mod"), "-n", name).Output()
 	if err != nil {
@@ -105,7 +105,7 @@ func goTool(t *testing.T, name string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func repoFile(t *testing.T, rel string) string {
+func repoFile(t testing.TB, rel string) string {
 	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
@@ -120,7 +120,7 @@ func repoFile(t *testing.T, rel string) string {
 	return ""
 }
 
-func startGoBGP(t *testing.T, l *lab, c routerConfig) router {
+func startGoBGP(t testing.TB, l *lab, c routerConfig) router {
 	t.Helper()
 	dir := l.dir("gobgp")
 	var b strings.Builder
@@ -144,7 +144,7 @@ func startGoBGP(t *testing.T, l *lab, c routerConfig) router {
 	}
 	r := &gobgpRouter{cli: goTool(t, "gobgp")}
 	r.daemon = daemon{l: l, name: goTool(t, "gobgpd"), args: []string{"-f", conf, "--api-hosts=127.0.0.1:50051", "--pprof-disable", "-p"}}
-	r.ready = func(t *testing.T) {
+	r.ready = func(t testing.TB) {
 		eventually(t, 20*time.Second, func() string {
 			if out, err := l.router.Command(r.cli, "global", "rib", "add", peerRoute.String()).CombinedOutput(); err != nil {
 				return fmt.Sprintf("gobgp global rib add: %v: %s", err, out)
@@ -156,7 +156,7 @@ func startGoBGP(t *testing.T, l *lab, c routerConfig) router {
 	return r
 }
 
-func (r *gobgpRouter) paths(t *testing.T) map[netip.Prefix][]peerPath {
+func (r *gobgpRouter) paths(t testing.TB) map[netip.Prefix][]peerPath {
 	t.Helper()
 	out, err := r.l.router.Command(r.cli, "-j", "global", "rib").Output()
 	if err != nil {
@@ -215,7 +215,7 @@ type birdRouter struct {
 	ctl string
 }
 
-func startBIRD(t *testing.T, l *lab, c routerConfig) router {
+func startBIRD(t testing.TB, l *lab, c routerConfig) router {
 	t.Helper()
 	dir := l.dir("bird")
 	var b strings.Builder
@@ -249,7 +249,7 @@ func startBIRD(t *testing.T, l *lab, c routerConfig) router {
 	}
 	r := &birdRouter{ctl: filepath.Join(dir, "bird.ctl")}
 	r.daemon = daemon{l: l, name: "bird", args: []string{"-f", "-c", conf, "-s", r.ctl, "-P", filepath.Join(dir, "bird.pid")}}
-	r.ready = func(t *testing.T) {
+	r.ready = func(t testing.TB) {
 		eventually(t, 10*time.Second, func() string {
 			if out, err := exec.Command("birdc", "-s", r.ctl, "show", "status").CombinedOutput(); err != nil {
 				return fmt.Sprintf("birdc: %v: %s", err, out)
@@ -266,7 +266,7 @@ var (
 	birdTuple = regexp.MustCompile(`\((\d+),\s*(\d+),\s*(\d+)\)`)
 )
 
-func (r *birdRouter) paths(t *testing.T) map[netip.Prefix][]peerPath {
+func (r *birdRouter) paths(t testing.TB) map[netip.Prefix][]peerPath {
 	t.Helper()
 	out, err := exec.Command("birdc", "-s", r.ctl, "show", "route", "all", "where", "source", "=", "RTS_BGP").CombinedOutput()
 	if err != nil {
@@ -319,7 +319,7 @@ type frrRouter struct {
 	dir string
 }
 
-func startFRR(t *testing.T, l *lab, c routerConfig) router {
+func startFRR(t testing.TB, l *lab, c routerConfig) router {
 	t.Helper()
 	if err := os.MkdirAll("/var/run/frr", 0o755); err != nil {
 		t.Fatal(err)
@@ -346,7 +346,7 @@ func startFRR(t *testing.T, l *lab, c routerConfig) router {
 	r := &frrRouter{dir: dir}
 	r.daemon = daemon{l: l, name: "/usr/lib/frr/bgpd", args: []string{"-Z", "-n", "-f", conf, "-i", filepath.Join(dir, "bgpd.pid"),
 		"--vty_socket", dir, "-A", "127.0.0.1", "-P", "0"}}
-	r.ready = func(t *testing.T) {
+	r.ready = func(t testing.TB) {
 		eventually(t, 15*time.Second, func() string {
 			if out, err := exec.Command("vtysh", "--vty_socket", dir, "-c", "show bgp summary").CombinedOutput(); err != nil {
 				return fmt.Sprintf("vtysh: %v: %s", err, out)
@@ -358,7 +358,7 @@ func startFRR(t *testing.T, l *lab, c routerConfig) router {
 	return r
 }
 
-func (r *frrRouter) vtysh(t *testing.T, cmd string) []byte {
+func (r *frrRouter) vtysh(t testing.TB, cmd string) []byte {
 	t.Helper()
 	out, err := exec.Command("vtysh", "--vty_socket", r.dir, "-c", cmd).Output()
 	if err != nil {
@@ -367,7 +367,7 @@ func (r *frrRouter) vtysh(t *testing.T, cmd string) []byte {
 	return out
 }
 
-func (r *frrRouter) paths(t *testing.T) map[netip.Prefix][]peerPath {
+func (r *frrRouter) paths(t testing.TB) map[netip.Prefix][]peerPath {
 	t.Helper()
 	var sum struct {
 		Routes map[string]json.RawMessage `json:"routes"`
