@@ -29,6 +29,8 @@ func (c Community) String() string {
 }
 
 // LargeCommunity is a BGP large community (RFC 8092).
+//
+// +kubebuilder:object:generate=false
 type LargeCommunity struct{ Global, Local1, Local2 uint32 }
 
 // String is the GLOBAL:LOCAL1:LOCAL2 form.
@@ -88,6 +90,8 @@ func parseDecimal(s string, max uint32) (uint32, error) {
 
 // CommunityPattern is an entry of BGPAdvertisementSpec.ServiceCommunities: one community, or
 // every community whose high half is ASN (ASN:*).
+//
+// +kubebuilder:object:generate=false
 type CommunityPattern struct {
 	Community Community
 	// AnyValue: the pattern is ASN:*, and Community's low half is 0.

@@ -162,7 +162,12 @@ type speakerProc struct {
 
 func startSpeaker(t testing.TB, ns *netns.NS, routerID netip.Addr) *speakerProc {
 	t.Helper()
-	cfg, err := json.Marshal(helperConfig{RouterID: routerID, ASN: speakerASN})
+	return startSpeakerWith(t, ns, helperConfig{RouterID: routerID, ASN: speakerASN})
+}
+
+func startSpeakerWith(t testing.TB, ns *netns.NS, hc helperConfig) *speakerProc {
+	t.Helper()
+	cfg, err := json.Marshal(hc)
 	if err != nil {
 		t.Fatal(err)
 	}

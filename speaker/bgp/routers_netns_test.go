@@ -46,6 +46,8 @@ type routerConfig struct {
 	bfd bool
 	// hold is the hold time offered; 0 means 90 s.
 	hold int
+	// gtsm enables TTL security (RFC 5082) towards the speakers, one hop (gobgpd only).
+	gtsm bool
 }
 
 type routerKind struct {
@@ -132,6 +134,9 @@ func startGoBGP(t testing.TB, l *lab, c routerConfig) router {
 		}
 		if c.hold > 0 {
 			fmt.Fprintf(&b, "  [neighbors.timers.config]\n    hold-time = %d\n    keepalive-interval = %d\n", c.hold, max(1, c.hold/3))
+		}
+		if c.gtsm {
+			b.WriteString("  [neighbors.ttl-security.config]\n    enabled = true\n    ttl-min = 255\n")
 		}
 		if c.bfd {
 			b.WriteString("  [neighbors.bfd.config]\n    enabled = true\n    desired-minimum-tx-interval = 300000\n    required-minimum-receive = 300000\n    detection-multiplier = 3\n")
