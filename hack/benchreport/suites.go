@@ -127,4 +127,21 @@ var suites = []suite{
 		root:  true,
 		extra: []string{"-benchtime=1x", "-timeout=20m"},
 	},
+	{
+		name:  "bgp-e2e",
+		title: "Speaker: Service address to route at the router, end to end",
+		about: "The BGP loop of frontdesk-speaker (informers, routes.Compute, the embedded GoBGP, status " +
+			"writes) as a process in a node namespace, talking to a real API server, peering with gobgpd in " +
+			"a router namespace. 100 Services one after another: IPAllocation created, then the ingress " +
+			"address written (what the controller does); timed from that write to the route in gobgpd's " +
+			"best-path stream (target p99 ≤ 1 s; the controller's own Service → ingress p99 is in its " +
+			"section). Then SIGTERM until all 100 routes are withdrawn at the router.",
+		pkg:     "./speaker/agent/",
+		bench:   "BenchmarkBGPEndToEnd",
+		tags:    "netns,integration",
+		count:   1,
+		root:    true,
+		k8sBins: true,
+		extra:   []string{"-benchtime=1x", "-timeout=20m"},
+	},
 }

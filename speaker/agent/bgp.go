@@ -41,6 +41,9 @@ const (
 	ReasonBGPCommunityRefused = "BGPCommunityRefused"
 )
 
+// shutdownBudget bounds the status writes after the routes are withdrawn on shutdown.
+const shutdownBudget = 10 * time.Second
+
 // BGPSpeaker is the embedded BGP speaker; *bgp.Speaker satisfies it.
 type BGPSpeaker interface {
 	SetPeers([]bgp.PeerConfig) error
@@ -266,19 +269,32 @@ func (a *bgpAgent) shutdown() error {
 		a.log.Info("BGP routes withdrawn and sessions closed", "took", time.Since(start))
 		a.speaker = nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// Within the Pod's termination grace period (30 s by default); the writes run a few at a
+	// time, since one node may advertise thousands of addresses.
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 	defer cancel()
 	now := metav1.Now()
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
 	for addr := range a.advertised {
-		if e := a.writeAllocation(ctx, addr, false, "the speaker stopped", now); e != nil {
-			a.log.V(2).Info("removing the BGP announcer entry on shutdown", "address", addr, "err", e)
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if e := a.writeAllocation(ctx, addr, false, "the speaker stopped", now, true); e != nil {
+				a.log.Error(e, "removing the BGP announcer entry on shutdown", "address", addr)
+			}
+		})
 	}
 	for peer := range a.sessions {
-		if e := a.applySession(ctx, peer, nil); e != nil {
-			a.log.V(2).Info("removing the BGP session entry on shutdown", "peer", peer, "err", e)
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if e := a.applySession(ctx, peer, nil); e != nil {
+				a.log.Error(e, "removing the BGP session entry on shutdown", "peer", peer)
+			}
+		})
 	}
+	wg.Wait()
 	return err
 }
 
@@ -431,7 +447,7 @@ func (a *bgpAgent) publish(ctx context.Context, plan routes.Plan, peerErrs map[s
 		if adv {
 			next[d.Addr] = true
 		}
-		if err := a.writeAllocation(ctx, d.Addr, adv, string(d.Reason), now); err != nil {
+		if err := a.writeAllocation(ctx, d.Addr, adv, string(d.Reason), now, false); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -525,15 +541,29 @@ func (a *bgpAgent) applySession(ctx context.Context, peer string, e *v1alpha1.BG
 	return nil
 }
 
-// writeAllocation writes this node's BGP entry of one IPAllocation, if it changes.
-func (a *bgpAgent) writeAllocation(ctx context.Context, addr netip.Addr, advertising bool, why string, now metav1.Time) error {
+// writeAllocation writes this node's BGP entry of one IPAllocation, if it changes. It compares
+// with the informer's copy, so that nothing is written while nothing changes (a stale copy ends
+// in a conflict, a re-read and a retry). sure is for the last writes on shutdown: when the
+// informer's copy shows nothing to change, the object is read from the API server to be sure,
+// since the informer may not have seen this node's latest entry yet.
+func (a *bgpAgent) writeAllocation(ctx context.Context, addr netip.Addr, advertising bool, why string, now metav1.Time, sure bool) error {
 	name := v1alpha1.IPAllocationName(addr)
 	cur, err := a.allocs.Get(name)
-	if apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) && !sure {
 		return nil
 	}
-	if err != nil {
+	if err != nil && !apierrors.IsNotFound(err) {
 		return err
+	}
+	if sure && (cur == nil || slices.ContainsFunc(cur.Status.Announcers, func(x v1alpha1.Announcer) bool {
+		return x.Node == a.cfg.NodeName && x.Mode == v1alpha1.AnnouncementModeBGP
+	}) == advertising) {
+		if cur, err = a.cfg.API.IPAllocations().Get(ctx, name, metav1.GetOptions{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
 	}
 	for range maxConflicts {
 		next, changed := nextBGPStatus(cur.Status, a.cfg.NodeName, advertising, addr.String(), why, now)

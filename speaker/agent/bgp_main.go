@@ -22,6 +22,12 @@ type BGPOptions struct {
 	Namespace string
 }
 
+// The client-side rate limit of the BGP loop's clients.
+const (
+	bgpClientQPS   = 50
+	bgpClientBurst = 100
+)
+
 // startBGP runs RunBGP until the returned stop is called. stop cancels it and waits: RunBGP
 // then withdraws every route and closes the sessions. Main calls stop first on SIGTERM: over
 // BGP every node advertises, so there is nothing to hand over and the peers move the traffic
@@ -33,6 +39,18 @@ func startBGP(ctx context.Context, o Options, cfg *rest.Config, kube kubernetes.
 	}
 	if o.BGP.ASN == 0 {
 		return nil, errors.New("--bgp-asn is required with --bgp (1 to 4294967295)")
+	}
+	// The BGP loop's writes grow with this node's addresses (one IPAllocation status each when
+	// they change, and on shutdown); client-go's default 5 QPS would take minutes for a few
+	// thousand. Its own clients get a larger budget; the API server's priority and fairness
+	// still applies.
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = bgpClientQPS, bgpClientBurst
+	if kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("building the Kubernetes client for BGP: %w", err)
+	}
+	if api, err = client.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("building the frontdesk.dev client for BGP: %w", err)
 	}
 	bgpAPI, err := client.NewBGPForConfig(cfg)
 	if err != nil {
