@@ -8,17 +8,22 @@
 #   make test         THE test command: installs what is missing, then runs every tier
 #   make bench        benchmarks; figures are written to docs/benchmarks.md
 #   make k8s-tools    builds kube-apiserver, etcd, ... from pinned sources into a cache
+#   make lab          a whole cluster in network namespaces on this machine (lab/README.md)
+#   make lab-down     removes the lab: processes, namespaces, nftables tables, files
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= go
 TOOL := $(GO) tool -modfile=hack/tools/go.mod
 export FRONTDESK_CACHE ?= $(HOME)/.cache/frontdesk
+# The Helm chart's tests: their own Go module (Helm's dependencies stay out of go.mod). -count=1
+# because the Go test cache does not notice edits to the chart's templates, which it reads.
+CHART_TEST := charts/frontdesk/test
 
 # Packages holding tests of a tier, found by their build tag so that a tier starts its heavy fixtures
 # (a control plane, network namespaces) only where they are used.
 tier_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\b$(1)\b' . 2>/dev/null \
-	| grep -v -e '^./test/tools/' -e '^./hack/tools/' | xargs -r -n1 dirname | sort -u)
+	| grep -v -e '^./test/tools/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' | xargs -r -n1 dirname | sort -u)
 
 .PHONY: all build generate verify-generated unit unit-race lint fmt deps k8s-tools integration netns test bench lab lab-down clean help
 
@@ -49,9 +54,11 @@ verify-generated:
 
 unit:
 	$(GO) test ./...
+	cd $(CHART_TEST) && $(GO) test -count=1 ./...
 
 unit-race:
 	$(GO) test -race ./...
+	cd $(CHART_TEST) && $(GO) test -race -count=1 ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -60,7 +67,9 @@ lint: verify-generated
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' | grep -v -e '^test/tools/' -e '^hack/tools/')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags integration,netns ./...
-	$(TOOL) golangci-lint run --build-tags integration,netns ./...
+	$(TOOL) golangci-lint run --allow-serial-runners --build-tags integration,netns ./...
+	cd $(CHART_TEST) && $(GO) vet -tags integration ./... && \
+	  $(GO) tool -modfile=$(CURDIR)/hack/tools/go.mod golangci-lint run --allow-serial-runners --build-tags integration ./...
 
 deps:
 	@bash hack/install-deps.sh
@@ -73,6 +82,7 @@ K8S_BIN = $(shell bash test/tools/build.sh --print-dir)
 integration: k8s-tools
 	@pkgs="$(call tier_pkgs,integration)"; if [ -z "$$pkgs" ]; then echo "integration: no tests"; exit 0; fi; \
 	  FRONTDESK_K8S_BIN=$(K8S_BIN) $(GO) test -tags integration -count=1 -p 1 -timeout 30m $$pkgs
+	cd $(CHART_TEST) && FRONTDESK_K8S_BIN=$(K8S_BIN) $(GO) test -tags integration -count=1 -timeout 15m ./...
 
 netns: deps
 	@pkgs="$(call tier_pkgs,netns)"; if [ -z "$$pkgs" ]; then echo "netns: no tests"; exit 0; fi; \
@@ -85,11 +95,18 @@ test: deps k8s-tools lint unit-race integration netns
 bench:
 	$(GO) run ./hack/benchreport $(SUITE)
 
+# The lab (lab/README.md): LAB_NAME names it (namespace prefix), LAB_FLAGS adds flags to
+# `frontdesk-lab up`, such as --nodes=3 or --proxy=kube-proxy.
+LAB_NAME ?= fdlab
+LAB_FLAGS ?=
+
 lab:
-	@echo "make lab: the lab (cmd/frontdesk-lab) is not built yet; see the issue tracker." >&2; exit 2
+	@mkdir -p bin && $(GO) build -o bin/frontdesk-lab ./cmd/frontdesk-lab
+	@bin/frontdesk-lab up --name=$(LAB_NAME) $(LAB_FLAGS)
 
 lab-down:
-	@echo "make lab-down: nothing to remove; the lab is not built yet." >&2
+	@mkdir -p bin && $(GO) build -o bin/frontdesk-lab ./cmd/frontdesk-lab
+	@bin/frontdesk-lab down --name=$(LAB_NAME)
 
 clean:
 	rm -rf bin/

@@ -13,6 +13,9 @@ type suite struct {
 	k8sBins bool     // needs the control-plane binaries from test/tools
 	ratios  []ratio  // figures computed from two benchmarks of the same run
 	extra   []string // extra `go test` flags
+	// quantiles renders metrics named <what>-<p50|p99|max>-ms as one row per <what>, instead
+	// of one column per metric (which is unreadable past a few).
+	quantiles bool
 }
 
 // ratio reports how many times slower the baseline is than ours, both measured in one run.
@@ -92,6 +95,25 @@ var suites = []suite{
 		extra: []string{"-benchtime=20x"},
 	},
 	{
+		name:  "l2-failover",
+		title: "Speaker: L2 failover end to end",
+		about: "Three node namespaces and a client on a bridge, a real API server, frontdesk-controller " +
+			"and one frontdesk-speaker process per node; the client sends a UDP request to the VIP every " +
+			"5 ms and a responder in each node names the node that got it. 20 trials of each fault of " +
+			"the announcing node: SIGKILL of its speaker (the node's data path stays up, so the figure " +
+			"is the takeover: fault to first reply from the new node), its link cut (takeover = gap), " +
+			"and SIGTERM (planned hand-over). Targets: client served by the new node within 2 s p99, " +
+			"planned move ≤ 1 s (anchors: MetalLB ≈5–10 s, Cilium 10–20 s, kube-vip ≈15 s).",
+		pkg:       "./test/e2e/",
+		bench:     "BenchmarkL2Failover",
+		tags:      "netns,integration",
+		count:     1,
+		root:      true,
+		k8sBins:   true,
+		extra:     []string{"-benchtime=1x", "-timeout=30m"},
+		quantiles: true,
+	},
+	{
 		name:  "liveness-cost",
 		title: "Speaker: cost of heartbeats",
 		about: "Checking one received heartbeat (HMAC-SHA256 and replay checks) and signing one round " +
@@ -109,6 +131,21 @@ var suites = []suite{
 		pkg:   "./speaker/announce/",
 		bench: ".",
 		count: 5,
+	},
+	{
+		name:  "aws",
+		title: "AWS provider: API calls and a 200-Service burst",
+		about: "AWS requests per Service, counted by the wire-level fake AWS (test/fakeaws) that the real SDK " +
+			"talks to: a create, an unchanged resync (target: zero mutating calls) and a delete, for an NLB " +
+			"with one and two ports and a classic load balancer with two, 3 nodes. Then 200 one-port NLB " +
+			"Services created by 10 concurrent reconciles against a fake that enforces AWS's request rates " +
+			"(ELBv2 and ELB: 40 burst, 10/s; EC2: 100 burst, 20/s) in real time, with the default client-side " +
+			"limits (target: zero throttled requests). AWS's own provisioning time (90–180 s for an NLB's " +
+			"targets) is not part of any figure.",
+		pkg:   "./providers/aws/",
+		bench: "BenchmarkAWSCalls|BenchmarkBurst200",
+		count: 1,
+		extra: []string{"-benchtime=1x", "-timeout=20m"},
 	},
 	{
 		name:  "bgp",

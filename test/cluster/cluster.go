@@ -80,7 +80,7 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 		}
 	}
 	began := time.Now()
-	c, err := start(t, o)
+	c, err := startForTest(t, o)
 	if err != nil {
 		t.Fatalf("cluster: %v", err)
 	}
@@ -89,10 +89,68 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	return c
 }
 
-func start(t testing.TB, o options) (*Cluster, error) {
+// New starts a control plane outside a test, for a program that runs one for
+// longer (the lab). Unlike Start it registers no cleanup: the caller must call
+// Close. With WithWorkDir, the files go there and stay; without it, a
+// temporary directory is used and Close removes it (the logs stay, in
+// Cluster.LogDir). On error, whatever started is stopped.
+func New(opts ...Option) (*Cluster, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
+	binDir, bins, err := findBinaries(o)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	var dir, logDir string
+	if o.workDir != "" {
+		dir, logDir = o.workDir, filepath.Join(o.workDir, "logs")
+		for _, d := range []string{dir, logDir} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, fmt.Errorf("cluster: %w", err)
+			}
+		}
+	} else {
+		if dir, err = newWorkDir(); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		if logDir, err = os.MkdirTemp("", "frontdesk-cluster-logs-"); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
+	var c *Cluster
+	c, err = start(o, binDir, bins, dir, logDir, func(*Cluster) {})
+	if err != nil {
+		if c != nil {
+			c.Stop()
+		}
+		if o.workDir == "" {
+			_ = os.RemoveAll(dir)
+		}
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return c, nil
+}
+
+// Close stops every component and removes the working directory unless it
+// was given with WithWorkDir. For clusters made by New.
+func (c *Cluster) Close() error {
+	c.Stop()
+	if c.opts.workDir != "" {
+		return nil
+	}
+	return os.RemoveAll(c.Dir)
+}
+
+// findBinaries returns the binaries o needs, or an error naming the missing ones.
+func findBinaries(o options) (string, map[string]string, error) {
 	binDir, err := BinDir()
 	if err != nil {
-		return nil, fmt.Errorf("%w; %s", err, buildHint)
+		return "", nil, fmt.Errorf("%w; %s", err, buildHint)
 	}
 	need := []string{binEtcd, binAPIServer}
 	if o.controllers != nil {
@@ -102,10 +160,14 @@ func start(t testing.TB, o options) (*Cluster, error) {
 		need = append(need, binScheduler)
 	}
 	bins, err := checkBinaries(binDir, need...)
+	return binDir, bins, err
+}
+
+func startForTest(t testing.TB, o options) (*Cluster, error) {
+	binDir, bins, err := findBinaries(o)
 	if err != nil {
 		return nil, err
 	}
-
 	dir, err := newWorkDir()
 	if err != nil {
 		return nil, err
@@ -115,6 +177,16 @@ func start(t testing.TB, o options) (*Cluster, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
+	// Registered before the first process starts, so a failure anywhere
+	// below still stops what did start.
+	return start(o, binDir, bins, dir, logDir, func(c *Cluster) { t.Cleanup(func() { c.cleanup(t, keepLogs) }) })
+}
+
+// start starts the components; created is called with the Cluster before the
+// first process starts, so that a failure part way can be cleaned up. The
+// returned Cluster is non-nil once created has been called, even with an error.
+func start(o options, binDir string, bins map[string]string, dir, logDir string, created func(*Cluster)) (*Cluster, error) {
+	var err error
 	c := &Cluster{
 		BinDir:       binDir,
 		Dir:          dir,
@@ -124,15 +196,13 @@ func start(t testing.TB, o options) (*Cluster, error) {
 		tokenFile:    filepath.Join(dir, "tokens.csv"),
 		probeClient:  newProbeClient(),
 	}
-	// Registered before the first process starts, so a failure anywhere
-	// below still stops what did start.
-	t.Cleanup(func() { c.cleanup(t, keepLogs) })
+	created(c)
 
-	if c.pki, err = newPKI(dir, kubernetesServiceIPs(o.serviceCIDRs)); err != nil {
-		return nil, err
+	if c.pki, err = newPKI(dir, servingIPs(o)); err != nil {
+		return c, err
 	}
 	if err := writeTokenFile(c.tokenFile, o.tokens); err != nil {
-		return nil, err
+		return c, err
 	}
 	ctx := context.Background()
 
@@ -144,18 +214,18 @@ func start(t testing.TB, o options) (*Cluster, error) {
 		c.ports.etcdPeer, err = freePort()
 		return err
 	}); err != nil {
-		return nil, err
+		return c, err
 	}
 
 	c.APIServer = c.newComponent(binAPIServer, bins, c.apiServerArgs, c.apiServerReady)
 	if err := startComponent(ctx, c.APIServer, func() (err error) {
-		if c.ports.apiServer, err = freePort(); err != nil {
+		if c.ports.apiServer, err = freePortOn(c.opts.bindAddress); err != nil {
 			return err
 		}
 		// The config's host carries the port, so it is rebuilt with it.
 		return c.setAdminConfig()
 	}); err != nil {
-		return nil, err
+		return c, err
 	}
 
 	if o.controllers != nil {
@@ -164,7 +234,7 @@ func start(t testing.TB, o options) (*Cluster, error) {
 			c.ports.controllerManager, err = freePort()
 			return err
 		}); err != nil {
-			return nil, err
+			return c, err
 		}
 	}
 	if o.scheduler {
@@ -173,10 +243,20 @@ func start(t testing.TB, o options) (*Cluster, error) {
 			c.ports.scheduler, err = freePort()
 			return err
 		}); err != nil {
-			return nil, err
+			return c, err
 		}
 	}
 	return c, nil
+}
+
+// servingIPs are the addresses the API server's certificate names besides
+// loopback: the kubernetes Service's and a WithBindAddress one.
+func servingIPs(o options) []netip.Addr {
+	ips := kubernetesServiceIPs(o.serviceCIDRs)
+	if o.bindAddress != loopback { // newPKI names 127.0.0.1 and ::1 already
+		ips = append(ips, o.bindAddress)
+	}
+	return ips
 }
 
 func (c *Cluster) newComponent(name string, bins map[string]string, args func() []string, ready func(context.Context) error) *Component {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,10 +26,16 @@ type ports struct {
 
 // freePort asks the kernel for a free loopback port. Another process may take
 // it before the component binds it; startComponent retries on that.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort() (int, error) { return freePortOn(loopback) }
+
+// loopback is where every component but a WithBindAddress API server listens.
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// freePortOn asks the kernel for a free TCP port on addr.
+func freePortOn(addr netip.Addr) (int, error) {
+	l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
 	if err != nil {
-		return 0, fmt.Errorf("pick a free loopback port: %w", err)
+		return 0, fmt.Errorf("pick a free port on %s: %w", addr, err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	if err := l.Close(); err != nil {
@@ -38,6 +45,11 @@ func freePort() (int, error) {
 }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// apiServerHostPort is where clients reach the API server: loopback, or the WithBindAddress address.
+func (c *Cluster) apiServerHostPort() string {
+	return netip.AddrPortFrom(c.opts.bindAddress, uint16(c.ports.apiServer)).String()
+}
 
 func (c *Cluster) etcdURL() string { return "http://" + hostPort(c.ports.etcdClient) }
 
@@ -63,44 +75,50 @@ func (c *Cluster) apiServerArgs() []string {
 	for i, p := range c.ServiceCIDRs {
 		cidrs[i] = p.String()
 	}
+	bind := c.opts.bindAddress.String()
 	args := []string{
 		"--etcd-servers=" + c.etcdURL(),
-		"--bind-address=127.0.0.1",
+		"--bind-address=" + bind,
+		"--advertise-address=" + bind,
+	}
+	if c.opts.bindAddress.IsLoopback() {
 		// kube-apiserver publishes its advertise address as the endpoint of
 		// the "kubernetes" Service and refuses a loopback one for that.
 		// Without the reconciler it would take the host's address instead,
 		// which is neither reachable on loopback nor present on every
 		// machine; nothing runs in Pods here to use that Service anyway.
-		"--advertise-address=127.0.0.1",
-		"--endpoint-reconciler-type=none",
-		"--secure-port=" + strconv.Itoa(c.ports.apiServer),
+		// With WithBindAddress (a lab network) the endpoint is real.
+		args = append(args, "--endpoint-reconciler-type=none")
+	}
+	args = append(args,
+		"--secure-port="+strconv.Itoa(c.ports.apiServer),
 		// Unused with --tls-cert-file, but its default is /var/run/kubernetes,
 		// which is not ours to write.
-		"--cert-dir=" + filepath.Join(c.Dir, "apiserver-certs"),
-		"--tls-cert-file=" + c.pki.servingCertFile,
-		"--tls-private-key-file=" + c.pki.servingKeyFile,
-		"--client-ca-file=" + c.pki.caFile,
+		"--cert-dir="+filepath.Join(c.Dir, "apiserver-certs"),
+		"--tls-cert-file="+c.pki.servingCertFile,
+		"--tls-private-key-file="+c.pki.servingKeyFile,
+		"--client-ca-file="+c.pki.caFile,
 		// The front-proxy (request-header) settings kubeadm uses. Without them
 		// kube-controller-manager and kube-scheduler, which delegate
 		// authentication to the API server, log an error every few
 		// seconds; with them, aggregated API servers work too.
-		"--requestheader-client-ca-file=" + c.pki.frontProxyCAFile,
-		"--requestheader-allowed-names=" + frontProxyClient,
+		"--requestheader-client-ca-file="+c.pki.frontProxyCAFile,
+		"--requestheader-allowed-names="+frontProxyClient,
 		"--requestheader-username-headers=X-Remote-User",
 		"--requestheader-group-headers=X-Remote-Group",
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
-		"--proxy-client-cert-file=" + c.pki.frontProxyCertFile,
-		"--proxy-client-key-file=" + c.pki.frontProxyKeyFile,
-		"--token-auth-file=" + c.tokenFile,
+		"--proxy-client-cert-file="+c.pki.frontProxyCertFile,
+		"--proxy-client-key-file="+c.pki.frontProxyKeyFile,
+		"--token-auth-file="+c.tokenFile,
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file=" + c.pki.saPubFile,
-		"--service-account-signing-key-file=" + c.pki.saKeyFile,
-		"--service-cluster-ip-range=" + strings.Join(cidrs, ","),
+		"--service-account-key-file="+c.pki.saPubFile,
+		"--service-account-signing-key-file="+c.pki.saKeyFile,
+		"--service-cluster-ip-range="+strings.Join(cidrs, ","),
 		fmt.Sprintf("--service-node-port-range=%d-%d", NodePortMin, NodePortMax),
 		"--allow-privileged=true",
 		"--profiling=false",
-	}
+	)
 	return append(args, c.opts.extraArgs[binAPIServer]...)
 }
 

@@ -54,6 +54,8 @@ type options struct {
 	tokens       []staticToken
 	extraArgs    map[string][]string
 	startTimeout time.Duration
+	bindAddress  netip.Addr // the API server's; the other components stay on loopback
+	workDir      string     // New only: where certificates, data, kubeconfigs and logs go
 }
 
 type staticToken struct {
@@ -66,6 +68,36 @@ func defaultOptions() options {
 		serviceCIDRs: []netip.Prefix{DefaultServiceCIDRv4},
 		extraArgs:    map[string][]string{},
 		startTimeout: DefaultStartTimeout,
+		bindAddress:  loopback,
+	}
+}
+
+// WithBindAddress makes kube-apiserver listen on, and advertise, addr instead
+// of 127.0.0.1: for a control plane that processes in other network
+// namespaces reach (the lab runs it inside a namespace on the lab's LAN).
+// The serving certificate names addr, Config and the kubeconfigs use it, and
+// the "kubernetes" Service gets it as its endpoint. etcd,
+// kube-controller-manager and kube-scheduler stay on loopback.
+func WithBindAddress(addr netip.Addr) Option {
+	return func(o *options) error {
+		if !addr.IsValid() || addr.Is4In6() || addr.IsUnspecified() {
+			return fmt.Errorf("cluster.WithBindAddress: %s is not a usable address; accepted: one IPv4 or IPv6 address of this network namespace", addr)
+		}
+		o.bindAddress = addr
+		return nil
+	}
+}
+
+// WithWorkDir makes New keep everything in dir (created if missing): the
+// certificates, etcd's data, the kubeconfigs and, in dir/logs, the component
+// logs. Close removes none of it: the owner of dir decides. Start ignores it.
+func WithWorkDir(dir string) Option {
+	return func(o *options) error {
+		if dir == "" {
+			return errors.New("cluster.WithWorkDir: the directory is empty")
+		}
+		o.workDir = dir
+		return nil
 	}
 }
 

@@ -45,8 +45,9 @@ type pki struct {
 const frontProxyClient = "front-proxy-client"
 
 // newPKI creates the CA, the API server's serving certificate (valid for the
-// loopback addresses, localhost and the in-cluster names and Service IPs of
-// the kubernetes Service) and the ServiceAccount token signing key, and writes
+// loopback addresses, localhost, the in-cluster names of the kubernetes
+// Service and the given addresses: its Service IPs and any WithBindAddress
+// address) and the ServiceAccount token signing key, and writes
 // them to dir.
 func newPKI(dir string, kubernetesServiceIPs []netip.Addr) (*pki, error) {
 	p, err := newCA("frontdesk-test-ca")

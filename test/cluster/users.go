@@ -58,7 +58,7 @@ func (c *Cluster) setAdminConfig() error {
 // credentials.
 func (c *Cluster) baseConfig() *rest.Config {
 	return &rest.Config{
-		Host:            "https://" + hostPort(c.ports.apiServer),
+		Host:            "https://" + c.apiServerHostPort(),
 		TLSClientConfig: rest.TLSClientConfig{CAData: c.pki.caPEM},
 		QPS:             testQPS,
 		Burst:           testBurst,

@@ -1,0 +1,82 @@
+{{/* The base name of every object: the release name, with the chart's name unless it holds it. */}}
+{{- define "frontdesk.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "frontdesk.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels of one component: call with (dict "root" $ "component" "controller"). */}}
+{{- define "frontdesk.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "frontdesk.componentLabels" -}}
+{{ include "frontdesk.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "frontdesk.controller.name" -}}
+{{- printf "%s-controller" (include "frontdesk.fullname" .) -}}
+{{- end -}}
+
+{{- define "frontdesk.speaker.name" -}}
+{{- printf "%s-speaker" (include "frontdesk.fullname" .) -}}
+{{- end -}}
+
+{{- define "frontdesk.controller.serviceAccountName" -}}
+{{- default (include "frontdesk.controller.name" .) .Values.controller.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "frontdesk.speaker.serviceAccountName" -}}
+{{- default (include "frontdesk.speaker.name" .) .Values.speaker.serviceAccount.name -}}
+{{- end -}}
+
+{{/* The Lease the controller replicas elect their leader with (--leader-elect-resource-name). */}}
+{{- define "frontdesk.controller.leaseName" -}}
+{{- include "frontdesk.controller.name" . -}}
+{{- end -}}
+
+{{- define "frontdesk.image" -}}
+{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) -}}
+{{- end -}}
+
+{{/* The speaker runs when something needs it on the nodes: an announce mode or the proxy. */}}
+{{- define "frontdesk.speaker.enabled" -}}
+{{- if or .Values.announce.l2.enabled .Values.announce.bgp.enabled .Values.proxy.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{- define "frontdesk.livenessSecretName" -}}
+{{- default (printf "%s-liveness-key" (include "frontdesk.fullname" .)) .Values.speaker.livenessKey.existingSecret -}}
+{{- end -}}
+
+{{- define "frontdesk.livenessSecretKey" -}}
+{{- if .Values.speaker.livenessKey.existingSecret -}}{{ .Values.speaker.livenessKey.secretKey }}{{- else -}}key{{- end -}}
+{{- end -}}
+
+{{/* Whether --controllers runs a controller, known by any of .names (its alias and full name):
+"true" or "". Call with (dict "root" $ "names" (list "cloud-node" "cloud-node-controller")). */}}
+{{- define "frontdesk.controller.runs" -}}
+{{- $c := .root.Values.controller.controllers -}}
+{{- $named := false -}}
+{{- $disabled := false -}}
+{{- range .names -}}
+{{- if has . $c }}{{ $named = true }}{{ end -}}
+{{- if has (printf "-%s" .) $c }}{{ $disabled = true }}{{ end -}}
+{{- end -}}
+{{- if or $named (and (has "*" $c) (not $disabled)) -}}true{{- end -}}
+{{- end -}}

@@ -1,0 +1,321 @@
+package charttest
+
+import (
+	"encoding/base64"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+)
+
+func valueSetNamed(t *testing.T, name string) valueSet {
+	t.Helper()
+	i := slices.IndexFunc(valueSets, func(vs valueSet) bool { return vs.name == name })
+	if i < 0 {
+		t.Fatalf("no value set %q", name)
+	}
+	return valueSets[i]
+}
+
+func controllerOf(t *testing.T, objs []*unstructured.Unstructured) *appsv1.Deployment {
+	t.Helper()
+	return into[appsv1.Deployment](t, mustFind(t, objs, "Deployment", "frontdesk-controller"))
+}
+
+func speakerOf(t *testing.T, objs []*unstructured.Unstructured) *appsv1.DaemonSet {
+	t.Helper()
+	return into[appsv1.DaemonSet](t, mustFind(t, objs, "DaemonSet", "frontdesk-speaker"))
+}
+
+// TestControllerArgs: provider, leader election and the cloud config, per value set.
+func TestControllerArgs(t *testing.T) {
+	common := []string{
+		"--cluster-name=kubernetes", "--controllers=*", "--configure-cloud-routes=false",
+		"--load-balancer-class=frontdesk.dev/lb", "--serve-default-class=true",
+		"--leader-elect=true", "--leader-elect-resource-lock=leases",
+		"--leader-elect-resource-namespace=" + releaseNS, "--leader-elect-resource-name=" + leaseName,
+		"--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s", "--leader-elect-retry-period=2s",
+		"--secure-port=10258",
+	}
+	tests := []struct {
+		set     string
+		args    []string
+		env     []corev1.EnvVar
+		volumes []string
+	}{
+		{set: "defaults", args: append([]string{"--cloud-provider=baremetal"}, append(common, "--v=2")...), volumes: []string{"tmp"}},
+		{set: "aws",
+			args: append(append([]string{"--cloud-provider=aws", "--cluster-name=prod-eu"}, common[1:]...),
+				"--cloud-config=/etc/frontdesk/cloud-config", "--v=2"),
+			env:     []corev1.EnvVar{{Name: "AWS_REGION", Value: "eu-west-1"}},
+			volumes: []string{"tmp", "cloud-config"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			objs := render(t, valueSetNamed(t, tt.set))
+			d := controllerOf(t, objs)
+			if got := *d.Spec.Replicas; got != 2 {
+				t.Errorf("replicas = %d, want 2", got)
+			}
+			c := d.Spec.Template.Spec.Containers[0]
+			if diff := cmp.Diff(tt.args, c.Args); diff != "" {
+				t.Errorf("args (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.env, c.Env); diff != "" {
+				t.Errorf("env (-want +got):\n%s", diff)
+			}
+			var vols []string
+			for _, v := range d.Spec.Template.Spec.Volumes {
+				vols = append(vols, v.Name)
+			}
+			if diff := cmp.Diff(tt.volumes, vols); diff != "" {
+				t.Errorf("volumes (-want +got):\n%s", diff)
+			}
+			if tt.set == "aws" {
+				s := into[corev1.Secret](t, mustFind(t, objs, "Secret", "frontdesk-controller-cloud-config"))
+				if got := string(s.Data["cloud-config"]); !strings.Contains(got, "vpcID: vpc-0123456789abcdef0") {
+					t.Errorf("cloud config Secret holds %q", got)
+				}
+			}
+		})
+	}
+}
+
+// TestLeaseRoleMatchesArgs: the Role's resourceNames name the Lease the controller elects with.
+func TestLeaseRoleMatchesArgs(t *testing.T) {
+	objs := render(t, valueSets[0])
+	role := into[rbacv1.Role](t, mustFind(t, objs, "Role", "frontdesk-controller-leader-election"))
+	var named []string
+	for _, r := range role.Rules {
+		named = append(named, r.ResourceNames...)
+	}
+	arg := "--leader-elect-resource-name=" + strings.Join(named, ",")
+	if !slices.Contains(controllerOf(t, objs).Spec.Template.Spec.Containers[0].Args, arg) {
+		t.Errorf("the controller does not run with %s", arg)
+	}
+}
+
+// TestSpeaker: host network, the node name, the liveness key, ports and the proxy flag.
+func TestSpeaker(t *testing.T) {
+	tests := []struct {
+		set                  string
+		proxy                bool
+		keySecret, keyPath   string
+		apiHost              string
+		generatedKeyRendered bool
+	}{
+		{set: "defaults", keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", generatedKeyRendered: true},
+		{set: "baremetal", keySecret: "speaker-key", keyPath: "/etc/frontdesk/liveness/heartbeat"},
+		{set: "bgp-proxy", proxy: true, keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key",
+			apiHost: "192.0.2.10", generatedKeyRendered: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			objs := render(t, valueSetNamed(t, tt.set))
+			ds := speakerOf(t, objs)
+			pod := ds.Spec.Template.Spec
+			if !pod.HostNetwork || pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
+				t.Errorf("hostNetwork=%v dnsPolicy=%s; want true, ClusterFirstWithHostNet", pod.HostNetwork, pod.DNSPolicy)
+			}
+			if !slices.ContainsFunc(pod.Tolerations, func(t corev1.Toleration) bool { return t.Operator == corev1.TolerationOpExists && t.Key == "" }) {
+				t.Errorf("tolerations %v: want one that tolerates every taint", pod.Tolerations)
+			}
+			c := pod.Containers[0]
+			wantArgs := []string{"--liveness-port=7473", "--liveness-key-file=" + tt.keyPath, "--load-balancer-class=frontdesk.dev/lb",
+				"--metrics-bind-address=[$(POD_IP)]:7472", "--drain=300ms"}
+			if tt.proxy { // the bgp-proxy set: BGP too
+				wantArgs = append(wantArgs, "--bgp", "--bgp-asn=64513", "--proxy=nftables")
+			}
+			wantArgs = append(wantArgs, "--v=2")
+			if diff := cmp.Diff(wantArgs, c.Args); diff != "" {
+				t.Errorf("args (-want +got):\n%s", diff)
+			}
+			env := map[string]string{}
+			for _, e := range c.Env {
+				switch {
+				case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+					env[e.Name] = "field:" + e.ValueFrom.FieldRef.FieldPath
+				default:
+					env[e.Name] = e.Value
+				}
+			}
+			if env["NODE_NAME"] != "field:spec.nodeName" || env["POD_IP"] != "field:status.podIP" || env["POD_NAMESPACE"] != "field:metadata.namespace" {
+				t.Errorf("env %v: want NODE_NAME, POD_IP and POD_NAMESPACE from the downward API", env)
+			}
+			if env["KUBERNETES_SERVICE_HOST"] != tt.apiHost {
+				t.Errorf("KUBERNETES_SERVICE_HOST = %q, want %q", env["KUBERNETES_SERVICE_HOST"], tt.apiHost)
+			}
+			// The key file is the Secret's key, mounted where the flag points.
+			var secretName string
+			for _, v := range pod.Volumes {
+				if v.Secret != nil {
+					secretName = v.Secret.SecretName
+				}
+			}
+			if secretName != tt.keySecret {
+				t.Errorf("key volume from Secret %q, want %q", secretName, tt.keySecret)
+			}
+			if len(c.VolumeMounts) != 1 || !strings.HasPrefix(tt.keyPath, c.VolumeMounts[0].MountPath+"/") || !c.VolumeMounts[0].ReadOnly {
+				t.Errorf("mounts %+v do not hold %s read-only", c.VolumeMounts, tt.keyPath)
+			}
+			gen := find(objs, "Secret", "frontdesk-liveness-key")
+			if (gen != nil) != tt.generatedKeyRendered {
+				t.Fatalf("generated key Secret rendered = %v, want %v", gen != nil, tt.generatedKeyRendered)
+			}
+			if gen != nil {
+				key := into[corev1.Secret](t, gen).Data["key"]
+				if len(key) < 16 {
+					t.Errorf("generated key has %d bytes; the speaker wants at least 16", len(key))
+				}
+			}
+			ports := map[string]string{}
+			for _, p := range c.Ports {
+				ports[p.Name] = string(p.Protocol) + "/" + strings.TrimSpace(yamlOf(p.ContainerPort))
+			}
+			if diff := cmp.Diff(map[string]string{"liveness": "UDP/7473", "metrics": "TCP/7472"}, ports); diff != "" {
+				t.Errorf("ports (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func yamlOf(v any) string {
+	b, _ := yaml.Marshal(v)
+	return string(b)
+}
+
+// TestGeneratedKeysDiffer: two renders without a live Secret make two random keys (the lookup
+// keeps an installed one; the integration test checks that).
+func TestGeneratedKeysDiffer(t *testing.T) {
+	key := func() string {
+		s := into[corev1.Secret](t, mustFind(t, render(t, valueSets[0]), "Secret", "frontdesk-liveness-key"))
+		return base64.StdEncoding.EncodeToString(s.Data["key"])
+	}
+	if a, b := key(), key(); a == b {
+		t.Errorf("two renders made the same key %s", a)
+	}
+}
+
+// TestSelectors: the PDB and the metrics Services select their component's pods, and only those.
+func TestSelectors(t *testing.T) {
+	objs := render(t, valueSets[0])
+	ctrl := labels.Set(controllerOf(t, objs).Spec.Template.Labels)
+	spk := labels.Set(speakerOf(t, objs).Spec.Template.Labels)
+	pdb := into[policyv1.PodDisruptionBudget](t, mustFind(t, objs, "PodDisruptionBudget", "frontdesk-controller"))
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 {
+		t.Errorf("PDB minAvailable = %v, want 1", pdb.Spec.MinAvailable)
+	}
+	sel := labels.SelectorFromSet(pdb.Spec.Selector.MatchLabels)
+	if !sel.Matches(ctrl) || sel.Matches(spk) {
+		t.Errorf("PDB selector %s: must match the controller's pods only", sel)
+	}
+	for _, tt := range []struct {
+		svc        string
+		own, other labels.Set
+		port       string
+	}{
+		{"frontdesk-controller-metrics", ctrl, spk, "https"},
+		{"frontdesk-speaker-metrics", spk, ctrl, "metrics"},
+	} {
+		s := into[corev1.Service](t, mustFind(t, objs, "Service", tt.svc))
+		sel := labels.SelectorFromSet(s.Spec.Selector)
+		if !sel.Matches(tt.own) || sel.Matches(tt.other) {
+			t.Errorf("Service %s selector %s matches the wrong pods", tt.svc, sel)
+		}
+		if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].TargetPort.String() != tt.port {
+			t.Errorf("Service %s ports %+v: want target port %s", tt.svc, s.Spec.Ports, tt.port)
+		}
+	}
+}
+
+// TestObjectsFromValues: IPPools, L2Advertisements and BGP objects come from values, spec as given.
+func TestObjectsFromValues(t *testing.T) {
+	objs := render(t, valueSetNamed(t, "baremetal"))
+	pool := mustFind(t, objs, "IPPool", "reserved")
+	want := map[string]any{"addresses": []any{"203.0.113.0/28"}, "autoAssign": false}
+	if diff := cmp.Diff(want, pool.Object["spec"]); diff != "" {
+		t.Errorf("IPPool reserved spec (-want +got):\n%s", diff)
+	}
+	if pool.GetLabels()["tier"] != "manual" || pool.GetLabels()["app.kubernetes.io/instance"] != releaseName {
+		t.Errorf("IPPool labels %v: want the chart's and tier=manual", pool.GetLabels())
+	}
+	if pool.GetNamespace() != "" || pool.GetAPIVersion() != "frontdesk.dev/v1alpha1" {
+		t.Errorf("IPPool %s/%s: want cluster-scoped frontdesk.dev/v1alpha1", pool.GetAPIVersion(), pool.GetNamespace())
+	}
+	mustFind(t, objs, "L2Advertisement", "lan")
+	bgp := render(t, valueSetNamed(t, "bgp-objects"))
+	mustFind(t, bgp, "BGPPeer", "tor-a")
+	mustFind(t, bgp, "BGPAdvertisement", "all")
+	if find(render(t, valueSets[0]), "IPPool", "lan") != nil {
+		t.Error("the defaults create an IPPool")
+	}
+}
+
+// TestComponentsFollowValues: which objects each value set installs.
+func TestComponentsFollowValues(t *testing.T) {
+	tests := []struct {
+		set           string
+		speaker, pdb  bool
+		controllerSA  bool
+		metricsSvc    bool
+		bgpSecretRole bool
+	}{
+		{set: "defaults", speaker: true, pdb: true, controllerSA: true, metricsSvc: true},
+		{set: "aws", speaker: false, pdb: true, controllerSA: true, metricsSvc: true},
+		{set: "bgp-proxy", speaker: true, pdb: true, controllerSA: true, metricsSvc: true, bgpSecretRole: true},
+		{set: "off", speaker: false, pdb: false, controllerSA: false, metricsSvc: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			objs := render(t, valueSetNamed(t, tt.set))
+			got := map[string]bool{
+				"speaker":       find(objs, "DaemonSet", "frontdesk-speaker") != nil,
+				"speaker RBAC":  find(objs, "ClusterRole", "frontdesk-speaker") != nil,
+				"pdb":           find(objs, "PodDisruptionBudget", "frontdesk-controller") != nil,
+				"controller SA": find(objs, "ServiceAccount", "frontdesk-controller") != nil,
+				"metrics":       find(objs, "Service", "frontdesk-controller-metrics") != nil,
+				"bgp secrets":   find(objs, "Role", "frontdesk-speaker-bgp-secrets") != nil,
+			}
+			want := map[string]bool{
+				"speaker": tt.speaker, "speaker RBAC": tt.speaker, "pdb": tt.pdb, "controller SA": tt.controllerSA,
+				"metrics": tt.metricsSvc, "bgp secrets": tt.bgpSecretRole,
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("rendered (-want +got):\n%s", diff)
+			}
+			if !tt.controllerSA && controllerOf(t, objs).Spec.Template.Spec.ServiceAccountName != "existing-controller" {
+				t.Error("the controller does not use the ServiceAccount named in values")
+			}
+		})
+	}
+}
+
+// TestNoPDBForOneReplica: a PDB with minAvailable 1 over one replica would block node drains.
+func TestNoPDBForOneReplica(t *testing.T) {
+	objs := render(t, valueSet{name: "one replica", values: `controller: {replicas: 1}`})
+	if find(objs, "PodDisruptionBudget", "frontdesk-controller") != nil {
+		t.Error("a PodDisruptionBudget is rendered for a single controller replica")
+	}
+	if find(render(t, valueSets[0]), "PodDisruptionBudget", "frontdesk-controller") == nil {
+		t.Error("no PodDisruptionBudget for the default two replicas")
+	}
+}
+
+// TestBGPASN: a 32-bit ASN reaches the flag as an integer (values are JSON numbers in Helm).
+func TestBGPASN(t *testing.T) {
+	args := speakerOf(t, render(t, valueSetNamed(t, "bgp-objects"))).Spec.Template.Spec.Containers[0].Args
+	if !slices.Contains(args, "--bgp") || !slices.Contains(args, "--bgp-asn=4200000000") {
+		t.Errorf("speaker args %q: want --bgp --bgp-asn=4200000000", args)
+	}
+	if args := speakerOf(t, render(t, valueSets[0])).Spec.Template.Spec.Containers[0].Args; slices.Contains(args, "--bgp") {
+		t.Errorf("BGP is off by default, but the speaker runs with %q", args)
+	}
+}

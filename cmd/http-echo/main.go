@@ -1,0 +1,31 @@
+// Command http-echo is the lab's program for the hashicorp/http-echo image (lab/echo).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/frontdesk-lb/frontdesk/lab/echo"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	c, err := echo.ParseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "http-echo:", err)
+		return 2
+	}
+	c.Pod = os.Getenv("HOSTNAME")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	fmt.Fprintf(os.Stderr, "http-echo: listening on %s\n", c.Listen)
+	if err := echo.Serve(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "http-echo:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,282 @@
+//go:build netns && integration
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
+	"github.com/frontdesk-lb/frontdesk/lab/topology"
+)
+
+// lab is one running lab and the clients the test uses.
+type lab struct {
+	o    supervisor.Options
+	plan topology.Plan
+	kube kubernetes.Interface
+	api  client.Interface
+	repo string
+}
+
+// logWriter sends the lab's progress lines to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// startLab builds the binaries, makes a lab with a random name and registers its removal, which
+// runs even when the test fails or panics and checks that nothing is left.
+func startLab(t *testing.T, proxy string) *lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root: it makes network namespaces")
+	}
+	wd, _ := os.Getwd()
+	repo, err := supervisor.FindRepo(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8sBin, err := supervisor.K8sBinDir(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	name := "fdt" + hex.EncodeToString(suffix)
+	o := supervisor.Options{
+		Name: name, Dir: filepath.Join(os.TempDir(), "frontdesk-lab-"+name), Nodes: 3, Proxy: proxy,
+		Repo: repo, K8sBin: k8sBin, Prebuilt: true, DieWithParent: true, Out: logWriter{t},
+	}
+	plan, err := o.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, o)
+		}
+		if err := supervisor.Down(context.Background(), o); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+		if left := topology.ListNamespaces(name); len(left) > 0 {
+			t.Errorf("namespaces left after down: %v", left)
+		}
+		if m, _ := filepath.Glob(filepath.Join(topology.EtcNetns, name+"-*")); len(m) > 0 {
+			t.Errorf("/etc/netns entries left after down: %v", m)
+		}
+		if _, err := os.Stat(o.Dir); err == nil {
+			t.Errorf("lab directory %s left after down", o.Dir)
+		}
+	})
+	began := time.Now()
+	build := exec.Command("go", "build", "-o", filepath.Join(o.Dir, "bin")+"/", "./cmd/frontdesk-lab",
+		"./cmd/frontdesk-controller", "./cmd/frontdesk-speaker", "./cmd/http-echo")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	if err := supervisor.BuildRouterTools(t.Context(), repo, filepath.Join(o.Dir, "bin"), &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Logf("binaries built in %s", time.Since(began).Round(time.Second))
+	began = time.Now()
+	if err := supervisor.Up(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lab %s up in %s", name, time.Since(began).Round(100*time.Millisecond))
+	cfg, err := supervisor.RESTConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lab{o: o, plan: plan, repo: repo}
+	if l.kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if l.api, err = client.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// dumpLogs prints the end of every component log of a failed run.
+func dumpLogs(t *testing.T, o supervisor.Options) {
+	logs, _ := filepath.Glob(filepath.Join(o.Dir, "logs", "*.log"))
+	cp, _ := filepath.Glob(filepath.Join(o.Dir, "cp", "logs", "*.log"))
+	for _, f := range append(logs, cp...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		t.Logf("--- %s (last 25 lines)\n%s", f, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+	}
+}
+
+// kubectl runs the lab's kubectl wrapper from the repository (so examples/ paths work).
+func (l *lab) kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), l.o.Kubectl(), args...)
+	cmd.Dir = l.repo
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// kubectlApply applies a manifest given as text.
+func (l *lab) kubectlApply(t *testing.T, manifest string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), l.o.Kubectl(), "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s\n%s", err, out, manifest)
+	}
+}
+
+// eventually polls cond every 200 ms until it holds or timeout passes, then fails with what it
+// last said.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		var ok bool
+		ok, last = cond()
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not after %s; last: %s", what, timeout, last)
+	}
+}
+
+// response is one HTTP answer: the body and the Pod that sent it (http-echo's X-Lab-Pod).
+type response struct {
+	body, pod string
+}
+
+// httpGet makes one request from inside namespace ns, on a new connection.
+func httpGet(ctx context.Context, ns, url string) (response, error) {
+	c := &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{DialContext: netns.Dialer(ns), DisableKeepAlives: true},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return response{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return response{}, fmt.Errorf("GET %s from %s: %s", url, ns, resp.Status)
+	}
+	return response{body: string(b), pod: resp.Header.Get("X-Lab-Pod")}, nil
+}
+
+func url(addr netip.Addr, port int32) string {
+	return "http://" + netip.AddrPortFrom(addr, uint16(port)).String() + "/"
+}
+
+// load sends requests from ns to target back to back (each on a new connection) until stopped,
+// counting answers per body and failures.
+type load struct {
+	mu       sync.Mutex
+	ok       map[string]int // body → count
+	failures []string
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+func startLoad(ctx context.Context, ns, target string) *load {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &load{ok: map[string]int{}, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for ctx.Err() == nil {
+			r, err := httpGet(ctx, ns, target)
+			l.mu.Lock()
+			switch {
+			case err == nil:
+				l.ok[strings.TrimSpace(r.body)]++
+			case ctx.Err() == nil:
+				l.failures = append(l.failures, time.Now().Format("15:04:05.000")+" "+err.Error())
+			}
+			l.mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return l
+}
+
+// stop ends the load and returns the answers per body and the failures.
+func (l *load) stop() (map[string]int, []string) {
+	l.cancel()
+	<-l.done
+	return l.ok, l.failures
+}
+
+func (l *load) last() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]int, len(l.ok))
+	for k, v := range l.ok {
+		out[k] = v
+	}
+	return out
+}
+
+// readyEndpoints counts the ready endpoints of a Service's EndpointSlices.
+func (l *lab) readyEndpoints(ctx context.Context, svc string) int {
+	slices, err := l.kube.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + svc})
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (l *lab) service(t *testing.T, name string) *corev1.Service {
+	t.Helper()
+	svc, err := l.kube.CoreV1().Services("default").Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}

@@ -1,0 +1,332 @@
+//go:build netns && integration
+
+package e2e
+
+// The Services guide's step-by-step example, unchanged, in a lab of its own, then what the
+// issue asks beyond it. IP plan: lab/README.md (LAN 198.18.0.0/24: router .1, control plane .2,
+// nodes .11-.13, LAN client .100; Pods 198.19.<node>.0/24; ClusterIPs 198.19.128.0/20;
+// LoadBalancer pool 198.18.0.200-250; client 203.0.113.10 behind the router).
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
+	"github.com/frontdesk-lb/frontdesk/lab/topology"
+)
+
+const hello = "Hello from Kubernetes Service!"
+
+// TestWalkthrough runs the walkthrough once per node proxy. Frontdesk's own proxy (#7) joins
+// the list when it lands.
+func TestWalkthrough(t *testing.T) {
+	for _, proxy := range []string{supervisor.ProxyKubeProxy} {
+		t.Run(proxy, func(t *testing.T) { walkthrough(t, proxy) })
+	}
+}
+
+func walkthrough(t *testing.T, proxy string) {
+	l := startLab(t, proxy)
+	lan := l.plan.NS(topology.RoleLANClient)
+
+	t.Run("make lab twice reuses the running lab", func(t *testing.T) {
+		var out bytes.Buffer
+		o := l.o
+		o.Out = &out
+		if err := supervisor.Up(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "reusing it") {
+			t.Errorf("second up did not reuse the lab:\n%s", out.String())
+		}
+	})
+
+	t.Run("the router installs gobgpd's routes in its table", func(t *testing.T) {
+		// Until the speakers speak BGP (#6), a route added to gobgpd's RIB by hand stands in for
+		// an advertised one.
+		r := l.plan.NS(topology.RoleRouter)
+		gobgp := func(args ...string) {
+			argv := netns.Enter(r, append([]string{filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1", "global", "rib"}, args...)...)
+			if out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("gobgp %v: %v\n%s", args, err, out)
+			}
+		}
+		route := func() string {
+			out, _ := netns.IP(t.Context(), "-n", r, "route", "show", "198.18.100.9/32")
+			return strings.TrimSpace(out)
+		}
+		eventually(t, 30*time.Second, "gobgpd answering", func() (bool, string) {
+			argv := netns.Enter(r, filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1", "global")
+			out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
+			return err == nil, string(out)
+		})
+		gobgp("add", "198.18.100.9/32", "nexthop", "198.18.0.11")
+		eventually(t, 5*time.Second, "the route in the router's table", func() (bool, string) {
+			return strings.Contains(route(), "via 198.18.0.11") && strings.Contains(route(), "proto bgp"), route()
+		})
+		gobgp("del", "198.18.100.9/32")
+		eventually(t, 5*time.Second, "the route gone", func() (bool, string) { return route() == "", route() })
+	})
+
+	// 1. Deploy the app; 2. expose it with a ClusterIP Service: the guide's files as they are.
+	l.kubectl(t, "apply", "-f", "examples/hello-deploy.yaml")
+	l.kubectl(t, "apply", "-f", "examples/hello-svc.yaml")
+	eventually(t, 90*time.Second, "3 ready endpoints for hello-svc", func() (bool, string) {
+		n := l.readyEndpoints(t.Context(), "hello-svc")
+		return n == 3, fmt.Sprintf("%d ready", n)
+	})
+
+	t.Run("ClusterIP: wget from a Pod by the Service's DNS name", func(t *testing.T) {
+		// The guide runs `kubectl run test-box --image=busybox -- sh` and wget inside; the lab
+		// runs the Pod and the wget in its network namespace (frontdesk-lab exec).
+		l.kubectl(t, "run", "test-box", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
+		eventually(t, 60*time.Second, "test-box running", func() (bool, string) {
+			p, err := l.kube.CoreV1().Pods("default").Get(t.Context(), "test-box", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
+		})
+		eventually(t, 30*time.Second, "wget -qO- http://hello-svc.default.svc.cluster.local", func() (bool, string) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			cmd, err := supervisor.PodCommand(ctx, l.o, "default", "test-box",
+				[]string{"wget", "-qO-", "http://hello-svc.default.svc.cluster.local"})
+			if err != nil {
+				return false, err.Error()
+			}
+			var out bytes.Buffer
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, &out, &out
+			err = cmd.Run()
+			return err == nil && out.String() == hello+"\n", fmt.Sprintf("%v: %q", err, out.String())
+		})
+	})
+
+	// 4. Expose to the outside world: change type: ClusterIP to NodePort and re-apply.
+	t.Run("NodePort on every node's IP", func(t *testing.T) {
+		l.kubectlApply(t, guideService(t, l, "NodePort"))
+		port := l.service(t, "hello-svc").Spec.Ports[0].NodePort
+		if port < 30000 || port > 32767 {
+			t.Fatalf("nodePort %d not in 30000-32767", port)
+		}
+		for _, n := range l.plan.Nodes {
+			eventually(t, 20*time.Second, "GET "+url(n.IP, port)+" from the LAN client", func() (bool, string) {
+				r, err := httpGet(t.Context(), lan, url(n.IP, port))
+				return err == nil && r.body == hello+"\n", fmt.Sprintf("%v %q", err, r.body)
+			})
+		}
+	})
+
+	var vip netip.Addr
+	t.Run("LoadBalancer: an address from the pool, reached by ARP and through the router", func(t *testing.T) {
+		l.kubectlApply(t, guideService(t, l, "LoadBalancer"))
+		eventually(t, 30*time.Second, "an external IP", func() (bool, string) {
+			ing := l.service(t, "hello-svc").Status.LoadBalancer.Ingress
+			if len(ing) == 0 {
+				return false, "no ingress"
+			}
+			vip, _ = netip.ParseAddr(ing[0].IP)
+			return true, ""
+		})
+		if lo, hi, _ := strings.Cut(l.plan.L2Pool, "-"); vip.Less(netip.MustParseAddr(lo)) || netip.MustParseAddr(hi).Less(vip) {
+			t.Fatalf("external IP %s is not in the pool %s", vip, l.plan.L2Pool)
+		}
+		for _, ns := range []string{lan, l.plan.NS(topology.RoleClient)} {
+			eventually(t, 20*time.Second, "GET "+url(vip, 80)+" from "+ns, func() (bool, string) {
+				r, err := httpGet(t.Context(), ns, url(vip, 80))
+				return err == nil && r.body == hello+"\n", fmt.Sprintf("%v %q", err, r.body)
+			})
+		}
+		node := l.announcer(t, vip)
+		t.Logf("%s announced by %s", vip, node)
+	})
+	if !vip.IsValid() {
+		t.FailNow()
+	}
+
+	t.Run("scale to 5 and to 1: traffic follows", func(t *testing.T) {
+		l.kubectl(t, "scale", "deployment/hello-deploy", "--replicas=5")
+		l.servedBy(t, lan, url(vip, 80), "hello-deploy", 5)
+		l.kubectl(t, "scale", "deployment/hello-deploy", "--replicas=1")
+		l.servedBy(t, lan, url(vip, 80), "hello-deploy", 1)
+		l.kubectl(t, "scale", "deployment/hello-deploy", "--replicas=3")
+		l.servedBy(t, lan, url(vip, 80), "hello-deploy", 3)
+	})
+
+	t.Run("the announcing node's speaker deleted: the address keeps serving", func(t *testing.T) {
+		before := l.announcer(t, vip)
+		st, err := supervisor.ReadState(l.o.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := st.Pids["speaker/"+before]
+		ld := startLoad(t.Context(), lan, url(vip, 80))
+		time.Sleep(500 * time.Millisecond)
+		// What deleting its Pod does: SIGTERM. The supervisor starts a new one 3 s later, as a
+		// DaemonSet would.
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			t.Fatalf("stopping speaker/%s (pid %d): %v", before, pid, err)
+		}
+		eventually(t, 10*time.Second, "another node announces "+vip.String(), func() (bool, string) {
+			n := l.announcerOrEmpty(t, vip)
+			return n != "" && n != before, "announced by " + n
+		})
+		time.Sleep(2 * time.Second)
+		ok, failures := ld.stop()
+		t.Logf("while %s's speaker stopped: %d answers, %d failed requests %v", before, ok[hello], len(failures), failures)
+		if ok[hello] == 0 {
+			t.Error("no answer at all")
+		}
+		if _, err := httpGet(t.Context(), lan, url(vip, 80)); err != nil {
+			t.Errorf("after the takeover: %v", err)
+		}
+	})
+
+	t.Run("blue/green: flip the selector between v1 and v2 with no failed request", func(t *testing.T) {
+		l.kubectlApply(t, blueGreen("v1"))
+		for _, d := range []string{"hello-v1", "hello-v2"} {
+			eventually(t, 60*time.Second, d+" ready", func() (bool, string) {
+				dep, err := l.kube.AppsV1().Deployments("default").Get(t.Context(), d, metav1.GetOptions{})
+				if err != nil {
+					return false, err.Error()
+				}
+				return dep.Status.ReadyReplicas == 2, fmt.Sprintf("%d ready", dep.Status.ReadyReplicas)
+			})
+		}
+		var bg netip.Addr
+		eventually(t, 30*time.Second, "hello-bg external IP", func() (bool, string) {
+			ing := l.service(t, "hello-bg").Status.LoadBalancer.Ingress
+			if len(ing) > 0 {
+				bg, _ = netip.ParseAddr(ing[0].IP)
+			}
+			return bg.IsValid(), ""
+		})
+		target := url(bg, 80)
+		eventually(t, 20*time.Second, "v1 answers on "+target, func() (bool, string) {
+			r, err := httpGet(t.Context(), lan, target)
+			return err == nil && r.body == "v1\n", fmt.Sprintf("%v %q", err, r.body)
+		})
+		ld := startLoad(t.Context(), lan, target)
+		for _, v := range []string{"v2", "v1", "v2"} {
+			before := ld.last()[v]
+			l.kubectlApply(t, blueGreen(v))
+			eventually(t, 20*time.Second, "traffic on "+v, func() (bool, string) {
+				return ld.last()[v] >= before+20, fmt.Sprint(ld.last())
+			})
+		}
+		ok, failures := ld.stop()
+		t.Logf("blue/green: answers %v, failed %d", ok, len(failures))
+		if len(failures) > 0 {
+			t.Errorf("%d failed requests during the flips: %v", len(failures), failures)
+		}
+	})
+}
+
+// guideService is examples/hello-svc.yaml with its type changed, as the guide's step 4 says.
+func guideService(t *testing.T, l *lab, typ string) string {
+	b, err := os.ReadFile(l.repo + "/examples/hello-svc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Replace(string(b), "type: ClusterIP", "type: "+typ, 1)
+	if out == string(b) {
+		t.Fatal("examples/hello-svc.yaml has no `type: ClusterIP` line to change")
+	}
+	return out
+}
+
+// blueGreen is two Deployments, version v1 and v2 of http-echo, and a LoadBalancer Service
+// selecting version live.
+func blueGreen(live string) string {
+	var sb strings.Builder
+	for _, v := range []string{"v1", "v2"} {
+		fmt.Fprintf(&sb, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello-%[1]s}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: hello-bg, version: %[1]s}}
+  template:
+    metadata: {labels: {app: hello-bg, version: %[1]s}}
+    spec:
+      containers:
+        - name: hello
+          image: hashicorp/http-echo
+          args: ["-text=%[1]s"]
+          ports: [{containerPort: 5678}]
+---
+`, v)
+	}
+	fmt.Fprintf(&sb, `apiVersion: v1
+kind: Service
+metadata: {name: hello-bg}
+spec:
+  type: LoadBalancer
+  selector: {app: hello-bg, version: %s}
+  ports: [{port: 80, targetPort: 5678}]
+`, live)
+	return sb.String()
+}
+
+// servedBy waits until want Pods of the Deployment are ready endpoints, then checks that 20
+// requests in a row all succeed and, together, come from exactly those Pods.
+func (l *lab) servedBy(t *testing.T, ns, target, deployment string, want int) {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("%d ready endpoints", want), func() (bool, string) {
+		n := l.readyEndpoints(t.Context(), "hello-svc")
+		return n == want, fmt.Sprintf("%d ready", n)
+	})
+	eventually(t, 30*time.Second, fmt.Sprintf("answers from %d Pods of %s", want, deployment), func() (bool, string) {
+		pods := map[string]bool{}
+		for range 20 * want {
+			r, err := httpGet(t.Context(), ns, target)
+			if err != nil {
+				return false, err.Error()
+			}
+			pods[r.pod] = true
+		}
+		names := slices.Sorted(func(yield func(string) bool) {
+			for p := range pods {
+				if !yield(p) {
+					return
+				}
+			}
+		})
+		return len(pods) == want, fmt.Sprintf("answered by %v", names)
+	})
+}
+
+// announcer is the node that announces addr, from its IPAllocation status.
+func (l *lab) announcer(t *testing.T, addr netip.Addr) string {
+	t.Helper()
+	var node string
+	eventually(t, 20*time.Second, "an announcer for "+addr.String(), func() (bool, string) {
+		node = l.announcerOrEmpty(t, addr)
+		return node != "", "none"
+	})
+	return node
+}
+
+func (l *lab) announcerOrEmpty(t *testing.T, addr netip.Addr) string {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	a, err := l.api.IPAllocations().Get(ctx, addr.String(), metav1.GetOptions{})
+	if err != nil || len(a.Status.Announcers) == 0 {
+		return ""
+	}
+	return a.Status.Announcers[0].Node
+}

@@ -1,0 +1,80 @@
+// Package supervisor runs the lab: `up` (on the host: packages, builds, the topology, then the
+// supervisor in the background), the supervisor itself (inside the control-plane namespace: the
+// control plane, the lab DNS, frontdesk-controller, and per node the node agent, the node proxy
+// and the speaker, restarted when they exit), and `down` (everything removed by name, even when
+// the supervisor is gone). Design notes in lab/README.md.
+package supervisor
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/frontdesk-lb/frontdesk/lab/topology"
+)
+
+// Node proxies the lab can run on each node.
+const (
+	ProxyKubeProxy = "kube-proxy" // the real kube-proxy, nftables mode
+	ProxyFrontdesk = "frontdesk"  // frontdesk's nftables proxy (#7): not in this tree yet
+)
+
+// DefaultName is the lab's name prefix unless told otherwise.
+const DefaultName = "fdlab"
+
+// DefaultRoot holds each lab's directory: tmpfs, gone at reboot with the namespaces.
+const DefaultRoot = "/run/frontdesk-lab"
+
+// Options are the lab's settings; up writes them to the state file so that the supervisor and
+// later commands (down, exec) use the same.
+type Options struct {
+	Name   string // namespace prefix, see topology.New
+	Dir    string // the lab's files: bin/, logs/, cp/, pods/, state.json; removed by down
+	Nodes  int
+	Proxy  string
+	Repo   string // the frontdesk checkout the binaries are built from
+	K8sBin string // kube-apiserver, kubectl, kube-proxy, agnhost...: test/tools/build.sh's folder
+	// Prebuilt skips building: Dir/bin already holds frontdesk-lab, frontdesk-controller,
+	// frontdesk-speaker and http-echo (tests build them once).
+	Prebuilt bool
+	// DieWithParent ties the supervisor to the process that ran Up (tests: a test binary killed
+	// by its timeout takes the lab's processes with it; down still removes the namespaces).
+	DieWithParent bool      `json:"-"`
+	Out           io.Writer `json:"-"` // progress lines and the usage summary
+}
+
+// Plan is the lab's network plan.
+func (o Options) Plan() (topology.Plan, error) { return topology.New(o.Name, o.Nodes) }
+
+func (o Options) bin(name string) string { return filepath.Join(o.Dir, "bin", name) }
+func (o Options) k8s(name string) string { return filepath.Join(o.K8sBin, name) }
+
+// Kubeconfig is the admin kubeconfig; its server is on the control-plane namespace's LAN address,
+// so it works only from inside the lab's namespaces (the kubectl wrapper runs there).
+func (o Options) Kubeconfig() string { return filepath.Join(o.Dir, "cp", "admin.kubeconfig") }
+
+// Kubectl is the wrapper script that runs kubectl inside the control-plane namespace.
+func (o Options) Kubectl() string { return filepath.Join(o.Dir, "kubectl") }
+
+func (o Options) statePath() string { return filepath.Join(o.Dir, "state.json") }
+func (o Options) progressPath() string {
+	return filepath.Join(o.Dir, "progress.log")
+}
+func (o Options) logPath(name string) string { return filepath.Join(o.Dir, "logs", name+".log") }
+
+func (o Options) validate() error {
+	if _, err := o.Plan(); err != nil {
+		return err
+	}
+	switch o.Proxy {
+	case ProxyKubeProxy:
+	case ProxyFrontdesk:
+		return fmt.Errorf("--proxy=%s: frontdesk's nftables proxy is not in this tree yet (#7); accepted now: %s", ProxyFrontdesk, ProxyKubeProxy)
+	default:
+		return fmt.Errorf("--proxy=%q: accepted: %s (the real kube-proxy, nftables mode), %s (frontdesk's proxy, #7)", o.Proxy, ProxyKubeProxy, ProxyFrontdesk)
+	}
+	if o.Dir == "" || o.K8sBin == "" {
+		return fmt.Errorf("the lab directory and the Kubernetes binaries' folder must be set")
+	}
+	return nil
+}

@@ -1,0 +1,290 @@
+package supervisor
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/api/crds"
+	"github.com/frontdesk-lb/frontdesk/lab/dns"
+	"github.com/frontdesk-lb/frontdesk/lab/router"
+	"github.com/frontdesk-lb/frontdesk/lab/topology"
+	"github.com/frontdesk-lb/frontdesk/test/cluster"
+)
+
+type supervisor struct {
+	o        Options
+	plan     topology.Plan
+	state    *stateFile
+	progress *os.File
+	wg       sync.WaitGroup
+	procs    group
+}
+
+func (s *supervisor) progressf(format string, args ...any) {
+	_, _ = fmt.Fprintf(s.progress, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// Supervise runs the lab's components until ctx ends (SIGTERM), then stops them. It must run
+// inside the control-plane namespace (up starts it there): the control plane binds that
+// namespace's LAN address. Progress goes to progress.log, the phase to state.json.
+func Supervise(ctx context.Context, o Options) (err error) {
+	plan, err := o.Plan()
+	if err != nil {
+		return err
+	}
+	prog, err := os.OpenFile(o.progressPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = prog.Close() }()
+	s := &supervisor{o: o, plan: plan, progress: prog,
+		state: &stateFile{s: State{Options: o, Supervisor: os.Getpid(), Phase: PhaseStarting, Pids: map[string]int{}}}}
+	if err := s.state.update(func(*State) {}); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.progressf("failed: %v", err)
+			_ = s.state.update(func(st *State) { st.Phase, st.Error = PhaseFailed, err.Error() })
+		}
+	}()
+
+	cp, err := s.startControlPlane()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cp.Close() }()
+	defer s.wg.Wait()
+	defer s.procs.stopAll()
+
+	if err := s.bringUp(ctx, cp); err != nil {
+		return err
+	}
+	_ = s.state.update(func(st *State) { st.Phase, st.APIServer = PhaseReady, cp.Config.Host })
+	s.progressf("ready")
+	<-ctx.Done()
+	s.progressf("stopping")
+	_ = s.state.update(func(st *State) { st.Phase = PhaseStopping })
+	return nil
+}
+
+func (s *supervisor) startControlPlane() (*cluster.Cluster, error) {
+	s.progressf("control plane: etcd, kube-apiserver (on %s), kube-controller-manager, kube-scheduler", s.plan.ControlPlane)
+	began := time.Now()
+	_ = os.Setenv(cluster.BinDirEnv, s.o.K8sBin)
+	cp, err := cluster.New(
+		cluster.WithWorkDir(filepath.Join(s.o.Dir, "cp")),
+		cluster.WithBindAddress(s.plan.ControlPlane),
+		cluster.WithServiceCIDR(s.plan.ServiceCIDR),
+		// node-lifecycle removes the not-ready taint the API server puts on every new Node (and
+		// would taint a node whose agent stops heartbeating), as in a real cluster.
+		cluster.WithControllerManager(append(slices.Clone(cluster.DefaultControllers), "node-lifecycle-controller")...),
+		cluster.WithScheduler(),
+	)
+	if err != nil {
+		return nil, err
+	}
+	s.progressf("control plane ready in %s: %s", time.Since(began).Round(100*time.Millisecond), cp.Config.Host)
+	return cp, nil
+}
+
+// bringUp starts everything after the control plane, in dependency order, and waits for the
+// nodes to be Ready.
+func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
+	if err := crds.Install(ctx, cp.Config); err != nil {
+		return fmt.Errorf("installing the frontdesk.dev CRDs: %w", err)
+	}
+	s.progressf("frontdesk.dev CRDs installed")
+	if err := s.startDNS(ctx, cp.Client); err != nil {
+		return err
+	}
+	if err := s.startRouter(ctx); err != nil {
+		return err
+	}
+	kc := s.o.Kubeconfig()
+	s.start(ctx, proc{name: "frontdesk-controller", argv: []string{s.o.bin("frontdesk-controller"),
+		"--cloud-provider=baremetal", "--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc,
+		"--authorization-kubeconfig=" + kc, "--bind-address=127.0.0.1", "--secure-port=10258",
+		"--leader-elect=false", "--controllers=service,nodeport-usage,cloud-node", "--v=2"}})
+	s.progressf("frontdesk-controller --cloud-provider=baremetal started")
+
+	if err := s.applyManifests(ctx); err != nil {
+		return err
+	}
+	keyFile := filepath.Join(s.o.Dir, "liveness.key")
+	if err := os.WriteFile(keyFile, []byte(rand.Text()), 0o600); err != nil {
+		return err
+	}
+	for _, n := range s.plan.Nodes {
+		s.start(ctx, proc{name: "agent/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-lab"), "agent",
+			"--name=" + s.o.Name, "--nodes=" + fmt.Sprint(s.o.Nodes), "--dir=" + s.o.Dir, "--k8s-bin=" + s.o.K8sBin,
+			"--node=" + n.Name}})
+	}
+	if err := s.waitNodesReady(ctx, cp.Client); err != nil {
+		return err
+	}
+	for _, n := range s.plan.Nodes {
+		s.startProxy(ctx, n)
+		s.start(ctx, proc{name: "speaker/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-speaker"),
+			"--kubeconfig=" + kc, "--node-name=" + n.Name, "--liveness-key-file=" + keyFile,
+			"--metrics-bind-address=127.0.0.1:7472", "--v=2"}})
+	}
+	s.progressf("on each node: %s, frontdesk-speaker (L2)", s.o.Proxy)
+	return nil
+}
+
+// startProxy starts the node proxy. The seam for #7: with --proxy=frontdesk, frontdesk's
+// nftables proxy runs here instead (as `frontdesk-speaker --proxy=nftables` or its own
+// command, whichever #7 lands).
+func (s *supervisor) startProxy(ctx context.Context, n topology.Node) {
+	s.start(ctx, proc{name: "kube-proxy/" + n.Name, ns: n.NS, argv: []string{s.o.k8s("kube-proxy"),
+		"--kubeconfig=" + s.o.Kubeconfig(), "--hostname-override=" + n.Name, "--proxy-mode=nftables",
+		"--cluster-cidr=" + s.plan.ClusterCIDR.String(),
+		// NodePorts on the LAN address only, not on the Pods' gateway address.
+		"--nodeport-addresses=" + s.plan.LAN.String(),
+		// conntrack's table size is global to the machine: not the lab's to change.
+		"--conntrack-max-per-core=0",
+		"--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256", "--v=2"}})
+}
+
+// start supervises p in the background; stopAll stops it.
+func (s *supervisor) start(ctx context.Context, p proc) {
+	p.log = s.o.logPath(strings.ReplaceAll(p.name, "/", "_"))
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s.wg.Go(func() {
+		defer close(done)
+		s.supervise(pctx, p)
+	})
+	s.procs.add(func() { cancel(); <-done })
+}
+
+// startRouter runs gobgpd in the router's namespace and the syncer that installs its routes in
+// the router's kernel table. The speakers peer with it once they speak BGP (#6).
+func (s *supervisor) startRouter(ctx context.Context) error {
+	conf := filepath.Join(s.o.Dir, "gobgpd.toml")
+	if err := os.WriteFile(conf, []byte(router.Config(s.plan)), 0o644); err != nil {
+		return err
+	}
+	ns := s.plan.NS(topology.RoleRouter)
+	s.start(ctx, proc{name: "gobgpd", ns: ns, argv: []string{s.o.bin("gobgpd"), "-f", conf, "-p",
+		"--api-hosts=" + router.APIAddr, "--pprof-disable"}})
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s.wg.Go(func() {
+		defer close(done)
+		router.Sync(sctx, ns, s.o.bin("gobgp"), klog.Background().WithName("router"))
+	})
+	s.procs.add(func() { cancel(); <-done })
+	s.progressf("router: gobgpd AS %d on %s, nodes accepted as AS %d neighbours; its routes go to the router's table (ECMP)",
+		s.plan.RouterASN, s.plan.Router, s.plan.NodeASN)
+	return nil
+}
+
+// startDNS serves the lab's cluster DNS on the control-plane address, port 53.
+func (s *supervisor) startDNS(ctx context.Context, kube kubernetes.Interface) error {
+	conn, err := net.ListenPacket("udp", netip.AddrPortFrom(s.plan.ControlPlane, 53).String())
+	if err != nil {
+		return fmt.Errorf("lab DNS: %w", err)
+	}
+	factory := informers.NewSharedInformerFactory(kube, 10*time.Minute)
+	lister := factory.Core().V1().Services().Lister()
+	dctx, cancel := context.WithCancel(ctx)
+	factory.Start(dctx.Done())
+	factory.WaitForCacheSync(dctx.Done())
+	done := make(chan struct{})
+	s.wg.Go(func() {
+		defer close(done)
+		if err := dns.Serve(dctx, conn, dns.Services{Lister: lister}); err != nil {
+			s.progressf("lab DNS stopped: %v", err)
+		}
+	})
+	s.procs.add(func() { cancel(); <-done; factory.Shutdown() })
+	s.progressf("lab DNS on %s:53 answers <service>.<namespace>.svc.%s", s.plan.ControlPlane, dns.Domain)
+	return nil
+}
+
+// applyManifests applies the lab's frontdesk.dev objects with kubectl, as an admin would apply
+// the chart's CRs. The seam for the chart: apply its rendered CR templates instead.
+func (s *supervisor) applyManifests(ctx context.Context) error {
+	path := filepath.Join(s.o.Dir, "manifests.yaml")
+	if err := os.WriteFile(path, []byte(manifests(s.plan)), 0o644); err != nil {
+		return err
+	}
+	var out []byte
+	err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var err error
+		out, err = exec.CommandContext(ctx, s.o.k8s("kubectl"), "--kubeconfig="+s.o.Kubeconfig(),
+			"apply", "--server-side", "-f", path).CombinedOutput()
+		return err == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("kubectl apply -f %s: %w: %s", path, err, out)
+	}
+	s.progressf("applied IPPool lan (%s) and L2Advertisement lan", s.plan.L2Pool)
+	return nil
+}
+
+func (s *supervisor) waitNodesReady(ctx context.Context, kube kubernetes.Interface) error {
+	var notReady []string
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		notReady = notReady[:0]
+		for _, n := range s.plan.Nodes {
+			node, err := kube.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+			if err != nil || !nodeReady(node) {
+				notReady = append(notReady, n.Name)
+			}
+		}
+		return len(notReady) == 0, nil
+	})
+	if err != nil {
+		return errors.Join(fmt.Errorf("nodes not Ready: %s (see %s)", strings.Join(notReady, ", "), filepath.Join(s.o.Dir, "logs")), err)
+	}
+	s.progressf("nodes Ready: %d, each running the lab node agent", len(s.plan.Nodes))
+	return nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// manifests are the lab's IPPool and L2Advertisement.
+func manifests(p topology.Plan) string {
+	return fmt.Sprintf(`apiVersion: frontdesk.dev/v1alpha1
+kind: IPPool
+metadata:
+  name: lan
+spec:
+  addresses: [%q]
+---
+apiVersion: frontdesk.dev/v1alpha1
+kind: L2Advertisement
+metadata:
+  name: lan
+spec:
+  ipPools: [lan]
+`, p.L2Pool)
+}

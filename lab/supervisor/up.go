@@ -1,0 +1,236 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/lab/topology"
+)
+
+// upTimeout bounds the wait for the supervisor to report ready: the control plane takes 5–20 s
+// on two busy cores, the nodes a few more.
+const upTimeout = 5 * time.Minute
+
+// Up makes the lab and leaves it running in the background. A lab of the same name that is
+// running and ready is reused (its summary printed again); anything else of that name (a failed
+// or half-removed lab) is removed first and the lab made anew.
+func Up(ctx context.Context, o Options) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the lab needs root: it makes network namespaces, links and routes (run make lab as root)")
+	}
+	if st, err := ReadState(o.Dir); err == nil && st.Phase == PhaseReady && alive(st.Supervisor) {
+		_, _ = fmt.Fprintf(o.Out, "lab %q is already running (supervisor pid %d): reusing it\n", o.Name, st.Supervisor)
+		printUsage(o.Out, st.Options)
+		return nil
+	}
+	if len(topology.ListNamespaces(o.Name)) > 0 || exists(o.statePath()) {
+		_, _ = fmt.Fprintf(o.Out, "removing what is left of lab %q\n", o.Name)
+		if err := down(ctx, o, true); err != nil {
+			return err
+		}
+	}
+	if err := prepare(ctx, o); err != nil {
+		return err
+	}
+	plan, _ := o.Plan()
+	step(o.Out, "network: switch, router, control plane, %d nodes, LAN client, client behind the router", len(plan.Nodes))
+	if err := topology.Create(ctx, plan); err != nil {
+		return err
+	}
+	if err := writeKubectl(o, plan); err != nil {
+		return err
+	}
+	if err := spawn(o, plan); err != nil {
+		return err
+	}
+	if err := follow(ctx, o); err != nil {
+		return fmt.Errorf("%w\nlogs: %s; remove the lab with: make lab-down", err, filepath.Join(o.Dir, "logs"))
+	}
+	printUsage(o.Out, o)
+	return nil
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+func step(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, "lab: "+format+"\n", args...)
+}
+
+// prepare installs missing Debian packages and builds what the lab runs.
+func prepare(ctx context.Context, o Options) error {
+	for _, d := range []string{"bin", "logs", "pods"} {
+		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	step(o.Out, "Debian packages (hack/install-deps.sh)")
+	if err := run(ctx, o, "bash", filepath.Join(o.Repo, "hack/install-deps.sh")); err != nil {
+		return err
+	}
+	step(o.Out, "Kubernetes binaries (test/tools/build.sh; the first build takes about 10 minutes)")
+	if err := run(ctx, o, "bash", filepath.Join(o.Repo, "test/tools/build.sh")); err != nil {
+		return err
+	}
+	if o.Prebuilt {
+		return nil
+	}
+	step(o.Out, "building frontdesk-lab, frontdesk-controller, frontdesk-speaker, http-echo into %s", filepath.Join(o.Dir, "bin"))
+	if err := run(ctx, o, "go", "build", "-o", filepath.Join(o.Dir, "bin")+"/",
+		"./cmd/frontdesk-lab", "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker", "./cmd/http-echo"); err != nil {
+		return err
+	}
+	step(o.Out, "building gobgpd and gobgp (GoBGP v4, lab/tools; about a minute the first time)")
+	return BuildRouterTools(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out)
+}
+
+// BuildRouterTools builds gobgpd and gobgp, pinned in lab/tools/go.mod (a module of its own, so
+// the product's go.mod does not carry the daemon's dependencies), into dir.
+func BuildRouterTools(ctx context.Context, repo, dir string, out io.Writer) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+"/",
+		"github.com/osrg/gobgp/v4/cmd/gobgpd", "github.com/osrg/gobgp/v4/cmd/gobgp")
+	cmd.Dir = filepath.Join(repo, "lab", "tools")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building gobgpd and gobgp in lab/tools: %w", err)
+	}
+	return nil
+}
+
+func run(ctx context.Context, o Options, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = o.Repo
+	cmd.Stdout, cmd.Stderr = o.Out, o.Out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// writeKubectl writes the kubectl wrapper: kubectl run inside the control-plane namespace, where
+// the API server's address is reachable, with the admin kubeconfig.
+func writeKubectl(o Options, plan topology.Plan) error {
+	script := fmt.Sprintf("#!/bin/sh\n# kubectl for lab %q: runs inside its control-plane namespace.\nexec ip netns exec %s %s --kubeconfig=%s \"$@\"\n",
+		o.Name, plan.NS(topology.RoleControlPlane), o.k8s("kubectl"), o.Kubeconfig())
+	return os.WriteFile(o.Kubectl(), []byte(script), 0o755)
+}
+
+// spawn starts the supervisor inside the control-plane namespace, detached (its own session),
+// so that it outlives this command.
+func spawn(o Options, plan topology.Plan) error {
+	logf, err := os.OpenFile(o.logPath("supervisor"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logf.Close() }()
+	// nsenter, not `ip netns exec`: the supervisor's children make Pod namespaces with
+	// `ip netns add`, whose mounts must land in the host's mount namespace to be usable by all.
+	argv := netns.Enter(plan.NS(topology.RoleControlPlane), o.bin("frontdesk-lab"), "supervise",
+		"--name="+o.Name, "--nodes="+fmt.Sprint(o.Nodes), "--dir="+o.Dir, "--k8s-bin="+o.K8sBin,
+		"--proxy="+o.Proxy, "--repo="+o.Repo)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if o.DieWithParent {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the supervisor: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(o.Dir, "supervisor.pid"), []byte(fmt.Sprint(cmd.Process.Pid)), 0o644); err != nil {
+		return err
+	}
+	if o.DieWithParent {
+		// Reaped by the parent when it exits, so that it does not linger as a zombie meanwhile.
+		go func() { _ = cmd.Wait() }()
+		return nil
+	}
+	return cmd.Process.Release()
+}
+
+// follow prints the supervisor's progress lines until it reports ready or failed.
+func follow(ctx context.Context, o Options) error {
+	deadline := time.Now().Add(upTimeout)
+	var off int64
+	for {
+		off = printFrom(o.Out, o.progressPath(), off)
+		if !alive(supervisorPid(o.Dir)) {
+			return errors.New("the lab's supervisor exited; see " + o.logPath("supervisor"))
+		}
+		st, err := ReadState(o.Dir)
+		if err == nil {
+			switch st.Phase {
+			case PhaseReady:
+				printFrom(o.Out, o.progressPath(), off)
+				return nil
+			case PhaseFailed:
+				printFrom(o.Out, o.progressPath(), off)
+				return errors.New("the lab failed to start: " + st.Error)
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the lab was not ready after %s", upTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// printFrom copies the lines of path from offset off to w, prefixed, and returns the new offset.
+func printFrom(w io.Writer, path string, off int64) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return off
+	}
+	defer func() { _ = f.Close() }()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return off
+	}
+	r := bufio.NewReader(f)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return off // a partial line is printed once it is complete
+		}
+		off += int64(len(line))
+		_, _ = fmt.Fprint(w, "lab: ", line)
+	}
+}
+
+func printUsage(w io.Writer, o Options) {
+	plan, _ := o.Plan()
+	cp := plan.NS(topology.RoleControlPlane)
+	_, _ = fmt.Fprintf(w, `
+frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing IPPool "lan" (%s) over ARP.
+  kubeconfig   %s  (API server on %s, reachable only inside the lab's namespaces)
+  kubectl      %s get nodes,pods -o wide     (kubectl inside %s)
+  LAN client   ip netns exec %s sh      (%s, on the nodes' LAN: reaches LoadBalancer IPs by ARP)
+  client       ip netns exec %s sh         (%s, behind the router %s)
+  in a Pod     %s exec --dir=%s <pod> -- wget -qO- http://hello-svc.default.svc.cluster.local
+  logs         %s
+  remove       make lab-down
+The Services guide's example: %s apply -f examples/hello-deploy.yaml -f examples/hello-svc.yaml
+`, o.Name, len(plan.Nodes), o.Proxy, plan.L2Pool,
+		o.Kubeconfig(), plan.ControlPlane,
+		o.Kubectl(), cp,
+		plan.NS(topology.RoleLANClient), plan.LANClient,
+		plan.NS(topology.RoleClient), plan.Client, plan.RouterExternal,
+		o.bin("frontdesk-lab"), o.Dir,
+		filepath.Join(o.Dir, "logs"),
+		o.Kubectl())
+}
