@@ -1,0 +1,318 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/knftables"
+)
+
+// plan collects the changes of a sync in the order a transaction must hold them: objects that
+// rules refer to exist before the rules, and a chain is deleted only after the rules and
+// elements that jump to it are gone.
+type plan struct {
+	addSets     []*knftables.Set
+	addChains   []string
+	flushChains []string
+	rules       []*knftables.Rule
+	delElems    []elem
+	addElems    []elem
+	delChains   []string
+	delSets     []string
+}
+
+// diff adds the changes that turn old into new; either may be nil (a new or a deleted Service).
+// owners arbitrates elements two Services both claim (the same externalIP and port): the first
+// one keeps it until it lets go.
+func (p *plan) diff(key types.NamespacedName, old, new *svcState, owners map[string]types.NamespacedName) {
+	if old == nil {
+		old = newSvcState()
+	}
+	if new == nil {
+		new = newSvcState()
+	}
+	for _, name := range slices.Sorted(maps.Keys(new.affinity)) {
+		if _, ok := old.affinity[name]; !ok {
+			p.addSets = append(p.addSets, affinitySetObject(name, new.affinity[name]))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(new.chains)) {
+		rules := new.chains[name]
+		oldRules, existed := old.chains[name]
+		switch {
+		case !existed:
+			p.addChains = append(p.addChains, name)
+		case slices.Equal(oldRules, rules):
+			continue
+		default:
+			p.flushChains = append(p.flushChains, name)
+		}
+		for _, r := range rules {
+			p.rules = append(p.rules, &knftables.Rule{Chain: name, Rule: r})
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(old.elems)) {
+		e := old.elems[id]
+		if n, ok := new.elems[id]; ok && n.value == e.value {
+			continue
+		}
+		if owners[id] != key {
+			continue
+		}
+		delete(owners, id)
+		p.delElems = append(p.delElems, e)
+	}
+	for _, id := range slices.Sorted(maps.Keys(new.elems)) {
+		e := new.elems[id]
+		if o, ok := old.elems[id]; ok && o.value == e.value && owners[id] == key {
+			continue
+		}
+		if owner, ok := owners[id]; ok && owner != key {
+			continue
+		}
+		owners[id] = key
+		p.addElems = append(p.addElems, e)
+	}
+	for _, name := range slices.Sorted(maps.Keys(old.chains)) {
+		if _, ok := new.chains[name]; !ok {
+			// Flushed first: a chain that still holds rules jumping elsewhere cannot be deleted
+			// in the same transaction before those rules go.
+			p.flushChains = append(p.flushChains, name)
+			p.delChains = append(p.delChains, name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(old.affinity)) {
+		if _, ok := new.affinity[name]; !ok {
+			p.delSets = append(p.delSets, name)
+		}
+	}
+}
+
+func affinitySetObject(name string, timeout time.Duration) *knftables.Set {
+	return &knftables.Set{Name: name, Flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag},
+		Timeout: &timeout, Type: "", TypeOf: ""}
+}
+
+func (e elem) object() *knftables.Element {
+	el := &knftables.Element{Key: e.key}
+	if e.value == "" {
+		el.Set = e.set
+	} else {
+		el.Map = e.set
+		el.Value = []string{e.value}
+	}
+	return el
+}
+
+// emit writes the plan into tx. addrType types the affinity sets.
+func (p *plan) emit(tx *knftables.Transaction, addrType string) {
+	for _, s := range p.addSets {
+		s.Type = addrType
+		tx.Add(s)
+	}
+	for _, c := range p.addChains {
+		tx.Add(&knftables.Chain{Name: c})
+	}
+	for _, c := range p.flushChains {
+		tx.Flush(&knftables.Chain{Name: c})
+	}
+	for _, r := range p.rules {
+		tx.Add(r)
+	}
+	for _, e := range p.delElems {
+		tx.Delete(e.object())
+	}
+	for _, e := range p.addElems {
+		tx.Add(e.object())
+	}
+	for _, c := range p.delChains {
+		tx.Delete(&knftables.Chain{Name: c})
+	}
+	for _, s := range p.delSets {
+		tx.Delete(&knftables.Set{Name: s})
+	}
+}
+
+// table is one family's frontdesk table: what the kernel holds, as far as we know, and the way to
+// change it.
+type table struct {
+	fam     family
+	nft     knftables.Interface
+	skel    skeleton
+	applied map[types.NamespacedName]*svcState
+	owners  map[string]types.NamespacedName
+	// needFull is set at start and after any failure: the next sync rewrites the whole table
+	// instead of trusting applied.
+	needFull bool
+}
+
+func newTable(fam family, nft knftables.Interface, opts modelOptions) *table {
+	return &table{fam: fam, nft: nft, skel: newSkeleton(fam, opts), needFull: true,
+		applied: map[types.NamespacedName]*svcState{}, owners: map[string]types.NamespacedName{}}
+}
+
+// syncStats says what one sync sent, for metrics and logs.
+type syncStats struct {
+	full         bool
+	transactions int
+	operations   int
+}
+
+// partialSync sends the difference between applied and want for the Services in want (a nil
+// value deletes the Service) as one transaction.
+func (t *table) partialSync(ctx context.Context, want map[types.NamespacedName]*svcState) (syncStats, error) {
+	var p plan
+	owners := maps.Clone(t.owners)
+	for _, key := range sortedKeys(want) {
+		p.diff(key, t.applied[key], want[key], owners)
+	}
+	tx := t.nft.NewTransaction()
+	p.emit(tx, t.fam.addrType)
+	st := syncStats{operations: tx.NumOperations()}
+	if st.operations == 0 {
+		return st, nil
+	}
+	st.transactions = 1
+	if err := t.nft.Run(ctx, tx); err != nil {
+		t.needFull = true
+		return st, fmt.Errorf("%s table: partial sync of %d Services: %w", t.fam.nft, len(want), err)
+	}
+	t.owners = owners
+	for key, s := range want {
+		if s == nil {
+			delete(t.applied, key)
+		} else {
+			t.applied[key] = s
+		}
+	}
+	return st, nil
+}
+
+// fullSync rewrites the whole table from all, the state of every Service. The first transaction
+// flushes the table, lays the skeleton and deletes chains and sets no Service wants any more; the
+// Services follow in transactions of at most chunk Services each, so that a cold start with tens
+// of thousands of Services never hands the kernel one transaction that stalls it (k8s #139328).
+// The table is never deleted: established connections keep their conntrack NAT throughout.
+func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcState, chunk int) (syncStats, error) {
+	st := syncStats{full: true}
+	t.needFull = true
+	t.applied = map[types.NamespacedName]*svcState{}
+	t.owners = map[string]types.NamespacedName{}
+
+	wantChains, wantSets := map[string]bool{}, map[string]bool{}
+	for name := range t.skel.chains {
+		wantChains[name] = true
+	}
+	for _, s := range t.skel.sets {
+		wantSets[s.Name] = true
+	}
+	for _, s := range all {
+		for name := range s.chains {
+			wantChains[name] = true
+		}
+		for name := range s.affinity {
+			wantSets[name] = true
+		}
+	}
+	// Listing is for full syncs only: partial syncs trust applied and never read the table back.
+	haveChains, err := t.nft.List(ctx, "chains")
+	if err != nil && !knftables.IsNotFound(err) {
+		return st, fmt.Errorf("%s table: listing chains: %w", t.fam.nft, err)
+	}
+	haveSets, err := t.nft.List(ctx, "sets")
+	if err != nil && !knftables.IsNotFound(err) {
+		return st, fmt.Errorf("%s table: listing sets: %w", t.fam.nft, err)
+	}
+
+	tx := t.nft.NewTransaction()
+	tx.Add(&knftables.Table{Comment: knftables.PtrTo("frontdesk node proxy; rules written by frontdesk only")})
+	tx.Flush(&knftables.Table{})
+	t.emitSkeleton(tx)
+	for _, c := range haveChains {
+		if !wantChains[c] {
+			tx.Delete(&knftables.Chain{Name: c})
+		}
+	}
+	for _, s := range haveSets {
+		if !wantSets[s] {
+			tx.Delete(&knftables.Set{Name: s})
+		}
+	}
+
+	keys := sortedKeys(all)
+	for start := 0; ; start += chunk {
+		end := min(start+chunk, len(keys))
+		var p plan
+		for _, key := range keys[start:end] {
+			p.diff(key, nil, all[key], t.owners)
+		}
+		p.emit(tx, t.fam.addrType)
+		st.operations += tx.NumOperations()
+		st.transactions++
+		if err := t.nft.Run(ctx, tx); err != nil {
+			return st, fmt.Errorf("%s table: full sync, transaction %d (Services %d to %d of %d): %w",
+				t.fam.nft, st.transactions, start, end, len(keys), err)
+		}
+		for _, key := range keys[start:end] {
+			t.applied[key] = all[key]
+		}
+		if end >= len(keys) {
+			break
+		}
+		tx = t.nft.NewTransaction()
+	}
+	t.needFull = false
+	return st, nil
+}
+
+func (t *table) emitSkeleton(tx *knftables.Transaction) {
+	for _, m := range t.skel.maps {
+		tx.Add(m)
+	}
+	for _, s := range t.skel.sets {
+		tx.Add(s)
+	}
+	hooked := map[string]bool{}
+	for _, b := range baseChains {
+		hooked[b.name] = true
+		tx.Add(&knftables.Chain{Name: b.name, Type: knftables.PtrTo(b.typ), Hook: knftables.PtrTo(b.hook),
+			Priority: knftables.PtrTo(b.priority)})
+	}
+	for _, name := range slices.Sorted(maps.Keys(t.skel.chains)) {
+		if !hooked[name] {
+			tx.Add(&knftables.Chain{Name: name})
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(t.skel.chains)) {
+		for _, r := range t.skel.chains[name] {
+			tx.Add(&knftables.Rule{Chain: name, Rule: r})
+		}
+	}
+	for _, e := range t.skel.elems {
+		tx.Add(e.object())
+	}
+}
+
+func sortedKeys[V any](m map[types.NamespacedName]V) []types.NamespacedName {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b types.NamespacedName) int {
+		if a.Namespace != b.Namespace {
+			if a.Namespace < b.Namespace {
+				return -1
+			}
+			return 1
+		}
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return keys
+}
