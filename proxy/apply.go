@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -25,10 +26,9 @@ type plan struct {
 	delSets     []string
 }
 
-// diff adds the changes that turn old into new; either may be nil (a new or a deleted Service).
-// owners arbitrates elements two Services both claim (the same externalIP and port): the first
-// one keeps it until it lets go.
-func (p *plan) diff(key types.NamespacedName, old, new *svcState, owners map[string]types.NamespacedName) {
+// diff adds the chain and set changes that turn old into new; either may be nil (a new or a
+// deleted Service). Elements go through table.claim, since two Services may claim one.
+func (p *plan) diff(old, new *svcState) {
 	if old == nil {
 		old = newSvcState()
 	}
@@ -55,28 +55,6 @@ func (p *plan) diff(key types.NamespacedName, old, new *svcState, owners map[str
 			p.rules = append(p.rules, &knftables.Rule{Chain: name, Rule: r})
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(old.elems)) {
-		e := old.elems[id]
-		if n, ok := new.elems[id]; ok && n.value == e.value {
-			continue
-		}
-		if owners[id] != key {
-			continue
-		}
-		delete(owners, id)
-		p.delElems = append(p.delElems, e)
-	}
-	for _, id := range slices.Sorted(maps.Keys(new.elems)) {
-		e := new.elems[id]
-		if o, ok := old.elems[id]; ok && o.value == e.value && owners[id] == key {
-			continue
-		}
-		if owner, ok := owners[id]; ok && owner != key {
-			continue
-		}
-		owners[id] = key
-		p.addElems = append(p.addElems, e)
-	}
 	for _, name := range slices.Sorted(maps.Keys(old.chains)) {
 		if _, ok := new.chains[name]; !ok {
 			// Flushed first: a chain that still holds rules jumping elsewhere cannot be deleted
@@ -88,6 +66,62 @@ func (p *plan) diff(key types.NamespacedName, old, new *svcState, owners map[str
 	for _, name := range slices.Sorted(maps.Keys(old.affinity)) {
 		if _, ok := new.affinity[name]; !ok {
 			p.delSets = append(p.delSets, name)
+		}
+	}
+}
+
+// elements tracks who claims each element of the shared maps and what the kernel holds. Two
+// Services may claim one key (the same externalIP and port); the claimant whose name sorts first
+// wins, whatever order the changes came in, so that partial syncs agree with a full sync.
+type elements struct {
+	claims    map[string]map[types.NamespacedName]elem
+	installed map[string]elem
+}
+
+func newElements() elements {
+	return elements{claims: map[string]map[types.NamespacedName]elem{}, installed: map[string]elem{}}
+}
+
+// claim replaces key's claims from old by those of new and returns the ids it touched.
+func (es elements) claim(key types.NamespacedName, old, new *svcState, touched map[string]bool) {
+	if old != nil {
+		for id := range old.elems {
+			delete(es.claims[id], key)
+			if len(es.claims[id]) == 0 {
+				delete(es.claims, id)
+			}
+			touched[id] = true
+		}
+	}
+	if new != nil {
+		for id, e := range new.elems {
+			if es.claims[id] == nil {
+				es.claims[id] = map[types.NamespacedName]elem{}
+			}
+			es.claims[id][key] = e
+			touched[id] = true
+		}
+	}
+}
+
+// settle adds to p what makes the kernel hold each touched element's winner, and records it.
+func (es elements) settle(p *plan, touched map[string]bool) {
+	for _, id := range slices.Sorted(maps.Keys(touched)) {
+		want, ok := elem{}, false
+		if c := es.claims[id]; len(c) > 0 {
+			want, ok = c[sortedKeys(c)[0]], true
+		}
+		have, had := es.installed[id]
+		switch {
+		case had && ok && have.value == want.value:
+			continue
+		case had:
+			p.delElems = append(p.delElems, have)
+			delete(es.installed, id)
+		}
+		if ok {
+			p.addElems = append(p.addElems, want)
+			es.installed[id] = want
 		}
 	}
 }
@@ -144,7 +178,11 @@ type table struct {
 	nft     knftables.Interface
 	skel    skeleton
 	applied map[types.NamespacedName]*svcState
-	owners  map[string]types.NamespacedName
+	elems   elements
+	// rules, chains and vips count what applied holds, kept up to date per Service so that no
+	// sync walks every Service to report them.
+	rules, chains int
+	vips          map[netip.Addr]int
 	// needFull is set at start and after any failure: the next sync rewrites the whole table
 	// instead of trusting applied.
 	needFull bool
@@ -152,7 +190,7 @@ type table struct {
 
 func newTable(fam family, nft knftables.Interface, opts modelOptions) *table {
 	return &table{fam: fam, nft: nft, skel: newSkeleton(fam, opts), needFull: true,
-		applied: map[types.NamespacedName]*svcState{}, owners: map[string]types.NamespacedName{}}
+		applied: map[types.NamespacedName]*svcState{}, elems: newElements(), vips: map[netip.Addr]int{}}
 }
 
 // syncStats says what one sync sent, for metrics and logs.
@@ -166,10 +204,15 @@ type syncStats struct {
 // value deletes the Service) as one transaction.
 func (t *table) partialSync(ctx context.Context, want map[types.NamespacedName]*svcState) (syncStats, error) {
 	var p plan
-	owners := maps.Clone(t.owners)
+	// The claims are updated in place: if the transaction fails, needFull makes the next sync
+	// rebuild them from scratch, so a half-updated claim set is never used.
+	elems := t.elems
+	touched := map[string]bool{}
 	for _, key := range sortedKeys(want) {
-		p.diff(key, t.applied[key], want[key], owners)
+		p.diff(t.applied[key], want[key])
+		elems.claim(key, t.applied[key], want[key], touched)
 	}
+	elems.settle(&p, touched)
 	tx := t.nft.NewTransaction()
 	p.emit(tx, t.fam.addrType)
 	st := syncStats{operations: tx.NumOperations()}
@@ -181,8 +224,8 @@ func (t *table) partialSync(ctx context.Context, want map[types.NamespacedName]*
 		t.needFull = true
 		return st, fmt.Errorf("%s table: partial sync of %d Services: %w", t.fam.nft, len(want), err)
 	}
-	t.owners = owners
 	for key, s := range want {
+		t.account(t.applied[key], s)
 		if s == nil {
 			delete(t.applied, key)
 		} else {
@@ -201,7 +244,8 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 	st := syncStats{full: true}
 	t.needFull = true
 	t.applied = map[types.NamespacedName]*svcState{}
-	t.owners = map[string]types.NamespacedName{}
+	t.elems = newElements()
+	t.rules, t.chains, t.vips = 0, 0, map[netip.Addr]int{}
 
 	wantChains, wantSets := map[string]bool{}, map[string]bool{}
 	for name := range t.skel.chains {
@@ -227,11 +271,24 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 	if err != nil && !knftables.IsNotFound(err) {
 		return st, fmt.Errorf("%s table: listing sets: %w", t.fam.nft, err)
 	}
+	haveMaps, err := t.nft.List(ctx, "maps")
+	if err != nil && !knftables.IsNotFound(err) {
+		return st, fmt.Errorf("%s table: listing maps: %w", t.fam.nft, err)
+	}
 
 	tx := t.nft.NewTransaction()
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("frontdesk node proxy; rules written by frontdesk only")})
-	tx.Flush(&knftables.Table{})
-	t.emitSkeleton(tx)
+	// Each object is flushed by name rather than with `flush table`: the same transaction then
+	// deletes the stale ones, which the kernel refuses while rules still refer to them.
+	for _, c := range haveChains {
+		tx.Flush(&knftables.Chain{Name: c})
+	}
+	for _, s := range haveSets {
+		tx.Flush(&knftables.Set{Name: s})
+	}
+	for _, m := range haveMaps {
+		tx.Flush(&knftables.Map{Name: m})
+	}
 	for _, c := range haveChains {
 		if !wantChains[c] {
 			tx.Delete(&knftables.Chain{Name: c})
@@ -242,14 +299,18 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 			tx.Delete(&knftables.Set{Name: s})
 		}
 	}
+	t.emitSkeleton(tx)
 
 	keys := sortedKeys(all)
 	for start := 0; ; start += chunk {
 		end := min(start+chunk, len(keys))
 		var p plan
+		touched := map[string]bool{}
 		for _, key := range keys[start:end] {
-			p.diff(key, nil, all[key], t.owners)
+			p.diff(nil, all[key])
+			t.elems.claim(key, nil, all[key], touched)
 		}
+		t.elems.settle(&p, touched)
 		p.emit(tx, t.fam.addrType)
 		st.operations += tx.NumOperations()
 		st.transactions++
@@ -258,6 +319,7 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 				t.fam.nft, st.transactions, start, end, len(keys), err)
 		}
 		for _, key := range keys[start:end] {
+			t.account(nil, all[key])
 			t.applied[key] = all[key]
 		}
 		if end >= len(keys) {
@@ -315,4 +377,27 @@ func sortedKeys[V any](m map[types.NamespacedName]V) []types.NamespacedName {
 		return 0
 	})
 	return keys
+}
+
+// account moves the counters from old to new for one Service.
+func (t *table) account(old, new *svcState) {
+	for _, s := range []*svcState{old, new} {
+		if s == nil {
+			continue
+		}
+		sign := 1
+		if s == old {
+			sign = -1
+		}
+		t.chains += sign * len(s.chains)
+		for _, r := range s.chains {
+			t.rules += sign * len(r)
+		}
+		for _, a := range s.vips {
+			t.vips[a] += sign
+			if t.vips[a] == 0 {
+				delete(t.vips, a)
+			}
+		}
+	}
 }

@@ -62,21 +62,12 @@ func newMetrics() *metrics {
 	return m
 }
 
-// observeTable updates the size gauges from what a table holds. It walks the applied state,
-// which is O(Services): cheap next to a sync, and never a read of the kernel.
+// observeTable updates the size gauges from a table's counters.
 func (m *metrics) observeTable(t *table) {
-	rules, chains, elems := 0, 0, len(t.skel.elems)
-	for _, s := range t.applied {
-		chains += len(s.chains)
-		for _, r := range s.chains {
-			rules += len(r)
-		}
-	}
-	elems += len(t.owners)
 	fam := string(t.fam.nft)
-	m.rules.WithLabelValues(fam).Set(float64(rules))
-	m.chains.WithLabelValues(fam).Set(float64(chains))
-	m.elements.WithLabelValues(fam).Set(float64(elems))
+	m.rules.WithLabelValues(fam).Set(float64(t.rules))
+	m.chains.WithLabelValues(fam).Set(float64(t.chains))
+	m.elements.WithLabelValues(fam).Set(float64(len(t.skel.elems) + len(t.elems.installed)))
 }
 
 // Registry is the proxy's metrics registry, for an embedding binary to serve.

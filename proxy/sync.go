@@ -39,7 +39,16 @@ func (p *Proxy) sync(ctx context.Context) error {
 				want[k] = nil
 			}
 		}
-		old := maps.Clone(t.applied)
+		// The old states, for the conntrack clean-up: the changed Services', or all on a full sync.
+		var old map[types.NamespacedName]*svcState
+		if snap.all {
+			old = maps.Clone(t.applied)
+		} else {
+			old = make(map[types.NamespacedName]*svcState, len(snap.keys))
+			for _, k := range snap.keys {
+				old[k] = t.applied[k]
+			}
+		}
 		var st syncStats
 		var err error
 		if snap.all {
@@ -91,10 +100,8 @@ func (p *Proxy) sync(ctx context.Context) error {
 func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter) {
 	vips := map[netip.Addr]bool{}
 	for _, t := range p.tables {
-		for _, s := range t.applied {
-			for _, a := range s.vips {
-				vips[a] = true
-			}
+		for a := range t.vips {
+			vips[a] = true
 		}
 	}
 	p.mu.Lock()
