@@ -263,18 +263,11 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 		}
 	}
 	// Listing is for full syncs only: partial syncs trust applied and never read the table back.
-	haveChains, err := t.nft.List(ctx, "chains")
+	have, err := t.nft.ListAll(ctx)
 	if err != nil && !knftables.IsNotFound(err) {
-		return st, fmt.Errorf("%s table: listing chains: %w", t.fam.nft, err)
+		return st, fmt.Errorf("%s table: listing its objects: %w", t.fam.nft, err)
 	}
-	haveSets, err := t.nft.List(ctx, "sets")
-	if err != nil && !knftables.IsNotFound(err) {
-		return st, fmt.Errorf("%s table: listing sets: %w", t.fam.nft, err)
-	}
-	haveMaps, err := t.nft.List(ctx, "maps")
-	if err != nil && !knftables.IsNotFound(err) {
-		return st, fmt.Errorf("%s table: listing maps: %w", t.fam.nft, err)
-	}
+	haveChains, haveSets, haveMaps := have["chain"], have["set"], have["map"]
 
 	tx := t.nft.NewTransaction()
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("frontdesk node proxy; rules written by frontdesk only")})
