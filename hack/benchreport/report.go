@@ -122,6 +122,10 @@ func renderSection(s suite, m machine, results []*result) string {
 	fmt.Fprintf(&b, "Command: `make bench SUITE=%s` (runs `%s`)  \n", s.name, strings.Join(s.command(), " "))
 	fmt.Fprintf(&b, "Measured %s on %s, %d cores, %s, commit %s.\n\n", m.date, m.cpu, m.cores, m.goVersion, m.commit)
 
+	if s.quantiles {
+		renderQuantiles(&b, results)
+		return b.String()
+	}
 	var units []string
 	for _, r := range results {
 		for _, u := range r.units {
@@ -149,6 +153,31 @@ func renderSection(s suite, m machine, results []*result) string {
 		}
 	}
 	return b.String()
+}
+
+// renderQuantiles writes one row per measured quantity of metrics named <what>-<q>-ms.
+func renderQuantiles(b *strings.Builder, results []*result) {
+	qs := []string{"p50", "p99", "max"}
+	fmt.Fprintf(b, "| benchmark | measured | %s |\n|---|---|%s\n", strings.Join(qs, " | "), strings.Repeat("---|", len(qs)))
+	for _, r := range results {
+		var rows []string
+		for _, u := range r.units {
+			for _, q := range qs {
+				if what, ok := strings.CutSuffix(u, "-"+q+"-ms"); ok && !slices.Contains(rows, what) {
+					rows = append(rows, what)
+				}
+			}
+		}
+		for _, what := range rows {
+			cells := make([]string, len(qs))
+			for i, q := range qs {
+				if c := cell(what+"-"+q+"-ms", r.values[what+"-"+q+"-ms"]); c != "" {
+					cells[i] = c + " ms"
+				}
+			}
+			fmt.Fprintf(b, "| %s | %s | %s |\n", r.name, strings.ReplaceAll(what, "-", " "), strings.Join(cells, " | "))
+		}
+	}
 }
 
 func ratioOf(results []*result, q ratio) string {

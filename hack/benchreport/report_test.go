@@ -68,3 +68,15 @@ func TestCellUnits(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderQuantiles(t *testing.T) {
+	rs := parseBench([]byte("BenchmarkL2Failover-2\t1\t7.5 kill-gap-max-ms\t5.0 kill-gap-p50-ms\t7.0 kill-gap-p99-ms\t805 kill-takeover-max-ms\t791 kill-takeover-p50-ms\t800 kill-takeover-p99-ms\n"))
+	var b strings.Builder
+	renderQuantiles(&b, rs)
+	want := "| benchmark | measured | p50 | p99 | max |\n|---|---|---|---|---|\n" +
+		"| L2Failover | kill gap | 5 ms | 7 ms | 7.50 ms |\n" +
+		"| L2Failover | kill takeover | 791 ms | 800 ms | 805 ms |\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
+}

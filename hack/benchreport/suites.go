@@ -13,6 +13,9 @@ type suite struct {
 	k8sBins bool     // needs the control-plane binaries from test/tools
 	ratios  []ratio  // figures computed from two benchmarks of the same run
 	extra   []string // extra `go test` flags
+	// quantiles renders metrics named <what>-<p50|p99|max>-ms as one row per <what>, instead
+	// of one column per metric (which is unreadable past a few).
+	quantiles bool
 }
 
 // ratio reports how many times slower the baseline is than ours, both measured in one run.
@@ -90,6 +93,25 @@ var suites = []suite{
 		bench: "Failover",
 		count: 1,
 		extra: []string{"-benchtime=20x"},
+	},
+	{
+		name:  "l2-failover",
+		title: "Speaker: L2 failover end to end",
+		about: "Three node namespaces and a client on a bridge, a real API server, frontdesk-controller " +
+			"and one frontdesk-speaker process per node; the client sends a UDP request to the VIP every " +
+			"5 ms and a responder in each node names the node that got it. 20 trials of each fault of " +
+			"the announcing node: SIGKILL of its speaker (the node's data path stays up, so the figure " +
+			"is the takeover: fault to first reply from the new node), its link cut (takeover = gap), " +
+			"and SIGTERM (planned hand-over). Targets: client served by the new node within 2 s p99, " +
+			"planned move ≤ 1 s (anchors: MetalLB ≈5–10 s, Cilium 10–20 s, kube-vip ≈15 s).",
+		pkg:       "./test/e2e/",
+		bench:     "BenchmarkL2Failover",
+		tags:      "netns,integration",
+		count:     1,
+		root:      true,
+		k8sBins:   true,
+		extra:     []string{"-benchtime=1x", "-timeout=30m"},
+		quantiles: true,
 	},
 	{
 		name:  "liveness-cost",

@@ -80,6 +80,11 @@ type Config struct {
 	// Triggers, when not nil, runs the loop on each receive: Main connects the announcer's
 	// OnStatusChange (an interface going down or back up), so the status follows it.
 	Triggers <-chan struct{}
+	// Synced, when not nil, is called once, after the caches synced and the first run of the
+	// loop succeeded. Main starts the heartbeats only then: a speaker that peers see alive wins
+	// elections at once, and one that cannot announce yet (still listing, or the API server is
+	// unreachable) would take addresses away from nodes that serve them.
+	Synced func()
 	// Logger; the zero value means klog.FromContext of Run's context.
 	Logger klog.Logger
 }
@@ -259,6 +264,10 @@ func (a *agent) loop(ctx context.Context) {
 			continue
 		}
 		syncs.WithLabelValues("ok").Inc()
+		if a.cfg.Synced != nil {
+			a.cfg.Synced()
+			a.cfg.Synced = nil
+		}
 	}
 }
 

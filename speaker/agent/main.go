@@ -102,7 +102,16 @@ func Main(stop context.Context, o Options) error {
 	defer wg.Wait() // after cancelRun (deferred later, runs first)
 	defer cancelRun()
 	errc := make(chan error, 3)
+	// Heartbeats start once the agent has synced (see Config.Synced): until then this node is
+	// not alive to its peers, nor to itself, and announces nothing.
+	synced := make(chan struct{})
 	wg.Go(func() {
+		select {
+		case <-synced:
+		case <-runCtx.Done():
+			return
+		}
+		log.Info("synced; sending heartbeats")
 		if err := mem.Run(runCtx); err != nil {
 			errc <- fmt.Errorf("liveness: %w", err)
 		}
@@ -115,7 +124,7 @@ func Main(stop context.Context, o Options) error {
 		err := Run(agentCtx, Config{
 			NodeName: o.NodeName, Kube: kube, API: api, Announcer: ann, Membership: mem,
 			LivenessPort: o.LivenessPort, Classes: o.Classes, ResyncPeriod: 10 * time.Minute, Logger: log,
-			Triggers: statusChanged,
+			Triggers: statusChanged, Synced: func() { close(synced) },
 		})
 		if err != nil {
 			errc <- err
