@@ -133,6 +133,9 @@ type Proxy struct {
 	metrics *metrics
 	health  *health
 
+	// syncMu serializes syncs: the loop's and those callers ask for with Sync.
+	syncMu sync.Mutex
+
 	readyOnce sync.Once
 	ready     chan struct{}
 

@@ -13,6 +13,8 @@ import (
 // sync programs the pending changes: a partial sync of the changed Services, or a full sync when
 // a table needs one (at start, after a failure, on the periodic resync or a zone change).
 func (p *Proxy) sync(ctx context.Context) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
 	start := time.Now()
 	full := false
 	for _, t := range p.tables {
