@@ -139,12 +139,19 @@ func BenchmarkNodeProxy(b *testing.B) {
 		}
 		setProbePort(b, kube, 8080)
 		r.waitProbe(b, probe, 30*time.Second)
+		time.Sleep(2 * time.Second) // any sync still under way ends before the measurement
 		fp10k[r.name] = r.connectTimes(b, probe+":80", 1000)
 		other.resume(b)
 		time.Sleep(2 * time.Second)
 	}
 	for _, r := range runners {
 		rss[r.name] = max(rss[r.name], r.rssMiB(b))
+	}
+	diag := fmt.Sprintf("change latencies (ms), in order:\n  frontdesk:  %v\n  kube-proxy: %v\nfrontdesk's own metrics:\n%s",
+		msList(change["frontdesk"]), msList(change["kube-proxy"]), fd.scrape(b, "127.0.0.1:10269"))
+	b.Log(diag)
+	if path := os.Getenv("FRONTDESK_PROXY_BENCH_DIAG"); path != "" {
+		_ = os.WriteFile(path, []byte(diag), 0o644)
 	}
 
 	for _, r := range runners {
@@ -171,6 +178,29 @@ func BenchmarkNodeProxy(b *testing.B) {
 	for _, name := range []string{"frontdesk", "kube-proxy"} {
 		b.Run("memory-10k/"+name, func(b *testing.B) { b.ReportMetric(rss[name], "RSS-MiB") })
 	}
+}
+
+func msList(d []time.Duration) []string {
+	out := make([]string, len(d))
+	for i, x := range d {
+		out[i] = strconv.FormatFloat(ms(x), 'f', 1, 64)
+	}
+	return out
+}
+
+// scrape reads the sync metrics a proxy serves inside its node namespace.
+func (r *runner) scrape(b *testing.B, addr string) string {
+	out, err := exec.Command("ip", "netns", "exec", r.net.node.Name, "curl", "-s", "http://"+addr+"/metrics").Output()
+	if err != nil {
+		return "scrape failed: " + err.Error()
+	}
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "frontdesk_proxy_sync") || strings.HasPrefix(l, "frontdesk_proxy_transactions") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 func reportQuantiles(b *testing.B, d []time.Duration) {
@@ -366,9 +396,12 @@ func (r *runner) waitProbeState(b *testing.B, ip string, want bool, limit time.D
 	return 0
 }
 
-// connectTimes measures n TCP connects from the client namespace to addr.
+// connectTimes measures n TCP connects from the client namespace to addr. A few failures are
+// logged and left out (once, kube-proxy's rules briefly refused the probe after a burst of
+// changes); more than 1% fails the benchmark.
 func (r *runner) connectTimes(b *testing.B, addr string, n int) []time.Duration {
 	out := make([]time.Duration, 0, n)
+	var failures []error
 	for range n {
 		var d time.Duration
 		err := r.net.client.Do(func() error {
@@ -381,9 +414,16 @@ func (r *runner) connectTimes(b *testing.B, addr string, n int) []time.Duration 
 			return err
 		})
 		if err != nil {
-			b.Fatalf("%s: connecting to %s: %v", r.name, addr, err)
+			failures = append(failures, err)
+			continue
 		}
 		out = append(out, d)
+	}
+	if len(failures) > 0 {
+		b.Logf("%s: %d of %d connections to %s failed, the first: %v", r.name, len(failures), n, addr, failures[0])
+	}
+	if len(failures) > n/100 {
+		b.Fatalf("%s: %d of %d connections to %s failed", r.name, len(failures), n, addr)
 	}
 	return out
 }
