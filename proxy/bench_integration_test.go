@@ -133,9 +133,11 @@ func BenchmarkNodeProxy(b *testing.B) {
 		other.pause(b)
 		time.Sleep(2 * time.Second)
 		for i := range iterations {
-			port := int32(9)
+			// The probe starts on the listener: the first change moves it away, so every
+			// iteration is a real change.
+			port := int32(8080)
 			if i%2 == 0 {
-				port = 8080
+				port = 9
 			}
 			time.Sleep(1100 * time.Millisecond)
 			start := time.Now()
