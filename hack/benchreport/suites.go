@@ -114,6 +114,29 @@ var suites = []suite{
 		quantiles: true,
 	},
 	{
+		name:  "node-proxy",
+		title: "Node proxy: frontdesk-proxy beside kube-proxy (nftables mode)",
+		about: "frontdesk-proxy and kube-proxy v1.37.2 --proxy-mode=nftables, each in its own node " +
+			"namespace against one real API server, measured in the same run, both with their default " +
+			"--min-sync-period (1 s). Rules are timed arriving in each kernel by `nft monitor` inside the " +
+			"namespace, not from the proxies' logs. first-packet: TCP connect from the node to the " +
+			"ClusterIP of a random Service (vip) or straight to one of its endpoints (direct), 1000 times " +
+			"per case, at 1k and 10k Services (target: flat, ≤ 10% growth). one-change: with 10k Services " +
+			"present, 100 Services get their EndpointSlice one at a time, 1.5 s apart: from the create " +
+			"returning to the ClusterIP in service-ips (target p99 ≤ 100 ms and ≤ 0.5× kube-proxy; anchor " +
+			"≈141 ms). cold-start: tables deleted, the proxy started with 10k Services × 2 endpoints in the " +
+			"API server, until all 10k ClusterIPs are in the kernel (programmed) and /healthz answers 200 " +
+			"(target ≤ 10 s; anchor 3 min 14 s), and the proxy's RSS then. See test/proxybench/README.md.",
+		pkg:       "./test/proxybench/",
+		bench:     "BenchmarkNodeProxies",
+		tags:      "netns,integration",
+		count:     1,
+		root:      true,
+		k8sBins:   true,
+		extra:     []string{"-benchtime=1x", "-timeout=60m"},
+		quantiles: true,
+	},
+	{
 		name:  "liveness-cost",
 		title: "Speaker: cost of heartbeats",
 		about: "Checking one received heartbeat (HMAC-SHA256 and replay checks) and signing one round " +
