@@ -132,7 +132,6 @@ func extChain(p portName) string   { return "ext-" + p.String() }
 func epSuffix(p portName, e endpoint) string {
 	return p.String() + "__" + strings.ReplaceAll(e.addr.String(), ":", "-") + "/" + fmt.Sprint(e.port)
 }
-func epChain(p portName, e endpoint) string { return "ep-" + epSuffix(p, e) }
 func affinitySet(p portName, e endpoint, timeout time.Duration) string {
 	return fmt.Sprintf("aff-%d-%s", int64(timeout/time.Second), epSuffix(p, e))
 }
@@ -165,20 +164,33 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 	}
 
 	used := map[netip.AddrPort]endpoint{}
+	// dnat is the statement part of the rule that sends a connection to e: with session affinity
+	// it also records the client in e's affinity set.
+	dnat := func(e endpoint) string {
+		to := netip.AddrPortFrom(e.addr, e.port).String()
+		if sp.affinityTimeout > 0 {
+			set := affinitySet(sp.name, e, sp.affinityTimeout)
+			st.affinity[set] = sp.affinityTimeout
+			return fmt.Sprintf("meta l4proto %s update @%s { %s saddr } dnat to %s", proto, set, ip, to)
+		}
+		return fmt.Sprintf("meta l4proto %s dnat to %s", proto, to)
+	}
 	cascade := func(chain string, to []endpoint, pre ...string) {
 		rules := slices.Clone(pre)
 		if sp.affinityTimeout > 0 {
 			for _, e := range to {
-				rules = append(rules, fmt.Sprintf("%s saddr @%s goto %s", ip, affinitySet(sp.name, e, sp.affinityTimeout), epChain(sp.name, e)))
+				rules = append(rules, fmt.Sprintf("%s saddr @%s %s", ip, affinitySet(sp.name, e, sp.affinityTimeout), dnat(e)))
 			}
 		}
-		// A cascade of literal comparisons rather than `numgen ... vmap { ... }`: an anonymous map per
-		// Service makes every later rule-add in the kernel scan all of them (k8s PR #130119).
+		// The endpoint is picked by a cascade of literal comparisons, each rule doing its own DNAT:
+		// no anonymous map per Service (they make every later rule-add in the kernel scan all of
+		// them, k8s PR #130119) and no chain per endpoint (every nft run fetches every chain name
+		// to resolve references, so chains cost on each sync; kube-proxy has one per endpoint).
 		for i, e := range to {
 			if i == len(to)-1 {
-				rules = append(rules, "goto "+epChain(sp.name, e))
+				rules = append(rules, dnat(e))
 			} else {
-				rules = append(rules, fmt.Sprintf("numgen random mod %d == 0 goto %s", len(to)-i, epChain(sp.name, e)))
+				rules = append(rules, fmt.Sprintf("numgen random mod %d == 0 %s", len(to)-i, dnat(e)))
 			}
 			used[netip.AddrPortFrom(e.addr, e.port)] = e
 		}
@@ -215,17 +227,9 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 	}
 
 	for _, e := range used {
-		dst := netip.AddrPortFrom(e.addr, e.port).String()
 		// Hairpin: a Pod reaching itself through its Service must see the reply come back through
-		// conntrack, so its own address is masqueraded to the node's.
-		rules := []string{fmt.Sprintf("%s saddr %s jump %s", ip, e.addr, chainMarkForMasquerade)}
-		if sp.affinityTimeout > 0 {
-			set := affinitySet(sp.name, e, sp.affinityTimeout)
-			st.affinity[set] = sp.affinityTimeout
-			rules = append(rules, fmt.Sprintf("update @%s { %s saddr }", set, ip))
-		}
-		rules = append(rules, fmt.Sprintf("meta l4proto %s dnat to %s", proto, dst))
-		st.chains[epChain(sp.name, e)] = rules
+		// conntrack, so postrouting masquerades a DNATed packet whose source is its destination.
+		st.add(elem{set: setHairpin, key: []string{e.addr.String(), e.addr.String()}})
 	}
 
 	if len(internal) > 0 {

@@ -50,7 +50,7 @@ const (
 	ep2Gateway = "10.99.12.1"
 )
 
-func newKernelNet(t *testing.T) *kernelNet {
+func newKernelNet(t testing.TB) *kernelNet {
 	netns.RequireRoot(t, "ip", "nft", "conntrack")
 	id := netns.RunID(t)
 	k := &kernelNet{
@@ -146,7 +146,7 @@ type deleted string
 
 // echo serves TCP and UDP on port 8080 inside ns: each connection or datagram is answered with
 // "<name> <the peer's address>", which says who served and which source address it saw.
-func echo(t *testing.T, ns *netns.NS, name string) {
+func echo(t testing.TB, ns *netns.NS, name string) {
 	t.Helper()
 	ln, err := ns.Listen("tcp", ":8080")
 	if err != nil {
@@ -186,7 +186,7 @@ func echo(t *testing.T, ns *netns.NS, name string) {
 }
 
 // ask connects from ns to addr over TCP and returns the echo's answer.
-func ask(t *testing.T, ns *netns.NS, addr string) (string, error) {
+func ask(t testing.TB, ns *netns.NS, addr string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -33,6 +33,7 @@ const (
 	setFirewallAllow      = "firewall-allow"
 	setPodCIDRs           = "pod-cidrs"
 	setNodePortIPs        = "nodeport-ips"
+	setHairpin            = "hairpin"
 )
 
 // baseChain is one chain attached to a netfilter hook.
@@ -116,6 +117,7 @@ func newSkeleton(fam family, opts modelOptions) skeleton {
 		},
 		chainMarkForMasquerade: {fmt.Sprintf("meta mark set meta mark | %s", mark)},
 		chainMasquerading: {
+			fmt.Sprintf("ct status dnat %s saddr . %s daddr @%s masquerade fully-random", ip, ip, setHairpin),
 			fmt.Sprintf("meta mark & %s == 0 return", mark),
 			fmt.Sprintf("meta mark set meta mark ^ %s", mark),
 			"masquerade fully-random",
@@ -134,6 +136,7 @@ func newSkeleton(fam family, opts modelOptions) skeleton {
 		{Name: setFirewallAllow, Type: svcKey + " . " + fam.addrType, Flags: []knftables.SetFlag{knftables.IntervalFlag}},
 		{Name: setPodCIDRs, Type: fam.addrType, Flags: []knftables.SetFlag{knftables.IntervalFlag}},
 		{Name: setNodePortIPs, Type: fam.addrType},
+		{Name: setHairpin, Type: fam.addrType + " . " + fam.addrType},
 	}
 	for _, p := range opts.podCIDRs {
 		s.elems = append(s.elems, elem{set: setPodCIDRs, key: []string{p.String()}})

@@ -130,10 +130,10 @@ var (
 	reSaddrNotIn = regexp.MustCompile(`^(ip6?) saddr != @(\S+) (jump|goto) (\S+)$`)
 	reSaddrIn    = regexp.MustCompile(`^(ip6?) saddr @(\S+) (jump|goto) (\S+)$`)
 	reFibSaddr   = regexp.MustCompile(`^fib saddr type local (jump|goto) (\S+)$`)
-	reNumgen     = regexp.MustCompile(`^numgen random mod (\d+) == 0 goto (\S+)$`)
-	reSaddrIs    = regexp.MustCompile(`^(ip6?) saddr ([0-9a-f.:]+) (jump|goto) (\S+)$`)
-	reUpdate     = regexp.MustCompile(`^update @(\S+) \{ (ip6?) saddr \}$`)
-	reDNAT       = regexp.MustCompile(`^meta l4proto (tcp|udp|sctp) dnat to (\S+)$`)
+	reHairpin    = regexp.MustCompile(`^ct status dnat (ip6?) saddr \. (ip6?) daddr @(\S+) masquerade fully-random$`)
+	// reEndpoint is the rule that picks an endpoint: an optional random draw, an optional affinity
+	// lookup, the protocol, an optional affinity update, the DNAT.
+	reEndpoint = regexp.MustCompile(`^(?:numgen random mod (\d+) == 0 )?(?:(ip6?) saddr @(\S+) )?meta l4proto (tcp|udp|sctp) (?:update @(\S+) \{ (ip6?) saddr \} )?dnat to (\S+)$`)
 )
 
 // run evaluates chain from rule i on and returns every way it can end.
@@ -247,41 +247,51 @@ func (tr *tracer) run(pkt packet, chain string, i int, st traceState) []result {
 			return cont(st)
 		}
 		return verdict(m[1], m[2], st)
-	case reNumgen.MatchString(rule):
-		m := reNumgen.FindStringSubmatch(rule)
+	case reHairpin.MatchString(rule):
+		m := reHairpin.FindStringSubmatch(rule)
+		tr.checkFamily(m[1], rule)
+		if !st.dnat.IsValid() || !tr.inSet(m[3], pkt.src.String(), st.daddr.String()) {
+			return cont(st)
+		}
+		st.masq = true
+		return []result{{st: st, terminal: "ACCEPT"}}
+	case reEndpoint.MatchString(rule):
+		m := reEndpoint.FindStringSubmatch(rule)
+		if m[2] != "" {
+			tr.checkFamily(m[2], rule)
+			if !tr.inSet(m[3], pkt.src.String()) {
+				return cont(st)
+			}
+		}
+		if m[4] != pkt.proto {
+			return cont(st)
+		}
+		apply := func(st traceState) []result {
+			if m[5] != "" {
+				tr.checkFamily(m[6], rule)
+				if tr.fake.Table.Sets[m[5]] == nil {
+					tr.t.Fatalf("tracer: set %q does not exist", m[5])
+				}
+				if tr.affinity[m[5]] == nil {
+					tr.affinity[m[5]] = map[netip.Addr]bool{}
+				}
+				tr.affinity[m[5]][pkt.src] = true
+			}
+			to := netip.MustParseAddrPort(m[7])
+			st.dnat, st.daddr, st.dport = to, to.Addr(), to.Port()
+			return []result{{st: st, terminal: "ACCEPT"}}
+		}
+		if m[1] == "" {
+			return apply(st)
+		}
 		n, _ := strconv.Atoi(m[1])
 		if tr.pick != nil {
 			if tr.pick(n) == 0 {
-				return verdict("goto", m[2], st)
+				return apply(st)
 			}
 			return cont(st)
 		}
-		return append(verdict("goto", m[2], st), cont(st)...)
-	case reSaddrIs.MatchString(rule):
-		m := reSaddrIs.FindStringSubmatch(rule)
-		tr.checkFamily(m[1], rule)
-		if netip.MustParseAddr(m[2]) != pkt.src {
-			return cont(st)
-		}
-		return verdict(m[3], m[4], st)
-	case reUpdate.MatchString(rule):
-		m := reUpdate.FindStringSubmatch(rule)
-		if tr.fake.Table.Sets[m[1]] == nil {
-			tr.t.Fatalf("tracer: set %q does not exist", m[1])
-		}
-		if tr.affinity[m[1]] == nil {
-			tr.affinity[m[1]] = map[netip.Addr]bool{}
-		}
-		tr.affinity[m[1]][pkt.src] = true
-		return cont(st)
-	case reDNAT.MatchString(rule):
-		m := reDNAT.FindStringSubmatch(rule)
-		if m[1] != pkt.proto {
-			return cont(st)
-		}
-		to := netip.MustParseAddrPort(m[2])
-		st.dnat, st.daddr, st.dport = to, to.Addr(), to.Port()
-		return []result{{st: st, terminal: "ACCEPT"}}
+		return append(apply(st), cont(st)...)
 	}
 	tr.t.Fatalf("tracer: rule %q in chain %q is not understood; teach the tracer before writing it", rule, chain)
 	return nil
