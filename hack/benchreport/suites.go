@@ -114,19 +114,21 @@ var suites = []suite{
 		quantiles: true,
 	},
 	{
-		name:  "node-proxy",
-		title: "Node proxy: frontdesk-proxy beside kube-proxy (nftables mode)",
+		name:  "proxybench",
+		title: "Node proxy beside kube-proxy, timed in the kernel (test/proxybench)",
 		about: "frontdesk-proxy and kube-proxy v1.37.2 --proxy-mode=nftables, each in its own node " +
 			"namespace against one real API server, measured in the same run, both with their default " +
 			"--min-sync-period (1 s). Rules are timed arriving in each kernel by `nft monitor` inside the " +
 			"namespace, not from the proxies' logs. first-packet: TCP connect from the node to the " +
-			"ClusterIP of a random Service (vip) or straight to one of its endpoints (direct), 1000 times " +
+			"ClusterIP of a random Service (vip) or straight to one of its endpoints (direct), 2000 times " +
 			"per case, at 1k and 10k Services (target: flat, ≤ 10% growth). one-change: with 10k Services " +
 			"present, 100 Services get their EndpointSlice one at a time, 1.5 s apart: from the create " +
 			"returning to the ClusterIP in service-ips (target p99 ≤ 100 ms and ≤ 0.5× kube-proxy; anchor " +
 			"≈141 ms). cold-start: tables deleted, the proxy started with 10k Services × 2 endpoints in the " +
 			"API server, until all 10k ClusterIPs are in the kernel (programmed) and /healthz answers 200 " +
-			"(target ≤ 10 s; anchor 3 min 14 s), and the proxy's RSS then. See test/proxybench/README.md.",
+			"(target ≤ 10 s; anchor 3 min 14 s), and the proxy's RSS then. own-mean-sync-ms and syncs are " +
+			"the proxies' own sync-duration histograms over the one-change window, to tell the sync from " +
+			"the rest (API server, watch, waiting for a sync). See test/proxybench/README.md.",
 		pkg:       "./test/proxybench/",
 		bench:     "BenchmarkNodeProxies",
 		tags:      "netns,integration",

@@ -5,12 +5,14 @@ package proxybench
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +58,7 @@ type node struct {
 	ns      *netns.NS
 	table   string // the proxy's nftables table in the ip and ip6 families
 	healthz string // URL inside ns
+	metrics string // URL inside ns
 	mon     *monitor
 	newCmd  func() *proc // starts the proxy
 	proxy   *proc
@@ -131,7 +134,7 @@ func newEnv(t testing.TB) *env {
 		e.createNode(n.name, lanAddr(byte(1+i)).Addr())
 		switch i {
 		case frontdesk:
-			n.table, n.healthz = "frontdesk", "http://127.0.0.1:10266/healthz"
+			n.table, n.healthz, n.metrics = "frontdesk", "http://127.0.0.1:10266/healthz", "http://127.0.0.1:10269/metrics"
 			n.newCmd = func() *proc {
 				return start(t, e.logDir, name, n.ns.Command(ours, "--kubeconfig="+kc, "--hostname-override="+n.name,
 					"--cluster-cidr="+clusterCIDR))
@@ -139,7 +142,7 @@ func newEnv(t testing.TB) *env {
 		case kubeProxy:
 			// Everything that would write a sysctl outside the namespace's own net.* is off
 			// (conntrack limits and timeouts); the sync periods are kube-proxy's defaults.
-			n.table, n.healthz = "kube-proxy", "http://127.0.0.1:10256/healthz"
+			n.table, n.healthz, n.metrics = "kube-proxy", "http://127.0.0.1:10256/healthz", "http://127.0.0.1:10249/metrics"
 			n.newCmd = func() *proc {
 				return start(t, e.logDir, name, n.ns.Command(kp, "--proxy-mode=nftables", "--kubeconfig="+kc,
 					"--hostname-override="+n.name, "--cluster-cidr="+clusterCIDR,
@@ -222,4 +225,52 @@ func (n *node) countElements() (int, error) {
 		return 0, fmt.Errorf("nft list map in %s: %v: %s", n.ns.Name, err, out)
 	}
 	return strings.Count(string(out), " : goto "), nil
+}
+
+// syncTotals reads the proxy's own sync-duration histogram (sum of seconds, count) from its
+// /metrics inside the namespace: frontdesk_proxy_sync_duration_seconds (every kind) or
+// kubeproxy_sync_proxy_rules_duration_seconds. Only used to explain the timings from outside.
+func (n *node) syncTotals(ctx context.Context) (sum, count float64, err error) {
+	metric := map[string]string{"frontdesk": "frontdesk_proxy_sync_duration_seconds",
+		"kube-proxy": "kubeproxy_sync_proxy_rules_duration_seconds"}[n.table]
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return n.ns.Dial(ctx, network, addr)
+		}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.metrics, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	found := false
+	for _, line := range strings.Split(string(body), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(f[0], "{")
+		v, perr := strconv.ParseFloat(f[1], 64)
+		if perr != nil {
+			continue
+		}
+		switch name {
+		case metric + "_sum":
+			sum += v
+			found = true
+		case metric + "_count":
+			count += v
+		}
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("%s: no %s in %s", n.name, metric, n.metrics)
+	}
+	return sum, count, nil
 }
