@@ -121,7 +121,9 @@ var suites = []suite{
 			"--min-sync-period (1 s). Rules are timed arriving in each kernel by `nft monitor` inside the " +
 			"namespace, not from the proxies' logs. first-packet: TCP connect from the node to the " +
 			"ClusterIP of a random Service (vip) or straight to one of its endpoints (direct), 2000 times " +
-			"per case, at 1k and 10k Services (target: flat, ≤ 10% growth). one-change: with 10k Services " +
+			"per case, interleaved, at 1k and 10k Services (target: flat, ≤ 10% growth; the two scales are " +
+			"minutes apart on a loaded machine, so vip/direct, the VIP's cost against a direct connection " +
+			"timed at the same moments, is the steadier measure of growth). one-change: with 10k Services " +
 			"present, 100 Services get their EndpointSlice one at a time, 1.5 s apart: from the create " +
 			"returning to the ClusterIP in service-ips (target p99 ≤ 100 ms and ≤ 0.5× kube-proxy; anchor " +
 			"≈141 ms). cold-start: tables deleted, the proxy started with 10k Services × 2 endpoints in the " +

@@ -108,13 +108,24 @@ func BenchmarkNodeProxies(b *testing.B) {
 			for _, what := range firstPacketCases {
 				reportQuantiles(b, what, fp[what])
 			}
+			// The VIP's cost relative to a direct connection measured at the same moments: the
+			// 1k and 10k runs are minutes apart, and the machine's load moves both alike.
+			vipOverDirect := func(fp map[string][]time.Duration, name string) float64 {
+				return ms(quantile(fp[name+"-vip"], 0.5)) / ms(quantile(fp[name+"-direct"], 0.5))
+			}
+			for _, name := range proxyNames {
+				b.ReportMetric(vipOverDirect(fp, name), name+"-vip/direct-p50-x")
+			}
 			if n == large && firstPackets[small] != nil {
-				for _, what := range []string{"frontdesk-vip", "kube-proxy-vip"} {
+				for _, name := range proxyNames {
+					what := name + "-vip"
 					growth := func(q float64) float64 {
 						return 100 * (ms(quantile(fp[what], q))/ms(quantile(firstPackets[small][what], q)) - 1)
 					}
 					b.ReportMetric(growth(0.5), what+"-p50-growth-from-1k-%")
 					b.ReportMetric(growth(0.99), what+"-p99-growth-from-1k-%")
+					b.ReportMetric(100*(vipOverDirect(fp, name)/vipOverDirect(firstPackets[small], name)-1),
+						name+"-vip/direct-p50-growth-from-1k-%")
 				}
 			}
 		})
