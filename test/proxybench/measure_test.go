@@ -92,12 +92,15 @@ func connectTime(ctx context.Context, nd *node, addr netip.AddrPort) (time.Durat
 	return d, err
 }
 
-// oneChange creates Services [base, base+count) without endpoints, lets both proxies settle,
-// then gives them endpoints one at a time and times, per proxy, from the EndpointSlice create
-// returning to the ClusterIP arriving in service-ips. Changes are spaced by more than both
-// proxies' --min-sync-period (1 s, the default of both), so that each change starts a sync at
-// once rather than waiting out the previous one.
-func (e *env) oneChange(ctx context.Context, base, count int) (map[string][]time.Duration, error) {
+// oneChange creates count Services from base without endpoints, lets both proxies settle, then
+// gives them endpoints one at a time and times, from the EndpointSlice create returning to the
+// ClusterIP arriving in service-ips, one proxy per block of `block` changes while the other is
+// stopped (SIGSTOP): both react to the same change at the same moment otherwise, and on two cores
+// each proxy's sync would be timed against the other's. The stopped proxy then catches up before
+// the next block, which times it. Changes are spaced by more than both proxies'
+// --min-sync-period (1 s, the default of both), so that each starts a sync at once rather than
+// waiting out the previous one.
+func (e *env) oneChange(ctx context.Context, base, count, block int) (map[string][]time.Duration, error) {
 	ips := make([]netip.Addr, count)
 	for k := range count {
 		ip, err := e.createService(ctx, base+k)
@@ -108,34 +111,53 @@ func (e *env) oneChange(ctx context.Context, base, count int) (map[string][]time
 	}
 	time.Sleep(3 * time.Second) // both proxies have synced the endpoint-less Services
 	out := map[string][]time.Duration{}
-	for k := range count {
-		next := time.Now().Add(1500 * time.Millisecond)
-		if err := e.createSlice(ctx, base+k); err != nil {
+	for k := 0; k < count; k += block {
+		j := (k / block) % len(e.nodes) // the measured proxy
+		others := slices.Delete(slices.Clone(e.nodes), j, j+1)
+		for _, o := range others {
+			if err := o.proxy.pause(true); err != nil {
+				return nil, err
+			}
+		}
+		nd := e.nodes[j]
+		end := min(k+block, count)
+		var err error
+		for i := k; i < end && err == nil; i++ {
+			next := time.Now().Add(1500 * time.Millisecond)
+			if err = e.createSlice(ctx, base+i); err != nil {
+				break
+			}
+			t0 := time.Now()
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			var at time.Time
+			at, err = nd.mon.waitAll(wctx, ips[i:i+1])
+			cancel()
+			if err != nil {
+				err = fmt.Errorf("%s, change %d: %w", nd.name, i, err)
+				break
+			}
+			out[proxyNames[j]] = append(out[proxyNames[j]], max(0, at.Sub(t0)))
+			time.Sleep(time.Until(next))
+		}
+		for _, o := range others {
+			if perr := o.proxy.pause(false); perr != nil && err == nil {
+				err = perr
+			}
+		}
+		if err != nil {
 			return nil, err
 		}
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		errs := make([]error, len(e.nodes))
-		lat := make([]time.Duration, len(e.nodes))
-		for j, nd := range e.nodes {
-			wg.Go(func() {
-				wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
-				at, err := nd.mon.waitAll(wctx, ips[k:k+1])
-				errs[j], lat[j] = err, max(0, at.Sub(t0))
-			})
-		}
-		wg.Wait()
-		for j, err := range errs {
+		// The others catch up (their own time is not measured here), then rest a sync period.
+		for _, o := range others {
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			_, err := o.mon.waitAll(wctx, ips[k:end])
+			cancel()
 			if err != nil {
-				return nil, fmt.Errorf("%s, change %d: %w", e.nodes[j].name, k, err)
+				return nil, fmt.Errorf("%s catching up after a pause: %w", o.name, err)
 			}
-			out[proxyNames[j]] = append(out[proxyNames[j]], lat[j])
 		}
-		if (k+1)%20 == 0 {
-			progress("%d/%d single changes timed", k+1, count)
-		}
-		time.Sleep(time.Until(next))
+		time.Sleep(1500 * time.Millisecond)
+		progress("%d/%d single changes timed", end, count)
 	}
 	return out, nil
 }

@@ -98,6 +98,7 @@ func (p *proc) stop() {
 		return
 	default:
 	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // in case a measurement left it stopped
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -123,4 +124,13 @@ func (p *proc) rssMiB() (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS line in /proc/%d/status", p.cmd.Process.Pid)
+}
+
+// pause stops the process (SIGSTOP) or lets it go on (SIGCONT).
+func (p *proc) pause(stop bool) error {
+	sig := syscall.SIGCONT
+	if stop {
+		sig = syscall.SIGSTOP
+	}
+	return p.cmd.Process.Signal(sig)
 }

@@ -37,13 +37,13 @@ func TestHarness(t *testing.T) {
 	e.createServices(ctx, 100, 200)
 	e.waitProgrammed(ctx, 200)
 
-	ch, err := e.oneChange(ctx, 200, 5)
+	ch, err := e.oneChange(ctx, 200, 8, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range proxyNames {
-		if got := len(ch[name]); got != 5 {
-			t.Fatalf("%s: %d changes timed, want 5", name, got)
+		if got := len(ch[name]); got != 4 {
+			t.Fatalf("%s: %d changes timed, want 4", name, got)
 		}
 		t.Logf("one change, %s: p50 %s, max %s", name, quantile(ch[name], 0.5), quantile(ch[name], 1))
 		if m := quantile(ch[name], 1); m > 5*time.Second {
@@ -83,7 +83,8 @@ func BenchmarkNodeProxies(b *testing.B) {
 	const (
 		small, large = 1000, 10000
 		rounds       = 2000 // connections per case and scale
-		changes      = 100
+		changes      = 120  // 60 timed on each proxy, in blocks of 10
+		block        = 10
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
@@ -140,7 +141,7 @@ func BenchmarkNodeProxies(b *testing.B) {
 			}
 			sums[j], counts[j] = s, c
 		}
-		ch, err := e.oneChange(ctx, large, changes)
+		ch, err := e.oneChange(ctx, large, changes, block)
 		if err != nil {
 			b.Fatal(err)
 		}
