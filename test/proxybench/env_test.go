@@ -222,7 +222,7 @@ func (n *node) waitHealthy(ctx context.Context) (time.Time, error) {
 func (n *node) countElements() (int, error) {
 	out, err := n.ns.Command("nft", "list", "map", "ip", n.table, "service-ips").CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("nft list map in %s: %v: %s", n.ns.Name, err, out)
+		return 0, fmt.Errorf("nft list map in %s: %w: %s", n.ns.Name, err, out)
 	}
 	return strings.Count(string(out), " : goto "), nil
 }

@@ -200,8 +200,12 @@ func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) 
 		return coldStartResult{}, hErr
 	}
 	r := coldStartResult{programmed: pAt.Sub(t0), healthy: hAt.Sub(t0)}
-	if c, err := nd.countElements(); err != nil || c < n {
-		return r, fmt.Errorf("%s: service-ips holds %d elements after the cold start, want at least %d (%v)", nd.name, c, n, err)
+	c, err := nd.countElements()
+	if err != nil {
+		return r, err
+	}
+	if c < n {
+		return r, fmt.Errorf("%s: service-ips holds %d elements after the cold start, want at least %d", nd.name, c, n)
 	}
 	r.rssMiB, err = nd.proxy.rssMiB()
 	progress("%s cold start with %d Services: programmed in %s, healthy in %s, RSS %.0f MiB",

@@ -42,7 +42,7 @@ func buildProxy(t testing.TB) string {
 		cmd := exec.Command("go", "build", "-o", buildDir+"/", "./cmd/frontdesk-proxy")
 		cmd.Dir = filepath.Dir(mod)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/frontdesk-proxy: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./cmd/frontdesk-proxy: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
