@@ -178,6 +178,34 @@ func renderQuantiles(b *strings.Builder, results []*result) {
 			fmt.Fprintf(b, "| %s | %s | %s |\n", r.name, strings.ReplaceAll(what, "-", " "), strings.Join(cells, " | "))
 		}
 	}
+	renderOthers(b, results, qs)
+}
+
+// renderOthers lists, under a quantile table, the figures that are not quantiles (a start time,
+// a memory size, a ratio), one row each, named by their unit. ns/op, B/op and allocs/op of a
+// one-shot end-to-end benchmark only describe the harness and are left out.
+func renderOthers(b *strings.Builder, results []*result, qs []string) {
+	isQuantile := func(u string) bool {
+		for _, q := range qs {
+			if strings.HasSuffix(u, "-"+q+"-ms") {
+				return true
+			}
+		}
+		return false
+	}
+	head := false
+	for _, r := range results {
+		for _, u := range r.units {
+			if u == "ns/op" || u == "B/op" || u == "allocs/op" || isQuantile(u) {
+				continue
+			}
+			if !head {
+				b.WriteString("\n| benchmark | figure | value |\n|---|---|---|\n")
+				head = true
+			}
+			fmt.Fprintf(b, "| %s | %s | %s |\n", r.name, u, cell(u, r.values[u]))
+		}
+	}
 }
 
 func ratioOf(results []*result, q ratio) string {

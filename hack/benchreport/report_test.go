@@ -80,3 +80,17 @@ func TestRenderQuantiles(t *testing.T) {
 		t.Errorf("table (-want +got):\n%s", diff)
 	}
 }
+
+func TestRenderQuantilesWithOtherFigures(t *testing.T) {
+	rs := parseBench([]byte("BenchmarkProxies/cold-2\t1\t9000000 ns/op\t4.0 a-p50-ms\t100 B/op\t2 allocs/op\t3.25 ours-s\t12 theirs/ours-x\n"))
+	var b strings.Builder
+	renderQuantiles(&b, rs)
+	want := "| benchmark | measured | p50 | p99 | max |\n|---|---|---|---|---|\n" +
+		"| Proxies/cold | a | 4 ms |  |  |\n" +
+		"\n| benchmark | figure | value |\n|---|---|---|\n" +
+		"| Proxies/cold | ours-s | 3.25 |\n" +
+		"| Proxies/cold | theirs/ours-x | 12 |\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
+}
