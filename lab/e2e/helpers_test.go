@@ -102,6 +102,9 @@ func startLab(t *testing.T, proxy string) *lab {
 	if err := supervisor.BuildRouterTools(t.Context(), repo, filepath.Join(o.Dir, "bin"), &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
+	if err := supervisor.BuildChartRender(t.Context(), repo, filepath.Join(o.Dir, "bin"), &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
 	t.Logf("binaries built in %s", time.Since(began).Round(time.Second))
 	began = time.Now()
 	if err := supervisor.Up(t.Context(), o); err != nil {

@@ -55,6 +55,8 @@ func walkthrough(t *testing.T, proxy string) {
 		}
 	})
 
+	t.Run("frontdesk runs as the chart's ServiceAccounts", func(t *testing.T) { testChartRBAC(t, l) })
+
 	t.Run("the router installs gobgpd's routes in its table", func(t *testing.T) {
 		// Until the speakers speak BGP (#6), a route added to gobgpd's RIB by hand stands in for
 		// an advertised one.
@@ -234,6 +236,8 @@ func walkthrough(t *testing.T, proxy string) {
 			t.Errorf("%d failed requests during the flips: %v", len(failures), failures)
 		}
 	})
+
+	t.Run("no request of frontdesk's was refused by RBAC", func(t *testing.T) { checkNothingForbidden(t, l) })
 }
 
 // guideService is examples/hello-svc.yaml with its type changed, as the guide's step 4 says.

@@ -35,7 +35,7 @@ type Options struct {
 	Repo   string // the frontdesk checkout the binaries are built from
 	K8sBin string // kube-apiserver, kubectl, kube-proxy, agnhost...: test/tools/build.sh's folder
 	// Prebuilt skips building: Dir/bin already holds frontdesk-lab, frontdesk-controller,
-	// frontdesk-speaker and http-echo (tests build them once).
+	// frontdesk-speaker, http-echo, the chart renderer, gobgpd and gobgp (tests build them once).
 	Prebuilt bool
 	// DieWithParent ties the supervisor to the process that ran Up (tests: a test binary killed
 	// by its timeout takes the lab's processes with it; down still removes the namespaces).

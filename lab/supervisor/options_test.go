@@ -3,6 +3,8 @@ package supervisor
 import (
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestValidate(t *testing.T) {
@@ -33,13 +35,45 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestManifests(t *testing.T) {
+func TestChartValues(t *testing.T) {
 	o := Options{Name: "fdlab", Nodes: 3}
 	p, _ := o.Plan()
-	m := manifests(p)
-	for _, want := range []string{"kind: IPPool", `addresses: ["198.18.0.200-198.18.0.250"]`, "kind: L2Advertisement", "ipPools: [lan]"} {
-		if !strings.Contains(m, want) {
-			t.Errorf("manifests lack %s:\n%s", want, m)
+	v := chartValues(p)
+	for _, want := range []string{"controllers: [service, nodeport-usage, cloud-node]", "ipPools:\n  - name: lan",
+		`addresses: ["198.18.0.200-198.18.0.250"]`, "l2Advertisements:\n  - name: lan", "ipPools: [lan]"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("chart values lack %s:\n%s", want, v)
 		}
+	}
+}
+
+func TestServiceAccounts(t *testing.T) {
+	rendered := `---
+# Source: frontdesk/templates/controller-extras.yaml
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  labels: {app.kubernetes.io/component: controller}
+  name: frontdesk-controller
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  labels: {app.kubernetes.io/component: speaker}
+  name: not-an-account
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  labels: {app.kubernetes.io/component: speaker}
+  name: x-speaker
+`
+	got, err := serviceAccounts([]byte(rendered))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"controller": "frontdesk-controller", "speaker": "x-speaker"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("serviceAccounts (-want +got):\n%s", diff)
 	}
 }

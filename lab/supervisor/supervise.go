@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -119,16 +118,17 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := s.startRouter(ctx); err != nil {
 		return err
 	}
-	kc := s.o.Kubeconfig()
+	kubeconfigs, err := s.installChart(ctx, cp)
+	if err != nil {
+		return err
+	}
+	kc := kubeconfigs["controller"]
 	s.start(ctx, proc{name: "frontdesk-controller", argv: []string{s.o.bin("frontdesk-controller"),
 		"--cloud-provider=baremetal", "--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc,
 		"--authorization-kubeconfig=" + kc, "--bind-address=127.0.0.1", "--secure-port=10258",
-		"--leader-elect=false", "--controllers=service,nodeport-usage,cloud-node", "--v=2"}})
+		"--leader-elect=false", "--controllers=" + strings.Join(controllers, ","), "--v=2"}})
 	s.progressf("frontdesk-controller --cloud-provider=baremetal started")
 
-	if err := s.applyManifests(ctx); err != nil {
-		return err
-	}
 	keyFile := filepath.Join(s.o.Dir, "liveness.key")
 	if err := os.WriteFile(keyFile, []byte(rand.Text()), 0o600); err != nil {
 		return err
@@ -144,7 +144,7 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	for _, n := range s.plan.Nodes {
 		s.startProxy(ctx, n)
 		s.start(ctx, proc{name: "speaker/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-speaker"),
-			"--kubeconfig=" + kc, "--node-name=" + n.Name, "--liveness-key-file=" + keyFile,
+			"--kubeconfig=" + kubeconfigs["speaker"], "--node-name=" + n.Name, "--liveness-key-file=" + keyFile,
 			"--metrics-bind-address=127.0.0.1:7472", "--v=2"}})
 	}
 	s.progressf("on each node: %s, frontdesk-speaker (L2)", s.o.Proxy)
@@ -222,27 +222,6 @@ func (s *supervisor) startDNS(ctx context.Context, kube kubernetes.Interface) er
 	return nil
 }
 
-// applyManifests applies the lab's frontdesk.dev objects with kubectl, as an admin would apply
-// the chart's CRs. The seam for the chart: apply its rendered CR templates instead.
-func (s *supervisor) applyManifests(ctx context.Context) error {
-	path := filepath.Join(s.o.Dir, "manifests.yaml")
-	if err := os.WriteFile(path, []byte(manifests(s.plan)), 0o644); err != nil {
-		return err
-	}
-	var out []byte
-	err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-		var err error
-		out, err = exec.CommandContext(ctx, s.o.k8s("kubectl"), "--kubeconfig="+s.o.Kubeconfig(),
-			"apply", "--server-side", "-f", path).CombinedOutput()
-		return err == nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("kubectl apply -f %s: %w: %s", path, err, out)
-	}
-	s.progressf("applied IPPool lan (%s) and L2Advertisement lan", s.plan.L2Pool)
-	return nil
-}
-
 func (s *supervisor) waitNodesReady(ctx context.Context, kube kubernetes.Interface) error {
 	var notReady []string
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -269,22 +248,4 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
-}
-
-// manifests are the lab's IPPool and L2Advertisement.
-func manifests(p topology.Plan) string {
-	return fmt.Sprintf(`apiVersion: frontdesk.dev/v1alpha1
-kind: IPPool
-metadata:
-  name: lan
-spec:
-  addresses: [%q]
----
-apiVersion: frontdesk.dev/v1alpha1
-kind: L2Advertisement
-metadata:
-  name: lan
-spec:
-  ipPools: [lan]
-`, p.L2Pool)
 }

@@ -92,6 +92,10 @@ func prepare(ctx context.Context, o Options) error {
 		"./cmd/frontdesk-lab", "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker", "./cmd/http-echo"); err != nil {
 		return err
 	}
+	step(o.Out, "building %s (the Helm chart's renderer, charts/frontdesk/test; about a minute the first time)", RenderBin)
+	if err := BuildChartRender(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out); err != nil {
+		return err
+	}
 	step(o.Out, "building gobgpd and gobgp (GoBGP v4, lab/tools; about a minute the first time)")
 	return BuildRouterTools(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out)
 }
