@@ -56,21 +56,44 @@ func BuildChartRender(ctx context.Context, repo, dir string, out io.Writer) erro
 	return nil
 }
 
+// BGPPoolName is the IPPool announced over BGP; a Service asks for it with the annotation
+// frontdesk.dev/ip-pool, since the pool does not auto-assign (the ARP pool stays the default).
+const BGPPoolName = "bgp"
+
 // chartValues are the lab's values for the chart: the controllers the lab runs (hence the RBAC
-// the chart grants), the ARP pool and its L2Advertisement.
-func chartValues(p topology.Plan) string {
-	return fmt.Sprintf(`# The lab's values for charts/frontdesk (rendered by %s).
+// the chart grants), the ARP pool and its L2Advertisement and, with BGP, the BGP pool, the
+// router as BGPPeer and a BGPAdvertisement of that pool to it.
+func chartValues(p topology.Plan, bgp bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# The lab's values for charts/frontdesk (rendered by %s).
 controller:
   controllers: [%s]
 ipPools:
   - name: lan
     spec:
       addresses: [%q]
-l2Advertisements:
+`, RenderBin, strings.Join(controllers, ", "), p.L2Pool)
+	if bgp {
+		fmt.Fprintf(&b, `  - name: %[1]s
+    spec:
+      addresses: [%[2]q]
+      autoAssign: false
+announce:
+  bgp: {enabled: true, asn: %[3]d}
+bgpPeers:
+  - name: router
+    spec: {address: %[4]q, peerASN: %[5]d, localASN: %[3]d}
+bgpAdvertisements:
+  - name: %[1]s
+    spec: {ipPools: [%[1]s], peers: [router]}
+`, BGPPoolName, p.BGPPool, p.NodeASN, p.Router, p.RouterASN)
+	}
+	b.WriteString(`l2Advertisements:
   - name: lan
     spec:
       ipPools: [lan]
-`, RenderBin, strings.Join(controllers, ", "), p.L2Pool)
+`)
+	return b.String()
 }
 
 // namespaceManifest is the release namespace, which `helm install -n` expects to exist.
@@ -86,7 +109,7 @@ metadata:
 // that frontdesk runs with the chart's RBAC and nothing more.
 func (s *supervisor) installChart(ctx context.Context, cp *cluster.Cluster) (map[string]string, error) {
 	values := filepath.Join(s.o.Dir, "chart-values.yaml")
-	if err := os.WriteFile(values, []byte(chartValues(s.plan)), 0o644); err != nil {
+	if err := os.WriteFile(values, []byte(chartValues(s.plan, s.o.BGP)), 0o644); err != nil {
 		return nil, err
 	}
 	var stderr bytes.Buffer
@@ -132,8 +155,13 @@ func (s *supervisor) installChart(ctx context.Context, cp *cluster.Cluster) (map
 			return nil, err
 		}
 	}
-	s.progressf("chart rendered with the lab's values (%s): ServiceAccounts, RBAC, IPPool lan (%s), L2Advertisement lan applied; frontdesk runs as its ServiceAccounts",
-		filepath.Base(path), s.plan.L2Pool)
+	objs := fmt.Sprintf("IPPool lan (%s), L2Advertisement lan", s.plan.L2Pool)
+	if s.o.BGP {
+		objs += fmt.Sprintf(", IPPool %s (%s), BGPPeer router (%s, AS %d), BGPAdvertisement %s",
+			BGPPoolName, s.plan.BGPPool, s.plan.Router, s.plan.RouterASN, BGPPoolName)
+	}
+	s.progressf("chart rendered with the lab's values (%s): ServiceAccounts, RBAC, %s applied; frontdesk runs as its ServiceAccounts",
+		filepath.Base(path), objs)
 	return kubeconfigs, nil
 }
 

@@ -28,10 +28,14 @@ const DefaultRoot = "/run/frontdesk-lab"
 // Options are the lab's settings; up writes them to the state file so that the supervisor and
 // later commands (down, exec) use the same.
 type Options struct {
-	Name   string // namespace prefix, see topology.New
-	Dir    string // the lab's files: bin/, logs/, cp/, pods/, state.json; removed by down
-	Nodes  int
-	Proxy  string
+	Name  string // namespace prefix, see topology.New
+	Dir   string // the lab's files: bin/, logs/, cp/, pods/, state.json; removed by down
+	Nodes int
+	Proxy string
+	// BGP turns the speakers' BGP on (#6): the IPPool "bgp" (Plan.BGPPool), a BGPPeer for the
+	// router and a BGPAdvertisement come with the chart's values, and the router's gobgpd
+	// learns the pool's addresses from every node.
+	BGP    bool
 	Repo   string // the frontdesk checkout the binaries are built from
 	K8sBin string // kube-apiserver, kubectl, kube-proxy, agnhost...: test/tools/build.sh's folder
 	// Prebuilt skips building: Dir/bin already holds frontdesk-lab, frontdesk-controller,

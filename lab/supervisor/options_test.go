@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -38,12 +39,32 @@ func TestValidate(t *testing.T) {
 func TestChartValues(t *testing.T) {
 	o := Options{Name: "fdlab", Nodes: 3}
 	p, _ := o.Plan()
-	v := chartValues(p)
-	for _, want := range []string{"controllers: [service, nodeport-usage, cloud-node]", "ipPools:\n  - name: lan",
-		`addresses: ["198.18.0.200-198.18.0.250"]`, "l2Advertisements:\n  - name: lan", "ipPools: [lan]"} {
-		if !strings.Contains(v, want) {
-			t.Errorf("chart values lack %s:\n%s", want, v)
-		}
+	common := []string{"controllers: [service, nodeport-usage, cloud-node]", "ipPools:\n  - name: lan",
+		`addresses: ["198.18.0.200-198.18.0.250"]`, "l2Advertisements:\n  - name: lan", "ipPools: [lan]"}
+	bgp := []string{"- name: bgp\n    spec:\n      addresses: [\"198.18.100.0/24\"]\n      autoAssign: false",
+		"bgp: {enabled: true, asn: 64512}",
+		`spec: {address: "198.18.0.1", peerASN: 64500, localASN: 64512}`,
+		"spec: {ipPools: [bgp], peers: [router]}"}
+	for _, tc := range []struct {
+		bgp           bool
+		want, wantNot []string
+	}{
+		{bgp: false, want: common, wantNot: bgp},
+		{bgp: true, want: append(common, bgp...)},
+	} {
+		t.Run(fmt.Sprintf("bgp=%t", tc.bgp), func(t *testing.T) {
+			v := chartValues(p, tc.bgp)
+			for _, want := range tc.want {
+				if !strings.Contains(v, want) {
+					t.Errorf("chart values lack %s:\n%s", want, v)
+				}
+			}
+			for _, not := range tc.wantNot {
+				if strings.Contains(v, not) {
+					t.Errorf("chart values hold %s:\n%s", not, v)
+				}
+			}
+		})
 	}
 }
 

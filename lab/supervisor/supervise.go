@@ -141,13 +141,22 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := s.waitNodesReady(ctx, cp.Client); err != nil {
 		return err
 	}
+	mode := "L2"
 	for _, n := range s.plan.Nodes {
 		s.startProxy(ctx, n)
-		s.start(ctx, proc{name: "speaker/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-speaker"),
+		speaker := proc{name: "speaker/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-speaker"),
 			"--kubeconfig=" + kubeconfigs["speaker"], "--node-name=" + n.Name, "--liveness-key-file=" + keyFile,
-			"--metrics-bind-address=127.0.0.1:7472", "--v=2"}})
+			"--metrics-bind-address=127.0.0.1:7472", "--v=2"}}
+		if s.o.BGP {
+			// As the chart's DaemonSet runs it: the flags, and the namespace of BGP password
+			// Secrets from POD_NAMESPACE.
+			speaker.argv = append(speaker.argv, "--bgp", fmt.Sprintf("--bgp-asn=%d", s.plan.NodeASN))
+			speaker.env = []string{"POD_NAMESPACE=" + ChartNamespace}
+			mode = fmt.Sprintf("L2 and BGP, AS %d, peering with the router", s.plan.NodeASN)
+		}
+		s.start(ctx, speaker)
 	}
-	s.progressf("on each node: %s, frontdesk-speaker (L2)", s.o.Proxy)
+	s.progressf("on each node: %s, frontdesk-speaker (%s)", s.o.Proxy, mode)
 	return nil
 }
 

@@ -143,7 +143,7 @@ func spawn(o Options, plan topology.Plan) error {
 	// `ip netns add`, whose mounts must land in the host's mount namespace to be usable by all.
 	argv := netns.Enter(plan.NS(topology.RoleControlPlane), o.bin("frontdesk-lab"), "supervise",
 		"--name="+o.Name, "--nodes="+fmt.Sprint(o.Nodes), "--dir="+o.Dir, "--k8s-bin="+o.K8sBin,
-		"--proxy="+o.Proxy, "--repo="+o.Repo)
+		"--proxy="+o.Proxy, "--repo="+o.Repo, fmt.Sprintf("--bgp=%t", o.BGP))
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
