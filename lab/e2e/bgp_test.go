@@ -64,6 +64,12 @@ func testBGP(t *testing.T, l *lab) {
 	const requests = 60
 	target := url(vip, 80)
 	client := l.plan.NS(topology.RoleClient)
+	// The node proxies answer an address without endpoints with ICMP unreachable until they
+	// have the Service's EndpointSlice.
+	eventually(t, 20*time.Second, "GET "+target+" from "+client, func() (bool, string) {
+		r, err := httpGet(t.Context(), client, target)
+		return err == nil && r.body == hello+"\n", fmt.Sprintf("%v %q", err, r.body)
+	})
 	before := l.conntrackCounts(t, vip)
 	for i := range requests {
 		r, err := httpGet(t.Context(), client, target)

@@ -78,6 +78,7 @@ ipPools:
     spec:
       addresses: [%[2]q]
       autoAssign: false
+      avoidBuggyIPs: true
 announce:
   bgp: {enabled: true, asn: %[3]d}
 bgpPeers:

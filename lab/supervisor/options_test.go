@@ -41,7 +41,7 @@ func TestChartValues(t *testing.T) {
 	p, _ := o.Plan()
 	common := []string{"controllers: [service, nodeport-usage, cloud-node]", "ipPools:\n  - name: lan",
 		`addresses: ["198.18.0.200-198.18.0.250"]`, "l2Advertisements:\n  - name: lan", "ipPools: [lan]"}
-	bgp := []string{"- name: bgp\n    spec:\n      addresses: [\"198.18.100.0/24\"]\n      autoAssign: false",
+	bgp := []string{"- name: bgp\n    spec:\n      addresses: [\"198.18.100.0/24\"]\n      autoAssign: false\n      avoidBuggyIPs: true",
 		"bgp: {enabled: true, asn: 64512}",
 		`spec: {address: "198.18.0.1", peerASN: 64500, localASN: 64512}`,
 		"spec: {ipPools: [bgp], peers: [router]}"}
