@@ -30,6 +30,8 @@ func TestAll(t *testing.T) {
 		got = append(got, s)
 	}
 	want := []summary{
+		{"bgpadvertisements.frontdesk.dev", "BGPAdvertisement", apiextensionsv1.ClusterScoped, []string{"v1alpha1"}, false, 5},
+		{"bgppeers.frontdesk.dev", "BGPPeer", apiextensionsv1.ClusterScoped, []string{"v1alpha1"}, true, 5},
 		{"ipallocations.frontdesk.dev", "IPAllocation", apiextensionsv1.ClusterScoped, []string{"v1alpha1"}, true, 6},
 		{"ippools.frontdesk.dev", "IPPool", apiextensionsv1.ClusterScoped, []string{"v1alpha1"}, true, 9},
 		{"l2advertisements.frontdesk.dev", "L2Advertisement", apiextensionsv1.ClusterScoped, []string{"v1alpha1"}, false, 5},

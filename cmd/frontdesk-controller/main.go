@@ -13,6 +13,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/providers/controllermanager"
 	// Providers register themselves under their --cloud-provider name when
 	// imported.
+	_ "github.com/frontdesk-lb/frontdesk/providers/aws"
 	_ "github.com/frontdesk-lb/frontdesk/providers/baremetal"
 )
 

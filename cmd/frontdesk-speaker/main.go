@@ -61,11 +61,24 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		"comma-separated spec.loadBalancerClass values served besides the unset class; empty serves only the unset class")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:7472", "address serving /metrics and /healthz; empty disables")
 	fs.DurationVar(&o.Drain, "drain", 300*time.Millisecond, "how long addresses stay answered after leaving, on shutdown, while peers take over")
+	fs.BoolVar(&o.BGP.Enabled, "bgp", false, "advertise addresses over BGP too, to the BGPPeers (see docs/design/speaker.md)")
+	fs.Func("bgp-asn", "the speakers' global ASN, with --bgp (each BGPPeer's localASN is used on its session)", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("%q is not an ASN: want 1 to 4294967295", v)
+		}
+		o.BGP.ASN = uint32(n)
+		return nil
+	})
+	fs.StringVar(&o.BGP.Namespace, "namespace", getenv("POD_NAMESPACE"), "the speakers' namespace, holding BGP password Secrets (default $POD_NAMESPACE)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if o.LivenessKeyFile == "" {
 		return o, errors.New("--liveness-key-file is required (the shared heartbeat key, at least 16 bytes)")
+	}
+	if o.BGP.Enabled && (o.BGP.ASN == 0 || o.BGP.Namespace == "") {
+		return o, errors.New("--bgp needs --bgp-asn and --namespace (or $POD_NAMESPACE)")
 	}
 	o.Classes = []string{}
 	if classes != "" {

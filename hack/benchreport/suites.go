@@ -132,4 +132,53 @@ var suites = []suite{
 		bench: ".",
 		count: 5,
 	},
+	{
+		name:  "aws",
+		title: "AWS provider: API calls and a 200-Service burst",
+		about: "AWS requests per Service, counted by the wire-level fake AWS (test/fakeaws) that the real SDK " +
+			"talks to: a create, an unchanged resync (target: zero mutating calls) and a delete, for an NLB " +
+			"with one and two ports and a classic load balancer with two, 3 nodes. Then 200 one-port NLB " +
+			"Services created by 10 concurrent reconciles against a fake that enforces AWS's request rates " +
+			"(ELBv2 and ELB: 40 burst, 10/s; EC2: 100 burst, 20/s) in real time, with the default client-side " +
+			"limits (target: zero throttled requests). AWS's own provisioning time (90–180 s for an NLB's " +
+			"targets) is not part of any figure.",
+		pkg:   "./providers/aws/",
+		bench: "BenchmarkAWSCalls|BenchmarkBurst200",
+		count: 1,
+		extra: []string{"-benchtime=1x", "-timeout=20m"},
+	},
+	{
+		name:  "bgp",
+		title: "Speaker: BGP announcement (GoBGP v4.8.0 embedded)",
+		about: "One speaker in a node namespace, gobgpd (the same GoBGP module) in a router namespace, " +
+			"timed from the router's own best-path stream (gobgp monitor global rib). With 1000 routes " +
+			"advertised, one route added to / removed from the full set, 50 times: SetRoutes to the router's " +
+			"change (targets: announce p99 ≤ 1 s end to end, planned withdraw ≤ 200 ms); 10k routes in one " +
+			"set until the router holds them all (target ≤ 5 s) and their withdrawal on SIGTERM; failure " +
+			"detection of a node cut off the network, BFD 300 ms × 3, 5 trials (target ≤ 1 s). The Service → " +
+			"SetRoutes part (the agent loop, informers and MinInterval 50 ms) is not included.",
+		pkg:   "./speaker/bgp/",
+		bench: ".",
+		tags:  "netns",
+		count: 1,
+		root:  true,
+		extra: []string{"-benchtime=1x", "-timeout=20m"},
+	},
+	{
+		name:  "bgp-e2e",
+		title: "Speaker: Service address to route at the router, end to end",
+		about: "The BGP loop of frontdesk-speaker (informers, routes.Compute, the embedded GoBGP, status " +
+			"writes) as a process in a node namespace, talking to a real API server, peering with gobgpd in " +
+			"a router namespace. 100 Services one after another: IPAllocation created, then the ingress " +
+			"address written (what the controller does); timed from that write to the route in gobgpd's " +
+			"best-path stream (target p99 ≤ 1 s; the controller's own Service → ingress p99 is in its " +
+			"section). Then SIGTERM until all 100 routes are withdrawn at the router.",
+		pkg:     "./speaker/agent/",
+		bench:   "BenchmarkBGPEndToEnd",
+		tags:    "netns,integration",
+		count:   1,
+		root:    true,
+		k8sBins: true,
+		extra:   []string{"-benchtime=1x", "-timeout=20m"},
+	},
 }

@@ -35,6 +35,8 @@ type Options struct {
 	// Drain is how long the addresses stay announced after Leave on shutdown, while the peers
 	// take them over (they re-elect within one heartbeat and send gratuitous ARP).
 	Drain time.Duration
+	// BGP configures the BGP loop (off unless BGP.Enabled).
+	BGP BGPOptions
 }
 
 // Main runs the speaker until stop ends (SIGTERM), then hands over: stop the loop (so that it
@@ -101,7 +103,7 @@ func Main(stop context.Context, o Options) error {
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancelRun (deferred later, runs first)
 	defer cancelRun()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	// Heartbeats start once the agent has synced (see Config.Synced): until then this node is
 	// not alive to its peers, nor to itself, and announces nothing.
 	synced := make(chan struct{})
@@ -123,13 +125,18 @@ func Main(stop context.Context, o Options) error {
 		defer close(agentDone)
 		err := Run(agentCtx, Config{
 			NodeName: o.NodeName, Kube: kube, API: api, Announcer: ann, Membership: mem,
-			LivenessPort: o.LivenessPort, Classes: o.Classes, ResyncPeriod: 10 * time.Minute, Logger: log,
+			LivenessPort: o.LivenessPort, Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
 			Triggers: statusChanged, Synced: func() { close(synced) },
 		})
 		if err != nil {
 			errc <- err
 		}
 	})
+	stopBGP, err := startBGP(runCtx, o, cfg, kube, api, log, errc)
+	if err != nil {
+		return err
+	}
+	defer stopBGP() // idempotent: the shutdown below has already stopped it
 	if o.MetricsAddr != "" {
 		srv, err := serveMetrics(o.MetricsAddr, &wg, errc)
 		if err != nil {
@@ -149,6 +156,7 @@ func Main(stop context.Context, o Options) error {
 	// every address at once, before the peers have taken them over. Stopped, it leaves the
 	// announcer answering for the last set; the new owners remove this node's status entries
 	// (it is dead to them) and send gratuitous ARP.
+	stopBGP() // withdraw first: over BGP there is nothing to hand over
 	cancelAgent()
 	<-agentDone
 	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), time.Second)
@@ -159,6 +167,9 @@ func Main(stop context.Context, o Options) error {
 	time.Sleep(o.Drain) // still answering ARP/NDP while the peers' gratuitous packets move the clients
 	return runErr
 }
+
+// resyncPeriod of the informers of both loops.
+const resyncPeriod = 10 * time.Minute
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig == "" {

@@ -80,3 +80,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- if or $named (and (has "*" $c) (not $disabled)) -}}true{{- end -}}
 {{- end -}}
+
+{{/* The AWS provider's cloud config: the user's aws.cloudConfig with clusterName set from
+clusterName unless it names one itself. The provider reports no cluster without it (its sweep
+must know whose resources it may delete), so the default "kubernetes" is refused: two clusters
+in one account would delete each other's load balancers. */}}
+{{- define "frontdesk.aws.cloudConfig" -}}
+{{- $cfg := fromYaml (default "" .Values.aws.cloudConfig) -}}
+{{- if hasKey $cfg "Error" -}}
+{{- fail (printf "aws.cloudConfig is not YAML: %s" (get $cfg "Error")) -}}
+{{- end -}}
+{{- if not (hasKey $cfg "clusterName") -}}
+{{- $_ := set $cfg "clusterName" .Values.clusterName -}}
+{{- end -}}
+{{- if eq (toString (get $cfg "clusterName")) "kubernetes" -}}
+{{- fail "provider aws needs a cluster name of its own: set clusterName (or clusterName in aws.cloudConfig) to something other than \"kubernetes\"; resources are tagged kubernetes.io/cluster/<name>=owned and the sweep deletes owned ones whose Service is gone" -}}
+{{- end -}}
+{{- toYaml $cfg -}}
+{{- end -}}

@@ -80,6 +80,7 @@ controller:
 	// the controller keeps only the lifecycle and service controllers, and loses the node writes.
 	{name: "aws-no-cloud-node", values: `
 provider: aws
+clusterName: staging
 announce:
   l2: {enabled: false}
 controller:

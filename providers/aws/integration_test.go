@@ -1,0 +1,298 @@
+//go:build integration
+
+package aws_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/component-base/cli"
+
+	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
+	"github.com/frontdesk-lb/frontdesk/providers/controllermanager"
+	testcluster "github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/test/fakeaws"
+)
+
+// childEnv makes the test binary run as frontdesk-controller, so the test
+// starts the real command as a separate process, as a cluster would.
+const childEnv = "FRONTDESK_TEST_RUN_CONTROLLER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(cli.Run(controllermanager.NewCommand(genericapiserver.SetupSignalHandler())))
+	}
+	os.Exit(m.Run())
+}
+
+// TestControllerEndToEnd runs frontdesk-controller --cloud-provider=aws
+// against a real API server and the wire-level fake AWS: a LoadBalancer
+// Service gets its NLB's hostname, the cloud node controller initialises a
+// Node from EC2, and deleting the Service removes every AWS resource.
+func TestControllerEndToEnd(t *testing.T) {
+	c := testcluster.Start(t)
+	ctx := context.Background()
+	fake := fakeaws.Start(t, fakeaws.WithRegion(region))
+	vpc := fake.AddVPC(netip.MustParsePrefix("10.0.0.0/16"), nil)
+	subA := fake.AddSubnet(region+"a", netip.MustParsePrefix("10.0.1.0/24"), map[string]string{model.TagRoleELB: "1"})
+	fake.AddSubnet(region+"b", netip.MustParsePrefix("10.0.2.0/24"), map[string]string{model.TagRoleELB: "1"})
+	instance := fake.AddInstance(fakeaws.Instance{SubnetID: subA, PrivateIP: netip.MustParseAddr("10.0.1.10")})
+
+	dir := t.TempDir()
+	cloudConfig := filepath.Join(dir, "cloud.yaml")
+	if err := os.WriteFile(cloudConfig, fmt.Appendf(nil, "clusterName: %s\nregion: %s\nvpcID: %s\nsweepInterval: 2s\n", cluster, region, vpc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The Node's name is the instance's private DNS name; it has no provider ID yet.
+	nodeName := "ip-10-0-1-10." + region + ".compute.internal"
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName},
+		Spec: v1.NodeSpec{Taints: []v1.Taint{{Key: "node.cloudprovider.kubernetes.io/uninitialized", Value: "true", Effect: v1.TaintEffectNoSchedule}}}}
+	created, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Status.Conditions = []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue, LastHeartbeatTime: metav1.Now()}}
+	if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	logPath := filepath.Join(dir, "controller.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "--cloud-provider=aws", "--cloud-config="+cloudConfig,
+		"--kubeconfig="+c.KubeconfigPath, "--authentication-kubeconfig="+c.KubeconfigPath, "--authorization-kubeconfig="+c.KubeconfigPath,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(testcluster.FreePort(t)), "--leader-elect=false",
+		"--controllers=service,cloud-node", "--cluster-name="+cluster, "--v=2")
+	cmd.Env = append(os.Environ(), childEnv+"=1",
+		"AWS_ACCESS_KEY_ID=AKIDFRONTDESKTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",
+		// Endpoints through the SDK's own variables, as a user would set them.
+		"AWS_ENDPOINT_URL_EC2="+fake.URL(), "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING="+fake.URL(),
+		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="+fake.URL())
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			lines := bytes.Split(b, []byte("\n"))
+			t.Logf("--- controller log (end) ---\n%s", bytes.Join(lines[max(0, len(lines)-60):], []byte("\n")))
+		}
+	})
+
+	waitFor(t, 60*time.Second, func() string {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		if want := "aws:///" + region + "a/" + instance; n.Spec.ProviderID != want {
+			return fmt.Sprintf("node providerID %q, want %q", n.Spec.ProviderID, want)
+		}
+		if n.Labels[v1.LabelInstanceTypeStable] != "m5.large" || n.Labels[v1.LabelTopologyZone] != region+"a" || n.Labels[v1.LabelTopologyRegion] != region {
+			return fmt.Sprintf("node labels %v", n.Labels)
+		}
+		return ""
+	})
+
+	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "web"},
+			Ports: []v1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	svc, err = c.Client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host string
+	waitFor(t, 60*time.Second, func() string {
+		s, err := c.Client.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		if len(s.Status.LoadBalancer.Ingress) == 0 {
+			return "no ingress yet"
+		}
+		host = s.Status.LoadBalancer.Ingress[0].Hostname
+		return ""
+	})
+	if !strings.HasPrefix(host, "k8s-default-web-") || !strings.HasSuffix(host, ".elb."+region+".amazonaws.com") {
+		t.Errorf("ingress hostname %q, want the NLB's", host)
+	}
+	ours := 0
+	for _, r := range fake.Resources() {
+		if r.Tags[model.TagServiceUID] == string(svc.UID) {
+			ours++
+		}
+	}
+	if ours < 4 {
+		t.Errorf("%d AWS resources tagged with the Service's UID, want the load balancer, target group, listener and security group", ours)
+	}
+
+	// ip targets follow the Service's EndpointSlices without a Service change.
+	pods := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "pods", Namespace: "default",
+		Annotations: map[string]string{annotations.NLBTargetType: "ip"}},
+		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, Ports: []v1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	if _, err := c.Client.CoreV1().Services("default").Create(ctx, pods, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "pods-1", Namespace: "default",
+		Labels: map[string]string{discoveryv1.LabelServiceName: "pods"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Port: ptr(int32(8080))}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.1.50"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}}}}
+	slice, err = c.Client.DiscoveryV1().EndpointSlices("default").Create(ctx, slice, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{Region: region, Endpoints: map[string]string{config.ServiceELBv2: fake.URL(), config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL()}}
+	cfg.Default()
+	api, err := awsapi.New(ctx, cfg, awsapi.Options{Credentials: awsapi.StaticCredentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipTargets := func() string {
+		tgs, err := api.ELBv2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{})
+		if err != nil {
+			return err.Error()
+		}
+		var out []string
+		for _, tg := range tgs.TargetGroups {
+			if tg.TargetType != "ip" {
+				continue
+			}
+			th, err := api.ELBv2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
+			if err != nil {
+				return err.Error()
+			}
+			for _, d := range th.TargetHealthDescriptions {
+				out = append(out, *d.Target.Id)
+			}
+		}
+		slices.Sort(out)
+		return strings.Join(out, ",")
+	}
+	waitFor(t, 60*time.Second, func() string {
+		if got := ipTargets(); got != "10.0.1.50" {
+			return "ip targets " + got
+		}
+		return ""
+	})
+	slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.0.2.60"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
+	if _, err := c.Client.DiscoveryV1().EndpointSlices("default").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() string {
+		if got := ipTargets(); got != "10.0.1.50,10.0.2.60" {
+			return "after the slice changed, ip targets " + got
+		}
+		return ""
+	})
+
+	for _, name := range []string{"web", "pods"} {
+		if err := c.Client.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 60*time.Second, func() string {
+		for _, name := range []string{"web", "pods"} {
+			_, err := c.Client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				return fmt.Sprintf("Service %s still there (err %v)", name, err)
+			}
+		}
+		var left []string
+		for _, r := range fake.Resources() {
+			if r.Tags[model.ClusterTag(cluster)] == model.TagOwned && r.Tags[model.TagServiceUID] != "" {
+				left = append(left, r.Kind+" "+r.ID)
+			}
+		}
+		if len(left) > 0 {
+			return fmt.Sprintf("AWS resources left: %v", left)
+		}
+		return ""
+	})
+
+	// The sweep (every 2 s here) deletes what a Service that no longer
+	// exists left, and says so in an Event.
+	orphan, err := api.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+		GroupName: ptrS("k8s-default-ghost-0123456789"), Description: ptrS("left by a deleted Service"), VpcId: ptrS(vpc),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: []ec2types.Tag{
+			{Key: ptrS(model.ClusterTag(cluster)), Value: ptrS(model.TagOwned)},
+			{Key: ptrS(model.TagServiceNamespace), Value: ptrS("default")},
+			{Key: ptrS(model.TagServiceName), Value: ptrS("ghost")},
+			{Key: ptrS(model.TagServiceUID), Value: ptrS("ghost-uid")},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() string {
+		for _, r := range fake.Resources() {
+			if r.ID == *orphan.GroupId {
+				return "the orphaned security group is still there"
+			}
+		}
+		evs, err := c.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		for _, ev := range evs.Items {
+			if ev.Reason == "SweptAWSResource" && ev.InvolvedObject.Name == "ghost" {
+				return ""
+			}
+		}
+		return "no SweptAWSResource Event for Service ghost"
+	})
+}
+
+func ptrS(s string) *string { return &s }
+
+func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msg := cond()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, msg)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,231 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/smithy-go"
+	"k8s.io/cloud-provider/api"
+
+	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
+)
+
+// owned is one resource of this cluster found by its tags.
+type owned struct {
+	Kind  string // model.Resource*: load-balancer, target-group, security-group
+	Type  string // for load balancers: nlb or clb
+	ID    string // ARN (ELBv2), name (CLB), group ID (security group)
+	Name  string
+	Owner model.Owner
+	// InUse: a target group attached to a load balancer, a security group
+	// that a load balancer of ours uses.
+	InUse bool
+}
+
+// inventory lists every resource tagged as owned by the cluster (and, when
+// uid is set, by that Service). It is the only way to find what a process
+// killed half-way left behind, so deletion and the sweep both start here.
+func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, error) {
+	var out []owned
+	usedSGs := map[string]bool{}
+
+	// ELBv2 load balancers and target groups.
+	var lbARNs []string
+	lbs := map[string]owned{}
+	p := elbv2.NewDescribeLoadBalancersPaginator(c.api.ELBv2, &elbv2.DescribeLoadBalancersInput{PageSize: aws.Int32(400)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, lb := range page.LoadBalancers {
+			arn := aws.ToString(lb.LoadBalancerArn)
+			lbARNs = append(lbARNs, arn)
+			lbs[arn] = owned{Kind: model.ResourceLoadBalancer, Type: "nlb", ID: arn, Name: aws.ToString(lb.LoadBalancerName)}
+			for _, sg := range lb.SecurityGroups {
+				usedSGs[sg] = true
+			}
+		}
+	}
+	tags, err := c.elbv2Tags(ctx, lbARNs)
+	if err != nil {
+		return nil, err
+	}
+	for _, arn := range lbARNs {
+		if model.OwnedBy(tags[arn], cluster, uid) {
+			o := lbs[arn]
+			o.Owner = model.OwnerOf(tags[arn])
+			out = append(out, o)
+		}
+	}
+	var tgARNs []string
+	tgs := map[string]owned{}
+	tp := elbv2.NewDescribeTargetGroupsPaginator(c.api.ELBv2, &elbv2.DescribeTargetGroupsInput{PageSize: aws.Int32(400)})
+	for tp.HasMorePages() {
+		page, err := tp.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, tg := range page.TargetGroups {
+			arn := aws.ToString(tg.TargetGroupArn)
+			tgARNs = append(tgARNs, arn)
+			tgs[arn] = owned{Kind: model.ResourceTargetGroup, ID: arn, Name: aws.ToString(tg.TargetGroupName), InUse: len(tg.LoadBalancerArns) > 0}
+		}
+	}
+	if tags, err = c.elbv2Tags(ctx, tgARNs); err != nil {
+		return nil, err
+	}
+	for _, arn := range tgARNs {
+		if model.OwnedBy(tags[arn], cluster, uid) {
+			o := tgs[arn]
+			o.Owner = model.OwnerOf(tags[arn])
+			out = append(out, o)
+		}
+	}
+
+	// Classic load balancers.
+	var names []string
+	clbs := map[string]owned{}
+	cp := elb.NewDescribeLoadBalancersPaginator(c.api.ELB, &elb.DescribeLoadBalancersInput{PageSize: aws.Int32(400)})
+	for cp.HasMorePages() {
+		page, err := cp.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, lb := range page.LoadBalancerDescriptions {
+			n := aws.ToString(lb.LoadBalancerName)
+			names = append(names, n)
+			clbs[n] = owned{Kind: model.ResourceLoadBalancer, Type: "clb", ID: n, Name: n}
+			for _, sg := range lb.SecurityGroups {
+				usedSGs[sg] = true
+			}
+		}
+	}
+	for chunk := range slices.Chunk(names, 20) {
+		res, err := c.api.ELB.DescribeTags(ctx, &elb.DescribeTagsInput{LoadBalancerNames: chunk})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range res.TagDescriptions {
+			t := map[string]string{}
+			for _, tag := range d.Tags {
+				t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+			}
+			if model.OwnedBy(t, cluster, uid) {
+				o := clbs[aws.ToString(d.LoadBalancerName)]
+				o.Owner = model.OwnerOf(t)
+				out = append(out, o)
+			}
+		}
+	}
+
+	// Security groups: EC2 filters by tag on the server side.
+	filters := []ec2types.Filter{{Name: aws.String("tag:" + model.ClusterTag(cluster)), Values: []string{model.TagOwned}}}
+	if uid != "" {
+		filters = append(filters, ec2types.Filter{Name: aws.String("tag:" + model.TagServiceUID), Values: []string{uid}})
+	}
+	sp := ec2.NewDescribeSecurityGroupsPaginator(c.api.EC2, &ec2.DescribeSecurityGroupsInput{Filters: filters})
+	for sp.HasMorePages() {
+		page, err := sp.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range page.SecurityGroups {
+			t := ec2Tags(g.Tags)
+			if !model.OwnedBy(t, cluster, uid) {
+				continue
+			}
+			id := aws.ToString(g.GroupId)
+			out = append(out, owned{Kind: model.ResourceSecurityGroup, ID: id, Name: aws.ToString(g.GroupName),
+				Owner: model.OwnerOf(t), InUse: usedSGs[id]})
+		}
+	}
+	return out, nil
+}
+
+func (c *Cloud) elbv2Tags(ctx context.Context, arns []string) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	for chunk := range slices.Chunk(arns, 20) {
+		res, err := c.api.ELBv2.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: chunk})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range res.TagDescriptions {
+			t := map[string]string{}
+			for _, tag := range d.Tags {
+				t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+			}
+			out[aws.ToString(d.ResourceArn)] = t
+		}
+	}
+	return out, nil
+}
+
+func ec2Tags(tags []ec2types.Tag) map[string]string {
+	t := map[string]string{}
+	for _, tag := range tags {
+		t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	return t
+}
+
+// retryDeleting is how long to wait when AWS still holds a resource that a
+// just-deleted one used (an NLB's network interfaces outlive it for a while).
+const retryDeleting = 15 * time.Second
+
+// deleteOwned deletes resources in dependency order: load balancers, then
+// target groups, then security groups. Every item was found by its ownership
+// tags, so nothing else can be deleted here. A dependency still in place
+// turns into a RetryError: the caller comes back later.
+func (c *Cloud) deleteOwned(ctx context.Context, items []owned) error {
+	order := map[string]int{model.ResourceLoadBalancer: 0, model.ResourceTargetGroup: 1, model.ResourceSecurityGroup: 2}
+	items = slices.Clone(items)
+	slices.SortStableFunc(items, func(a, b owned) int { return order[a.Kind] - order[b.Kind] })
+	var errs []error
+	for _, it := range items {
+		var err error
+		switch {
+		case it.Kind == model.ResourceLoadBalancer && it.Type == "clb":
+			_, err = c.api.ELB.DeleteLoadBalancer(ctx, &elb.DeleteLoadBalancerInput{LoadBalancerName: aws.String(it.ID)})
+		case it.Kind == model.ResourceLoadBalancer:
+			_, err = c.api.ELBv2.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(it.ID)})
+		case it.Kind == model.ResourceTargetGroup:
+			_, err = c.api.ELBv2.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: aws.String(it.ID)})
+		case it.Kind == model.ResourceSecurityGroup:
+			_, err = c.api.EC2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(it.ID)})
+		}
+		switch code := errorCode(err); {
+		case err == nil, notFound(code):
+		case code == "ResourceInUse" || code == "DependencyViolation":
+			errs = append(errs, api.NewRetryError(fmt.Sprintf("%s %s is still in use (%s); deleting it later", it.Kind, it.Name, code), retryDeleting))
+		default:
+			errs = append(errs, fmt.Errorf("deleting %s %s: %w", it.Kind, it.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func notFound(code string) bool {
+	switch code {
+	case "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "InvalidGroup.NotFound",
+		"AccessPointNotFound", "LoadBalancerNotFoundException":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,390 @@
+//go:build netns && integration
+
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/api/crds"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/test/netns"
+)
+
+// The end-to-end test runs the BGP loop (RunBGP with the real embedded GoBGP) as a child
+// process inside a node namespace, talking to the test's API server through a loopback
+// forwarder, and peering with gobgpd in a router namespace. It times what a user sees: the
+// Service's ingress address written → the route at the router.
+
+const agentHelperEnv = "FRONTDESK_BGP_AGENT_HELPER"
+
+type agentHelperConfig struct {
+	Kubeconfig, Node, Namespace string
+	ASN                         uint32
+}
+
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(agentHelperEnv); cfg != "" {
+		os.Exit(agentHelper(cfg))
+	}
+	os.Exit(m.Run())
+}
+
+func agentHelper(cfgJSON string) int {
+	var hc agentHelperConfig
+	if err := json.Unmarshal([]byte(cfgJSON), &hc); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	cfg, err := restConfig(hc.Kubeconfig)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	cfg.QPS, cfg.Burst = bgpClientQPS, bgpClientBurst // as startBGP sets them
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	api, err := client.NewForConfig(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	bgpAPI, err := client.NewBGPForConfig(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer klog.Flush()
+	err = RunBGP(ctx, BGPConfig{NodeName: hc.Node, Namespace: hc.Namespace, Kube: kube, API: api, BGP: bgpAPI,
+		NewSpeaker: GoBGPSpeaker(hc.ASN), ResyncPeriod: time.Minute,
+		Logger: textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr)))})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func goTool(tb testing.TB, name string) string {
+	tb.Helper()
+	wd, _ := os.Getwd()
+	out, err := exec.Command("go", "tool", "-modfile="+filepath.Join(wd, "../../hack/tools/go.mod"), "-n", name).Output()
+	if err != nil {
+		tb.Fatalf("building %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// routerMonitor streams gobgpd's best-path changes and records when each prefix appeared and
+// went.
+type routerMonitor struct {
+	mu       sync.Mutex
+	up, down map[netip.Prefix]time.Time
+}
+
+func (m *routerMonitor) seen(p netip.Prefix, gone bool, after time.Time) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at, ok := m.up[p]
+	if gone {
+		at, ok = m.down[p]
+	}
+	return at, ok && !at.Before(after)
+}
+
+func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time.Duration) {
+	netns.RequireRoot(tb)
+	c := cluster.Start(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	tb.Cleanup(cancel)
+	if err := crds.Install(ctx, c.Config); err != nil {
+		tb.Fatal(err)
+	}
+	api, err := client.NewForConfig(c.Config)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bgpAPI, err := client.NewBGPForConfig(c.Config)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kube := c.Client
+	must := func(_ any, err error) {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+
+	// The lab: router 10.0.0.1 (gobgpd, AS 64512), node 10.0.0.11 (the agent, AS 64513).
+	id := netns.RunID(tb)
+	lan := netns.NewBridge(tb, id, "lan")
+	router := netns.New(tb, id, "r")
+	node := netns.New(tb, id, "n0")
+	lan.Attach(router, "eth0", "", netip.MustParsePrefix("10.0.0.1/24"))
+	lan.Attach(node, "eth0", "", netip.MustParsePrefix("10.0.0.11/24"))
+	u, err := url.Parse(c.Config.Host)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	netns.ForwardLoopback(tb, node, u.Host)
+
+	dir := tb.TempDir()
+	conf := filepath.Join(dir, "gobgpd.toml")
+	if err := os.WriteFile(conf, []byte(`[global.config]
+  as = 64512
+  router-id = "10.0.0.1"
+  port = 179
+  local-address-list = ["10.0.0.1"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "10.0.0.11"
+    peer-as = 64513
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+`), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	gobgpd := router.Command(goTool(tb, "gobgpd"), "-f", conf, "--api-hosts=127.0.0.1:50051", "--pprof-disable", "-p")
+	if err := gobgpd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = gobgpd.Process.Kill(); _ = gobgpd.Wait() })
+	cli := goTool(tb, "gobgp")
+	m := &routerMonitor{up: map[netip.Prefix]time.Time{}, down: map[netip.Prefix]time.Time{}}
+	var mon *exec.Cmd
+	for range 100 { // gobgpd's API needs a moment
+		if exec.Command("ip", "netns", "exec", router.Name, cli, "global").Run() == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mon = router.Command(cli, "-j", "monitor", "global", "rib")
+	out, err := mon.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := mon.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	monDone := make(chan struct{})
+	go func() {
+		defer close(monDone)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			now := time.Now()
+			var paths []struct {
+				Nlri       struct{ Prefix string } `json:"nlri"`
+				Withdrawal bool                    `json:"withdrawal"`
+			}
+			if json.Unmarshal(sc.Bytes(), &paths) != nil {
+				continue
+			}
+			m.mu.Lock()
+			for _, p := range paths {
+				if pfx, err := netip.ParsePrefix(p.Nlri.Prefix); err == nil {
+					if p.Withdrawal {
+						m.down[pfx] = now
+					} else {
+						m.up[pfx] = now
+					}
+				}
+			}
+			m.mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() { _ = mon.Process.Kill(); <-monDone; _ = mon.Wait() })
+
+	// The cluster: this node, a pool, the router as BGPPeer, one advertisement.
+	n, err := kube.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-0"}}, metav1.CreateOptions{})
+	must(n, err)
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
+		LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(), Reason: "KubeletReady"}}
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.11"}}
+	must(kube.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}))
+	must(kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "frontdesk"}}, metav1.CreateOptions{}))
+	must(api.IPPools().Create(ctx, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "blue"},
+		Spec: v1alpha1.IPPoolSpec{Addresses: []string{"198.51.100.0/24"}}}, metav1.CreateOptions{}))
+	must(bgpAPI.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "r"},
+		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.0.1", PeerASN: 64512, LocalASN: 64513}}, metav1.CreateOptions{}))
+	must(bgpAPI.BGPAdvertisements().Create(ctx, &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "all"}}, metav1.CreateOptions{}))
+
+	hc, _ := json.Marshal(agentHelperConfig{Kubeconfig: c.KubeconfigPath, Node: "node-0", Namespace: "frontdesk", ASN: 64513})
+	self, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	agent := node.Command(self, "-test.run=^$")
+	agent.Env = append(os.Environ(), agentHelperEnv+"="+string(hc))
+	var stderr strings.Builder
+	var stderrMu sync.Mutex
+	agent.Stderr = writerFunc(func(p []byte) (int, error) { stderrMu.Lock(); defer stderrMu.Unlock(); return stderr.Write(p) })
+	if err := agent.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- agent.Wait() }()
+	tb.Cleanup(func() {
+		_ = agent.Process.Kill()
+		select {
+		case err := <-agentDone:
+			_ = err // killed: the exit status says so, and nothing else
+		case <-time.After(5 * time.Second):
+		}
+		if tb.Failed() {
+			stderrMu.Lock()
+			tb.Logf("agent stderr:\n%s", stderr.String())
+			stderrMu.Unlock()
+		}
+	})
+
+	poll := func(what string, timeout time.Duration, f func() string) {
+		tb.Helper()
+		deadline := time.Now().Add(timeout)
+		last := ""
+		for time.Now().Before(deadline) {
+			if last = f(); last == "" {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		tb.Fatalf("%s: after %v: %s", what, timeout, last)
+	}
+	poll("the BGPPeer status shows node-0 Established", 60*time.Second, func() string {
+		p, err := bgpAPI.BGPPeers().Get(ctx, "r", metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		if len(p.Status.Sessions) != 1 || p.Status.Sessions[0].State != v1alpha1.BGPSessionEstablished {
+			return fmt.Sprintf("%+v", p.Status.Sessions)
+		}
+		return ""
+	})
+
+	// Services one after another: IPAllocation first (as the controller does), then the
+	// ingress address; the clock starts when the ingress write returns.
+	for i := range services {
+		vip := netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
+		name := fmt.Sprintf("web-%d", i)
+		svc, err := kube.CoreV1().Services("default").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}},
+			metav1.CreateOptions{})
+		must(svc, err)
+		must(api.IPAllocations().Create(ctx, &v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.IPAllocationName(vip)},
+			Spec: v1alpha1.IPAllocationSpec{Address: vip.String(), Pool: "blue",
+				Services: []v1alpha1.ServiceRef{{Namespace: "default", Name: name, UID: svc.UID}}}}, metav1.CreateOptions{}))
+		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: vip.String()}}
+		must(kube.CoreV1().Services("default").UpdateStatus(ctx, svc, metav1.UpdateOptions{}))
+		start := time.Now()
+		pfx := netip.PrefixFrom(vip, 32)
+		poll("route at the router", 10*time.Second, func() string {
+			if at, ok := m.seen(pfx, false, start); ok {
+				announce = append(announce, at.Sub(start))
+				return ""
+			}
+			return pfx.String() + " not at the router"
+		})
+	}
+	poll("every IPAllocation names node-0 over BGP", 30*time.Second, func() string {
+		list, err := api.IPAllocations().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		for _, a := range list.Items {
+			if len(a.Status.Announcers) != 1 || a.Status.Announcers[0].Mode != v1alpha1.AnnouncementModeBGP {
+				return a.Name + ": " + dump(a.Status)
+			}
+		}
+		return ""
+	})
+
+	// SIGTERM: every route withdrawn at the router, then the status entries gone.
+	start := time.Now()
+	if err := agent.Process.Signal(syscall.SIGTERM); err != nil {
+		tb.Fatal(err)
+	}
+	poll("every route withdrawn after SIGTERM", 10*time.Second, func() string {
+		for i := range services {
+			pfx := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)}), 32)
+			if _, ok := m.seen(pfx, true, start); !ok {
+				return pfx.String() + " still at the router"
+			}
+		}
+		sigterm = time.Since(start)
+		return ""
+	})
+	select {
+	case err := <-agentDone:
+		agentDone <- err
+		if err != nil {
+			tb.Errorf("agent exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		tb.Fatal("the agent did not exit after SIGTERM")
+	}
+	list, err := api.IPAllocations().List(ctx, metav1.ListOptions{})
+	must(list, err)
+	for _, a := range list.Items {
+		if len(a.Status.Announcers) != 0 {
+			tb.Errorf("after SIGTERM %s still has %s", a.Name, dump(a.Status))
+		}
+	}
+	return announce, sigterm
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func pct(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p/100))]
+}
+
+func TestBGPEndToEnd(t *testing.T) {
+	lat, term := e2eBGP(t, 20)
+	t.Logf("ingress written → route at the router: p50 %v, p99 %v; SIGTERM → 20 routes withdrawn %v", pct(lat, 50), pct(lat, 99), term)
+	if p := pct(lat, 99); p > 5*time.Second {
+		t.Errorf("p99 %v; generous bound 5 s", p)
+	}
+}
+
+// BenchmarkBGPEndToEnd: 100 Services one after another, ingress written → route at gobgpd.
+func BenchmarkBGPEndToEnd(b *testing.B) {
+	for range b.N {
+		lat, term := e2eBGP(b, 100)
+		b.ReportMetric(float64(pct(lat, 50))/1e6, "announce-p50-ms")
+		b.ReportMetric(float64(pct(lat, 99))/1e6, "announce-p99-ms")
+		b.ReportMetric(float64(term)/1e6, "sigterm-withdraw-100-ms")
+	}
+}

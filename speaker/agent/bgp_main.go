@@ -1,0 +1,76 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+)
+
+// BGPOptions are the speaker's BGP flags.
+type BGPOptions struct {
+	// Enabled runs the BGP loop beside the layer-2 one.
+	Enabled bool
+	// ASN is the speakers' global ASN (each BGPPeer's localASN is used on its session).
+	ASN uint32
+	// Namespace is the speakers' namespace, where BGPPeer password Secrets live.
+	Namespace string
+}
+
+// The client-side rate limit of the BGP loop's clients.
+const (
+	bgpClientQPS   = 50
+	bgpClientBurst = 100
+)
+
+// startBGP runs RunBGP until the returned stop is called. stop cancels it and waits: RunBGP
+// then withdraws every route and closes the sessions. Main calls stop first on SIGTERM: over
+// BGP every node advertises, so there is nothing to hand over and the peers move the traffic
+// to the other nodes as soon as they see the withdrawal.
+func startBGP(ctx context.Context, o Options, cfg *rest.Config, kube kubernetes.Interface, api client.Interface,
+	log klog.Logger, errc chan<- error) (stop func(), err error) {
+	if !o.BGP.Enabled {
+		return func() {}, nil
+	}
+	if o.BGP.ASN == 0 {
+		return nil, errors.New("--bgp-asn is required with --bgp (1 to 4294967295)")
+	}
+	// The BGP loop's writes grow with this node's addresses (one IPAllocation status each when
+	// they change, and on shutdown); client-go's default 5 QPS would take minutes for a few
+	// thousand. Its own clients get a larger budget; the API server's priority and fairness
+	// still applies.
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = bgpClientQPS, bgpClientBurst
+	if kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("building the Kubernetes client for BGP: %w", err)
+	}
+	if api, err = client.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("building the frontdesk.dev client for BGP: %w", err)
+	}
+	bgpAPI, err := client.NewBGPForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the frontdesk.dev BGP client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := RunBGP(ctx, BGPConfig{
+			NodeName: o.NodeName, Namespace: o.BGP.Namespace, Kube: kube, API: api, BGP: bgpAPI,
+			NewSpeaker: GoBGPSpeaker(o.BGP.ASN), Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
+		})
+		if err != nil {
+			select {
+			case errc <- fmt.Errorf("bgp: %w", err):
+			default:
+				log.Error(err, "BGP loop stopped")
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}

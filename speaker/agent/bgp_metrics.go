@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"sync"
+
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+// BGP metrics. No label depends on peers or addresses; per-session detail is in the BGPPeer
+// status.
+var (
+	bgpSessionsEstablished = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "bgp_sessions_established",
+		Help:           "BGP sessions of this node in state Established.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	bgpRoutesAdvertised = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "bgp_routes_advertised",
+		Help:           "Routes this node advertises, summed over its BGP sessions.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	bgpUpdatesSent = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "bgp_updates_sent_total",
+		Help:           "BGP UPDATE messages this node sent, over all sessions.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	bgpSyncs = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "bgp_syncs_total",
+		Help:           "Runs of the BGP loop, by result: ok, or error (retried).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
+	bgpSyncDuration = metrics.NewHistogram(&metrics.HistogramOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "bgp_sync_duration_seconds",
+		Help:           "Time of one run of the BGP loop: snapshot, routes, GoBGP and status writes.",
+		Buckets:        metrics.ExponentialBuckets(0.001, 2, 14),
+		StabilityLevel: metrics.ALPHA,
+	})
+
+	registerBGPOnce sync.Once
+)
+
+func registerBGPMetrics() {
+	registerBGPOnce.Do(func() {
+		legacyregistry.MustRegister(bgpSessionsEstablished, bgpRoutesAdvertised, bgpUpdatesSent, bgpSyncs, bgpSyncDuration)
+	})
+}

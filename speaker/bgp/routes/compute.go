@@ -1,0 +1,429 @@
+package routes
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+)
+
+// TaintToBeDeleted is the taint the cluster autoscaler puts on a node it is about to remove.
+const TaintToBeDeleted = "ToBeDeletedByClusterAutoscaler"
+
+const notAllowed = "not allowed by the serviceCommunities of any BGPAdvertisement of the address"
+
+// Compute returns the routes this node advertises to each of its peers, and why each address
+// is or is not advertised.
+func Compute(s Snapshot) Plan {
+	plan := Plan{Routes: map[string][]Route{}}
+	nodeReason := eligible(s.Node)
+	var nodeLabels labels.Set
+	if s.Node != nil {
+		nodeLabels = labels.Set(s.Node.Labels)
+	}
+	// The peers of this node; a node that peers with nobody advertises nothing.
+	var peers []string
+	if s.Node != nil {
+		for _, p := range s.Peers {
+			if len(p.NodeSelectors) == 0 || matchesAny(p.NodeSelectors, nodeLabels) {
+				peers = append(peers, p.Name)
+				plan.Routes[p.Name] = nil
+			}
+		}
+	}
+	classes := s.Classes
+	if classes == nil {
+		classes = []string{DefaultClass}
+	}
+	groups, asked := groupServices(s.Services, classes)
+	ready := readyHere(s.EndpointSlices, s.Self, groups)
+
+	// Rules by pool, computed once per pool.
+	type poolRules struct{ pool, node []*Rule }
+	byPool := map[string]*poolRules{}
+	rulesOf := func(pool string) *poolRules {
+		if pr, ok := byPool[pool]; ok {
+			return pr
+		}
+		pr := &poolRules{}
+		for i := range s.Rules {
+			r := &s.Rules[i]
+			if !selectsPool(r, pool, s.PoolLabels[pool]) {
+				continue
+			}
+			pr.pool = append(pr.pool, r)
+			if s.Node != nil && (len(r.NodeSelectors) == 0 || matchesAny(r.NodeSelectors, nodeLabels)) {
+				pr.node = append(pr.node, r)
+			}
+		}
+		byPool[pool] = pr
+		return pr
+	}
+
+	// Routes being built, by peer and prefix.
+	acc := map[string]map[netip.Prefix]*Route{}
+	refused := map[RefusedCommunity]bool{}
+	addrs := make([]netip.Addr, 0, len(groups))
+	for a := range groups {
+		addrs = append(addrs, a)
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	for _, addr := range addrs {
+		g := groups[addr]
+		d := Decision{Addr: addr, Services: g.services}
+		pool, ok := s.Pools[addr]
+		pr := (*poolRules)(nil)
+		if ok {
+			d.Pool = pool
+			pr = rulesOf(pool)
+		}
+		var peerRules map[string][]*Rule
+		switch {
+		case !ok:
+			d.Reason = NoPool
+		case len(pr.pool) == 0:
+			d.Reason = NotAdvertised
+		case nodeReason != "":
+			d.Reason = nodeReason
+		case len(pr.node) == 0:
+			d.Reason = NodeNotSelected
+		default:
+			peerRules = map[string][]*Rule{}
+			for _, p := range peers {
+				for _, r := range pr.node {
+					if len(r.Peers) == 0 || slices.Contains(r.Peers, p) {
+						peerRules[p] = append(peerRules[p], r)
+					}
+				}
+			}
+			switch {
+			case len(peerRules) == 0:
+				d.Reason = NoPeer
+			case !ready.serves(addr, g.local):
+				d.Reason = NoLocalEndpoint
+			default:
+				d.Reason = Advertising
+			}
+		}
+		if d.Reason == Advertising {
+			for _, p := range peers {
+				rules := peerRules[p]
+				if len(rules) == 0 {
+					continue
+				}
+				d.Peers = append(d.Peers, p)
+				if acc[p] == nil {
+					acc[p] = map[netip.Prefix]*Route{}
+				}
+				for _, r := range rules {
+					rt := routeFor(acc[p], addr, r)
+					mergeRule(rt, r)
+					for _, svc := range g.services {
+						for _, c := range asked[svc].ok {
+							if allows(rules, c) {
+								rt.Communities = append(rt.Communities, c)
+							}
+						}
+					}
+				}
+			}
+		}
+		// Refusals are reported whether or not the address is advertised now, so that a
+		// mistake shows before the first endpoint is ready.
+		if pr != nil {
+			for _, svc := range g.services {
+				a := asked[svc]
+				for _, bad := range a.bad {
+					refused[bad] = true
+				}
+				for i, c := range a.ok {
+					if !allows(pr.pool, c) {
+						refused[RefusedCommunity{Service: svc, Community: a.text[i], Why: notAllowed}] = true
+					}
+				}
+			}
+		}
+		plan.Decisions = append(plan.Decisions, d)
+	}
+	for p, m := range acc {
+		rs := make([]Route, 0, len(m))
+		for _, r := range m {
+			slices.Sort(r.Communities)
+			r.Communities = slices.Compact(r.Communities)
+			slices.SortFunc(r.LargeCommunities, compareLarge)
+			r.LargeCommunities = slices.Compact(r.LargeCommunities)
+			rs = append(rs, *r)
+		}
+		slices.SortFunc(rs, func(a, b Route) int { return comparePrefix(a.Prefix, b.Prefix) })
+		plan.Routes[p] = rs
+	}
+	for r := range refused {
+		plan.Refused = append(plan.Refused, r)
+	}
+	slices.SortFunc(plan.Refused, func(a, b RefusedCommunity) int {
+		return strings.Compare(a.Service.String()+"\x00"+a.Community, b.Service.String()+"\x00"+b.Community)
+	})
+	return plan
+}
+
+// routeFor returns the route of addr under r's aggregation, adding it to m if new.
+func routeFor(m map[netip.Prefix]*Route, addr netip.Addr, r *Rule) *Route {
+	bits := r.AggregationLength
+	if addr.Is6() {
+		bits = r.AggregationLengthV6
+	}
+	if bits < 0 || bits > addr.BitLen() {
+		bits = addr.BitLen()
+	}
+	pfx, _ := addr.Prefix(bits) // bits is within the address's length
+	rt := m[pfx]
+	if rt == nil {
+		rt = &Route{Prefix: pfx}
+		m[pfx] = rt
+	}
+	return rt
+}
+
+// mergeRule adds r's attributes: communities add up, the highest local preference wins (the
+// route is preferred as much as the most insistent advertisement asks).
+func mergeRule(rt *Route, r *Rule) {
+	rt.Communities = append(rt.Communities, r.Communities...)
+	rt.LargeCommunities = append(rt.LargeCommunities, r.LargeCommunities...)
+	if r.LocalPref != nil && (rt.LocalPref == nil || *r.LocalPref > *rt.LocalPref) {
+		lp := *r.LocalPref
+		rt.LocalPref = &lp
+	}
+}
+
+func allows(rules []*Rule, c v1alpha1.Community) bool {
+	for _, r := range rules {
+		for _, p := range r.ServiceCommunities {
+			if p.Matches(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func compareLarge(a, b v1alpha1.LargeCommunity) int {
+	switch {
+	case a.Global != b.Global:
+		return cmpU32(a.Global, b.Global)
+	case a.Local1 != b.Local1:
+		return cmpU32(a.Local1, b.Local1)
+	default:
+		return cmpU32(a.Local2, b.Local2)
+	}
+}
+
+func cmpU32(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// eligible says why this node must not attract traffic, or "" when it may. A cordoned node
+// (spec.unschedulable, the first step of kubectl drain) stops advertising so that the router
+// moves new connections away before the Pods are evicted.
+func eligible(n *corev1.Node) Reason {
+	if n == nil {
+		return NodeUnknown
+	}
+	if _, ok := n.Labels[corev1.LabelNodeExcludeBalancers]; ok {
+		return NodeExcluded
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Key == TaintToBeDeleted {
+			return NodeToBeDeleted
+		}
+	}
+	if n.Spec.Unschedulable {
+		return NodeCordoned
+	}
+	ready := false
+	for _, c := range n.Status.Conditions {
+		switch c.Type {
+		case corev1.NodeReady:
+			ready = c.Status == corev1.ConditionTrue
+		case corev1.NodeNetworkUnavailable:
+			if c.Status == corev1.ConditionTrue {
+				return NetworkUnavailable
+			}
+		}
+	}
+	if !ready {
+		return NodeNotReady
+	}
+	return ""
+}
+
+func selectsPool(r *Rule, pool string, poolLabels labels.Set) bool {
+	if len(r.Pools) == 0 && len(r.PoolSelectors) == 0 {
+		return true
+	}
+	return slices.Contains(r.Pools, pool) || matchesAny(r.PoolSelectors, poolLabels)
+}
+
+func matchesAny(sels []labels.Selector, set labels.Set) bool {
+	for _, s := range sels {
+		if s != nil && s.Matches(set) {
+			return true
+		}
+	}
+	return false
+}
+
+// group is one address and the Services holding it.
+type group struct {
+	services []types.NamespacedName
+	local    []types.NamespacedName
+}
+
+// askedCommunities is what one Service's annotation asks for.
+type askedCommunities struct {
+	ok   []v1alpha1.Community
+	text []string // the entries of ok as written
+	bad  []RefusedCommunity
+}
+
+func groupServices(svcs []*corev1.Service, classes []string) (map[netip.Addr]*group, map[types.NamespacedName]askedCommunities) {
+	groups := map[netip.Addr]*group{}
+	asked := map[types.NamespacedName]askedCommunities{}
+	for _, svc := range svcs {
+		if svc == nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			continue
+		}
+		if c := svc.Spec.LoadBalancerClass; c != nil && !slices.Contains(classes, *c) {
+			continue
+		}
+		key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+		if v, ok := svc.Annotations[v1alpha1.ServiceCommunitiesAnnotation]; ok {
+			asked[key] = parseAsked(key, v)
+		}
+		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			addr, err := netip.ParseAddr(ing.IP)
+			if err != nil || addr.Zone() != "" {
+				continue
+			}
+			addr = addr.Unmap()
+			g := groups[addr]
+			if g == nil {
+				g = &group{}
+				groups[addr] = g
+			}
+			if slices.Contains(g.services, key) {
+				continue
+			}
+			g.services = append(g.services, key)
+			if local {
+				g.local = append(g.local, key)
+			}
+		}
+	}
+	for _, g := range groups {
+		slices.SortFunc(g.services, compareNames)
+		slices.SortFunc(g.local, compareNames)
+	}
+	return groups, asked
+}
+
+func parseAsked(svc types.NamespacedName, v string) askedCommunities {
+	var a askedCommunities
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		c, err := v1alpha1.ParseCommunity(f)
+		if err != nil {
+			a.bad = append(a.bad, RefusedCommunity{Service: svc, Community: f, Why: err.Error()})
+			continue
+		}
+		a.ok = append(a.ok, c)
+		a.text = append(a.text, f)
+	}
+	return a
+}
+
+func compareNames(a, b types.NamespacedName) int {
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// localReady is, per Local Service, whether this node holds a ready endpoint of each family.
+type localReady map[types.NamespacedName]*[2]bool
+
+// readyHere reads the EndpointSlices of the Local Services of groups. Only ready endpoints
+// count: the route must go as soon as the node's last endpoint stops being ready, before it
+// terminates, so that the router stops sending new connections to a node that would drop them.
+func readyHere(slices []*discoveryv1.EndpointSlice, self string, groups map[netip.Addr]*group) localReady {
+	lr := localReady{}
+	for _, g := range groups {
+		for _, k := range g.local {
+			if lr[k] == nil {
+				lr[k] = &[2]bool{}
+			}
+		}
+	}
+	if len(lr) == 0 {
+		return lr
+	}
+	for _, s := range slices {
+		if s == nil {
+			continue
+		}
+		name, ok := s.Labels[discoveryv1.LabelServiceName]
+		if !ok {
+			continue
+		}
+		fam := lr[types.NamespacedName{Namespace: s.Namespace, Name: name}]
+		if fam == nil {
+			continue
+		}
+		var f int
+		switch s.AddressType {
+		case discoveryv1.AddressTypeIPv4:
+			f = 0
+		case discoveryv1.AddressTypeIPv6:
+			f = 1
+		default:
+			continue
+		}
+		for _, ep := range s.Endpoints {
+			if ep.NodeName != nil && *ep.NodeName == self && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
+				fam[f] = true
+			}
+		}
+	}
+	return lr
+}
+
+// serves says whether this node can serve addr for every Local Service in local (kube-proxy
+// drops a Local Service's external traffic on a node without a local endpoint of the
+// address's family).
+func (lr localReady) serves(addr netip.Addr, local []types.NamespacedName) bool {
+	f := 0
+	if addr.Is6() {
+		f = 1
+	}
+	for _, k := range local {
+		if !lr[k][f] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,370 @@
+package routes
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+)
+
+// IP plan: pool "blue" is 198.51.100.0/24 and 2001:db8:b::/64, pool "red" 203.0.113.0/24.
+// This node is n1; n2 is another node.
+
+func service(name string, ips []string, tweaks ...func(*corev1.Service)) *corev1.Service {
+	s := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer},
+	}
+	for _, ip := range ips {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	for _, f := range tweaks {
+		f(s)
+	}
+	return s
+}
+
+func local(s *corev1.Service) {
+	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+}
+
+func annotated(v string) func(*corev1.Service) {
+	return func(s *corev1.Service) {
+		s.Annotations = map[string]string{v1alpha1.ServiceCommunitiesAnnotation: v}
+	}
+}
+
+func node(tweaks ...func(*corev1.Node)) *corev1.Node {
+	n := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"rack": "a"}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+			{Type: corev1.NodeReady, Status: corev1.ConditionTrue},
+		}},
+	}
+	for _, f := range tweaks {
+		f(n)
+	}
+	return n
+}
+
+func slice(svc string, family discoveryv1.AddressType, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: svc + "-x",
+			Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		AddressType: family,
+		Endpoints:   eps,
+	}
+}
+
+func endpoint(nodeName string, ready bool) discoveryv1.Endpoint {
+	return discoveryv1.Endpoint{NodeName: &nodeName, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}
+}
+
+func sel(t *testing.T, s string) labels.Selector {
+	t.Helper()
+	l, err := labels.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func comms(t *testing.T, ss ...string) []v1alpha1.Community {
+	var out []v1alpha1.Community
+	for _, s := range ss {
+		c, err := v1alpha1.ParseCommunity(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func u32(v uint32) *uint32 { return &v }
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func nn(name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: "default", Name: name}
+}
+
+func baseSnapshot() Snapshot {
+	return Snapshot{
+		Self: "n1",
+		Node: node(),
+		Pools: map[netip.Addr]string{
+			netip.MustParseAddr("198.51.100.7"):  "blue",
+			netip.MustParseAddr("198.51.100.8"):  "blue",
+			netip.MustParseAddr("2001:db8:b::7"): "blue",
+			netip.MustParseAddr("203.0.113.9"):   "red",
+		},
+		Peers: []Peer{{Name: "tor1"}, {Name: "tor2"}},
+		Rules: []Rule{{Name: "all", AggregationLength: -1, AggregationLengthV6: -1}},
+	}
+}
+
+func TestCompute(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		tweak   func(*Snapshot)
+		routes  map[string][]Route
+		reasons map[string]Reason // address → reason
+		refused []RefusedCommunity
+	}{
+		{
+			name: "every node advertises to every peer, /32 and /128",
+			tweak: func(s *Snapshot) {
+				s.Services = []*corev1.Service{service("a", []string{"198.51.100.7", "2001:db8:b::7"})}
+			},
+			routes: map[string][]Route{
+				"tor1": {{Prefix: pfx("198.51.100.7/32")}, {Prefix: pfx("2001:db8:b::7/128")}},
+				"tor2": {{Prefix: pfx("198.51.100.7/32")}, {Prefix: pfx("2001:db8:b::7/128")}},
+			},
+			reasons: map[string]Reason{"198.51.100.7": Advertising, "2001:db8:b::7": Advertising},
+		},
+		{
+			name: "not frontdesk's address, not advertised pool, other class, not a LoadBalancer",
+			tweak: func(s *Snapshot) {
+				s.Rules[0].Pools = []string{"blue"}
+				other := "other.example/lb"
+				s.Services = []*corev1.Service{
+					service("a", []string{"192.0.2.1", "203.0.113.9"}),
+					service("b", []string{"198.51.100.7"}, func(s *corev1.Service) { s.Spec.LoadBalancerClass = &other }),
+					service("c", []string{"198.51.100.8"}, func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort }),
+				}
+			},
+			routes:  map[string][]Route{"tor1": nil, "tor2": nil},
+			reasons: map[string]Reason{"192.0.2.1": NoPool, "203.0.113.9": NotAdvertised},
+		},
+		{
+			name: "pool selected by label",
+			tweak: func(s *Snapshot) {
+				s.Rules[0].PoolSelectors = []labels.Selector{sel(t, "tier=public")}
+				s.PoolLabels = map[string]labels.Set{"red": {"tier": "public"}}
+				s.Services = []*corev1.Service{service("a", []string{"198.51.100.7", "203.0.113.9"})}
+			},
+			routes:  map[string][]Route{"tor1": {{Prefix: pfx("203.0.113.9/32")}}, "tor2": {{Prefix: pfx("203.0.113.9/32")}}},
+			reasons: map[string]Reason{"198.51.100.7": NotAdvertised, "203.0.113.9": Advertising},
+		},
+		{
+			name: "peer selects other nodes; advertisement names one peer",
+			tweak: func(s *Snapshot) {
+				s.Peers = []Peer{{Name: "tor1", NodeSelectors: []labels.Selector{sel(t, "rack=b")}}, {Name: "tor2"}, {Name: "tor3"}}
+				s.Rules[0].Peers = []string{"tor1", "tor3"}
+				s.Services = []*corev1.Service{service("a", []string{"198.51.100.7"})}
+			},
+			routes:  map[string][]Route{"tor2": nil, "tor3": {{Prefix: pfx("198.51.100.7/32")}}},
+			reasons: map[string]Reason{"198.51.100.7": Advertising},
+		},
+		{
+			name: "no peer of this node is selected",
+			tweak: func(s *Snapshot) {
+				s.Rules[0].Peers = []string{"tor9"}
+				s.Services = []*corev1.Service{service("a", []string{"198.51.100.7"})}
+			},
+			routes:  map[string][]Route{"tor1": nil, "tor2": nil},
+			reasons: map[string]Reason{"198.51.100.7": NoPeer},
+		},
+		{
+			name: "advertisement selects other nodes",
+			tweak: func(s *Snapshot) {
+				s.Rules[0].NodeSelectors = []labels.Selector{sel(t, "rack=b")}
+				s.Services = []*corev1.Service{service("a", []string{"198.51.100.7"})}
+			},
+			routes:  map[string][]Route{"tor1": nil, "tor2": nil},
+			reasons: map[string]Reason{"198.51.100.7": NodeNotSelected},
+		},
+		{
+			name: "ETP Local: ready endpoint here, elsewhere, not ready, other family",
+			tweak: func(s *Snapshot) {
+				s.Services = []*corev1.Service{
+					service("here", []string{"198.51.100.7"}, local),
+					service("elsewhere", []string{"198.51.100.8"}, local),
+					service("v6only", []string{"2001:db8:b::7"}, local),
+					service("notready", []string{"203.0.113.9"}, local),
+				}
+				s.EndpointSlices = []*discoveryv1.EndpointSlice{
+					slice("here", discoveryv1.AddressTypeIPv4, endpoint("n2", true), endpoint("n1", true)),
+					slice("elsewhere", discoveryv1.AddressTypeIPv4, endpoint("n2", true), endpoint("n1", false)),
+					slice("v6only", discoveryv1.AddressTypeIPv4, endpoint("n1", true)),
+					slice("notready", discoveryv1.AddressTypeIPv4, endpoint("n1", false)),
+				}
+			},
+			routes: map[string][]Route{"tor1": {{Prefix: pfx("198.51.100.7/32")}}, "tor2": {{Prefix: pfx("198.51.100.7/32")}}},
+			reasons: map[string]Reason{"198.51.100.7": Advertising, "198.51.100.8": NoLocalEndpoint,
+				"2001:db8:b::7": NoLocalEndpoint, "203.0.113.9": NoLocalEndpoint},
+		},
+		{
+			name: "shared address: every Local Service needs an endpoint here",
+			tweak: func(s *Snapshot) {
+				s.Services = []*corev1.Service{
+					service("a", []string{"198.51.100.7"}, local),
+					service("b", []string{"198.51.100.7"}, local),
+					service("c", []string{"198.51.100.8"}, local),
+					service("d", []string{"198.51.100.8"}),
+				}
+				s.EndpointSlices = []*discoveryv1.EndpointSlice{
+					slice("a", discoveryv1.AddressTypeIPv4, endpoint("n1", true)),
+					slice("b", discoveryv1.AddressTypeIPv4, endpoint("n2", true)),
+					slice("c", discoveryv1.AddressTypeIPv4, endpoint("n1", true)),
+				}
+			},
+			routes:  map[string][]Route{"tor1": {{Prefix: pfx("198.51.100.8/32")}}, "tor2": {{Prefix: pfx("198.51.100.8/32")}}},
+			reasons: map[string]Reason{"198.51.100.7": NoLocalEndpoint, "198.51.100.8": Advertising},
+		},
+		{
+			name: "attributes add up; highest local preference; per peer",
+			tweak: func(s *Snapshot) {
+				s.Rules = []Rule{
+					{Name: "a", Peers: []string{"tor1"}, Communities: comms(t, "65000:2", "65000:1"), LocalPref: u32(100),
+						LargeCommunities: []v1alpha1.LargeCommunity{{Global: 65000, Local1: 2, Local2: 3}}, AggregationLength: -1, AggregationLengthV6: -1},
+					{Name: "b", Communities: comms(t, "65000:1", "no-export"), LocalPref: u32(200), AggregationLength: -1, AggregationLengthV6: -1,
+						LargeCommunities: []v1alpha1.LargeCommunity{{Global: 65000, Local1: 2, Local2: 3}, {Global: 1, Local1: 0, Local2: 0}}},
+				}
+				s.Services = []*corev1.Service{service("a", []string{"198.51.100.7"})}
+			},
+			routes: map[string][]Route{
+				"tor1": {{Prefix: pfx("198.51.100.7/32"), Communities: comms(t, "65000:1", "65000:2", "no-export"), LocalPref: u32(200),
+					LargeCommunities: []v1alpha1.LargeCommunity{{Global: 1}, {Global: 65000, Local1: 2, Local2: 3}}}},
+				"tor2": {{Prefix: pfx("198.51.100.7/32"), Communities: comms(t, "65000:1", "no-export"), LocalPref: u32(200),
+					LargeCommunities: []v1alpha1.LargeCommunity{{Global: 1}, {Global: 65000, Local1: 2, Local2: 3}}}},
+			},
+			reasons: map[string]Reason{"198.51.100.7": Advertising},
+		},
+		{
+			name: "aggregation: two addresses, one /24; IPv6 /64",
+			tweak: func(s *Snapshot) {
+				s.Rules[0].AggregationLength, s.Rules[0].AggregationLengthV6 = 24, 64
+				s.Services = []*corev1.Service{service("a", []string{"198.51.100.7", "2001:db8:b::7"}), service("b", []string{"198.51.100.8"})}
+			},
+			routes: map[string][]Route{
+				"tor1": {{Prefix: pfx("198.51.100.0/24")}, {Prefix: pfx("2001:db8:b::/64")}},
+				"tor2": {{Prefix: pfx("198.51.100.0/24")}, {Prefix: pfx("2001:db8:b::/64")}},
+			},
+			reasons: map[string]Reason{"198.51.100.7": Advertising, "198.51.100.8": Advertising, "2001:db8:b::7": Advertising},
+		},
+		{
+			name: "Service communities: allowed ones added, others refused",
+			tweak: func(s *Snapshot) {
+				s.Peers = []Peer{{Name: "tor1"}}
+				s.Rules[0].ServiceCommunities = []v1alpha1.CommunityPattern{{Community: 65000 << 16, AnyValue: true}}
+				s.Services = []*corev1.Service{
+					service("a", []string{"198.51.100.7"}, annotated("65000:7, 65001:1,no-export,bogus")),
+					service("b", []string{"198.51.100.8"}),
+				}
+			},
+			routes: map[string][]Route{"tor1": {
+				{Prefix: pfx("198.51.100.7/32"), Communities: comms(t, "65000:7")},
+				{Prefix: pfx("198.51.100.8/32")},
+			}},
+			reasons: map[string]Reason{"198.51.100.7": Advertising, "198.51.100.8": Advertising},
+			refused: []RefusedCommunity{
+				{Service: nn("a"), Community: "65001:1", Why: notAllowed},
+				{Service: nn("a"), Community: "bogus", Why: `invalid BGP community "bogus": want ASN:VALUE with both halves 0 to 65535 (65000:100), or no-export, no-advertise, no-export-subconfed or no-peer`},
+				{Service: nn("a"), Community: "no-export", Why: notAllowed},
+			},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := baseSnapshot()
+			tt.tweak(&s)
+			plan := Compute(s)
+			if d := cmp.Diff(tt.routes, plan.Routes, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
+				t.Errorf("routes (-want +got):\n%s", d)
+			}
+			got := map[string]Reason{}
+			for _, d := range plan.Decisions {
+				got[d.Addr.String()] = d.Reason
+			}
+			if d := cmp.Diff(tt.reasons, got); d != "" {
+				t.Errorf("reasons (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tt.refused, plan.Refused); d != "" {
+				t.Errorf("refused (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestComputeNode checks that a node that must not attract traffic withdraws everything.
+func TestComputeNode(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		node *corev1.Node
+		want Reason
+	}{
+		{"ready", node(), Advertising},
+		{"unknown", nil, NodeUnknown},
+		{"not ready", node(func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse }), NodeNotReady},
+		{"no Ready condition", node(func(n *corev1.Node) { n.Status.Conditions = nil }), NodeNotReady},
+		{"excluded", node(func(n *corev1.Node) { n.Labels[corev1.LabelNodeExcludeBalancers] = "" }), NodeExcluded},
+		{"to be deleted", node(func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: TaintToBeDeleted}} }), NodeToBeDeleted},
+		{"cordoned (drain)", node(func(n *corev1.Node) { n.Spec.Unschedulable = true }), NodeCordoned},
+		{"network unavailable", node(func(n *corev1.Node) {
+			n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue})
+		}), NetworkUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := baseSnapshot()
+			s.Node = tt.node
+			s.Services = []*corev1.Service{service("a", []string{"198.51.100.7"})}
+			plan := Compute(s)
+			if got := plan.Decisions[0].Reason; got != tt.want {
+				t.Errorf("reason %s, want %s", got, tt.want)
+			}
+			n := 0
+			for _, rs := range plan.Routes {
+				n += len(rs)
+			}
+			if want := map[bool]int{true: 2, false: 0}[tt.want == Advertising]; n != want {
+				t.Errorf("%d routes, want %d", n, want)
+			}
+		})
+	}
+}
+
+func TestRuleFromAdvertisement(t *testing.T) {
+	lp, agg := int64(150), int32(24)
+	r, err := RuleFromAdvertisement(&v1alpha1.BGPAdvertisement{
+		ObjectMeta: metav1.ObjectMeta{Name: "adv"},
+		Spec: v1alpha1.BGPAdvertisementSpec{
+			IPPools: []string{"blue"}, Peers: []string{"tor1"}, Communities: []string{"65000:1", "no-export"},
+			LargeCommunities: []string{"1:2:3"}, LocalPreference: &lp, AggregationLength: &agg,
+			ServiceCommunities: []string{"65000:*"},
+			NodeSelectors:      []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "a"}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "adv" || *r.LocalPref != 150 || r.AggregationLength != 24 || r.AggregationLengthV6 != -1 ||
+		len(r.Communities) != 2 || r.LargeCommunities[0] != (v1alpha1.LargeCommunity{Global: 1, Local1: 2, Local2: 3}) ||
+		!r.ServiceCommunities[0].AnyValue || !r.NodeSelectors[0].Matches(labels.Set{"rack": "a"}) {
+		t.Errorf("rule %+v", r)
+	}
+	for _, tt := range []struct {
+		name string
+		spec v1alpha1.BGPAdvertisementSpec
+		want string
+	}{
+		{"community", v1alpha1.BGPAdvertisementSpec{Communities: []string{"65000:1", "70000:1"}},
+			`spec.communities[1]: invalid BGP community "70000:1": each half must be 0 to 65535 in decimal without leading zeros (65000:100)`},
+		{"selector", v1alpha1.BGPAdvertisementSpec{NodeSelectors: []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}}},
+			`spec.nodeSelectors[0] is not a valid label selector: "Near" is not a valid label selector operator`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := RuleFromAdvertisement(&v1alpha1.BGPAdvertisement{Spec: tt.spec})
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
