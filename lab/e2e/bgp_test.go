@@ -15,10 +15,6 @@ import (
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
 
-// withBGP runs the lab with the speakers' BGP on (#6). False until the bgp branch is on main:
-// today's speaker refuses --bgp and the API has no BGPPeer.
-const withBGP = false
-
 // bgpService is the guide's Deployment behind a LoadBalancer Service from the BGP pool.
 const bgpService = `apiVersion: v1
 kind: Service

@@ -67,7 +67,7 @@ func startLab(t *testing.T, proxy string) *lab {
 	_, _ = rand.Read(suffix)
 	name := "fdt" + hex.EncodeToString(suffix)
 	o := supervisor.Options{
-		Name: name, Dir: filepath.Join(os.TempDir(), "frontdesk-lab-"+name), Nodes: 3, Proxy: proxy, BGP: withBGP,
+		Name: name, Dir: filepath.Join(os.TempDir(), "frontdesk-lab-"+name), Nodes: 3, Proxy: proxy, BGP: true,
 		Repo: repo, K8sBin: k8sBin, Prebuilt: true, DieWithParent: true, Out: logWriter{t},
 	}
 	plan, err := o.Plan()

@@ -159,9 +159,7 @@ func walkthrough(t *testing.T, proxy string) {
 	if !vip.IsValid() {
 		t.FailNow()
 	}
-	if withBGP {
-		t.Run("LoadBalancer from the BGP pool: through the router, ECMP over every node", func(t *testing.T) { testBGP(t, l) })
-	}
+	t.Run("LoadBalancer from the BGP pool: through the router, ECMP over every node", func(t *testing.T) { testBGP(t, l) })
 
 	t.Run("scale to 5 and to 1: traffic follows", func(t *testing.T) {
 		l.kubectl(t, "scale", "deployment/hello-deploy", "--replicas=5")

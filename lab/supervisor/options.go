@@ -32,9 +32,9 @@ type Options struct {
 	Dir   string // the lab's files: bin/, logs/, cp/, pods/, state.json; removed by down
 	Nodes int
 	Proxy string
-	// BGP turns the speakers' BGP on (#6): the IPPool "bgp" (Plan.BGPPool), a BGPPeer for the
-	// router and a BGPAdvertisement come with the chart's values, and the router's gobgpd
-	// learns the pool's addresses from every node.
+	// BGP turns the speakers' BGP on: the IPPool "bgp" (Plan.BGPPool), a BGPPeer for the router
+	// and a BGPAdvertisement come with the chart's values, and the router's gobgpd learns the
+	// pool's addresses from every node (make lab's default).
 	BGP    bool
 	Repo   string // the frontdesk checkout the binaries are built from
 	K8sBin string // kube-apiserver, kubectl, kube-proxy, agnhost...: test/tools/build.sh's folder

@@ -219,8 +219,13 @@ func printFrom(w io.Writer, path string, off int64) int64 {
 func printUsage(w io.Writer, o Options) {
 	plan, _ := o.Plan()
 	cp := plan.NS(topology.RoleControlPlane)
+	announce := fmt.Sprintf("IPPool \"lan\" (%s) over ARP", plan.L2Pool)
+	if o.BGP {
+		announce += fmt.Sprintf(",\n  and IPPool %q (%s) over BGP to the router, AS %d (a Service asks for it with the annotation frontdesk.dev/ip-pool: %s)",
+			BGPPoolName, plan.BGPPool, plan.RouterASN, BGPPoolName)
+	}
 	_, _ = fmt.Fprintf(w, `
-frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing IPPool "lan" (%s) over ARP.
+frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing %s.
   kubeconfig   %s  (API server on %s, reachable only inside the lab's namespaces)
   kubectl      %s get nodes,pods -o wide     (kubectl inside %s)
   LAN client   ip netns exec %s sh      (%s, on the nodes' LAN: reaches LoadBalancer IPs by ARP)
@@ -229,7 +234,7 @@ frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing IPPool
   logs         %s
   remove       make lab-down
 The Services guide's example: %s apply -f examples/hello-deploy.yaml -f examples/hello-svc.yaml
-`, o.Name, len(plan.Nodes), o.Proxy, plan.L2Pool,
+`, o.Name, len(plan.Nodes), o.Proxy, announce,
 		o.Kubeconfig(), plan.ControlPlane,
 		o.Kubectl(), cp,
 		plan.NS(topology.RoleLANClient), plan.LANClient,
