@@ -205,6 +205,11 @@ const (
 	// because every interface it would announce on is missing or down; the message names them.
 	// The speaker retries, and announces as soon as an interface is back.
 	IPAllocationReasonInterfaceUnavailable = "InterfaceUnavailable"
+	// IPAllocationReasonNotForwarded: the node elected to announce the address runs the node
+	// proxy (frontdesk-speaker --proxy=nftables), and its rules do not forward the address yet
+	// (just created, or externalTrafficPolicy Local without a local endpoint there). The speaker
+	// announces it as soon as they do: a client is never sent to a node that would drop it.
+	IPAllocationReasonNotForwarded = "NotForwarded"
 )
 
 // IPAllocationList is a list of IPAllocations.

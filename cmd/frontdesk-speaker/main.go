@@ -7,8 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,6 +73,18 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		return nil
 	})
 	fs.StringVar(&o.BGP.Namespace, "namespace", getenv("POD_NAMESPACE"), "the speakers' namespace, holding BGP password Secrets (default $POD_NAMESPACE)")
+	fs.Func("proxy", "run frontdesk's node proxy in the speaker: nftables; empty (the default) leaves forwarding to kube-proxy or another proxy", func(v string) error {
+		if !slices.Contains(agent.ProxyModes, v) {
+			return fmt.Errorf("%q: want nftables, or empty for no node proxy", v)
+		}
+		o.Proxy.Mode = v
+		return nil
+	})
+	fs.Func("proxy-nodeport-addresses", "with --proxy: comma-separated CIDRs; NodePorts answer on the node's addresses inside them (default: every address but loopback)",
+		prefixList(&o.Proxy.NodePortAddresses))
+	fs.Func("proxy-cluster-cidr", "with --proxy: comma-separated Pod CIDRs; ClusterIP traffic from outside them is masqueraded", prefixList(&o.Proxy.ClusterCIDRs))
+	fs.DurationVar(&o.Proxy.MinSyncPeriod, "proxy-min-sync-period", time.Second, "with --proxy: least time between two syncs of the rules; changes meanwhile are coalesced")
+	fs.StringVar(&o.Proxy.HealthzAddr, "proxy-healthz-bind-address", "0.0.0.0:10256", "with --proxy: address serving the node proxy's /healthz (kube-proxy's port); empty disables")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -85,4 +99,22 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		o.Classes = strings.Split(classes, ",")
 	}
 	return o, nil
+}
+
+// prefixList parses a comma-separated list of CIDRs into dst.
+func prefixList(dst *[]netip.Prefix) func(string) error {
+	return func(v string) error {
+		*dst = nil
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR such as 10.244.0.0/16 or fd00::/48", f)
+			}
+			*dst = append(*dst, p.Masked())
+		}
+		return nil
+	}
 }

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/frontdesk-lb/frontdesk/speaker/agent"
 )
+
+// proxyDefaults are the node-proxy options without --proxy flags.
+var proxyDefaults = agent.ProxyOptions{MinSyncPeriod: time.Second, HealthzAddr: "0.0.0.0:10256"}
 
 func TestParseFlags(t *testing.T) {
 	env := func(k string) string {
@@ -26,21 +31,33 @@ func TestParseFlags(t *testing.T) {
 			name: "defaults",
 			args: []string{"--liveness-key-file=/k"},
 			want: agent.Options{NodeName: "node-env", LivenessPort: 7473, LivenessKeyFile: "/k",
-				Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond},
+				Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond, Proxy: proxyDefaults},
 		},
 		{
 			name: "everything set",
 			args: []string{"--liveness-key-file=/k", "--node-name=n1", "--liveness-port=9000", "--kubeconfig=/kc",
 				"--load-balancer-class=a/b,c/d", "--metrics-bind-address=", "--drain=1s", "-v=3"},
 			want: agent.Options{Kubeconfig: "/kc", NodeName: "n1", LivenessPort: 9000, LivenessKeyFile: "/k",
-				Classes: []string{"a/b", "c/d"}, Drain: time.Second},
+				Classes: []string{"a/b", "c/d"}, Drain: time.Second, Proxy: proxyDefaults},
 		},
 		{
 			name: "empty class: only Services without one",
 			args: []string{"--liveness-key-file=/k", "--load-balancer-class="},
 			want: agent.Options{NodeName: "node-env", LivenessPort: 7473, LivenessKeyFile: "/k",
-				Classes: []string{}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond},
+				Classes: []string{}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond, Proxy: proxyDefaults},
 		},
+		{
+			name: "node proxy",
+			args: []string{"--liveness-key-file=/k", "--proxy=nftables", "--proxy-cluster-cidr=10.244.0.0/16, fd00:10:244::/48",
+				"--proxy-nodeport-addresses=198.18.0.0/24", "--proxy-min-sync-period=100ms", "--proxy-healthz-bind-address="},
+			want: agent.Options{NodeName: "node-env", LivenessPort: 7473, LivenessKeyFile: "/k",
+				Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond,
+				Proxy: agent.ProxyOptions{Mode: "nftables", MinSyncPeriod: 100 * time.Millisecond,
+					ClusterCIDRs:      []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:10:244::/48")},
+					NodePortAddresses: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}}},
+		},
+		{name: "unknown proxy mode", args: []string{"--liveness-key-file=/k", "--proxy=iptables"}, wantErr: true},
+		{name: "bad cluster CIDR", args: []string{"--liveness-key-file=/k", "--proxy-cluster-cidr=10.244.0.0"}, wantErr: true},
 		{name: "key file required", args: nil, wantErr: true},
 		{name: "port zero", args: []string{"--liveness-key-file=/k", "--liveness-port=0"}, wantErr: true},
 		{name: "port too large", args: []string{"--liveness-key-file=/k", "--liveness-port=65536"}, wantErr: true},
@@ -54,7 +71,7 @@ func TestParseFlags(t *testing.T) {
 			if tt.wantErr {
 				return
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})

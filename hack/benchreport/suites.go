@@ -181,4 +181,24 @@ var suites = []suite{
 		k8sBins: true,
 		extra:   []string{"-benchtime=1x", "-timeout=20m"},
 	},
+	{
+		name:  "node-proxy",
+		title: "Node proxy: frontdesk-proxy and kube-proxy (nftables mode) side by side",
+		about: "Both proxies run as processes in their own node namespace against one real API server, " +
+			"each with a client and an endpoint namespace, in one run; while one is measured the other is " +
+			"stopped (SIGSTOP). change-at-10k: one EndpointSlice update with 10k Services present, from " +
+			"the API call to the client's connections seeing it (API server, watch, proxy and kernel), " +
+			"40 changes 1.1 s apart, both with a 1 s minimum sync period (target p99 ≤ 100 ms and ≤ 0.5× " +
+			"kube-proxy; anchor ≈141 ms, k8s PR #126013). cold-start-10k: 10k Services × 2 endpoints, " +
+			"process start to the last Service answering (target ≤ 10 s; anchor 3 min 14 s, k8s PR " +
+			"#130119). first-packet: TCP connect time through a ClusterIP with 1k and 10k Services " +
+			"(target: flat, ≤ 10% growth) and straight to the endpoint (the floor). memory-10k: RSS.",
+		pkg:     "./proxy/",
+		bench:   "BenchmarkNodeProxy",
+		tags:    "netns,integration",
+		count:   1,
+		root:    true,
+		k8sBins: true,
+		extra:   []string{"-benchtime=1x", "-timeout=30m"},
+	},
 }

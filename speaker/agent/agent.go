@@ -85,9 +85,17 @@ type Config struct {
 	// elections at once, and one that cannot announce yet (still listing, or the API server is
 	// unreachable) would take addresses away from nodes that serve them.
 	Synced func()
+	// Forwards, when not nil, says whether this node's proxy forwards an address; this node
+	// announces only those, and rechecks the others every ForwardRecheck. Nil: every address
+	// (the node proxy is another program, such as kube-proxy).
+	Forwards func(netip.Addr) bool
 	// Logger; the zero value means klog.FromContext of Run's context.
 	Logger klog.Logger
 }
+
+// ForwardRecheck is how often the loop rechecks addresses it won but withholds because the node
+// proxy does not forward them yet. It only runs while one is withheld.
+const ForwardRecheck = 50 * time.Millisecond
 
 // ConfigError says which Config field is wrong.
 type ConfigError struct{ Field, Reason string }
@@ -133,6 +141,7 @@ type agent struct {
 	peers    map[string]netip.AddrPort
 	events   map[netip.Addr]string // what the last Event of each address said, see emitEvents
 	badRules map[string]string     // L2Advertisement name → resourceVersion whose selector errors were logged
+	withheld map[netip.Addr]bool   // won, but not forwarded by the node proxy yet (Config.Forwards)
 }
 
 // Run watches the cluster and keeps this node's layer-2 announcements and their IPAllocation
@@ -264,6 +273,9 @@ func (a *agent) loop(ctx context.Context) {
 			continue
 		}
 		syncs.WithLabelValues("ok").Inc()
+		if len(a.withheld) > 0 {
+			retry.Reset(ForwardRecheck)
+		}
 		if a.cfg.Synced != nil {
 			a.cfg.Synced()
 			a.cfg.Synced = nil
@@ -292,10 +304,12 @@ func (a *agent) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("computing the announcements (keeping the previous ones): %w", err)
 	}
-	statuses, err := a.cfg.Announcer.SetVIPs(plan.VIPs)
+	vips, withheld := a.forwarded(plan.VIPs)
+	statuses, err := a.cfg.Announcer.SetVIPs(vips)
 	if err != nil {
-		return fmt.Errorf("announcing %d addresses: %w", len(plan.VIPs), err)
+		return fmt.Errorf("announcing %d addresses: %w", len(vips), err)
 	}
+	a.withheld = withheld
 	changes := announce.Diff(a.prev, plan)
 	electionChanges.Add(float64(len(changes)))
 	for _, c := range changes {
@@ -319,6 +333,27 @@ func (a *agent) sync(ctx context.Context) error {
 	}
 	addressesAnnounced.Set(float64(n))
 	return a.publish(ctx, plan, statuses, snap.Alive)
+}
+
+// forwarded splits the addresses this node won into those its node proxy forwards, to announce,
+// and those it does not yet.
+func (a *agent) forwarded(vips map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.Announcement, map[netip.Addr]bool) {
+	if a.cfg.Forwards == nil {
+		return vips, nil
+	}
+	out := make(map[netip.Addr]l2.Announcement, len(vips))
+	var withheld map[netip.Addr]bool
+	for addr, ann := range vips {
+		if a.cfg.Forwards(addr) {
+			out[addr] = ann
+			continue
+		}
+		if withheld == nil {
+			withheld = map[netip.Addr]bool{}
+		}
+		withheld[addr] = true
+	}
+	return out, withheld
 }
 
 // comeBack lists the peers alive now that were known and not alive before.

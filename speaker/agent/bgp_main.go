@@ -33,7 +33,7 @@ const (
 // BGP every node advertises, so there is nothing to hand over and the peers move the traffic
 // to the other nodes as soon as they see the withdrawal.
 func startBGP(ctx context.Context, o Options, cfg *rest.Config, kube kubernetes.Interface, api client.Interface,
-	log klog.Logger, errc chan<- error) (stop func(), err error) {
+	log klog.Logger, ready <-chan struct{}, errc chan<- error) (stop func(), err error) {
 	if !o.BGP.Enabled {
 		return func() {}, nil
 	}
@@ -60,6 +60,12 @@ func startBGP(ctx context.Context, o Options, cfg *rest.Config, kube kubernetes.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// With the node proxy in this process, nothing is advertised before it forwards.
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return
+		}
 		err := RunBGP(ctx, BGPConfig{
 			NodeName: o.NodeName, Namespace: o.BGP.Namespace, Kube: kube, API: api, BGP: bgpAPI,
 			NewSpeaker: GoBGPSpeaker(o.BGP.ASN), Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,

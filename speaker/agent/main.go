@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -37,6 +39,8 @@ type Options struct {
 	Drain time.Duration
 	// BGP configures the BGP loop (off unless BGP.Enabled).
 	BGP BGPOptions
+	// Proxy configures the embedded node proxy (off unless Proxy.Mode is set).
+	Proxy ProxyOptions
 }
 
 // Main runs the speaker until stop ends (SIGTERM), then hands over: stop the loop (so that it
@@ -103,15 +107,22 @@ func Main(stop context.Context, o Options) error {
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancelRun (deferred later, runs first)
 	defer cancelRun()
-	errc := make(chan error, 4)
-	// Heartbeats start once the agent has synced (see Config.Synced): until then this node is
-	// not alive to its peers, nor to itself, and announces nothing.
+	errc := make(chan error, 5)
+	np, err := startProxy(runCtx, o, cfg, log, wg.Go, errc)
+	if err != nil {
+		return err
+	}
+	// Heartbeats start once the agent has synced (see Config.Synced) and the node proxy, if any,
+	// has programmed every Service: until then this node is not alive to its peers, nor to
+	// itself, and announces nothing.
 	synced := make(chan struct{})
 	wg.Go(func() {
-		select {
-		case <-synced:
-		case <-runCtx.Done():
-			return
+		for _, c := range []<-chan struct{}{synced, np.ready()} {
+			select {
+			case <-c:
+			case <-runCtx.Done():
+				return
+			}
 		}
 		log.Info("synced; sending heartbeats")
 		if err := mem.Run(runCtx); err != nil {
@@ -126,19 +137,19 @@ func Main(stop context.Context, o Options) error {
 		err := Run(agentCtx, Config{
 			NodeName: o.NodeName, Kube: kube, API: api, Announcer: ann, Membership: mem,
 			LivenessPort: o.LivenessPort, Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
-			Triggers: statusChanged, Synced: func() { close(synced) },
+			Triggers: statusChanged, Synced: func() { close(synced) }, Forwards: np.forwards(),
 		})
 		if err != nil {
 			errc <- err
 		}
 	})
-	stopBGP, err := startBGP(runCtx, o, cfg, kube, api, log, errc)
+	stopBGP, err := startBGP(runCtx, o, cfg, kube, api, log, np.ready(), errc)
 	if err != nil {
 		return err
 	}
 	defer stopBGP() // idempotent: the shutdown below has already stopped it
 	if o.MetricsAddr != "" {
-		srv, err := serveMetrics(o.MetricsAddr, &wg, errc)
+		srv, err := serveMetrics(o.MetricsAddr, np.gatherer(), &wg, errc)
 		if err != nil {
 			return err
 		}
@@ -188,13 +199,13 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 
 // serveMetrics serves /metrics (the legacy registry) and /healthz until the returned server is
 // closed; its goroutine is in wg.
-func serveMetrics(addr string, wg *sync.WaitGroup, errc chan<- error) (*http.Server, error) {
+func serveMetrics(addr string, extra prometheus.Gatherer, wg *sync.WaitGroup, errc chan<- error) (*http.Server, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening for metrics on %s (--metrics-bind-address): %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", legacyregistry.Handler())
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{legacyregistry.DefaultGatherer, extra}, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	wg.Go(func() {

@@ -67,6 +67,10 @@ func (a *agent) publish(ctx context.Context, plan announce.Plan, statuses map[ne
 
 func (a *agent) viewOf(d announce.Decision, st l2.VIPStatus, now metav1.Time, alive map[string]bool) view {
 	v := view{Self: a.cfg.NodeName, Now: now, Decision: d, Alive: alive}
+	if d.Announce() && a.withheld[d.Addr] {
+		v.NotForwarded = true
+		return v
+	}
 	if d.Announce() {
 		v.Interfaces = st.Interfaces
 		v.NoSubnet = !st.Announced() && isNoSubnet(st)

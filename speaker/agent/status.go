@@ -28,6 +28,8 @@ type view struct {
 	// Unavailable: this node won the address but cannot announce it because its interfaces are
 	// missing or down (nil otherwise); the error names them.
 	Unavailable error
+	// NotForwarded: this node won the address but the node proxy does not forward it yet.
+	NotForwarded bool
 	// Alive is the liveness of every speaker as this node sees it.
 	Alive map[string]bool
 }
@@ -98,6 +100,9 @@ func announcedCondition(st v1alpha1.IPAllocationStatus, v view) (metav1.Conditio
 		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonNoSubnet
 		c.Message = fmt.Sprintf("node %s won %s but no interface of it has a subnet holding the address, "+
 			"and the L2Advertisement names no interface", v.Self, d.Addr)
+	case d.Announce() && v.NotForwarded:
+		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonNotForwarded
+		c.Message = fmt.Sprintf("node %s won %s and announces it once its node proxy forwards it", v.Self, d.Addr)
 	case d.Announce() && v.Unavailable != nil:
 		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonInterfaceUnavailable
 		c.Message = fmt.Sprintf("node %s won %s but cannot announce it: %v", v.Self, d.Addr, v.Unavailable)

@@ -1,0 +1,62 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+)
+
+// FlowFilter selects UDP conntrack entries to delete. Zero fields match anything.
+type FlowFilter struct {
+	Dst      netip.Addr // original destination (the Service address)
+	DstPort  uint16     // original destination port
+	ReplySrc netip.Addr // reply source: the endpoint the flow was DNATed to
+	IPv6     bool       // the family, when neither address is set
+}
+
+func (f FlowFilter) String() string { return strings.Join(f.args(), " ") }
+
+func (f FlowFilter) args() []string {
+	args := []string{"-D", "-p", "udp"}
+	if f.IPv6 || f.Dst.Is6() || f.ReplySrc.Is6() {
+		args = append(args, "-f", "ipv6")
+	}
+	if f.Dst.IsValid() {
+		args = append(args, "--orig-dst", f.Dst.String())
+	}
+	if f.DstPort != 0 {
+		args = append(args, "--orig-port-dst", fmt.Sprint(f.DstPort))
+	}
+	if f.ReplySrc.IsValid() {
+		args = append(args, "--reply-src", f.ReplySrc.String())
+	}
+	return args
+}
+
+// Conntrack deletes conntrack entries. It is the proxy's only conntrack seam.
+type Conntrack interface {
+	DeleteUDP(ctx context.Context, filters []FlowFilter) error
+}
+
+// ExecConntrack runs the conntrack binary (Debian's conntrack package). Prefix runs it through
+// another command, such as `ip netns exec NAME` in tests.
+type ExecConntrack struct {
+	Prefix []string
+}
+
+// DeleteUDP runs one conntrack -D per filter and returns every failure.
+func (c ExecConntrack) DeleteUDP(ctx context.Context, filters []FlowFilter) error {
+	var errs []error
+	for _, f := range filters {
+		argv := append(append(append([]string{}, c.Prefix...), "conntrack"), f.args()...)
+		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		// conntrack exits 1 when nothing matched; that is success here.
+		if err != nil && !strings.Contains(string(out), "0 flow entries have been deleted") {
+			errs = append(errs, fmt.Errorf("conntrack %s: %w: %s", f, err, strings.TrimSpace(string(out))))
+		}
+	}
+	return errors.Join(errs...)
+}

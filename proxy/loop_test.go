@@ -1,0 +1,86 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/knftables"
+)
+
+// TestLoopCoalesces: a burst of changes inside one minimum interval becomes few transactions, and
+// everything in the burst reaches the table.
+func TestLoopCoalesces(t *testing.T) {
+	var count int
+	var fake *knftables.Fake
+	tp := newTestProxy(t, func(c *Config) {
+		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
+		c.MinSyncPeriod = 300 * time.Millisecond
+		c.NFTables = func(f knftables.Family, table string) (knftables.Interface, error) {
+			fake = knftables.NewFake(f, table)
+			return &countingNFT{Fake: fake, count: &count}, nil
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tp.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for i := range 50 {
+		name := fmt.Sprintf("s%02d", i)
+		tp.SetService(newService(name, clusterIP(fmt.Sprintf("10.96.3.%d", i))))
+		tp.store.setSlice(newSlice(name, name, v1.ProtocolTCP, remote1))
+		time.Sleep(2 * time.Millisecond)
+	}
+	select {
+	case <-tp.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fake.RLock()
+		n := 0
+		if fake.Table != nil {
+			n = len(fake.Table.Maps[mapServiceIPs].Elements)
+		}
+		fake.RUnlock()
+		if n == 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 50 Services in the table after 10 s", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// 100 changes over ≈150 ms with a 300 ms minimum interval: the first sync and at most a
+	// couple more. Generous: the point is that it is not one per change.
+	if count > 5 {
+		t.Errorf("100 changes took %d transactions; they were not coalesced", count)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	tp := newTestProxy(t)
+	get := func() (int, string) {
+		rec := httptest.NewRecorder()
+		tp.HealthzHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, _ := get(); code != http.StatusServiceUnavailable {
+		t.Errorf("before the first sync: %d, want 503", code)
+	}
+	tp.apply(t, newService("web"))
+	if code, body := get(); code != http.StatusOK || !strings.Contains(body, "lastSuccessfulSync") {
+		t.Errorf("after a sync: %d %s, want 200", code, body)
+	}
+}

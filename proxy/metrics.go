@@ -1,0 +1,79 @@
+package proxy
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the proxy's Prometheus series, in a registry of its own so that an embedding
+// binary (the speaker) decides where they are served.
+type metrics struct {
+	reg             *prometheus.Registry
+	syncDuration    *prometheus.HistogramVec
+	syncErrors      *prometheus.CounterVec
+	transactions    *prometheus.CounterVec
+	rules           *prometheus.GaugeVec
+	elements        *prometheus.GaugeVec
+	chains          *prometheus.GaugeVec
+	refused         prometheus.Counter
+	conntrackErrors prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "frontdesk_proxy_sync_duration_seconds",
+			Help:    "Time from taking the pending changes to the kernel holding the rules, by kind (full or partial).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"kind"}),
+		syncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "frontdesk_proxy_sync_errors_total",
+			Help: "Syncs that failed; each is followed by a full sync.",
+		}, []string{"kind"}),
+		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "frontdesk_proxy_transactions_total",
+			Help: "nftables transactions sent, by family.",
+		}, []string{"family"}),
+		rules: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "frontdesk_proxy_rules",
+			Help: "Rules in the per-Service chains, by family.",
+		}, []string{"family"}),
+		chains: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "frontdesk_proxy_chains",
+			Help: "Per-Service chains, by family.",
+		}, []string{"family"}),
+		elements: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "frontdesk_proxy_map_elements",
+			Help: "Elements in the shared maps and sets, by family.",
+		}, []string{"family"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "frontdesk_proxy_endpoints_refused_total",
+			Help: "Endpoint addresses skipped because they are loopback or link-local.",
+		}),
+		conntrackErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "frontdesk_proxy_conntrack_errors_total",
+			Help: "Failed clean-ups of stale UDP conntrack entries (retried after the next sync).",
+		}),
+	}
+	m.reg.MustRegister(m.syncDuration, m.syncErrors, m.transactions, m.rules, m.chains, m.elements, m.refused, m.conntrackErrors)
+	return m
+}
+
+// observeTable updates the size gauges from a table's counters.
+func (m *metrics) observeTable(t *table) {
+	fam := string(t.fam.nft)
+	m.rules.WithLabelValues(fam).Set(float64(t.rules))
+	m.chains.WithLabelValues(fam).Set(float64(t.chains))
+	m.elements.WithLabelValues(fam).Set(float64(len(t.skel.elems) + len(t.elems.installed)))
+}
+
+// Registry is the proxy's metrics registry, for an embedding binary to serve.
+func (p *Proxy) Registry() *prometheus.Registry { return p.metrics.reg }
+
+// MetricsHandler serves the proxy's metrics in the Prometheus text format.
+func (p *Proxy) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(p.metrics.reg, promhttp.HandlerOpts{})
+}

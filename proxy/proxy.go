@@ -1,0 +1,232 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/knftables"
+)
+
+// Config is what a proxy needs; Run and New fill in the defaults documented on each field.
+type Config struct {
+	// Client reads Services, EndpointSlices and this node. Nil is for tests that feed objects in
+	// through the Proxy's Set*/Delete* methods.
+	Client kubernetes.Interface
+	// NodeName is this node's Node name (required): it picks the local endpoints.
+	NodeName string
+	// NodePortAddresses limits NodePorts to the node's addresses inside these prefixes. Empty:
+	// every local address but loopback.
+	NodePortAddresses []netip.Prefix
+	// ClusterCIDRs are the Pod networks. They let ClusterIP traffic from outside them be
+	// masqueraded and let Pods reach externalTrafficPolicy: Local Services cluster-wide. Empty
+	// turns both off, as in kube-proxy without --cluster-cidr.
+	ClusterCIDRs []netip.Prefix
+	// IPFamilies to program (default both).
+	IPFamilies []v1.IPFamily
+	// TableName names frontdesk's table in each family (default "frontdesk").
+	TableName string
+	// MinSyncPeriod is the least time between two syncs; changes arriving meanwhile are coalesced
+	// into the next one (default 1s, as kube-proxy).
+	MinSyncPeriod time.Duration
+	// SyncPeriod forces a full resync this often, repairing anything else changed (default 1h).
+	SyncPeriod time.Duration
+	// ColdStartChunk bounds the Services per transaction of a full sync (default 1000).
+	ColdStartChunk int
+	// MasqueradeMark is the packet-mark bit that asks for masquerading (default 0x4000, the bit
+	// kube-proxy uses, so that both agree when they run side by side).
+	MasqueradeMark uint32
+	// HealthzBindAddress serves /healthz; MetricsBindAddress serves /metrics. Empty disables.
+	HealthzBindAddress string
+	MetricsBindAddress string
+
+	// NFTables opens one family's table (default knftables.New). Tests pass knftables fakes or an
+	// nft that runs inside a network namespace.
+	NFTables func(family knftables.Family, table string) (knftables.Interface, error)
+	// Conntrack removes stale UDP flows (default: the conntrack binary).
+	Conntrack Conntrack
+	// LocalAddrs lists the node's addresses, for NodePortAddresses (default: net.InterfaceAddrs).
+	LocalAddrs func() ([]netip.Addr, error)
+	// Listen opens the healthCheckNodePort listeners (default net.Listen).
+	Listen func(network, address string) (net.Listener, error)
+	// Logger defaults to the context's logger.
+	Logger *logr.Logger
+}
+
+// ErrConfig says a Config cannot be used; the message says which field and what is accepted.
+var ErrConfig = errors.New("invalid proxy configuration")
+
+func (c *Config) setDefaults() error {
+	if c.NodeName == "" {
+		return fmt.Errorf("%w: NodeName is empty; want this node's Node name", ErrConfig)
+	}
+	if len(c.IPFamilies) == 0 {
+		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol, v1.IPv6Protocol}
+	}
+	if c.TableName == "" {
+		c.TableName = "frontdesk"
+	}
+	if c.MinSyncPeriod < 0 || c.SyncPeriod < 0 || c.ColdStartChunk < 0 {
+		return fmt.Errorf("%w: MinSyncPeriod, SyncPeriod and ColdStartChunk must not be negative", ErrConfig)
+	}
+	if c.MinSyncPeriod == 0 {
+		c.MinSyncPeriod = time.Second
+	}
+	if c.SyncPeriod == 0 {
+		c.SyncPeriod = time.Hour
+	}
+	if c.ColdStartChunk == 0 {
+		c.ColdStartChunk = 1000
+	}
+	if c.MasqueradeMark == 0 {
+		c.MasqueradeMark = 0x4000
+	}
+	if c.MasqueradeMark&(c.MasqueradeMark-1) != 0 {
+		return fmt.Errorf("%w: MasqueradeMark %#x has more than one bit set; want a single bit", ErrConfig, c.MasqueradeMark)
+	}
+	if c.NFTables == nil {
+		c.NFTables = func(f knftables.Family, t string) (knftables.Interface, error) { return knftables.New(f, t) }
+	}
+	if c.Conntrack == nil {
+		c.Conntrack = ExecConntrack{}
+	}
+	if c.LocalAddrs == nil {
+		c.LocalAddrs = interfaceAddrs
+	}
+	if c.Listen == nil {
+		c.Listen = net.Listen
+	}
+	return nil
+}
+
+func interfaceAddrs() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out, nil
+}
+
+// Proxy programs one node's nftables from Services and EndpointSlices.
+type Proxy struct {
+	cfg     Config
+	log     logr.Logger
+	store   *store
+	tables  []*table
+	opts    []modelOptions // per table
+	metrics *metrics
+	health  *health
+
+	// syncMu serializes syncs: the loop's and those callers ask for with Sync.
+	syncMu sync.Mutex
+
+	readyOnce sync.Once
+	ready     chan struct{}
+
+	mu       sync.RWMutex
+	vips     map[netip.Addr]bool
+	lastGood time.Time
+	lastErr  error
+	// pendingCT are conntrack deletions that failed and are retried after the next sync.
+	pendingCT []FlowFilter
+	synced    bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
+}
+
+// New checks cfg and opens the tables; nothing is written until Run or Sync.
+func New(ctx context.Context, cfg Config) (*Proxy, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	if cfg.Logger != nil {
+		log = *cfg.Logger
+	}
+	p := &Proxy{cfg: cfg, log: log.WithName("proxy"), store: newStore(), ready: make(chan struct{}),
+		vips: map[netip.Addr]bool{}, metrics: newMetrics()}
+	p.health = newHealth(p)
+	var local []netip.Addr
+	if len(cfg.NodePortAddresses) > 0 {
+		addrs, err := cfg.LocalAddrs()
+		if err != nil {
+			return nil, fmt.Errorf("listing the node's addresses for NodePortAddresses: %w", err)
+		}
+		for _, a := range addrs {
+			for _, pf := range cfg.NodePortAddresses {
+				if pf.Contains(a) && !a.IsLoopback() {
+					local = append(local, a)
+					break
+				}
+			}
+		}
+	}
+	for _, f := range cfg.IPFamilies {
+		fam := familyIPv4
+		if f == v1.IPv6Protocol {
+			fam = familyIPv6
+		}
+		opts := modelOptions{fam: fam, nodeName: cfg.NodeName, masqueradeMark: cfg.MasqueradeMark}
+		for _, pf := range cfg.ClusterCIDRs {
+			if fam.has(pf.Addr()) {
+				opts.podCIDRs = append(opts.podCIDRs, pf.Masked())
+			}
+		}
+		if len(cfg.NodePortAddresses) > 0 {
+			opts.nodePortIPs = []netip.Addr{}
+			for _, a := range local {
+				if fam.has(a) {
+					opts.nodePortIPs = append(opts.nodePortIPs, a)
+				}
+			}
+		}
+		nft, err := cfg.NFTables(fam.nft, cfg.TableName)
+		if err != nil {
+			return nil, fmt.Errorf("opening the %s table %q: %w", fam.nft, cfg.TableName, err)
+		}
+		p.tables = append(p.tables, newTable(fam, nft, opts))
+		p.opts = append(p.opts, opts)
+	}
+	return p, nil
+}
+
+// Ready is closed once every table has been fully programmed from synced caches: from then on
+// this node forwards every Service it knows. The speaker waits on it before announcing.
+func (p *Proxy) Ready() <-chan struct{} { return p.ready }
+
+// Forwards reports whether the kernel holds rules that take traffic for addr (a LoadBalancer
+// ingress IP or an externalIP) to an endpoint: with externalTrafficPolicy: Local, only while this
+// node has a local endpoint. A speaker announces a VIP only from a node where this is true.
+func (p *Proxy) Forwards(addr netip.Addr) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.vips[addr.Unmap()]
+}
+
+// SetService, DeleteService, SetEndpointSlice, DeleteEndpointSlice and SetNode feed objects in;
+// Run's informers call them, and tests or embedders without an API server may call them directly.
+func (p *Proxy) SetService(svc *v1.Service) { p.store.setService(svc) }
+
+// DeleteService forgets a Service.
+func (p *Proxy) DeleteService(namespace, name string) {
+	p.store.deleteService(types.NamespacedName{Namespace: namespace, Name: name})
+}
+
+// Sync programs every pending change now, regardless of MinSyncPeriod.
+func (p *Proxy) Sync(ctx context.Context) error {
+	return p.sync(ctx)
+}

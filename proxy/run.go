@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Run is the whole node proxy: New, then (*Proxy).Run.
+func Run(ctx context.Context, cfg Config) error {
+	p, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
+
+// Run watches the cluster (when Config.Client is set), serves /healthz and /metrics, and programs
+// the node until ctx ends. The rules stay in the kernel after it returns, so that a restart drops
+// no established connection.
+func (p *Proxy) Run(ctx context.Context) error {
+	defer p.health.close()
+	if p.cfg.HealthzBindAddress != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/healthz", p.HealthzHandler())
+		mux.Handle("/livez", p.HealthzHandler())
+		stop, err := serve(p.cfg.HealthzBindAddress, mux)
+		if err != nil {
+			return fmt.Errorf("healthz: %w", err)
+		}
+		defer stop()
+	}
+	if p.cfg.MetricsBindAddress != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", p.MetricsHandler())
+		stop, err := serve(p.cfg.MetricsBindAddress, mux)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer stop()
+	}
+	if p.cfg.Client != nil {
+		stop, err := p.watch(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	} else {
+		p.store.setSynced()
+	}
+	p.loop(ctx)
+	return nil
+}
+
+// watch starts the informers and waits for their first list.
+func (p *Proxy) watch(ctx context.Context) (stop func(), err error) {
+	// Headless Services never reach the rules; leaving them out of the cache saves memory, as
+	// kube-proxy does.
+	noHeadless := informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
+	})
+	f := informers.NewSharedInformerFactoryWithOptions(p.cfg.Client, 0, noHeadless)
+	nodeF := informers.NewSharedInformerFactoryWithOptions(p.cfg.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", p.cfg.NodeName).String()
+		}))
+	svcInf := f.Core().V1().Services().Informer()
+	epInf := f.Discovery().V1().EndpointSlices().Informer()
+	nodeInf := nodeF.Core().V1().Nodes().Informer()
+	handlers := []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{
+		{svcInf, handler(p.store.setService, func(s *v1.Service) { p.store.deleteService(keyOf(s)) })},
+		{epInf, handler(p.store.setSlice, p.store.deleteSlice)},
+		{nodeInf, handler(p.store.setNode, func(*v1.Node) {})},
+	}
+	for _, x := range handlers {
+		if _, err := x.inf.AddEventHandler(x.h); err != nil {
+			return nil, fmt.Errorf("adding an informer handler: %w", err)
+		}
+	}
+	f.Start(ctx.Done())
+	nodeF.Start(ctx.Done())
+	stop = func() { f.Shutdown(); nodeF.Shutdown() }
+	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, epInf.HasSynced, nodeInf.HasSynced) {
+		stop()
+		return nil, fmt.Errorf("waiting for the Service, EndpointSlice and Node caches: %w", ctx.Err())
+	}
+	p.store.setSynced()
+	p.store.markAll()
+	return stop, nil
+}
+
+// handler adapts typed set and delete functions to an informer, unwrapping tombstones.
+func handler[T any](set func(T), del func(T)) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if o, ok := obj.(T); ok {
+				set(o)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if o, ok := obj.(T); ok {
+				set(o)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if o, ok := obj.(T); ok {
+				del(o)
+			}
+		},
+	}
+}
+
+// loop syncs whenever something changed, never more often than MinSyncPeriod, and fully every
+// SyncPeriod. A failed sync is retried with a growing pause, each retry a full sync.
+func (p *Proxy) loop(ctx context.Context) {
+	resync := time.NewTicker(p.cfg.SyncPeriod)
+	defer resync.Stop()
+	var last time.Time
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.store.changed:
+		case <-resync.C:
+			p.store.markAll()
+			continue // the token markAll left starts the sync
+		}
+		wait := p.cfg.MinSyncPeriod - time.Since(last)
+		if failures > 0 {
+			wait = max(wait, min(p.cfg.MinSyncPeriod<<min(failures, 6), 30*time.Second))
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
+		if err := p.sync(ctx); err != nil {
+			failures++
+			p.log.Error(err, "sync failed; the next one is a full sync", "failures", failures)
+			continue
+		}
+		failures = 0
+	}
+}

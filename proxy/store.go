@@ -1,0 +1,180 @@
+package proxy
+
+import (
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// store holds the objects the rules are computed from and which Services changed since the last
+// sync. Informer handlers (or tests) write to it; the sync loop takes snapshots. Objects are
+// never modified: informers hand out shared pointers.
+type store struct {
+	mu       sync.Mutex
+	services map[types.NamespacedName]*v1.Service
+	slices   map[types.NamespacedName]map[string]*discovery.EndpointSlice
+	node     *v1.Node
+	dirty    map[types.NamespacedName]bool
+	all      bool
+	// synced is set once the informers have listed everything (at once without informers).
+	synced bool
+	// changed holds one token when there is something to sync; the loop coalesces everything
+	// that arrives while it waits out the minimum interval into one sync.
+	changed chan struct{}
+}
+
+func newStore() *store {
+	return &store{
+		services: map[types.NamespacedName]*v1.Service{},
+		slices:   map[types.NamespacedName]map[string]*discovery.EndpointSlice{},
+		dirty:    map[types.NamespacedName]bool{},
+		changed:  make(chan struct{}, 1),
+	}
+}
+
+func (s *store) poke() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (s *store) setService(svc *v1.Service) {
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.services[key] = svc
+	s.dirty[key] = true
+	s.poke()
+}
+
+func keyOf(svc *v1.Service) types.NamespacedName {
+	return types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+}
+
+func (s *store) deleteService(key types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.services, key)
+	s.dirty[key] = true
+	s.poke()
+}
+
+// sliceService names the Service an EndpointSlice belongs to; slices without the label are not
+// managed for a Service and are ignored.
+func sliceService(es *discovery.EndpointSlice) (types.NamespacedName, bool) {
+	name := es.Labels[discovery.LabelServiceName]
+	return types.NamespacedName{Namespace: es.Namespace, Name: name}, name != ""
+}
+
+func (s *store) setSlice(es *discovery.EndpointSlice) {
+	key, ok := sliceService(es)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.slices[key] == nil {
+		s.slices[key] = map[string]*discovery.EndpointSlice{}
+	}
+	s.slices[key][es.Name] = es
+	s.dirty[key] = true
+	s.poke()
+}
+
+func (s *store) deleteSlice(es *discovery.EndpointSlice) {
+	key, ok := sliceService(es)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.slices[key], es.Name)
+	if len(s.slices[key]) == 0 {
+		delete(s.slices, key)
+	}
+	s.dirty[key] = true
+	s.poke()
+}
+
+// setNode records this node; a zone change touches every Service with PreferClose, so it
+// recomputes everything.
+func (s *store) setNode(n *v1.Node) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.node == nil || s.node.Labels[v1.LabelTopologyZone] != n.Labels[v1.LabelTopologyZone] {
+		s.all = true
+		s.poke()
+	}
+	s.node = n
+}
+
+func (s *store) markAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all = true
+	s.poke()
+}
+
+// snapshot is what one sync works from.
+type snapshot struct {
+	all      bool
+	keys     []types.NamespacedName // the changed Services, or every Service when all
+	services map[types.NamespacedName]*v1.Service
+	slices   map[types.NamespacedName][]*discovery.EndpointSlice
+	zone     string
+}
+
+// take empties the change set into a snapshot. full forces every Service in.
+func (s *store) take(full bool) snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := snapshot{all: s.all || full, services: map[types.NamespacedName]*v1.Service{},
+		slices: map[types.NamespacedName][]*discovery.EndpointSlice{}}
+	if s.node != nil {
+		snap.zone = s.node.Labels[v1.LabelTopologyZone]
+	}
+	keys := s.dirty
+	if snap.all {
+		keys = map[types.NamespacedName]bool{}
+		for k := range s.services {
+			keys[k] = true
+		}
+	}
+	for k := range keys {
+		snap.keys = append(snap.keys, k)
+		if svc, ok := s.services[k]; ok {
+			snap.services[k] = svc
+			for _, es := range s.slices[k] {
+				snap.slices[k] = append(snap.slices[k], es)
+			}
+		}
+	}
+	s.dirty = map[types.NamespacedName]bool{}
+	s.all = false
+	return snap
+}
+
+// requeue puts back the Services of a failed sync so that the retry covers them.
+func (s *store) requeue(keys []types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		s.dirty[k] = true
+	}
+	s.poke()
+}
+
+func (s *store) cachesSynced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.synced
+}
+
+func (s *store) setSynced() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.synced = true
+}

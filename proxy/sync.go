@@ -1,0 +1,198 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net/netip"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// sync programs the pending changes: a partial sync of the changed Services, or a full sync when
+// a table needs one (at start, after a failure, on the periodic resync or a zone change).
+func (p *Proxy) sync(ctx context.Context) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	start := time.Now()
+	full := false
+	for _, t := range p.tables {
+		full = full || t.needFull
+	}
+	snap := p.store.take(full)
+	if !snap.all && len(snap.keys) == 0 {
+		return nil
+	}
+	var errs []error
+	var flows []FlowFilter
+	kind := "partial"
+	if snap.all {
+		kind = "full"
+	}
+	for i, t := range p.tables {
+		opts := p.opts[i]
+		opts.zone = snap.zone
+		want := make(map[types.NamespacedName]*svcState, len(snap.keys))
+		for _, k := range snap.keys {
+			if svc, ok := snap.services[k]; ok {
+				want[k] = buildService(svc, snap.slices[k], opts, p.refused)
+			} else {
+				want[k] = nil
+			}
+		}
+		// The old states, for the conntrack clean-up: the changed Services', or all on a full sync.
+		var old map[types.NamespacedName]*svcState
+		if snap.all {
+			old = maps.Clone(t.applied)
+		} else {
+			old = make(map[types.NamespacedName]*svcState, len(snap.keys))
+			for _, k := range snap.keys {
+				old[k] = t.applied[k]
+			}
+		}
+		var st syncStats
+		var err error
+		if snap.all {
+			all := make(map[types.NamespacedName]*svcState, len(want))
+			for k, s := range want {
+				if s != nil {
+					all[k] = s
+				}
+			}
+			st, err = t.fullSync(ctx, all, p.cfg.ColdStartChunk)
+		} else {
+			st, err = t.partialSync(ctx, want)
+		}
+		p.metrics.transactions.WithLabelValues(string(t.fam.nft)).Add(float64(st.transactions))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.metrics.observeTable(t)
+		keys := snap.keys
+		if snap.all {
+			keys = append(keys, sortedKeys(old)...)
+		}
+		p.mu.RLock()
+		first := !p.synced
+		p.mu.RUnlock()
+		for _, k := range keys {
+			flows = append(flows, staleFlows(old[k], t.applied[k], first)...)
+		}
+	}
+	p.metrics.syncDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	if err := errors.Join(errs...); err != nil {
+		p.metrics.syncErrors.WithLabelValues(kind).Inc()
+		p.store.requeue(snap.keys)
+		p.mu.Lock()
+		p.lastErr = err
+		p.mu.Unlock()
+		return err
+	}
+	p.health.update(snap, p.tables)
+	p.afterSync(ctx, flows)
+	p.log.V(2).Info("synced", "kind", kind, "services", len(snap.keys), "elapsed", time.Since(start))
+	return nil
+}
+
+// afterSync publishes what the kernel now does and clears the conntrack entries the change made
+// stale. Conntrack comes after the rules: deleted earlier, an entry could be re-created by the
+// old rules before the new ones are in.
+func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter) {
+	vips := map[netip.Addr]bool{}
+	for _, t := range p.tables {
+		for a := range t.vips {
+			vips[a] = true
+		}
+	}
+	p.mu.Lock()
+	p.vips = vips
+	p.lastGood, p.lastErr = time.Now(), nil
+	p.synced = true
+	flows = append(p.pendingCT, flows...)
+	p.pendingCT = nil
+	p.mu.Unlock()
+	if len(flows) > 0 {
+		if err := p.cfg.Conntrack.DeleteUDP(ctx, flows); err != nil {
+			p.metrics.conntrackErrors.Inc()
+			p.log.Error(err, "clearing stale UDP conntrack entries; retrying after the next sync", "filters", len(flows))
+			p.mu.Lock()
+			p.pendingCT = append(p.pendingCT, flows...)
+			p.mu.Unlock()
+		}
+	}
+	p.markReady()
+}
+
+func (p *Proxy) markReady() {
+	if !p.store.cachesSynced() {
+		return
+	}
+	for _, t := range p.tables {
+		if t.needFull {
+			return
+		}
+	}
+	p.readyOnce.Do(func() {
+		close(p.ready)
+		p.log.Info("node proxy rules programmed")
+	})
+}
+
+func (p *Proxy) refused(err error) {
+	p.metrics.refused.Inc()
+	p.log.V(1).Info("endpoint not programmed", "reason", err.Error())
+}
+
+// staleFlows lists the UDP conntrack entries a change of one Service leaves pointing at endpoints
+// the rules no longer use. UDP has no close: without this a sender that keeps its source port
+// keeps reaching a deleted Pod. Scaling to zero is included: the reject rule does not catch flows
+// conntrack already DNATs (k8s #139628), nor does deleting the Service (k8s PR #141371).
+// first marks the proxy's first sync, where old is unknown: the empty-to-some cleanup is skipped
+// there, since the previous run's rules stayed in the kernel and no blackhole entry could form
+// (k8s #122740: clearing at every restart breaks QUIC and other UDP sessions).
+func staleFlows(old, new *svcState, first bool) []FlowFilter {
+	var out []FlowFilter
+	if old != nil {
+		for name, o := range old.udp {
+			keep := map[netip.Addr]bool{}
+			if new != nil {
+				for _, a := range new.udp[name].endpoints {
+					keep[a] = true
+				}
+			}
+			for _, ep := range o.endpoints {
+				if keep[ep] {
+					continue
+				}
+				for _, d := range o.dests {
+					out = append(out, FlowFilter{Dst: d.Addr(), DstPort: d.Port(), ReplySrc: ep})
+				}
+				if o.nodePort != 0 {
+					out = append(out, FlowFilter{DstPort: o.nodePort, ReplySrc: ep, IPv6: ep.Is6()})
+				}
+			}
+		}
+	}
+	if new == nil || first {
+		return out
+	}
+	for name, n := range new.udp {
+		if len(n.endpoints) == 0 {
+			continue
+		}
+		if old != nil && len(old.udp[name].endpoints) > 0 {
+			continue
+		}
+		// Flows that arrived while nothing served the Service were not DNATed; left alone they
+		// would keep bypassing the new rules.
+		for _, d := range n.dests {
+			out = append(out, FlowFilter{Dst: d.Addr(), DstPort: d.Port()})
+		}
+		if n.nodePort != 0 {
+			out = append(out, FlowFilter{DstPort: n.nodePort, IPv6: n.endpoints[0].Is6()})
+		}
+	}
+	return out
+}
