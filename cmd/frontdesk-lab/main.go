@@ -54,7 +54,7 @@ func run(ctx context.Context, sub string, args []string) error {
 	fs.StringVar(&o.Name, "name", supervisor.DefaultName, "the lab's name: prefix of its namespaces")
 	fs.StringVar(&o.Dir, "dir", "", "the lab's directory (default "+supervisor.DefaultRoot+"/<name>)")
 	fs.IntVar(&o.Nodes, "nodes", 3, "number of nodes (1 to 9)")
-	fs.StringVar(&o.Proxy, "proxy", supervisor.ProxyKubeProxy, "node proxy: kube-proxy (the real one, nftables mode) or frontdesk (#7)")
+	fs.StringVar(&o.Proxy, "proxy", supervisor.ProxyFrontdesk, "node proxy: frontdesk (frontdesk-speaker --proxy=nftables) or kube-proxy (the real one, nftables mode)")
 	fs.BoolVar(&o.BGP, "bgp", true, "speakers announce the IPPool \"bgp\" (198.18.100.0/24) to the router over BGP; --bgp=false: ARP only")
 	fs.StringVar(&o.Repo, "repo", "", "the frontdesk checkout to build from (default: the one holding the working directory)")
 	fs.StringVar(&o.K8sBin, "k8s-bin", "", "folder of the pinned Kubernetes binaries (default: test/tools/build.sh --print-dir)")

@@ -119,7 +119,7 @@ func testChartRBAC(t *testing.T, l *lab) {
 // refused: the chart's RBAC must be enough for everything the walkthrough made them do.
 func checkNothingForbidden(t *testing.T, l *lab) {
 	logs, _ := filepath.Glob(filepath.Join(l.o.Dir, "logs", "*.log"))
-	checked := 0
+	checked, want := 0, 1+len(l.plan.Nodes)
 	for _, f := range logs {
 		base := filepath.Base(f)
 		if !strings.HasPrefix(base, "frontdesk-controller") && !strings.HasPrefix(base, "speaker_") {
@@ -136,7 +136,7 @@ func checkNothingForbidden(t *testing.T, l *lab) {
 			}
 		}
 	}
-	if checked != 1+len(l.plan.Nodes) {
-		t.Errorf("checked %d logs of frontdesk components, want %d", checked, 1+len(l.plan.Nodes))
+	if checked != want {
+		t.Errorf("checked %d logs of frontdesk components, want %d", checked, want)
 	}
 }

@@ -31,16 +31,22 @@ import (
 
 const hello = "Hello from Kubernetes Service!"
 
-// TestWalkthrough runs the walkthrough once per node proxy. Frontdesk's own proxy (#7) joins
-// the list when it lands.
+// TestWalkthrough runs the walkthrough once per node proxy: frontdesk's, the lab's default, and
+// the real kube-proxy.
 func TestWalkthrough(t *testing.T) {
-	for _, proxy := range []string{supervisor.ProxyKubeProxy} {
-		t.Run(proxy, func(t *testing.T) { walkthrough(t, proxy) })
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root: it makes network namespaces")
+	}
+	repo, _ := repoAndK8sBin(t)
+	bin := t.TempDir()
+	buildBinaries(t, repo, bin)
+	for _, proxy := range []string{supervisor.ProxyFrontdesk, supervisor.ProxyKubeProxy} {
+		t.Run(proxy, func(t *testing.T) { walkthrough(t, proxy, bin) })
 	}
 }
 
-func walkthrough(t *testing.T, proxy string) {
-	l := startLab(t, proxy)
+func walkthrough(t *testing.T, proxy, bin string) {
+	l := startLab(t, proxy, bin)
 	lan := l.plan.NS(topology.RoleLANClient)
 
 	t.Run("make lab twice reuses the running lab", func(t *testing.T) {

@@ -60,19 +60,20 @@ func BuildChartRender(ctx context.Context, repo, dir string, out io.Writer) erro
 // frontdesk.dev/ip-pool, since the pool does not auto-assign (the ARP pool stays the default).
 const BGPPoolName = "bgp"
 
-// chartValues are the lab's values for the chart: the controllers the lab runs (hence the RBAC
-// the chart grants), the ARP pool and its L2Advertisement and, with BGP, the BGP pool, the
+// chartValues are the lab's values for the chart: the node proxy in the speaker or not, the
+// controllers the lab runs (hence the RBAC the chart grants), the ARP pool and its L2Advertisement and, with BGP, the BGP pool, the
 // router as BGPPeer and a BGPAdvertisement of that pool to it.
-func chartValues(p topology.Plan, bgp bool) string {
+func chartValues(p topology.Plan, bgp, proxy bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# The lab's values for charts/frontdesk (rendered by %s).
+proxy: {enabled: %t}
 controller:
   controllers: [%s]
 ipPools:
   - name: lan
     spec:
       addresses: [%q]
-`, RenderBin, strings.Join(controllers, ", "), p.L2Pool)
+`, RenderBin, proxy, strings.Join(controllers, ", "), p.L2Pool)
 	if bgp {
 		fmt.Fprintf(&b, `  - name: %[1]s
     spec:
@@ -110,7 +111,7 @@ metadata:
 // that frontdesk runs with the chart's RBAC and nothing more.
 func (s *supervisor) installChart(ctx context.Context, cp *cluster.Cluster) (map[string]string, error) {
 	values := filepath.Join(s.o.Dir, "chart-values.yaml")
-	if err := os.WriteFile(values, []byte(chartValues(s.plan, s.o.BGP)), 0o644); err != nil {
+	if err := os.WriteFile(values, []byte(chartValues(s.plan, s.o.BGP, s.o.Proxy == ProxyFrontdesk)), 0o644); err != nil {
 		return nil, err
 	}
 	var stderr bytes.Buffer

@@ -16,7 +16,7 @@ import (
 // Node proxies the lab can run on each node.
 const (
 	ProxyKubeProxy = "kube-proxy" // the real kube-proxy, nftables mode
-	ProxyFrontdesk = "frontdesk"  // frontdesk's nftables proxy (#7): not in this tree yet
+	ProxyFrontdesk = "frontdesk"  // frontdesk's nftables proxy in the speaker (--proxy=nftables): the default
 )
 
 // DefaultName is the lab's name prefix unless told otherwise.
@@ -71,11 +71,9 @@ func (o Options) validate() error {
 		return err
 	}
 	switch o.Proxy {
-	case ProxyKubeProxy:
-	case ProxyFrontdesk:
-		return fmt.Errorf("--proxy=%s: frontdesk's nftables proxy is not in this tree yet (#7); accepted now: %s", ProxyFrontdesk, ProxyKubeProxy)
+	case ProxyFrontdesk, ProxyKubeProxy:
 	default:
-		return fmt.Errorf("--proxy=%q: accepted: %s (the real kube-proxy, nftables mode), %s (frontdesk's proxy, #7)", o.Proxy, ProxyKubeProxy, ProxyFrontdesk)
+		return fmt.Errorf("--proxy=%q: accepted: %s (frontdesk's nftables proxy), %s (the real kube-proxy, nftables mode)", o.Proxy, ProxyFrontdesk, ProxyKubeProxy)
 	}
 	if o.Dir == "" || o.K8sBin == "" {
 		return fmt.Errorf("the lab directory and the Kubernetes binaries' folder must be set")

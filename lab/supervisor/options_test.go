@@ -16,8 +16,8 @@ func TestValidate(t *testing.T) {
 		wantErr string // substring; empty: valid
 	}{
 		{name: "defaults", change: func(*Options) {}},
-		{name: "frontdesk proxy not yet", change: func(o *Options) { o.Proxy = ProxyFrontdesk }, wantErr: "#7"},
-		{name: "unknown proxy", change: func(o *Options) { o.Proxy = "ipvs" }, wantErr: "accepted: kube-proxy"},
+		{name: "frontdesk proxy", change: func(o *Options) { o.Proxy = ProxyFrontdesk }},
+		{name: "unknown proxy", change: func(o *Options) { o.Proxy = "ipvs" }, wantErr: "accepted: frontdesk"},
 		{name: "bad name", change: func(o *Options) { o.Name = "Lab!" }, wantErr: "lower-case"},
 		{name: "no nodes", change: func(o *Options) { o.Nodes = 0 }, wantErr: "1 to 9"},
 		{name: "no k8s binaries", change: func(o *Options) { o.K8sBin = "" }, wantErr: "must be set"},
@@ -53,7 +53,10 @@ func TestChartValues(t *testing.T) {
 		{bgp: true, want: append(common, bgp...)},
 	} {
 		t.Run(fmt.Sprintf("bgp=%t", tc.bgp), func(t *testing.T) {
-			v := chartValues(p, tc.bgp)
+			v := chartValues(p, tc.bgp, !tc.bgp)
+			if want := fmt.Sprintf("proxy: {enabled: %t}", !tc.bgp); !strings.Contains(v, want) {
+				t.Errorf("chart values lack %s:\n%s", want, v)
+			}
 			for _, want := range tc.want {
 				if !strings.Contains(v, want) {
 					t.Errorf("chart values lack %s:\n%s", want, v)

@@ -143,10 +143,20 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	}
 	mode := "L2"
 	for _, n := range s.plan.Nodes {
-		s.startProxy(ctx, n)
+		if s.o.Proxy == ProxyKubeProxy {
+			s.startProxy(ctx, n)
+		}
 		speaker := proc{name: "speaker/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-speaker"),
 			"--kubeconfig=" + kubeconfigs["speaker"], "--node-name=" + n.Name, "--liveness-key-file=" + keyFile,
 			"--metrics-bind-address=127.0.0.1:7472", "--v=2"}}
+		if s.o.Proxy == ProxyFrontdesk {
+			// frontdesk's node proxy in the speaker, as the chart's proxy.enabled runs it.
+			speaker.argv = append(speaker.argv, "--proxy=nftables",
+				"--proxy-cluster-cidr="+s.plan.ClusterCIDR.String(),
+				// NodePorts on the LAN address only, not on the Pods' gateway address.
+				"--proxy-nodeport-addresses="+s.plan.LAN.String(),
+				"--proxy-healthz-bind-address=127.0.0.1:10256")
+		}
 		if s.o.BGP {
 			// As the chart's DaemonSet runs it: the flags, and the namespace of BGP password
 			// Secrets from POD_NAMESPACE.
@@ -156,13 +166,15 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 		}
 		s.start(ctx, speaker)
 	}
-	s.progressf("on each node: %s, frontdesk-speaker (%s)", s.o.Proxy, mode)
+	if s.o.Proxy == ProxyFrontdesk {
+		s.progressf("on each node: frontdesk-speaker (%s; the node proxy: --proxy=nftables)", mode)
+	} else {
+		s.progressf("on each node: kube-proxy, frontdesk-speaker (%s)", mode)
+	}
 	return nil
 }
 
-// startProxy starts the node proxy. The seam for #7: with --proxy=frontdesk, frontdesk's
-// nftables proxy runs here instead (as `frontdesk-speaker --proxy=nftables` or its own
-// command, whichever #7 lands).
+// startProxy starts kube-proxy, the alternative node proxy (frontdesk's runs in the speaker).
 func (s *supervisor) startProxy(ctx context.Context, n topology.Node) {
 	s.start(ctx, proc{name: "kube-proxy/" + n.Name, ns: n.NS, argv: []string{s.o.k8s("kube-proxy"),
 		"--kubeconfig=" + s.o.Kubeconfig(), "--hostname-override=" + n.Name, "--proxy-mode=nftables",

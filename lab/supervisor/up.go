@@ -87,9 +87,12 @@ func prepare(ctx context.Context, o Options) error {
 	if o.Prebuilt {
 		return nil
 	}
-	step(o.Out, "building frontdesk-lab, frontdesk-controller, frontdesk-speaker, http-echo into %s", filepath.Join(o.Dir, "bin"))
-	if err := run(ctx, o, "go", "build", "-o", filepath.Join(o.Dir, "bin")+"/",
-		"./cmd/frontdesk-lab", "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker", "./cmd/http-echo"); err != nil {
+	step(o.Out, "building %s into %s", strings.Join(Commands, ", "), filepath.Join(o.Dir, "bin"))
+	args := []string{"build", "-o", filepath.Join(o.Dir, "bin") + "/"}
+	for _, c := range Commands {
+		args = append(args, "./cmd/"+c)
+	}
+	if err := run(ctx, o, "go", args...); err != nil {
 		return err
 	}
 	step(o.Out, "building %s (the Helm chart's renderer, charts/frontdesk/test; about a minute the first time)", RenderBin)
@@ -99,6 +102,9 @@ func prepare(ctx context.Context, o Options) error {
 	step(o.Out, "building gobgpd and gobgp (GoBGP v4, lab/tools; about a minute the first time)")
 	return BuildRouterTools(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out)
 }
+
+// Commands are the product's commands the lab runs, built from cmd/ into the lab's bin/.
+var Commands = []string{"frontdesk-lab", "frontdesk-controller", "frontdesk-speaker", "http-echo"}
 
 // BuildRouterTools builds gobgpd and gobgp, pinned in lab/tools/go.mod (a module of its own, so
 // the product's go.mod does not carry the daemon's dependencies), into dir.
