@@ -47,13 +47,33 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// startLab builds the binaries, makes a lab with a random name and registers its removal, which
-// runs even when the test fails or panics and checks that nothing is left.
-func startLab(t *testing.T, proxy string) *lab {
+// buildBinaries builds what the lab runs into dir: the product's commands, the chart renderer,
+// gobgpd and gobgp.
+func buildBinaries(t *testing.T, repo, dir string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the lab needs root: it makes network namespaces")
+	began := time.Now()
+	args := []string{"build", "-o", dir + "/"}
+	for _, c := range supervisor.Commands {
+		args = append(args, "./cmd/"+c)
 	}
+	build := exec.Command("go", args...)
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	if err := supervisor.BuildRouterTools(t.Context(), repo, dir, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if err := supervisor.BuildChartRender(t.Context(), repo, dir, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Logf("binaries built in %s", time.Since(began).Round(time.Second))
+}
+
+// repoAndK8sBin finds the checkout and the Kubernetes binaries.
+func repoAndK8sBin(t *testing.T) (string, string) {
+	t.Helper()
 	wd, _ := os.Getwd()
 	repo, err := supervisor.FindRepo(wd)
 	if err != nil {
@@ -63,11 +83,22 @@ func startLab(t *testing.T, proxy string) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return repo, k8sBin
+}
+
+// startLab makes a lab with a random name, running the binaries in bin, and registers its
+// removal, which runs even when the test fails or panics and checks that nothing is left.
+func startLab(t *testing.T, proxy, bin string) *lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root: it makes network namespaces")
+	}
+	repo, k8sBin := repoAndK8sBin(t)
 	suffix := make([]byte, 3)
 	_, _ = rand.Read(suffix)
 	name := "fdt" + hex.EncodeToString(suffix)
 	o := supervisor.Options{
-		Name: name, Dir: filepath.Join(os.TempDir(), "frontdesk-lab-"+name), Nodes: 3, Proxy: proxy,
+		Name: name, Dir: filepath.Join(os.TempDir(), "frontdesk-lab-"+name), Nodes: 3, Proxy: proxy, BGP: true,
 		Repo: repo, K8sBin: k8sBin, Prebuilt: true, DieWithParent: true, Out: logWriter{t},
 	}
 	plan, err := o.Plan()
@@ -91,19 +122,14 @@ func startLab(t *testing.T, proxy string) *lab {
 			t.Errorf("lab directory %s left after down", o.Dir)
 		}
 	})
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The lab's bin/ is the binaries built once for every lab of the test; down removes the link.
+	if err := os.Symlink(bin, filepath.Join(o.Dir, "bin")); err != nil {
+		t.Fatal(err)
+	}
 	began := time.Now()
-	build := exec.Command("go", "build", "-o", filepath.Join(o.Dir, "bin")+"/", "./cmd/frontdesk-lab",
-		"./cmd/frontdesk-controller", "./cmd/frontdesk-speaker", "./cmd/http-echo")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	var out bytes.Buffer
-	if err := supervisor.BuildRouterTools(t.Context(), repo, filepath.Join(o.Dir, "bin"), &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	t.Logf("binaries built in %s", time.Since(began).Round(time.Second))
-	began = time.Now()
 	if err := supervisor.Up(t.Context(), o); err != nil {
 		t.Fatal(err)
 	}

@@ -31,16 +31,22 @@ import (
 
 const hello = "Hello from Kubernetes Service!"
 
-// TestWalkthrough runs the walkthrough once per node proxy. Frontdesk's own proxy (#7) joins
-// the list when it lands.
+// TestWalkthrough runs the walkthrough once per node proxy: frontdesk's, the lab's default, and
+// the real kube-proxy.
 func TestWalkthrough(t *testing.T) {
-	for _, proxy := range []string{supervisor.ProxyKubeProxy} {
-		t.Run(proxy, func(t *testing.T) { walkthrough(t, proxy) })
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root: it makes network namespaces")
+	}
+	repo, _ := repoAndK8sBin(t)
+	bin := t.TempDir()
+	buildBinaries(t, repo, bin)
+	for _, proxy := range []string{supervisor.ProxyFrontdesk, supervisor.ProxyKubeProxy} {
+		t.Run(proxy, func(t *testing.T) { walkthrough(t, proxy, bin) })
 	}
 }
 
-func walkthrough(t *testing.T, proxy string) {
-	l := startLab(t, proxy)
+func walkthrough(t *testing.T, proxy, bin string) {
+	l := startLab(t, proxy, bin)
 	lan := l.plan.NS(topology.RoleLANClient)
 
 	t.Run("make lab twice reuses the running lab", func(t *testing.T) {
@@ -54,6 +60,8 @@ func walkthrough(t *testing.T, proxy string) {
 			t.Errorf("second up did not reuse the lab:\n%s", out.String())
 		}
 	})
+
+	t.Run("frontdesk runs as the chart's ServiceAccounts", func(t *testing.T) { testChartRBAC(t, l) })
 
 	t.Run("the router installs gobgpd's routes in its table", func(t *testing.T) {
 		// Until the speakers speak BGP (#6), a route added to gobgpd's RIB by hand stands in for
@@ -157,6 +165,7 @@ func walkthrough(t *testing.T, proxy string) {
 	if !vip.IsValid() {
 		t.FailNow()
 	}
+	t.Run("LoadBalancer from the BGP pool: through the router, ECMP over every node", func(t *testing.T) { testBGP(t, l) })
 
 	t.Run("scale to 5 and to 1: traffic follows", func(t *testing.T) {
 		l.kubectl(t, "scale", "deployment/hello-deploy", "--replicas=5")
@@ -234,6 +243,8 @@ func walkthrough(t *testing.T, proxy string) {
 			t.Errorf("%d failed requests during the flips: %v", len(failures), failures)
 		}
 	})
+
+	t.Run("no request of frontdesk's was refused by RBAC", func(t *testing.T) { checkNothingForbidden(t, l) })
 }
 
 // guideService is examples/hello-svc.yaml with its type changed, as the guide's step 4 says.

@@ -18,8 +18,12 @@ import (
 
 // RESTConfig is the admin config of a running lab for a process outside its namespaces (a test,
 // `frontdesk-lab exec`): its connections are opened inside the control-plane namespace.
-func RESTConfig(o Options) (*rest.Config, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig())
+func RESTConfig(o Options) (*rest.Config, error) { return RESTConfigFrom(o, o.Kubeconfig()) }
+
+// RESTConfigFrom is RESTConfig with the credentials of another of the lab's kubeconfigs (a
+// component's ServiceAccount).
+func RESTConfigFrom(o Options, kubeconfig string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, err
 	}

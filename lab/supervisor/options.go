@@ -16,7 +16,7 @@ import (
 // Node proxies the lab can run on each node.
 const (
 	ProxyKubeProxy = "kube-proxy" // the real kube-proxy, nftables mode
-	ProxyFrontdesk = "frontdesk"  // frontdesk's nftables proxy (#7): not in this tree yet
+	ProxyFrontdesk = "frontdesk"  // frontdesk's nftables proxy in the speaker (--proxy=nftables): the default
 )
 
 // DefaultName is the lab's name prefix unless told otherwise.
@@ -28,14 +28,18 @@ const DefaultRoot = "/run/frontdesk-lab"
 // Options are the lab's settings; up writes them to the state file so that the supervisor and
 // later commands (down, exec) use the same.
 type Options struct {
-	Name   string // namespace prefix, see topology.New
-	Dir    string // the lab's files: bin/, logs/, cp/, pods/, state.json; removed by down
-	Nodes  int
-	Proxy  string
+	Name  string // namespace prefix, see topology.New
+	Dir   string // the lab's files: bin/, logs/, cp/, pods/, state.json; removed by down
+	Nodes int
+	Proxy string
+	// BGP turns the speakers' BGP on: the IPPool "bgp" (Plan.BGPPool), a BGPPeer for the router
+	// and a BGPAdvertisement come with the chart's values, and the router's gobgpd learns the
+	// pool's addresses from every node (make lab's default).
+	BGP    bool
 	Repo   string // the frontdesk checkout the binaries are built from
 	K8sBin string // kube-apiserver, kubectl, kube-proxy, agnhost...: test/tools/build.sh's folder
 	// Prebuilt skips building: Dir/bin already holds frontdesk-lab, frontdesk-controller,
-	// frontdesk-speaker and http-echo (tests build them once).
+	// frontdesk-speaker, http-echo, the chart renderer, gobgpd and gobgp (tests build them once).
 	Prebuilt bool
 	// DieWithParent ties the supervisor to the process that ran Up (tests: a test binary killed
 	// by its timeout takes the lab's processes with it; down still removes the namespaces).
@@ -67,11 +71,9 @@ func (o Options) validate() error {
 		return err
 	}
 	switch o.Proxy {
-	case ProxyKubeProxy:
-	case ProxyFrontdesk:
-		return fmt.Errorf("--proxy=%s: frontdesk's nftables proxy is not in this tree yet (#7); accepted now: %s", ProxyFrontdesk, ProxyKubeProxy)
+	case ProxyFrontdesk, ProxyKubeProxy:
 	default:
-		return fmt.Errorf("--proxy=%q: accepted: %s (the real kube-proxy, nftables mode), %s (frontdesk's proxy, #7)", o.Proxy, ProxyKubeProxy, ProxyFrontdesk)
+		return fmt.Errorf("--proxy=%q: accepted: %s (frontdesk's nftables proxy), %s (the real kube-proxy, nftables mode)", o.Proxy, ProxyFrontdesk, ProxyKubeProxy)
 	}
 	if o.Dir == "" || o.K8sBin == "" {
 		return fmt.Errorf("the lab directory and the Kubernetes binaries' folder must be set")

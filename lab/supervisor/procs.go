@@ -26,6 +26,7 @@ type proc struct {
 	name string   // e.g. "speaker/node1"; the log is logs/<name with / as _>.log
 	ns   string   // run in this network namespace (netns.Enter) unless empty (then in the supervisor's)
 	argv []string // program and arguments
+	env  []string // added to the supervisor's environment
 	log  string
 }
 
@@ -64,6 +65,9 @@ func (p proc) command() *exec.Cmd {
 		argv = netns.Enter(p.ns, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	// Own process group, so that a stop reaches its children (a node agent's Pods); killed by
 	// the kernel if the supervisor dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

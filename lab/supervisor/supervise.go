@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -119,16 +118,17 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := s.startRouter(ctx); err != nil {
 		return err
 	}
-	kc := s.o.Kubeconfig()
+	kubeconfigs, err := s.installChart(ctx, cp)
+	if err != nil {
+		return err
+	}
+	kc := kubeconfigs["controller"]
 	s.start(ctx, proc{name: "frontdesk-controller", argv: []string{s.o.bin("frontdesk-controller"),
 		"--cloud-provider=baremetal", "--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc,
 		"--authorization-kubeconfig=" + kc, "--bind-address=127.0.0.1", "--secure-port=10258",
-		"--leader-elect=false", "--controllers=service,nodeport-usage,cloud-node", "--v=2"}})
+		"--leader-elect=false", "--controllers=" + strings.Join(controllers, ","), "--v=2"}})
 	s.progressf("frontdesk-controller --cloud-provider=baremetal started")
 
-	if err := s.applyManifests(ctx); err != nil {
-		return err
-	}
 	keyFile := filepath.Join(s.o.Dir, "liveness.key")
 	if err := os.WriteFile(keyFile, []byte(rand.Text()), 0o600); err != nil {
 		return err
@@ -141,19 +141,40 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := s.waitNodesReady(ctx, cp.Client); err != nil {
 		return err
 	}
+	mode := "L2"
 	for _, n := range s.plan.Nodes {
-		s.startProxy(ctx, n)
-		s.start(ctx, proc{name: "speaker/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-speaker"),
-			"--kubeconfig=" + kc, "--node-name=" + n.Name, "--liveness-key-file=" + keyFile,
-			"--metrics-bind-address=127.0.0.1:7472", "--v=2"}})
+		if s.o.Proxy == ProxyKubeProxy {
+			s.startProxy(ctx, n)
+		}
+		speaker := proc{name: "speaker/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-speaker"),
+			"--kubeconfig=" + kubeconfigs["speaker"], "--node-name=" + n.Name, "--liveness-key-file=" + keyFile,
+			"--metrics-bind-address=127.0.0.1:7472", "--v=2"}}
+		if s.o.Proxy == ProxyFrontdesk {
+			// frontdesk's node proxy in the speaker, as the chart's proxy.enabled runs it.
+			speaker.argv = append(speaker.argv, "--proxy=nftables",
+				"--proxy-cluster-cidr="+s.plan.ClusterCIDR.String(),
+				// NodePorts on the LAN address only, not on the Pods' gateway address.
+				"--proxy-nodeport-addresses="+s.plan.LAN.String(),
+				"--proxy-healthz-bind-address=127.0.0.1:10256")
+		}
+		if s.o.BGP {
+			// As the chart's DaemonSet runs it: the flags, and the namespace of BGP password
+			// Secrets from POD_NAMESPACE.
+			speaker.argv = append(speaker.argv, "--bgp", fmt.Sprintf("--bgp-asn=%d", s.plan.NodeASN))
+			speaker.env = []string{"POD_NAMESPACE=" + ChartNamespace}
+			mode = fmt.Sprintf("L2 and BGP, AS %d, peering with the router", s.plan.NodeASN)
+		}
+		s.start(ctx, speaker)
 	}
-	s.progressf("on each node: %s, frontdesk-speaker (L2)", s.o.Proxy)
+	if s.o.Proxy == ProxyFrontdesk {
+		s.progressf("on each node: frontdesk-speaker (%s; the node proxy: --proxy=nftables)", mode)
+	} else {
+		s.progressf("on each node: kube-proxy, frontdesk-speaker (%s)", mode)
+	}
 	return nil
 }
 
-// startProxy starts the node proxy. The seam for #7: with --proxy=frontdesk, frontdesk's
-// nftables proxy runs here instead (as `frontdesk-speaker --proxy=nftables` or its own
-// command, whichever #7 lands).
+// startProxy starts kube-proxy, the alternative node proxy (frontdesk's runs in the speaker).
 func (s *supervisor) startProxy(ctx context.Context, n topology.Node) {
 	s.start(ctx, proc{name: "kube-proxy/" + n.Name, ns: n.NS, argv: []string{s.o.k8s("kube-proxy"),
 		"--kubeconfig=" + s.o.Kubeconfig(), "--hostname-override=" + n.Name, "--proxy-mode=nftables",
@@ -222,27 +243,6 @@ func (s *supervisor) startDNS(ctx context.Context, kube kubernetes.Interface) er
 	return nil
 }
 
-// applyManifests applies the lab's frontdesk.dev objects with kubectl, as an admin would apply
-// the chart's CRs. The seam for the chart: apply its rendered CR templates instead.
-func (s *supervisor) applyManifests(ctx context.Context) error {
-	path := filepath.Join(s.o.Dir, "manifests.yaml")
-	if err := os.WriteFile(path, []byte(manifests(s.plan)), 0o644); err != nil {
-		return err
-	}
-	var out []byte
-	err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-		var err error
-		out, err = exec.CommandContext(ctx, s.o.k8s("kubectl"), "--kubeconfig="+s.o.Kubeconfig(),
-			"apply", "--server-side", "-f", path).CombinedOutput()
-		return err == nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("kubectl apply -f %s: %w: %s", path, err, out)
-	}
-	s.progressf("applied IPPool lan (%s) and L2Advertisement lan", s.plan.L2Pool)
-	return nil
-}
-
 func (s *supervisor) waitNodesReady(ctx context.Context, kube kubernetes.Interface) error {
 	var notReady []string
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -269,22 +269,4 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
-}
-
-// manifests are the lab's IPPool and L2Advertisement.
-func manifests(p topology.Plan) string {
-	return fmt.Sprintf(`apiVersion: frontdesk.dev/v1alpha1
-kind: IPPool
-metadata:
-  name: lan
-spec:
-  addresses: [%q]
----
-apiVersion: frontdesk.dev/v1alpha1
-kind: L2Advertisement
-metadata:
-  name: lan
-spec:
-  ipPools: [lan]
-`, p.L2Pool)
 }

@@ -87,14 +87,24 @@ func prepare(ctx context.Context, o Options) error {
 	if o.Prebuilt {
 		return nil
 	}
-	step(o.Out, "building frontdesk-lab, frontdesk-controller, frontdesk-speaker, http-echo into %s", filepath.Join(o.Dir, "bin"))
-	if err := run(ctx, o, "go", "build", "-o", filepath.Join(o.Dir, "bin")+"/",
-		"./cmd/frontdesk-lab", "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker", "./cmd/http-echo"); err != nil {
+	step(o.Out, "building %s into %s", strings.Join(Commands, ", "), filepath.Join(o.Dir, "bin"))
+	args := []string{"build", "-o", filepath.Join(o.Dir, "bin") + "/"}
+	for _, c := range Commands {
+		args = append(args, "./cmd/"+c)
+	}
+	if err := run(ctx, o, "go", args...); err != nil {
+		return err
+	}
+	step(o.Out, "building %s (the Helm chart's renderer, charts/frontdesk/test; about a minute the first time)", RenderBin)
+	if err := BuildChartRender(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out); err != nil {
 		return err
 	}
 	step(o.Out, "building gobgpd and gobgp (GoBGP v4, lab/tools; about a minute the first time)")
 	return BuildRouterTools(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out)
 }
+
+// Commands are the product's commands the lab runs, built from cmd/ into the lab's bin/.
+var Commands = []string{"frontdesk-lab", "frontdesk-controller", "frontdesk-speaker", "http-echo"}
 
 // BuildRouterTools builds gobgpd and gobgp, pinned in lab/tools/go.mod (a module of its own, so
 // the product's go.mod does not carry the daemon's dependencies), into dir.
@@ -139,7 +149,7 @@ func spawn(o Options, plan topology.Plan) error {
 	// `ip netns add`, whose mounts must land in the host's mount namespace to be usable by all.
 	argv := netns.Enter(plan.NS(topology.RoleControlPlane), o.bin("frontdesk-lab"), "supervise",
 		"--name="+o.Name, "--nodes="+fmt.Sprint(o.Nodes), "--dir="+o.Dir, "--k8s-bin="+o.K8sBin,
-		"--proxy="+o.Proxy, "--repo="+o.Repo)
+		"--proxy="+o.Proxy, "--repo="+o.Repo, fmt.Sprintf("--bgp=%t", o.BGP))
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -215,8 +225,13 @@ func printFrom(w io.Writer, path string, off int64) int64 {
 func printUsage(w io.Writer, o Options) {
 	plan, _ := o.Plan()
 	cp := plan.NS(topology.RoleControlPlane)
+	announce := fmt.Sprintf("IPPool \"lan\" (%s) over ARP", plan.L2Pool)
+	if o.BGP {
+		announce += fmt.Sprintf(",\n  and IPPool %q (%s) over BGP to the router, AS %d (a Service asks for it with the annotation frontdesk.dev/ip-pool: %s)",
+			BGPPoolName, plan.BGPPool, plan.RouterASN, BGPPoolName)
+	}
 	_, _ = fmt.Fprintf(w, `
-frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing IPPool "lan" (%s) over ARP.
+frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing %s.
   kubeconfig   %s  (API server on %s, reachable only inside the lab's namespaces)
   kubectl      %s get nodes,pods -o wide     (kubectl inside %s)
   LAN client   ip netns exec %s sh      (%s, on the nodes' LAN: reaches LoadBalancer IPs by ARP)
@@ -225,7 +240,7 @@ frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing IPPool
   logs         %s
   remove       make lab-down
 The Services guide's example: %s apply -f examples/hello-deploy.yaml -f examples/hello-svc.yaml
-`, o.Name, len(plan.Nodes), o.Proxy, plan.L2Pool,
+`, o.Name, len(plan.Nodes), o.Proxy, announce,
 		o.Kubeconfig(), plan.ControlPlane,
 		o.Kubectl(), cp,
 		plan.NS(topology.RoleLANClient), plan.LANClient,

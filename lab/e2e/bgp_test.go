@@ -1,0 +1,109 @@
+//go:build netns && integration
+
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
+	"github.com/frontdesk-lb/frontdesk/lab/topology"
+)
+
+// bgpService is the guide's Deployment behind a LoadBalancer Service from the BGP pool.
+const bgpService = `apiVersion: v1
+kind: Service
+metadata:
+  name: hello-bgp
+  annotations: {frontdesk.dev/ip-pool: ` + supervisor.BGPPoolName + `}
+spec:
+  type: LoadBalancer
+  selector: {app: hello}
+  ports: [{port: 80, targetPort: 5678}]
+`
+
+// testBGP checks that an address of the BGP pool, off every subnet of the lab, is reached from
+// the client behind the router through the routes the speakers advertise: one next hop per node
+// in the router's kernel table, and connections spread over every node (ECMP).
+func testBGP(t *testing.T, l *lab) {
+	l.kubectlApply(t, bgpService)
+	var vip netip.Addr
+	eventually(t, 30*time.Second, "hello-bgp external IP", func() (bool, string) {
+		ing := l.service(t, "hello-bgp").Status.LoadBalancer.Ingress
+		if len(ing) > 0 {
+			vip, _ = netip.ParseAddr(ing[0].IP)
+		}
+		return vip.IsValid(), fmt.Sprint(ing)
+	})
+	if !l.plan.BGPPool.Contains(vip) {
+		t.Fatalf("hello-bgp got %s, not in the BGP pool %s", vip, l.plan.BGPPool)
+	}
+	router := l.plan.NS(topology.RoleRouter)
+	var route string
+	eventually(t, 60*time.Second, "the router's route to "+vip.String()+" over every node", func() (bool, string) {
+		out, _ := netns.IP(t.Context(), "-n", router, "route", "show", vip.String()+"/32")
+		route = strings.TrimSpace(out)
+		for _, n := range l.plan.Nodes {
+			if !strings.Contains(route, "via "+n.IP.String()+" ") {
+				return false, route
+			}
+		}
+		return true, route
+	})
+	t.Logf("router: %s", strings.Join(strings.Fields(route), " "))
+
+	const requests = 60
+	target := url(vip, 80)
+	client := l.plan.NS(topology.RoleClient)
+	// The node proxies answer an address without endpoints with ICMP unreachable until they
+	// have the Service's EndpointSlice.
+	eventually(t, 20*time.Second, "GET "+target+" from "+client, func() (bool, string) {
+		r, err := httpGet(t.Context(), client, target)
+		return err == nil && r.body == hello+"\n", fmt.Sprintf("%v %q", err, r.body)
+	})
+	before := l.conntrackCounts(t, vip)
+	for i := range requests {
+		r, err := httpGet(t.Context(), client, target)
+		if err != nil || r.body != hello+"\n" {
+			t.Fatalf("request %d to %s from %s: %v %q", i, target, client, err, r.body)
+		}
+	}
+	after := l.conntrackCounts(t, vip)
+	perNode := map[string]int{}
+	total := 0
+	for _, n := range l.plan.Nodes {
+		perNode[n.Name] = after[n.Name] - before[n.Name]
+		total += perNode[n.Name]
+	}
+	t.Logf("%d requests from %s to %s: connections per node %v", requests, client, target, perNode)
+	if total < requests {
+		t.Errorf("the nodes saw %d connections to %s, want at least %d", total, vip, requests)
+	}
+	for n, c := range perNode {
+		if c == 0 {
+			t.Errorf("no connection went through %s: ECMP does not spread (per node %v)", n, perNode)
+		}
+	}
+}
+
+// conntrackCounts is, per node, the number of conntrack entries for connections to addr in the
+// node's namespace (which outlive the connections by minutes in TIME_WAIT, so differences count
+// new connections).
+func (l *lab) conntrackCounts(t *testing.T, addr netip.Addr) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, n := range l.plan.Nodes {
+		argv := netns.Enter(n.NS, "conntrack", "-L", "-p", "tcp", "--orig-dst", addr.String())
+		b, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
+		if err != nil {
+			t.Fatalf("conntrack -L in %s: %v", n.NS, err)
+		}
+		out[n.Name] = strings.Count(string(b), "dst="+addr.String()+" ")
+	}
+	return out
+}
