@@ -109,54 +109,12 @@ func TestAgentsAnnounceAndFailOver(t *testing.T) {
 	c := cluster.Start(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	if err := crds.Install(ctx, c.Config); err != nil {
-		t.Fatal(err)
-	}
 	api, err := client.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	vip := netip.MustParseAddr("198.51.100.7")
-
-	for i, name := range []string{"node-1", "node-2"} {
-		n, err := c.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
-			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(), Reason: "KubeletReady"}}
-		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0." + string(rune('1'+i))}}
-		if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := api.IPPools().Create(ctx, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "pool"},
-		Spec: v1alpha1.IPPoolSpec{Addresses: []string{"198.51.100.0/24"}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := api.L2Advertisements().Create(ctx, &v1alpha1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "all"}},
-		metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := c.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
-			Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: vip.String()}}
-	if _, err := c.Client.CoreV1().Services("default").UpdateStatus(ctx, svc, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := api.IPAllocations().Create(ctx, &v1alpha1.IPAllocation{
-		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.IPAllocationName(vip)},
-		Spec: v1alpha1.IPAllocationSpec{Address: vip.String(), Pool: "pool",
-			Services: []v1alpha1.ServiceRef{{Namespace: "default", Name: "web", UID: svc.UID}}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	seedL2(ctx, t, c, api, vip, "node-1", "node-2")
 
 	w := &world{alive: map[string]bool{"node-1": true, "node-2": true}}
 	anns := map[string]*fakeAnnouncer{}
@@ -290,4 +248,53 @@ func dump(st v1alpha1.IPAllocationStatus) string {
 		b.WriteString(c.Type + "=" + string(c.Status) + " " + c.Reason + " " + c.Message)
 	}
 	return b.String()
+}
+
+// seedL2 creates what one announced address needs: Ready nodes with InternalIPs 10.0.0.1..., an
+// IPPool holding vip, an L2Advertisement of every pool, a LoadBalancer Service "web" with vip as
+// its ingress, and vip's IPAllocation.
+func seedL2(ctx context.Context, t *testing.T, c *cluster.Cluster, api client.Interface, vip netip.Addr, nodes ...string) {
+	t.Helper()
+	if err := crds.Install(ctx, c.Config); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range nodes {
+		n, err := c.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
+			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(), Reason: "KubeletReady"}}
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0." + string(rune('1'+i))}}
+		if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := api.IPPools().Create(ctx, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "pool"},
+		Spec: v1alpha1.IPPoolSpec{Addresses: []string{"198.51.100.0/24"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.L2Advertisements().Create(ctx, &v1alpha1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "all"}},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
+			Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: vip.String()}}
+	if _, err := c.Client.CoreV1().Services("default").UpdateStatus(ctx, svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.IPAllocations().Create(ctx, &v1alpha1.IPAllocation{
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.IPAllocationName(vip)},
+		Spec: v1alpha1.IPAllocationSpec{Address: vip.String(), Pool: "pool",
+			Services: []v1alpha1.ServiceRef{{Namespace: "default", Name: "web", UID: svc.UID}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
