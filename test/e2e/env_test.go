@@ -26,6 +26,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
+	"github.com/frontdesk-lb/frontdesk/test/proc"
 )
 
 // The L2 test LAN: three nodes and a client on one bridge. The pool's addresses are routed to lo
@@ -59,7 +60,7 @@ type env struct {
 	api      *client.Clientset
 	nodes    []*netns.NS
 	client   *netns.NS
-	speakers []*proc
+	speakers []*proc.Proc
 	bins     string
 	keyFile  string
 }
@@ -67,7 +68,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	netns.RequireRoot(t, "curl")
-	e := &env{t: t, bins: buildBinaries(t)}
+	e := &env{t: t, bins: proc.Build(t, "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker")}
 	e.c = cluster.Start(t)
 	e.kube = e.c.Client
 	var err error
@@ -134,21 +135,21 @@ func (e *env) createNode(ctx context.Context, i int) {
 func (e *env) startController() {
 	e.t.Helper()
 	kc := e.c.KubeconfigPath
-	p := start(e.t, "controller", exec.Command(filepath.Join(e.bins, "frontdesk-controller"),
+	p := proc.Start(e.t, "", "controller", exec.Command(filepath.Join(e.bins, "frontdesk-controller"),
 		"--cloud-provider=baremetal", "--kubeconfig="+kc, "--authentication-kubeconfig="+kc,
 		"--authorization-kubeconfig="+kc, "--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(cluster.FreePort(e.t)), "--leader-elect=false", "--controllers=service", "--v=2"))
-	e.t.Cleanup(func() { p.stop(syscall.SIGKILL) })
+	e.t.Cleanup(func() { p.Stop(syscall.SIGKILL) })
 }
 
 // startSpeaker runs frontdesk-speaker inside node i's namespace; `ip netns exec` execs it, so
 // the process is the speaker itself and signals reach it directly.
-func (e *env) startSpeaker(i int) *proc {
+func (e *env) startSpeaker(i int) *proc.Proc {
 	e.t.Helper()
-	p := start(e.t, "speaker-"+nodeName(i), e.nodes[i].Command(filepath.Join(e.bins, "frontdesk-speaker"),
+	p := proc.Start(e.t, "", "speaker-"+nodeName(i), e.nodes[i].Command(filepath.Join(e.bins, "frontdesk-speaker"),
 		"--kubeconfig="+e.c.KubeconfigPath, "--node-name="+nodeName(i), "--liveness-key-file="+e.keyFile,
 		"--metrics-bind-address=127.0.0.1:7472", "--v=2"))
-	e.t.Cleanup(func() { p.stop(syscall.SIGKILL) })
+	e.t.Cleanup(func() { p.Stop(syscall.SIGKILL) })
 	return p
 }
 

@@ -37,7 +37,7 @@ func TestL2APIServerDown(t *testing.T) {
 	}
 
 	t0 := time.Now()
-	e.speakers[owner].stop(syscall.SIGKILL)
+	e.speakers[owner].Stop(syscall.SIGKILL)
 	r, next := takeover(t, p, owner, t0, 5*time.Second)
 	t.Logf("API server down: %s killed, %s took over in %v", nodeName(owner), nodeName(next), r.takeover.Round(time.Millisecond))
 	e.waitNeigh(vip, next)

@@ -31,7 +31,7 @@ var scenarios = []scenario{
 		// The speaker dies; the node itself stays up, so its data path keeps serving until the new
 		// node's gratuitous ARP moves the client: the figure is the takeover, the gap stays small.
 		name:    "sigkill",
-		fault:   func(e *env, i int) { e.speakers[i].stop(syscall.SIGKILL) },
+		fault:   func(e *env, i int) { e.speakers[i].Stop(syscall.SIGKILL) },
 		restore: func(e *env, i int) { e.speakers[i] = e.startSpeaker(i) },
 		bound:   5 * time.Second,
 	},
@@ -45,9 +45,9 @@ var scenarios = []scenario{
 	{
 		// Planned: the speaker leaves and drains before it exits.
 		name:  "sigterm",
-		fault: func(e *env, i int) { _ = e.speakers[i].cmd.Process.Signal(syscall.SIGTERM) },
+		fault: func(e *env, i int) { _ = e.speakers[i].Signal(syscall.SIGTERM) },
 		restore: func(e *env, i int) {
-			e.speakers[i].stop(syscall.SIGTERM)
+			e.speakers[i].Stop(syscall.SIGTERM)
 			e.speakers[i] = e.startSpeaker(i)
 		},
 		bound: 3 * time.Second,

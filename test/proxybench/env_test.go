@@ -24,6 +24,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
+	"github.com/frontdesk-lb/frontdesk/test/proc"
 )
 
 // The test LAN: two node namespaces (one per proxy) and two endpoint namespaces on a bridge.
@@ -60,8 +61,8 @@ type node struct {
 	healthz string // URL inside ns
 	metrics string // URL inside ns
 	mon     *monitor
-	newCmd  func() *proc // starts the proxy
-	proxy   *proc
+	newCmd  func() *proc.Proc // starts the proxy
+	proxy   *proc.Proc
 }
 
 type env struct {
@@ -93,7 +94,7 @@ func newEnv(t testing.TB) *env {
 	if _, err := os.Stat(kp); err != nil {
 		t.Fatalf("kube-proxy is missing from %s (run: make k8s-tools): %v", bin, err)
 	}
-	ours := buildProxy(t)
+	ours := filepath.Join(proc.Build(t, "./cmd/frontdesk-proxy"), "frontdesk-proxy")
 	e := &env{t: t, logDir: t.TempDir()}
 	e.c = cluster.Start(t)
 	rc := *e.c.Config
@@ -135,16 +136,16 @@ func newEnv(t testing.TB) *env {
 		switch i {
 		case frontdesk:
 			n.table, n.healthz, n.metrics = "frontdesk", "http://127.0.0.1:10266/healthz", "http://127.0.0.1:10269/metrics"
-			n.newCmd = func() *proc {
-				return start(t, e.logDir, name, n.ns.Command(ours, "--kubeconfig="+kc, "--hostname-override="+n.name,
+			n.newCmd = func() *proc.Proc {
+				return proc.Start(t, e.logDir, name, n.ns.Command(ours, "--kubeconfig="+kc, "--hostname-override="+n.name,
 					"--cluster-cidr="+clusterCIDR))
 			}
 		case kubeProxy:
 			// Everything that would write a sysctl outside the namespace's own net.* is off
 			// (conntrack limits and timeouts); the sync periods are kube-proxy's defaults.
 			n.table, n.healthz, n.metrics = "kube-proxy", "http://127.0.0.1:10256/healthz", "http://127.0.0.1:10249/metrics"
-			n.newCmd = func() *proc {
-				return start(t, e.logDir, name, n.ns.Command(kp, "--proxy-mode=nftables", "--kubeconfig="+kc,
+			n.newCmd = func() *proc.Proc {
+				return proc.Start(t, e.logDir, name, n.ns.Command(kp, "--proxy-mode=nftables", "--kubeconfig="+kc,
 					"--hostname-override="+n.name, "--cluster-cidr="+clusterCIDR,
 					"--conntrack-max-per-core=0", "--conntrack-tcp-timeout-established=0",
 					"--conntrack-tcp-timeout-close-wait=0",

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -115,7 +116,7 @@ func (e *env) oneChange(ctx context.Context, base, count, block int) (map[string
 		j := (k / block) % len(e.nodes) // the measured proxy
 		others := slices.Delete(slices.Clone(e.nodes), j, j+1)
 		for _, o := range others {
-			if err := o.proxy.pause(true); err != nil {
+			if err := o.proxy.Signal(syscall.SIGSTOP); err != nil {
 				return nil, err
 			}
 		}
@@ -140,7 +141,7 @@ func (e *env) oneChange(ctx context.Context, base, count, block int) (map[string
 			time.Sleep(time.Until(next))
 		}
 		for _, o := range others {
-			if perr := o.proxy.pause(false); perr != nil && err == nil {
+			if perr := o.proxy.Signal(syscall.SIGCONT); perr != nil && err == nil {
 				err = perr
 			}
 		}
@@ -173,7 +174,7 @@ type coldStartResult struct {
 // it and times until the first n ClusterIPs are all in service-ips and /healthz answers 200.
 func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) {
 	nd := e.nodes[j]
-	nd.proxy.stop()
+	nd.proxy.Stop(syscall.SIGTERM)
 	for _, fam := range []string{"ip", "ip6"} {
 		// Absent tables are fine: the proxy may not have made one for a family.
 		_ = nd.ns.Command("nft", "delete", "table", fam, nd.table).Run()
@@ -207,7 +208,7 @@ func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) 
 	if c < n {
 		return r, fmt.Errorf("%s: service-ips holds %d elements after the cold start, want at least %d", nd.name, c, n)
 	}
-	r.rssMiB, err = nd.proxy.rssMiB()
+	r.rssMiB, err = nd.proxy.RSSMiB()
 	progress("%s cold start with %d Services: programmed in %s, healthy in %s, RSS %.0f MiB",
 		proxyNames[j], n, r.programmed.Round(time.Millisecond), r.healthy.Round(time.Millisecond), r.rssMiB)
 	return r, err
