@@ -51,16 +51,11 @@ func (r *reconcile) ensureClassic(ctx context.Context, groups []string) (string,
 		cur = &types.LoadBalancerDescription{} // nothing configured yet
 	} else {
 		dns = aws.ToString(cur.DNSName)
-		tags, err := r.c.api.ELB.DescribeTags(ctx, &elb.DescribeTagsInput{LoadBalancerNames: []string{want.Name}})
+		tags, err := r.c.elbTags(ctx, []string{want.Name})
 		if err != nil {
 			return "", fmt.Errorf("describing tags of %s: %w", want.Name, err)
 		}
-		t := map[string]string{}
-		for _, d := range tags.TagDescriptions {
-			for _, tag := range d.Tags {
-				t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-			}
-		}
+		t := tags[want.Name]
 		if !model.OwnedBy(t, r.cluster, want.Owner.UID) {
 			return "", fmt.Errorf("classic load balancer %s %w", want.Name, ErrNotOwned)
 		}

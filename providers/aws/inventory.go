@@ -59,13 +59,7 @@ func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, er
 	if err != nil {
 		return nil, err
 	}
-	for _, arn := range lbARNs {
-		if model.OwnedBy(tags[arn], cluster, uid) {
-			o := lbs[arn]
-			o.Owner = model.OwnerOf(tags[arn])
-			out = append(out, o)
-		}
-	}
+	out = appendOwned(out, lbARNs, lbs, tags, cluster, uid)
 	var tgARNs []string
 	tgs := map[string]owned{}
 	tp := elbv2.NewDescribeTargetGroupsPaginator(c.api.ELBv2, &elbv2.DescribeTargetGroupsInput{PageSize: aws.Int32(400)})
@@ -83,13 +77,7 @@ func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, er
 	if tags, err = c.elbv2Tags(ctx, tgARNs); err != nil {
 		return nil, err
 	}
-	for _, arn := range tgARNs {
-		if model.OwnedBy(tags[arn], cluster, uid) {
-			o := tgs[arn]
-			o.Owner = model.OwnerOf(tags[arn])
-			out = append(out, o)
-		}
-	}
+	out = appendOwned(out, tgARNs, tgs, tags, cluster, uid)
 
 	// Classic load balancers.
 	var names []string
@@ -109,23 +97,11 @@ func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, er
 			}
 		}
 	}
-	for chunk := range slices.Chunk(names, 20) {
-		res, err := c.api.ELB.DescribeTags(ctx, &elb.DescribeTagsInput{LoadBalancerNames: chunk})
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range res.TagDescriptions {
-			t := map[string]string{}
-			for _, tag := range d.Tags {
-				t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-			}
-			if model.OwnedBy(t, cluster, uid) {
-				o := clbs[aws.ToString(d.LoadBalancerName)]
-				o.Owner = model.OwnerOf(t)
-				out = append(out, o)
-			}
-		}
+	clbTags, err := c.elbTags(ctx, names)
+	if err != nil {
+		return nil, err
 	}
+	out = appendOwned(out, names, clbs, clbTags, cluster, uid)
 
 	// Security groups: EC2 filters by tag on the server side.
 	filters := []ec2types.Filter{{Name: aws.String("tag:" + model.ClusterTag(cluster)), Values: []string{model.TagOwned}}}
@@ -146,6 +122,38 @@ func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, er
 			id := aws.ToString(g.GroupId)
 			out = append(out, owned{Kind: model.ResourceSecurityGroup, ID: id, Name: aws.ToString(g.GroupName),
 				Owner: model.OwnerOf(t), InUse: usedSGs[id]})
+		}
+	}
+	return out, nil
+}
+
+// appendOwned appends, in ids' order, the resources of found whose tags say they belong to the
+// cluster (and, with uid, to that Service), with their owner filled in from the tags.
+func appendOwned(out []owned, ids []string, found map[string]owned, tags map[string]map[string]string, cluster, uid string) []owned {
+	for _, id := range ids {
+		if model.OwnedBy(tags[id], cluster, uid) {
+			o := found[id]
+			o.Owner = model.OwnerOf(tags[id])
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// elbTags reads the tags of classic load balancers, by name.
+func (c *Cloud) elbTags(ctx context.Context, names []string) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	for chunk := range slices.Chunk(names, 20) {
+		res, err := c.api.ELB.DescribeTags(ctx, &elb.DescribeTagsInput{LoadBalancerNames: chunk})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range res.TagDescriptions {
+			t := map[string]string{}
+			for _, tag := range d.Tags {
+				t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+			}
+			out[aws.ToString(d.LoadBalancerName)] = t
 		}
 	}
 	return out, nil

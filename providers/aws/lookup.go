@@ -60,16 +60,11 @@ func (c *Cloud) ofLoadBalancer(ctx context.Context, cluster, uid string, ref lbR
 		if len(out.LoadBalancerDescriptions) == 0 {
 			return nil, nil, nil
 		}
-		tags, err := c.api.ELB.DescribeTags(ctx, &elb.DescribeTagsInput{LoadBalancerNames: []string{ref.name}})
+		tags, err := c.elbTags(ctx, []string{ref.name})
 		if err != nil {
 			return nil, nil, err
 		}
-		t := map[string]string{}
-		for _, d := range tags.TagDescriptions {
-			for _, tag := range d.Tags {
-				t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-			}
-		}
+		t := tags[ref.name]
 		if !model.OwnedBy(t, cluster, uid) {
 			return nil, nil, nil
 		}
