@@ -84,3 +84,66 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("after a sync: %d %s, want 200", code, body)
 	}
 }
+
+// TestLoopBurst: two changes in quick succession are both programmed at once (the burst), a third
+// right after them waits for the minimum interval, and none is lost.
+func TestLoopBurst(t *testing.T) {
+	var fake *knftables.Fake
+	tp := newTestProxy(t, func(c *Config) {
+		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
+		c.MinSyncPeriod = 4 * time.Second
+		c.NFTables = func(f knftables.Family, table string) (knftables.Interface, error) {
+			fake = knftables.NewFake(f, table)
+			return fake, nil
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tp.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	programmed := func() int {
+		fake.RLock()
+		defer fake.RUnlock()
+		return len(fake.Table.Maps[mapNoEndpointServices].Elements)
+	}
+	waitFor := func(n int, within time.Duration) time.Duration {
+		t.Helper()
+		t0 := time.Now()
+		for programmed() < n {
+			if time.Since(t0) > within {
+				t.Fatalf("%d of %d Services programmed after %s", programmed(), n, within)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return time.Since(t0)
+	}
+	// One event per change (a Service without endpoints, REJECTed), so that a change is one sync.
+	add := func(i int) {
+		tp.SetService(newService(fmt.Sprintf("b%d", i), clusterIP(fmt.Sprintf("10.96.4.%d", i))))
+	}
+	add(0) // the first, full sync spends one token of the burst
+	select {
+	case <-tp.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	time.Sleep(4 * time.Second) // the burst refills
+	base := programmed()
+	add(1)
+	waitFor(base+1, 2*time.Second)
+	add(2)
+	waitFor(base+2, 2*time.Second)
+	add(3)
+	time.Sleep(time.Second)
+	if programmed() != base+2 {
+		t.Fatalf("a third change 1 s after two others was programmed at once; the minimum interval (4 s) did not hold")
+	}
+	if d := waitFor(base+3, 10*time.Second); d < time.Second {
+		t.Errorf("the third change took %s more, want the rest of the interval", d)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/time/rate"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -123,12 +124,19 @@ func handler[T any](set func(T), del func(T)) cache.ResourceEventHandlerFuncs {
 	}
 }
 
-// loop syncs whenever something changed, never more often than MinSyncPeriod, and fully every
-// SyncPeriod. A failed sync is retried with a growing pause, each retry a full sync.
+// syncBurst is how many syncs may follow each other without waiting out MinSyncPeriod, as in
+// kube-proxy's runner: a change right after a sync (a Service, then its EndpointSlice a moment
+// later) is not held back a whole interval, while a storm of changes still costs one sync per
+// interval once the burst is spent.
+const syncBurst = 2
+
+// loop syncs whenever something changed, at most syncBurst times in a row and then once per
+// MinSyncPeriod, and fully every SyncPeriod. A failed sync is retried with a growing pause, each
+// retry a full sync.
 func (p *Proxy) loop(ctx context.Context) {
 	resync := time.NewTicker(p.cfg.SyncPeriod)
 	defer resync.Stop()
-	var last time.Time
+	limit := rate.NewLimiter(rate.Every(p.cfg.MinSyncPeriod), syncBurst)
 	failures := 0
 	for {
 		select {
@@ -139,18 +147,17 @@ func (p *Proxy) loop(ctx context.Context) {
 			p.store.markAll()
 			continue // the token markAll left starts the sync
 		}
-		wait := p.cfg.MinSyncPeriod - time.Since(last)
 		if failures > 0 {
-			wait = max(wait, min(p.cfg.MinSyncPeriod<<min(failures, 6), 30*time.Second))
-		}
-		if wait > 0 {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(wait):
+			case <-time.After(min(p.cfg.MinSyncPeriod<<min(failures, 6), 30*time.Second)):
 			}
 		}
-		last = time.Now()
+		// Changes arriving while this waits join the same sync: take() empties the change set.
+		if err := limit.Wait(ctx); err != nil {
+			return
+		}
 		if err := p.sync(ctx); err != nil {
 			failures++
 			p.log.Error(err, "sync failed; the next one is a full sync", "failures", failures)

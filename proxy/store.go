@@ -5,6 +5,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -45,9 +46,19 @@ func (s *store) setService(svc *v1.Service) {
 	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if old := s.services[key]; old != nil && sameVersion(old, svc) {
+		return
+	}
 	s.services[key] = svc
 	s.dirty[key] = true
 	s.poke()
+}
+
+// sameVersion says that cur is the object the store already holds: an informer hands out the same
+// version again when a new list re-establishes its watch, which would otherwise mark every
+// Service changed and turn the next sync into a rewrite of the whole table.
+func sameVersion(old, cur metav1.Object) bool {
+	return old.GetResourceVersion() != "" && old.GetResourceVersion() == cur.GetResourceVersion()
 }
 
 func keyOf(svc *v1.Service) types.NamespacedName {
@@ -78,6 +89,9 @@ func (s *store) setSlice(es *discovery.EndpointSlice) {
 	defer s.mu.Unlock()
 	if s.slices[key] == nil {
 		s.slices[key] = map[string]*discovery.EndpointSlice{}
+	}
+	if old := s.slices[key][es.Name]; old != nil && sameVersion(old, es) {
+		return
 	}
 	s.slices[key][es.Name] = es
 	s.dirty[key] = true
