@@ -277,6 +277,18 @@ func TestKernelServices(t *testing.T) {
 				t.Fatalf("with ClientIP affinity a later connection went to %q, the first to %q", got, first)
 			}
 		}
+		// Full syncs (the periodic resync, the retry after a failure) rewrite the table but must
+		// keep the affinity sets' entries. Several, so that luck (one in two per sync) cannot
+		// pass the test.
+		for i := range 6 {
+			k.proxy.store.markAll()
+			if err := k.proxy.Sync(context.Background()); err != nil {
+				t.Fatalf("full sync %d: %v", i, err)
+			}
+			if got := mustAsk(t, k.client, "10.96.0.5:80"); got != first {
+				t.Fatalf("after full sync %d the affine client went to %q, before to %q", i, got, first)
+			}
+		}
 		seen := map[string]bool{}
 		for range 30 {
 			seen[strings.Fields(mustAsk(t, k.client, "10.96.0.6:80"))[0]] = true
