@@ -236,7 +236,8 @@ func (t *table) partialSync(ctx context.Context, want map[types.NamespacedName]*
 }
 
 // fullSync rewrites the whole table from all, the state of every Service. The first transaction
-// flushes the table, lays the skeleton and deletes chains and sets no Service wants any more; the
+// flushes the table (but for the affinity sets still wanted, whose contents are the packet path's),
+// lays the skeleton and deletes chains and sets no Service wants any more; the
 // Services follow in transactions of at most chunk Services each, so that a cold start with tens
 // of thousands of Services never hands the kernel one transaction that stalls it (k8s #139328).
 // The table is never deleted: established connections keep their conntrack NAT throughout.
@@ -247,7 +248,11 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 	t.elems = newElements()
 	t.rules, t.chains, t.vips = 0, 0, map[netip.Addr]int{}
 
-	wantChains, wantSets := map[string]bool{}, map[string]bool{}
+	// keep are the affinity sets a Service still wants: their elements (client → endpoint, with
+	// a timeout) are written by the packet path, not by us, so flushing them would send every
+	// affine client to a fresh random endpoint at each resync and restart. A changed affinity
+	// timeout changes the set's name (affinitySet), so a kept set always has the wanted timeout.
+	wantChains, wantSets, keep := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for name := range t.skel.chains {
 		wantChains[name] = true
 	}
@@ -260,6 +265,7 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 		}
 		for name := range s.affinity {
 			wantSets[name] = true
+			keep[name] = true
 		}
 	}
 	// Listing is for full syncs only: partial syncs trust applied and never read the table back.
@@ -277,7 +283,9 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 		tx.Flush(&knftables.Chain{Name: c})
 	}
 	for _, s := range haveSets {
-		tx.Flush(&knftables.Set{Name: s})
+		if !keep[s] {
+			tx.Flush(&knftables.Set{Name: s})
+		}
 	}
 	for _, m := range haveMaps {
 		tx.Flush(&knftables.Map{Name: m})

@@ -277,6 +277,18 @@ func TestKernelServices(t *testing.T) {
 				t.Fatalf("with ClientIP affinity a later connection went to %q, the first to %q", got, first)
 			}
 		}
+		// Full syncs (the periodic resync, the retry after a failure) rewrite the table but must
+		// keep the affinity sets' entries. Several, so that luck (one in two per sync) cannot
+		// pass the test.
+		for i := range 6 {
+			k.proxy.store.markAll()
+			if err := k.proxy.Sync(context.Background()); err != nil {
+				t.Fatalf("full sync %d: %v", i, err)
+			}
+			if got := mustAsk(t, k.client, "10.96.0.5:80"); got != first {
+				t.Fatalf("after full sync %d the affine client went to %q, before to %q", i, got, first)
+			}
+		}
 		seen := map[string]bool{}
 		for range 30 {
 			seen[strings.Fields(mustAsk(t, k.client, "10.96.0.6:80"))[0]] = true
@@ -371,5 +383,39 @@ func TestKernelEndpointChange(t *testing.T) {
 	k.program(t, newSlice("dns", "dns-1", v1.ProtocolUDP))
 	if got, err := sendUDP(); err == nil {
 		t.Errorf("the UDP flow still reached %q after the Service lost every endpoint", got)
+	}
+}
+
+// TestKernelNodePortAddressAdded: with NodePortAddresses, an address the node gains after the
+// proxy started answers NodePorts within a few NodeAddressesPeriods, without a resync.
+func TestKernelNodePortAddressAdded(t *testing.T) {
+	k := newKernelNet(t)
+	echo(t, k.ep1, "ep1")
+	k.start(t, func(c *Config) {
+		c.NodePortAddresses = []netip.Prefix{netip.MustParsePrefix("172.31.1.0/24")}
+		c.NodeAddressesPeriod = 100 * time.Millisecond
+		c.SyncPeriod = time.Hour // only the address check may bring the new address in
+		c.LocalAddrs = func() (addrs []netip.Addr, err error) {
+			err = k.node.Do(func() error { addrs, err = interfaceAddrs(); return err })
+			return addrs, err
+		}
+	})
+	k.program(t, newService("web", clusterIP("10.96.0.1"), nodePort(30080)),
+		newSlice("web", "web-1", v1.ProtocolTCP, ep{ip: ep1Addr, node: testNode}))
+	if got := mustAsk(t, k.client, nodeAddr+":30080"); !strings.HasPrefix(got, "ep1 ") {
+		t.Fatalf("NodePort on the node's first address answered %q, want ep1", got)
+	}
+	const added = "172.31.1.3"
+	k.node.AddAddr("cli0", netip.MustParsePrefix(added+"/24"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := ask(t, k.client, added+":30080")
+		if err == nil && strings.HasPrefix(got, "ep1 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after %s was added to the node, its NodePort answers %q, %v; want ep1", added, got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -26,6 +26,11 @@ type Config struct {
 	// NodePortAddresses limits NodePorts to the node's addresses inside these prefixes. Empty:
 	// every local address but loopback.
 	NodePortAddresses []netip.Prefix
+	// NodeAddressesPeriod is how often the node's addresses are listed again for
+	// NodePortAddresses, so that NodePorts follow addresses added or removed later (DHCP, a new
+	// interface); a change rewrites only the nodeport-ips set (default 10s). Unused without
+	// NodePortAddresses: the kernel's own fib lookup follows the addresses then.
+	NodeAddressesPeriod time.Duration
 	// ClusterCIDRs are the Pod networks. They let ClusterIP traffic from outside them be
 	// masqueraded and let Pods reach externalTrafficPolicy: Local Services cluster-wide. Empty
 	// turns both off, as in kube-proxy without --cluster-cidr.
@@ -74,8 +79,11 @@ func (c *Config) setDefaults() error {
 	if c.TableName == "" {
 		c.TableName = "frontdesk"
 	}
-	if c.MinSyncPeriod < 0 || c.SyncPeriod < 0 || c.ColdStartChunk < 0 {
-		return fmt.Errorf("%w: MinSyncPeriod, SyncPeriod and ColdStartChunk must not be negative", ErrConfig)
+	if c.MinSyncPeriod < 0 || c.SyncPeriod < 0 || c.ColdStartChunk < 0 || c.NodeAddressesPeriod < 0 {
+		return fmt.Errorf("%w: MinSyncPeriod, SyncPeriod, ColdStartChunk and NodeAddressesPeriod must not be negative", ErrConfig)
+	}
+	if c.NodeAddressesPeriod == 0 {
+		c.NodeAddressesPeriod = 10 * time.Second
 	}
 	if c.MinSyncPeriod == 0 {
 		c.MinSyncPeriod = time.Second
@@ -162,17 +170,9 @@ func New(ctx context.Context, cfg Config) (*Proxy, error) {
 	p.health = newHealth(p)
 	var local []netip.Addr
 	if len(cfg.NodePortAddresses) > 0 {
-		addrs, err := cfg.LocalAddrs()
-		if err != nil {
-			return nil, fmt.Errorf("listing the node's addresses for NodePortAddresses: %w", err)
-		}
-		for _, a := range addrs {
-			for _, pf := range cfg.NodePortAddresses {
-				if pf.Contains(a) && !a.IsLoopback() {
-					local = append(local, a)
-					break
-				}
-			}
+		var err error
+		if local, err = p.nodePortAddrs(); err != nil {
+			return nil, err
 		}
 	}
 	for _, f := range cfg.IPFamilies {
@@ -187,12 +187,7 @@ func New(ctx context.Context, cfg Config) (*Proxy, error) {
 			}
 		}
 		if len(cfg.NodePortAddresses) > 0 {
-			opts.nodePortIPs = []netip.Addr{}
-			for _, a := range local {
-				if fam.has(a) {
-					opts.nodePortIPs = append(opts.nodePortIPs, a)
-				}
-			}
+			opts.nodePortIPs = inFamily(local, fam)
 		}
 		nft, err := cfg.NFTables(fam.nft, cfg.TableName)
 		if err != nil {

@@ -131,11 +131,19 @@ func handler[T any](set func(T), del func(T)) cache.ResourceEventHandlerFuncs {
 const syncBurst = 2
 
 // loop syncs whenever something changed, at most syncBurst times in a row and then once per
-// MinSyncPeriod, and fully every SyncPeriod. A failed sync is retried with a growing pause, each
-// retry a full sync.
+// MinSyncPeriod, and fully every SyncPeriod; with NodePortAddresses it lists the node's addresses
+// every NodeAddressesPeriod. A failed sync is retried with a growing pause, each retry a full sync.
 func (p *Proxy) loop(ctx context.Context) {
 	resync := time.NewTicker(p.cfg.SyncPeriod)
 	defer resync.Stop()
+	// Without NodePortAddresses the rules match local addresses with a fib lookup, which follows
+	// the node's addresses by itself; with them, the nodeport-ips set must be kept up to date.
+	var addrTick <-chan time.Time
+	if len(p.cfg.NodePortAddresses) > 0 {
+		tk := time.NewTicker(p.cfg.NodeAddressesPeriod)
+		defer tk.Stop()
+		addrTick = tk.C
+	}
 	limit := rate.NewLimiter(rate.Every(p.cfg.MinSyncPeriod), syncBurst)
 	failures := 0
 	for {
@@ -146,6 +154,11 @@ func (p *Proxy) loop(ctx context.Context) {
 		case <-resync.C:
 			p.store.markAll()
 			continue // the token markAll left starts the sync
+		case <-addrTick:
+			if err := p.refreshNodePortIPs(ctx); err != nil {
+				p.log.Error(err, "refreshing the NodePort addresses; keeping the previous ones or falling back to a full sync")
+			}
+			continue
 		}
 		if failures > 0 {
 			select {

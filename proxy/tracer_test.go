@@ -326,7 +326,9 @@ func (tr *tracer) inSet(name string, key ...string) bool {
 		tr.t.Fatalf("tracer: set %q does not exist", name)
 	}
 	if slices.Contains(s.Flags, knftables.DynamicFlag) {
-		return tr.affinity[name][netip.MustParseAddr(key[0])]
+		// Either recorded by this tracer, or written into the fake as the kernel's packet path
+		// would have (tests of state surviving a sync put clients there).
+		return tr.affinity[name][netip.MustParseAddr(key[0])] || s.FindElement(key...) != nil
 	}
 	if s.FindElement(key...) != nil {
 		return true
