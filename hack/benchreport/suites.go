@@ -124,12 +124,13 @@ var suites = []suite{
 			"per case, interleaved, at 1k and 10k Services (target: flat, ≤ 10% growth; the two scales are " +
 			"minutes apart on a loaded machine, so vip/direct, the VIP's cost against a direct connection " +
 			"timed at the same moments, is the steadier measure of growth). one-change: with 10k Services " +
-			"present, 120 Services get their EndpointSlice one at a time, 1.5 s apart, in blocks of 10 timed on one " +
-			"proxy while the other is stopped (SIGSTOP) and then catches up: from the create " +
+			"present, 300 Services get their EndpointSlice one at a time, 1.5 s apart, in blocks of 10 timed on one " +
+			"proxy while the other is stopped (SIGSTOP) and then catches up, 150 per proxy: from the create " +
 			"returning to the ClusterIP in service-ips (target p99 ≤ 100 ms and ≤ 0.5× kube-proxy; anchor " +
 			"≈141 ms). cold-start: tables deleted, the proxy started with 10k Services × 2 endpoints in the " +
 			"API server, until all 10k ClusterIPs are in the kernel (programmed) and /healthz answers 200 " +
-			"(target ≤ 10 s; anchor 3 min 14 s), and the proxy's RSS then. own-mean-sync-ms and syncs are " +
+			"(target ≤ 10 s; anchor 3 min 14 s), the ClusterIPs in the kernel when /healthz first said 200, " +
+			"and the proxy's RSS then. own-mean-sync-ms and syncs are " +
 			"the proxies' own sync-duration histograms over the one-change window (catch-up syncs " +
 			"included), to tell the sync from the rest (API server, watch, waiting for a sync). The machine " +
 			"is shared and loaded by other work; both proxies share that load in the same run. See test/proxybench/README.md.",

@@ -167,7 +167,10 @@ func (e *env) oneChange(ctx context.Context, base, count, block int) (map[string
 type coldStartResult struct {
 	programmed time.Duration // start to the last of the ClusterIPs in service-ips
 	healthy    time.Duration // start to the first 200 from /healthz
-	rssMiB     float64       // resident memory once both happened
+	// atHealthy is how many ClusterIPs service-ips held when listed right after the first 200:
+	// whether /healthz waits for the rules (the listing may also catch some that came after).
+	atHealthy int
+	rssMiB    float64 // resident memory once both happened
 }
 
 // coldStart stops node j's proxy, deletes its tables (an empty kernel, as on a new node), starts
@@ -191,7 +194,12 @@ func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) 
 	var hAt time.Time
 	var hErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { hAt, hErr = nd.waitHealthy(ctx) })
+	var atHealthy int
+	wg.Go(func() {
+		if hAt, hErr = nd.waitHealthy(ctx); hErr == nil {
+			atHealthy, hErr = nd.countElements()
+		}
+	})
 	pAt, err := nd.mon.waitAll(ctx, ips)
 	wg.Wait()
 	if err != nil {
@@ -200,7 +208,7 @@ func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) 
 	if hErr != nil {
 		return coldStartResult{}, hErr
 	}
-	r := coldStartResult{programmed: pAt.Sub(t0), healthy: hAt.Sub(t0)}
+	r := coldStartResult{programmed: pAt.Sub(t0), healthy: hAt.Sub(t0), atHealthy: atHealthy}
 	c, err := nd.countElements()
 	if err != nil {
 		return r, err
@@ -209,8 +217,8 @@ func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) 
 		return r, fmt.Errorf("%s: service-ips holds %d elements after the cold start, want at least %d", nd.name, c, n)
 	}
 	r.rssMiB, err = nd.proxy.RSSMiB()
-	progress("%s cold start with %d Services: programmed in %s, healthy in %s, RSS %.0f MiB",
-		proxyNames[j], n, r.programmed.Round(time.Millisecond), r.healthy.Round(time.Millisecond), r.rssMiB)
+	progress("%s cold start with %d Services: programmed in %s, healthy in %s with %d ClusterIPs in the kernel, RSS %.0f MiB",
+		proxyNames[j], n, r.programmed.Round(time.Millisecond), r.healthy.Round(time.Millisecond), r.atHealthy, r.rssMiB)
 	return r, err
 }
 
