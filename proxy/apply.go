@@ -237,9 +237,13 @@ func (t *table) partialSync(ctx context.Context, want map[types.NamespacedName]*
 
 // fullSync rewrites the whole table from all, the state of every Service. The first transaction
 // flushes the table (but for the affinity sets still wanted, whose contents are the packet path's),
-// lays the skeleton and deletes chains and sets no Service wants any more; the
-// Services follow in transactions of at most chunk Services each, so that a cold start with tens
-// of thousands of Services never hands the kernel one transaction that stalls it (k8s #139328).
+// lays the skeleton and deletes chains and sets no Service wants any more. On a table that serves
+// no Service yet (a new node's cold start) the Services follow in transactions of at most chunk
+// Services each, so that tens of thousands of Services never make one transaction that stalls
+// the kernel (k8s #139328); there, a half-written table only means that some Services are served
+// a moment later. A table that already serves (a restart, the periodic resync, a retry after a
+// failure) is rewritten in one transaction instead: split, it would stop serving the Services of
+// the later chunks between the first transaction's flush and their own.
 // The table is never deleted: established connections keep their conntrack NAT throughout.
 func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcState, chunk int) (syncStats, error) {
 	st := syncStats{full: true}
@@ -303,6 +307,9 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 	t.emitSkeleton(tx)
 
 	keys := sortedKeys(all)
+	if t.serving(haveChains) {
+		chunk = max(1, len(keys))
+	}
 	for start := 0; ; start += chunk {
 		end := min(start+chunk, len(keys))
 		var p plan
@@ -330,6 +337,17 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 	}
 	t.needFull = false
 	return st, nil
+}
+
+// serving says whether a table holding these chains forwards any Service: it has a chain
+// beyond the skeleton's.
+func (t *table) serving(chains []string) bool {
+	for _, c := range chains {
+		if _, ok := t.skel.chains[c]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *table) emitSkeleton(tx *knftables.Transaction) {

@@ -114,14 +114,27 @@ func (k *kernelNet) start(t *testing.T, tweak ...func(*Config)) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	k.proxy, k.cancel, k.done = p, cancel, make(chan error, 1)
-	go func() { k.done <- p.Run(ctx) }()
+	done := make(chan error, 1)
+	k.proxy, k.cancel, k.done = p, cancel, done
+	go func() {
+		done <- p.Run(ctx)
+		close(done) // later receives (stop, then the cleanup) get nil
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-k.done; err != nil {
+		if err := <-done; err != nil {
 			t.Errorf("proxy: %v", err)
 		}
 	})
+}
+
+// stop ends the running proxy, as a SIGTERM would; its rules stay in the kernel.
+func (k *kernelNet) stop(t *testing.T) {
+	t.Helper()
+	k.cancel()
+	if err := <-k.done; err != nil {
+		t.Errorf("proxy: %v", err)
+	}
 }
 
 // program feeds objects to the proxy and waits until they are in the kernel.

@@ -197,6 +197,21 @@ func TestColdStartIsSplit(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", ip, diff)
 		}
 	}
+
+	// The table now serves: a full sync (the periodic resync, a restart) is one transaction,
+	// since a split one would leave the later chunks unserved for a while.
+	count = 0
+	tp.store.markAll()
+	if err := tp.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if count != 1 {
+		t.Errorf("a full sync of a serving table took %d transactions, want 1", count)
+	}
+	tr = newTracer(t, fake, knftables.IPv4Family, nodeIP)
+	if diff := cmp.Diff([]string{toRemote1}, tr.trace(tcp("10.244.1.7", "10.96.2.34", 80))); diff != "" {
+		t.Errorf("after the resync (-want +got):\n%s", diff)
+	}
 }
 
 type countingNFT struct {
