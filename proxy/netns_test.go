@@ -82,6 +82,25 @@ func newKernelNet(t testing.TB) *kernelNet {
 // start runs the proxy for the node namespace until the test ends.
 func (k *kernelNet) start(t *testing.T, tweak ...func(*Config)) {
 	t.Helper()
+	p := k.build(t, tweak...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	k.proxy, k.cancel, k.done = p, cancel, done
+	go func() {
+		done <- p.Run(ctx)
+		close(done) // later receives (stop, then the cleanup) get nil
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("proxy: %v", err)
+		}
+	})
+}
+
+// build makes a proxy for the node namespace without running it: tests that call Sync themselves.
+func (k *kernelNet) build(t testing.TB, tweak ...func(*Config)) *Proxy {
+	t.Helper()
 	// knftables finds nft on PATH when it is created; this nft runs the real one inside the node
 	// namespace, so the machine's own tables are never touched.
 	realNFT, err := exec.LookPath("nft")
@@ -113,19 +132,7 @@ func (k *kernelNet) start(t *testing.T, tweak ...func(*Config)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	k.proxy, k.cancel, k.done = p, cancel, done
-	go func() {
-		done <- p.Run(ctx)
-		close(done) // later receives (stop, then the cleanup) get nil
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("proxy: %v", err)
-		}
-	})
+	return p
 }
 
 // stop ends the running proxy, as a SIGTERM would; its rules stay in the kernel.

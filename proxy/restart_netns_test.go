@@ -86,7 +86,7 @@ func TestKernelRestartNeverUnserves(t *testing.T) {
 				if err != nil {
 					t.Errorf("listing %s: %v: %s", mapServiceIPs, err, out)
 				}
-				if got := strings.Count(string(out), " : goto "); got != n {
+				if got := countGotos(out); got != n {
 					t.Errorf("after transaction %d of the restart, %s holds %d Services, want %d", checked+1, mapServiceIPs, got, n)
 				}
 				checked++
