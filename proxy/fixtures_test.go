@@ -269,3 +269,17 @@ func golden(t *testing.T, name, got string) {
 		t.Errorf("%s differs from the golden file (-want +got); go test -update rewrites it:\n%s", name, diff)
 	}
 }
+
+// runInBackground runs the proxy's loop until the test ends, and fails the test if Run fails.
+func (tp *testProxy) runInBackground(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tp.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -26,15 +25,7 @@ func TestLoopCoalesces(t *testing.T) {
 			return &countingNFT{Fake: fake, count: &count}, nil
 		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tp.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	tp.runInBackground(t)
 	for i := range 50 {
 		name := fmt.Sprintf("s%02d", i)
 		tp.SetService(newService(name, clusterIP(fmt.Sprintf("10.96.3.%d", i))))
@@ -97,15 +88,7 @@ func TestLoopBurst(t *testing.T) {
 			return fake, nil
 		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tp.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	tp.runInBackground(t)
 	programmed := func() int {
 		fake.RLock()
 		defer fake.RUnlock()

@@ -212,15 +212,7 @@ func TestLoopRefreshesNodePortAddresses(t *testing.T) {
 		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
 		c.NodeAddressesPeriod = 20 * time.Millisecond
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tp.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	tp.runInBackground(t)
 	tp.SetService(newService("svc", nodePort(30080)))
 	select {
 	case <-tp.Ready():
