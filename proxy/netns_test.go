@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,30 +28,79 @@ import (
 
 // Network of the root tests: a node namespace routing between a client namespace and two
 // endpoint namespaces, each on its own veth. The proxy runs in the test process; its nft and
-// conntrack commands run inside the node namespace.
+// conntrack commands run inside the node namespace. Each IP family has its own plan of addresses
+// on these links (kernelPlan); a network carries one family or both.
 //
-//	client  172.31.1.2/24 ── 172.31.1.1 node
-//	ep1     10.99.11.2/24 ── 10.99.11.1 node     (a "Pod" on this node)
-//	ep2     10.99.12.2/24 ── 10.99.12.1 node
-//	Pod network 10.99.0.0/16; ClusterIPs 10.96.0.0/16; LoadBalancer IP 203.0.113.10
+//	              IPv4                         IPv6
+//	client ─ node 172.31.1.2 ─ 172.31.1.1      fd00:31:1::2 ─ fd00:31:1::1
+//	ep1 ─ node    10.99.11.2 ─ 10.99.11.1      fd00:99:11::2 ─ fd00:99:11::1   (a "Pod" on this node)
+//	ep2 ─ node    10.99.12.2 ─ 10.99.12.1      fd00:99:12::2 ─ fd00:99:12::1
+//	Pod network   10.99.0.0/16                 fd00:99::/48
+//	ClusterIPs    10.96.0.n                    fd00:96::n
+//	LB ingress    203.0.113.n                  fd00:203::n
 type kernelNet struct {
 	node, client, ep1, ep2 *netns.NS
+	plans                  []kernelPlan
 	table                  string
 	proxy                  *Proxy
 	cancel                 context.CancelFunc
 	done                   chan error
 }
 
-const (
-	nodeAddr   = "172.31.1.1"
-	clientAddr = "172.31.1.2"
-	ep1Addr    = "10.99.11.2"
-	ep2Addr    = "10.99.12.2"
-	ep1Gateway = "10.99.11.1"
-	ep2Gateway = "10.99.12.1"
+// kernelPlan is one IP family's addressing of the kernel network.
+type kernelPlan struct {
+	family                 v1.IPFamily
+	bits                   int // prefix length of every link
+	node, client           string
+	ep1, ep2               string
+	ep1Gateway, ep2Gateway string // the node's addresses on the endpoints' links
+	podNet                 string
+	svcBase, lbBase        string // ClusterIP and LoadBalancer-ingress addresses are these plus a number
+}
+
+var (
+	ipv4Plan = kernelPlan{
+		family: v1.IPv4Protocol, bits: 24,
+		node: "172.31.1.1", client: "172.31.1.2",
+		ep1: "10.99.11.2", ep2: "10.99.12.2", ep1Gateway: "10.99.11.1", ep2Gateway: "10.99.12.1",
+		podNet: "10.99.0.0/16", svcBase: "10.96.0.", lbBase: "203.0.113.",
+	}
+	ipv6Plan = kernelPlan{
+		family: v1.IPv6Protocol, bits: 64,
+		node: "fd00:31:1::1", client: "fd00:31:1::2",
+		ep1: "fd00:99:11::2", ep2: "fd00:99:12::2", ep1Gateway: "fd00:99:11::1", ep2Gateway: "fd00:99:12::1",
+		podNet: "fd00:99::/48", svcBase: "fd00:96::", lbBase: "fd00:203::",
+	}
 )
 
-func newKernelNet(t testing.TB) *kernelNet {
+// svc is ClusterIP number n of the plan, lb its LoadBalancer ingress IP number n.
+func (p kernelPlan) svc(n int) string { return p.svcBase + strconv.Itoa(n) }
+func (p kernelPlan) lb(n int) string  { return p.lbBase + strconv.Itoa(n) }
+
+// ipFlag is the `ip` option that selects the plan's family.
+func (p kernelPlan) ipFlag() string {
+	if p.family == v1.IPv6Protocol {
+		return "-6"
+	}
+	return "-4"
+}
+
+func (p kernelPlan) prefix(addr string) netip.Prefix {
+	return netip.PrefixFrom(netip.MustParseAddr(addr), p.bits)
+}
+
+// hostPort joins an address of either family and a port for Dial.
+func hostPort(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
+
+// eachFamily runs test once per IP family, each on a network of its own.
+func eachFamily(t *testing.T, test func(t *testing.T, p kernelPlan)) {
+	for _, p := range []kernelPlan{ipv4Plan, ipv6Plan} {
+		t.Run(string(p.family), func(t *testing.T) { test(t, p) })
+	}
+}
+
+// newKernelNet builds the namespaces and links, and addresses them in each plan's family.
+func newKernelNet(t testing.TB, plans ...kernelPlan) *kernelNet {
 	netns.RequireRoot(t, "ip", "nft", "conntrack")
 	id := netns.RunID(t)
 	k := &kernelNet{
@@ -58,25 +108,48 @@ func newKernelNet(t testing.TB) *kernelNet {
 		ep1: netns.New(t, id, "ep1"), ep2: netns.New(t, id, "ep2"),
 		table: "frontdesk" + id,
 	}
-	// The node's default route leads back out the client's link (below); redirects for it would
-	// use up the ICMP rate-limit tokens the kernel then refuses the reject's unreachable with.
+	// The node's default route leads back out the client's link (address below); IPv4 redirects
+	// for it would use up the ICMP rate-limit tokens the kernel then refuses the reject's
+	// unreachable with. Set before the links exist: an interface takes the default when it is
+	// made. IPv6 needs no counterpart: the kernel sends a redirect only towards a link-local next
+	// hop, and the default route's is global.
 	k.node.Sysctl("net.ipv4.conf.all.send_redirects", "0")
 	k.node.Sysctl("net.ipv4.conf.default.send_redirects", "0")
-	link := func(peer *netns.NS, peerIf, nodeIf, nodeIP, peerIP string) {
-		netns.Veth(k.node, nodeIf, peer, peerIf)
-		k.node.AddAddr(nodeIf, netip.MustParsePrefix(nodeIP+"/24"))
-		peer.AddAddr(peerIf, netip.MustParsePrefix(peerIP+"/24"))
-		peer.IP("route", "add", "default", "via", nodeIP)
+	netns.Veth(k.node, "cli0", k.client, "eth0")
+	netns.Veth(k.node, "ep10", k.ep1, "eth0")
+	netns.Veth(k.node, "ep20", k.ep2, "eth0")
+	for _, p := range plans {
+		k.address(p)
 	}
-	link(k.client, "eth0", "cli0", nodeAddr, clientAddr)
-	link(k.ep1, "eth0", "ep10", ep1Gateway, ep1Addr)
-	link(k.ep2, "eth0", "ep20", ep2Gateway, ep2Addr)
-	k.node.Sysctl("net.ipv4.ip_forward", "1")
+	return k
+}
+
+// address gives the links their addresses and routes in p's family and makes the node route it.
+// (netns.New turned duplicate address detection off, so IPv6 addresses are usable at once.)
+func (k *kernelNet) address(p kernelPlan) {
+	for _, l := range []struct {
+		peer           *netns.NS
+		nodeIf         string
+		nodeIP, peerIP string
+	}{
+		{k.client, "cli0", p.node, p.client},
+		{k.ep1, "ep10", p.ep1Gateway, p.ep1},
+		{k.ep2, "ep20", p.ep2Gateway, p.ep2},
+	} {
+		k.node.AddAddr(l.nodeIf, p.prefix(l.nodeIP))
+		l.peer.AddAddr("eth0", p.prefix(l.peerIP))
+		l.peer.IP(p.ipFlag(), "route", "add", "default", "via", l.nodeIP)
+	}
+	if p.family == v1.IPv6Protocol {
+		k.node.Sysctl("net.ipv6.conf.all.forwarding", "1")
+	} else {
+		k.node.Sysctl("net.ipv4.ip_forward", "1")
+	}
 	// A default route, as every node has (the client plays the upstream router): without one,
 	// traffic to an address the rules do not take is refused by routing (network unreachable)
 	// before the proxy's filter chains see it.
-	k.node.IP("route", "add", "default", "via", clientAddr)
-	return k
+	k.node.IP(p.ipFlag(), "route", "add", "default", "via", p.client)
+	k.plans = append(k.plans, p)
 }
 
 // start runs the proxy for the node namespace until the test ends.
@@ -114,8 +187,6 @@ func (k *kernelNet) build(t testing.TB, tweak ...func(*Config)) *Proxy {
 	}
 	cfg := Config{
 		NodeName:      testNode,
-		ClusterCIDRs:  []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16")},
-		IPFamilies:    []v1.IPFamily{v1.IPv4Protocol},
 		TableName:     k.table,
 		MinSyncPeriod: 10 * time.Millisecond,
 		Conntrack:     ExecConntrack{Prefix: []string{"ip", "netns", "exec", k.node.Name}},
@@ -124,6 +195,10 @@ func (k *kernelNet) build(t testing.TB, tweak ...func(*Config)) *Proxy {
 			return knftables.New(f, table)
 		},
 		Listen: k.node.Listen,
+	}
+	for _, p := range k.plans {
+		cfg.IPFamilies = append(cfg.IPFamilies, p.family)
+		cfg.ClusterCIDRs = append(cfg.ClusterCIDRs, netip.MustParsePrefix(p.podNet))
 	}
 	for _, tw := range tweak {
 		tw(&cfg)
@@ -229,25 +304,32 @@ func mustAsk(t *testing.T, ns *netns.NS, addr string) string {
 	return got
 }
 
+// TestKernelServices reaches Services over each IP family: ClusterIP, NodePort and LoadBalancer
+// IP, the client address kept by externalTrafficPolicy Local, reject and drop, hairpin, session
+// affinity and healthCheckNodePort.
 func TestKernelServices(t *testing.T) {
-	k := newKernelNet(t)
+	eachFamily(t, testKernelServices)
+}
+
+func testKernelServices(t *testing.T, p kernelPlan) {
+	k := newKernelNet(t, p)
 	echo(t, k.ep1, "ep1")
 	echo(t, k.ep2, "ep2")
 	k.start(t)
-	e1 := ep{ip: ep1Addr, node: testNode}
-	e2 := ep{ip: ep2Addr, node: testNode}
-	remote := ep{ip: ep2Addr, node: "node-b"} // served from this node's kernel, but "on" another node
+	e1 := ep{ip: p.ep1, node: testNode}
+	e2 := ep{ip: p.ep2, node: testNode}
+	remote := ep{ip: p.ep2, node: "node-b"} // served from this node's kernel, but "on" another node
 	k.program(t,
-		newService("web", clusterIP("10.96.0.1"), nodePort(30080), loadBalancer("203.0.113.10")),
+		newService("web", clusterIP(p.svc(1)), nodePort(30080), loadBalancer(p.lb(10))),
 		newSlice("web", "web-1", v1.ProtocolTCP, e1),
-		newService("local", clusterIP("10.96.0.2"), loadBalancer("203.0.113.11"), externalLocal(32100)),
+		newService("local", clusterIP(p.svc(2)), loadBalancer(p.lb(11)), externalLocal(32100)),
 		newSlice("local", "local-1", v1.ProtocolTCP, e1),
-		newService("nolocal", clusterIP("10.96.0.3"), loadBalancer("203.0.113.12"), externalLocal(32101)),
+		newService("nolocal", clusterIP(p.svc(3)), loadBalancer(p.lb(12)), externalLocal(32101)),
 		newSlice("nolocal", "nolocal-1", v1.ProtocolTCP, remote),
-		newService("empty", clusterIP("10.96.0.4")),
-		newService("sticky", clusterIP("10.96.0.5"), affinity(60)),
+		newService("empty", clusterIP(p.svc(4))),
+		newService("sticky", clusterIP(p.svc(5)), affinity(60)),
 		newSlice("sticky", "sticky-1", v1.ProtocolTCP, e1, e2),
-		newService("both", clusterIP("10.96.0.6")),
+		newService("both", clusterIP(p.svc(6))),
 		newSlice("both", "both-1", v1.ProtocolTCP, e1, e2),
 	)
 	select {
@@ -255,12 +337,12 @@ func TestKernelServices(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the proxy never became ready")
 	}
-	masqueraded := "ep1 " + ep1Gateway // ep1 sees the node's address on its link
+	masqueraded := "ep1 " + p.ep1Gateway // ep1 sees the node's address on its link
 	for _, c := range []struct{ name, addr, want string }{
-		{"ClusterIP", "10.96.0.1:80", masqueraded},
-		{"NodePort", nodeAddr + ":30080", masqueraded},
-		{"LoadBalancer IP", "203.0.113.10:80", masqueraded},
-		{"externalTrafficPolicy Local keeps the client address", "203.0.113.11:80", "ep1 " + clientAddr},
+		{"ClusterIP", hostPort(p.svc(1), 80), masqueraded},
+		{"NodePort", hostPort(p.node, 30080), masqueraded},
+		{"LoadBalancer IP", hostPort(p.lb(10), 80), masqueraded},
+		{"externalTrafficPolicy Local keeps the client address", hostPort(p.lb(11), 80), "ep1 " + p.client},
 	} {
 		if got := mustAsk(t, k.client, c.addr); got != c.want {
 			t.Errorf("%s (%s): answered %q, want %q", c.name, c.addr, got, c.want)
@@ -269,31 +351,31 @@ func TestKernelServices(t *testing.T) {
 
 	t.Run("reject without endpoints", func(t *testing.T) {
 		start := time.Now()
-		_, err := ask(t, k.client, "10.96.0.4:80")
+		_, err := ask(t, k.client, hostPort(p.svc(4), 80))
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Errorf("connecting to a Service without endpoints: %v, want connection refused", err)
 		}
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("the refusal took %s; a reject answers at once", d)
 		}
-
 	})
 	t.Run("externalTrafficPolicy Local without a local endpoint drops", func(t *testing.T) {
-		_, err := ask(t, k.client, "203.0.113.12:80")
+		_, err := ask(t, k.client, hostPort(p.lb(12), 80))
 		var ne net.Error
 		if !errors.As(err, &ne) || !ne.Timeout() {
 			t.Errorf("got %v, want a timeout (dropped, not rejected)", err)
 		}
 	})
 	t.Run("hairpin", func(t *testing.T) {
-		if got := mustAsk(t, k.ep1, "10.96.0.1:80"); got != masqueraded {
+		if got := mustAsk(t, k.ep1, hostPort(p.svc(1), 80)); got != masqueraded {
 			t.Errorf("ep1 reaching itself through its Service: %q, want %q", got, masqueraded)
 		}
 	})
 	t.Run("session affinity", func(t *testing.T) {
-		first := mustAsk(t, k.client, "10.96.0.5:80")
+		sticky := hostPort(p.svc(5), 80)
+		first := mustAsk(t, k.client, sticky)
 		for range 10 {
-			if got := mustAsk(t, k.client, "10.96.0.5:80"); got != first {
+			if got := mustAsk(t, k.client, sticky); got != first {
 				t.Fatalf("with ClientIP affinity a later connection went to %q, the first to %q", got, first)
 			}
 		}
@@ -305,13 +387,13 @@ func TestKernelServices(t *testing.T) {
 			if err := k.proxy.Sync(context.Background()); err != nil {
 				t.Fatalf("full sync %d: %v", i, err)
 			}
-			if got := mustAsk(t, k.client, "10.96.0.5:80"); got != first {
+			if got := mustAsk(t, k.client, sticky); got != first {
 				t.Fatalf("after full sync %d the affine client went to %q, before to %q", i, got, first)
 			}
 		}
 		seen := map[string]bool{}
 		for range 30 {
-			seen[strings.Fields(mustAsk(t, k.client, "10.96.0.6:80"))[0]] = true
+			seen[strings.Fields(mustAsk(t, k.client, hostPort(p.svc(6), 80)))[0]] = true
 		}
 		if len(seen) != 2 {
 			t.Errorf("without affinity 30 connections reached %v, want both endpoints", seen)
@@ -322,12 +404,50 @@ func TestKernelServices(t *testing.T) {
 			port int
 			want int
 		}{{32100, 200}, {32101, 503}} {
-			code := httpGet(t, k.client, fmt.Sprintf("http://%s:%d/", nodeAddr, c.port))
+			code := httpGet(t, k.client, "http://"+hostPort(p.node, c.port)+"/")
 			if code != c.want {
 				t.Errorf("healthCheckNodePort %d answered %d, want %d", c.port, code, c.want)
 			}
 		}
 	})
+}
+
+// TestKernelDualStack: one Service with a ClusterIP of each family and endpoints of each family
+// (one EndpointSlice per family, as the controller writes them) is reached over both families,
+// on its ClusterIPs and on its NodePort, each family's traffic going to that family's endpoints.
+func TestKernelDualStack(t *testing.T) {
+	k := newKernelNet(t, ipv4Plan, ipv6Plan)
+	echo(t, k.ep1, "ep1")
+	echo(t, k.ep2, "ep2")
+	k.start(t)
+	dual := func(s *v1.Service) {
+		s.Spec.IPFamilies = []v1.IPFamily{v1.IPv4Protocol, v1.IPv6Protocol}
+		p := v1.IPFamilyPolicyRequireDualStack
+		s.Spec.IPFamilyPolicy = &p
+	}
+	k.program(t,
+		newService("web", clusterIP(ipv4Plan.svc(1), ipv6Plan.svc(1)), dual, nodePort(30080)),
+		newSlice("web", "web-v4", v1.ProtocolTCP, ep{ip: ipv4Plan.ep1, node: testNode}, ep{ip: ipv4Plan.ep2, node: testNode}),
+		newSlice("web", "web-v6", v1.ProtocolTCP, ep{ip: ipv6Plan.ep1, node: testNode}, ep{ip: ipv6Plan.ep2, node: testNode}),
+	)
+	for _, p := range []kernelPlan{ipv4Plan, ipv6Plan} {
+		for _, addr := range []string{hostPort(p.svc(1), 80), hostPort(p.node, 30080)} {
+			// Both endpoints must serve, each over this family: the masqueraded source is the
+			// node's address of this family on the endpoint's link.
+			want := map[string]bool{"ep1 " + p.ep1Gateway: true, "ep2 " + p.ep2Gateway: true}
+			seen := map[string]bool{}
+			for range 30 {
+				got := mustAsk(t, k.client, addr)
+				if !want[got] {
+					t.Fatalf("%s answered %q, want one of %v", addr, got, want)
+				}
+				seen[got] = true
+			}
+			if len(seen) != len(want) {
+				t.Errorf("30 connections to %s reached %v, want both endpoints", addr, seen)
+			}
+		}
+	}
 }
 
 func httpGet(t *testing.T, ns *netns.NS, url string) int {
@@ -347,20 +467,25 @@ func httpGet(t *testing.T, ns *netns.NS, url string) int {
 // are running: the TCP connection stays on ep1 (conntrack), new connections go to ep2, and the
 // UDP flow, which has no end, moves to ep2 because its stale conntrack entry is removed.
 func TestKernelEndpointChange(t *testing.T) {
-	k := newKernelNet(t)
+	eachFamily(t, testKernelEndpointChange)
+}
+
+func testKernelEndpointChange(t *testing.T, p kernelPlan) {
+	k := newKernelNet(t, p)
 	echo(t, k.ep1, "ep1")
 	echo(t, k.ep2, "ep2")
 	k.start(t)
-	e1 := ep{ip: ep1Addr, node: testNode}
-	e2 := ep{ip: ep2Addr, node: testNode}
+	e1 := ep{ip: p.ep1, node: testNode}
+	e2 := ep{ip: p.ep2, node: testNode}
+	web, dns := hostPort(p.svc(1), 80), hostPort(p.svc(10), 80)
 	k.program(t,
-		newService("web", clusterIP("10.96.0.1")), newSlice("web", "web-1", v1.ProtocolTCP, e1),
-		newService("dns", clusterIP("10.96.0.10"), protocol(v1.ProtocolUDP)), newSlice("dns", "dns-1", v1.ProtocolUDP, e1),
+		newService("web", clusterIP(p.svc(1))), newSlice("web", "web-1", v1.ProtocolTCP, e1),
+		newService("dns", clusterIP(p.svc(10)), protocol(v1.ProtocolUDP)), newSlice("dns", "dns-1", v1.ProtocolUDP, e1),
 	)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	held, err := k.client.Dial(ctx, "tcp", "10.96.0.1:80")
+	held, err := k.client.Dial(ctx, "tcp", web)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +494,7 @@ func TestKernelEndpointChange(t *testing.T) {
 	if line, _ := heldReader.ReadString('\n'); !strings.HasPrefix(line, "ep1 ") {
 		t.Fatalf("held connection answered %q, want ep1", line)
 	}
-	udp, err := k.client.Dial(ctx, "udp", "10.96.0.10:80")
+	udp, err := k.client.Dial(ctx, "udp", dns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +514,7 @@ func TestKernelEndpointChange(t *testing.T) {
 
 	k.program(t, newSlice("web", "web-1", v1.ProtocolTCP, e2), newSlice("dns", "dns-1", v1.ProtocolUDP, e2))
 
-	if got := mustAsk(t, k.client, "10.96.0.1:80"); !strings.HasPrefix(got, "ep2 ") {
+	if got := mustAsk(t, k.client, web); !strings.HasPrefix(got, "ep2 ") {
 		t.Errorf("a new connection after the change went to %q, want ep2", got)
 	}
 	if _, err := fmt.Fprintln(held, "still there?"); err != nil {
@@ -409,10 +534,14 @@ func TestKernelEndpointChange(t *testing.T) {
 // TestKernelNodePortAddressAdded: with NodePortAddresses, an address the node gains after the
 // proxy started answers NodePorts within a few NodeAddressesPeriods, without a resync.
 func TestKernelNodePortAddressAdded(t *testing.T) {
-	k := newKernelNet(t)
+	eachFamily(t, testKernelNodePortAddressAdded)
+}
+
+func testKernelNodePortAddressAdded(t *testing.T, p kernelPlan) {
+	k := newKernelNet(t, p)
 	echo(t, k.ep1, "ep1")
 	k.start(t, func(c *Config) {
-		c.NodePortAddresses = []netip.Prefix{netip.MustParsePrefix("172.31.1.0/24")}
+		c.NodePortAddresses = []netip.Prefix{p.prefix(p.node).Masked()}
 		c.NodeAddressesPeriod = 100 * time.Millisecond
 		c.SyncPeriod = time.Hour // only the address check may bring the new address in
 		c.LocalAddrs = func() (addrs []netip.Addr, err error) {
@@ -420,16 +549,17 @@ func TestKernelNodePortAddressAdded(t *testing.T) {
 			return addrs, err
 		}
 	})
-	k.program(t, newService("web", clusterIP("10.96.0.1"), nodePort(30080)),
-		newSlice("web", "web-1", v1.ProtocolTCP, ep{ip: ep1Addr, node: testNode}))
-	if got := mustAsk(t, k.client, nodeAddr+":30080"); !strings.HasPrefix(got, "ep1 ") {
+	k.program(t, newService("web", clusterIP(p.svc(1)), nodePort(30080)),
+		newSlice("web", "web-1", v1.ProtocolTCP, ep{ip: p.ep1, node: testNode}))
+	if got := mustAsk(t, k.client, hostPort(p.node, 30080)); !strings.HasPrefix(got, "ep1 ") {
 		t.Fatalf("NodePort on the node's first address answered %q, want ep1", got)
 	}
-	const added = "172.31.1.3"
-	k.node.AddAddr("cli0", netip.MustParsePrefix(added+"/24"))
+	// The node's address plus two, on the client's link.
+	added := p.prefix(p.node).Addr().Next().Next().String()
+	k.node.AddAddr("cli0", p.prefix(added))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got, err := ask(t, k.client, added+":30080")
+		got, err := ask(t, k.client, hostPort(added, 30080))
 		if err == nil && strings.HasPrefix(got, "ep1 ") {
 			break
 		}

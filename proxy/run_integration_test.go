@@ -57,7 +57,7 @@ func TestRunAgainstAPIServer(t *testing.T) {
 	}
 	pkt := tcp("10.244.1.7", svc.Spec.ClusterIP, 80)
 	tr := newTracer(t, fake, knftables.IPv4Family, nodeIP)
-	waitTrace(t, tr, pkt, []string{"REJECT"})
+	waitTrace(t, tr, pkt, []string{"RESET"})
 
 	es := newSlice("web", "web-abc", v1.ProtocolTCP, local1, remote1)
 	if _, err := c.Client.DiscoveryV1().EndpointSlices("default").Create(ctx, es, metav1.CreateOptions{}); err != nil {

@@ -126,19 +126,29 @@ func TestSemantics(t *testing.T) {
 			{"from a Pod", tcp(pod, "10.96.0.1", 80), []string{"DROP"}},
 		},
 	}, {
+		// TCP gets a reset, which a client connecting from this node learns at once even while
+		// its connect() holds the socket (an ICMPv6 error arriving then only becomes a soft error,
+		// and the client waits for its SYN retransmit); only TCP has a reset, UDP learns by ICMP.
 		name: "no endpoints: reject",
 		objs: []any{newService("svc", loadBalancer("203.0.113.1"), nodePort(30080))},
 		checks: []check{
-			{"ClusterIP from a Pod", tcp(pod, "10.96.0.1", 80), []string{"REJECT"}},
-			{"ClusterIP from the node", fromNode(tcp(node, "10.96.0.1", 80)), []string{"REJECT"}},
-			{"NodePort", tcp(outside, node, 30080), []string{"REJECT"}},
-			{"LoadBalancer IP", tcp(outside, "203.0.113.1", 80), []string{"REJECT"}},
+			{"ClusterIP from a Pod", tcp(pod, "10.96.0.1", 80), []string{"RESET"}},
+			{"ClusterIP from the node", fromNode(tcp(node, "10.96.0.1", 80)), []string{"RESET"}},
+			{"NodePort", tcp(outside, node, 30080), []string{"RESET"}},
+			{"LoadBalancer IP", tcp(outside, "203.0.113.1", 80), []string{"RESET"}},
+		},
+	}, {
+		// Only TCP has a reset; the rest learns through ICMP.
+		name: "no endpoints: UDP is rejected with ICMP",
+		objs: []any{newService("svc", protocol(v1.ProtocolUDP))},
+		checks: []check{
+			{"ClusterIP from a Pod", withProto("udp", tcp(pod, "10.96.0.1", 80)), []string{"REJECT"}},
 		},
 	}, {
 		name: "not-ready endpoints are no endpoints",
 		objs: []any{newService("svc"), tcpSlice(ep{ip: "10.244.1.5", node: testNode, notReady: true})},
 		checks: []check{
-			{"from a Pod", tcp(pod, "10.96.0.1", 80), []string{"REJECT"}},
+			{"from a Pod", tcp(pod, "10.96.0.1", 80), []string{"RESET"}},
 		},
 	}, {
 		name: "terminating endpoints only when none is ready",
@@ -203,7 +213,7 @@ func TestSemantics(t *testing.T) {
 		name: "loopback and link-local endpoints are refused",
 		objs: []any{newService("svc"), tcpSlice(ep{ip: "127.0.0.1", node: testNode}, ep{ip: "169.254.169.254", node: testNode})},
 		checks: []check{
-			{"nothing to forward to", tcp(pod, "10.96.0.1", 80), []string{"REJECT"}},
+			{"nothing to forward to", tcp(pod, "10.96.0.1", 80), []string{"RESET"}},
 		},
 	}, {
 		name: "named target ports, two ports",
@@ -283,7 +293,7 @@ func TestSessionAffinity(t *testing.T) {
 func TestIPv6(t *testing.T) {
 	tp := newTestProxy(t)
 	svc := newService("svc", clusterIP("10.96.0.5", "fd00:96::5"), loadBalancer("203.0.113.5", "2001:db8:1::5"))
-	tp.apply(t, svc,
+	tp.apply(t, svc, newService("empty", clusterIP("fd00:96::7")),
 		newSlice("svc", "svc-v4", v1.ProtocolTCP, local1),
 		newSlice("svc", "svc-v6", v1.ProtocolTCP, ep{ip: "fd00:244:1::5", node: testNode}))
 	tr := tp.tracer(t, knftables.IPv6Family)
@@ -294,6 +304,7 @@ func TestIPv6(t *testing.T) {
 		{tcp("fd00:244:1::7", "fd00:96::5", 80), []string{"DNAT [fd00:244:1::5]:8080"}},
 		{tcp(client6.String(), "2001:db8:1::5", 80), []string{"DNAT [fd00:244:1::5]:8080 MASQ"}},
 		{tcp("fd00:244:1::7", "fd00:96::6", 80), []string{"ACCEPT"}},
+		{tcp("fd00:244:1::7", "fd00:96::7", 80), []string{"RESET"}},
 	} {
 		if diff := cmp.Diff(c.want, tr.trace(c.pkt)); diff != "" {
 			t.Errorf("%s → %s (-want +got):\n%s", c.pkt.src, c.pkt.dst, diff)

@@ -122,7 +122,12 @@ func newSkeleton(fam family, opts modelOptions) skeleton {
 			fmt.Sprintf("meta mark set meta mark ^ %s", mark),
 			"masquerade fully-random",
 		},
-		chainReject: {"reject"},
+		// TCP is refused with a reset, not the ICMP unreachable of a bare `reject`: a client on
+		// this node (a Pod, the node) gets the reply while its connect() still holds the socket,
+		// and the kernel then keeps an ICMPv6 error only as a soft error, so the client learned of
+		// the refusal only at its SYN retransmit a second later. A reset waits in the socket's
+		// backlog and refuses the connection at once, in both families.
+		chainReject: {"meta l4proto tcp reject with tcp reset", "reject"},
 	}}
 	svcKey := fam.addrType + " . inet_proto . inet_service"
 	s.maps = []*knftables.Map{

@@ -19,7 +19,8 @@ import (
 //
 //	"DNAT 10.244.1.5:8080"        forwarded to that endpoint, source kept
 //	"DNAT 10.244.1.5:8080 MASQ"   forwarded, source masqueraded to the node
-//	"ACCEPT" "DROP" "REJECT"      no NAT; accepted, dropped, rejected
+//	"ACCEPT" "DROP" "REJECT"      no NAT; accepted, dropped, rejected (ICMP unreachable)
+//	"RESET"                       rejected with a TCP reset
 type tracer struct {
 	t     testing.TB
 	fake  *knftables.Fake
@@ -50,7 +51,7 @@ type traceState struct {
 
 type result struct {
 	st       traceState
-	terminal string // "", "ACCEPT", "DROP", "REJECT"
+	terminal string // "", "ACCEPT", "DROP", "REJECT", "RESET"
 }
 
 func newTracer(t testing.TB, fake *knftables.Fake, fam knftables.Family, local ...netip.Addr) *tracer {
@@ -225,6 +226,11 @@ func (tr *tracer) run(pkt packet, chain string, i int, st traceState) []result {
 		return []result{{st: st, terminal: "ACCEPT"}}
 	case rule == "reject":
 		return []result{{st: st, terminal: "REJECT"}}
+	case rule == "meta l4proto tcp reject with tcp reset":
+		if pkt.proto != "tcp" {
+			return cont(st)
+		}
+		return []result{{st: st, terminal: "RESET"}}
 	case rule == "drop":
 		return []result{{st: st, terminal: "DROP"}}
 	case reSaddrNotIn.MatchString(rule):
