@@ -22,12 +22,12 @@ import (
 // (a full sync that flushes and refills every chain in one transaction, never deleting the table),
 // and the new proxy serves new connections. A restart (an upgrade, a crash) must drop no one.
 func TestKernelRestartKeepsConnections(t *testing.T) {
-	k := newKernelNet(t)
+	k := newKernelNet(t, ipv4Plan)
 	chatty(t, k.ep1, "ep1")
 	k.start(t)
 	k.program(t,
 		newService("web", clusterIP("10.96.0.1"), loadBalancer("203.0.113.10")),
-		newSlice("web", "web-1", v1.ProtocolTCP, ep{ip: ep1Addr, node: testNode}),
+		newSlice("web", "web-1", v1.ProtocolTCP, ep{ip: ipv4Plan.ep1, node: testNode}),
 	)
 	var convs []*conversation
 	for _, addr := range []string{"10.96.0.1:80", "203.0.113.10:80"} {
@@ -44,7 +44,7 @@ func TestKernelRestartKeepsConnections(t *testing.T) {
 	k.start(t)
 	k.program(t,
 		newService("web", clusterIP("10.96.0.1"), loadBalancer("203.0.113.10")),
-		newSlice("web", "web-1", v1.ProtocolTCP, ep{ip: ep1Addr, node: testNode}),
+		newSlice("web", "web-1", v1.ProtocolTCP, ep{ip: ipv4Plan.ep1, node: testNode}),
 	)
 	select {
 	case <-k.proxy.Ready():
@@ -63,13 +63,13 @@ func TestKernelRestartKeepsConnections(t *testing.T) {
 // transactions of at most 5 Services for cold starts, rewrites the table without a moment where a
 // Service is missing from service-ips: checked in the kernel after each of its transactions.
 func TestKernelRestartNeverUnserves(t *testing.T) {
-	k := newKernelNet(t)
+	k := newKernelNet(t, ipv4Plan)
 	const n = 30
 	var objs []any
 	for i := range n {
 		name := fmt.Sprintf("s%02d", i)
 		objs = append(objs, newService(name, clusterIP(fmt.Sprintf("10.96.5.%d", i))),
-			newSlice(name, name, v1.ProtocolTCP, ep{ip: ep1Addr, node: testNode}))
+			newSlice(name, name, v1.ProtocolTCP, ep{ip: ipv4Plan.ep1, node: testNode}))
 	}
 	small := func(c *Config) { c.ColdStartChunk = 5 }
 	k.start(t, small)

@@ -26,7 +26,7 @@ func BenchmarkKernelScale(b *testing.B) {
 		_, _ = fmt.Sscan(s, &n)
 	}
 	const changes = 100
-	k := newKernelNet(b)
+	k := newKernelNet(b, ipv4Plan)
 	k.proxy = k.build(b)
 	ctx := context.Background()
 	svcIP := func(i int) string { return fmt.Sprintf("10.96.%d.%d", i/250, i%250+1) }
