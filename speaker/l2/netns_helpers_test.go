@@ -5,19 +5,16 @@ package l2
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/clock"
+
+	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
 // Topology of the netns tests: a bridge in its own namespace joins two node namespaces and a
@@ -27,151 +24,70 @@ import (
 //	n2      02:fd:00:00:00:02  10.77.0.2/24  fd77::2/64
 //	client  02:fd:00:00:00:0c  10.77.0.10/24 fd77::10/64
 //	VIPs    10.77.0.100, fd77::100 (announced), 10.77.0.101 (not), 198.51.100.7 (no subnet)
-const (
-	nsIface = "fdl2-eth"
-	brName  = "fdl2-br"
-)
+const nsIface = "fdl2-eth"
 
 type topology struct {
-	br, n1, n2, client string // namespace names, unique per run
-	mac1, mac2         string
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("netns tests need root")
-	}
-	for _, tool := range []string{"ip", "arping", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("netns tests need %s: %v", tool, err)
-		}
-	}
-}
-
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	n1, n2, client *netns.NS
+	mac1, mac2     string
 }
 
 func newTopology(t *testing.T) *topology {
 	t.Helper()
-	requireRoot(t)
-	b := make([]byte, 3)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	id := "fdl2-" + hex.EncodeToString(b)
-	tp := &topology{br: id + "-br", n1: id + "-n1", n2: id + "-n2", client: id + "-cl",
+	netns.RequireRoot(t, "arping", "ping")
+	// Namespaces are named fdl2-<run id>-<role>.
+	id := "l2-" + netns.RunID(t)
+	br := netns.NewBridge(t, id, "br")
+	tp := &topology{n1: netns.New(t, id, "n1"), n2: netns.New(t, id, "n2"), client: netns.New(t, id, "cl"),
 		mac1: "02:fd:00:00:00:01", mac2: "02:fd:00:00:00:02"}
-	for _, ns := range []string{tp.br, tp.n1, tp.n2, tp.client} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("deleting namespace %s: %v\n%s", ns, err, out)
-			}
-		})
-		// Addresses are usable at once (nodad below; link-local too): DAD would otherwise
-		// keep the NDP socket from binding for about a second.
-		run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	run(t, "ip", "-n", tp.br, "link", "add", brName, "type", "bridge")
-	run(t, "ip", "-n", tp.br, "link", "set", brName, "up")
-	for _, n := range []struct{ ns, port, mac, v4, v6 string }{
-		{tp.n1, "fdl2-p1", tp.mac1, "10.77.0.1/24", "fd77::1/64"},
-		{tp.n2, "fdl2-p2", tp.mac2, "10.77.0.2/24", "fd77::2/64"},
-		{tp.client, "fdl2-pc", "02:fd:00:00:00:0c", "10.77.0.10/24", "fd77::10/64"},
-	} {
-		run(t, "ip", "-n", n.ns, "link", "add", nsIface, "address", n.mac, "type", "veth", "peer", "name", n.port, "netns", tp.br)
-		run(t, "ip", "-n", tp.br, "link", "set", n.port, "master", brName, "up")
-		run(t, "ip", "-n", n.ns, "addr", "add", n.v4, "dev", nsIface)
-		run(t, "ip", "-n", n.ns, "addr", "add", n.v6, "dev", nsIface, "nodad")
-		run(t, "ip", "-n", n.ns, "link", "set", nsIface, "up")
-	}
+	br.Attach(tp.n1, nsIface, tp.mac1, netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64"))
+	br.Attach(tp.n2, nsIface, tp.mac2, netip.MustParsePrefix("10.77.0.2/24"), netip.MustParsePrefix("fd77::2/64"))
+	br.Attach(tp.client, nsIface, "02:fd:00:00:00:0c", netip.MustParsePrefix("10.77.0.10/24"), netip.MustParsePrefix("fd77::10/64"))
 	return tp
 }
 
-// netns runs functions on an OS thread inside a network namespace. Sockets keep the
-// namespace they were created in, so only listing interfaces and opening sockets go through it.
-type netns struct {
-	reqs chan func()
-	done chan struct{}
-}
-
-func enterNetns(t *testing.T, name string) *netns {
-	t.Helper()
-	ns := &netns{reqs: make(chan func()), done: make(chan struct{})}
-	ready := make(chan error, 1)
-	go func() {
-		defer close(ns.done)
-		// Never unlocked: the thread exits with this goroutine instead of going back to the
-		// runtime's pool while still in the test's namespace.
-		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + name)
-		if err == nil {
-			err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
-			_ = f.Close()
-		}
-		ready <- err
-		if err != nil {
-			return
-		}
-		for fn := range ns.reqs {
-			fn()
-		}
-	}()
-	if err := <-ready; err != nil {
-		t.Fatalf("entering namespace %s: %v", name, err)
-	}
-	t.Cleanup(func() { close(ns.reqs); <-ns.done })
-	return ns
-}
-
-func (ns *netns) do(fn func()) {
-	done := make(chan struct{})
-	ns.reqs <- func() { defer close(done); fn() }
-	<-done
-}
-
-type nsDialer struct{ ns *netns }
+// nsDialer opens the announcer's sockets inside a namespace; sockets keep the namespace they
+// were created in, so only listing interfaces and opening sockets go through it.
+type nsDialer struct{ ns *netns.NS }
 
 func (d nsDialer) dialARP(l link) (c frameConn, err error) {
-	d.ns.do(func() { c, err = osDialer{}.dialARP(l) })
+	if derr := d.ns.Do(func() error { c, err = osDialer{}.dialARP(l); return nil }); derr != nil {
+		return nil, derr
+	}
 	return c, err
 }
 
 func (d nsDialer) dialNDP(l link) (c ndpConn, src netip.Addr, err error) {
-	d.ns.do(func() { c, src, err = osDialer{}.dialNDP(l) })
+	if derr := d.ns.Do(func() error { c, src, err = osDialer{}.dialNDP(l); return nil }); derr != nil {
+		return nil, netip.Addr{}, derr
+	}
 	return c, src, err
 }
 
 // nsAnnouncer runs the real announcer (real interface listing, sockets and link events, real
 // schedule) inside a namespace. Periodic rechecks are an hour apart, so that only link events
 // can explain a reaction to a link change.
-func nsAnnouncer(t *testing.T, name string, onStatus func(map[netip.Addr]VIPStatus)) (*Announcer, *fakeRecorder) {
+func nsAnnouncer(t *testing.T, ns *netns.NS, onStatus func(map[netip.Addr]VIPStatus)) (*Announcer, *fakeRecorder) {
 	t.Helper()
-	ns := enterNetns(t, name)
 	rec := &fakeRecorder{}
 	d := deps{
 		links: func() (ls []link, err error) {
-			ns.do(func() { ls, err = osLinks() })
+			if derr := ns.Do(func() error { ls, err = osLinks(); return nil }); derr != nil {
+				return nil, derr
+			}
 			return ls, err
 		},
 		dial: nsDialer{ns: ns},
 		events: func() (e linkEvents, err error) {
-			ns.do(func() { e, err = openLinkEvents() })
+			if derr := ns.Do(func() error { e, err = openLinkEvents(); return nil }); derr != nil {
+				return nil, derr
+			}
 			return e, err
 		},
 		clock:    clock.RealClock{},
 		rec:      rec,
 		schedule: garpSchedule(garpSpan, garpGap),
 	}
-	cfg := Config{Logger: ktesting.NewLogger(t, ktesting.NewConfig(ktesting.Verbosity(4))).WithValues("node", name),
+	cfg := Config{Logger: ktesting.NewLogger(t, ktesting.NewConfig(ktesting.Verbosity(4))).WithValues("node", ns.Name),
 		RecheckInterval: time.Hour, OnStatusChange: onStatus}
 	a, err := newAnnouncer(context.Background(), cfg, d)
 	if err != nil {
@@ -181,25 +97,11 @@ func nsAnnouncer(t *testing.T, name string, onStatus func(map[netip.Addr]VIPStat
 	return a, rec
 }
 
-// neighMAC is the client's neighbour entry for ip: its MAC, or "" when there is none.
-func neighMAC(t *testing.T, ns, ip string) string {
-	t.Helper()
-	out := run(t, "ip", "-n", ns, "neigh", "show", ip, "dev", nsIface)
-	f := strings.Fields(out)
-	for i := range f {
-		if f[i] == "lladdr" && i+1 < len(f) {
-			return f[i+1]
-		}
-	}
-	return ""
-}
-
 // resolve makes the client's kernel resolve ip (the ping itself gets no answer: the VIP is not
 // configured on the node) and returns the MAC it learnt.
-func resolve(t *testing.T, ns, ip string) string {
-	t.Helper()
-	_ = exec.Command("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", ip).Run()
-	return neighMAC(t, ns, ip)
+func resolve(ns *netns.NS, ip netip.Addr) string {
+	_ = ns.Command("ping", "-c", "1", "-W", "1", ip.String()).Run()
+	return ns.Neigh(nsIface, ip)
 }
 
 // neighMonitor timestamps the client's neighbour-table changes as the kernel announces them
@@ -213,9 +115,9 @@ type neighLine struct {
 	text string
 }
 
-func monitorNeigh(t *testing.T, ns string) *neighMonitor {
+func monitorNeigh(t *testing.T, ns *netns.NS) *neighMonitor {
 	t.Helper()
-	cmd := exec.Command("ip", "-n", ns, "monitor", "neigh")
+	cmd := exec.Command("ip", "-n", ns.Name, "monitor", "neigh")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +144,7 @@ func monitorNeigh(t *testing.T, ns string) *neighMonitor {
 	deadline := time.Now().Add(3 * time.Second)
 	for i := 0; ; i++ {
 		mac := []string{"02:fd:00:00:00:fa", "02:fd:00:00:00:fb"}[i%2]
-		run(t, "ip", "-n", ns, "neigh", "replace", "10.77.0.250", "lladdr", mac, "dev", nsIface, "nud", "stale")
+		ns.IP("neigh", "replace", "10.77.0.250", "lladdr", mac, "dev", nsIface, "nud", "stale")
 		select {
 		case l := <-m.lines:
 			if strings.HasPrefix(l.text, "10.77.0.250 ") {
@@ -257,10 +159,11 @@ func monitorNeigh(t *testing.T, ns string) *neighMonitor {
 }
 
 // waitNeigh polls the client's entry for ip until it is mac, and returns how long that took.
-func waitNeigh(t *testing.T, ns, ip, mac string, limit time.Duration, start time.Time) time.Duration {
+// ns is the view of the test that calls it (netns.NS.For).
+func waitNeigh(t *testing.T, ns *netns.NS, ip netip.Addr, mac string, limit time.Duration, start time.Time) time.Duration {
 	t.Helper()
 	for {
-		if got := neighMAC(t, ns, ip); got == mac {
+		if got := ns.Neigh(nsIface, ip); got == mac {
 			return time.Since(start)
 		} else if time.Since(start) > limit {
 			t.Fatalf("client's entry for %s is %q after %v, want %s", ip, got, limit, mac)

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
+
+	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
 var (
@@ -28,9 +30,9 @@ var (
 )
 
 // arping asks from the client and returns the MACs that answered (none: "").
-func arping(t *testing.T, ns string, ip netip.Addr) string {
+func arping(t *testing.T, ns *netns.NS, ip netip.Addr) string {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", ns, "arping", "-i", nsIface, "-c", "1", "-w", "2", "-r", ip.String()).CombinedOutput()
+	out, err := ns.Command("arping", "-i", nsIface, "-c", "1", "-w", "2", "-r", ip.String()).CombinedOutput()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == 1 {
@@ -82,10 +84,10 @@ func TestNetnsAnswersOnlyOwnedVIPs(t *testing.T) {
 		return rec.count(event{kind: "dropped", proto: protoARP, iface: nsIface, reason: string(DropNotOwned)}) >= 1
 	})
 	// The client's kernel resolves both VIPs to n1 through our answers.
-	if got := resolve(t, tp.client, nsVIP4.String()); got != tp.mac1 {
+	if got := resolve(tp.client, nsVIP4); got != tp.mac1 {
 		t.Errorf("client resolved %v to %q, want %s", nsVIP4, got, tp.mac1)
 	}
-	if got := resolve(t, tp.client, nsVIP6.String()); got != tp.mac1 {
+	if got := resolve(tp.client, nsVIP6); got != tp.mac1 {
 		t.Errorf("client resolved %v to %q, want %s", nsVIP6, got, tp.mac1)
 	}
 	if rec.count(event{kind: "answered", proto: protoNDP, iface: nsIface}) == 0 {
@@ -94,13 +96,13 @@ func TestNetnsAnswersOnlyOwnedVIPs(t *testing.T) {
 
 	// The link goes down: the link event alone (periodic rechecks are an hour apart) reports it
 	// and closes the sockets; back up, the VIP is announced again.
-	run(t, "ip", "-n", tp.n1, "link", "set", nsIface, "down")
+	tp.n1.IP("link", "set", nsIface, "down")
 	waitFor(t, wait, "the down link to be reported", func() bool {
 		s, ok := lastStatus(nsVIP4)
 		ue, isUE := errorsAs[*ErrInterfaceUnavailable](s.Err)
 		return ok && isUE && ue.Reason == InterfaceDown
 	})
-	run(t, "ip", "-n", tp.n1, "link", "set", nsIface, "up")
+	tp.n1.IP("link", "set", nsIface, "up")
 	waitFor(t, 3*time.Second, "the link to announce again", func() bool {
 		s, ok := lastStatus(nsVIP4)
 		return ok && s.Announced()
@@ -114,19 +116,16 @@ func TestNetnsAnswersOnlyOwnedVIPs(t *testing.T) {
 // Both must agree on a real kernel.
 func TestNetnsLinksMatchTheStandardLibrary(t *testing.T) {
 	tp := newTopology(t)
-	ns := enterNetns(t, tp.n1)
 	var links []link
 	want := map[string][]netip.Prefix{}
-	var err error
-	ns.do(func() {
+	err := tp.n1.Do(func() (err error) {
 		if links, err = osLinks(); err != nil {
-			return
+			return err
 		}
 		for _, l := range links {
-			addrs, aerr := l.ifi.Addrs()
-			if aerr != nil {
-				err = aerr
-				return
+			addrs, err := l.ifi.Addrs()
+			if err != nil {
+				return err
 			}
 			for _, a := range addrs {
 				if p, perr := netip.ParsePrefix(a.String()); perr == nil {
@@ -134,6 +133,7 @@ func TestNetnsLinksMatchTheStandardLibrary(t *testing.T) {
 				}
 			}
 		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func TestNetnsTakeover(t *testing.T) {
 	vips := bySubnet(nsVIP4, nsVIP6)
 	setVIPs(t, a1, vips)
 	for _, vip := range []netip.Addr{nsVIP4, nsVIP6} {
-		if got := resolve(t, tp.client, vip.String()); got != tp.mac1 {
+		if got := resolve(tp.client, vip); got != tp.mac1 {
 			t.Fatalf("client resolved %v to %q before the takeover, want %s", vip, got, tp.mac1)
 		}
 	}
@@ -195,7 +195,7 @@ func TestNetnsTakeover(t *testing.T) {
 		}
 	}
 	for _, vip := range []netip.Addr{nsVIP4, nsVIP6} {
-		if got := neighMAC(t, tp.client, vip.String()); got != tp.mac2 {
+		if got := tp.client.Neigh(nsIface, vip); got != tp.mac2 {
 			t.Errorf("client's entry for %v is %q, want %s", vip, got, tp.mac2)
 		}
 		if at[vip] > nsTakeLimit {
@@ -215,16 +215,14 @@ func TestNetnsTakeover(t *testing.T) {
 // our forms (a request with sender IP = target IP, a reply with target MAC = sender MAC).
 func TestNetnsGratuitousFormsBeatLocktime(t *testing.T) {
 	tp := newTopology(t)
-	ns2 := enterNetns(t, tp.n2)
 	var conn frameConn
-	var err error
-	ns2.do(func() {
-		ifi, ierr := net.InterfaceByName(nsIface)
-		if ierr != nil {
-			err = ierr
-			return
+	err := tp.n2.Do(func() error {
+		ifi, err := net.InterfaceByName(nsIface)
+		if err != nil {
+			return err
 		}
 		conn, err = osDialer{}.dialARP(link{ifi: *ifi})
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -247,17 +245,18 @@ func TestNetnsGratuitousFormsBeatLocktime(t *testing.T) {
 		p    *arp.Packet
 	}{{"request form", forms[0]}, {"reply form with target MAC = sender MAC", forms[1]}} {
 		t.Run(tc.name, func(t *testing.T) {
+			client := tp.client.For(t)
 			// Point the entry at n1 now: the change starts the locktime window.
-			run(t, "ip", "-n", tp.client, "neigh", "replace", nsVIP4.String(), "lladdr", "02:fd:00:00:00:99", "dev", nsIface, "nud", "reachable")
-			run(t, "ip", "-n", tp.client, "neigh", "replace", nsVIP4.String(), "lladdr", tp.mac1, "dev", nsIface, "nud", "reachable")
+			client.IP("neigh", "replace", nsVIP4.String(), "lladdr", "02:fd:00:00:00:99", "dev", nsIface, "nud", "reachable")
+			client.IP("neigh", "replace", nsVIP4.String(), "lladdr", tp.mac1, "dev", nsIface, "nud", "reachable")
 			start := time.Now()
 			send(&metallb)
 			time.Sleep(50 * time.Millisecond)
-			if got := neighMAC(t, tp.client, nsVIP4.String()); got != tp.mac1 {
+			if got := client.Neigh(nsIface, nsVIP4); got != tp.mac1 {
 				t.Fatalf("a broadcast-target reply moved the entry to %q within locktime; the kernel no longer behaves as this test assumes", got)
 			}
 			send(tc.p)
-			d := waitNeigh(t, tp.client, nsVIP4.String(), tp.mac2, 500*time.Millisecond, start)
+			d := waitNeigh(t, client, nsVIP4, tp.mac2, 500*time.Millisecond, start)
 			if time.Since(start) >= time.Second {
 				t.Fatalf("the check took %v, past the locktime it is about", time.Since(start))
 			}
@@ -267,10 +266,11 @@ func TestNetnsGratuitousFormsBeatLocktime(t *testing.T) {
 	// And the broadcast-target reply was ignored because of the locktime, not for some other
 	// reason: once the lock expired, it lands.
 	t.Run("broadcast-target reply after locktime", func(t *testing.T) {
-		run(t, "ip", "-n", tp.client, "neigh", "replace", nsVIP4.String(), "lladdr", tp.mac1, "dev", nsIface, "nud", "reachable")
+		client := tp.client.For(t)
+		client.IP("neigh", "replace", nsVIP4.String(), "lladdr", tp.mac1, "dev", nsIface, "nud", "reachable")
 		time.Sleep(1200 * time.Millisecond)
 		start := time.Now()
 		send(&metallb)
-		waitNeigh(t, tp.client, nsVIP4.String(), tp.mac2, 500*time.Millisecond, start)
+		waitNeigh(t, client, nsVIP4, tp.mac2, 500*time.Millisecond, start)
 	})
 }

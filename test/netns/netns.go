@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -54,7 +55,14 @@ func RunID(t testing.TB) string {
 type NS struct {
 	Name string
 	t    testing.TB
-	th   *thread // lazily started; runs Do
+	th   *lazyThread // runs Do; shared with the views For makes
+}
+
+// For returns a view of the namespace whose failing commands fail t, a subtest of the test that
+// made it: a subtest must not call its parent's FailNow. The view shares the namespace's Do
+// thread; the namespace itself still goes with the test that made it.
+func (ns *NS) For(t testing.TB) *NS {
+	return &NS{Name: ns.Name, t: t, th: ns.th}
 }
 
 // New makes a namespace named "fd<id>-<role>" with lo up and IPv6 duplicate address detection off
@@ -66,11 +74,9 @@ func New(t testing.TB, id, role string) *NS {
 		t.Fatalf("namespace name %q is longer than 32 characters", name)
 	}
 	Run(t, "ip", "netns", "add", name)
-	ns := &NS{Name: name, t: t}
+	ns := &NS{Name: name, t: t, th: &lazyThread{}}
 	t.Cleanup(func() {
-		if ns.th != nil {
-			ns.th.stop()
-		}
+		ns.th.stop()
 		// Processes still inside keep the namespace alive but not its name; tests stop theirs first.
 		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
 			t.Errorf("deleting namespace %s: %v\n%s", name, err, out)
@@ -128,16 +134,14 @@ func (ns *NS) AddAddr(iface string, p netip.Prefix) {
 
 // Do runs fn on an OS thread that lives inside the namespace. Sockets keep the namespace they
 // were made in, so a listener or connection opened in fn serves that namespace for its lifetime,
-// from any goroutine.
+// from any goroutine. Do itself may be called from several goroutines at once (a component
+// under test opening its sockets from its own goroutines); the calls run one after another.
 func (ns *NS) Do(fn func() error) error {
-	if ns.th == nil {
-		th, err := startThread(ns.Name)
-		if err != nil {
-			return err
-		}
-		ns.th = th
+	th, err := ns.th.get(ns.Name)
+	if err != nil {
+		return err
 	}
-	return ns.th.do(fn)
+	return th.do(fn)
 }
 
 // Listen opens a listener inside the namespace.
@@ -192,6 +196,34 @@ func startThread(name string) (*thread, error) {
 		return nil, fmt.Errorf("entering namespace %s: %w", name, err)
 	}
 	return th, nil
+}
+
+// lazyThread starts the namespace's thread on the first Do, once even when that Do comes from
+// several goroutines at once.
+type lazyThread struct {
+	mu sync.Mutex
+	th *thread
+}
+
+func (l *lazyThread) get(name string) (*thread, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.th == nil {
+		th, err := startThread(name)
+		if err != nil {
+			return nil, err
+		}
+		l.th = th
+	}
+	return l.th, nil
+}
+
+func (l *lazyThread) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.th != nil {
+		l.th.stop()
+	}
 }
 
 func (th *thread) do(fn func() error) error {

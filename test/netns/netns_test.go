@@ -11,8 +11,11 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Two namespaces on a bridge reach each other; a loopback HTTP server of the test process is
@@ -74,5 +77,50 @@ func TestNetworkAndForwarding(t *testing.T) {
 		if strings.Contains(string(out), n) {
 			t.Errorf("namespace %s left behind", n)
 		}
+	}
+}
+
+// Do called from several goroutines at once, before the namespace's thread exists, starts that
+// thread once: every call runs on the same OS thread, inside the namespace. A subtest's view (For)
+// reaches the same namespace and thread.
+func TestDoFromManyGoroutines(t *testing.T) {
+	RequireRoot(t)
+	id := RunID(t)
+	a, b := New(t, id, "a"), New(t, id, "b")
+	Veth(a, "x0", b, "x1") // x0 exists in a only
+	var mu sync.Mutex
+	tids := map[int]bool{}
+	inNS := func() error {
+		if _, err := net.InterfaceByName("x0"); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		tids[unix.Gettid()] = true
+		return nil
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			<-start
+			if err := a.Do(inNS); err != nil {
+				t.Errorf("Do: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	t.Run("view", func(t *testing.T) {
+		v := a.For(t)
+		if got := v.MAC("x0"); got != a.MAC("x0") {
+			t.Errorf("the view sees x0 with MAC %q, the namespace %q", got, a.MAC("x0"))
+		}
+		if err := v.Do(inNS); err != nil {
+			t.Errorf("Do through the view: %v", err)
+		}
+	})
+	if len(tids) != 1 {
+		t.Errorf("Do ran on %d OS threads, want 1", len(tids))
 	}
 }
