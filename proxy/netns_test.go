@@ -252,21 +252,12 @@ func echo(t testing.TB, ns *netns.NS, name string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close(); _ = pc.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer func() { _ = c.Close() }()
-				host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-				_, _ = fmt.Fprintf(c, "%s %s\n", name, host)
-				// Keep the connection for clients that hold it open; they close it.
-				_, _ = bufio.NewReader(c).ReadString('\n')
-			}()
-		}
-	}()
+	go serveConns(ln, func(c net.Conn) {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		_, _ = fmt.Fprintf(c, "%s %s\n", name, host)
+		// Keep the connection for clients that hold it open; they close it.
+		_, _ = bufio.NewReader(c).ReadString('\n')
+	})
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -278,6 +269,21 @@ func echo(t testing.TB, ns *netns.NS, name string) {
 			_, _ = pc.WriteTo([]byte(name+" "+host), from)
 		}
 	}()
+}
+
+// serveConns hands each connection ln accepts to serve on its own goroutine and closes it after,
+// until ln is closed.
+func serveConns(ln net.Listener, serve func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer func() { _ = c.Close() }()
+			serve(c)
+		}()
+	}
 }
 
 // ask connects from ns to addr over TCP and returns the echo's answer.
