@@ -16,12 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
@@ -56,7 +55,7 @@ func Main(stop context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("reading the liveness key (--liveness-key-file): %w", err)
 	}
-	cfg, err := restConfig(o.Kubeconfig)
+	cfg, err := kubeclient.Config(o.Kubeconfig, kubeclient.Options{})
 	if err != nil {
 		return err
 	}
@@ -181,21 +180,6 @@ func Main(stop context.Context, o Options) error {
 
 // resyncPeriod of the informers of both loops.
 const resyncPeriod = 10 * time.Minute
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("no --kubeconfig and not in a cluster: %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("loading --kubeconfig %s: %w", kubeconfig, err)
-	}
-	return cfg, nil
-}
 
 // serveMetrics serves /metrics (the legacy registry) and /healthz until the returned server is
 // closed; its goroutine is in wg.
