@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
 	"github.com/frontdesk-lb/frontdesk/lab/nodeagent"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 )
@@ -23,7 +23,7 @@ func runAgent(ctx context.Context, o supervisor.Options, node string) error {
 	if !ok {
 		return fmt.Errorf("agent: --node=%q is not a node of the lab (node1 to node%d)", node, len(plan.Nodes))
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig())
+	cfg, err := kubeclient.Config(o.Kubeconfig(), kubeclient.Options{})
 	if err != nil {
 		return err
 	}

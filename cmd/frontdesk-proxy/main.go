@@ -17,10 +17,9 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
 	"github.com/frontdesk-lb/frontdesk/proxy"
 )
 
@@ -49,35 +48,18 @@ type options struct {
 }
 
 func start(ctx context.Context, o options) error {
-	rc, err := restConfig(o.kubeconfig)
+	// The first list of a large cluster is three LISTs; watches are long-lived. The defaults (5
+	// QPS) only slow the start.
+	rc, err := kubeclient.Config(o.kubeconfig, kubeclient.Options{UserAgent: "frontdesk-proxy", QPS: 50, Burst: 100})
 	if err != nil {
 		return err
 	}
-	rc.UserAgent = "frontdesk-proxy"
-	// The first list of a large cluster is three LISTs; watches are long-lived. The defaults (5
-	// QPS) only slow the start.
-	rc.QPS, rc.Burst = 50, 100
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("building the Kubernetes client: %w", err)
 	}
 	o.cfg.Client = kube
 	return proxy.Run(ctx, o.cfg)
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("no --kubeconfig and not in a cluster: %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("reading --kubeconfig %s: %w", kubeconfig, err)
-	}
-	return cfg, nil
 }
 
 // parseFlags reads the command line; getenv supplies NODE_NAME and hostname the last fallback.

@@ -9,8 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
 	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/nodeagent"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
@@ -23,7 +23,7 @@ func RESTConfig(o Options) (*rest.Config, error) { return RESTConfigFrom(o, o.Ku
 // RESTConfigFrom is RESTConfig with the credentials of another of the lab's kubeconfigs (a
 // component's ServiceAccount).
 func RESTConfigFrom(o Options, kubeconfig string) (*rest.Config, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	cfg, err := kubeclient.Config(kubeconfig, kubeclient.Options{QPS: 50, Burst: 100})
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +32,6 @@ func RESTConfigFrom(o Options, kubeconfig string) (*rest.Config, error) {
 		return nil, err
 	}
 	cfg.Dial = netns.Dialer(plan.NS(topology.RoleControlPlane))
-	cfg.QPS, cfg.Burst = 50, 100
 	return cfg, nil
 }
 

@@ -7,12 +7,10 @@ import (
 	"maps"
 	"net/netip"
 	"sort"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -91,6 +89,10 @@ type Config struct {
 	Forwards func(netip.Addr) bool
 	// Logger; the zero value means klog.FromContext of Run's context.
 	Logger klog.Logger
+	// Informers, when not nil, is a set shared with other loops (Main's BGP loop), which the
+	// caller starts and shuts down; Run only adds its handlers. Nil: Run builds, starts and
+	// stops a set of its own over Kube and API.
+	Informers *Informers
 }
 
 // ForwardRecheck is how often the loop rechecks addresses it won but withholds because the node
@@ -142,6 +144,10 @@ type agent struct {
 	events   map[netip.Addr]string // what the last Event of each address said, see emitEvents
 	badRules map[string]string     // L2Advertisement name → resourceVersion whose selector errors were logged
 	withheld map[netip.Addr]bool   // won, but not forwarded by the node proxy yet (Config.Forwards)
+
+	ownInformers   *Informers // nil when Config.Informers is shared
+	synced         []cache.InformerSynced
+	removeHandlers func()
 }
 
 // Run watches the cluster and keeps this node's layer-2 announcements and their IPAllocation
@@ -152,73 +158,79 @@ type agent struct {
 // Announcer answering for a short drain while the peers take over, then closes it. Leaving
 // before cancelling would make the loop see this node dead and withdraw everything at once.
 func Run(ctx context.Context, cfg Config) error {
-	if err := cfg.validate(); err != nil {
+	a, err := newAgent(ctx, cfg)
+	if err != nil {
 		return err
+	}
+	return a.run(ctx)
+}
+
+// newAgent validates cfg and adds the loop's handlers to its informers (Config.Informers, or a
+// set of its own that run starts), so that a shared set can be started once every loop is on it.
+func newAgent(ctx context.Context, cfg Config) (*agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	registerMetrics()
 	log := cfg.Logger
 	if log.GetSink() == nil {
 		log = klog.FromContext(ctx)
 	}
-	log = log.WithName("speaker")
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Kube.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-
-	factory := informers.NewSharedInformerFactory(cfg.Kube, cfg.ResyncPeriod)
-	defer factory.Shutdown() // after cancel (deferred later, runs first): waits for the informers
 	a := &agent{
-		cfg: cfg, log: log,
-		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: cfg.NodeName}),
-		services: factory.Core().V1().Services().Lister(),
-		slices:   factory.Discovery().V1().EndpointSlices().Lister(),
-		nodes:    factory.Core().V1().Nodes().Lister(),
+		cfg: cfg, log: log.WithName("speaker"),
 		dirty:    make(chan struct{}, 1),
 		events:   map[netip.Addr]string{},
 		badRules: map[string]string{},
 	}
-	poolInf := client.NewIPPoolInformer(cfg.API, cfg.ResyncPeriod, nil)
-	allocInf := client.NewIPAllocationInformer(cfg.API, cfg.ResyncPeriod, nil)
-	adInf := client.NewL2AdvertisementInformer(cfg.API, cfg.ResyncPeriod, nil)
-	a.pools = client.NewIPPoolLister(poolInf.GetIndexer())
-	a.allocs = client.NewIPAllocationLister(allocInf.GetIndexer())
-	a.ads = client.NewL2AdvertisementLister(adInf.GetIndexer())
-
-	mark := cache.ResourceEventHandlerFuncs{
+	set := cfg.Informers
+	if set == nil {
+		set = NewInformers(cfg.Kube, cfg.API, nil, cfg.ResyncPeriod)
+		a.ownInformers = set
+	}
+	all := []cache.SharedIndexInformer{
+		set.Services(), set.EndpointSlices(), set.Nodes(),
+		set.IPPools(), set.IPAllocations(), set.L2Advertisements(),
+	}
+	a.services = corelisters.NewServiceLister(all[0].GetIndexer())
+	a.slices = discoverylisters.NewEndpointSliceLister(all[1].GetIndexer())
+	a.nodes = corelisters.NewNodeLister(all[2].GetIndexer())
+	a.pools = client.NewIPPoolLister(all[3].GetIndexer())
+	a.allocs = client.NewIPAllocationLister(all[4].GetIndexer())
+	a.ads = client.NewL2AdvertisementLister(all[5].GetIndexer())
+	var err error
+	a.synced, a.removeHandlers, err = handle(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { a.markDirty() },
 		UpdateFunc: func(any, any) { a.markDirty() },
 		DeleteFunc: func(any) { a.markDirty() },
+	}, all...)
+	if err != nil {
+		return nil, fmt.Errorf("speaker agent: adding an event handler: %w", err)
 	}
-	all := []cache.SharedIndexInformer{
-		factory.Core().V1().Services().Informer(),
-		factory.Discovery().V1().EndpointSlices().Informer(),
-		factory.Core().V1().Nodes().Informer(),
-		poolInf, allocInf, adInf,
+	return a, nil
+}
+
+// run is Run once the handlers are in place.
+func (a *agent) run(ctx context.Context) error {
+	defer a.removeHandlers()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.cfg.Kube.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: a.cfg.NodeName})
+
+	if set := a.ownInformers; set != nil {
+		defer set.Shutdown()
+		defer cancel() // runs before Shutdown, which waits for the informers
+		set.Start(ctx)
 	}
-	synced := make([]cache.InformerSynced, len(all))
-	for i, inf := range all {
-		if _, err := inf.AddEventHandler(mark); err != nil {
-			return fmt.Errorf("speaker agent: adding an event handler: %w", err)
-		}
-		synced[i] = inf.HasSynced
-	}
-	factory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel() // runs before wg.Wait and factory.Shutdown
-	for _, inf := range []cache.SharedIndexInformer{poolInf, allocInf, adInf} {
-		wg.Go(func() { inf.Run(ctx.Done()) })
-	}
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+	if !cache.WaitForCacheSync(ctx.Done(), a.synced...) {
 		if ctx.Err() != nil {
 			return nil // stopped before the caches synced: nothing was announced
 		}
 		return errors.New("speaker agent: the informer caches did not sync (are the frontdesk CRDs installed?)")
 	}
-	log.Info("caches synced; announcing", "node", cfg.NodeName)
+	a.log.Info("caches synced; announcing", "node", a.cfg.NodeName)
 	a.loop(ctx)
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -79,6 +78,8 @@ type BGPConfig struct {
 	// ResyncPeriod of the informers; MinInterval between two runs (0: DefaultMinInterval).
 	ResyncPeriod, MinInterval time.Duration
 	Logger                    klog.Logger
+	// Informers: see Config.Informers; a shared set needs the BGP client (NewInformers).
+	Informers *Informers
 }
 
 func (c *BGPConfig) validate() error {
@@ -124,6 +125,10 @@ type bgpAgent struct {
 	sessions map[string]v1alpha1.BGPSession
 	updates  map[string]uint64
 	badObjs  map[string]string // kind/name → resourceVersion whose errors were logged
+
+	ownInformers   *Informers // nil when BGPConfig.Informers is shared
+	synced         []cache.InformerSynced
+	removeHandlers func()
 }
 
 // RunBGP keeps this node's BGP sessions and routes in step with the cluster until ctx ends,
@@ -131,33 +136,25 @@ type bgpAgent struct {
 // there is nothing to hand over), closes the sessions and removes this node's BGP entries from
 // the IPAllocation and BGPPeer status (best effort, bounded by a few seconds).
 func RunBGP(ctx context.Context, cfg BGPConfig) error {
-	if err := cfg.validate(); err != nil {
+	a, err := newBGPAgent(ctx, cfg)
+	if err != nil {
 		return err
+	}
+	return a.run(ctx)
+}
+
+// newBGPAgent validates cfg and adds the loop's handlers to its informers; see newAgent.
+func newBGPAgent(ctx context.Context, cfg BGPConfig) (*bgpAgent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	registerBGPMetrics()
 	log := cfg.Logger
 	if log.GetSink() == nil {
 		log = klog.FromContext(ctx)
 	}
-	log = log.WithName("bgp")
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Kube.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-
-	factory := informers.NewSharedInformerFactory(cfg.Kube, cfg.ResyncPeriod)
-	defer factory.Shutdown()
-	nsFactory := informers.NewSharedInformerFactoryWithOptions(cfg.Kube, cfg.ResyncPeriod, informers.WithNamespace(cfg.Namespace))
-	defer nsFactory.Shutdown()
 	a := &bgpAgent{
-		cfg: cfg, log: log,
-		recorder:   broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: cfg.NodeName}),
-		services:   factory.Core().V1().Services().Lister(),
-		slices:     factory.Discovery().V1().EndpointSlices().Lister(),
-		nodes:      factory.Core().V1().Nodes().Lister(),
-		secrets:    nsFactory.Core().V1().Secrets().Lister(),
+		cfg: cfg, log: log.WithName("bgp"),
 		dirty:      make(chan struct{}, 1),
 		advertised: map[netip.Addr]bool{},
 		refused:    map[routes.RefusedCommunity]bool{},
@@ -165,49 +162,57 @@ func RunBGP(ctx context.Context, cfg BGPConfig) error {
 		updates:    map[string]uint64{},
 		badObjs:    map[string]string{},
 	}
-	poolInf := client.NewIPPoolInformer(cfg.API, cfg.ResyncPeriod, nil)
-	allocInf := client.NewIPAllocationInformer(cfg.API, cfg.ResyncPeriod, nil)
-	peerInf := client.NewBGPPeerInformer(cfg.BGP, cfg.ResyncPeriod)
-	adInf := client.NewBGPAdvertisementInformer(cfg.BGP, cfg.ResyncPeriod)
-	a.pools = client.NewIPPoolLister(poolInf.GetIndexer())
-	a.allocs = client.NewIPAllocationLister(allocInf.GetIndexer())
-	a.peers = client.NewBGPPeerLister(peerInf.GetIndexer())
-	a.ads = client.NewBGPAdvertisementLister(adInf.GetIndexer())
-
-	mark := cache.ResourceEventHandlerFuncs{
+	set := cfg.Informers
+	if set == nil {
+		set = NewInformers(cfg.Kube, cfg.API, cfg.BGP, cfg.ResyncPeriod)
+		a.ownInformers = set
+	}
+	all := []cache.SharedIndexInformer{
+		set.Services(), set.EndpointSlices(), set.Nodes(), set.Secrets(cfg.Namespace),
+		set.IPPools(), set.IPAllocations(), set.BGPPeers(), set.BGPAdvertisements(),
+	}
+	a.services = corelisters.NewServiceLister(all[0].GetIndexer())
+	a.slices = discoverylisters.NewEndpointSliceLister(all[1].GetIndexer())
+	a.nodes = corelisters.NewNodeLister(all[2].GetIndexer())
+	a.secrets = corelisters.NewSecretLister(all[3].GetIndexer())
+	a.pools = client.NewIPPoolLister(all[4].GetIndexer())
+	a.allocs = client.NewIPAllocationLister(all[5].GetIndexer())
+	a.peers = client.NewBGPPeerLister(all[6].GetIndexer())
+	a.ads = client.NewBGPAdvertisementLister(all[7].GetIndexer())
+	var err error
+	a.synced, a.removeHandlers, err = handle(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { a.markDirty() },
 		UpdateFunc: func(any, any) { a.markDirty() },
 		DeleteFunc: func(any) { a.markDirty() },
+	}, all...)
+	if err != nil {
+		return nil, fmt.Errorf("speaker bgp: adding an event handler: %w", err)
 	}
-	own := []cache.SharedIndexInformer{poolInf, allocInf, peerInf, adInf}
-	all := append([]cache.SharedIndexInformer{
-		factory.Core().V1().Services().Informer(),
-		factory.Discovery().V1().EndpointSlices().Informer(),
-		factory.Core().V1().Nodes().Informer(),
-		nsFactory.Core().V1().Secrets().Informer(),
-	}, own...)
-	synced := make([]cache.InformerSynced, len(all))
-	for i, inf := range all {
-		if _, err := inf.AddEventHandler(mark); err != nil {
-			return fmt.Errorf("speaker bgp: adding an event handler: %w", err)
-		}
-		synced[i] = inf.HasSynced
-	}
-	factory.Start(ctx.Done())
-	nsFactory.Start(ctx.Done())
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	return a, nil
+}
+
+// run is RunBGP once the handlers are in place.
+func (a *bgpAgent) run(ctx context.Context) error {
+	defer a.removeHandlers()
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, inf := range own {
-		wg.Go(func() { inf.Run(ctx.Done()) })
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.cfg.Kube.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: a.cfg.NodeName})
+
+	if set := a.ownInformers; set != nil {
+		defer set.Shutdown()
+		defer cancel()
+		set.Start(ctx)
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+	if !cache.WaitForCacheSync(ctx.Done(), a.synced...) {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return errors.New("speaker bgp: the informer caches did not sync (are the frontdesk CRDs installed?)")
 	}
-	log.Info("caches synced; advertising over BGP", "node", cfg.NodeName)
+	a.log.Info("caches synced; advertising over BGP", "node", a.cfg.NodeName)
 	a.loop(ctx)
 	return a.shutdown()
 }

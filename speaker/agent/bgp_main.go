@@ -28,14 +28,10 @@ const (
 	bgpClientBurst = 100
 )
 
-// startBGP runs RunBGP until the returned stop is called. stop cancels it and waits: RunBGP
-// then withdraws every route and closes the sessions. Main calls stop first on SIGTERM: over
-// BGP every node advertises, so there is nothing to hand over and the peers move the traffic
-// to the other nodes as soon as they see the withdrawal.
-func startBGP(ctx context.Context, o Options, cfg *rest.Config, kube kubernetes.Interface, api client.Interface,
-	log klog.Logger, ready <-chan struct{}, errc chan<- error) (stop func(), err error) {
+// bgpConfig is the BGP loop's config, with clients of its own, or nil without --bgp.
+func bgpConfig(o Options, cfg *rest.Config, log klog.Logger) (*BGPConfig, error) {
 	if !o.BGP.Enabled {
-		return func() {}, nil
+		return nil, nil
 	}
 	if o.BGP.ASN == 0 {
 		return nil, errors.New("--bgp-asn is required with --bgp (1 to 4294967295)")
@@ -46,15 +42,31 @@ func startBGP(ctx context.Context, o Options, cfg *rest.Config, kube kubernetes.
 	// still applies.
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = bgpClientQPS, bgpClientBurst
-	if kube, err = kubernetes.NewForConfig(cfg); err != nil {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("building the Kubernetes client for BGP: %w", err)
 	}
-	if api, err = client.NewForConfig(cfg); err != nil {
+	api, err := client.NewForConfig(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("building the frontdesk.dev client for BGP: %w", err)
 	}
 	bgpAPI, err := client.NewBGPForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building the frontdesk.dev BGP client: %w", err)
+	}
+	return &BGPConfig{
+		NodeName: o.NodeName, Namespace: o.BGP.Namespace, Kube: kube, API: api, BGP: bgpAPI,
+		NewSpeaker: GoBGPSpeaker(o.BGP.ASN), Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
+	}, nil
+}
+
+// startBGP runs the prepared BGP loop (nil: none) until the returned stop is called. stop
+// cancels it and waits: the loop then withdraws every route and closes the sessions. Main calls
+// stop first on SIGTERM: over BGP every node advertises, so there is nothing to hand over and
+// the peers move the traffic to the other nodes as soon as they see the withdrawal.
+func startBGP(ctx context.Context, b *bgpAgent, log klog.Logger, ready <-chan struct{}, errc chan<- error) (stop func()) {
+	if b == nil {
+		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -64,13 +76,10 @@ func startBGP(ctx context.Context, o Options, cfg *rest.Config, kube kubernetes.
 		select {
 		case <-ready:
 		case <-ctx.Done():
+			b.removeHandlers()
 			return
 		}
-		err := RunBGP(ctx, BGPConfig{
-			NodeName: o.NodeName, Namespace: o.BGP.Namespace, Kube: kube, API: api, BGP: bgpAPI,
-			NewSpeaker: GoBGPSpeaker(o.BGP.ASN), Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
-		})
-		if err != nil {
+		if err := b.run(ctx); err != nil {
 			select {
 			case errc <- fmt.Errorf("bgp: %w", err):
 			default:
@@ -78,5 +87,5 @@ func startBGP(ctx context.Context, o Options, cfg *rest.Config, kube kubernetes.
 			}
 		}
 	}()
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done }
 }

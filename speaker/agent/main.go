@@ -17,11 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
@@ -56,7 +56,7 @@ func Main(stop context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("reading the liveness key (--liveness-key-file): %w", err)
 	}
-	cfg, err := restConfig(o.Kubeconfig)
+	cfg, err := kubeclient.Config(o.Kubeconfig, kubeclient.Options{})
 	if err != nil {
 		return err
 	}
@@ -129,24 +129,35 @@ func Main(stop context.Context, o Options) error {
 			errc <- fmt.Errorf("liveness: %w", err)
 		}
 	})
+	// One informer set for both loops, so that with --bgp every resource is still watched once.
+	set, err := newInformersFor(cfg, o.BGP.Enabled)
+	if err != nil {
+		return err
+	}
+	defer set.Shutdown() // after cancelRun (deferred later, runs first); the loops have returned
+	defer cancelRun()
+	bgpCfg, err := bgpConfig(o, cfg, log)
+	if err != nil {
+		return err
+	}
+	l2Loop, bgpLoop, err := prepareLoops(runCtx, set, Config{
+		NodeName: o.NodeName, Kube: kube, API: api, Announcer: ann, Membership: mem,
+		LivenessPort: o.LivenessPort, Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
+		Triggers: statusChanged, Synced: func() { close(synced) }, Forwards: np.forwards(),
+	}, bgpCfg)
+	if err != nil {
+		return err
+	}
 	agentCtx, cancelAgent := context.WithCancel(runCtx)
 	defer cancelAgent()
 	agentDone := make(chan struct{})
 	wg.Go(func() {
 		defer close(agentDone)
-		err := Run(agentCtx, Config{
-			NodeName: o.NodeName, Kube: kube, API: api, Announcer: ann, Membership: mem,
-			LivenessPort: o.LivenessPort, Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
-			Triggers: statusChanged, Synced: func() { close(synced) }, Forwards: np.forwards(),
-		})
-		if err != nil {
+		if err := l2Loop.run(agentCtx); err != nil {
 			errc <- err
 		}
 	})
-	stopBGP, err := startBGP(runCtx, o, cfg, kube, api, log, np.ready(), errc)
-	if err != nil {
-		return err
-	}
+	stopBGP := startBGP(runCtx, bgpLoop, log, np.ready(), errc)
 	defer stopBGP() // idempotent: the shutdown below has already stopped it
 	if o.MetricsAddr != "" {
 		srv, err := serveMetrics(o.MetricsAddr, np.gatherer(), &wg, errc)
@@ -182,19 +193,54 @@ func Main(stop context.Context, o Options) error {
 // resyncPeriod of the informers of both loops.
 const resyncPeriod = 10 * time.Minute
 
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("no --kubeconfig and not in a cluster: %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+// The client-side rate limit of the shared informers' clients: with their own budget, the first
+// lists of a large cluster do not wait behind the loops' writes (client-go's default is 5 QPS).
+const (
+	informerClientQPS   = 50
+	informerClientBurst = 100
+)
+
+// newInformersFor builds the informer set of Main over clients of its own; withBGP adds the
+// client of the BGP kinds.
+func newInformersFor(cfg *rest.Config, withBGP bool) (*Informers, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = informerClientQPS, informerClientBurst
+	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("loading --kubeconfig %s: %w", kubeconfig, err)
+		return nil, fmt.Errorf("building the informers' Kubernetes client: %w", err)
 	}
-	return cfg, nil
+	api, err := client.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the informers' frontdesk.dev client: %w", err)
+	}
+	var bgpAPI client.BGPInterface
+	if withBGP {
+		if bgpAPI, err = client.NewBGPForConfig(cfg); err != nil {
+			return nil, fmt.Errorf("building the informers' frontdesk.dev BGP client: %w", err)
+		}
+	}
+	return NewInformers(kube, api, bgpAPI, resyncPeriod), nil
+}
+
+// prepareLoops puts the layer-2 loop and, when bgp is not nil, the BGP loop on set, then starts
+// set: it starts once both loops' informers and handlers are in, so that each resource is listed
+// and watched once and each loop's handlers see the first list. The caller runs the loops.
+func prepareLoops(ctx context.Context, set *Informers, l2 Config, bgp *BGPConfig) (*agent, *bgpAgent, error) {
+	l2.Informers = set
+	a, err := newAgent(ctx, l2)
+	if err != nil {
+		return nil, nil, err
+	}
+	var b *bgpAgent
+	if bgp != nil {
+		bgp.Informers = set
+		if b, err = newBGPAgent(ctx, *bgp); err != nil {
+			a.removeHandlers()
+			return nil, nil, err
+		}
+	}
+	set.Start(ctx)
+	return a, b, nil
 }
 
 // serveMetrics serves /metrics (the legacy registry) and /healthz until the returned server is

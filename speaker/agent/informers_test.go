@@ -1,0 +1,228 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/speaker/bgp"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+)
+
+// watchServer is an API server with no objects that counts, by resource, the requests that
+// start an informer (a LIST, or a watch that sends the initial events) and the watches.
+type watchServer struct {
+	mu      sync.Mutex
+	starts  map[string]int
+	watches map[string]int
+}
+
+// kinds are the resources the speaker's loops read, with their kind and group version.
+var kinds = map[string][2]string{
+	"services": {"Service", "v1"}, "nodes": {"Node", "v1"}, "secrets": {"Secret", "v1"},
+	"endpointslices":    {"EndpointSlice", "discovery.k8s.io/v1"},
+	"ippools":           {"IPPool", "frontdesk.dev/v1alpha1"},
+	"ipallocations":     {"IPAllocation", "frontdesk.dev/v1alpha1"},
+	"l2advertisements":  {"L2Advertisement", "frontdesk.dev/v1alpha1"},
+	"bgppeers":          {"BGPPeer", "frontdesk.dev/v1alpha1"},
+	"bgpadvertisements": {"BGPAdvertisement", "frontdesk.dev/v1alpha1"},
+}
+
+func (s *watchServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	res := path.Base(r.URL.Path)
+	k, ok := kinds[res]
+	if r.Method != http.MethodGet || !ok {
+		http.NotFound(w, r) // nothing else is read, and with no objects nothing is written
+		return
+	}
+	q := r.URL.Query()
+	watch, initial := q.Get("watch") == "true", q.Get("sendInitialEvents") == "true"
+	s.mu.Lock()
+	if !watch || initial {
+		s.starts[res]++
+	}
+	if watch {
+		s.watches[res]++
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if !watch {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"kind": k[0] + "List", "apiVersion": k[1], "metadata": map[string]any{"resourceVersion": "1"}, "items": []any{},
+		})
+		return
+	}
+	if initial { // a watch-list: no objects, then the bookmark that ends the initial events
+		_ = json.NewEncoder(w).Encode(map[string]any{"type": "BOOKMARK", "object": map[string]any{
+			"kind": k[0], "apiVersion": k[1], "metadata": map[string]any{
+				"resourceVersion": "1", "annotations": map[string]string{"k8s.io/initial-events-end": "true"}},
+		}})
+	}
+	w.(http.Flusher).Flush()
+	<-r.Context().Done() // no changes until the informer stops
+}
+
+func (s *watchServer) counts() (starts, watches map[string]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	starts, watches = map[string]int{}, map[string]int{}
+	for k, v := range s.starts {
+		starts[k] = v
+	}
+	for k, v := range s.watches {
+		watches[k] = v
+	}
+	return starts, watches
+}
+
+// waitFor polls the counts until ok or the deadline.
+func (s *watchServer) waitFor(t *testing.T, what string, ok func(starts, watches map[string]int) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		starts, watches := s.counts()
+		if ok(starts, watches) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: starts %v, watches %v", what, starts, watches)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type clients struct {
+	kube kubernetes.Interface
+	api  client.Interface
+	bgp  client.BGPInterface
+}
+
+func startWatchServer(t *testing.T) (*watchServer, clients) {
+	s := &watchServer{starts: map[string]int{}, watches: map[string]int{}}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	cfg := &rest.Config{Host: srv.URL, QPS: 1000, Burst: 1000}
+	var c clients
+	var err error
+	if c.kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c.api, err = client.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c.bgp, err = client.NewBGPForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return s, c
+}
+
+type nopAnnouncer struct{}
+
+func (nopAnnouncer) SetVIPs(map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
+	return nil, nil
+}
+func (nopAnnouncer) Reannounce() error { return nil }
+
+type aloneMembership struct{}
+
+func (aloneMembership) Alive() map[string]bool                   { return map[string]bool{"n1": true} }
+func (aloneMembership) HasQuorum() bool                          { return true }
+func (aloneMembership) Changes() <-chan struct{}                 { return nil }
+func (aloneMembership) SetPeers(map[string]netip.AddrPort) error { return nil }
+
+func loopConfigs(c clients, synced func()) (Config, BGPConfig) {
+	return Config{
+			NodeName: "n1", Kube: c.kube, API: c.api, Announcer: nopAnnouncer{}, Membership: aloneMembership{},
+			ResyncPeriod: time.Hour, Synced: synced,
+		}, BGPConfig{
+			NodeName: "n1", Namespace: "frontdesk-system", Kube: c.kube, API: c.api, BGP: c.bgp,
+			NewSpeaker: func(netip.Addr, bool, func(bgp.SessionState)) (BGPSpeaker, error) {
+				return nil, fmt.Errorf("no speaker in this test") // no Node, so never called
+			},
+			ResyncPeriod: time.Hour,
+		}
+}
+
+// With --bgp, Main's loops share one informer set: each resource is listed and watched once,
+// and both loops sync on it.
+func TestLoopsWatchEachResourceOnce(t *testing.T) {
+	s, c := startWatchServer(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	set := NewInformers(c.kube, c.api, c.bgp, time.Hour)
+	var wg sync.WaitGroup
+	defer set.Shutdown()
+	defer wg.Wait()
+	defer cancel()
+
+	l2Synced := make(chan struct{})
+	l2Cfg, bgpCfg := loopConfigs(c, func() { close(l2Synced) })
+	a, b, err := prepareLoops(ctx, set, l2Cfg, &bgpCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	wg.Go(func() { errs <- a.run(ctx) })
+	wg.Go(func() { errs <- b.run(ctx) })
+	select {
+	case <-l2Synced:
+	case err := <-errs:
+		t.Fatalf("a loop returned before syncing: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the layer-2 loop did not sync")
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), b.synced...) {
+		t.Fatal("the BGP loop did not sync")
+	}
+	// Both loops have synced, so every informer either of them uses has started: a second
+	// informer of a resource would show as a second start already.
+	s.waitFor(t, "a watch of every resource", func(_, watches map[string]int) bool {
+		return len(watches) == len(kinds)
+	})
+	starts, watches := s.counts()
+	for res := range kinds {
+		if starts[res] != 1 || watches[res] != 1 {
+			t.Errorf("%s: %d lists and %d watches, want 1 and 1", res, starts[res], watches[res])
+		}
+	}
+}
+
+// The control: each loop on its own informers (Config.Informers nil, today's behaviour for
+// callers of Run and RunBGP) lists and watches what both read twice. This is what the counting
+// above would show if Main's loops did not share.
+func TestLoopsOnTheirOwnInformersWatchTwice(t *testing.T) {
+	s, c := startWatchServer(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	l2Cfg, bgpCfg := loopConfigs(c, nil)
+	wg.Go(func() { _ = Run(ctx, l2Cfg) })
+	wg.Go(func() { _ = RunBGP(ctx, bgpCfg) })
+	shared := []string{"services", "endpointslices", "nodes", "ippools", "ipallocations"}
+	s.waitFor(t, "two watches of each resource both loops read", func(_, watches map[string]int) bool {
+		for _, res := range shared {
+			if watches[res] < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	starts, _ := s.counts()
+	for _, res := range shared {
+		if starts[res] != 2 {
+			t.Errorf("%s: %d lists, want 2 (one per loop)", res, starts[res])
+		}
+	}
+}
