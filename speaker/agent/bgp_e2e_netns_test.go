@@ -29,6 +29,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
@@ -60,7 +61,7 @@ func agentHelper(cfgJSON string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	cfg, err := restConfig(hc.Kubeconfig)
+	cfg, err := kubeclient.Config(hc.Kubeconfig, kubeclient.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
