@@ -22,7 +22,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
 
@@ -66,26 +65,16 @@ func agentHelper(cfgJSON string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	cfg.QPS, cfg.Burst = bgpClientQPS, bgpClientBurst // as startBGP sets them
-	kube, err := kubernetes.NewForConfig(cfg)
+	// The clients and config the speaker's Main would build for --bgp.
+	bc, err := bgpConfig(Options{NodeName: hc.Node, BGP: BGPOptions{Enabled: true, ASN: hc.ASN, Namespace: hc.Namespace}},
+		cfg, textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr))))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	api, err := client.NewForConfig(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	bgpAPI, err := client.NewBGPForConfig(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
+	bc.ResyncPeriod = time.Minute
 	defer klog.Flush()
-	err = RunBGP(ctx, BGPConfig{NodeName: hc.Node, Namespace: hc.Namespace, Kube: kube, API: api, BGP: bgpAPI,
-		NewSpeaker: GoBGPSpeaker(hc.ASN), ResyncPeriod: time.Minute,
-		Logger: textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr)))})
+	err = RunBGP(ctx, *bc)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
