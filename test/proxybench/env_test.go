@@ -223,10 +223,10 @@ func (n *node) waitHealthy(ctx context.Context) (time.Time, error) {
 // not made yet holds none: kube-proxy answers /healthz 200 before it has written its table.
 func (n *node) countElements() (int, error) {
 	out, err := n.ns.Command("nft", "list", "map", "ip", n.table, "service-ips").CombinedOutput()
-	if err != nil && strings.Contains(string(out), "No such file or directory") {
-		return 0, nil
-	}
 	if err != nil {
+		if strings.Contains(string(out), "No such file or directory") {
+			return 0, nil
+		}
 		return 0, fmt.Errorf("nft list map in %s: %w: %s", n.ns.Name, err, out)
 	}
 	return strings.Count(string(out), " : goto "), nil

@@ -182,7 +182,10 @@ func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) 
 		// Absent tables are fine: the proxy may not have made one for a family.
 		_ = nd.ns.Command("nft", "delete", "table", fam, nd.table).Run()
 	}
-	if c, _ := nd.countElements(); c != 0 {
+	// An absent map counts none; any other failure to list it is an error.
+	if c, err := nd.countElements(); err != nil {
+		return coldStartResult{}, err
+	} else if c != 0 {
 		return coldStartResult{}, fmt.Errorf("%s: %d elements left after deleting the table", nd.name, c)
 	}
 	nd.mon.reset()
