@@ -6,19 +6,23 @@ import (
 	"strings"
 )
 
-// ContainerdConfig is the node's containerd configuration (version 3, containerd 2.x): its root,
+// ContainerdConfig is the node's containerd configuration (version 4, containerd 2.4): its root,
 // state, socket and every path a containerd would otherwise share with the machine (/opt, the
 // registry hosts, NRI's socket, Pod network namespaces) are the node's.
 func ContainerdConfig(n Node) string {
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) } // a TOML basic string
 	var b strings.Builder
 	fmt.Fprintf(&b, `# containerd of lab node %[1]s (written by the lab's supervisor; lab/kubenode)
-version = 3
+version = 4
 root = %[2]s
 state = %[3]s
 
-[grpc]
+# Both sockets are the node's: their defaults are one path for the whole machine.
+[plugins."io.containerd.server.v1.grpc"]
   address = %[4]s
+
+[plugins."io.containerd.server.v1.ttrpc"]
+  address = %[11]s
 
 [plugins."io.containerd.internal.v1.opt"]
   path = %[5]s
@@ -65,7 +69,7 @@ state = %[3]s
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 `, n.Name, q(n.ContainerdRoot()), q(n.ContainerdState()), q(n.Socket()), q(n.ContainerdDir()+"/opt"),
-		q(n.Runc), q(n.CNIBinDir()), q(n.CNIConfDir()), q(n.SandboxImage), q(n.RegistryHosts()))
+		q(n.Runc), q(n.CNIBinDir()), q(n.CNIConfDir()), q(n.SandboxImage), q(n.RegistryHosts()), q(n.Socket()+".ttrpc"))
 	return b.String()
 }
 
