@@ -1,6 +1,8 @@
 # frontdesk: one Makefile for building, testing and benchmarking.
 #
-#   make build        every binary into bin/
+#   make build        every binary into bin/, with the version from git (frontdesk-* --version)
+#   make images       container images as OCI archives into bin/images/ (docs/images.md)
+#   make images-check builds the images twice and compares their digests (reproducibility)
 #   make generate     deepcopy code and CRDs (charts/frontdesk/crds) from api/ (controller-gen, pinned in hack/tools)
 #   make verify-generated  fails if make generate would change anything
 #   make unit         fast tests: no root, no network, no external binaries
@@ -30,16 +32,58 @@ integration_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\bin
 	| grep -v -e '^./test/tools/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' -e '^./lab/tools/' \
 	| xargs -r grep -L -E '^//go:build .*\bnetns\b' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all build generate verify-generated unit unit-race lint fmt deps k8s-tools integration netns test bench lab lab-down clean help
+.PHONY: all build images images-check images-lock generate verify-generated unit unit-race lint fmt deps k8s-tools integration netns test bench lab lab-down clean help
 
 all: build
 
 help:
 	@sed -n 's/^#   //p' Makefile
 
+# Version stamping (internal/version, and component-base's variables for frontdesk-controller's
+# --version and kubernetes_build_info). The build date is the commit's date, so that two builds
+# of one commit are identical. VERSION becomes the images' tag: characters a tag refuses become -.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/[^A-Za-z0-9_.-]/-/g')
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+TREE_STATE ?= $(shell if [ -z "$$(git status --porcelain 2>/dev/null)" ]; then echo clean; else echo dirty; fi)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+BUILD_DATE := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+VERSION_PKG := github.com/frontdesk-lb/frontdesk/internal/version
+CB_VERSION := k8s.io/component-base/version
+LDFLAGS := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT) \
+	-X $(VERSION_PKG).treeState=$(TREE_STATE) -X $(VERSION_PKG).buildDate=$(BUILD_DATE) \
+	-X $(CB_VERSION).gitVersion=$(VERSION) -X $(CB_VERSION).gitCommit=$(COMMIT) \
+	-X $(CB_VERSION).gitTreeState=$(TREE_STATE) -X $(CB_VERSION).buildDate=$(BUILD_DATE) \
+	-X $(CB_VERSION)/verflag.programName=frontdesk-controller
+
 build:
 	@mkdir -p bin
-	@if compgen -G 'cmd/*/main.go' >/dev/null; then $(GO) build -o bin/ ./cmd/...; else echo "build: no binaries yet"; fi
+	@if compgen -G 'cmd/*/main.go' >/dev/null; then $(GO) build -ldflags='$(LDFLAGS)' -o bin/ ./cmd/...; else echo "build: no binaries yet"; fi
+
+# Images: IMAGE_REGISTRY prefixes frontdesk's own image names (podman's convention for local
+# images; push them to your registry with a name of its own, docs/images.md). IMAGES selects some
+# by name (IMAGES="busybox pause"); FRONTDESK_COREDNS=/path/to/coredns adds the coredns image.
+IMAGE_REGISTRY ?= localhost
+IMAGES ?=
+IMAGES_FLAGS = --registry=$(IMAGE_REGISTRY) --version=$(VERSION) --revision=$(COMMIT) \
+	--source-date-epoch=$(SOURCE_DATE_EPOCH) --go-ldflags='$(LDFLAGS)'
+
+images:
+	$(GO) run ./hack/images $(IMAGES_FLAGS) $(IMAGES)
+
+# Rewrites hack/images/debian.lock with the Debian package versions the archive serves now.
+images-lock:
+	$(GO) run ./hack/images $(IMAGES_FLAGS) --write-lock $(IMAGES)
+
+# Two builds into separate folders; any digest that differs fails.
+images-check:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  $(GO) run ./hack/images $(IMAGES_FLAGS) --out="$$tmp/a" $(IMAGES) >"$$tmp/a.txt"; \
+	  $(GO) run ./hack/images $(IMAGES_FLAGS) --out="$$tmp/b" $(IMAGES) >"$$tmp/b.txt"; \
+	  (cd "$$tmp/a" && sha256sum *.tar) >"$$tmp/a.sum"; (cd "$$tmp/b" && sha256sum *.tar) >"$$tmp/b.sum"; \
+	  sed "s|$$tmp/a/||" "$$tmp/a.txt" >"$$tmp/a.norm"; sed "s|$$tmp/b/||" "$$tmp/b.txt" >"$$tmp/b.norm"; \
+	  if ! diff "$$tmp/a.norm" "$$tmp/b.norm" || ! diff "$$tmp/a.sum" "$$tmp/b.sum"; then \
+	    echo "images-check: two builds of one commit differ" >&2; exit 1; fi; \
+	  cat "$$tmp/a.norm"; cat "$$tmp/a.sum"; echo "images-check: two builds gave identical images and archives"
 
 generate:
 	$(TOOL) controller-gen object paths=./api/...

@@ -3,7 +3,7 @@
 # machine needs nothing installed by hand and a warm one pays nothing. Needs root (CI runs as root).
 set -euo pipefail
 
-pkgs=(nftables iproute2 iputils-ping arping tcpdump conntrack curl bird2 frr gobgpd busybox)
+pkgs=(nftables iproute2 iputils-ping arping tcpdump conntrack curl bird2 frr gobgpd busybox runc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,6 @@
 // Command frontdesk-lab runs a whole frontdesk cluster in network namespaces on this machine
-// (lab/README.md): `up` and `down` (make lab, make lab-down), `exec` (a command in a Pod's
-// network namespace), and `supervise` and `agent`, which up starts itself.
+// (lab/README.md): `up` and `down` (make lab, make lab-down), and `supervise`, which up starts
+// itself.
 package main
 
 import (
@@ -18,10 +18,9 @@ import (
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 )
 
-const usage = `usage: frontdesk-lab up|down|exec|supervise|agent [flags]
+const usage = `usage: frontdesk-lab up|down|supervise [flags]
   up      make the lab (or reuse a running one) and print how to use it
-  down    remove the lab: processes, namespaces, nftables tables, files
-  exec    [-n namespace] POD -- COMMAND...: run COMMAND in the Pod's network namespace`
+  down    remove the lab: processes, Pods, namespaces, mounts, cgroups, nftables tables, files`
 
 func main() { os.Exit(mainCode()) }
 
@@ -58,10 +57,10 @@ func run(ctx context.Context, sub string, args []string) error {
 	fs.BoolVar(&o.BGP, "bgp", true, "speakers announce the IPPool \"bgp\" (198.18.100.0/24) to the router over BGP; --bgp=false: ARP only")
 	fs.StringVar(&o.Repo, "repo", "", "the frontdesk checkout to build from (default: the one holding the working directory)")
 	fs.StringVar(&o.K8sBin, "k8s-bin", "", "folder of the pinned Kubernetes binaries (default: test/tools/build.sh --print-dir)")
-	fs.BoolVar(&o.Prebuilt, "prebuilt", false, "do not build: <dir>/bin already holds the lab's binaries")
-	node := fs.String("node", "", "agent: the node to run")
-	podNS := fs.String("n", "default", "exec: the Pod's namespace")
-	if sub == "agent" || sub == "supervise" {
+	fs.StringVar(&o.NodeBin, "node-bin", "", "folder of containerd, crictl and the CNI plugins (default: "+supervisor.NodeBuild+" --print-dir)")
+	fs.StringVar(&o.Images, "images", "", "folder of the OCI image archives every node imports (default: <repo>/bin/images, made by make images)")
+	fs.BoolVar(&o.Prebuilt, "prebuilt", false, "do not build: <dir>/bin already holds the lab's binaries, and the images are made")
+	if sub == "supervise" {
 		klog.InitFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -86,10 +85,6 @@ func run(ctx context.Context, sub string, args []string) error {
 		return nil
 	case "supervise":
 		return supervisor.Supervise(ctx, o)
-	case "agent":
-		return runAgent(ctx, o, *node)
-	case "exec":
-		return execInPod(ctx, o, *podNS, fs.Args())
 	}
 	fmt.Fprintln(os.Stderr, usage)
 	return &exitError{code: 2}
@@ -104,29 +99,17 @@ func defaults(o *supervisor.Options) error {
 		}
 	}
 	if o.K8sBin == "" {
-		o.K8sBin, err = supervisor.K8sBinDir(o.Repo)
+		if o.K8sBin, err = supervisor.K8sBinDir(o.Repo); err != nil {
+			return err
+		}
 	}
-	return err
-}
-
-func execInPod(ctx context.Context, o supervisor.Options, namespace string, args []string) error {
-	if len(args) > 1 && args[1] == "--" {
-		args = append(args[:1], args[2:]...)
+	if o.NodeBin == "" {
+		if o.NodeBin, err = supervisor.NodeBinDir(o.Repo); err != nil {
+			return err
+		}
 	}
-	if len(args) < 2 {
-		return errors.New("exec: want POD -- COMMAND [ARGS...]")
+	if o.Images == "" {
+		o.Images = supervisor.ImagesDir(o.Repo)
 	}
-	st, err := supervisor.ReadState(o.Dir)
-	if err != nil {
-		return fmt.Errorf("no lab in %s: %w", o.Dir, err)
-	}
-	cmd, err := supervisor.PodCommand(ctx, st.Options, namespace, args[0], args[1:])
-	if err != nil {
-		return err
-	}
-	err = cmd.Run()
-	if ee := (interface{ ExitCode() int })(nil); errors.As(err, &ee) {
-		return &exitError{code: ee.ExitCode()}
-	}
-	return err
+	return nil
 }

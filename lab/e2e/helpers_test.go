@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +25,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
 	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
@@ -48,10 +52,17 @@ func (w logWriter) Write(b []byte) (int, error) {
 }
 
 // buildBinaries builds what the lab runs into dir: the product's commands, the chart renderer,
-// gobgpd and gobgp.
+// gobgpd and gobgp; and, into their caches, the node binaries and the images.
 func buildBinaries(t *testing.T, repo, dir string) {
 	t.Helper()
 	began := time.Now()
+	for _, argv := range [][]string{{"bash", supervisor.NodeBuild}, {"make", "--no-print-directory", "images"}} {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+		}
+	}
 	args := []string{"build", "-o", dir + "/"}
 	for _, c := range supervisor.Commands {
 		args = append(args, "./cmd/"+c)
@@ -86,6 +97,63 @@ func repoAndK8sBin(t *testing.T) (string, string) {
 	return repo, k8sBin
 }
 
+// hostState is what a lab may change on the machine outside its namespaces and directory, for a
+// before/after comparison.
+type hostState struct {
+	netns, nftTables []string
+}
+
+func readHostState(t *testing.T) hostState {
+	t.Helper()
+	out, err := exec.Command("nft", "list", "tables").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list tables: %v\n%s", err, out)
+	}
+	return hostState{netns: netns.List(""), nftTables: strings.Split(strings.TrimSpace(string(out)), "\n")}
+}
+
+// checkNothingLeft fails t if down left anything of the lab named name behind: a namespace (the
+// lab's, or a Pod's), an nftables table in the machine's namespace, a mount under the lab's
+// directory, a cgroup of its nodes, a CNI result or a container log link.
+func checkNothingLeft(t *testing.T, before hostState, name, dir string) {
+	t.Helper()
+	after := readHostState(t)
+	// Other tests on the machine make and remove namespaces of their own meanwhile: only the
+	// lab's names and containerd's (cni-*) count.
+	for _, ns := range after.netns {
+		if !slices.Contains(before.netns, ns) && (strings.HasPrefix(ns, name+"-") || strings.HasPrefix(ns, "cni-")) {
+			t.Errorf("network namespace %s appeared with the lab and is still there", ns)
+		}
+	}
+	if d := cmp.Diff(before.nftTables, after.nftTables); d != "" {
+		t.Errorf("nftables tables of the machine's namespace before and after the lab (-before +after):\n%s", d)
+	}
+	if m, err := kubenode.MountsUnder(dir); err != nil || len(m) > 0 {
+		t.Errorf("mounts left under %s: %v %v", dir, m, err)
+	}
+	if cg := kubenode.CgroupsOf(name + "-"); len(cg) > 0 {
+		t.Errorf("cgroups left: %v", cg)
+	}
+	if m, _ := filepath.Glob(filepath.Join(kubenode.CNIResultsDir, name+"-*")); len(m) > 0 {
+		t.Errorf("CNI results left: %v", m)
+	}
+	links, _ := os.ReadDir(kubenode.ContainerLogLinks)
+	for _, l := range links {
+		if dest, err := os.Readlink(filepath.Join(kubenode.ContainerLogLinks, l.Name())); err == nil && strings.HasPrefix(dest, dir+"/") {
+			t.Errorf("container log link left: %s -> %s", l.Name(), dest)
+		}
+	}
+}
+
+func nodeBin(t *testing.T, repo string) string {
+	t.Helper()
+	d, err := supervisor.NodeBinDir(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // startLab makes a lab with a random name, running the binaries in bin, and registers its
 // removal, which runs even when the test fails or panics and checks that nothing is left.
 func startLab(t *testing.T, proxy, bin string) *lab {
@@ -99,12 +167,14 @@ func startLab(t *testing.T, proxy, bin string) *lab {
 	name := "fdt" + hex.EncodeToString(suffix)
 	o := supervisor.Options{
 		Name: name, Dir: filepath.Join(os.TempDir(), "frontdesk-lab-"+name), Nodes: 3, Proxy: proxy, BGP: true,
-		Repo: repo, K8sBin: k8sBin, Prebuilt: true, DieWithParent: true, Out: logWriter{t},
+		Repo: repo, K8sBin: k8sBin, NodeBin: nodeBin(t, repo), Images: supervisor.ImagesDir(repo),
+		Prebuilt: true, DieWithParent: true, Out: logWriter{t},
 	}
 	plan, err := o.Plan()
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := readHostState(t)
 	t.Cleanup(func() {
 		if t.Failed() {
 			dumpLogs(t, o)
@@ -112,6 +182,7 @@ func startLab(t *testing.T, proxy, bin string) *lab {
 		if err := supervisor.Down(context.Background(), o); err != nil {
 			t.Errorf("lab down: %v", err)
 		}
+		checkNothingLeft(t, before, name, o.Dir)
 		if left := topology.ListNamespaces(name); len(left) > 0 {
 			t.Errorf("namespaces left after down: %v", left)
 		}

@@ -99,8 +99,8 @@ func walkthrough(t *testing.T, proxy, bin string) {
 	})
 
 	t.Run("ClusterIP: wget from a Pod by the Service's DNS name", func(t *testing.T) {
-		// The guide runs `kubectl run test-box --image=busybox -- sh` and wget inside; the lab
-		// runs the Pod and the wget in its network namespace (frontdesk-lab exec).
+		// The guide's `kubectl run test-box --image=busybox` and wget inside it, through the real
+		// kubelet's exec.
 		l.kubectl(t, "run", "test-box", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
 		eventually(t, 60*time.Second, "test-box running", func() (bool, string) {
 			p, err := l.kube.CoreV1().Pods("default").Get(t.Context(), "test-box", metav1.GetOptions{})
@@ -109,18 +109,12 @@ func walkthrough(t *testing.T, proxy, bin string) {
 			}
 			return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 		})
-		eventually(t, 30*time.Second, "wget -qO- http://hello-svc.default.svc.cluster.local", func() (bool, string) {
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		eventually(t, 30*time.Second, "kubectl exec test-box -- wget -qO- http://hello-svc.default.svc.cluster.local", func() (bool, string) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			cmd, err := supervisor.PodCommand(ctx, l.o, "default", "test-box",
-				[]string{"wget", "-qO-", "http://hello-svc.default.svc.cluster.local"})
-			if err != nil {
-				return false, err.Error()
-			}
-			var out bytes.Buffer
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, &out, &out
-			err = cmd.Run()
-			return err == nil && out.String() == hello+"\n", fmt.Sprintf("%v: %q", err, out.String())
+			out, err := exec.CommandContext(ctx, l.o.Kubectl(), "exec", "test-box", "--",
+				"wget", "-qO-", "http://hello-svc.default.svc.cluster.local").CombinedOutput()
+			return err == nil && string(out) == hello+"\n", fmt.Sprintf("%v: %q", err, out)
 		})
 	})
 

@@ -36,3 +36,22 @@ func K8sBinDir(repo string) (string, error) {
 	}
 	return strings.TrimSpace(string(out)), nil
 }
+
+// NodeBinDir is the folder lab/tools/node-build.sh builds containerd, crictl and the CNI plugins
+// into.
+func NodeBinDir(repo string) (string, error) {
+	cmd := exec.Command("bash", filepath.Join(repo, NodeBuild), "--print-dir")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", errors.Join(err, errors.New(strings.TrimSpace(stderr.String())))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// NodeBuild builds what a node runs besides the kubelet.
+const NodeBuild = "lab/tools/node-build.sh"
+
+// ImagesDir is where make images writes its OCI archives.
+func ImagesDir(repo string) string { return filepath.Join(repo, "bin", "images") }

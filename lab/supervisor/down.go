@@ -11,12 +11,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
 
-// Down removes the lab named o.Name: it stops the supervisor (which stops its components), then
-// removes every namespace of that prefix, which kills whatever still runs in them (Pods, a
-// component of a supervisor that died) and takes their interfaces and nftables tables along, the
+// Down removes the lab named o.Name: it stops the supervisor (which stops its components: each
+// kubelet, then its Pods through the CRI, then containerd), then removes every namespace of
+// that prefix, which kills whatever still runs in them (containerd and its shims, a component of
+// a supervisor that died) and takes their interfaces and nftables tables along, kills what is
+// left in the nodes' cgroup roots (containers in Pod namespaces) and removes those roots in
+// every hierarchy, unmounts what the kubelets and containerds mounted under the lab's directory,
+// removes the CNI results and container log links of its nodes and the shims' sockets, then the
 // /etc/netns entries of those names and the lab's directory. It relies on names only, so it
 // works after a crash too, and it is a no-op for a lab that is not there.
 func Down(ctx context.Context, o Options) error { return down(ctx, o, false) }
@@ -34,7 +39,11 @@ func down(ctx context.Context, o Options, keepBin bool) error {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	errs := []error{topology.Remove(ctx, o.Name)}
+	errs := []error{
+		topology.Remove(ctx, o.Name),
+		kubenode.RemoveCgroups(o.Name + "-node"),
+		kubenode.Cleanup(o.Name, o.Dir),
+	}
 	if left := topology.ListNamespaces(o.Name); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("namespaces left: %s", strings.Join(left, ", ")))
 	}

@@ -1,7 +1,7 @@
 // Package supervisor runs the lab: `up` (on the host: packages, builds, the topology, then the
 // supervisor in the background), the supervisor itself (inside the control-plane namespace: the
-// control plane, the lab DNS, frontdesk-controller, and per node the node agent, the node proxy
-// and the speaker, restarted when they exit), and `down` (everything removed by name, even when
+// control plane, the lab DNS, frontdesk-controller, and per node containerd, the kubelet, the
+// node proxy and the speaker, restarted when they exit), and `down` (everything removed by name, even when
 // the supervisor is gone). Design notes in lab/README.md.
 package supervisor
 
@@ -29,7 +29,7 @@ const DefaultRoot = "/run/frontdesk-lab"
 // later commands (down, exec) use the same.
 type Options struct {
 	Name  string // namespace prefix, see topology.New
-	Dir   string // the lab's files: bin/, logs/, cp/, pods/, state.json; removed by down
+	Dir   string // the lab's files: bin/, logs/, cp/, nodes/, state.json; removed by down
 	Nodes int
 	Proxy string
 	// BGP turns the speakers' BGP on: the IPPool "bgp" (Plan.BGPPool), a BGPPeer for the router
@@ -37,7 +37,13 @@ type Options struct {
 	// pool's addresses from every node (make lab's default).
 	BGP    bool
 	Repo   string // the frontdesk checkout the binaries are built from
-	K8sBin string // kube-apiserver, kubectl, kube-proxy, agnhost...: test/tools/build.sh's folder
+	K8sBin string // kube-apiserver, kubelet, kubectl, kube-proxy...: test/tools/build.sh's folder
+	// NodeBin is lab/tools/node-build.sh's folder: containerd, its runc shim, ctr, crictl and the
+	// CNI plugins in cni/.
+	NodeBin string
+	// Images is the folder of OCI archives (make images: bin/images) every node's containerd
+	// imports: the Pods' images and the sandbox (pause) image.
+	Images string
 	// Prebuilt skips building: Dir/bin already holds frontdesk-lab, frontdesk-controller,
 	// frontdesk-speaker, http-echo, the chart renderer, gobgpd and gobgp (tests build them once).
 	Prebuilt bool
@@ -65,6 +71,7 @@ func (o Options) progressPath() string {
 	return filepath.Join(o.Dir, "progress.log")
 }
 func (o Options) logPath(name string) string { return filepath.Join(o.Dir, "logs", name+".log") }
+func (o Options) nodesDir() string           { return filepath.Join(o.Dir, "nodes") }
 
 func (o Options) validate() error {
 	if _, err := o.Plan(); err != nil {
@@ -75,8 +82,8 @@ func (o Options) validate() error {
 	default:
 		return fmt.Errorf("--proxy=%q: accepted: %s (frontdesk's nftables proxy), %s (the real kube-proxy, nftables mode)", o.Proxy, ProxyFrontdesk, ProxyKubeProxy)
 	}
-	if o.Dir == "" || o.K8sBin == "" {
-		return fmt.Errorf("the lab directory and the Kubernetes binaries' folder must be set")
+	if o.Dir == "" || o.K8sBin == "" || o.NodeBin == "" || o.Images == "" {
+		return fmt.Errorf("the lab directory and the folders of the Kubernetes binaries, the node binaries and the images must be set")
 	}
 	return nil
 }

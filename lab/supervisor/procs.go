@@ -50,6 +50,7 @@ func (s *supervisor) supervise(ctx context.Context, p proc) {
 				return
 			}
 		}
+		s.exited(p.name, err)
 		s.progressf("%s exited (%v); restarting in %s", p.name, err, restartDelay)
 		select {
 		case <-ctx.Done():
@@ -68,8 +69,8 @@ func (p proc) command() *exec.Cmd {
 	if len(p.env) > 0 {
 		cmd.Env = append(os.Environ(), p.env...)
 	}
-	// Own process group, so that a stop reaches its children (a node agent's Pods); killed by
-	// the kernel if the supervisor dies.
+	// Own process group, so that a stop reaches its children; killed by the kernel if the
+	// supervisor dies. (containerd's shims leave its group: Pods outlive a containerd restart.)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	return cmd
 }

@@ -35,6 +35,19 @@ type supervisor struct {
 	progress *os.File
 	wg       sync.WaitGroup
 	procs    group
+
+	exitsMu sync.Mutex
+	exits   map[string]error // component → how it last exited (nodeFailure)
+}
+
+// exited records how a component exited.
+func (s *supervisor) exited(name string, err error) {
+	s.exitsMu.Lock()
+	defer s.exitsMu.Unlock()
+	if s.exits == nil {
+		s.exits = map[string]error{}
+	}
+	s.exits[name] = err
 }
 
 func (s *supervisor) progressf(format string, args ...any) {
@@ -97,6 +110,9 @@ func (s *supervisor) startControlPlane() (*cluster.Cluster, error) {
 		// would taint a node whose agent stops heartbeating), as in a real cluster.
 		cluster.WithControllerManager(append(slices.Clone(cluster.DefaultControllers), "node-lifecycle-controller")...),
 		cluster.WithScheduler(),
+		// Real kubelets: Node authorization and NodeRestriction, the API server's client
+		// certificate for kubectl exec and logs.
+		cluster.WithNodeAuthorization(),
 	)
 	if err != nil {
 		return nil, err
@@ -115,6 +131,10 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := s.startDNS(ctx, cp.Client); err != nil {
 		return err
 	}
+	if err := s.pointDNS(ctx, cp.Client); err != nil {
+		return err
+	}
+	s.startRouteKeeper(ctx)
 	if err := s.startRouter(ctx); err != nil {
 		return err
 	}
@@ -133,14 +153,13 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := os.WriteFile(keyFile, []byte(rand.Text()), 0o600); err != nil {
 		return err
 	}
-	for _, n := range s.plan.Nodes {
-		s.start(ctx, proc{name: "agent/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-lab"), "agent",
-			"--name=" + s.o.Name, "--nodes=" + fmt.Sprint(s.o.Nodes), "--dir=" + s.o.Dir, "--k8s-bin=" + s.o.K8sBin,
-			"--node=" + n.Name}})
+	if err := s.startNodes(ctx, cp); err != nil {
+		return err
 	}
 	if err := s.waitNodesReady(ctx, cp.Client); err != nil {
 		return err
 	}
+	s.wg.Go(func() { s.keepPodCIDRs(ctx, cp.Client) })
 	mode := "L2"
 	for _, n := range s.plan.Nodes {
 		if s.o.Proxy == ProxyKubeProxy {
@@ -239,26 +258,40 @@ func (s *supervisor) startDNS(ctx context.Context, kube kubernetes.Interface) er
 		}
 	})
 	s.procs.add(func() { cancel(); <-done; factory.Shutdown() })
-	s.progressf("lab DNS on %s:53 answers <service>.<namespace>.svc.%s", s.plan.ControlPlane, dns.Domain)
+	s.progressf("lab DNS on %s:53 answers <service>.<namespace>.svc.%s; Pods reach it at kube-dns's ClusterIP %s",
+		s.plan.ControlPlane, dns.Domain, s.plan.ClusterDNS)
 	return nil
 }
 
 func (s *supervisor) waitNodesReady(ctx context.Context, kube kubernetes.Interface) error {
 	var notReady []string
+	began := time.Now()
+	var failed error
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if failed = s.nodeFailure(); failed != nil {
+			return false, failed
+		}
 		notReady = notReady[:0]
 		for _, n := range s.plan.Nodes {
 			node, err := kube.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+			if err == nil && node.Spec.PodCIDR == "" {
+				_ = s.setPodCIDR(ctx, kube, n)
+			}
 			if err != nil || !nodeReady(node) {
 				notReady = append(notReady, n.Name)
 			}
 		}
 		return len(notReady) == 0, nil
 	})
-	if err != nil {
-		return errors.Join(fmt.Errorf("nodes not Ready: %s (see %s)", strings.Join(notReady, ", "), filepath.Join(s.o.Dir, "logs")), err)
+	if failed != nil {
+		return failed
 	}
-	s.progressf("nodes Ready: %d, each running the lab node agent", len(s.plan.Nodes))
+	if err != nil {
+		return errors.Join(fmt.Errorf("nodes not Ready: %s (see the kubelet_<node>.log and containerd_<node>.log in %s)",
+			strings.Join(notReady, ", "), filepath.Join(s.o.Dir, "logs")), err)
+	}
+	s.progressf("nodes Ready: %d in %s, each running containerd and the kubelet (system:node:<name>), Pod ranges in spec.podCIDR",
+		len(s.plan.Nodes), time.Since(began).Round(100*time.Millisecond))
 	return nil
 }
 

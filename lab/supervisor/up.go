@@ -71,7 +71,7 @@ func step(w io.Writer, format string, args ...any) {
 
 // prepare installs missing Debian packages and builds what the lab runs.
 func prepare(ctx context.Context, o Options) error {
-	for _, d := range []string{"bin", "logs", "pods"} {
+	for _, d := range []string{"bin", "logs", "nodes"} {
 		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o755); err != nil {
 			return err
 		}
@@ -84,8 +84,16 @@ func prepare(ctx context.Context, o Options) error {
 	if err := run(ctx, o, "bash", filepath.Join(o.Repo, "test/tools/build.sh")); err != nil {
 		return err
 	}
+	step(o.Out, "node binaries: containerd, crictl, CNI plugins, CoreDNS (%s; a few minutes the first time)", NodeBuild)
+	if err := run(ctx, o, "bash", filepath.Join(o.Repo, NodeBuild)); err != nil {
+		return err
+	}
 	if o.Prebuilt {
 		return nil
+	}
+	step(o.Out, "images: OCI archives into %s (make images)", o.Images)
+	if err := run(ctx, o, "make", "--no-print-directory", "images"); err != nil {
+		return err
 	}
 	step(o.Out, "building %s into %s", strings.Join(Commands, ", "), filepath.Join(o.Dir, "bin"))
 	args := []string{"build", "-o", filepath.Join(o.Dir, "bin") + "/"}
@@ -145,11 +153,12 @@ func spawn(o Options, plan topology.Plan) error {
 		return err
 	}
 	defer func() { _ = logf.Close() }()
-	// nsenter, not `ip netns exec`: the supervisor's children make Pod namespaces with
-	// `ip netns add`, whose mounts must land in the host's mount namespace to be usable by all.
+	// nsenter, not `ip netns exec`: the latter gives its command a mount namespace of its own
+	// with a fresh /sys, which hides the cgroup mounts from the kubelets and runc, and keeps the
+	// mounts the kubelets and containerds make (volumes, Pod network namespaces) from the host's.
 	argv := netns.Enter(plan.NS(topology.RoleControlPlane), o.bin("frontdesk-lab"), "supervise",
 		"--name="+o.Name, "--nodes="+fmt.Sprint(o.Nodes), "--dir="+o.Dir, "--k8s-bin="+o.K8sBin,
-		"--proxy="+o.Proxy, "--repo="+o.Repo, fmt.Sprintf("--bgp=%t", o.BGP))
+		"--node-bin="+o.NodeBin, "--images="+o.Images, "--proxy="+o.Proxy, "--repo="+o.Repo, fmt.Sprintf("--bgp=%t", o.BGP))
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -236,7 +245,7 @@ frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing %s.
   kubectl      %s get nodes,pods -o wide     (kubectl inside %s)
   LAN client   ip netns exec %s sh      (%s, on the nodes' LAN: reaches LoadBalancer IPs by ARP)
   client       ip netns exec %s sh         (%s, behind the router %s)
-  in a Pod     %s exec --dir=%s <pod> -- wget -qO- http://hello-svc.default.svc.cluster.local
+  in a Pod     %s exec -it <pod> -- sh     (the real kubelet's exec; crictl: %s)
   logs         %s
   remove       make lab-down
 The Services guide's example: %s apply -f examples/hello-deploy.yaml -f examples/hello-svc.yaml
@@ -245,7 +254,7 @@ The Services guide's example: %s apply -f examples/hello-deploy.yaml -f examples
 		o.Kubectl(), cp,
 		plan.NS(topology.RoleLANClient), plan.LANClient,
 		plan.NS(topology.RoleClient), plan.Client, plan.RouterExternal,
-		o.bin("frontdesk-lab"), o.Dir,
+		o.Kubectl(), o.crictl("node1"),
 		filepath.Join(o.Dir, "logs"),
 		o.Kubectl())
 }

@@ -75,8 +75,7 @@ func Create(ctx context.Context, p Plan) (err error) {
 	}
 	if err := netns.Script(ctx, client,
 		fmt.Sprintf("addr add %s/%d dev eth0", p.Client, ext),
-		"link set eth0 up",
-		"route add default via "+p.RouterExternal.String()); err != nil {
+		"link set eth0 up"); err != nil {
 		return err
 	}
 	if err := sysctls(router, map[string]string{
@@ -89,17 +88,11 @@ func Create(ctx context.Context, p Plan) (err error) {
 
 	// Pod CIDRs are routed to their node by every LAN member (the "routes between nodes on the
 	// LAN" a simple CNI would install). Nodes send everything else to the router, so replies to
-	// the client behind it go back the way they came.
-	for _, m := range members {
-		ns := p.NS(m.role)
+	// the client behind it go back the way they came. KeepRoutes keeps them there.
+	for ns, routes := range Routes(p) {
 		var lines []string
-		for _, n := range p.Nodes {
-			if n.Name != m.role {
-				lines = append(lines, fmt.Sprintf("route add %s via %s", n.PodCIDR, n.IP))
-			}
-		}
-		if m.role != RoleRouter {
-			lines = append(lines, "route add default via "+p.Router.String())
+		for _, r := range routes {
+			lines = append(lines, r.ipRoute())
 		}
 		if err := netns.Script(ctx, ns, lines...); err != nil {
 			return err

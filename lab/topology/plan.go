@@ -29,6 +29,9 @@ type Plan struct {
 
 	ClusterCIDR netip.Prefix // every node's Pod CIDR is inside it
 	ServiceCIDR netip.Prefix // ClusterIPs
+	// ClusterDNS is the kube-dns Service's ClusterIP, every Pod's nameserver: the 10th address
+	// of ServiceCIDR, as kubeadm picks it.
+	ClusterDNS netip.Addr
 	// L2Pool is the IPPool announced over ARP: on the LAN's subnet, so that a speaker finds the
 	// interface to answer on and the router reaches it without a route.
 	L2Pool string
@@ -38,8 +41,8 @@ type Plan struct {
 	RouterASN, NodeASN uint32
 }
 
-// Node is one lab node: a namespace holding its LAN interface, its node agent, node proxy and
-// speaker, and the host side of its Pods' interfaces.
+// Node is one lab node: a namespace holding its LAN interface, its containerd and kubelet, node
+// proxy and speaker, and its Pods' bridge (cni0, the gateway of its Pod range).
 type Node struct {
 	Name    string // the Node object's name
 	NS      string
@@ -55,11 +58,6 @@ const (
 	RoleLANClient    = "lanclient"
 	RoleClient       = "client"
 )
-
-// PodGateway is the address a Pod's default route points at: the node's side of every Pod's
-// veth holds it, so each Pod reaches its node over a link of its own and every Pod packet is
-// routed (never bridged) in the node's namespace, where the node proxy's rules see it.
-var PodGateway = netip.MustParseAddr("169.254.1.1")
 
 var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,11}$`)
 
@@ -94,6 +92,9 @@ func New(prefix string, nodes int) (Plan, error) {
 		RouterASN:      64500,
 		NodeASN:        64512,
 	}
+	dns := p.ServiceCIDR.Addr().As4()
+	dns[3] += 10
+	p.ClusterDNS = netip.AddrFrom4(dns)
 	for i := 1; i <= nodes; i++ {
 		name := fmt.Sprintf("node%d", i)
 		p.Nodes = append(p.Nodes, Node{
@@ -108,23 +109,6 @@ func New(prefix string, nodes int) (Plan, error) {
 
 // NS is the name of the namespace of a role ("cp", "router", ...) or node.
 func (p Plan) NS(role string) string { return p.Prefix + "-" + role }
-
-// PodNS is the name of a Pod's namespace, from the Pod's UID: unique, and short enough for a
-// veth name derived from it.
-func (p Plan) PodNS(uid string) string { return p.Prefix + "-pod-" + shortUID(uid) }
-
-// PodVeth is the node-side name of a Pod's veth (at most 15 bytes, the kernel's limit).
-func PodVeth(uid string) string { return "fdp" + shortUID(uid) }
-
-func shortUID(uid string) string {
-	var b []byte
-	for i := 0; i < len(uid) && len(b) < 10; i++ {
-		if c := uid[i]; c != '-' {
-			b = append(b, c)
-		}
-	}
-	return string(b)
-}
 
 // Node returns the node of the given name.
 func (p Plan) Node(name string) (Node, bool) {

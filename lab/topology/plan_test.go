@@ -3,6 +3,7 @@ package topology
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,16 +73,40 @@ func TestNewRefuses(t *testing.T) {
 	}
 }
 
-func TestPodNames(t *testing.T) {
-	p, _ := New("fdt0a1b2c", 3) // the longest names: a test lab's prefix
-	uid := "8ae6a5bd-72c4-4c1e-9a43-1f0d2a3b4c5d"
-	if got, want := p.PodNS(uid), "fdt0a1b2c-pod-8ae6a5bd72"; got != want {
-		t.Errorf("PodNS = %q, want %q", got, want)
+func TestClusterDNS(t *testing.T) {
+	p, _ := New("fdlab", 3)
+	if want := netip.MustParseAddr("198.19.128.10"); p.ClusterDNS != want {
+		t.Errorf("ClusterDNS = %s, want %s (the 10th address of %s)", p.ClusterDNS, want, p.ServiceCIDR)
 	}
-	if v := PodVeth(uid); len(v) > 15 {
-		t.Errorf("PodVeth = %q: %d bytes, the kernel's limit is 15", v, len(v))
+	if !p.ServiceCIDR.Contains(p.ClusterDNS) {
+		t.Errorf("ClusterDNS %s outside the Service range %s", p.ClusterDNS, p.ServiceCIDR)
 	}
-	if PodVeth(uid) == PodVeth("8ae6a5bd-72c4-4c1e-9a43-000000000000") {
-		t.Log("two UIDs with the same first 10 hex digits share a veth name (1 in 2^40)")
+}
+
+func TestRoutes(t *testing.T) {
+	p, _ := New("fdlab", 3)
+	rs := Routes(p)
+	def := netip.MustParsePrefix("0.0.0.0/0")
+	want := map[string][]Route{
+		"fdlab-node1": {{p.Nodes[1].PodCIDR, p.Nodes[1].IP}, {p.Nodes[2].PodCIDR, p.Nodes[2].IP}, {def, p.Router}},
+		"fdlab-router": {{p.Nodes[0].PodCIDR, p.Nodes[0].IP}, {p.Nodes[1].PodCIDR, p.Nodes[1].IP},
+			{p.Nodes[2].PodCIDR, p.Nodes[2].IP}},
+		"fdlab-client": {{def, p.RouterExternal}},
+	}
+	for ns, w := range want {
+		if !slices.Equal(rs[ns], w) {
+			t.Errorf("routes of %s = %v, want %v", ns, rs[ns], w)
+		}
+	}
+	for _, ns := range []string{"fdlab-cp", "fdlab-lanclient", "fdlab-node2", "fdlab-node3"} {
+		if got := rs[ns]; len(got) == 0 || got[len(got)-1] != (Route{def, p.Router}) {
+			t.Errorf("routes of %s = %v: want a default route via the router last", ns, got)
+		}
+	}
+	if _, ok := rs["fdlab-switch"]; ok {
+		t.Error("the switch has no address and no route")
+	}
+	if got := (Route{def, p.Router}).ipRoute(); got != "route add default via 198.18.0.1" {
+		t.Errorf("ipRoute = %q", got)
 	}
 }

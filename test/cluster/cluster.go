@@ -204,6 +204,11 @@ func start(o options, binDir string, bins map[string]string, dir, logDir string,
 	if err := writeTokenFile(c.tokenFile, o.tokens); err != nil {
 		return c, err
 	}
+	if o.nodeAuthorization {
+		if err := c.pki.writeKubeletClientCert(dir); err != nil {
+			return c, err
+		}
+	}
 	ctx := context.Background()
 
 	c.Etcd = c.newComponent(binEtcd, bins, c.etcdArgs, c.etcdReady)
@@ -226,6 +231,11 @@ func start(o options, binDir string, bins map[string]string, dir, logDir string,
 		return c.setAdminConfig()
 	}); err != nil {
 		return c, err
+	}
+	if o.nodeAuthorization {
+		if err := c.bindKubeletClient(ctx); err != nil {
+			return c, err
+		}
 	}
 
 	if o.controllers != nil {

@@ -110,7 +110,13 @@ func (c *Cluster) apiServerArgs() []string {
 		"--proxy-client-cert-file="+c.pki.frontProxyCertFile,
 		"--proxy-client-key-file="+c.pki.frontProxyKeyFile,
 		"--token-auth-file="+c.tokenFile,
-		"--authorization-mode=RBAC",
+	)
+	if c.opts.nodeAuthorization {
+		args = append(args, c.nodeAuthorizationArgs()...)
+	} else {
+		args = append(args, "--authorization-mode=RBAC")
+	}
+	args = append(args,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+c.pki.saPubFile,
 		"--service-account-signing-key-file="+c.pki.saKeyFile,

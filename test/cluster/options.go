@@ -56,6 +56,9 @@ type options struct {
 	startTimeout time.Duration
 	bindAddress  netip.Addr // the API server's; the other components stay on loopback
 	workDir      string     // New only: where certificates, data, kubeconfigs and logs go
+	// nodeAuthorization: Node,RBAC, NodeRestriction and the API server's kubelet client
+	// certificate (WithNodeAuthorization).
+	nodeAuthorization bool
 }
 
 type staticToken struct {

@@ -38,6 +38,9 @@ type pki struct {
 	frontProxyCAFile   string // --requestheader-client-ca-file
 	frontProxyCertFile string // --proxy-client-cert-file
 	frontProxyKeyFile  string // --proxy-client-key-file
+
+	kubeletClientCertFile string // --kubelet-client-certificate (WithNodeAuthorization)
+	kubeletClientKeyFile  string // --kubelet-client-key
 }
 
 // frontProxyClient is the name the API server presents to aggregated API

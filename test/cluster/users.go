@@ -114,6 +114,12 @@ func (c *Cluster) ConfigForServiceAccount(t testing.TB, namespace, name string) 
 // the cluster's directory and returns its path, for running a binary (kubectl,
 // a controller under test) with those credentials.
 func (c *Cluster) WriteKubeconfig(name string, cfg *rest.Config) (string, error) {
+	path := filepath.Join(c.Dir, sanitize(name)+".kubeconfig")
+	return path, writeKubeconfigFile(path, name, cfg)
+}
+
+// writeKubeconfigFile writes cfg as a kubeconfig file at path, its user named name.
+func writeKubeconfigFile(path, name string, cfg *rest.Config) error {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["test"] = &clientcmdapi.Cluster{
 		Server:                   cfg.Host,
@@ -126,11 +132,10 @@ func (c *Cluster) WriteKubeconfig(name string, cfg *rest.Config) (string, error)
 	}
 	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: name}
 	kc.CurrentContext = "test"
-	path := filepath.Join(c.Dir, sanitize(name)+".kubeconfig")
 	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		return "", fmt.Errorf("write kubeconfig %s: %w", path, err)
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
-	return path, nil
+	return nil
 }
 
 // writeTokenFile writes kube-apiserver's --token-auth-file: one

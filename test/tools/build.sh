@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes control-plane binaries and etcd that the integration
-# tests run, from the versions pinned in this folder's go.mod, into a cache
+# Builds the Kubernetes control-plane binaries, etcd and the kubelet (the lab's
+# nodes) that the integration tests and the lab run, from the versions pinned in this folder's go.mod, into a cache
 # folder named after those versions:
 #
 #   ${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}/k8s-<version>-etcd-<version>/bin/
@@ -70,6 +70,7 @@ targets=(
 	"kube-scheduler:k8s.io/kubernetes/cmd/kube-scheduler"
 	"kube-proxy:k8s.io/kubernetes/cmd/kube-proxy"
 	"kubectl:k8s.io/kubernetes/cmd/kubectl"
+	"kubelet:k8s.io/kubernetes/cmd/kubelet"
 	"agnhost:k8s.io/kubernetes/test/images/agnhost"
 )
 

@@ -1,9 +1,9 @@
 //go:build tools
 
-// Package tools pins the Kubernetes control-plane commands and etcd that the
-// integration tests run. The build tag keeps this file out of every build; it
-// only exists so that `go mod tidy` records the go.sum lines of every command
-// build.sh compiles.
+// Package tools pins the Kubernetes control-plane commands, the kubelet and etcd
+// that the integration tests and the lab run. The build tag keeps this file out
+// of every build; it only exists so that `go mod tidy` records the go.sum lines
+// of every command build.sh compiles.
 package tools
 
 import (
@@ -13,5 +13,6 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubernetes/test/images/agnhost"
 )

@@ -1,0 +1,162 @@
+package kubenode
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// CNIResultsDir is where libcni (in containerd) caches each Pod's network result: a machine-wide
+// path that containerd offers no setting for. Files are named <network>-<container>-<interface>.
+const CNIResultsDir = "/var/lib/cni/results"
+
+// ContainerLogLinks is where every kubelet links each container's log file, whatever its
+// podLogsDir (a path built into the kubelet).
+const ContainerLogLinks = "/var/log/containers"
+
+// shimSocketDir holds containerd's shim sockets, a path built into containerd; each shim's
+// address is also recorded under the state folder (shimAddresses).
+const shimSocketDir = "/run/containerd/s"
+
+// Cleanup removes what a lab's nodes leave on the machine once their processes are gone
+// (RemoveCgroups first): the shims' sockets, every mount under labDir (Pod volumes, sandbox
+// network namespaces, the kubelet's own bind mount; deepest first), the cached CNI results and
+// container log links of the lab's nodes. It works from names and paths alone, after a crash
+// too. labDir itself is the caller's to remove.
+func Cleanup(lab, labDir string) error {
+	var errs []error
+	for _, sock := range shimAddresses(labDir) {
+		if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, UnmountUnder(labDir))
+	results, _ := filepath.Glob(filepath.Join(CNIResultsDir, lab+"-node*"))
+	for _, f := range results {
+		errs = append(errs, os.Remove(f))
+	}
+	errs = append(errs, removeLinksInto(ContainerLogLinks, labDir))
+	return errors.Join(errs...)
+}
+
+// shimAddresses are the sockets of the shims that the lab's containerds started, from the
+// address files in their state folders (unix:///run/containerd/s/<hash>).
+func shimAddresses(labDir string) []string {
+	files, _ := filepath.Glob(filepath.Join(labDir, "nodes", "*", "containerd", "state",
+		"io.containerd.runtime.v2.task", "*", "*", "address"))
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		sock := strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://")
+		if filepath.Dir(sock) == shimSocketDir {
+			out = append(out, sock)
+		}
+	}
+	return out
+}
+
+// UnmountUnder unmounts every mount at or below dir, deepest first, until none is left (mounts
+// can be stacked on one path).
+func UnmountUnder(dir string) error {
+	dir = filepath.Clean(dir)
+	for range 10 {
+		mounts, err := MountsUnder(dir)
+		if err != nil || len(mounts) == 0 {
+			return err
+		}
+		for _, m := range mounts {
+			_ = unix.Unmount(m, unix.MNT_DETACH)
+		}
+	}
+	left, _ := MountsUnder(dir)
+	if len(left) > 0 {
+		return fmt.Errorf("mounts left under %s: %s", dir, strings.Join(left, ", "))
+	}
+	return nil
+}
+
+// MountsUnder lists the mount points at or below dir, deepest first.
+func MountsUnder(dir string) ([]string, error) {
+	dir = filepath.Clean(dir)
+	all, err := mountPoints(func(string) bool { return true })
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range all {
+		if m == dir || strings.HasPrefix(m, dir+"/") {
+			out = append(out, m)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out, nil
+}
+
+// mountPoints returns the mount points of /proc/self/mountinfo whose filesystem type keep
+// accepts, in the file's order.
+func mountPoints(keep func(fstype string) bool) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+		fields := strings.Fields(sc.Text())
+		sep := slices.Index(fields, "-")
+		if sep < 5 || sep+1 >= len(fields) || !keep(fields[sep+1]) {
+			continue
+		}
+		out = append(out, unescapeMount(fields[4]))
+	}
+	return out, sc.Err()
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
+				b.WriteByte(c)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// removeLinksInto removes the symbolic links in dir that point below target.
+func removeLinksInto(dir, target string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // no kubelet ever ran here
+	}
+	var errs []error
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		dest, err := os.Readlink(p)
+		if err == nil && strings.HasPrefix(dest, filepath.Clean(target)+"/") {
+			errs = append(errs, os.Remove(p))
+		}
+	}
+	return errors.Join(errs...)
+}

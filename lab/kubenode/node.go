@@ -1,0 +1,98 @@
+package kubenode
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Prepare makes the node's folders, configuration files and cgroup root; containerd and the
+// kubelet can start after it.
+func Prepare(n Node) error {
+	for _, d := range []string{n.ContainerdRoot(), n.ContainerdState(), filepath.Join(n.RegistryHosts(), "_default"),
+		n.CNIConfDir(), n.CNIDataDir(), n.KubeletRoot(), n.PodLogsDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		n.ContainerdConfig(): ContainerdConfig(n),
+		filepath.Join(n.RegistryHosts(), "_default", "hosts.toml"): RegistryDefaultHosts,
+		filepath.Join(n.CNIConfDir(), "10-lab.conflist"):           CNIConfig(n),
+		n.KubeletConfig(): KubeletConfig(n),
+	}
+	for path, content := range files {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := CreateCgroupRoot(n.CgroupRoot()); err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// WaitContainerd waits until the node's containerd answers on its socket.
+func WaitContainerd(ctx context.Context, n Node, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if _, err = n.ctr(ctx, "version"); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("containerd of %s not answering on %s after %s: %w", n.Name, n.Socket(), timeout, err)
+}
+
+// ImportImages imports OCI archives into the node's containerd, in the namespace the CRI uses,
+// so that Pods with imagePullPolicy IfNotPresent and the sandbox image need no registry.
+func ImportImages(ctx context.Context, n Node, archives []string) error {
+	for _, a := range archives {
+		if _, err := n.ctr(ctx, "-n", "k8s.io", "images", "import", a); err != nil {
+			return fmt.Errorf("importing %s into node %s: %w", filepath.Base(a), n.Name, err)
+		}
+	}
+	return nil
+}
+
+// Images lists the image names the node's containerd has for the CRI.
+func Images(ctx context.Context, n Node) ([]string, error) {
+	out, err := n.ctr(ctx, "-n", "k8s.io", "images", "list", "-q")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out), nil
+}
+
+// RemovePods stops and removes every Pod sandbox of the node through the CRI, as a kubelet
+// deleting them would: containers stopped, network namespaces and CNI addresses released.
+func RemovePods(ctx context.Context, n Node) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(n.NodeBin, "crictl"), "--runtime-endpoint="+n.Endpoint(),
+		"--image-endpoint="+n.Endpoint(), "--timeout=20s", "rmp", "--all", "--force")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("crictl rmp on %s: %w: %s", n.Name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (n Node) ctr(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(n.NodeBin, "ctr"), append([]string{"--address=" + n.Socket()}, args...)...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", errors.Join(err, errors.New(strings.TrimSpace(stderr.String())))
+	}
+	return out.String(), nil
+}
