@@ -21,6 +21,9 @@ export FRONTDESK_CACHE ?= $(HOME)/.cache/frontdesk
 # The Helm chart's tests: their own Go module (Helm's dependencies stay out of go.mod). -count=1
 # because the Go test cache does not notice edits to the chart's templates, which it reads.
 CHART_TEST := charts/frontdesk/test
+# The helm CLI pinned in $(CHART_TEST)/go.mod, built once into the cache (hack/helm.sh); expanded
+# only where a recipe uses it, e.g. `$(HELM) lint charts/frontdesk --set image.registry=localhost`.
+HELM = $(shell bash hack/helm.sh --print)
 
 # Packages holding tests of a tier, found by their build tag so that a tier starts its heavy fixtures
 # (a control plane, network namespaces) only where they are used.

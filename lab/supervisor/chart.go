@@ -65,7 +65,10 @@ const BGPPoolName = "bgp"
 // router as BGPPeer and a BGPAdvertisement of that pool to it.
 func chartValues(p topology.Plan, bgp, proxy bool) string {
 	var b strings.Builder
+	// The chart requires a registry; the lab runs the components as processes and applies no
+	// workload, so the name only has to satisfy the chart (localhost: where `make images` names them).
 	fmt.Fprintf(&b, `# The lab's values for charts/frontdesk (rendered by %s).
+image: {registry: localhost}
 proxy: {enabled: %t}
 controller:
   controllers: [%s]

@@ -42,7 +42,7 @@ func TestValidate(t *testing.T) {
 func TestChartValues(t *testing.T) {
 	o := Options{Name: "fdlab", Nodes: 3}
 	p, _ := o.Plan()
-	common := []string{"controllers: [service, nodeport-usage, cloud-node]", "ipPools:\n  - name: lan",
+	common := []string{"image: {registry: localhost}", "controllers: [service, nodeport-usage, cloud-node]", "ipPools:\n  - name: lan",
 		`addresses: ["198.18.0.200-198.18.0.250"]`, "l2Advertisements:\n  - name: lan", "ipPools: [lan]"}
 	bgp := []string{"- name: bgp\n    spec:\n      addresses: [\"198.18.100.0/24\"]\n      autoAssign: false\n      avoidBuggyIPs: true",
 		"bgp: {enabled: true, asn: 64512}",

@@ -51,8 +51,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "frontdesk.controller.name" . -}}
 {{- end -}}
 
+{{/* The image of one component: call with (dict "root" $ "component" "controller"). The registry
+has no default: frontdesk publishes no images, so the chart must not guess where they come from
+(whoever owned a guessed name would run code as root with NET_ADMIN on every node). A digest wins
+over the tag. */}}
 {{- define "frontdesk.image" -}}
-{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) -}}
+{{- $img := index .root.Values .component "image" | default dict -}}
+{{- $top := .root.Values.image | default dict -}}
+{{- $registry := default (get $top "registry") (get $img "registry") -}}
+{{- $msg := printf "image.registry is required: frontdesk publishes no images yet; build them with `make images`, push them to your registry and set image.registry (or %s.image.registry), e.g. --set image.registry=<your-registry>" .component -}}
+{{- $registry = required $msg $registry | trimSuffix "/" -}}
+{{- if get $img "digest" -}}
+{{- printf "%s/%s@%s" $registry (get $img "repository") (get $img "digest") -}}
+{{- else -}}
+{{- printf "%s/%s:%s" $registry (get $img "repository") (default .root.Chart.AppVersion (get $img "tag")) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The speaker runs when something needs it on the nodes: an announce mode or the proxy. */}}

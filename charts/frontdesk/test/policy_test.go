@@ -161,15 +161,16 @@ func containerProblems(pod corev1.PodSpec, c corev1.Container, speaker bool) []s
 	return p
 }
 
-// imageProblem refuses an image reference that names a registry host: the chart names
-// repositories only, and the cluster's container runtime configuration decides where they come from.
+// imageProblem refuses an image that does not come from the registry the values named
+// (testRegistry) or is not one of frontdesk's repositories there: the chart adds no registry host
+// of its own.
 func imageProblem(image string) string {
-	first, _, found := strings.Cut(image, "/")
-	if !found {
-		return fmt.Sprintf("image %q: want <namespace>/<name>:<tag>", image)
+	rest, ok := strings.CutPrefix(image, testRegistry+"/")
+	if !ok {
+		return fmt.Sprintf("image %q is not from image.registry %q", image, testRegistry)
 	}
-	if strings.ContainsAny(first, ".:") || first == "localhost" {
-		return fmt.Sprintf("image %q names a registry host (%q); want a plain repository name", image, first)
+	if !strings.HasPrefix(rest, "frontdesk-lb/frontdesk-") || !strings.ContainsAny(rest, ":@") {
+		return fmt.Sprintf("image %q: want %s/frontdesk-lb/frontdesk-<component> with a tag or digest", image, testRegistry)
 	}
 	return ""
 }
@@ -206,7 +207,10 @@ func TestPodPolicyCatchesViolations(t *testing.T) {
 		{"root controller", "Deployment", func(p *corev1.PodSpec) { p.SecurityContext.RunAsUser = &root }, "non-root"},
 		{"no memory limit", "Deployment", func(p *corev1.PodSpec) { delete(p.Containers[0].Resources.Limits, corev1.ResourceMemory) }, "memory limit"},
 		{"no cpu request", "DaemonSet", func(p *corev1.PodSpec) { delete(p.Containers[0].Resources.Requests, corev1.ResourceCPU) }, "cpu request"},
-		{"registry host", "Deployment", func(p *corev1.PodSpec) { p.Containers[0].Image = "registry.example:5000/frontdesk/x:1" }, "registry host"},
+		{"another registry", "Deployment", func(p *corev1.PodSpec) {
+			p.Containers[0].Image = "registry.example:5000/frontdesk-lb/frontdesk-controller:1"
+		}, "not from image.registry"},
+		{"another repository", "DaemonSet", func(p *corev1.PodSpec) { p.Containers[0].Image = testRegistry + "/frontdesk/frontdesk-speaker:1" }, "want " + testRegistry},
 		{"hostPath", "DaemonSet", func(p *corev1.PodSpec) {
 			p.Volumes = append(p.Volumes, corev1.Volume{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}})
 		}, "hostPath"},

@@ -130,8 +130,24 @@ func mustChart(t testing.TB) *chart.Chart {
 	return ch
 }
 
-// parseValues reads a value set's YAML.
+// testRegistry is the image registry the value sets install from: the chart has no default
+// (frontdesk publishes no images), so every install names one. localhost is where `make images`
+// names its images.
+const testRegistry = "localhost"
+
+// parseValues reads a value set's YAML and, unless it sets the top-level image key itself, adds
+// image.registry: testRegistry, as every real install must.
 func parseValues(t testing.TB, s string) map[string]any {
+	t.Helper()
+	vals := parseRawValues(t, s)
+	if _, ok := vals["image"]; !ok {
+		vals["image"] = map[string]any{"registry": testRegistry}
+	}
+	return vals
+}
+
+// parseRawValues reads YAML values as they are.
+func parseRawValues(t testing.TB, s string) map[string]any {
 	t.Helper()
 	vals := map[string]any{}
 	if err := yaml.Unmarshal([]byte(s), &vals); err != nil {

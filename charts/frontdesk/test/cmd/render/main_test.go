@@ -13,6 +13,7 @@ import (
 func TestRun(t *testing.T) {
 	values := filepath.Join(t.TempDir(), "values.yaml")
 	if err := os.WriteFile(values, []byte(`
+image: {registry: localhost}
 controller: {controllers: [service, nodeport-usage]}
 ipPools: [{name: lan, spec: {addresses: ["198.18.0.200-198.18.0.250"]}}]
 l2Advertisements: [{name: lan, spec: {ipPools: [lan]}}]
@@ -30,6 +31,8 @@ l2Advertisements: [{name: lan, spec: {ipPools: [lan]}}]
 		{name: "accounts, release named", args: []string{"-f", values, "--release=lab", "--kinds=ServiceAccount"},
 			want: []string{"ServiceAccount/lab-frontdesk-controller", "ServiceAccount/lab-frontdesk-speaker"}},
 		{name: "schema refuses", args: []string{"-f", values, "-f", writeFile(t, "provider: gcp\n")}, wantErr: "provider"},
+		{name: "registry required", args: []string{"-f", values, "-f", writeFile(t, "image: {registry: \"\"}\n")},
+			wantErr: "image.registry is required"},
 		{name: "stray argument", args: []string{"values.yaml"}, wantErr: "come with -f"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
