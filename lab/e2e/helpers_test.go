@@ -51,7 +51,7 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// buildBinaries builds what the lab runs into dir: the product's commands, the chart renderer,
+// buildBinaries builds what the lab runs into dir: the lab's command, helm,
 // gobgpd and gobgp; and, into their caches, the node binaries and the images.
 func buildBinaries(t *testing.T, repo, dir string) {
 	t.Helper()
@@ -76,7 +76,7 @@ func buildBinaries(t *testing.T, repo, dir string) {
 	if err := supervisor.BuildRouterTools(t.Context(), repo, dir, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if err := supervisor.BuildChartRender(t.Context(), repo, dir, &out); err != nil {
+	if err := supervisor.LinkHelm(t.Context(), repo, dir, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Logf("binaries built in %s", time.Since(began).Round(time.Second))
@@ -340,6 +340,27 @@ func (l *load) stop() (map[string]int, []string) {
 	l.cancel()
 	<-l.done
 	return l.ok, l.failures
+}
+
+// answered counts the answers so far.
+func (l *load) answered() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, v := range l.ok {
+		n += v
+	}
+	return n
+}
+
+// podReady says whether a Pod's Ready condition is true.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func (l *load) last() map[string]int {

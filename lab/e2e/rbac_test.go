@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,66 +10,92 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 )
 
-// componentKubeconfig is the --kubeconfig a running component of the lab was started with, read
-// from its command line.
-func (l *lab) componentKubeconfig(t *testing.T, component string) string {
+// componentPods lists the running Pods of one of the chart's components ("controller",
+// "speaker").
+func (l *lab) componentPods(t *testing.T, component string) []corev1.Pod {
 	t.Helper()
-	st, err := supervisor.ReadState(l.o.Dir)
+	pods, err := l.kube.CoreV1().Pods(supervisor.ChartNamespace).List(t.Context(), metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/component=" + component, FieldSelector: "status.phase=Running"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pids[component]))
-	if err != nil {
-		t.Fatalf("%s (pid %d): %v", component, st.Pids[component], err)
-	}
-	for _, arg := range strings.Split(string(b), "\x00") {
-		if kc, ok := strings.CutPrefix(arg, "--kubeconfig="); ok {
-			return kc
-		}
-	}
-	t.Fatalf("%s runs without --kubeconfig: %q", component, b)
-	return ""
+	return pods.Items
 }
 
-// checkChartIdentity checks that component runs as the chart's ServiceAccount account, may do
-// what it needs and is refused what the chart does not grant.
-func (l *lab) checkChartIdentity(t *testing.T, component, account string, allowed, denied []authorizationv1.ResourceAttributes) {
+// podToken reads the ServiceAccount token the kubelet projected into a running Pod, from the
+// node's kubelet directory: what the component authenticates with.
+func (l *lab) podToken(t *testing.T, pod corev1.Pod) string {
 	t.Helper()
-	cfg, err := supervisor.RESTConfigFrom(l.o, l.componentKubeconfig(t, component))
+	pattern := filepath.Join(l.o.Dir, "nodes", pod.Spec.NodeName, "kubelet", "pods", string(pod.UID),
+		"volumes", "kubernetes.io~projected", "*", "token")
+	files, _ := filepath.Glob(pattern)
+	if len(files) != 1 {
+		t.Fatalf("Pod %s: projected tokens %v (%s)", pod.Name, files, pattern)
+	}
+	b, err := os.ReadFile(files[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
+	return string(b)
+}
+
+// checkChartIdentity checks that each Pod of component runs as the chart's ServiceAccount
+// account with the kubelet's projected token, may do what it needs and is refused what the chart
+// does not grant.
+func (l *lab) checkChartIdentity(t *testing.T, component, account string, want int, allowed, denied []authorizationv1.ResourceAttributes) {
+	t.Helper()
+	pods := l.componentPods(t, component)
+	if len(pods) != want {
+		t.Fatalf("%d running Pods of the %s, want %d", len(pods), component, want)
 	}
-	review, err := kube.AuthenticationV1().SelfSubjectReviews().Create(t.Context(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "system:serviceaccount:" + supervisor.ChartNamespace + ":" + account
-	if got := review.Status.UserInfo.Username; got != want {
-		t.Errorf("%s authenticates as %q, want %q", component, got, want)
-	}
-	for _, tc := range []struct {
-		attrs []authorizationv1.ResourceAttributes
-		want  bool
-	}{{allowed, true}, {denied, false}} {
-		for _, a := range tc.attrs {
-			r, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(t.Context(),
-				&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &a}},
-				metav1.CreateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Status.Allowed != tc.want {
-				t.Errorf("%s may %s %s/%s in %q: %v, want %v", component, a.Verb, a.Group, a.Resource+subresource(a), a.Namespace, r.Status.Allowed, tc.want)
+	for _, pod := range pods {
+		if pod.Spec.ServiceAccountName != account {
+			t.Errorf("Pod %s runs as ServiceAccount %q, want %q", pod.Name, pod.Spec.ServiceAccountName, account)
+		}
+		cfg, err := supervisor.RESTConfig(l.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = rest.AnonymousClientConfig(cfg)
+		cfg.BearerToken = l.podToken(t, pod)
+		kube, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		review, err := kube.AuthenticationV1().SelfSubjectReviews().Create(t.Context(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("Pod %s's token: %v", pod.Name, err)
+		}
+		user := review.Status.UserInfo
+		if want := "system:serviceaccount:" + supervisor.ChartNamespace + ":" + account; user.Username != want {
+			t.Errorf("Pod %s authenticates as %q, want %q", pod.Name, user.Username, want)
+		}
+		// A projected token is bound to its Pod: the API server says which.
+		if got := user.Extra["authentication.kubernetes.io/pod-name"]; len(got) != 1 || got[0] != pod.Name {
+			t.Errorf("Pod %s's token is bound to Pod %v", pod.Name, got)
+		}
+		for _, tc := range []struct {
+			attrs []authorizationv1.ResourceAttributes
+			want  bool
+		}{{allowed, true}, {denied, false}} {
+			for _, a := range tc.attrs {
+				r, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(t.Context(),
+					&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &a}},
+					metav1.CreateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status.Allowed != tc.want {
+					t.Errorf("%s (%s) may %s %s/%s in %q: %v, want %v", component, pod.Name, a.Verb, a.Group, a.Resource+subresource(a), a.Namespace, r.Status.Allowed, tc.want)
+				}
 			}
 		}
 	}
@@ -89,7 +114,7 @@ func testChartRBAC(t *testing.T, l *lab) {
 	ra := func(verb, group, resource, sub, ns string) authorizationv1.ResourceAttributes {
 		return authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Subresource: sub, Namespace: ns}
 	}
-	l.checkChartIdentity(t, "frontdesk-controller", supervisor.ChartRelease+"-controller",
+	l.checkChartIdentity(t, "controller", supervisor.ChartRelease+"-controller", 2,
 		[]authorizationv1.ResourceAttributes{
 			ra("patch", "", "services", "status", "default"),
 			ra("create", "frontdesk.dev", "ipallocations", "", ""),
@@ -101,42 +126,34 @@ func testChartRBAC(t *testing.T, l *lab) {
 			ra("create", "", "pods", "", "default"),
 			ra("delete", "", "nodes", "", ""),
 		})
-	for _, n := range l.plan.Nodes {
-		l.checkChartIdentity(t, "speaker/"+n.Name, supervisor.ChartRelease+"-speaker",
-			[]authorizationv1.ResourceAttributes{
-				ra("update", "frontdesk.dev", "ipallocations", "status", ""),
-				ra("watch", "", "services", "", ""),
-			},
-			[]authorizationv1.ResourceAttributes{
-				ra("update", "frontdesk.dev", "ipallocations", "", ""),
-				ra("patch", "", "services", "status", "default"),
-				ra("list", "", "secrets", "", ""),
-			})
-	}
+	l.checkChartIdentity(t, "speaker", supervisor.ChartRelease+"-speaker", len(l.plan.Nodes),
+		[]authorizationv1.ResourceAttributes{
+			ra("update", "frontdesk.dev", "ipallocations", "status", ""),
+			ra("watch", "", "services", "", ""),
+		},
+		[]authorizationv1.ResourceAttributes{
+			ra("update", "frontdesk.dev", "ipallocations", "", ""),
+			ra("patch", "", "services", "status", "default"),
+			ra("list", "", "secrets", "", ""),
+		})
 }
 
 // checkNothingForbidden fails if a frontdesk component's log shows a request the API server
-// refused: the chart's RBAC must be enough for everything the walkthrough made them do.
+// refused: the chart's RBAC must be enough for everything the walkthrough made them do. The logs
+// are the containers', as kubectl logs shows them.
 func checkNothingForbidden(t *testing.T, l *lab) {
-	logs, _ := filepath.Glob(filepath.Join(l.o.Dir, "logs", "*.log"))
-	checked, want := 0, 1+len(l.plan.Nodes)
-	for _, f := range logs {
-		base := filepath.Base(f)
-		if !strings.HasPrefix(base, "frontdesk-controller") && !strings.HasPrefix(base, "speaker_") {
-			continue
-		}
-		checked++
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.Contains(line, "forbidden") {
-				t.Errorf("%s: %s", base, line)
+	checked := 0
+	for _, component := range []string{"controller", "speaker"} {
+		for _, pod := range l.componentPods(t, component) {
+			checked++
+			for _, line := range strings.Split(l.kubectl(t, "logs", "-n", supervisor.ChartNamespace, pod.Name), "\n") {
+				if strings.Contains(line, "forbidden") {
+					t.Errorf("%s: %s", pod.Name, line)
+				}
 			}
 		}
 	}
-	if checked != want {
-		t.Errorf("checked %d logs of frontdesk components, want %d", checked, want)
+	if want := 2 + len(l.plan.Nodes); checked != want {
+		t.Errorf("checked the logs of %d frontdesk Pods, want %d", checked, want)
 	}
 }

@@ -5,14 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
 
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
@@ -49,39 +45,6 @@ func (s *supervisor) keepPodCIDRs(ctx context.Context, kube kubernetes.Interface
 			}
 		}
 	}
-}
-
-// DNSService is the kube-dns Service the kubelets' clusterDNS address belongs to.
-const DNSService = "kube-dns"
-
-// pointDNS makes the kubelets' clusterDNS (Plan.ClusterDNS, in every Pod's resolv.conf) reach the
-// lab DNS: the kube-dns Service in kube-system with that ClusterIP, no selector, and an
-// EndpointSlice of the lab's holding the control plane's address, which the node proxies
-// translate to like any Service's endpoint. CoreDNS in a Pod takes the Service over later.
-func (s *supervisor) pointDNS(ctx context.Context, kube kubernetes.Interface) error {
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: DNSService, Namespace: metav1.NamespaceSystem,
-			Labels: map[string]string{"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
-		Spec: corev1.ServiceSpec{
-			ClusterIP: s.plan.ClusterDNS.String(),
-			Ports:     []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}},
-		},
-	}
-	if _, err := kube.CoreV1().Services(metav1.NamespaceSystem).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("the kube-dns Service (%s): %w", s.plan.ClusterDNS, err)
-	}
-	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Name: DNSService + "-lab", Namespace: metav1.NamespaceSystem,
-			Labels: map[string]string{discoveryv1.LabelServiceName: DNSService, discoveryv1.LabelManagedBy: "frontdesk-lab"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{s.plan.ControlPlane.String()},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("dns"), Port: ptr.To[int32](53), Protocol: ptr.To(corev1.ProtocolUDP)}},
-	}
-	if _, err := kube.DiscoveryV1().EndpointSlices(metav1.NamespaceSystem).Create(ctx, slice, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("the kube-dns EndpointSlice: %w", err)
-	}
-	return nil
 }
 
 // startRouteKeeper keeps the lab's routes in every namespace (topology.KeepRoutes).

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/frontdesk-lb/frontdesk/lab/dns"
 	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
@@ -28,7 +27,8 @@ const resolvConf = "# The lab's nodes have no upstream DNS: nothing outside the 
 // nodeImages are the OCI archives every node imports and the sandbox image among them.
 type nodeImages struct {
 	archives []string
-	sandbox  string // the image whose repository is "pause"
+	names    []string // every image name the archives hold
+	sandbox  string   // the image whose repository is "pause"
 }
 
 // findImages lists the archives of o.Images and picks the sandbox image from their names.
@@ -43,6 +43,7 @@ func findImages(o Options) (nodeImages, error) {
 		if err != nil {
 			return nodeImages{}, fmt.Errorf("images: %w", err)
 		}
+		imgs.names = append(imgs.names, names...)
 		for _, n := range names {
 			if kubenode.Repository(n) == "pause" && imgs.sandbox == "" {
 				imgs.sandbox = n
@@ -61,7 +62,7 @@ func (o Options) kubeNode(plan topology.Plan, n topology.Node, sandbox string) k
 	pki := filepath.Join(dir, "pki")
 	runc, _ := exec.LookPath("runc")
 	return kubenode.Node{Lab: o.Name, Name: n.Name, Dir: dir, IP: n.IP, PodCIDR: n.PodCIDR,
-		ClusterDNS: plan.ClusterDNS, ClusterDomain: dns.Domain,
+		ClusterDNS: plan.ClusterDNS, ClusterDomain: clusterDomain,
 		ResolvConf: filepath.Join(o.nodesDir(), "resolv.conf"),
 		NodeBin:    o.NodeBin, Runc: runc, SandboxImage: sandbox,
 		Kubeconfig: filepath.Join(pki, "kubeconfig"), CAFile: filepath.Join(pki, "ca.crt"),
@@ -78,25 +79,25 @@ func (o Options) crictl(node string) string {
 // startNodes runs every node: its containerd (then its images imported) and its kubelet,
 // authenticated as system:node:<name>. Stopping the lab stops each kubelet, removes its Pods
 // through the CRI, then stops containerd (the group stops in reverse order of start).
-func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) error {
+func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) (nodeImages, error) {
 	if _, err := exec.LookPath("runc"); err != nil {
-		return errors.New("runc is not installed (hack/install-deps.sh installs Debian's)")
+		return nodeImages{}, errors.New("runc is not installed (hack/install-deps.sh installs Debian's)")
 	}
 	imgs, err := findImages(s.o)
 	if err != nil {
-		return err
+		return imgs, err
 	}
 	if err := os.WriteFile(filepath.Join(s.o.nodesDir(), "resolv.conf"), []byte(resolvConf), 0o644); err != nil {
-		return err
+		return imgs, err
 	}
 	nodes := make([]kubenode.Node, len(s.plan.Nodes))
 	for i, n := range s.plan.Nodes {
 		kn := s.o.kubeNode(s.plan, n, imgs.sandbox)
 		if _, err := cp.NodeCredentials(filepath.Join(kn.Dir, "pki"), n.Name, n.IP); err != nil {
-			return fmt.Errorf("node %s: credentials: %w", n.Name, err)
+			return imgs, fmt.Errorf("node %s: credentials: %w", n.Name, err)
 		}
 		if err := kubenode.Prepare(kn); err != nil {
-			return fmt.Errorf("node %s: %w", n.Name, err)
+			return imgs, fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		s.start(ctx, proc{name: "containerd/" + n.Name, ns: n.NS, argv: kubenode.ContainerdArgs(kn)})
 		nodes[i] = kn
@@ -116,7 +117,7 @@ func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) error 
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return imgs, err
 	}
 	s.progressf("containerd on each node, %d images imported in %s (sandbox %s)", len(imgs.archives),
 		time.Since(began).Round(100*time.Millisecond), imgs.sandbox)
@@ -131,7 +132,7 @@ func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) error 
 		})
 		s.start(ctx, proc{name: "kubelet/" + n.Name, ns: n.NS, argv: kubenode.KubeletArgs(kn, s.o.k8s("kubelet"))})
 	}
-	return nil
+	return imgs, nil
 }
 
 // nodeFailure names a node component that exited while the lab waited for the nodes, with its

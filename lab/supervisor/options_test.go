@@ -1,11 +1,8 @@
 package supervisor
 
 import (
-	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func TestValidate(t *testing.T) {
@@ -36,71 +33,5 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)
 			}
 		})
-	}
-}
-
-func TestChartValues(t *testing.T) {
-	o := Options{Name: "fdlab", Nodes: 3}
-	p, _ := o.Plan()
-	common := []string{"image: {registry: localhost}", "controllers: [service, nodeport-usage, cloud-node]", "ipPools:\n  - name: lan",
-		`addresses: ["198.18.0.200-198.18.0.250"]`, "l2Advertisements:\n  - name: lan", "ipPools: [lan]"}
-	bgp := []string{"- name: bgp\n    spec:\n      addresses: [\"198.18.100.0/24\"]\n      autoAssign: false\n      avoidBuggyIPs: true",
-		"bgp: {enabled: true, asn: 64512}",
-		`spec: {address: "198.18.0.1", peerASN: 64500, localASN: 64512}`,
-		"spec: {ipPools: [bgp], peers: [router]}"}
-	for _, tc := range []struct {
-		bgp           bool
-		want, wantNot []string
-	}{
-		{bgp: false, want: common, wantNot: bgp},
-		{bgp: true, want: append(common, bgp...)},
-	} {
-		t.Run(fmt.Sprintf("bgp=%t", tc.bgp), func(t *testing.T) {
-			v := chartValues(p, tc.bgp, !tc.bgp)
-			if want := fmt.Sprintf("proxy: {enabled: %t}", !tc.bgp); !strings.Contains(v, want) {
-				t.Errorf("chart values lack %s:\n%s", want, v)
-			}
-			for _, want := range tc.want {
-				if !strings.Contains(v, want) {
-					t.Errorf("chart values lack %s:\n%s", want, v)
-				}
-			}
-			for _, not := range tc.wantNot {
-				if strings.Contains(v, not) {
-					t.Errorf("chart values hold %s:\n%s", not, v)
-				}
-			}
-		})
-	}
-}
-
-func TestServiceAccounts(t *testing.T) {
-	rendered := `---
-# Source: frontdesk/templates/controller-extras.yaml
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  labels: {app.kubernetes.io/component: controller}
-  name: frontdesk-controller
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  labels: {app.kubernetes.io/component: speaker}
-  name: not-an-account
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  labels: {app.kubernetes.io/component: speaker}
-  name: x-speaker
-`
-	got, err := serviceAccounts([]byte(rendered))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"controller": "frontdesk-controller", "speaker": "x-speaker"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("serviceAccounts (-want +got):\n%s", diff)
 	}
 }

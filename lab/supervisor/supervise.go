@@ -2,11 +2,8 @@ package supervisor
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,12 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
-	"github.com/frontdesk-lb/frontdesk/api/crds"
-	"github.com/frontdesk-lb/frontdesk/lab/dns"
 	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
@@ -121,88 +115,33 @@ func (s *supervisor) startControlPlane() (*cluster.Cluster, error) {
 	return cp, nil
 }
 
-// bringUp starts everything after the control plane, in dependency order, and waits for the
-// nodes to be Ready.
+// bringUp starts everything after the control plane, in dependency order: the network's route
+// keeper and router, the nodes (containerd, images, kubelet), then what a user installs on a new
+// cluster: the cluster DNS (and kube-proxy when it is the node proxy), and frontdesk with helm.
 func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
-	if err := crds.Install(ctx, cp.Config); err != nil {
-		return fmt.Errorf("installing the frontdesk.dev CRDs: %w", err)
-	}
-	s.progressf("frontdesk.dev CRDs installed")
-	if err := s.startDNS(ctx, cp.Client); err != nil {
-		return err
-	}
-	if err := s.pointDNS(ctx, cp.Client); err != nil {
-		return err
-	}
 	s.startRouteKeeper(ctx)
 	if err := s.startRouter(ctx); err != nil {
 		return err
 	}
-	kubeconfigs, err := s.installChart(ctx, cp)
+	imgs, err := s.startNodes(ctx, cp)
 	if err != nil {
-		return err
-	}
-	kc := kubeconfigs["controller"]
-	s.start(ctx, proc{name: "frontdesk-controller", argv: []string{s.o.bin("frontdesk-controller"),
-		"--cloud-provider=baremetal", "--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc,
-		"--authorization-kubeconfig=" + kc, "--bind-address=127.0.0.1", "--secure-port=10258",
-		"--leader-elect=false", "--controllers=" + strings.Join(controllers, ","), "--v=2"}})
-	s.progressf("frontdesk-controller --cloud-provider=baremetal started")
-
-	keyFile := filepath.Join(s.o.Dir, "liveness.key")
-	if err := os.WriteFile(keyFile, []byte(rand.Text()), 0o600); err != nil {
-		return err
-	}
-	if err := s.startNodes(ctx, cp); err != nil {
 		return err
 	}
 	if err := s.waitNodesReady(ctx, cp.Client); err != nil {
 		return err
 	}
 	s.wg.Go(func() { s.keepPodCIDRs(ctx, cp.Client) })
-	mode := "L2"
-	for _, n := range s.plan.Nodes {
-		if s.o.Proxy == ProxyKubeProxy {
-			s.startProxy(ctx, n)
-		}
-		speaker := proc{name: "speaker/" + n.Name, ns: n.NS, argv: []string{s.o.bin("frontdesk-speaker"),
-			"--kubeconfig=" + kubeconfigs["speaker"], "--node-name=" + n.Name, "--liveness-key-file=" + keyFile,
-			"--metrics-bind-address=127.0.0.1:7472", "--v=2"}}
-		if s.o.Proxy == ProxyFrontdesk {
-			// frontdesk's node proxy in the speaker, as the chart's proxy.enabled runs it.
-			speaker.argv = append(speaker.argv, "--proxy=nftables",
-				"--proxy-cluster-cidr="+s.plan.ClusterCIDR.String(),
-				// NodePorts on the LAN address only, not on the Pods' gateway address.
-				"--proxy-nodeport-addresses="+s.plan.LAN.String(),
-				"--proxy-healthz-bind-address=127.0.0.1:10256")
-		}
-		if s.o.BGP {
-			// As the chart's DaemonSet runs it: the flags, and the namespace of BGP password
-			// Secrets from POD_NAMESPACE.
-			speaker.argv = append(speaker.argv, "--bgp", fmt.Sprintf("--bgp-asn=%d", s.plan.NodeASN))
-			speaker.env = []string{"POD_NAMESPACE=" + ChartNamespace}
-			mode = fmt.Sprintf("L2 and BGP, AS %d, peering with the router", s.plan.NodeASN)
-		}
-		s.start(ctx, speaker)
+	deploy, err := findDeployImages(imgs.names)
+	if err != nil {
+		return err
 	}
-	if s.o.Proxy == ProxyFrontdesk {
-		s.progressf("on each node: frontdesk-speaker (%s; the node proxy: --proxy=nftables)", mode)
-	} else {
-		s.progressf("on each node: kube-proxy, frontdesk-speaker (%s)", mode)
+	if err := s.installAddons(ctx, cp, deploy); err != nil {
+		return err
 	}
-	return nil
-}
-
-// startProxy starts kube-proxy, the alternative node proxy (frontdesk's runs in the speaker).
-func (s *supervisor) startProxy(ctx context.Context, n topology.Node) {
-	s.start(ctx, proc{name: "kube-proxy/" + n.Name, ns: n.NS, argv: []string{s.o.k8s("kube-proxy"),
-		"--kubeconfig=" + s.o.Kubeconfig(), "--hostname-override=" + n.Name, "--proxy-mode=nftables",
-		"--cluster-cidr=" + s.plan.ClusterCIDR.String(),
-		// NodePorts on the LAN address only, not on the Pods' gateway address.
-		"--nodeport-addresses=" + s.plan.LAN.String(),
-		// conntrack's table size is global to the machine: not the lab's to change.
-		"--conntrack-max-per-core=0",
-		"--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256", "--v=2"}})
+	if err := s.installRelease(ctx, cp, deploy); err != nil {
+		return err
+	}
+	return s.waitComponents(ctx, cp)
 }
 
 // start supervises p in the background; stopAll stops it.
@@ -236,30 +175,6 @@ func (s *supervisor) startRouter(ctx context.Context) error {
 	s.procs.add(func() { cancel(); <-done })
 	s.progressf("router: gobgpd AS %d on %s, nodes accepted as AS %d neighbours; its routes go to the router's table (ECMP)",
 		s.plan.RouterASN, s.plan.Router, s.plan.NodeASN)
-	return nil
-}
-
-// startDNS serves the lab's cluster DNS on the control-plane address, port 53.
-func (s *supervisor) startDNS(ctx context.Context, kube kubernetes.Interface) error {
-	conn, err := net.ListenPacket("udp", netip.AddrPortFrom(s.plan.ControlPlane, 53).String())
-	if err != nil {
-		return fmt.Errorf("lab DNS: %w", err)
-	}
-	factory := informers.NewSharedInformerFactory(kube, 10*time.Minute)
-	lister := factory.Core().V1().Services().Lister()
-	dctx, cancel := context.WithCancel(ctx)
-	factory.Start(dctx.Done())
-	factory.WaitForCacheSync(dctx.Done())
-	done := make(chan struct{})
-	s.wg.Go(func() {
-		defer close(done)
-		if err := dns.Serve(dctx, conn, dns.Services{Lister: lister}); err != nil {
-			s.progressf("lab DNS stopped: %v", err)
-		}
-	})
-	s.procs.add(func() { cancel(); <-done; factory.Shutdown() })
-	s.progressf("lab DNS on %s:53 answers <service>.<namespace>.svc.%s; Pods reach it at kube-dns's ClusterIP %s",
-		s.plan.ControlPlane, dns.Domain, s.plan.ClusterDNS)
 	return nil
 }
 

@@ -103,16 +103,31 @@ func prepare(ctx context.Context, o Options) error {
 	if err := run(ctx, o, "go", args...); err != nil {
 		return err
 	}
-	step(o.Out, "building %s (the Helm chart's renderer, charts/frontdesk/test; about a minute the first time)", RenderBin)
-	if err := BuildChartRender(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out); err != nil {
+	step(o.Out, "helm (the CLI pinned in charts/frontdesk/test, hack/helm.sh; about a minute the first time)")
+	if err := LinkHelm(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out); err != nil {
 		return err
 	}
 	step(o.Out, "building gobgpd and gobgp (GoBGP v4, lab/tools; about a minute the first time)")
 	return BuildRouterTools(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out)
 }
 
-// Commands are the product's commands the lab runs, built from cmd/ into the lab's bin/.
-var Commands = []string{"frontdesk-lab", "frontdesk-controller", "frontdesk-speaker", "http-echo"}
+// Commands are the lab's own commands, built from cmd/ into the lab's bin/. frontdesk itself and
+// the Pods' programs run from the images.
+var Commands = []string{"frontdesk-lab"}
+
+// LinkHelm builds the pinned helm if it is not cached (hack/helm.sh) and links it into dir, the
+// lab's bin/, where the supervisor runs it.
+func LinkHelm(ctx context.Context, repo, dir string, progress io.Writer) error {
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(repo, "hack", "helm.sh"), "--print")
+	cmd.Stderr = progress
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("hack/helm.sh: %w", err)
+	}
+	link := filepath.Join(dir, "helm")
+	_ = os.Remove(link)
+	return os.Symlink(strings.TrimSpace(string(out)), link)
+}
 
 // BuildRouterTools builds gobgpd and gobgp, pinned in lab/tools/go.mod (a module of its own, so
 // the product's go.mod does not carry the daemon's dependencies), into dir.
