@@ -60,7 +60,7 @@ func releaseValues(r releaseSpec) ([]byte, error) {
 		"controller": map[string]any{"image": map[string]any{"tag": r.tag}, "controllers": controllers},
 		"speaker":    speaker,
 		"proxy":      map[string]any{"enabled": r.proxy},
-		"ipPools": []any{map[string]any{"name": "lan", "spec": map[string]any{"addresses": []string{p.L2Pool}}}},
+		"ipPools":    []any{map[string]any{"name": "lan", "spec": map[string]any{"addresses": []string{p.L2Pool}}}},
 		"l2Advertisements": []any{
 			map[string]any{"name": "lan", "spec": map[string]any{"ipPools": []string{"lan"}}},
 		},
