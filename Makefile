@@ -45,7 +45,14 @@ help:
 # Version stamping (internal/version, and component-base's variables for frontdesk-controller's
 # --version and kubernetes_build_info). The build date is the commit's date, so that two builds
 # of one commit are identical. VERSION becomes the images' tag: characters a tag refuses become -.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/[^A-Za-z0-9_.-]/-/g')
+# It must start with vX.Y.Z: component-base's metrics registry parses gitVersion so and panics
+# otherwise (frontdesk-controller, frontdesk-speaker). Without a tag, git describe gives only the
+# commit, which becomes v0.0.0-<commit>, as Kubernetes names untagged builds.
+VERSION ?= $(shell d=$$(git describe --tags --always --dirty 2>/dev/null | sed 's/[^A-Za-z0-9_.-]/-/g'); \
+	if echo "$$d" | grep -qE '^v[0-9]+\.[0-9]+\.[0-9]+'; then echo "$$d"; else echo "v0.0.0-$${d:-unknown}"; fi)
+ifeq ($(shell echo '$(VERSION)' | grep -E '^v[0-9]+\.[0-9]+\.[0-9]+'),)
+$(error VERSION=$(VERSION) must start with vX.Y.Z: Kubernetes' metrics parse it)
+endif
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 TREE_STATE ?= $(shell if [ -z "$$(git status --porcelain 2>/dev/null)" ]; then echo clean; else echo dirty; fi)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)

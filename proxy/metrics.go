@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/frontdesk-lb/frontdesk/internal/version"
 )
 
 // metrics are the proxy's Prometheus series, in a registry of its own so that an embedding
@@ -58,7 +60,14 @@ func newMetrics() *metrics {
 			Help: "Failed clean-ups of stale UDP conntrack entries (retried after the next sync).",
 		}),
 	}
-	m.reg.MustRegister(m.syncDuration, m.syncErrors, m.transactions, m.rules, m.chains, m.elements, m.refused, m.conntrackErrors)
+	v := version.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "frontdesk_proxy_build_info",
+		Help:        "Always 1, labelled with what this node proxy was built from: version, revision (commit), Go version.",
+		ConstLabels: prometheus.Labels{"version": v.Version, "revision": v.Revision, "goversion": v.GoVersion},
+	})
+	buildInfo.Set(1)
+	m.reg.MustRegister(m.syncDuration, m.syncErrors, m.transactions, m.rules, m.chains, m.elements, m.refused, m.conntrackErrors, buildInfo)
 	return m
 }
 

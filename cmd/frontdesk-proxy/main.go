@@ -20,13 +20,21 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
+	"github.com/frontdesk-lb/frontdesk/internal/version"
 	"github.com/frontdesk-lb/frontdesk/proxy"
 )
 
 func main() { os.Exit(run()) }
 
+// errVersion is parseFlags' answer to --version: print it and exit.
+var errVersion = errors.New("--version")
+
 func run() int {
 	o, err := parseFlags(os.Args[1:], os.Getenv, os.Hostname)
+	if errors.Is(err, errVersion) {
+		fmt.Println(version.Get().String("frontdesk-proxy"))
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "frontdesk-proxy:", err)
 		return 2
@@ -93,8 +101,12 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	// Ports beside kube-proxy's 10249 and 10256, so that both can run on one node.
 	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", "127.0.0.1:10269", "address serving /metrics; empty disables")
 	fs.StringVar(&c.HealthzBindAddress, "healthz-bind-address", "0.0.0.0:10266", "address serving /healthz; empty disables")
+	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if *printVersion {
+		return o, errVersion
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q: every setting is a flag", fs.Args())

@@ -82,3 +82,10 @@ func TestParseFlags(t *testing.T) {
 		t.Error("no node name anywhere was accepted")
 	}
 }
+
+// --version needs no node name: it only prints.
+func TestParseFlagsVersion(t *testing.T) {
+	if _, err := parseFlags([]string{"--version"}, func(string) string { return "" }, func() (string, error) { return "", errors.New("no") }); !errors.Is(err, errVersion) {
+		t.Errorf("parseFlags(--version) = %v, want errVersion", err)
+	}
+}

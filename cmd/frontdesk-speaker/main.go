@@ -18,6 +18,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/frontdesk-lb/frontdesk/internal/version"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent"
 	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
@@ -25,8 +26,15 @@ import (
 
 func main() { os.Exit(run()) }
 
+// errVersion is parseFlags' answer to --version: print it and exit.
+var errVersion = errors.New("--version")
+
 func run() int {
 	o, err := parseFlags(os.Args[1:], os.Getenv)
+	if errors.Is(err, errVersion) {
+		fmt.Println(version.Get().String("frontdesk-speaker"))
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "frontdesk-speaker:", err)
 		return 2
@@ -85,8 +93,12 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 	fs.Func("proxy-cluster-cidr", "with --proxy: comma-separated Pod CIDRs; ClusterIP traffic from outside them is masqueraded", prefixList(&o.Proxy.ClusterCIDRs))
 	fs.DurationVar(&o.Proxy.MinSyncPeriod, "proxy-min-sync-period", time.Second, "with --proxy: least time between two syncs of the rules; changes meanwhile are coalesced")
 	fs.StringVar(&o.Proxy.HealthzAddr, "proxy-healthz-bind-address", "0.0.0.0:10256", "with --proxy: address serving the node proxy's /healthz (kube-proxy's port); empty disables")
+	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if *printVersion {
+		return o, errVersion
 	}
 	if o.LivenessKeyFile == "" {
 		return o, errors.New("--liveness-key-file is required (the shared heartbeat key, at least 16 bytes)")

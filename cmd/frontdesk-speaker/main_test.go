@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -75,5 +76,12 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// --version needs none of the required flags: it only prints.
+func TestParseFlagsVersion(t *testing.T) {
+	if _, err := parseFlags([]string{"--version"}, func(string) string { return "" }); !errors.Is(err, errVersion) {
+		t.Errorf("parseFlags(--version) = %v, want errVersion", err)
 	}
 }

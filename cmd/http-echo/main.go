@@ -8,12 +8,18 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/frontdesk-lb/frontdesk/internal/version"
 	"github.com/frontdesk-lb/frontdesk/lab/echo"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
+	// hashicorp/http-echo answers -version; lab/echo's flags stay the server's own.
+	if len(os.Args) == 2 && (os.Args[1] == "-version" || os.Args[1] == "--version") {
+		fmt.Println(version.Get().String("http-echo"))
+		return 0
+	}
 	c, err := echo.ParseFlags(os.Args[1:], os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "http-echo:", err)

@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/frontdesk-lb/frontdesk/internal/version"
 )
 
 // No label depends on addresses or nodes, so cardinality does not grow with the cluster.
@@ -36,11 +38,19 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
 
+	buildInfo = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "build_info",
+		Help:           "Always 1, labelled with what this speaker was built from: version, revision (commit), Go version.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"version", "revision", "goversion"})
+
 	registerOnce sync.Once
 )
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(addressesAnnounced, electionChanges, syncs, syncDuration, statusWrites)
+		legacyregistry.MustRegister(addressesAnnounced, electionChanges, syncs, syncDuration, statusWrites, buildInfo)
+		v := version.Get()
+		buildInfo.WithLabelValues(v.Version, v.Revision, v.GoVersion).Set(1)
 	})
 }

@@ -120,6 +120,11 @@ func TestRunOnly(t *testing.T) {
 	if _, err := Run(context.Background(), c, testImages()); err == nil {
 		t.Error("Only naming no image: no error")
 	}
+	c = testConfig(t, t.TempDir())
+	c.Version = "2e320b6-dirty"
+	if _, err := Run(context.Background(), c, testImages()); err == nil || !strings.Contains(err.Error(), "vX.Y.Z") {
+		t.Errorf("a version without vX.Y.Z: %v, want an error", err)
+	}
 }
 
 // TestLibraries takes nft from the host's root, as from a package tree: the loader and every

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +57,10 @@ type Result struct {
 	Skipped  string // why the image was not built, if it was not
 }
 
+// versionPattern is what k8s.io/component-base/metrics requires of gitVersion, which the Go
+// builds' -ldflags set to the product version.
+var versionPattern = regexp.MustCompile(`^v\d+\.\d+\.\d+`)
+
 type run struct {
 	cfg     Config
 	debs    *debian
@@ -69,6 +74,9 @@ type run struct {
 func Run(ctx context.Context, cfg Config, images []Image) ([]Result, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
+	}
+	if !versionPattern.MatchString(cfg.Version) {
+		return nil, fmt.Errorf("version %q must start with vX.Y.Z: component-base's metrics registry, which frontdesk-controller and frontdesk-speaker use, parses it so and panics otherwise", cfg.Version)
 	}
 	lock, err := readLock(cfg.LockFile)
 	if err != nil {
