@@ -91,8 +91,7 @@ func prepare(ctx context.Context, o Options) error {
 	if o.Prebuilt {
 		return nil
 	}
-	step(o.Out, "images: OCI archives into %s (make images)", o.Images)
-	if err := run(ctx, o, "make", "--no-print-directory", "images"); err != nil {
+	if err := prepareImages(ctx, o); err != nil {
 		return err
 	}
 	step(o.Out, "building %s into %s", strings.Join(Commands, ", "), filepath.Join(o.Dir, "bin"))
@@ -109,6 +108,17 @@ func prepare(ctx context.Context, o Options) error {
 	}
 	step(o.Out, "building gobgpd and gobgp (GoBGP v4, lab/tools; about a minute the first time)")
 	return BuildRouterTools(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out)
+}
+
+// prepareImages makes the images the nodes import unless they are there: make images rebuilds
+// every image (half a minute or more), so it runs once and make lab stays quick.
+func prepareImages(ctx context.Context, o Options) error {
+	if have, _ := filepath.Glob(filepath.Join(o.Images, "*.tar")); len(have) > 0 {
+		step(o.Out, "images: the %d OCI archives in %s (make images rebuilds them)", len(have), o.Images)
+		return nil
+	}
+	step(o.Out, "images: OCI archives into %s (make images)", o.Images)
+	return run(ctx, o, "make", "--no-print-directory", "images")
 }
 
 // Commands are the product's commands the lab runs, built from cmd/ into the lab's bin/.
