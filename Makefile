@@ -35,7 +35,7 @@ integration_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\bin
 	| grep -v -e '^./test/tools/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' -e '^./lab/tools/' \
 	| xargs -r grep -L -E '^//go:build .*\bnetns\b' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all build images images-check images-lock generate verify-generated unit unit-race lint fmt deps k8s-tools integration netns test bench lab lab-down clean help
+.PHONY: all version build images images-check images-lock generate verify-generated unit unit-race lint fmt deps k8s-tools integration netns test bench lab lab-down clean help
 
 all: build
 
@@ -65,14 +65,22 @@ LDFLAGS := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMI
 	-X $(CB_VERSION).gitTreeState=$(TREE_STATE) -X $(CB_VERSION).buildDate=$(BUILD_DATE) \
 	-X $(CB_VERSION)/verflag.programName=frontdesk-controller
 
+# The version make build and make images stamp, e.g. for the lab to tell whether its images are current.
+version:
+	@echo $(VERSION)
+
 build:
 	@mkdir -p bin
 	@if compgen -G 'cmd/*/main.go' >/dev/null; then $(GO) build -ldflags='$(LDFLAGS)' -o bin/ ./cmd/...; else echo "build: no binaries yet"; fi
 
 # Images: IMAGE_REGISTRY prefixes frontdesk's own image names (podman's convention for local
 # images; push them to your registry with a name of its own, docs/images.md). IMAGES selects some
-# by name (IMAGES="busybox pause"); FRONTDESK_COREDNS=/path/to/coredns adds the coredns image.
+# by name (IMAGES="busybox pause"). The coredns image is made from the CoreDNS that
+# lab/tools/node-build.sh builds, when it is there (FRONTDESK_COREDNS=/path/to/coredns names another).
 IMAGE_REGISTRY ?= localhost
+COREDNS_DIR = $(shell bash lab/tools/node-build.sh --print-coredns-dir)
+images images-check images-lock: export FRONTDESK_COREDNS ?= $(wildcard $(COREDNS_DIR)/coredns)
+images images-check images-lock: export FRONTDESK_COREDNS_VERSION ?= $(patsubst coredns-%,%,$(notdir $(patsubst %/bin,%,$(COREDNS_DIR))))
 IMAGES ?=
 IMAGES_FLAGS = --registry=$(IMAGE_REGISTRY) --version=$(VERSION) --revision=$(COMMIT) \
 	--source-date-epoch=$(SOURCE_DATE_EPOCH) --go-ldflags='$(LDFLAGS)'

@@ -2,6 +2,7 @@ package kubenode
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -46,18 +47,26 @@ func Cleanup(lab, labDir string) error {
 }
 
 // shimAddresses are the sockets of the shims that the lab's containerds started, from the
-// address files in their state folders (unix:///run/containerd/s/<hash>).
+// bundles in their state folders: bootstrap.json ({"address": "unix:///run/containerd/s/<hash>"},
+// containerd 2.4) or an address file (older shims).
 func shimAddresses(labDir string) []string {
-	files, _ := filepath.Glob(filepath.Join(labDir, "nodes", "*", "containerd", "state",
-		"io.containerd.runtime.v2.task", "*", "*", "address"))
+	bundles, _ := filepath.Glob(filepath.Join(labDir, "nodes", "*", "containerd", "state",
+		"io.containerd.runtime.v2.task", "*", "*"))
 	var out []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
+	for _, b := range bundles {
+		var addr string
+		if raw, err := os.ReadFile(filepath.Join(b, "bootstrap.json")); err == nil {
+			var boot struct {
+				Address string `json:"address"`
+			}
+			if json.Unmarshal(raw, &boot) == nil {
+				addr = boot.Address
+			}
+		} else if raw, err := os.ReadFile(filepath.Join(b, "address")); err == nil {
+			addr = strings.TrimSpace(string(raw))
 		}
-		sock := strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://")
-		if filepath.Dir(sock) == shimSocketDir {
+		sock := strings.TrimPrefix(addr, "unix://")
+		if sock != "" && filepath.Dir(sock) == shimSocketDir {
 			out = append(out, sock)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
 	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
@@ -91,8 +92,7 @@ func prepare(ctx context.Context, o Options) error {
 	if o.Prebuilt {
 		return nil
 	}
-	step(o.Out, "images: OCI archives into %s (make images)", o.Images)
-	if err := run(ctx, o, "make", "--no-print-directory", "images"); err != nil {
+	if err := prepareImages(ctx, o); err != nil {
 		return err
 	}
 	step(o.Out, "building %s into %s", strings.Join(Commands, ", "), filepath.Join(o.Dir, "bin"))
@@ -127,6 +127,38 @@ func LinkHelm(ctx context.Context, repo, dir string, progress io.Writer) error {
 	link := filepath.Join(dir, "helm")
 	_ = os.Remove(link)
 	return os.Symlink(strings.TrimSpace(string(out)), link)
+}
+
+// prepareImages makes the images the nodes import unless those of this version are there: make
+// images rebuilds every image (half a minute or more), so a warm make lab stays quick. A dirty
+// tree keeps its version ("-dirty"): run make images after changing code.
+func prepareImages(ctx context.Context, o Options) error {
+	out, err := exec.CommandContext(ctx, "make", "-s", "--no-print-directory", "-C", o.Repo, "version").Output()
+	if err != nil {
+		return fmt.Errorf("make version: %w", err)
+	}
+	version := strings.TrimSpace(string(out))
+	if have := imagesOfVersion(o.Images, version); have > 0 {
+		step(o.Out, "images: the %d OCI archives of %s in %s (make images rebuilds them)", have, version, o.Images)
+		return nil
+	}
+	step(o.Out, "images: OCI archives of %s into %s (make images)", version, o.Images)
+	return run(ctx, o, "make", "--no-print-directory", "images")
+}
+
+// imagesOfVersion counts the archives in dir when frontdesk's speaker image among them is of
+// version, and returns 0 otherwise.
+func imagesOfVersion(dir, version string) int {
+	archives, _ := filepath.Glob(filepath.Join(dir, "*.tar"))
+	for _, a := range archives {
+		names, _ := kubenode.ArchiveImageNames(a)
+		for _, n := range names {
+			if strings.Contains(n, speakerRepo+":") && strings.HasSuffix(n, ":"+version) {
+				return len(archives)
+			}
+		}
+	}
+	return 0
 }
 
 // BuildRouterTools builds gobgpd and gobgp, pinned in lab/tools/go.mod (a module of its own, so
