@@ -73,13 +73,22 @@ state = %[3]s
 	return b.String()
 }
 
-// RegistryDefaultHosts is containerd's hosts.toml for every registry host (_default): its one
-// server is a closed port on the node's loopback, so a pull of an image the node does not have
-// fails at once (ErrImagePull, then ImagePullBackOff), without a name lookup, and nothing is ever
-// fetched from outside the lab.
-const RegistryDefaultHosts = `# Every registry of lab nodes: nothing is pulled; images are imported (ctr images import).
-server = "http://127.0.0.1:1"
-`
+// RegistryDefaultHosts is containerd's hosts.toml for every registry host (_default). Its one
+// server is the lab's registry, which holds every image of bin/images under its path: Pods whose
+// image is :latest (pulled Always, as the Services guide's are) resolve there, and nothing is ever
+// fetched from outside the lab. With no registry, a closed port on the node's loopback: a pull of
+// an image the node does not have fails at once (ErrImagePull, then ImagePullBackOff).
+func RegistryDefaultHosts(n Node) string {
+	if !n.Registry.IsValid() {
+		return "# Nothing is pulled: images are imported (ctr images import).\nserver = \"http://127.0.0.1:1\"\n"
+	}
+	return fmt.Sprintf(`# Every registry of the lab's nodes is the lab's registry (plain HTTP, inside the lab only).
+server = "http://%[1]s"
+
+[host."http://%[1]s"]
+  capabilities = ["pull", "resolve"]
+`, n.Registry)
+}
 
 // CNIConfig is the node's CNI network: a bridge (cni0, the gateway of the Pods' range, hairpin
 // on for a Pod reaching itself through a Service) with host-local addresses from the node's Pod

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -134,6 +135,20 @@ func TestRepository(t *testing.T) {
 	} {
 		if got := Repository(in); got != want {
 			t.Errorf("Repository(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRegistryDefaultHosts(t *testing.T) {
+	n := testNode()
+	if got := RegistryDefaultHosts(n); !strings.Contains(got, `server = "http://127.0.0.1:1"`) {
+		t.Errorf("no registry: %s", got)
+	}
+	n.Registry = netip.MustParseAddrPort("198.18.0.2:5000")
+	got := RegistryDefaultHosts(n)
+	for _, want := range []string{`server = "http://198.18.0.2:5000"`, `[host."http://198.18.0.2:5000"]`, `capabilities = ["pull", "resolve"]`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("hosts.toml lacks %s:\n%s", want, got)
 		}
 	}
 }

@@ -26,6 +26,10 @@ type Node struct {
 	// domains ClusterFirst Pods inherit. The lab's has no nameserver: nothing is resolved outside.
 	ResolvConf string
 
+	// Registry is the lab's image registry, which every registry host's pulls go to; none (the
+	// zero value) makes every pull fail at once.
+	Registry netip.AddrPort
+
 	NodeBin      string // node-build.sh's folder: containerd, containerd-shim-runc-v2, ctr, crictl, cni/
 	Runc         string // the runc binary (Debian's)
 	SandboxImage string // the Pod sandbox ("pause") image, pinned so that it is never pulled or collected

@@ -23,7 +23,7 @@ func Prepare(n Node) error {
 	}
 	files := map[string]string{
 		n.ContainerdConfig(): ContainerdConfig(n),
-		filepath.Join(n.RegistryHosts(), "_default", "hosts.toml"): RegistryDefaultHosts,
+		filepath.Join(n.RegistryHosts(), "_default", "hosts.toml"): RegistryDefaultHosts(n),
 		filepath.Join(n.CNIConfDir(), "10-lab.conflist"):           CNIConfig(n),
 		n.KubeletConfig(): KubeletConfig(n),
 	}

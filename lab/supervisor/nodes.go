@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,7 @@ func (o Options) kubeNode(plan topology.Plan, n topology.Node, sandbox string) k
 		ClusterDNS: plan.ClusterDNS, ClusterDomain: clusterDomain,
 		ResolvConf: filepath.Join(o.nodesDir(), "resolv.conf"),
 		NodeBin:    o.NodeBin, Runc: runc, SandboxImage: sandbox,
+		Registry:   netip.AddrPortFrom(plan.ControlPlane, registryPort),
 		Kubeconfig: filepath.Join(pki, "kubeconfig"), CAFile: filepath.Join(pki, "ca.crt"),
 		ServingCert: filepath.Join(pki, "kubelet.crt"), ServingKey: filepath.Join(pki, "kubelet.key"),
 	}

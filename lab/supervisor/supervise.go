@@ -101,8 +101,9 @@ func (s *supervisor) startControlPlane() (*cluster.Cluster, error) {
 		cluster.WithBindAddress(s.plan.ControlPlane),
 		cluster.WithServiceCIDR(s.plan.ServiceCIDR),
 		// node-lifecycle removes the not-ready taint the API server puts on every new Node (and
-		// would taint a node whose agent stops heartbeating), as in a real cluster.
-		cluster.WithControllerManager(append(slices.Clone(cluster.DefaultControllers), "node-lifecycle-controller")...),
+		// would taint a node whose kubelet stops heartbeating); daemonset runs the speakers (and
+		// kube-proxy): as in a real cluster.
+		cluster.WithControllerManager(append(slices.Clone(cluster.DefaultControllers), "node-lifecycle-controller", "daemonset-controller")...),
 		cluster.WithScheduler(),
 		// Real kubelets: Node authorization and NodeRestriction, the API server's client
 		// certificate for kubectl exec and logs.
@@ -123,10 +124,30 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := s.startRouter(ctx); err != nil {
 		return err
 	}
+	regBin, err := s.registryBin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.startRegistry(ctx, regBin); err != nil {
+		return err
+	}
+	archives, err := findImages(s.o)
+	if err != nil {
+		return err
+	}
+	// The registry fills while the nodes import the same images; Pods pull only after both.
+	began := time.Now()
+	pushed := make(chan error, 1)
+	go func() { pushed <- s.pushImages(ctx, regBin, archives.archives) }()
 	imgs, err := s.startNodes(ctx, cp)
 	if err != nil {
 		return err
 	}
+	if err := <-pushed; err != nil {
+		return fmt.Errorf("the lab registry: %w", err)
+	}
+	s.progressf("lab registry on %s holds the %d images of %s (%s)", s.registryAddr(), len(archives.archives), s.o.Images,
+		time.Since(began).Round(100*time.Millisecond))
 	if err := s.waitNodesReady(ctx, cp.Client); err != nil {
 		return err
 	}

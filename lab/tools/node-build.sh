@@ -6,6 +6,8 @@
 #   ${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}/node-containerd-<v>-cni-<v>-crictl-<v>/bin/
 #       containerd, containerd-shim-runc-v2, ctr, crictl, cni/{bridge,host-local,loopback,portmap}
 #   ${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}/coredns-<v>/bin/coredns
+#   ${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}/registry-<v>-crane-<v>/bin/{registry,crane}
+#       the lab's image registry and the tool that pushes the images to it
 #
 # runc is Debian's (hack/install-deps.sh): runc needs cgo for its nsenter.
 #
@@ -25,6 +27,7 @@
 # Usage: node-build.sh                      build what is missing; the node bin dir is the last line
 #        node-build.sh --print-dir          only print the node bin dir
 #        node-build.sh --print-coredns-dir  only print CoreDNS's bin dir
+#        node-build.sh --print-registry-dir only print the registry's and crane's bin dir
 #        node-build.sh --help
 set -euo pipefail
 
@@ -33,12 +36,16 @@ cni_version=v1.10.0
 crictl_version=v1.37.0
 # The newest release the Go module proxy served when this was written.
 coredns_version=v1.15.0
+# The lab's registry (distribution, the reference implementation) and crane to push to it.
+registry_version=v3.1.2
+crane_version=v0.22.1
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 self="${here}/$(basename "${BASH_SOURCE[0]}")"
 cache="${FRONTDESK_CACHE:-${HOME}/.cache/frontdesk}"
 node_dir="${cache}/node-containerd-${containerd_version}-cni-${cni_version}-crictl-${crictl_version}/bin"
 coredns_dir="${cache}/coredns-${coredns_version}/bin"
+registry_dir="${cache}/registry-${registry_version}-crane-${crane_version}/bin"
 
 case "${1:-}" in
 "") ;;
@@ -50,12 +57,16 @@ case "${1:-}" in
 	echo "$coredns_dir"
 	exit 0
 	;;
+--print-registry-dir)
+	echo "$registry_dir"
+	exit 0
+	;;
 -h | --help)
 	sed -n '2,/^set -euo/p' "$self" | sed -e '$d' -e 's/^# \{0,1\}//'
 	exit 0
 	;;
 *)
-	echo "node-build.sh: unknown argument ${1}; accepted: --print-dir, --print-coredns-dir, --help" >&2
+	echo "node-build.sh: unknown argument ${1}; accepted: --print-dir, --print-coredns-dir, --print-registry-dir, --help" >&2
 	exit 2
 	;;
 esac
@@ -84,6 +95,8 @@ targets=(
 	"${node_dir}/cni/loopback|github.com/containernetworking/plugins/plugins/main/loopback@${cni_version}|${cni_ldflags}"
 	"${node_dir}/cni/portmap|github.com/containernetworking/plugins/plugins/meta/portmap@${cni_version}|${cni_ldflags}"
 	"${coredns_dir}/coredns|github.com/coredns/coredns@${coredns_version}|-s -w"
+	"${registry_dir}/registry|github.com/distribution/distribution/v3/cmd/registry@${registry_version}|-s -w -X github.com/distribution/distribution/v3/version.version=${registry_version}"
+	"${registry_dir}/crane|github.com/google/go-containerregistry/cmd/crane@${crane_version}|-s -w"
 )
 
 start=$SECONDS
