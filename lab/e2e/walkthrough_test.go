@@ -250,6 +250,12 @@ func walkthrough(t *testing.T, proxy, bin string) {
 	})
 
 	t.Run("no request of frontdesk's was refused by RBAC", func(t *testing.T) { checkNothingForbidden(t, l) })
+
+	if proxy == supervisor.ProxyFrontdesk {
+		t.Run("helm upgrade to a new image tag under load: no failed request, no address moved", func(t *testing.T) {
+			testRollingUpgrade(t, l, vip)
+		})
+	}
 }
 
 // guideService is examples/hello-svc.yaml with its type changed, as the guide's step 4 says.

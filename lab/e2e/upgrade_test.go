@@ -1,0 +1,116 @@
+//go:build netns && integration
+
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distribution/reference"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
+	"github.com/frontdesk-lb/frontdesk/lab/topology"
+)
+
+// testRollingUpgrade upgrades the release with helm from one image tag to another while a
+// client on the LAN requests vip: the speaker DaemonSet rolls node by node and the controller
+// Deployment replaces its replicas, with no failed request and no LoadBalancer address moved.
+func testRollingUpgrade(t *testing.T, l *lab, vip netip.Addr) {
+	addrs := func() map[string]string {
+		svcs, err := l.kube.CoreV1().Services("").List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, s := range svcs.Items {
+			for _, ing := range s.Status.LoadBalancer.Ingress {
+				out[s.Namespace+"/"+s.Name] += ing.IP + " "
+			}
+		}
+		return out
+	}
+	before := addrs()
+	if len(before) == 0 {
+		t.Fatal("no LoadBalancer address to watch")
+	}
+
+	// The new tag names the same images: what changes is what a new release changes, the Pods'
+	// templates, so every Pod is replaced.
+	speaker := l.componentPods(t, "speaker")[0].Spec.Containers[0].Image
+	controller := l.componentPods(t, "controller")[0].Spec.Containers[0].Image
+	oldTag := speaker[strings.LastIndexByte(speaker, ':')+1:]
+	newTag := oldTag + "-upgrade"
+	for _, n := range l.plan.Nodes {
+		sock := filepath.Join(l.o.Dir, "nodes", n.Name, "containerd", "containerd.sock")
+		for _, img := range []string{speaker, controller} {
+			ref, err := reference.ParseNormalizedNamed(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := ref.String() // containerd's name for it
+			out, err := exec.CommandContext(t.Context(), filepath.Join(l.o.NodeBin, "ctr"), "--address", sock, "-n", "k8s.io",
+				"images", "tag", "--force", name, strings.TrimSuffix(name, oldTag)+newTag).CombinedOutput()
+			if err != nil {
+				t.Fatalf("tagging %s on %s: %v\n%s", name, n.Name, err, out)
+			}
+		}
+	}
+
+	ld := startLoad(t.Context(), l.plan.NS(topology.RoleLANClient), url(vip, 80))
+	eventually(t, 10*time.Second, "load answered", func() (bool, string) {
+		n := ld.answered()
+		return n >= 10, fmt.Sprintf("%d answers", n)
+	})
+	began := time.Now()
+	helm := netns.Enter(l.plan.NS(topology.RoleControlPlane), filepath.Join(l.o.Dir, "bin", "helm"), "upgrade",
+		supervisor.ChartRelease, filepath.Join(l.repo, "charts", "frontdesk"), "--namespace="+supervisor.ChartNamespace,
+		"--kubeconfig="+l.o.Kubeconfig(), "--reuse-values",
+		"--set=controller.image.tag="+newTag, "--set=speaker.image.tag="+newTag)
+	cmd := exec.CommandContext(t.Context(), helm[0], helm[1:]...)
+	home := t.TempDir()
+	cmd.Env = append(cmd.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helm upgrade: %v\n%s", err, out)
+	}
+	eventually(t, 5*time.Minute, "every frontdesk Pod on the new tag and ready", func() (bool, string) {
+		var old []string
+		for _, c := range []string{"speaker", "controller"} {
+			pods := l.componentPods(t, c)
+			want := map[string]int{"speaker": len(l.plan.Nodes), "controller": 2}[c]
+			ready := 0
+			for _, p := range pods {
+				if !strings.HasSuffix(p.Spec.Containers[0].Image, ":"+newTag) {
+					old = append(old, p.Name)
+				} else if podReady(&p) && p.DeletionTimestamp == nil {
+					ready++
+				}
+			}
+			if ready != want {
+				old = append(old, fmt.Sprintf("%d of %d %s Pods ready on %s", ready, want, c, newTag))
+			}
+		}
+		return len(old) == 0, strings.Join(old, ", ")
+	})
+	// Answers from the new release, then the tally.
+	rolled := ld.answered()
+	eventually(t, 10*time.Second, "answers after the rollout", func() (bool, string) {
+		n := ld.answered()
+		return n >= rolled+20, fmt.Sprintf("%d answers since", n-rolled)
+	})
+	ok, failures := ld.stop()
+	t.Logf("helm upgrade %s → %s rolled out in %s: %d answers, %d failed requests", oldTag, newTag,
+		time.Since(began).Round(100*time.Millisecond), ok[hello], len(failures))
+	if len(failures) > 0 {
+		t.Errorf("%d requests failed during the rolling upgrade: %v", len(failures), failures)
+	}
+	if after := addrs(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("LoadBalancer addresses moved: before %v, after %v", before, after)
+	}
+}
