@@ -60,11 +60,19 @@ func testBGP(t *testing.T, l *lab) {
 	const requests = 60
 	target := url(vip, 80)
 	client := l.plan.NS(topology.RoleClient)
-	// The node proxies answer an address without endpoints with ICMP unreachable until they
-	// have the Service's EndpointSlice.
-	eventually(t, 20*time.Second, "GET "+target+" from "+client, func() (bool, string) {
+	// Every node advertises the address once it has it; kube-proxy, which the speakers cannot
+	// wait for, may forward it a second or two later (frontdesk's proxy is ready before its
+	// speaker advertises). ECMP spreads connections over the nodes: twenty answers in a row
+	// mean every node forwards.
+	inARow := 0
+	eventually(t, 30*time.Second, "20 answers in a row to GET "+target+" from "+client, func() (bool, string) {
 		r, err := httpGet(t.Context(), client, target)
-		return err == nil && r.body == hello+"\n", fmt.Sprintf("%v %q", err, r.body)
+		if err != nil || r.body != hello+"\n" {
+			inARow = 0
+			return false, fmt.Sprintf("%v %q", err, r.body)
+		}
+		inARow++
+		return inARow >= 20, fmt.Sprintf("%d in a row", inARow)
 	})
 	before := l.conntrackCounts(t, vip)
 	for i := range requests {
