@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -93,4 +94,55 @@ func (s *supervisor) startRouteKeeper(ctx context.Context) {
 		topology.KeepRoutes(kctx, s.plan, klog.Background().WithName("routes"))
 	})
 	s.procs.add(func() { cancel(); <-done })
+}
+
+// PullPolicyName names the lab's MutatingAdmissionPolicy and its binding.
+const PullPolicyName = "frontdesk-lab-images-if-not-present"
+
+// pullPolicyExpression turns every container's imagePullPolicy into IfNotPresent (a CEL apply
+// configuration, merged by container name).
+const pullPolicyExpression = `Object{
+  spec: Object.spec{
+    containers: object.spec.containers.map(c, Object.spec.containers{name: c.name, imagePullPolicy: "IfNotPresent"}),
+    initContainers: (has(object.spec.initContainers) ? object.spec.initContainers : []).map(c,
+      Object.spec.initContainers{name: c.name, imagePullPolicy: "IfNotPresent"})
+  }
+}`
+
+// ifNotPresent makes Pods use the images the nodes imported. The lab has no registry, and
+// Kubernetes defaults imagePullPolicy to Always for an image without a tag or tagged latest (the
+// guide's hashicorp/http-echo, kubectl run --image=busybox): such a Pod would never start. A
+// MutatingAdmissionPolicy (GA in 1.36) sets IfNotPresent on every container of a new Pod; an
+// image no node has still fails with ErrImagePull, then ImagePullBackOff.
+func ifNotPresent(ctx context.Context, kube kubernetes.Interface) error {
+	fail := admissionregistrationv1.Fail
+	never := admissionregistrationv1.NeverReinvocationPolicy
+	policy := &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: PullPolicyName},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+				},
+			}}},
+			FailurePolicy:      &fail,
+			ReinvocationPolicy: never,
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType:          admissionregistrationv1.PatchTypeApplyConfiguration,
+				ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{Expression: pullPolicyExpression},
+			}},
+		},
+	}
+	if _, err := kube.AdmissionregistrationV1().MutatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("the image pull policy's MutatingAdmissionPolicy: %w", err)
+	}
+	binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: PullPolicyName},
+		Spec:       admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: PullPolicyName},
+	}
+	if _, err := kube.AdmissionregistrationV1().MutatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("the image pull policy's binding: %w", err)
+	}
+	return nil
 }

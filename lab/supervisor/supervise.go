@@ -134,6 +134,9 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := s.pointDNS(ctx, cp.Client); err != nil {
 		return err
 	}
+	if err := ifNotPresent(ctx, cp.Client); err != nil {
+		return err
+	}
 	s.startRouteKeeper(ctx)
 	if err := s.startRouter(ctx); err != nil {
 		return err
