@@ -111,7 +111,9 @@ func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) error 
 				errs[i] = fmt.Errorf("%w; see %s", err, s.o.logPath("containerd_"+kn.Name))
 				return
 			}
-			errs[i] = kubenode.ImportImages(ctx, kn, imgs.archives)
+			if err := kubenode.ImportImages(ctx, kn, imgs.archives); err != nil {
+				errs[i] = fmt.Errorf("%w; see %s", err, s.o.logPath("containerd_"+kn.Name))
+			}
 		})
 	}
 	wg.Wait()
