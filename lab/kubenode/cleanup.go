@@ -181,8 +181,11 @@ func unescapeMount(s string) string {
 // removeLinksInto removes the symbolic links in dir that point below target.
 func removeLinksInto(dir, target string) error {
 	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return nil // no kubelet ever ran here
+	}
+	if err != nil {
+		return err
 	}
 	var errs []error
 	for _, e := range entries {

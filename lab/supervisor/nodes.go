@@ -153,7 +153,11 @@ func (s *supervisor) nodeFailure() error {
 	slices.Sort(names)
 	name := names[0]
 	log := s.o.logPath(strings.ReplaceAll(name, "/", "_"))
-	return fmt.Errorf("%s exited (%v): %s; see %s", name, s.exits[name], lastLine(log), log)
+	err := s.exits[name]
+	if err == nil {
+		err = errors.New("exit status 0")
+	}
+	return fmt.Errorf("%s exited (%w): %s; see %s", name, err, lastLine(log), log)
 }
 
 // lastLine is the last line of a log that looks like an error, or its last line.
