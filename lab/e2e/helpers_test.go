@@ -138,7 +138,7 @@ func checkNothingLeft(t *testing.T, before hostState, name, dir string) {
 	if cg := kubenode.CgroupsOf(name + "-"); len(cg) > 0 {
 		t.Errorf("cgroups left: %v", cg)
 	}
-	if m, _ := filepath.Glob(filepath.Join(kubenode.CNIResultsDir, name+"-*")); len(m) > 0 {
+	if m := kubenode.CNIResults(name, dir); len(m) > 0 {
 		t.Errorf("CNI results left: %v", m)
 	}
 	links, _ := os.ReadDir(kubenode.ContainerLogLinks)

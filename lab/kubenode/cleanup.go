@@ -38,12 +38,37 @@ func Cleanup(lab, labDir string) error {
 		}
 	}
 	errs = append(errs, UnmountUnder(labDir))
-	results, _ := filepath.Glob(filepath.Join(CNIResultsDir, lab+"-node*"))
-	for _, f := range results {
+	for _, f := range CNIResults(lab, labDir) {
 		errs = append(errs, os.Remove(f))
 	}
 	errs = append(errs, removeLinksInto(ContainerLogLinks, labDir))
 	return errors.Join(errs...)
+}
+
+// CNIResults are the results libcni cached for the Pods of a lab's nodes: those of their bridge
+// network (named <lab>-node<k>) and of the loopback network go-cni adds to every Pod
+// (cni-loopback-<sandbox>-lo), whose network namespace is under the lab's directory.
+func CNIResults(lab, labDir string) []string {
+	entries, _ := os.ReadDir(CNIResultsDir)
+	var out []string
+	for _, e := range entries {
+		p := filepath.Join(CNIResultsDir, e.Name())
+		if strings.HasPrefix(e.Name(), lab+"-node") {
+			out = append(out, p)
+			continue
+		}
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var cached struct {
+			Netns string `json:"netns"`
+		}
+		if json.Unmarshal(raw, &cached) == nil && strings.HasPrefix(cached.Netns, filepath.Clean(labDir)+"/") {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // shimAddresses are the sockets of the shims that the lab's containerds started, from the
@@ -156,8 +181,11 @@ func unescapeMount(s string) string {
 // removeLinksInto removes the symbolic links in dir that point below target.
 func removeLinksInto(dir, target string) error {
 	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return nil // no kubelet ever ran here
+	}
+	if err != nil {
+		return err
 	}
 	var errs []error
 	for _, e := range entries {

@@ -94,7 +94,7 @@ func TestContainerdRunsAPod(t *testing.T) {
 		if cg := CgroupsOf(lab + "-"); len(cg) > 0 {
 			t.Errorf("cgroups left: %v", cg)
 		}
-		if r, _ := filepath.Glob(filepath.Join(CNIResultsDir, lab+"-*")); len(r) > 0 {
+		if r := CNIResults(lab, dir); len(r) > 0 {
 			t.Errorf("CNI results left: %v", r)
 		}
 		for _, s := range socks {

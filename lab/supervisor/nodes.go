@@ -114,7 +114,9 @@ func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) (nodeI
 				errs[i] = fmt.Errorf("%w; see %s", err, s.o.logPath("containerd_"+kn.Name))
 				return
 			}
-			errs[i] = kubenode.ImportImages(ctx, kn, imgs.archives)
+			if err := kubenode.ImportImages(ctx, kn, imgs.archives); err != nil {
+				errs[i] = fmt.Errorf("%w; see %s", err, s.o.logPath("containerd_"+kn.Name))
+			}
 		})
 	}
 	wg.Wait()
@@ -154,7 +156,11 @@ func (s *supervisor) nodeFailure() error {
 	slices.Sort(names)
 	name := names[0]
 	log := s.o.logPath(strings.ReplaceAll(name, "/", "_"))
-	return fmt.Errorf("%s exited (%v): %s; see %s", name, s.exits[name], lastLine(log), log)
+	err := s.exits[name]
+	if err == nil {
+		err = errors.New("exit status 0")
+	}
+	return fmt.Errorf("%s exited (%w): %s; see %s", name, err, lastLine(log), log)
 }
 
 // lastLine is the last line of a log that looks like an error, or its last line.

@@ -1,8 +1,9 @@
 // Package supervisor runs the lab: `up` (on the host: packages, builds, the topology, then the
 // supervisor in the background), the supervisor itself (inside the control-plane namespace: the
-// control plane, the lab DNS, frontdesk-controller, and per node containerd, the kubelet, the
-// node proxy and the speaker, restarted when they exit), and `down` (everything removed by name, even when
-// the supervisor is gone). Design notes in lab/README.md.
+// control plane, the router, the lab registry and per node containerd and the kubelet, restarted
+// when they exit; then CoreDNS and frontdesk installed as a user would, with kubectl and helm),
+// and `down` (everything removed by name, even when the supervisor is gone). Design notes in
+// lab/README.md.
 package supervisor
 
 import (

@@ -232,9 +232,7 @@ func follow(ctx context.Context, o Options) error {
 	var off int64
 	for {
 		off = printFrom(o.Out, o.progressPath(), off)
-		if !alive(supervisorPid(o.Dir)) {
-			return errors.New("the lab's supervisor exited; see " + o.logPath("supervisor"))
-		}
+		gone := !alive(supervisorPid(o.Dir))
 		st, err := ReadState(o.Dir)
 		if err == nil {
 			switch st.Phase {
@@ -245,6 +243,9 @@ func follow(ctx context.Context, o Options) error {
 				printFrom(o.Out, o.progressPath(), off)
 				return errors.New("the lab failed to start: " + st.Error)
 			}
+		}
+		if gone { // and said nothing of why in its state
+			return errors.New("the lab's supervisor exited; see " + o.logPath("supervisor"))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the lab was not ready after %s", upTimeout)
