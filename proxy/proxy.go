@@ -154,6 +154,11 @@ type Proxy struct {
 	// pendingCT are conntrack deletions that failed and are retried after the next sync.
 	pendingCT []FlowFilter
 	synced    bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
+
+	// Test hooks: delivered runs in the informer handlers before each object is stored;
+	// onReady runs under syncMu at the instant Ready is closed, with the kernel as it is then.
+	delivered func()
+	onReady   func()
 }
 
 // New checks cfg and opens the tables; nothing is written until Run or Sync.

@@ -139,13 +139,16 @@ type snapshot struct {
 	services map[types.NamespacedName]*v1.Service
 	slices   map[types.NamespacedName][]*discovery.EndpointSlice
 	zone     string
+	// synced: the store held every object of the informers' first list when this was taken, so
+	// a sync from it (after a full one) leaves the kernel with everything the cluster had.
+	synced bool
 }
 
 // take empties the change set into a snapshot. full forces every Service in.
 func (s *store) take(full bool) snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := snapshot{all: s.all || full, services: map[types.NamespacedName]*v1.Service{},
+	snap := snapshot{all: s.all || full, synced: s.synced, services: map[types.NamespacedName]*v1.Service{},
 		slices: map[types.NamespacedName][]*discovery.EndpointSlice{}}
 	if s.node != nil {
 		snap.zone = s.node.Labels[v1.LabelTopologyZone]
@@ -179,12 +182,6 @@ func (s *store) requeue(keys []types.NamespacedName) {
 		s.dirty[k] = true
 	}
 	s.poke()
-}
-
-func (s *store) cachesSynced() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.synced
 }
 
 func (s *store) setSynced() {

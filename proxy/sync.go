@@ -91,7 +91,7 @@ func (p *Proxy) sync(ctx context.Context) error {
 		return err
 	}
 	p.health.update(snap, p.tables)
-	p.afterSync(ctx, flows)
+	p.afterSync(ctx, flows, snap.synced)
 	p.log.V(2).Info("synced", "kind", kind, "services", len(snap.keys), "elapsed", time.Since(start))
 	return nil
 }
@@ -99,7 +99,7 @@ func (p *Proxy) sync(ctx context.Context) error {
 // afterSync publishes what the kernel now does and clears the conntrack entries the change made
 // stale. Conntrack comes after the rules: deleted earlier, an entry could be re-created by the
 // old rules before the new ones are in.
-func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter) {
+func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter, synced bool) {
 	vips := map[netip.Addr]bool{}
 	for _, t := range p.tables {
 		for a := range t.vips {
@@ -122,11 +122,14 @@ func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter) {
 			p.mu.Unlock()
 		}
 	}
-	p.markReady()
+	p.markReady(synced)
 }
 
-func (p *Proxy) markReady() {
-	if !p.store.cachesSynced() {
+// markReady closes Ready after a sync that started from a store holding the informers' whole
+// first list (synced, taken with the snapshot: the flag as it is now could have been set while
+// the sync was writing an older snapshot) and left no table waiting for a full sync.
+func (p *Proxy) markReady(synced bool) {
+	if !synced {
 		return
 	}
 	for _, t := range p.tables {
@@ -135,6 +138,9 @@ func (p *Proxy) markReady() {
 		}
 	}
 	p.readyOnce.Do(func() {
+		if p.onReady != nil {
+			p.onReady()
+		}
 		close(p.ready)
 		p.log.Info("node proxy rules programmed")
 	})
