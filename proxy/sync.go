@@ -22,6 +22,8 @@ func (p *Proxy) sync(ctx context.Context) error {
 	}
 	snap := p.store.take(full)
 	if !snap.all && len(snap.keys) == 0 {
+		// An excluded node with no endpoint changes no rule, only the gauges.
+		p.metrics.observeExcluded(snap.excluded, p.tables)
 		return nil
 	}
 	var errs []error
@@ -33,9 +35,11 @@ func (p *Proxy) sync(ctx context.Context) error {
 	for i, t := range p.tables {
 		opts := p.opts[i]
 		opts.zone = snap.zone
+		opts.excluded = snap.excluded
 		want := make(map[types.NamespacedName]*svcState, len(snap.keys))
 		for _, k := range snap.keys {
 			if svc, ok := snap.services[k]; ok {
+				opts.readyAt = snap.readyAt[k]
 				want[k] = buildService(svc, snap.slices[k], opts, p.refused)
 			} else {
 				want[k] = nil
@@ -79,6 +83,7 @@ func (p *Proxy) sync(ctx context.Context) error {
 		p.mu.RUnlock()
 		for _, k := range keys {
 			flows = append(flows, staleFlows(old[k], t.applied[k], first)...)
+			flows = append(flows, deadFlows(old[k], t.applied[k])...)
 		}
 	}
 	p.metrics.syncDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
@@ -91,6 +96,7 @@ func (p *Proxy) sync(ctx context.Context) error {
 		return err
 	}
 	p.health.update(snap, p.tables)
+	p.metrics.observeExcluded(snap.excluded, p.tables)
 	p.afterSync(ctx, flows, snap.synced)
 	p.log.V(2).Info("synced", "kind", kind, "services", len(snap.keys), "elapsed", time.Since(start))
 	return nil
@@ -114,9 +120,9 @@ func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter, synced bool) 
 	p.pendingCT = nil
 	p.mu.Unlock()
 	if len(flows) > 0 {
-		if err := p.cfg.Conntrack.DeleteUDP(ctx, flows); err != nil {
+		if err := p.cfg.Conntrack.Delete(ctx, flows); err != nil {
 			p.metrics.conntrackErrors.Inc()
-			p.log.Error(err, "clearing stale UDP conntrack entries; retrying after the next sync", "filters", len(flows))
+			p.log.Error(err, "clearing stale conntrack entries; retrying after the next sync", "filters", len(flows))
 			p.mu.Lock()
 			p.pendingCT = append(p.pendingCT, flows...)
 			p.mu.Unlock()
