@@ -55,6 +55,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		defer stop()
 	} else {
 		p.store.setSynced()
+		p.store.poke() // a sync, even of nothing, closes Ready if the kernel is already written
 	}
 	p.loop(ctx)
 	return nil

@@ -24,6 +24,10 @@ func (p *Proxy) sync(ctx context.Context) error {
 	if !snap.all && len(snap.keys) == 0 {
 		// An excluded node with no endpoint changes no rule, only the gauges.
 		p.metrics.observeExcluded(snap.excluded, p.tables)
+		// Nothing pending: the kernel holds the store as it is, and if the store now holds the
+		// whole first list, that is a sync from fully delivered caches written (an earlier sync
+		// may have started just before the caches were marked synced).
+		p.markReady(snap.synced)
 		return nil
 	}
 	var errs []error
