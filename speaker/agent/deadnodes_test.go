@@ -15,21 +15,21 @@ import (
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
 
-type fakeMembership struct {
+type viewMembership struct {
 	mu sync.Mutex
 	v  liveness.View
 	c  chan struct{}
 }
 
-func (f *fakeMembership) View() liveness.View {
+func (f *viewMembership) View() liveness.View {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.v
 }
 
-func (f *fakeMembership) Subscribe() <-chan struct{} { return f.c }
+func (f *viewMembership) Subscribe() <-chan struct{} { return f.c }
 
-func (f *fakeMembership) set(v liveness.View) {
+func (f *viewMembership) set(v liveness.View) {
 	f.mu.Lock()
 	f.v = v
 	f.mu.Unlock()
@@ -87,7 +87,7 @@ func view3(self string, cDead bool) liveness.View {
 func TestRunDeadNodes(t *testing.T) {
 	for _, self := range []string{"node-a", "node-b"} {
 		t.Run(self, func(t *testing.T) {
-			mem := &fakeMembership{v: view3(self, false), c: make(chan struct{}, 1)}
+			mem := &viewMembership{v: view3(self, false), c: make(chan struct{}, 1)}
 			ps := &fakeSetter{}
 			rec := record.NewFakeRecorder(10)
 			ctx, cancel := context.WithCancel(context.Background())
