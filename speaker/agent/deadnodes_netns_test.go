@@ -242,7 +242,10 @@ func deadNodeTrial(tb testing.TB, exclude bool, window time.Duration) (failed, s
 // waitAlive waits until every speaker hears the others (each heartbeat echoes the other's nonce).
 func (n *deadNodeNet) waitAlive(tb testing.TB) {
 	deadline := time.Now().Add(10 * time.Second)
-	for !(n.mems["node-a"].IsAlive("node-b") && n.mems["node-a"].IsAlive("node-c") && n.mems["node-b"].IsAlive("node-c")) {
+	up := func() bool {
+		return n.mems["node-a"].IsAlive("node-b") && n.mems["node-a"].IsAlive("node-c") && n.mems["node-b"].IsAlive("node-c")
+	}
+	for !up() {
 		if time.Now().After(deadline) {
 			tb.Fatal("the speakers did not see each other alive within 10 s")
 		}
