@@ -183,6 +183,8 @@ type table struct {
 	// sync walks every Service to report them.
 	rules, chains int
 	vips          map[netip.Addr]int
+	// dead and failOpen sum svcState.dead and svcState.failOpen over applied, for the metrics.
+	dead, failOpen int
 	// needFull is set at start and after any failure: the next sync rewrites the whole table
 	// instead of trusting applied.
 	needFull bool
@@ -250,7 +252,7 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 	t.needFull = true
 	t.applied = map[types.NamespacedName]*svcState{}
 	t.elems = newElements()
-	t.rules, t.chains, t.vips = 0, 0, map[netip.Addr]int{}
+	t.rules, t.chains, t.vips, t.dead, t.failOpen = 0, 0, map[netip.Addr]int{}, 0, 0
 
 	// keep are the affinity sets a Service still wants: their elements (client → endpoint, with
 	// a timeout) are written by the packet path, not by us, so flushing them would send every
@@ -409,6 +411,8 @@ func (t *table) account(old, new *svcState) {
 			sign = -1
 		}
 		t.chains += sign * len(s.chains)
+		t.dead += sign * len(s.dead)
+		t.failOpen += sign * s.failOpen
 		for _, r := range s.chains {
 			t.rules += sign * len(r)
 		}

@@ -20,8 +20,10 @@ type elem struct {
 
 func (e elem) id() string { return e.set + " " + strings.Join(e.key, " . ") }
 
-// udpPort is what the conntrack cleanup needs to know about one UDP Service port.
+// udpPort is what the conntrack cleanup needs to know about one Service port (UDP in
+// svcState.udp; TCP and SCTP in svcState.streams, for the flows to dead nodes).
 type udpPort struct {
+	protocol  string           // conntrack's name: "udp", "tcp", "sctp"
 	dests     []netip.AddrPort // the Service's addresses with the Service port
 	nodePort  uint16
 	endpoints []netip.Addr // every endpoint the rules send to
@@ -35,6 +37,11 @@ type svcState struct {
 	elems    map[string]elem
 	affinity map[string]time.Duration // set name → timeout
 	udp      map[portName]udpPort
+	streams  map[portName]udpPort
+	// dead are the endpoint addresses left out because their node is excluded (SetExcludedNodes);
+	// failOpen counts the ports that kept them all because nothing else was usable.
+	dead     []netip.Addr
+	failOpen int
 	// vips are the external addresses (LoadBalancer ingress, externalIPs) this node forwards.
 	vips []netip.Addr
 	// localReady are the node's own ready endpoints, for healthCheckNodePort.
@@ -43,7 +50,7 @@ type svcState struct {
 
 func newSvcState() *svcState {
 	return &svcState{chains: map[string][]string{}, elems: map[string]elem{},
-		affinity: map[string]time.Duration{}, udp: map[portName]udpPort{}}
+		affinity: map[string]time.Duration{}, udp: map[portName]udpPort{}, streams: map[portName]udpPort{}}
 }
 
 func (s *svcState) add(e elem) { s.elems[e.id()] = e }
@@ -53,8 +60,15 @@ func buildService(svc *v1.Service, epSlices []*discovery.EndpointSlice, opts mod
 	st := newSvcState()
 	local := map[netip.Addr]bool{}
 	vips := map[netip.Addr]bool{}
+	dead := map[netip.Addr]bool{}
 	for _, sp := range servicePorts(svc, opts.fam) {
-		eps := endpointsFor(epSlices, opts.fam, sp, refused)
+		eps, out, failOpen := excludeDead(endpointsFor(epSlices, opts.fam, sp, refused), opts)
+		for _, e := range out {
+			dead[e.addr] = true
+		}
+		if failOpen {
+			st.failOpen++
+		}
 		buildPort(st, sp, eps, opts, vips)
 		for _, e := range eps {
 			if e.ready && e.node == opts.nodeName {
@@ -64,6 +78,9 @@ func buildService(svc *v1.Service, epSlices []*discovery.EndpointSlice, opts mod
 	}
 	st.vips = sortedAddrs(vips)
 	st.localReady = sortedAddrs(local)
+	if len(dead) > 0 {
+		st.dead = sortedAddrs(dead)
+	}
 	return st
 }
 
@@ -261,8 +278,8 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 			}
 		}
 	}
-	if sp.name.protocol == v1.ProtocolUDP {
-		u := udpPort{nodePort: sp.nodePort}
+	{
+		u := udpPort{protocol: strings.ToLower(string(sp.name.protocol)), nodePort: sp.nodePort}
 		u.dests = append(u.dests, netip.AddrPortFrom(sp.clusterIP, sp.port))
 		for _, a := range sp.externalIPs {
 			u.dests = append(u.dests, netip.AddrPortFrom(a, sp.port))
@@ -272,6 +289,10 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 			seen[e.addr] = true
 		}
 		u.endpoints = sortedAddrs(seen)
-		st.udp[sp.name] = u
+		if sp.name.protocol == v1.ProtocolUDP {
+			st.udp[sp.name] = u
+		} else {
+			st.streams[sp.name] = u
+		}
 	}
 }

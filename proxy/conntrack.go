@@ -9,8 +9,9 @@ import (
 	"strings"
 )
 
-// FlowFilter selects UDP conntrack entries to delete. Zero fields match anything.
+// FlowFilter selects conntrack entries to delete. Zero fields match anything.
 type FlowFilter struct {
+	Protocol string     // "udp" (also when empty), "tcp" or "sctp"
 	Dst      netip.Addr // original destination (the Service address)
 	DstPort  uint16     // original destination port
 	ReplySrc netip.Addr // reply source: the endpoint the flow was DNATed to
@@ -20,7 +21,11 @@ type FlowFilter struct {
 func (f FlowFilter) String() string { return strings.Join(f.args(), " ") }
 
 func (f FlowFilter) args() []string {
-	args := []string{"-D", "-p", "udp"}
+	proto := f.Protocol
+	if proto == "" {
+		proto = "udp"
+	}
+	args := []string{"-D", "-p", proto}
 	if f.IPv6 || f.Dst.Is6() || f.ReplySrc.Is6() {
 		args = append(args, "-f", "ipv6")
 	}
@@ -38,7 +43,7 @@ func (f FlowFilter) args() []string {
 
 // Conntrack deletes conntrack entries. It is the proxy's only conntrack seam.
 type Conntrack interface {
-	DeleteUDP(ctx context.Context, filters []FlowFilter) error
+	Delete(ctx context.Context, filters []FlowFilter) error
 }
 
 // ExecConntrack runs the conntrack binary (Debian's conntrack package). Prefix runs it through
@@ -47,8 +52,8 @@ type ExecConntrack struct {
 	Prefix []string
 }
 
-// DeleteUDP runs one conntrack -D per filter and returns every failure.
-func (c ExecConntrack) DeleteUDP(ctx context.Context, filters []FlowFilter) error {
+// Delete runs one conntrack -D per filter and returns every failure.
+func (c ExecConntrack) Delete(ctx context.Context, filters []FlowFilter) error {
 	var errs []error
 	for _, f := range filters {
 		argv := append(append(append([]string{}, c.Prefix...), "conntrack"), f.args()...)

@@ -161,7 +161,7 @@ type recordingConntrack struct {
 	flows []string
 }
 
-func (c *recordingConntrack) DeleteUDP(_ context.Context, f []FlowFilter) error {
+func (c *recordingConntrack) Delete(_ context.Context, f []FlowFilter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, x := range f {

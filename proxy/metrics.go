@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,6 +22,14 @@ type metrics struct {
 	chains          *prometheus.GaugeVec
 	refused         prometheus.Counter
 	conntrackErrors prometheus.Counter
+	// Dead-node exclusion (SetExcludedNodes).
+	excludedEndpoints *prometheus.GaugeVec
+	failOpen          *prometheus.GaugeVec
+	excludedNodes     prometheus.Gauge
+	exclusionLatency  prometheus.Histogram
+	// applied maps each excluded node to the DeadSince of the exclusion already in the kernel, so
+	// that the latency is observed once per death. Only the sync path touches it (syncMu).
+	applied map[string]time.Time
 }
 
 func newMetrics() *metrics {
@@ -67,8 +76,50 @@ func newMetrics() *metrics {
 		ConstLabels: prometheus.Labels{"version": v.Version, "revision": v.Revision, "goversion": v.GoVersion},
 	})
 	buildInfo.Set(1)
-	m.reg.MustRegister(m.syncDuration, m.syncErrors, m.transactions, m.rules, m.chains, m.elements, m.refused, m.conntrackErrors, buildInfo)
+	m.excludedEndpoints = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "frontdesk_proxy_dead_node_excluded_endpoints",
+		Help: "Endpoint addresses (per Service, by family) taking no new connections because their node is dead by the speakers' agreement.",
+	}, []string{"family"})
+	m.failOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "frontdesk_proxy_fail_open_services",
+		Help: "Service ports (by family) whose every usable endpoint is on dead nodes, so all are kept (fail open).",
+	}, []string{"family"})
+	m.excludedNodes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "frontdesk_proxy_dead_nodes_excluded",
+		Help: "Nodes whose endpoints are excluded (dead, or back after a restart and not ready again).",
+	})
+	m.exclusionLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "frontdesk_proxy_dead_node_exclusion_seconds",
+		Help:    "Time from a node's death as liveness detected it to its endpoints' exclusion being in the kernel.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
+	})
+	m.applied = map[string]time.Time{}
+	m.reg.MustRegister(m.syncDuration, m.syncErrors, m.transactions, m.rules, m.chains, m.elements, m.refused,
+		m.conntrackErrors, m.excludedEndpoints, m.failOpen, m.excludedNodes, m.exclusionLatency, buildInfo)
 	return m
+}
+
+// observeExcluded updates the exclusion metrics after a successful sync with this excluded set:
+// the latency of each death newly in the kernel, and the gauges.
+func (m *metrics) observeExcluded(excluded map[string]ExcludedNode, tables []*table) {
+	now := time.Now()
+	for n, x := range excluded {
+		if prev, ok := m.applied[n]; ok && prev.Equal(x.DeadSince) {
+			continue
+		}
+		if x.ReturnedAt.IsZero() && !x.DeadSince.IsZero() {
+			m.exclusionLatency.Observe(now.Sub(x.DeadSince).Seconds())
+		}
+	}
+	m.applied = map[string]time.Time{}
+	for n, x := range excluded {
+		m.applied[n] = x.DeadSince
+	}
+	m.excludedNodes.Set(float64(len(excluded)))
+	for _, t := range tables {
+		m.excludedEndpoints.WithLabelValues(string(t.fam.nft)).Set(float64(t.dead))
+		m.failOpen.WithLabelValues(string(t.fam.nft)).Set(float64(t.failOpen))
+	}
 }
 
 // observeTable updates the size gauges from a table's counters.

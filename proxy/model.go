@@ -20,6 +20,10 @@ type modelOptions struct {
 	podCIDRs       []netip.Prefix // this family's; empty turns off the pod-source rules
 	nodePortIPs    []netip.Addr   // nil: every local address but loopback
 	masqueradeMark uint32
+	// excluded are the nodes whose endpoints take no new connections (SetExcludedNodes), and
+	// readyAt when each endpoint of the Service being built was last seen to become ready.
+	excluded map[string]ExcludedNode
+	readyAt  map[netip.Addr]time.Time
 }
 
 // portName identifies one port of one Service; it names that port's chains.

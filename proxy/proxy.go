@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/knftables"
@@ -154,6 +155,11 @@ type Proxy struct {
 	// pendingCT are conntrack deletions that failed and are retried after the next sync.
 	pendingCT []FlowFilter
 	synced    bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
+
+	// Test hooks: delivered runs in the informer handlers before each object is stored;
+	// onReady runs under syncMu at the instant Ready is closed, with the kernel as it is then.
+	delivered func()
+	onReady   func()
 }
 
 // New checks cfg and opens the tables; nothing is written until Run or Sync.
@@ -215,6 +221,15 @@ func (p *Proxy) Forwards(addr netip.Addr) bool {
 // SetService, DeleteService, SetEndpointSlice, DeleteEndpointSlice and SetNode feed objects in;
 // Run's informers call them, and tests or embedders without an API server may call them directly.
 func (p *Proxy) SetService(svc *v1.Service) { p.store.setService(svc) }
+
+// SetEndpointSlice records an EndpointSlice (one labelled with its Service's name).
+func (p *Proxy) SetEndpointSlice(es *discovery.EndpointSlice) { p.store.setSlice(es) }
+
+// DeleteEndpointSlice forgets an EndpointSlice.
+func (p *Proxy) DeleteEndpointSlice(es *discovery.EndpointSlice) { p.store.deleteSlice(es) }
+
+// SetNode records this node's Node object (its zone label, for PreferClose).
+func (p *Proxy) SetNode(n *v1.Node) { p.store.setNode(n) }
 
 // DeleteService forgets a Service.
 func (p *Proxy) DeleteService(namespace, name string) {

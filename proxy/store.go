@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"net/netip"
 	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -17,6 +19,11 @@ type store struct {
 	services map[types.NamespacedName]*v1.Service
 	slices   map[types.NamespacedName]map[string]*discovery.EndpointSlice
 	node     *v1.Node
+	// excluded is SetExcludedNodes' set, replaced whole (never modified, so snapshots share it);
+	// readyAt holds when each endpoint address of a Service was last seen to become ready,
+	// each inner map replaced whole on a change (noteReady).
+	excluded map[string]ExcludedNode
+	readyAt  map[types.NamespacedName]map[netip.Addr]time.Time
 	dirty    map[types.NamespacedName]bool
 	all      bool
 	// synced is set once the informers have listed everything (at once without informers).
@@ -31,6 +38,7 @@ func newStore() *store {
 		services: map[types.NamespacedName]*v1.Service{},
 		slices:   map[types.NamespacedName]map[string]*discovery.EndpointSlice{},
 		dirty:    map[types.NamespacedName]bool{},
+		readyAt:  map[types.NamespacedName]map[netip.Addr]time.Time{},
 		changed:  make(chan struct{}, 1),
 	}
 }
@@ -94,6 +102,7 @@ func (s *store) setSlice(es *discovery.EndpointSlice) {
 		return
 	}
 	s.slices[key][es.Name] = es
+	s.noteReady(key, time.Now())
 	s.dirty[key] = true
 	s.poke()
 }
@@ -109,6 +118,7 @@ func (s *store) deleteSlice(es *discovery.EndpointSlice) {
 	if len(s.slices[key]) == 0 {
 		delete(s.slices, key)
 	}
+	s.noteReady(key, time.Now())
 	s.dirty[key] = true
 	s.poke()
 }
@@ -139,14 +149,20 @@ type snapshot struct {
 	services map[types.NamespacedName]*v1.Service
 	slices   map[types.NamespacedName][]*discovery.EndpointSlice
 	zone     string
+	excluded map[string]ExcludedNode
+	readyAt  map[types.NamespacedName]map[netip.Addr]time.Time
+	// synced: the store held every object of the informers' first list when this was taken, so
+	// a sync from it (after a full one) leaves the kernel with everything the cluster had.
+	synced bool
 }
 
 // take empties the change set into a snapshot. full forces every Service in.
 func (s *store) take(full bool) snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := snapshot{all: s.all || full, services: map[types.NamespacedName]*v1.Service{},
-		slices: map[types.NamespacedName][]*discovery.EndpointSlice{}}
+	snap := snapshot{all: s.all || full, synced: s.synced, services: map[types.NamespacedName]*v1.Service{},
+		slices: map[types.NamespacedName][]*discovery.EndpointSlice{}, excluded: s.excluded,
+		readyAt: map[types.NamespacedName]map[netip.Addr]time.Time{}}
 	if s.node != nil {
 		snap.zone = s.node.Labels[v1.LabelTopologyZone]
 	}
@@ -161,6 +177,9 @@ func (s *store) take(full bool) snapshot {
 		snap.keys = append(snap.keys, k)
 		if svc, ok := s.services[k]; ok {
 			snap.services[k] = svc
+			if r := s.readyAt[k]; r != nil {
+				snap.readyAt[k] = r
+			}
 			for _, es := range s.slices[k] {
 				snap.slices[k] = append(snap.slices[k], es)
 			}
@@ -179,12 +198,6 @@ func (s *store) requeue(keys []types.NamespacedName) {
 		s.dirty[k] = true
 	}
 	s.poke()
-}
-
-func (s *store) cachesSynced() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.synced
 }
 
 func (s *store) setSynced() {

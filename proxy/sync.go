@@ -22,6 +22,12 @@ func (p *Proxy) sync(ctx context.Context) error {
 	}
 	snap := p.store.take(full)
 	if !snap.all && len(snap.keys) == 0 {
+		// An excluded node with no endpoint changes no rule, only the gauges.
+		p.metrics.observeExcluded(snap.excluded, p.tables)
+		// Nothing pending: the kernel holds the store as it is, and if the store now holds the
+		// whole first list, that is a sync from fully delivered caches written (an earlier sync
+		// may have started just before the caches were marked synced).
+		p.markReady(snap.synced)
 		return nil
 	}
 	var errs []error
@@ -33,9 +39,11 @@ func (p *Proxy) sync(ctx context.Context) error {
 	for i, t := range p.tables {
 		opts := p.opts[i]
 		opts.zone = snap.zone
+		opts.excluded = snap.excluded
 		want := make(map[types.NamespacedName]*svcState, len(snap.keys))
 		for _, k := range snap.keys {
 			if svc, ok := snap.services[k]; ok {
+				opts.readyAt = snap.readyAt[k]
 				want[k] = buildService(svc, snap.slices[k], opts, p.refused)
 			} else {
 				want[k] = nil
@@ -79,6 +87,7 @@ func (p *Proxy) sync(ctx context.Context) error {
 		p.mu.RUnlock()
 		for _, k := range keys {
 			flows = append(flows, staleFlows(old[k], t.applied[k], first)...)
+			flows = append(flows, deadFlows(old[k], t.applied[k])...)
 		}
 	}
 	p.metrics.syncDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
@@ -91,7 +100,8 @@ func (p *Proxy) sync(ctx context.Context) error {
 		return err
 	}
 	p.health.update(snap, p.tables)
-	p.afterSync(ctx, flows)
+	p.metrics.observeExcluded(snap.excluded, p.tables)
+	p.afterSync(ctx, flows, snap.synced)
 	p.log.V(2).Info("synced", "kind", kind, "services", len(snap.keys), "elapsed", time.Since(start))
 	return nil
 }
@@ -99,7 +109,7 @@ func (p *Proxy) sync(ctx context.Context) error {
 // afterSync publishes what the kernel now does and clears the conntrack entries the change made
 // stale. Conntrack comes after the rules: deleted earlier, an entry could be re-created by the
 // old rules before the new ones are in.
-func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter) {
+func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter, synced bool) {
 	vips := map[netip.Addr]bool{}
 	for _, t := range p.tables {
 		for a := range t.vips {
@@ -114,19 +124,22 @@ func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter) {
 	p.pendingCT = nil
 	p.mu.Unlock()
 	if len(flows) > 0 {
-		if err := p.cfg.Conntrack.DeleteUDP(ctx, flows); err != nil {
+		if err := p.cfg.Conntrack.Delete(ctx, flows); err != nil {
 			p.metrics.conntrackErrors.Inc()
-			p.log.Error(err, "clearing stale UDP conntrack entries; retrying after the next sync", "filters", len(flows))
+			p.log.Error(err, "clearing stale conntrack entries; retrying after the next sync", "filters", len(flows))
 			p.mu.Lock()
 			p.pendingCT = append(p.pendingCT, flows...)
 			p.mu.Unlock()
 		}
 	}
-	p.markReady()
+	p.markReady(synced)
 }
 
-func (p *Proxy) markReady() {
-	if !p.store.cachesSynced() {
+// markReady closes Ready after a sync that started from a store holding the informers' whole
+// first list (synced, taken with the snapshot: the flag as it is now could have been set while
+// the sync was writing an older snapshot) and left no table waiting for a full sync.
+func (p *Proxy) markReady(synced bool) {
+	if !synced {
 		return
 	}
 	for _, t := range p.tables {
@@ -135,6 +148,9 @@ func (p *Proxy) markReady() {
 		}
 	}
 	p.readyOnce.Do(func() {
+		if p.onReady != nil {
+			p.onReady()
+		}
 		close(p.ready)
 		p.log.Info("node proxy rules programmed")
 	})

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
@@ -69,10 +70,21 @@ func TestPartialSyncsMatchFullSync(t *testing.T) {
 		internalLocal, externalIPs("198.51.100.7"), sourceRanges("172.16.0.0/16"), protocol(v1.ProtocolUDP)}
 	objects := map[string]any{}
 	live := newTestProxy(t)
+	// excluded toggles node-b's exclusion for death (SetExcludedNodes), which must reach exactly
+	// the Services with endpoints there.
+	var excluded map[string]ExcludedNode
+	dead := time.Now()
 	for step := range 200 {
 		name := fmt.Sprintf("svc%d", rng.IntN(6))
 		var changed any
-		switch rng.IntN(4) {
+		switch rng.IntN(5) {
+		case 4:
+			if excluded == nil {
+				excluded = map[string]ExcludedNode{"node-b": {DeadSince: dead}}
+			} else {
+				excluded = nil
+			}
+			live.SetExcludedNodes(excluded)
 		case 0, 1:
 			var eps []ep
 			for _, e := range endpoints {
@@ -112,6 +124,7 @@ func TestPartialSyncsMatchFullSync(t *testing.T) {
 			t.Fatal(err)
 		}
 		fresh := newTestProxy(t)
+		fresh.SetExcludedNodes(excluded)
 		var all []any
 		for _, o := range objects {
 			all = append(all, o)

@@ -92,6 +92,7 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		prefixList(&o.Proxy.NodePortAddresses))
 	fs.Func("proxy-cluster-cidr", "with --proxy: comma-separated Pod CIDRs; ClusterIP traffic from outside them is masqueraded", prefixList(&o.Proxy.ClusterCIDRs))
 	fs.DurationVar(&o.Proxy.MinSyncPeriod, "proxy-min-sync-period", time.Second, "with --proxy: least time between two syncs of the rules; changes meanwhile are coalesced")
+	fs.BoolVar(&o.Proxy.ExcludeDeadNodes, "proxy-exclude-dead-nodes", true, "with --proxy: send no new connections to endpoints on nodes whose speaker a majority of speakers reports dead (within about a second, instead of Kubernetes' ~50 s); see docs/design/dead-nodes.md")
 	fs.StringVar(&o.Proxy.HealthzAddr, "proxy-healthz-bind-address", "0.0.0.0:10256", "with --proxy: address serving the node proxy's /healthz (kube-proxy's port); empty disables")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {

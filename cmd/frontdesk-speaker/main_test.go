@@ -13,7 +13,7 @@ import (
 )
 
 // proxyDefaults are the node-proxy options without --proxy flags.
-var proxyDefaults = agent.ProxyOptions{MinSyncPeriod: time.Second, HealthzAddr: "0.0.0.0:10256"}
+var proxyDefaults = agent.ProxyOptions{MinSyncPeriod: time.Second, HealthzAddr: "0.0.0.0:10256", ExcludeDeadNodes: true}
 
 func TestParseFlags(t *testing.T) {
 	env := func(k string) string {
@@ -50,7 +50,8 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "node proxy",
 			args: []string{"--liveness-key-file=/k", "--proxy=nftables", "--proxy-cluster-cidr=10.244.0.0/16, fd00:10:244::/48",
-				"--proxy-nodeport-addresses=198.18.0.0/24", "--proxy-min-sync-period=100ms", "--proxy-healthz-bind-address="},
+				"--proxy-nodeport-addresses=198.18.0.0/24", "--proxy-min-sync-period=100ms", "--proxy-healthz-bind-address=",
+				"--proxy-exclude-dead-nodes=false"},
 			want: agent.Options{NodeName: "node-env", LivenessPort: 7473, LivenessKeyFile: "/k",
 				Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond,
 				Proxy: agent.ProxyOptions{Mode: "nftables", MinSyncPeriod: 100 * time.Millisecond,

@@ -129,6 +129,9 @@ func Main(stop context.Context, o Options) error {
 			errc <- fmt.Errorf("liveness: %w", err)
 		}
 	})
+	stopDeadNodes := startDeadNodes(runCtx, o, np, mem, kube, log, wg.Go)
+	defer stopDeadNodes() // after cancelRun (deferred later, runs first): the loop has returned
+	defer cancelRun()
 	// One informer set for both loops, so that with --bgp every resource is still watched once.
 	set, err := newInformersFor(cfg, o.BGP.Enabled)
 	if err != nil {

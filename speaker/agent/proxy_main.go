@@ -25,6 +25,9 @@ type ProxyOptions struct {
 	// HealthzAddr serves the proxy's /healthz (kube-proxy's port by default, so that a load
 	// balancer's health checks find it); empty disables.
 	HealthzAddr string
+	// ExcludeDeadNodes stops new connections to endpoints on nodes that liveness, with a majority
+	// of speakers agreeing, reports dead (speaker/deadnodes; docs/design/dead-nodes.md).
+	ExcludeDeadNodes bool
 }
 
 // ProxyModes are the accepted values of --proxy.

@@ -183,6 +183,9 @@ type memConn struct {
 	inbox     chan packet
 	closed    chan struct{}
 	closeOnce sync.Once
+	// filter, when set, drops the datagrams it returns false for (a receiver of an older
+	// release refusing what it cannot parse); set before traffic starts.
+	filter func([]byte) bool
 }
 
 func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -196,11 +199,16 @@ func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // tryRead returns a waiting datagram, for the simulation's synchronous delivery.
 func (c *memConn) tryRead() (packet, bool) {
-	select {
-	case p := <-c.inbox:
-		return p, true
-	default:
-		return packet{}, false
+	for {
+		select {
+		case p := <-c.inbox:
+			if c.filter != nil && !c.filter(p.b) {
+				continue
+			}
+			return p, true
+		default:
+			return packet{}, false
+		}
 	}
 }
 

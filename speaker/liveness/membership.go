@@ -32,7 +32,9 @@ type Membership struct {
 	conn net.PacketConn
 	log  *slog.Logger
 
-	changes  chan struct{}      // coalescing: one pending notification at most
+	changes  chan struct{} // coalescing: one pending notification at most
+	subMu    sync.Mutex
+	subs     []chan struct{}    // Subscribe's, coalescing like changes
 	kick     chan struct{}      // wakes the loop after SetPeers
 	leaveReq chan chan struct{} // Leave → loop
 	stopped  chan struct{}      // closed when the loop has ended
@@ -312,4 +314,22 @@ func (m *Membership) notify() {
 	case m.changes <- struct{}{}:
 	default:
 	}
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
+	for _, c := range m.subs {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Subscribe returns a channel of its own that is notified as Changes is, so that a second
+// consumer (the node proxy's dead-node exclusion) does not take the election's notifications.
+func (m *Membership) Subscribe() <-chan struct{} {
+	c := make(chan struct{}, 1)
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
+	m.subs = append(m.subs, c)
+	return c
 }

@@ -265,3 +265,64 @@ func TestQuorumFiveNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestViewReportsTheDead: a crashed node is reported dead in every survivor's heartbeats within
+// Timeout plus an interval, so each survivor's View says the others agree; a node that left or
+// was never heard is not Dead.
+func TestViewReportsTheDead(t *testing.T) {
+	s := newSim(t, 4, nil)
+	s.startAll()
+	s.run(2 * time.Second)
+	s.crash("node-3")
+	s.leave("node-2")
+	crashed := s.now()
+	s.run(DefaultTimeout + 2*DefaultInterval)
+	for _, viewer := range []string{"node-0", "node-1"} {
+		v := s.nodes[viewer].m.View()
+		if st := v.Peers["node-3"]; !st.Dead || st.Alive || st.DeadSince.Before(crashed) || st.DeadSince.After(crashed.Add(DefaultTimeout)) {
+			t.Errorf("%s sees node-3 %+v, want Dead since within Timeout of the crash", viewer, st)
+		}
+		if st := v.Peers["node-2"]; st.Dead || !st.Left {
+			t.Errorf("%s sees node-2 (left) %+v, want Left and not Dead", viewer, st)
+		}
+		other := map[string]string{"node-0": "node-1", "node-1": "node-0"}[viewer]
+		if got := v.Peers[other].Reports; !slices.Equal(got, []string{"node-3"}) {
+			t.Errorf("%s: %s reports %v dead, want [node-3]", viewer, other, got)
+		}
+	}
+}
+
+// TestVersionOneInterop: a speaker of wire version 1 (the previous release, during a rolling
+// upgrade) rejects version 2, so a new speaker sends it version 1 once it has heard one, and
+// both see each other alive; the old one reports nothing.
+func TestVersionOneInterop(t *testing.T) {
+	s := newSim(t, 4, nil)
+	old := s.nodes["node-2"].m
+	// node-2 plays the old release: it sends version 1 and refuses version 2, as parse did.
+	old.mu.Lock()
+	for _, p := range old.peers {
+		p.v1 = true
+	}
+	old.mu.Unlock()
+	s.nodes["node-2"].conn.filter = func(b []byte) bool { return len(b) > offVersion && b[offVersion] == wireV1 }
+	s.startAll()
+	s.run(3 * time.Second)
+	for _, a := range s.names {
+		for _, b := range s.names {
+			if a != b && !s.alive(a, b) {
+				t.Errorf("%s sees %s dead in a mixed-version cluster", a, b)
+			}
+		}
+	}
+	s.crash("node-3")
+	s.run(2 * time.Second)
+	if got := s.nodes["node-1"].m.View().Peers["node-2"].Reports; got != nil {
+		t.Errorf("node-1: the version 1 speaker reports %v, want nil (nothing)", got)
+	}
+	if got := s.nodes["node-0"].m.View().Peers["node-1"].Reports; !slices.Equal(got, []string{"node-3"}) {
+		t.Errorf("node-0: node-1 reports %v, want [node-3] (version 2 between new speakers)", got)
+	}
+	if !s.alive("node-2", "node-0") || !s.alive("node-0", "node-2") {
+		t.Error("old and new speakers lost each other after a death")
+	}
+}

@@ -30,6 +30,11 @@ type peer struct {
 	left bool
 	// published is the liveness last reported through Changes and the metrics.
 	published bool
+	// v1: the last datagram with a valid MAC was of wire version 1 (a speaker of an older release
+	// during a rolling upgrade): it is sent version 1, which it can read.
+	v1 bool
+	// reports are the peers it reported dead in its last accepted datagram (nil from version 1).
+	reports []string
 }
 
 func (p *peer) retire(inc uint64) {
@@ -88,6 +93,10 @@ func (m *Membership) handleLocked(b []byte, now time.Time) (changed bool) {
 		m.reject(RejectUnknownSender, d.name, d.inc)
 		return false
 	}
+	// Authentic, so it says which version the peer reads (a replay of an old version 1 datagram
+	// only makes us send version 1 until the next version 2 one: the peer's dead list is lost
+	// meanwhile, which can only keep endpoints, never exclude them).
+	p.v1 = d.version == wireV1
 	if d.echo == 0 || (d.echo != m.nonce && d.echo != m.prevNonce) {
 		if !p.heard(now, m.cfg.Timeout) && !slices.Contains(p.retired, d.inc) && (d.inc != p.inc || d.seq > p.seq) {
 			p.echo = d.nonce
@@ -116,12 +125,14 @@ func (m *Membership) handleLocked(b []byte, now time.Time) (changed bool) {
 		gapMetric.Observe(now.Sub(p.lastSeen).Seconds())
 	}
 	p.seq, p.echo, p.lastSeen, p.left = d.seq, d.nonce, now, d.leaving()
+	reportsChanged := !slices.Equal(p.reports, d.dead)
+	p.reports = d.dead
 	m.received++
 	receivedMetric.Inc()
 	if restarted {
 		m.log.Info("Peer speaker restarted", "peer", d.name, "incarnation", d.inc)
 	}
-	changed = m.publishPeerLocked(d.name, p, now)
+	changed = m.publishPeerLocked(d.name, p, now) || reportsChanged
 	return m.publishSummaryLocked() || changed
 }
 

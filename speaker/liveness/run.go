@@ -106,7 +106,7 @@ func (m *Membership) poll(now time.Time) time.Time {
 		if now.Sub(m.nonceAt) >= m.cfg.Timeout {
 			m.prevNonce, m.nonce, m.nonceAt = m.nonce, m.random(), now
 		}
-		out = m.buildLocked(0)
+		out = m.buildLocked(0, now)
 		m.nextSend = now.Add(m.cfg.Interval)
 	}
 	changed := m.publishLocked(now)
@@ -142,14 +142,19 @@ type outgoing struct {
 	b  []byte
 }
 
-// buildLocked encodes one datagram per peer, each with its own sequence number and echo.
-func (m *Membership) buildLocked(flags uint8) []outgoing {
+// buildLocked encodes one datagram per peer, each with its own sequence number and echo, and the
+// peers this node sees dead at now.
+func (m *Membership) buildLocked(flags uint8, now time.Time) []outgoing {
+	dead := m.deadListLocked(now)
 	out := make([]outgoing, 0, len(m.peers))
-	buf := make([]byte, 0, len(m.peers)*(headerSize+len(m.self)+macSize))
+	buf := make([]byte, 0, len(m.peers)*(headerSize+len(m.self)+macSize+1))
 	for _, name := range m.order {
 		p := m.peers[name]
 		m.seq++
-		d := datagram{flags: flags, inc: m.inc, seq: m.seq, nonce: m.nonce, echo: p.echo, name: m.self}
+		d := datagram{flags: flags, inc: m.inc, seq: m.seq, nonce: m.nonce, echo: p.echo, name: m.self, dead: dead}
+		if p.v1 {
+			d.version, d.dead = wireV1, nil
+		}
 		start := len(buf)
 		buf = appendDatagram(buf, &d, m.signer)
 		out = append(out, outgoing{to: p.addr, b: buf[start:len(buf):len(buf)]})
@@ -235,7 +240,7 @@ func (m *Membership) leave(ctx context.Context) {
 
 func (m *Membership) sendLeaving() {
 	m.mu.Lock()
-	out := m.buildLocked(flagLeaving)
+	out := m.buildLocked(flagLeaving, m.cfg.Clock.Now())
 	m.mu.Unlock()
 	m.send(out)
 }

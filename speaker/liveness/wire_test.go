@@ -3,7 +3,9 @@ package liveness
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,14 +29,23 @@ func encode(d datagram, key []byte) []byte { return appendDatagram(nil, &d, newM
 
 func TestDatagramRoundTrip(t *testing.T) {
 	for _, d := range []datagram{
-		{inc: 1, seq: 1, nonce: 1, name: "a"},
-		{flags: flagLeaving, inc: 0xfedcba9876543210, seq: 1 << 40, nonce: 0x0102030405060708, echo: 42, name: "node-a"},
-		{inc: ^uint64(0), seq: ^uint64(0), nonce: ^uint64(0), echo: ^uint64(0), name: strings.Repeat("n", maxNameLen)},
-		{inc: 7, seq: 9, nonce: 3, name: "ip-10-0-3-17.eu-west-1.compute.internal"},
+		{version: wireV1, inc: 1, seq: 1, nonce: 1, name: "a"},
+		{version: wireV1, flags: flagLeaving, inc: 0xfedcba9876543210, seq: 1 << 40, nonce: 0x0102030405060708, echo: 42, name: "node-a"},
+		{version: wireV1, inc: ^uint64(0), seq: ^uint64(0), nonce: ^uint64(0), echo: ^uint64(0), name: strings.Repeat("n", maxNameLen)},
+		{version: wireVersion, inc: 7, seq: 9, nonce: 3, name: "ip-10-0-3-17.eu-west-1.compute.internal"},
+		{version: wireVersion, inc: 7, seq: 9, nonce: 3, name: "node-a", dead: []string{"node-b", "node-c"}},
+		{version: wireVersion, flags: flagLeaving, inc: 1, seq: 1, nonce: 1, name: "a", dead: []string{strings.Repeat("x", maxNameLen)}},
 	} {
 		b := encode(d, testKey)
-		if len(b) != headerSize+len(d.name)+macSize {
-			t.Errorf("%q: %d bytes", d.name, len(b))
+		size := headerSize + len(d.name) + macSize
+		if d.version == wireVersion {
+			size++
+			for _, n := range d.dead {
+				size += 1 + len(n)
+			}
+		}
+		if len(b) != size {
+			t.Errorf("%q: %d bytes, want %d", d.name, len(b), size)
 		}
 		got, r := parse(b, macs(testKey))
 		if r != 0 {
@@ -43,6 +54,26 @@ func TestDatagramRoundTrip(t *testing.T) {
 		if diff := cmp.Diff(d, got, cmp.AllowUnexported(datagram{})); diff != "" {
 			t.Errorf("round trip (-want +got):\n%s", diff)
 		}
+	}
+}
+
+// TestDeadListCut: a dead list too long for one datagram is cut to the names that fit, in order,
+// and the datagram still parses: the receiver under-counts the dead, which only keeps endpoints.
+func TestDeadListCut(t *testing.T) {
+	var dead []string
+	for i := range 100 {
+		dead = append(dead, fmt.Sprintf("a-rather-long-node-name-%03d.example", i))
+	}
+	b := encode(datagram{inc: 1, seq: 1, nonce: 1, name: "node-a", dead: dead}, testKey)
+	if len(b) > maxDatagramV2 {
+		t.Fatalf("%d bytes, want ≤ %d", len(b), maxDatagramV2)
+	}
+	got, r := parse(b, macs(testKey))
+	if r != 0 {
+		t.Fatalf("rejected: %v", r)
+	}
+	if len(got.dead) == 0 || len(got.dead) >= len(dead) || !slices.Equal(got.dead, dead[:len(got.dead)]) {
+		t.Errorf("kept %d names (%v), want a non-empty prefix of the 100", len(got.dead), got.dead)
 	}
 }
 
@@ -63,9 +94,14 @@ func TestParseRejects(t *testing.T) {
 	}{
 		{"empty", nil, RejectMalformed},
 		{"too short", encode(good, testKey)[:minDatagram-1], RejectMalformed},
-		{"too long", append(encode(datagram{inc: 1, seq: 1, nonce: 1, name: strings.Repeat("n", maxNameLen)}, testKey), 0), RejectMalformed},
+		{"too long (version 1)", append(encode(datagram{version: wireV1, inc: 1, seq: 1, nonce: 1, name: strings.Repeat("n", maxNameLen)}, testKey), 0), RejectMalformed},
+		{"too long (version 2)", append(encode(good, testKey), make([]byte, maxDatagramV2)...), RejectMalformed},
+		{"dead list beyond the end", mutate(func(b []byte) []byte { b[headerSize+len(good.name)] = 1; return resign(b) }), RejectMalformed},
+		{"bytes after the dead list", resign(append(encode(good, testKey)[:headerSize+len(good.name)+1], make([]byte, macSize+1)...)), RejectMalformed},
+		{"bad dead name", resign(append(encode(datagram{inc: 5, seq: 6, nonce: 8, name: "node-b", dead: []string{"node-c"}}, testKey)[:headerSize+6+2], append([]byte("NODE-C"), make([]byte, macSize)...)...)), RejectMalformed},
+		{"version 2 without its dead count", resign(append(encode(good, testKey)[:headerSize+len(good.name)], make([]byte, macSize)...)), RejectMalformed},
 		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b }), RejectMalformed},
-		{"other version", mutate(func(b []byte) []byte { b[offVersion] = 2; return b }), RejectVersion},
+		{"other version", mutate(func(b []byte) []byte { b[offVersion] = 3; return b }), RejectVersion},
 		{"other key", encode(good, otherKey), RejectMAC},
 		{"flipped bit", mutate(func(b []byte) []byte { b[offSeq+7] ^= 1; return b }), RejectMAC},
 		{"truncated MAC", mutate(func(b []byte) []byte { return b[:len(b)-1] }), RejectMAC},
@@ -99,6 +135,8 @@ func TestParseRejects(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(encode(datagram{inc: 1, seq: 1, nonce: 1, name: "a"}, testKey))
 	f.Add(encode(datagram{flags: flagLeaving, inc: 3, seq: 99, nonce: 5, echo: 12, name: "node-b.example"}, testKey))
+	f.Add(encode(datagram{version: wireV1, inc: 3, seq: 99, nonce: 5, echo: 12, name: "node-b.example"}, testKey))
+	f.Add(encode(datagram{inc: 3, seq: 99, nonce: 5, echo: 12, name: "node-b", dead: []string{"node-c", "node-d"}}, testKey))
 	f.Add([]byte(magic))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -220,6 +220,13 @@ func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) 
 		return r, fmt.Errorf("%s: service-ips holds %d elements after the cold start, want at least %d", nd.name, c, n)
 	}
 	r.rssMiB, err = nd.proxy.RSSMiB()
+	// frontdesk's readiness promises every ClusterIP in the kernel by the first 200 (a node must
+	// not take traffic before it forwards); the listing can only have caught more than there were
+	// at that instant, never fewer, so a short count is a broken promise and fails the run.
+	// kube-proxy makes no such promise (it answers 200 before its table exists).
+	if j == frontdesk && atHealthy < n && err == nil {
+		err = fmt.Errorf("%s: /healthz said 200 with %d of %d ClusterIPs in the kernel; want all of them", nd.name, atHealthy, n)
+	}
 	progress("%s cold start with %d Services: programmed in %s, healthy in %s with %d ClusterIPs in the kernel, RSS %.0f MiB",
 		proxyNames[j], n, r.programmed.Round(time.Millisecond), r.healthy.Round(time.Millisecond), r.atHealthy, r.rssMiB)
 	return r, err

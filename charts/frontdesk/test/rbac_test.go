@@ -204,7 +204,9 @@ func speakerNeeds(s settings) []access {
 		add(verbs("bgp: this node's session (apply)", frontdeskGroup, "bgppeers", "status", "", "tor-a", "patch"))
 		add(verbs("bgp: MD5 passwords (informer)", "", "secrets", "", releaseNS, "", "list", "watch"))
 	}
-	// The proxy reads Services, EndpointSlices and Nodes (above) and records no Events.
+	// The proxy reads Services, EndpointSlices and Nodes (above); with it the speaker records the
+	// dead-node Events on Nodes, which land in the default namespace.
+	add(verbs("dead-node events on Nodes", "", "events", "", "default", "", "create", "patch"))
 	return a
 }
 

@@ -1,0 +1,96 @@
+//go:build netns
+
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+// TestKernelDeadNodeConnections: ep1 is a Pod on node-b, ep2 one on node-c. A TCP connection and
+// a UDP flow run to ep1 through their Services; then node-b dies (ep1's link goes down: packets
+// to it vanish) and node-b is excluded. New connections go to ep2; the established TCP connection
+// is reset within a second (its conntrack entry is gone, so its next segment reaches ep2, which
+// resets it) instead of retransmitting into the dead node; the UDP flow moves to ep2.
+func TestKernelDeadNodeConnections(t *testing.T) {
+	eachFamily(t, testKernelDeadNodeConnections)
+}
+
+func testKernelDeadNodeConnections(t *testing.T, p kernelPlan) {
+	k := newKernelNet(t, p)
+	echo(t, k.ep1, "ep1")
+	echo(t, k.ep2, "ep2")
+	k.start(t)
+	e1 := ep{ip: p.ep1, node: "node-b"}
+	e2 := ep{ip: p.ep2, node: "node-c"}
+	web, dns := hostPort(p.svc(1), 80), hostPort(p.svc(10), 80)
+	// Only ep1 at first, so that the held connection and the flow are on it.
+	k.program(t,
+		newService("web", clusterIP(p.svc(1))), newSlice("web", "web-1", v1.ProtocolTCP, e1),
+		newService("dns", clusterIP(p.svc(10)), protocol(v1.ProtocolUDP)), newSlice("dns", "dns-1", v1.ProtocolUDP, e1),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	held, err := k.client.Dial(ctx, "tcp", web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = held.Close() }()
+	heldReader := bufio.NewReader(held)
+	if line, _ := heldReader.ReadString('\n'); !strings.HasPrefix(line, "ep1 ") {
+		t.Fatalf("held connection answered %q, want ep1", line)
+	}
+	udp, err := k.client.Dial(ctx, "udp", dns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = udp.Close() }()
+	sendUDP := func() (string, error) {
+		_ = udp.SetDeadline(time.Now().Add(time.Second))
+		if _, err := udp.Write([]byte("q")); err != nil {
+			return "", err
+		}
+		buf := make([]byte, 100)
+		n, err := udp.Read(buf)
+		return string(buf[:n]), err
+	}
+	if got, err := sendUDP(); err != nil || !strings.HasPrefix(got, "ep1 ") {
+		t.Fatalf("UDP before: %q, %v; want ep1", got, err)
+	}
+	k.program(t, newSlice("web", "web-1", v1.ProtocolTCP, e1, e2), newSlice("dns", "dns-1", v1.ProtocolUDP, e1, e2))
+
+	// node-b dies: its Pod's link goes down, and Kubernetes still calls the endpoint ready.
+	k.ep1.IP("link", "set", "eth0", "down")
+	k.proxy.SetExcludedNodes(map[string]ExcludedNode{"node-b": {DeadSince: time.Now()}})
+	if err := k.proxy.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := range 10 {
+		if got, err := ask(t, k.client, web); err != nil || !strings.HasPrefix(got, "ep2 ") {
+			t.Fatalf("new connection %d after the exclusion: %q, %v; want ep2", i, got, err)
+		}
+	}
+	start := time.Now()
+	if _, err := fmt.Fprintln(held, "still there?"); err != nil {
+		t.Fatalf("write on the held connection: %v", err)
+	}
+	_ = held.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = heldReader.ReadString('\n')
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the held connection to the dead node's Pod: %v after %s; want a reset at once (its conntrack entry cleared)", err, time.Since(start))
+	} else if d := time.Since(start); d > time.Second {
+		t.Errorf("the held connection was reset after %s, want within 1 s", d)
+	}
+	if got, err := sendUDP(); err != nil || !strings.HasPrefix(got, "ep2 ") {
+		t.Errorf("the UDP flow after the exclusion: %q, %v; want ep2", got, err)
+	}
+}
