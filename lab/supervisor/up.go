@@ -85,7 +85,7 @@ func prepare(ctx context.Context, o Options) error {
 	if err := run(ctx, o, "bash", filepath.Join(o.Repo, "test/tools/build.sh")); err != nil {
 		return err
 	}
-	step(o.Out, "node binaries: containerd, crictl, CNI plugins, CoreDNS (%s; a few minutes the first time)", NodeBuild)
+	step(o.Out, "node binaries: containerd, crictl, CNI plugins, CoreDNS, the registry and crane (%s; a few minutes the first time)", NodeBuild)
 	if err := run(ctx, o, "bash", filepath.Join(o.Repo, NodeBuild)); err != nil {
 		return err
 	}
