@@ -60,11 +60,10 @@ http:
 	url := "http://" + s.registryAddr().String() + "/v2/"
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		resp, err := http.Get(url)
-		if err != nil {
-			return false, nil
+		if err == nil {
+			_ = resp.Body.Close()
 		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
+		return err == nil && resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
 		return fmt.Errorf("the lab registry did not answer on %s: %w (see %s)", url, err, s.o.logPath("registry"))
