@@ -114,6 +114,24 @@ var suites = []suite{
 		quantiles: true,
 	},
 	{
+		name:  "lab",
+		title: "The lab as users get it: real kubelets, helm install, first request per Service",
+		about: "lab/e2e's BenchmarkLab on a warm cache (binaries and images built): the lab from up to " +
+			"ready (network, control plane, registry and images on 3 nodes, kubelets, CoreDNS, helm " +
+			"install of charts/frontdesk and its rollout; target ≤ 90 s), then 50 LoadBalancer Services " +
+			"created one at a time in front of the guide's Deployment: the time from a Service's " +
+			"creation to the first successful request from the LAN client through its address (target " +
+			"p95 ≤ 1 s; PureLB publishes 0.6–1.4 s from its CI).",
+		pkg:       "./lab/e2e/",
+		bench:     "BenchmarkLab",
+		tags:      "netns,integration",
+		count:     1,
+		root:      true,
+		k8sBins:   true,
+		extra:     []string{"-benchtime=1x", "-timeout=30m"},
+		quantiles: true,
+	},
+	{
 		name:  "proxybench",
 		title: "Node proxy beside kube-proxy, timed in the kernel (test/proxybench)",
 		about: "frontdesk-proxy and kube-proxy v1.37.2 --proxy-mode=nftables, each in its own node " +

@@ -44,7 +44,7 @@ type lab struct {
 }
 
 // logWriter sends the lab's progress lines to the test log.
-type logWriter struct{ t *testing.T }
+type logWriter struct{ t testing.TB }
 
 func (w logWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
@@ -53,7 +53,7 @@ func (w logWriter) Write(b []byte) (int, error) {
 
 // buildBinaries builds what the lab runs into dir: the lab's command, helm,
 // gobgpd and gobgp; and, into their caches, the node binaries and the images.
-func buildBinaries(t *testing.T, repo, dir string) {
+func buildBinaries(t testing.TB, repo, dir string) {
 	t.Helper()
 	began := time.Now()
 	steps := [][]string{{"bash", supervisor.NodeBuild}}
@@ -87,7 +87,7 @@ func buildBinaries(t *testing.T, repo, dir string) {
 }
 
 // repoAndK8sBin finds the checkout and the Kubernetes binaries.
-func repoAndK8sBin(t *testing.T) (string, string) {
+func repoAndK8sBin(t testing.TB) (string, string) {
 	t.Helper()
 	wd, _ := os.Getwd()
 	repo, err := supervisor.FindRepo(wd)
@@ -107,7 +107,7 @@ type hostState struct {
 	netns, nftTables []string
 }
 
-func readHostState(t *testing.T) hostState {
+func readHostState(t testing.TB) hostState {
 	t.Helper()
 	out, err := exec.Command("nft", "list", "tables").CombinedOutput()
 	if err != nil {
@@ -119,7 +119,7 @@ func readHostState(t *testing.T) hostState {
 // checkNothingLeft fails t if down left anything of the lab named name behind: a namespace (the
 // lab's, or a Pod's), an nftables table in the machine's namespace, a mount under the lab's
 // directory, a cgroup of its nodes, a CNI result or a container log link.
-func checkNothingLeft(t *testing.T, before hostState, name, dir string) {
+func checkNothingLeft(t testing.TB, before hostState, name, dir string) {
 	t.Helper()
 	after := readHostState(t)
 	// Other tests on the machine make and remove namespaces of their own meanwhile: only the
@@ -149,7 +149,7 @@ func checkNothingLeft(t *testing.T, before hostState, name, dir string) {
 	}
 }
 
-func nodeBin(t *testing.T, repo string) string {
+func nodeBin(t testing.TB, repo string) string {
 	t.Helper()
 	d, err := supervisor.NodeBinDir(repo)
 	if err != nil {
@@ -160,7 +160,7 @@ func nodeBin(t *testing.T, repo string) string {
 
 // startLab makes a lab with a random name, running the binaries in bin, and registers its
 // removal, which runs even when the test fails or panics and checks that nothing is left.
-func startLab(t *testing.T, proxy, bin string) *lab {
+func startLab(t testing.TB, proxy, bin string) *lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the lab needs root: it makes network namespaces")
@@ -224,7 +224,7 @@ func startLab(t *testing.T, proxy, bin string) *lab {
 }
 
 // dumpLogs prints the end of every component log of a failed run.
-func dumpLogs(t *testing.T, o supervisor.Options) {
+func dumpLogs(t testing.TB, o supervisor.Options) {
 	logs, _ := filepath.Glob(filepath.Join(o.Dir, "logs", "*.log"))
 	cp, _ := filepath.Glob(filepath.Join(o.Dir, "cp", "logs", "*.log"))
 	for _, f := range append(logs, cp...) {
@@ -238,7 +238,7 @@ func dumpLogs(t *testing.T, o supervisor.Options) {
 }
 
 // kubectl runs the lab's kubectl wrapper from the repository (so examples/ paths work).
-func (l *lab) kubectl(t *testing.T, args ...string) string {
+func (l *lab) kubectl(t testing.TB, args ...string) string {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), l.o.Kubectl(), args...)
 	cmd.Dir = l.repo
@@ -261,7 +261,7 @@ func (l *lab) kubectlApply(t *testing.T, manifest string) {
 
 // eventually polls cond every 200 ms until it holds or timeout passes, then fails with what it
 // last said.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
