@@ -104,7 +104,7 @@ func (d *debian) version(ctx context.Context, pkg string) (string, error) {
 		if out, err := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", pkg+":"+d.arch+"="+v).Output(); err == nil && len(out) > 0 {
 			return v, nil
 		}
-		fmt.Fprintf(d.log, "  warning: %s %s (locked) is no longer served; taking the candidate (make images-lock records it)\n", pkg, v)
+		_, _ = fmt.Fprintf(d.log, "  warning: %s %s (locked) is no longer served; taking the candidate (make images-lock records it)\n", pkg, v)
 	}
 	out, err := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", pkg+":"+d.arch).Output()
 	if err != nil {
@@ -126,7 +126,7 @@ func (d *debian) fetch(ctx context.Context, pkg, version, base, dir string) erro
 	}
 	deb := filepath.Join(d.cache, base+".deb")
 	if _, err := os.Stat(deb); err != nil {
-		fmt.Fprintf(d.log, "  apt-get download %s=%s\n", pkg, version)
+		_, _ = fmt.Fprintf(d.log, "  apt-get download %s=%s\n", pkg, version)
 		tmp, err := os.MkdirTemp(d.cache, ".download-")
 		if err != nil {
 			return err

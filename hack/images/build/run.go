@@ -98,17 +98,17 @@ func Run(ctx context.Context, cfg Config, images []Image) ([]Result, error) {
 	var results []Result
 	for i, im := range todo {
 		start := time.Now()
-		fmt.Fprintf(cfg.Log, "[%d/%d] %s\n", i+1, len(todo), im.Name)
+		_, _ = fmt.Fprintf(cfg.Log, "[%d/%d] %s\n", i+1, len(todo), im.Name)
 		res, err := r.build(ctx, im)
 		var skip skipError
 		switch {
 		case errors.As(err, &skip):
-			fmt.Fprintf(cfg.Log, "  skipped: %s\n", skip.reason)
+			_, _ = fmt.Fprintf(cfg.Log, "  skipped: %s\n", skip.reason)
 			res = Result{Name: im.Name, Skipped: skip.reason}
 		case err != nil:
 			return results, fmt.Errorf("%s: %w", im.Name, err)
 		default:
-			fmt.Fprintf(cfg.Log, "  %s  %s  %.1f MB  %s  (%.1fs)\n", res.Archive, res.Digest, float64(res.Size)/1e6, res.Names[0], time.Since(start).Seconds())
+			_, _ = fmt.Fprintf(cfg.Log, "  %s  %s  %.1f MB  %s  (%.1fs)\n", res.Archive, res.Digest, float64(res.Size)/1e6, res.Names[0], time.Since(start).Seconds())
 		}
 		results = append(results, res)
 	}
@@ -217,7 +217,7 @@ func (r *run) k8sBinDir(ctx context.Context) (string, error) {
 		return r.cfg.K8sBinDir, nil
 	}
 	if r.k8sDir == "" {
-		fmt.Fprintln(r.cfg.Log, "  test/tools/build.sh (pinned Kubernetes binaries; the first build takes about 10 minutes)")
+		_, _ = fmt.Fprintln(r.cfg.Log, "  test/tools/build.sh (pinned Kubernetes binaries; the first build takes about 10 minutes)")
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(r.cfg.Repo, "test", "tools", "build.sh"))
 		cmd.Stderr = r.cfg.Log
 		out, err := cmd.Output()

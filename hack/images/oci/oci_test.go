@@ -97,7 +97,7 @@ func TestConfigAndLayers(t *testing.T) {
 	if diff := cmp.Diff(wantCfg, cf.Config); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
-	if cf.Architecture != "amd64" || cf.OS != "linux" || !cf.Created.Time.Equal(created) {
+	if cf.Architecture != "amd64" || cf.OS != "linux" || !cf.Created.Equal(created) {
 		t.Errorf("platform %s/%s created %v, want linux/amd64 %v", cf.OS, cf.Architecture, cf.Created.Time, created)
 	}
 	if len(cf.History) != 2 || cf.History[1].CreatedBy != "app" {
