@@ -3,6 +3,7 @@
 #   make build        every binary into bin/, with the version from git (frontdesk-* --version)
 #   make images       container images as OCI archives into bin/images/ (docs/images.md)
 #   make images-check builds the images twice and compares their digests (reproducibility)
+#   make images-lock  records the Debian package versions the images use in hack/images/debian.lock
 #   make generate     deepcopy code and CRDs (charts/frontdesk/crds) from api/ (controller-gen, pinned in hack/tools)
 #   make verify-generated  fails if make generate would change anything
 #   make unit         fast tests: no root, no network, no external binaries

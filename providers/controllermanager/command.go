@@ -29,6 +29,7 @@ import (
 	_ "k8s.io/component-base/logs/json/register"          // --logging-format=json
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go request metrics on /metrics
 	_ "k8s.io/component-base/metrics/prometheus/version"  // build info on /metrics
+	"k8s.io/component-base/version/verflag"
 	genericcontrollermanager "k8s.io/controller-manager/app"
 	"k8s.io/controller-manager/controller"
 	"k8s.io/klog/v2"
@@ -83,6 +84,8 @@ loadBalancerClass is one of --load-balancer-class (or unset, with
 	// Check what can be checked before cloud-provider's RunE, which ends the
 	// process (klog.Fatal) on a provider it cannot initialise.
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		// --version needs no provider: cloud-provider's RunE would print it first, so do we.
+		verflag.PrintAndExitIfRequested()
 		if err := checkProvider(opts.KubeCloudShared.CloudProvider.Name); err != nil {
 			return err
 		}
