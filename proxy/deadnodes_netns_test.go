@@ -3,7 +3,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -31,40 +30,9 @@ func testKernelDeadNodeConnections(t *testing.T, p kernelPlan) {
 	k.start(t)
 	e1 := ep{ip: p.ep1, node: "node-b"}
 	e2 := ep{ip: p.ep2, node: "node-c"}
-	web, dns := hostPort(p.svc(1), 80), hostPort(p.svc(10), 80)
 	// Only ep1 at first, so that the held connection and the flow are on it.
-	k.program(t,
-		newService("web", clusterIP(p.svc(1))), newSlice("web", "web-1", v1.ProtocolTCP, e1),
-		newService("dns", clusterIP(p.svc(10)), protocol(v1.ProtocolUDP)), newSlice("dns", "dns-1", v1.ProtocolUDP, e1),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	held, err := k.client.Dial(ctx, "tcp", web)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = held.Close() }()
-	heldReader := bufio.NewReader(held)
-	if line, _ := heldReader.ReadString('\n'); !strings.HasPrefix(line, "ep1 ") {
-		t.Fatalf("held connection answered %q, want ep1", line)
-	}
-	udp, err := k.client.Dial(ctx, "udp", dns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = udp.Close() }()
-	sendUDP := func() (string, error) {
-		_ = udp.SetDeadline(time.Now().Add(time.Second))
-		if _, err := udp.Write([]byte("q")); err != nil {
-			return "", err
-		}
-		buf := make([]byte, 100)
-		n, err := udp.Read(buf)
-		return string(buf[:n]), err
-	}
-	if got, err := sendUDP(); err != nil || !strings.HasPrefix(got, "ep1 ") {
-		t.Fatalf("UDP before: %q, %v; want ep1", got, err)
-	}
+	f := openFlows(t, k, p, e1)
+	web, held, heldReader, sendUDP := f.web, f.held, f.heldReader, f.sendUDP
 	k.program(t, newSlice("web", "web-1", v1.ProtocolTCP, e1, e2), newSlice("dns", "dns-1", v1.ProtocolUDP, e1, e2))
 
 	// node-b dies: its Pod's link goes down, and Kubernetes still calls the endpoint ready.
@@ -84,7 +52,7 @@ func testKernelDeadNodeConnections(t *testing.T, p kernelPlan) {
 		t.Fatalf("write on the held connection: %v", err)
 	}
 	_ = held.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err = heldReader.ReadString('\n')
+	_, err := heldReader.ReadString('\n')
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("the held connection to the dead node's Pod: %v after %s; want a reset at once (its conntrack entry cleared)", err, time.Since(start))
 	} else if d := time.Since(start); d > time.Second {

@@ -483,40 +483,8 @@ func testKernelEndpointChange(t *testing.T, p kernelPlan) {
 	k.start(t)
 	e1 := ep{ip: p.ep1, node: testNode}
 	e2 := ep{ip: p.ep2, node: testNode}
-	web, dns := hostPort(p.svc(1), 80), hostPort(p.svc(10), 80)
-	k.program(t,
-		newService("web", clusterIP(p.svc(1))), newSlice("web", "web-1", v1.ProtocolTCP, e1),
-		newService("dns", clusterIP(p.svc(10)), protocol(v1.ProtocolUDP)), newSlice("dns", "dns-1", v1.ProtocolUDP, e1),
-	)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	held, err := k.client.Dial(ctx, "tcp", web)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = held.Close() }()
-	heldReader := bufio.NewReader(held)
-	if line, _ := heldReader.ReadString('\n'); !strings.HasPrefix(line, "ep1 ") {
-		t.Fatalf("held connection answered %q, want ep1", line)
-	}
-	udp, err := k.client.Dial(ctx, "udp", dns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = udp.Close() }()
-	sendUDP := func() (string, error) {
-		_ = udp.SetDeadline(time.Now().Add(time.Second))
-		if _, err := udp.Write([]byte("q")); err != nil {
-			return "", err
-		}
-		buf := make([]byte, 100)
-		n, err := udp.Read(buf)
-		return string(buf[:n]), err
-	}
-	if got, err := sendUDP(); err != nil || !strings.HasPrefix(got, "ep1 ") {
-		t.Fatalf("UDP before the change: %q, %v; want ep1", got, err)
-	}
+	f := openFlows(t, k, p, e1)
+	web, held, sendUDP := f.web, f.held, f.sendUDP
 
 	k.program(t, newSlice("web", "web-1", v1.ProtocolTCP, e2), newSlice("dns", "dns-1", v1.ProtocolUDP, e2))
 
@@ -574,4 +542,54 @@ func testKernelNodePortAddressAdded(t *testing.T, p kernelPlan) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// flows is a held TCP connection to the ClusterIP Service "web" and a running UDP flow to "dns",
+// both answered by one endpoint: what a change of endpoints must treat correctly.
+type flows struct {
+	web        string // the TCP Service's address
+	held       net.Conn
+	heldReader *bufio.Reader
+	udp        net.Conn
+}
+
+// openFlows programs "web" (TCP) and "dns" (UDP) with the endpoint e1 alone, on the started
+// proxy of k, and opens the two flows, checking that ep1 answers both.
+func openFlows(t *testing.T, k *kernelNet, p kernelPlan, e1 ep) *flows {
+	t.Helper()
+	f := &flows{web: hostPort(p.svc(1), 80)}
+	k.program(t,
+		newService("web", clusterIP(p.svc(1))), newSlice("web", "web-1", v1.ProtocolTCP, e1),
+		newService("dns", clusterIP(p.svc(10)), protocol(v1.ProtocolUDP)), newSlice("dns", "dns-1", v1.ProtocolUDP, e1),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var err error
+	if f.held, err = k.client.Dial(ctx, "tcp", f.web); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.held.Close() })
+	f.heldReader = bufio.NewReader(f.held)
+	if line, _ := f.heldReader.ReadString('\n'); !strings.HasPrefix(line, "ep1 ") {
+		t.Fatalf("held connection answered %q, want ep1", line)
+	}
+	if f.udp, err = k.client.Dial(ctx, "udp", hostPort(p.svc(10), 80)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.udp.Close() })
+	if got, err := f.sendUDP(); err != nil || !strings.HasPrefix(got, "ep1 ") {
+		t.Fatalf("UDP before the change: %q, %v; want ep1", got, err)
+	}
+	return f
+}
+
+// sendUDP sends one datagram on the UDP flow and returns the answer.
+func (f *flows) sendUDP() (string, error) {
+	_ = f.udp.SetDeadline(time.Now().Add(time.Second))
+	if _, err := f.udp.Write([]byte("q")); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 100)
+	n, err := f.udp.Read(buf)
+	return string(buf[:n]), err
 }
