@@ -5,12 +5,16 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
@@ -31,6 +35,7 @@ spec:
 // the client behind the router through the routes the speakers advertise: one next hop per node
 // in the router's kernel table, and connections spread over every node (ECMP).
 func testBGP(t *testing.T, l *lab) {
+	l.checkRouterContainer(t)
 	l.kubectlApply(t, bgpService)
 	var vip netip.Addr
 	eventually(t, 30*time.Second, "hello-bgp external IP", func() (bool, string) {
@@ -114,4 +119,41 @@ func (l *lab) conntrackCounts(t *testing.T, addr netip.Addr) map[string]int {
 		out[n.Name] = strings.Count(string(b), "dst="+addr.String()+" ")
 	}
 	return out
+}
+
+// checkRouterContainer checks that the nodes' BGP peer is gobgpd in a container: the router's
+// containerd runs its task, in the container's cgroup, on the router namespace's network, and it
+// is the only gobgpd there.
+func (l *lab) checkRouterContainer(t *testing.T) {
+	t.Helper()
+	c := l.o.RouterContainer()
+	pid, status, err := c.Task(t.Context())
+	if err != nil || status != "RUNNING" {
+		t.Fatalf("the router's gobgpd container: %v (status %q)", err, status)
+	}
+	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if want := c.CgroupParent() + "/" + router.ContainerID; err != nil || !strings.Contains(string(cg), want) {
+		t.Fatalf("gobgpd (pid %d) is not in the container's cgroup %s: %v\n%s", pid, want, err, cg)
+	}
+	routerNS := l.plan.NS(topology.RoleRouter)
+	want, err := os.Stat(filepath.Join("/run/netns", routerNS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil || !os.SameFile(want, have) {
+		t.Fatalf("gobgpd (pid %d) is not on the network of %s: %v", pid, routerNS, err)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, f := range procs {
+		comm, _ := os.ReadFile(f)
+		p, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if strings.TrimSpace(string(comm)) != "gobgpd" || p == pid {
+			continue
+		}
+		if ns, err := os.Stat(fmt.Sprintf("/proc/%d/ns/net", p)); err == nil && os.SameFile(ns, want) {
+			t.Errorf("another gobgpd (pid %d) runs in %s besides the container's (pid %d)", p, routerNS, pid)
+		}
+	}
+	t.Logf("router: gobgpd is the task of container %s (pid %d, %s), image %s", router.ContainerID, pid, status, c.Image)
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,10 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/frontdesk-lb/frontdesk/api/client"
-	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
 	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
@@ -101,54 +97,6 @@ func repoAndK8sBin(t testing.TB) (string, string) {
 	return repo, k8sBin
 }
 
-// hostState is what a lab may change on the machine outside its namespaces and directory, for a
-// before/after comparison.
-type hostState struct {
-	netns, nftTables []string
-}
-
-func readHostState(t testing.TB) hostState {
-	t.Helper()
-	out, err := exec.Command("nft", "list", "tables").CombinedOutput()
-	if err != nil {
-		t.Fatalf("nft list tables: %v\n%s", err, out)
-	}
-	return hostState{netns: netns.List(""), nftTables: strings.Split(strings.TrimSpace(string(out)), "\n")}
-}
-
-// checkNothingLeft fails t if down left anything of the lab named name behind: a namespace (the
-// lab's, or a Pod's), an nftables table in the machine's namespace, a mount under the lab's
-// directory, a cgroup of its nodes, a CNI result or a container log link.
-func checkNothingLeft(t testing.TB, before hostState, name, dir string) {
-	t.Helper()
-	after := readHostState(t)
-	// Other tests on the machine make and remove namespaces of their own meanwhile: only the
-	// lab's names and containerd's (cni-*) count.
-	for _, ns := range after.netns {
-		if !slices.Contains(before.netns, ns) && (strings.HasPrefix(ns, name+"-") || strings.HasPrefix(ns, "cni-")) {
-			t.Errorf("network namespace %s appeared with the lab and is still there", ns)
-		}
-	}
-	if d := cmp.Diff(before.nftTables, after.nftTables); d != "" {
-		t.Errorf("nftables tables of the machine's namespace before and after the lab (-before +after):\n%s", d)
-	}
-	if m, err := kubenode.MountsUnder(dir); err != nil || len(m) > 0 {
-		t.Errorf("mounts left under %s: %v %v", dir, m, err)
-	}
-	if cg := kubenode.CgroupsOf(name + "-"); len(cg) > 0 {
-		t.Errorf("cgroups left: %v", cg)
-	}
-	if m := kubenode.CNIResults(name, dir); len(m) > 0 {
-		t.Errorf("CNI results left: %v", m)
-	}
-	links, _ := os.ReadDir(kubenode.ContainerLogLinks)
-	for _, l := range links {
-		if dest, err := os.Readlink(filepath.Join(kubenode.ContainerLogLinks, l.Name())); err == nil && strings.HasPrefix(dest, dir+"/") {
-			t.Errorf("container log link left: %s -> %s", l.Name(), dest)
-		}
-	}
-}
-
 func nodeBin(t testing.TB, repo string) string {
 	t.Helper()
 	d, err := supervisor.NodeBinDir(repo)
@@ -209,6 +157,7 @@ func startLab(t testing.TB, proxy, bin string) *lab {
 		t.Fatal(err)
 	}
 	t.Logf("lab %s up in %s", name, time.Since(began).Round(100*time.Millisecond))
+	checkHostDuringLab(t, before, o)
 	cfg, err := supervisor.RESTConfig(o)
 	if err != nil {
 		t.Fatal(err)

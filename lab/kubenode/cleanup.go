@@ -75,8 +75,12 @@ func CNIResults(lab, labDir string) []string {
 // bundles in their state folders: bootstrap.json ({"address": "unix:///run/containerd/s/<hash>"},
 // containerd 2.4) or an address file (older shims).
 func shimAddresses(labDir string) []string {
+	// The nodes' containerds and the router's (lab/router).
 	bundles, _ := filepath.Glob(filepath.Join(labDir, "nodes", "*", "containerd", "state",
 		"io.containerd.runtime.v2.task", "*", "*"))
+	routers, _ := filepath.Glob(filepath.Join(labDir, "router", "containerd", "state",
+		"io.containerd.runtime.v2.task", "*", "*"))
+	bundles = append(bundles, routers...)
 	var out []string
 	for _, b := range bundles {
 		var addr string

@@ -21,8 +21,9 @@ import (
 // a supervisor that died) and takes their interfaces and nftables tables along, kills what is
 // left in the nodes' cgroup roots (containers in Pod namespaces) and removes those roots in
 // every hierarchy, unmounts what the kubelets and containerds mounted under the lab's directory,
-// removes the CNI results and container log links of its nodes and the shims' sockets, then the
-// /etc/netns entries of those names and the lab's directory. It relies on names only, so it
+// removes the CNI results and container log links of its nodes and the shims' sockets, puts back
+// the machine's kernel settings its kubelets changed, then the /etc/netns entries of those names
+// and the lab's directory. It relies on names only, so it
 // works after a crash too, and it is a no-op for a lab that is not there.
 func Down(ctx context.Context, o Options) error { return down(ctx, o, false) }
 
@@ -42,7 +43,10 @@ func down(ctx context.Context, o Options, keepBin bool) error {
 	errs := []error{
 		topology.Remove(ctx, o.Name),
 		kubenode.RemoveCgroups(o.Name + "-node"),
+		kubenode.RemoveCgroups(o.Name + "-router"),
 		kubenode.Cleanup(o.Name, o.Dir),
+		// After the kubelets are gone: none can set them again.
+		kubenode.RestoreSysctls(o.sysctlsPath()),
 	}
 	if left := topology.ListNamespaces(o.Name); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("namespaces left: %s", strings.Join(left, ", ")))

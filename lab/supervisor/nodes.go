@@ -125,6 +125,9 @@ func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) (nodeI
 	}
 	s.progressf("containerd on each node, %d images imported in %s (sandbox %s)", len(imgs.archives),
 		time.Since(began).Round(100*time.Millisecond), imgs.sandbox)
+	if err := kubenode.SaveSysctls(s.o.sysctlsPath()); err != nil {
+		return imgs, fmt.Errorf("saving the machine's kernel settings the kubelets change: %w", err)
+	}
 	for i, kn := range nodes {
 		n := s.plan.Nodes[i]
 		s.procs.add(func() {

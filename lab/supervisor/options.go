@@ -46,7 +46,7 @@ type Options struct {
 	// imports: the Pods' images and the sandbox (pause) image.
 	Images string
 	// Prebuilt skips building: Dir/bin already holds frontdesk-lab, frontdesk-controller,
-	// frontdesk-speaker, http-echo, the chart renderer, gobgpd and gobgp (tests build them once).
+	// frontdesk-speaker, http-echo, the chart renderer and gobgp (tests build them once).
 	Prebuilt bool
 	// DieWithParent ties the supervisor to the process that ran Up (tests: a test binary killed
 	// by its timeout takes the lab's processes with it; down still removes the namespaces).
@@ -73,6 +73,9 @@ func (o Options) progressPath() string {
 }
 func (o Options) logPath(name string) string { return filepath.Join(o.Dir, "logs", name+".log") }
 func (o Options) nodesDir() string           { return filepath.Join(o.Dir, "nodes") }
+
+// sysctlsPath records the machine's kernel settings that the kubelets change (kubenode.SaveSysctls).
+func (o Options) sysctlsPath() string { return filepath.Join(o.Dir, "host-sysctls.json") }
 
 func (o Options) validate() error {
 	if _, err := o.Plan(); err != nil {

@@ -28,6 +28,8 @@ type proc struct {
 	argv []string // program and arguments
 	env  []string // added to the supervisor's environment
 	log  string
+	// before, if set, runs before each start; an error is logged and counts as an exit.
+	before func(context.Context) error
 }
 
 // supervise runs p until ctx ends, restarting it, and records its pid in the state. It returns
@@ -35,7 +37,13 @@ type proc struct {
 func (s *supervisor) supervise(ctx context.Context, p proc) {
 	for {
 		cmd := p.command()
-		err := s.startLogged(cmd, p)
+		var err error
+		if p.before != nil {
+			err = p.before(ctx)
+		}
+		if err == nil {
+			err = s.startLogged(cmd, p)
+		}
 		if err == nil {
 			_ = s.state.update(func(st *State) { st.Pids[p.name] = cmd.Process.Pid })
 			done := make(chan struct{})

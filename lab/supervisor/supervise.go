@@ -15,9 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
 
-	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
@@ -175,28 +173,6 @@ func (s *supervisor) start(ctx context.Context, p proc) {
 		s.supervise(pctx, p)
 	})
 	s.procs.add(func() { cancel(); <-done })
-}
-
-// startRouter runs gobgpd in the router's namespace and the syncer that installs its routes in
-// the router's kernel table. The speakers peer with it once they speak BGP (#6).
-func (s *supervisor) startRouter(ctx context.Context) error {
-	conf := filepath.Join(s.o.Dir, "gobgpd.toml")
-	if err := os.WriteFile(conf, []byte(router.Config(s.plan)), 0o644); err != nil {
-		return err
-	}
-	ns := s.plan.NS(topology.RoleRouter)
-	s.start(ctx, proc{name: "gobgpd", ns: ns, argv: []string{s.o.bin("gobgpd"), "-f", conf, "-p",
-		"--api-hosts=" + router.APIAddr, "--pprof-disable"}})
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	s.wg.Go(func() {
-		defer close(done)
-		router.Sync(sctx, ns, s.o.bin("gobgp"), klog.Background().WithName("router"))
-	})
-	s.procs.add(func() { cancel(); <-done })
-	s.progressf("router: gobgpd AS %d on %s, nodes accepted as AS %d neighbours; its routes go to the router's table (ECMP)",
-		s.plan.RouterASN, s.plan.Router, s.plan.NodeASN)
-	return nil
 }
 
 func (s *supervisor) waitNodesReady(ctx context.Context, kube kubernetes.Interface) error {

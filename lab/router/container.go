@@ -1,0 +1,166 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ContainerID is the router's gobgpd container; Namespace is the containerd namespace it lives in.
+const (
+	ContainerID = "gobgpd"
+	Namespace   = "lab"
+)
+
+// Container is gobgpd run as users run a BGP peer in tests: a container of the GoBGP image
+// built here (make images: frontdesk-lb/gobgp), run by a containerd of the router's own with
+// Debian's runc, on the router namespace's network (host networking: the container's network is
+// the namespace containerd runs in). Every file is under Dir; its cgroups are under
+// CgroupParent, which down removes by name.
+type Container struct {
+	Lab     string // the lab's name: the cgroup parent is named after it
+	Dir     string // the router's folder: containerd's config, root, state and socket
+	NodeBin string // lab/tools/node-build.sh's folder: containerd, its runc shim, ctr
+	Runc    string // the runc binary
+	Image   string // the gobgp image's name, as imported from its archive
+	// ConfDir holds gobgpd's configuration; it is mounted read-only at the same path.
+	ConfDir string
+}
+
+// CgroupParent is where the container's cgroups go in every hierarchy.
+func (c Container) CgroupParent() string { return "/" + c.Lab + "-router" }
+
+func (c Container) containerdDir() string { return filepath.Join(c.Dir, "containerd") }
+
+// ConfigPath is containerd's configuration file.
+func (c Container) ConfigPath() string { return filepath.Join(c.containerdDir(), "config.toml") }
+
+// Socket is containerd's API socket.
+func (c Container) Socket() string { return filepath.Join(c.containerdDir(), "containerd.sock") }
+
+// ContainerdConfig is the router's containerd configuration: root, state, sockets and /opt are
+// the router's; the CRI and NRI are off (no kubelet talks to it).
+func (c Container) ContainerdConfig() string {
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) } // a TOML basic string
+	d := c.containerdDir()
+	return fmt.Sprintf(`# containerd of the lab's router (written by the lab's supervisor; lab/router)
+version = 4
+root = %s
+state = %s
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images", "io.containerd.nri.v1.nri"]
+
+[plugins."io.containerd.server.v1.grpc"]
+  address = %s
+
+[plugins."io.containerd.server.v1.ttrpc"]
+  address = %s
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = %s
+`, q(filepath.Join(d, "root")), q(filepath.Join(d, "state")), q(c.Socket()),
+		q(filepath.Join(d, "containerd.ttrpc.sock")), q(filepath.Join(d, "opt")))
+}
+
+// Prepare writes containerd's configuration.
+func (c Container) Prepare() error {
+	if err := os.MkdirAll(c.containerdDir(), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(c.ConfigPath(), []byte(c.ContainerdConfig()), 0o644)
+}
+
+// ContainerdArgs runs the router's containerd.
+func (c Container) ContainerdArgs() []string {
+	return []string{filepath.Join(c.NodeBin, "containerd"), "--config=" + c.ConfigPath()}
+}
+
+// RunArgs runs gobgpd in the foreground with args: ctr forwards the signals it gets to the task
+// (a stop is gobgpd's SIGTERM) and removes the container when gobgpd exits.
+func (c Container) RunArgs(args ...string) []string {
+	argv := []string{filepath.Join(c.NodeBin, "ctr"), "--address=" + c.Socket(), "--namespace=" + Namespace,
+		"run", "--rm", "--net-host", "--runc-binary=" + c.Runc,
+		"--cgroup=" + c.CgroupParent() + "/" + ContainerID,
+		"--mount=type=bind,src=" + c.ConfDir + ",dst=" + c.ConfDir + ",options=rbind:ro",
+		c.Image, ContainerID, "/usr/local/bin/gobgpd"}
+	return append(argv, args...)
+}
+
+// Wait waits until containerd answers on its socket.
+func (c Container) Wait(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if _, err = c.ctr(ctx, "version"); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the router's containerd not answering on %s after %s: %w", c.Socket(), timeout, err)
+}
+
+// Import imports the OCI archive that holds Image.
+func (c Container) Import(ctx context.Context, archive string) error {
+	if _, err := c.ctr(ctx, "images", "import", archive); err != nil {
+		return fmt.Errorf("importing %s into the router's containerd: %w", filepath.Base(archive), err)
+	}
+	return nil
+}
+
+// RemoveStale removes a container left by a run that did not end cleanly (ctr killed before it
+// could remove it), so that the next run can take its name. Nothing to remove is not an error.
+func (c Container) RemoveStale(ctx context.Context) error {
+	if _, err := c.ctr(ctx, "containers", "info", ContainerID); err != nil {
+		return nil //nolint:nilerr // no such container: nothing to remove
+	}
+	_, _ = c.ctr(ctx, "tasks", "kill", "--signal=SIGKILL", ContainerID)
+	var err error
+	for range 50 {
+		if _, err = c.ctr(ctx, "tasks", "delete", "--force", ContainerID); err == nil || strings.Contains(err.Error(), "not found") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err = c.ctr(ctx, "containers", "delete", ContainerID); err != nil {
+		return fmt.Errorf("removing the router's stale %s container: %w", ContainerID, err)
+	}
+	return nil
+}
+
+// Task is gobgpd's task as containerd reports it: its PID on the machine and its status.
+func (c Container) Task(ctx context.Context) (pid int, status string, err error) {
+	out, err := c.ctr(ctx, "tasks", "list")
+	if err != nil {
+		return 0, "", err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line) // TASK PID STATUS
+		if len(f) == 3 && f[0] == ContainerID {
+			pid, err := strconv.Atoi(f[1])
+			return pid, f[2], err
+		}
+	}
+	return 0, "", fmt.Errorf("no %s task in the router's containerd", ContainerID)
+}
+
+func (c Container) ctr(ctx context.Context, args ...string) (string, error) {
+	argv := append([]string{"--address=" + c.Socket(), "--namespace=" + Namespace}, args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(c.NodeBin, "ctr"), argv...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", errors.Join(err, errors.New(strings.TrimSpace(stderr.String())))
+	}
+	return out.String(), nil
+}
