@@ -91,3 +91,9 @@ func (o Options) RouterContainer() router.Container {
 	_, image, _ := gobgpImage(o)
 	return o.routerContainer(image)
 }
+
+// routerCtr is the ctr command line for the router's containerd.
+func (o Options) routerCtr() string {
+	c := o.routerContainer("")
+	return filepath.Join(o.NodeBin, "ctr") + " --address=" + c.Socket() + " --namespace=" + router.Namespace
+}

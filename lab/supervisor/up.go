@@ -294,6 +294,7 @@ frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing %s.
   LAN client   ip netns exec %s sh      (%s, on the nodes' LAN: reaches LoadBalancer IPs by ARP)
   client       ip netns exec %s sh         (%s, behind the router %s)
   in a Pod     %s exec -it <pod> -- sh     (the real kubelet's exec; crictl: %s)
+  router       ip netns exec %s %s neighbor     (gobgpd in a container: %s tasks ls)
   logs         %s
   remove       make lab-down
 The Services guide's example: %s apply -f examples/hello-deploy.yaml -f examples/hello-svc.yaml
@@ -303,6 +304,7 @@ The Services guide's example: %s apply -f examples/hello-deploy.yaml -f examples
 		plan.NS(topology.RoleLANClient), plan.LANClient,
 		plan.NS(topology.RoleClient), plan.Client, plan.RouterExternal,
 		o.Kubectl(), o.crictl("node1"),
+		plan.NS(topology.RoleRouter), o.bin("gobgp"), o.routerCtr(),
 		filepath.Join(o.Dir, "logs"),
 		o.Kubectl())
 }
