@@ -71,6 +71,14 @@ type controller struct {
 
 func (e *env) startController(t testing.TB) *controller {
 	t.Helper()
+	return e.startControllerWith(t, func(cfg *servicecontroller.Config) {
+		cfg.MinRetryDelay, cfg.MaxRetryDelay = 50*time.Millisecond, 2*time.Second
+	})
+}
+
+// startControllerWith starts a controller whose service controller configuration tweak changes.
+func (e *env) startControllerWith(t testing.TB, tweak func(*servicecontroller.Config)) *controller {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	k := &controller{cancel: cancel, cloud: baremetal.New(baremetal.Options{RepairInterval: 2 * time.Second, StatusInterval: 200 * time.Millisecond})}
 	if err := k.cloud.Start(ctx, e.cfg); err != nil {
@@ -80,7 +88,7 @@ func (e *env) startController(t testing.TB) *controller {
 	factory := informers.NewSharedInformerFactory(e.kube, 0)
 	lb, _ := k.cloud.LoadBalancer()
 	cfg := servicecontroller.DefaultConfig()
-	cfg.MinRetryDelay, cfg.MaxRetryDelay = 50*time.Millisecond, 2*time.Second
+	tweak(&cfg)
 	sc, err := servicecontroller.New(lb, e.kube, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)
 	if err != nil {
 		cancel()
@@ -219,3 +227,26 @@ func (e *env) distinct() (map[netip.Addr]string, error) {
 func svcName(i int) string { return fmt.Sprintf("svc-%03d", i) }
 
 func mustParse(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// waitEventCount waits until the Events of the given reason on the Service count n or more
+// (repeats of one Event are counted in its count, as the event recorder aggregates them).
+func (e *env) waitEventCount(t testing.TB, svc, reason string, n int32, timeout time.Duration) {
+	t.Helper()
+	var have int32
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		evs, err := e.kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + svc})
+		if err != nil {
+			return false, nil //nolint:nilerr // a transient API error: keep polling until the deadline
+		}
+		have = 0
+		for _, ev := range evs.Items {
+			if ev.Reason == reason {
+				have += max(ev.Count, 1)
+			}
+		}
+		return have >= n, nil
+	})
+	if err != nil {
+		t.Fatalf("%d %s Events on %s after %s, want %d", have, reason, svc, timeout, n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/allocator"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
 )
 
 // allocationIndex answers, from the informer cache, which IPAllocation objects name a Service. It
@@ -35,9 +37,33 @@ type balancer struct {
 	// before that, or a restart could hand out one that is already in use.
 	ready   <-chan struct{}
 	metrics *recorder
+	// wake queues the Services waiting for an address at once (the service controller's, through
+	// SetWake); nil until it is set.
+	wake atomic.Pointer[func()]
 }
 
-var _ cloudprovider.LoadBalancer = (*balancer)(nil)
+// SetWake implements servicecontroller.Waker: pools added or grown and addresses freed wake the
+// Services that found none, instead of leaving them to their backoff.
+func (b *balancer) SetWake(wake func()) { b.wake.Store(&wake) }
+
+// wakeWaiting runs the service controller's wake, if it has set one.
+func (b *balancer) wakeWaiting() {
+	if w := b.wake.Load(); w != nil {
+		(*w)()
+	}
+}
+
+// freed follows any release of addresses: the pool statuses change and a waiting Service may now
+// get one of them.
+func (b *balancer) freed() {
+	b.pools.changed()
+	b.wakeWaiting()
+}
+
+var (
+	_ cloudprovider.LoadBalancer = (*balancer)(nil)
+	_ servicecontroller.Waker    = (*balancer)(nil)
+)
 
 func ownerKey(svc *v1.Service) string { return svc.Namespace + "/" + svc.Name }
 
@@ -74,7 +100,10 @@ func (b *balancer) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Ser
 	if err := b.releaseOthers(ctx, svc, res); err != nil {
 		return nil, err
 	}
-	if changedHoldings(res) {
+	switch {
+	case len(res.Released) > 0:
+		b.freed()
+	case changedHoldings(res):
 		b.pools.changed() // a resync that kept everything leaves the pool statuses alone
 	}
 	return statusOf(addrsOf(res)), nil
@@ -104,7 +133,7 @@ func (b *balancer) EnsureLoadBalancerDeleted(ctx context.Context, _ string, svc 
 	}
 	if len(released) > 0 {
 		klog.FromContext(ctx).V(2).Info("Released load-balancer addresses", "service", klog.KObj(svc), "addresses", released)
-		b.pools.changed()
+		b.freed()
 	}
 	return nil
 }

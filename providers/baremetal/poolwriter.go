@@ -51,6 +51,8 @@ func (w *poolWriter) reload(ctx context.Context) {
 		return
 	}
 	w.b.pools.set(views)
+	// A pool added or grown may serve a Service that found no address.
+	w.b.wakeWaiting()
 }
 
 // run writes statuses when kicked, at most once per interval, until ctx is done.

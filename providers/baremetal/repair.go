@@ -71,7 +71,7 @@ func (r *repairer) pass(ctx context.Context, objs []*v1alpha1.IPAllocation, look
 	}
 	r.seen = still
 	if released > 0 {
-		r.b.pools.changed()
+		r.b.freed()
 	}
 	return released
 }

@@ -190,6 +190,9 @@ func New(balancer cloudprovider.LoadBalancer, client kubernetes.Interface,
 	if err != nil {
 		return nil, fmt.Errorf("servicecontroller: watching Nodes: %w", err)
 	}
+	if w, ok := balancer.(Waker); ok {
+		w.SetWake(c.wakeWaiting)
+	}
 	// The registrations' HasSynced also wait until our handlers have seen
 	// the initial lists, so no worker starts on a half-filled queue.
 	c.synced = []cache.InformerSynced{svcReg.HasSynced, nodeReg.HasSynced}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/frontdesk-lb/frontdesk/providers/internal/fakelb"
@@ -44,10 +45,16 @@ type unitHarness struct {
 
 func startUnit(t *testing.T, cfg Config, workers int, objs ...runtime.Object) *unitHarness {
 	t.Helper()
+	lb := fakelb.New()
+	return startUnitWith(t, lb, lb, cfg, workers, objs...)
+}
+
+// startUnitWith runs the controller on balancer, which wraps lb.
+func startUnitWith(t *testing.T, lb *fakelb.Fake, balancer cloudprovider.LoadBalancer, cfg Config, workers int, objs ...runtime.Object) *unitHarness {
+	t.Helper()
 	client := fake.NewClientset(objs...)
 	factory := informers.NewSharedInformerFactory(client, 0)
-	lb := fakelb.New()
-	ctrl, err := New(lb, client, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)
+	ctrl, err := New(balancer, client, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
