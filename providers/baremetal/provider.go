@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -75,31 +76,68 @@ type Cloud struct {
 	mu        sync.Mutex
 	started   bool
 	restoreIn time.Duration // how long the restore itself took, caches already synced
+	// shared are the controller manager's informers (SetInformers); informersSet is closed once
+	// they are.
+	shared       *sharedInformers
+	informersSet chan struct{}
 }
 
-var _ cloudprovider.Interface = (*Cloud)(nil)
+// sharedInformers are the informers the provider takes from the controller manager's factory
+// instead of building its own: one cache of every Service in the process, the service
+// controller's.
+type sharedInformers struct {
+	services   cache.SharedIndexInformer
+	namespaces cache.SharedIndexInformer
+}
+
+var (
+	_ cloudprovider.Interface    = (*Cloud)(nil)
+	_ cloudprovider.InformerUser = (*Cloud)(nil)
+)
 
 // New returns a provider that does nothing until Initialize (in the cloud-controller-manager) or
 // Start (in tests) gives it a cluster.
 func New(opts Options) *Cloud {
 	opts.defaults()
-	c := &Cloud{opts: opts, ready: make(chan struct{})}
+	c := &Cloud{opts: opts, ready: make(chan struct{}), informersSet: make(chan struct{})}
 	c.lb = &balancer{pools: newPoolState(), ready: c.ready, metrics: newRecorder()}
 	return c
 }
 
-// Initialize is called by the cloud-controller-manager before its controllers start. The state is
-// restored in the background; LoadBalancer calls wait for it.
+// Initialize is called by the cloud-controller-manager before its controllers start, and
+// SetInformers right after it. The state is restored in the background once both are done;
+// LoadBalancer calls wait for it.
 func (c *Cloud) Initialize(clientBuilder cloudprovider.ControllerClientBuilder, stop <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-stop; cancel() }()
 	cfg := clientBuilder.ConfigOrDie("frontdesk-baremetal")
 	go func() {
+		select { // the controller manager calls SetInformers as soon as Initialize returns
+		case <-c.informersSet:
+		case <-ctx.Done():
+			return
+		}
 		if err := c.Start(ctx, cfg); err != nil && ctx.Err() == nil {
 			klog.FromContext(ctx).Error(err, "The bare-metal provider could not start")
 			klog.FlushAndExit(klog.ExitFlushTimeout, 1)
 		}
 	}()
+}
+
+// SetInformers implements cloudprovider.InformerUser: the provider reads Services and Namespaces
+// from the controller manager's informers, which the service controller shares, instead of
+// keeping caches of its own. The informers are requested here, before the controller manager
+// starts its factory; Start waits for them to sync. Call it before Start, or not at all (tests:
+// Start then builds its own).
+func (c *Cloud) SetInformers(f informers.SharedInformerFactory) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shared != nil {
+		return
+	}
+	c.shared = &sharedInformers{services: f.Core().V1().Services().Informer(),
+		namespaces: f.Core().V1().Namespaces().Informer()}
+	close(c.informersSet)
 }
 
 // Start connects the provider to the cluster cfg points at, restores every allocation and runs the
@@ -112,6 +150,7 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		return errors.New("the bare-metal provider was started twice")
 	}
 	c.started = true
+	shared := c.shared
 	c.mu.Unlock()
 
 	logger := klog.FromContext(ctx).WithName("baremetal")
@@ -124,20 +163,12 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	svcInformer := plainInformer(&v1.Service{}, nil,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return kube.CoreV1().Services("").List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return kube.CoreV1().Services("").Watch(ctx, o)
-		})
-	nsInformer := plainInformer(&v1.Namespace{}, nil,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return kube.CoreV1().Namespaces().List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return kube.CoreV1().Namespaces().Watch(ctx, o)
-		})
+	var svcInformer, nsInformer cache.SharedIndexInformer
+	if shared != nil {
+		svcInformer, nsInformer = shared.services, shared.namespaces
+	} else {
+		svcInformer, nsInformer = ownCoreInformers(kube)
+	}
 	poolInformer := plainInformer(&v1alpha1.IPPool{}, nil,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return api.set.IPPools().List(ctx, o)
@@ -175,12 +206,14 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		return n.Labels, nil
 	}
 
-	informers := []cache.SharedIndexInformer{svcInformer, nsInformer, poolInformer, allocInformer}
-	synced := make([]cache.InformerSynced, len(informers))
-	for i, inf := range informers {
+	own := []cache.SharedIndexInformer{poolInformer, allocInformer}
+	if shared == nil {
+		own = append(own, svcInformer, nsInformer)
+	} // else the controller manager runs them
+	for _, inf := range own {
 		go inf.Run(ctx.Done())
-		synced[i] = inf.HasSynced
 	}
+	synced := []cache.InformerSynced{svcInformer.HasSynced, nsInformer.HasSynced, poolInformer.HasSynced, allocInformer.HasSynced}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("waiting for the Service, Namespace, IPPool and IPAllocation caches (are the frontdesk CRDs installed?): %w", ctx.Err())
 	}
@@ -247,6 +280,26 @@ func (c *Cloud) Clusters() (cloudprovider.Clusters, bool)         { return nil, 
 func (c *Cloud) Routes() (cloudprovider.Routes, bool)             { return nil, false }
 func (c *Cloud) ProviderName() string                             { return ProviderName }
 func (c *Cloud) HasClusterID() bool                               { return true }
+
+// ownCoreInformers are the Service and Namespace informers of a provider started without the
+// controller manager's (tests, benchmarks).
+func ownCoreInformers(kube kubernetes.Interface) (services, namespaces cache.SharedIndexInformer) {
+	services = plainInformer(&v1.Service{}, nil,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return kube.CoreV1().Services("").List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return kube.CoreV1().Services("").Watch(ctx, o)
+		})
+	namespaces = plainInformer(&v1.Namespace{}, nil,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return kube.CoreV1().Namespaces().List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return kube.CoreV1().Namespaces().Watch(ctx, o)
+		})
+	return services, namespaces
+}
 
 // plainInformer builds an informer whose first fill is one LIST served from the API server's watch
 // cache, not the streaming watch-list that client-go uses by default since 1.35. The provider may not
