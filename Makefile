@@ -29,11 +29,11 @@ HELM = $(shell bash hack/helm.sh --print)
 # Packages holding tests of a tier, found by their build tag so that a tier starts its heavy fixtures
 # (a control plane, network namespaces) only where they are used.
 tier_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\b$(1)\b' . 2>/dev/null \
-	| grep -v -e '^./test/tools/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' -e '^./lab/tools/' | xargs -r -n1 dirname | sort -u)
+	| grep -v -e '^./test/tools/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' | xargs -r -n1 dirname | sort -u)
 # The integration tier leaves out files that also need root (netns): the netns tier runs those,
 # and a package made only of them has nothing to build without the tag.
 integration_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\bintegration\b' . 2>/dev/null \
-	| grep -v -e '^./test/tools/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' -e '^./lab/tools/' \
+	| grep -v -e '^./test/tools/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' \
 	| xargs -r grep -L -E '^//go:build .*\bnetns\b' | xargs -r -n1 dirname | sort -u)
 
 .PHONY: all version build images images-check images-lock generate verify-generated unit unit-race lint fmt deps k8s-tools integration netns test bench lab lab-down clean help

@@ -111,12 +111,12 @@ var images = []build.Image{
 	},
 	{
 		Name: "frontdesk-lb/gobgp", Local: true,
-		Tags:        []build.Tag{build.ModuleVersion("lab/tools", "github.com/osrg/gobgp/v4")},
+		Tags:        []build.Tag{build.ModuleVersion("hack/tools", "github.com/osrg/gobgp/v4")},
 		Title:       "gobgp",
-		Description: "GoBGP's gobgpd and gobgp CLI, pinned in lab/tools/go.mod: the lab's router",
+		Description: "GoBGP's gobgpd and gobgp CLI, pinned in hack/tools/go.mod: the lab's router",
 		Layers: []build.Layer{{
-			build.Go("lab/tools", "github.com/osrg/gobgp/v4/cmd/gobgpd", "/usr/local/bin/gobgpd"),
-			build.Go("lab/tools", "github.com/osrg/gobgp/v4/cmd/gobgp", "/usr/local/bin/gobgp"),
+			build.Go("hack/tools", "github.com/osrg/gobgp/v4/cmd/gobgpd", "/usr/local/bin/gobgpd"),
+			build.Go("hack/tools", "github.com/osrg/gobgp/v4/cmd/gobgp", "/usr/local/bin/gobgp"),
 		}},
 		Entrypoint: []string{"/usr/local/bin/gobgpd"},
 	},

@@ -1,4 +1,4 @@
-// Package router is the lab's BGP router: gobgpd (GoBGP v4, built from the module in lab/tools)
+// Package router is the lab's BGP router: gobgpd (GoBGP v4, pinned in hack/tools/go.mod, run from the gobgp image)
 // in the router's namespace, which the nodes' speakers peer with, and a route syncer that
 // installs what gobgpd learnt into the router's kernel table, one ECMP route per prefix with a
 // next hop per node that advertises it. gobgpd alone keeps routes in its RIB only (it has no FIB

@@ -107,7 +107,7 @@ func prepare(ctx context.Context, o Options) error {
 	if err := LinkHelm(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out); err != nil {
 		return err
 	}
-	step(o.Out, "building gobgp, GoBGP's CLI the router's route syncer reads gobgpd with (lab/tools; about a minute the first time)")
+	step(o.Out, "building gobgp, GoBGP's CLI the router's route syncer reads gobgpd with (hack/tools; about a minute the first time)")
 	return BuildRouterTools(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out)
 }
 
@@ -161,15 +161,15 @@ func imagesOfVersion(dir, version string) int {
 	return 0
 }
 
-// BuildRouterTools builds gobgp, GoBGP's CLI pinned in lab/tools/go.mod (a module of its own, so
-// the product's go.mod does not carry GoBGP's dependencies), into dir: the router's syncer reads
+// BuildRouterTools builds gobgp, GoBGP's CLI pinned in hack/tools/go.mod (the project's tool
+// module, so the product's go.mod does not carry GoBGP's dependencies), into dir: the router's syncer reads
 // gobgpd's RIB with it. gobgpd itself runs from the gobgp image (make images).
 func BuildRouterTools(ctx context.Context, repo, dir string, out io.Writer) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+"/", "github.com/osrg/gobgp/v4/cmd/gobgp")
-	cmd.Dir = filepath.Join(repo, "lab", "tools")
+	cmd.Dir = filepath.Join(repo, "hack", "tools")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building gobgp in lab/tools: %w", err)
+		return fmt.Errorf("building gobgp in hack/tools: %w", err)
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ type Source interface {
 
 // Go builds a Go package of the repository statically (CGO_ENABLED=0, -trimpath, the version
 // -ldflags) for the target architecture and puts the binary at dest. dir is the module's folder
-// relative to the repository ("" for the product's own module, lab/tools for GoBGP).
+// relative to the repository ("" for the product's own module, hack/tools for GoBGP).
 func Go(dir, pkg, dest string) Source { return goSource{dir: dir, pkg: pkg, dest: dest} }
 
 type goSource struct{ dir, pkg, dest string }
