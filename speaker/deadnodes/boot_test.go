@@ -160,3 +160,31 @@ func TestRebootSeenLateIsNotHeld(t *testing.T) {
 		t.Errorf("%+v %+v, want nothing", set, changes)
 	}
 }
+
+// TestRebootAgainWhileHeld: a node held for readiness after a reboot that reboots again (its
+// speaker left, so no new death) is held from the second reboot: the Pods that turned ready in
+// between are gone too.
+func TestRebootAgainWhileHeld(t *testing.T) {
+	w := bootWorld()
+	tr := New(Config{ReturnAfter: time.Second, RestartHold: 10 * time.Second})
+	first := time.Unix(2000, 0)
+	w.reboot("c", first)
+	if set, _, _ := tr.Update(w.view("a"), first); !set["c"].ReturnedAt.Equal(first) {
+		t.Fatalf("first reboot: %+v", set)
+	}
+	second := first.Add(5 * time.Second)
+	w.reboot("c", second)
+	set, changes, next := tr.Update(w.view("a"), second)
+	if !set["c"].ReturnedAt.Equal(second) || len(changes) != 0 || !next.Equal(second.Add(10*time.Second)) {
+		t.Errorf("second reboot: %+v %+v next %v; want held from %v, no new transition", set, changes, next, second)
+	}
+	set, changes, _ = tr.Update(w.view("a"), first.Add(10*time.Second))
+	if _, ok := set["c"]; !ok || len(changes) != 0 {
+		t.Errorf("RestartHold after the first reboot: %+v %+v; want still held (the second one counts)", set, changes)
+	}
+	set, changes, _ = tr.Update(w.view("a"), second.Add(10*time.Second))
+	if len(set) != 0 {
+		t.Errorf("RestartHold after the second reboot: still %+v", set)
+	}
+	onlyTransition(t, "after the second hold", changes, "c", false, "Rebooted")
+}

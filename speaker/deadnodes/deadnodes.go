@@ -253,8 +253,16 @@ func (t *Tracker) rebooted(v liveness.View, now time.Time) []Transition {
 			continue
 		}
 		t.reboots[name] = p.RebootedAt
-		if t.nodes[name] != nil || !v.SelfAlive || !p.Alive || !now.Before(p.RebootedAt.Add(t.cfg.RestartHold)) {
-			continue // excluded already (its return decides), or nothing left to hold
+		if s := t.nodes[name]; s != nil {
+			// Excluded already: its return decides, unless it is held for readiness and rebooted
+			// again, which takes the Pods ready since the first return too.
+			if !s.returnedAt.IsZero() && p.Alive && p.RebootedAt.After(s.returnedAt) {
+				*s = state{deadSince: s.deadSince, inc: p.Incarnation, boot: p.BootID, aliveSince: p.RebootedAt, returnedAt: p.RebootedAt, why: "Rebooted"}
+			}
+			continue
+		}
+		if !v.SelfAlive || !p.Alive || !now.Before(p.RebootedAt.Add(t.cfg.RestartHold)) {
+			continue // nothing left to hold
 		}
 		t.nodes[name] = &state{inc: p.Incarnation, boot: p.BootID, aliveSince: p.RebootedAt, returnedAt: p.RebootedAt, why: "Rebooted"}
 		changes = append(changes, Transition{Node: name, Excluded: true, Reason: "Rebooted", Speakers: speakerCount(v)})
