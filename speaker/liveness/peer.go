@@ -98,9 +98,9 @@ func (m *Membership) handleLocked(b []byte, now time.Time) (changed bool) {
 		m.reject(RejectUnknownSender, d.name, d.inc)
 		return false
 	}
-	// Authentic, so it says which version the peer reads (a replay of an old version 1 datagram
-	// only makes us send version 1 until the next version 2 one: the peer's dead list is lost
-	// meanwhile, which can only keep endpoints, never exclude them).
+	// Authentic, so it says which version the peer reads (a replay of an older version's datagram
+	// only makes us send that version until the peer's next one: its dead list or boot ID is lost
+	// meanwhile, which can only keep endpoints, never exclude them, and unknown is no reboot).
 	p.version = d.version
 	if d.echo == 0 || (d.echo != m.nonce && d.echo != m.prevNonce) {
 		if !p.heard(now, m.cfg.Timeout) && !slices.Contains(p.retired, d.inc) && (d.inc != p.inc || d.seq > p.seq) {
