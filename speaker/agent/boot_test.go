@@ -59,7 +59,7 @@ func (n *speakerNode) start(peers map[string]netip.AddrPort) {
 	}
 	n.addr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	n.m, err = liveness.New(liveness.Config{NodeName: n.name, Key: bootTestKey, Conn: conn,
-		Interval: 100 * time.Millisecond, Timeout: 600 * time.Millisecond, BootID: bootIDFrom(n.boot, klog.Background())})
+		Interval: 100 * time.Millisecond, Timeout: time.Second, BootID: bootIDFrom(n.boot, klog.Background())})
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -112,12 +112,13 @@ func TestRestartOrRebootEndToEnd(t *testing.T) {
 		}
 	}()
 	ps := &fakeSetter{}
+	rv := &recordingView{membershipView: nodes["node-a"].m}
 	rec := record.NewFakeRecorder(100)
 	ctx, cancel := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
-		runDeadNodes(ctx, nodes["node-a"].m, ps, rec, deadnodes.Config{ReturnAfter: 300 * time.Millisecond, RestartHold: time.Hour}, klog.Background())
+		runDeadNodes(ctx, rv, ps, rec, deadnodes.Config{ReturnAfter: 300 * time.Millisecond, RestartHold: time.Hour}, klog.Background())
 	}()
 	defer func() { cancel(); <-loopDone }()
 	a := nodes["node-a"].m
@@ -146,17 +147,27 @@ func TestRestartOrRebootEndToEnd(t *testing.T) {
 		t.Errorf("crash and restart on the same boot: events %q", ev)
 	}
 
-	// SIGTERM and back on the same boot: no death, so no exclusion and no Event.
+	// SIGTERM and back on the same boot: no death, so no exclusion and no Event. The loop decides
+	// on the view where node-c is back (a reboot would be held from that very view on).
 	n := ps.count()
+	oldInc := rv.last().Peers["node-c"].Incarnation
 	c.leave()
 	waitUntil(t, "node-c left", func() bool { return !aliveC() })
 	c.start(peers)
-	waitUntil(t, "node-c back", aliveC)
-	time.Sleep(time.Second) // past the Timeout and ReturnAfter: a death or a hold would show by now
+	back := -1
+	waitUntil(t, "the exclusion loop deciding on node-c back", func() bool {
+		if back < 0 {
+			back = rv.firstWith(func(v liveness.View) bool {
+				p := v.Peers["node-c"]
+				return p.Alive && p.Incarnation != oldInc && p.Incarnation != 0
+			})
+		}
+		return back >= 0 && ps.count() > back
+	})
 	if ev := events(); len(ev) != 0 {
 		t.Errorf("a SIGTERM restart recorded %q", ev)
 	}
-	for _, set := range ps.all()[n:] {
+	for _, set := range ps.all()[n : back+1] {
 		if len(set) != 0 {
 			t.Errorf("a SIGTERM restart excluded %+v", set)
 		}
@@ -227,6 +238,35 @@ func (f *fakeSetter) all() []map[string]proxy.ExcludedNode {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.sets)
+}
+
+// recordingView keeps every view the exclusion loop read: the i-th is what its i-th
+// SetExcludedNodes was decided on.
+type recordingView struct {
+	membershipView
+	mu    sync.Mutex
+	views []liveness.View
+}
+
+func (r *recordingView) View() liveness.View {
+	v := r.membershipView.View()
+	r.mu.Lock()
+	r.views = append(r.views, v)
+	r.mu.Unlock()
+	return v
+}
+
+func (r *recordingView) last() liveness.View {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.views[len(r.views)-1]
+}
+
+// firstWith is the index of the first view read that satisfies f, -1 if none.
+func (r *recordingView) firstWith(f func(liveness.View) bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.IndexFunc(r.views, f)
 }
 
 // allHeard: every speaker has heard every other (not only presumed alive in its startup grace).
