@@ -159,3 +159,31 @@ func TestDeadNodeFlowsCleared(t *testing.T) {
 		t.Errorf("resync with node-b still excluded: deletions %v, want none", got)
 	}
 }
+
+// TestRebootedNodeHeldWithoutExclusion: a node that rebooted without having been excluded (its
+// speaker left on shutdown) is handed over with ReturnedAt alone: its endpoints listed ready from
+// before the reboot take no new connections and their connections are cleared (they died with
+// the node), and a Pod ready after the reboot is used at once.
+func TestRebootedNodeHeldWithoutExclusion(t *testing.T) {
+	tp := newTestProxy(t)
+	tp.apply(t, newService("web", clusterIP("10.96.0.5")), newSlice("web", "web-1", v1.ProtocolTCP, local1, remote1))
+	tr := tp.tracer(t, knftables.IPv4Family)
+	pod := tcp("10.244.1.7", "10.96.0.5", 80)
+	tp.ct.take()
+	time.Sleep(5 * time.Millisecond) // the reboot comes strictly after the first readiness
+	tp.SetExcludedNodes(map[string]ExcludedNode{"node-b": {ReturnedAt: time.Now()}})
+	if err := tp.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{toLocal1}, tr.trace(pod)); diff != "" {
+		t.Errorf("rebooted, its endpoint from before (-want +got):\n%s", diff)
+	}
+	want := []string{"-D -p tcp --orig-dst 10.96.0.5 --orig-port-dst 80 --reply-src 10.244.2.5"}
+	if diff := cmp.Diff(want, tp.ct.take()); diff != "" {
+		t.Errorf("conntrack deletions on the reboot (-want +got):\n%s", diff)
+	}
+	tp.apply(t, newSlice("web", "web-1", v1.ProtocolTCP, local1, remote2))
+	if diff := cmp.Diff([]string{toLocal1, toRemote2}, tr.trace(pod)); diff != "" {
+		t.Errorf("a Pod ready after the reboot (-want +got):\n%s", diff)
+	}
+}

@@ -67,6 +67,8 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		return nil
 	})
 	fs.StringVar(&o.LivenessKeyFile, "liveness-key-file", "", "file holding the shared heartbeat key, at least 16 bytes (required)")
+	fs.StringVar(&o.BootIDFile, "boot-id-file", liveness.KernelBootIDFile,
+		"file holding this node's boot ID (a UUID), sent in the heartbeats so that peers tell a speaker restart from a node reboot; override only where nodes share a kernel (a lab); empty: unknown")
 	fs.StringVar(&classes, "load-balancer-class", announce.DefaultClass,
 		"comma-separated spec.loadBalancerClass values served besides the unset class; empty serves only the unset class")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:7472", "address serving /metrics and /healthz; empty disables")

@@ -47,6 +47,8 @@ func releaseValues(r releaseSpec) ([]byte, error) {
 		// kube-proxy, the kubernetes Service's ClusterIP works only once the speaker runs.
 		"kubernetesServiceHost": u.Hostname(),
 		"kubernetesServicePort": u.Port(),
+		// The nodes share one kernel, hence one boot ID: each node's comes from the lab.
+		"bootIDConfigMap": BootIDConfigMap,
 	}
 	if r.proxy {
 		speaker["extraArgs"] = []string{
@@ -149,6 +151,13 @@ func (s *supervisor) installRelease(ctx context.Context, cp *cluster.Cluster, im
 	}
 	path := s.o.ValuesFile()
 	if err := os.WriteFile(path, values, 0o644); err != nil {
+		return err
+	}
+	var nodes []string
+	for _, n := range s.plan.Nodes {
+		nodes = append(nodes, n.Name)
+	}
+	if err := writeBootIDs(ctx, cp.Client, nodes); err != nil {
 		return err
 	}
 	began := time.Now()

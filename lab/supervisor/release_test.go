@@ -19,6 +19,7 @@ func TestReleaseValues(t *testing.T) {
 			Image                 struct{ Tag string }
 			KubernetesServiceHost string
 			KubernetesServicePort string
+			BootIDConfigMap       string
 			ExtraArgs             []string
 		}
 		Proxy    struct{ Enabled bool }
@@ -66,6 +67,9 @@ func TestReleaseValues(t *testing.T) {
 		}
 		if v.Speaker.KubernetesServiceHost != "198.18.0.2" || v.Speaker.KubernetesServicePort != "41234" {
 			t.Errorf("speaker reaches the API server at %s:%s", v.Speaker.KubernetesServiceHost, v.Speaker.KubernetesServicePort)
+		}
+		if v.Speaker.BootIDConfigMap != BootIDConfigMap {
+			t.Errorf("speaker boot IDs from %q, want %q (the nodes share one kernel)", v.Speaker.BootIDConfigMap, BootIDConfigMap)
 		}
 		if v.Proxy.Enabled != tc.proxy || (len(v.Speaker.ExtraArgs) > 0) != tc.proxy {
 			t.Errorf("proxy %t: enabled %t, speaker args %q", tc.proxy, v.Proxy.Enabled, v.Speaker.ExtraArgs)

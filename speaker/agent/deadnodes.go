@@ -22,7 +22,32 @@ import (
 const (
 	ReasonDeadNodeExcluded = "DeadNodeExcluded"
 	ReasonDeadNodeReturned = "DeadNodeReturned"
+	// ReasonRebootedNodeExcluded: the node rebooted without having been excluded (its speaker
+	// left on shutdown, or no majority agreed on its death); its endpoints not ready since the
+	// reboot take no new connections until they are.
+	ReasonRebootedNodeExcluded = "RebootedNodeExcluded"
 )
+
+// nodeBootID reads this node's boot ID for the heartbeats. Without one (an unreadable or
+// malformed file) the speaker still runs: its peers then treat its restarts as possible reboots,
+// as before boot IDs, which costs its endpoints up to RestartHold after a restart, never a
+// wrong exclusion.
+func nodeBootID(file string, log klog.Logger) liveness.BootID {
+	if file == "" {
+		return liveness.BootID{}
+	}
+	return bootIDFrom(liveness.BootIDFile(file), log)
+}
+
+func bootIDFrom(src liveness.BootIDSource, log klog.Logger) liveness.BootID {
+	b, err := src.BootID()
+	if err != nil {
+		log.Error(err, "no boot ID in the heartbeats: peers cannot tell this speaker restarting from its node rebooting (--boot-id-file)")
+		return liveness.BootID{}
+	}
+	log.Info("boot ID", "bootID", b.String())
+	return b
+}
 
 // membershipView is what the exclusion needs of liveness (*liveness.Membership).
 type membershipView interface {
@@ -93,6 +118,11 @@ func eventEmitter(v liveness.View, node string) string {
 func recordTransition(rec record.EventRecorder, t deadnodes.Transition) {
 	// Node events are namespaced "default" with the Node's name as UID, as the kubelet's are.
 	ref := &corev1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: t.Node, UID: types.UID(t.Node)}
+	if t.Excluded && t.Reason == "Rebooted" {
+		rec.Eventf(ref, corev1.EventTypeNormal, ReasonRebootedNodeExcluded,
+			"Node proxies use this node's endpoints only as Kubernetes reports them ready again: its speaker is back on a new boot, so the Pods it ran before are gone (frontdesk --proxy=nftables)")
+		return
+	}
 	if t.Excluded {
 		rec.Eventf(ref, corev1.EventTypeWarning, ReasonDeadNodeExcluded,
 			"Node proxies stopped sending new connections to this node's endpoints: its speaker is dead to %d of %d speakers (frontdesk --proxy=nftables)",
@@ -100,9 +130,11 @@ func recordTransition(rec record.EventRecorder, t deadnodes.Transition) {
 		return
 	}
 	rec.Eventf(ref, corev1.EventTypeNormal, ReasonDeadNodeReturned, "Node proxies use this node's endpoints again: %s", map[string]string{
-		"Returned":    "its speaker is alive again",
-		"Restarted":   "its speaker restarted; its endpoints come back as Kubernetes reports them ready",
-		"NoAgreement": "no majority of speakers reports it dead any more (a lost quorum, or its speaker left)",
+		"Returned":         "its speaker is alive again",
+		"SpeakerRestarted": "its speaker restarted on the same boot: the node and its Pods ran all along",
+		"Rebooted":         "it rebooted; its endpoints came back as Kubernetes reported them ready, and the rest now",
+		"Restarted":        "its speaker restarted (boot unknown); its endpoints came back as Kubernetes reported them ready, and the rest now",
+		"NoAgreement":      "no majority of speakers reports it dead any more (a lost quorum, or its speaker left)",
 	}[t.Reason])
 }
 

@@ -32,8 +32,12 @@ type Options struct {
 	NodeName        string
 	LivenessPort    uint16
 	LivenessKeyFile string
-	Classes         []string
-	MetricsAddr     string // serves /metrics and /healthz; empty: none
+	// BootIDFile holds this node's boot ID, sent in the heartbeats so that peers tell a speaker
+	// restart from a node reboot: liveness.KernelBootIDFile, or a file of the same form where
+	// nodes share a kernel (the lab). Empty: unknown.
+	BootIDFile  string
+	Classes     []string
+	MetricsAddr string // serves /metrics and /healthz; empty: none
 	// Drain is how long the addresses stay announced after Leave on shutdown, while the peers
 	// take them over (they re-elect within one heartbeat and send gratuitous ARP).
 	Drain time.Duration
@@ -74,7 +78,7 @@ func Main(stop context.Context, o Options) error {
 		return err
 	}
 	mem, err := liveness.New(liveness.Config{
-		NodeName: o.NodeName, Key: key, Conn: conn,
+		NodeName: o.NodeName, Key: key, Conn: conn, BootID: nodeBootID(o.BootIDFile, log),
 		Logger: slog.New(logr.ToSlogHandler(log.WithName("liveness"))),
 	})
 	if err != nil {

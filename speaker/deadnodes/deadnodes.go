@@ -7,11 +7,14 @@
 // never heard) and more than half of the speakers, each alive in this speaker's view (itself
 // included), report it dead in their heartbeats. It stays excluded while this speaker still sees
 // it dead and still sees a majority alive; it is taken back once it has been alive ReturnAfter
-// without a break (a flapping link keeps it out), and when it came back as a new speaker process
-// (a restart, perhaps a reboot) its endpoints come back one by one as Kubernetes reports them
-// ready again, or all of them after RestartHold. Everything else (this speaker losing its
-// majority, the node's speaker leaving, the node removed) takes it back at once: without strong
-// evidence the proxy follows Kubernetes.
+// without a break (a flapping link keeps it out). The node's boot ID (liveness wire version 3)
+// says how: the same speaker process, or a new one on the same boot (a speaker restart: its Pods
+// ran all along), takes it back whole; a new boot (a reboot), or a new process of unknown boot,
+// brings its endpoints back one by one as Kubernetes reports them ready again, or all of them
+// after RestartHold. A node that rebooted without being excluded (its speaker left on shutdown,
+// or no majority agreed on its death) is held the same way from its first heartbeat on the new
+// boot. Everything else (this speaker losing its majority, the node's speaker leaving, the node
+// removed) takes it back at once: without strong evidence the proxy follows Kubernetes.
 package deadnodes
 
 import (
@@ -34,8 +37,8 @@ type Config struct {
 	// ReturnAfter is how long a dead node must be alive again, without a break, before it is
 	// taken back: a link flapping every 2 s keeps it out rather than in and out.
 	ReturnAfter time.Duration
-	// RestartHold bounds how long the endpoints of a node back with a new speaker process wait for
-	// Kubernetes to report them ready again (a speaker restart alone leaves them ready all along).
+	// RestartHold bounds how long the endpoints of a node back on a new boot (or with a new
+	// speaker process of unknown boot) wait for Kubernetes to report them ready again.
 	RestartHold time.Duration
 }
 
@@ -101,9 +104,14 @@ func majorityAlive(v liveness.View) bool {
 type Transition struct {
 	Node     string
 	Excluded bool
-	// Reason: "Dead" on start; on stop "Returned" (alive again), "Restarted" (alive again as a new
-	// speaker process, its endpoints ready again or RestartHold over) or "NoAgreement" (this
-	// speaker lost its majority, or the node's speaker left or was removed).
+	// Reason, on start: "Dead" (a majority reports it dead), or "Rebooted" (its speaker came
+	// back on a new boot while it was not excluded: the Pods listed from before are gone, so its
+	// endpoints wait to be ready again). On stop: "Returned" (alive again, the same speaker
+	// process: a partition healed), "SpeakerRestarted" (alive again as a new speaker process on
+	// the same boot: the node and its Pods ran all along), "Rebooted" (back on a new boot, its
+	// endpoints ready again or RestartHold over), "Restarted" (back as a new speaker process of
+	// unknown boot, as "Rebooted") or "NoAgreement" (this speaker lost its majority, or the
+	// node's speaker left or was removed).
 	Reason             string
 	Agreeing, Speakers int
 }
@@ -112,13 +120,20 @@ type Transition struct {
 type Tracker struct {
 	cfg   Config
 	nodes map[string]*state
+	// reboots are the View's RebootedAt already acted on, per node, so that one reboot starts
+	// one hold.
+	reboots map[string]time.Time
 }
 
 type state struct {
 	deadSince  time.Time
-	inc        uint64    // the node's speaker incarnation when it died
-	aliveSince time.Time // zero while dead
-	returnedAt time.Time // back with a new incarnation for ReturnAfter: endpoints wait for readiness
+	inc        uint64          // the node's speaker incarnation when it died
+	boot       liveness.BootID // and its boot ID then (zero: unknown)
+	aliveSince time.Time       // zero while dead
+	// returnedAt: back on a new boot (or as a new process of unknown boot): its endpoints come
+	// back as they turn ready after it, all of them RestartHold after it. why is the stop reason.
+	returnedAt time.Time
+	why        string
 }
 
 // New returns a Tracker with nothing excluded.
@@ -129,7 +144,7 @@ func New(cfg Config) *Tracker {
 	if cfg.RestartHold <= 0 {
 		cfg.RestartHold = DefaultRestartHold
 	}
-	return &Tracker{cfg: cfg, nodes: map[string]*state{}}
+	return &Tracker{cfg: cfg, nodes: map[string]*state{}, reboots: map[string]time.Time{}}
 }
 
 // Update takes this speaker's view at now and returns the nodes to exclude (for
@@ -149,20 +164,25 @@ func (t *Tracker) Update(v liveness.View, now time.Time) (map[string]proxy.Exclu
 		delete(t.nodes, name)
 		changes = append(changes, Transition{Node: name, Reason: reason, Agreeing: all[name].Agreeing, Speakers: speakerCount(v)})
 	}
+	dead := func(name string) *state {
+		p := v.Peers[name]
+		return &state{deadSince: all[name].DeadSince, inc: p.Incarnation, boot: p.BootID}
+	}
 	for _, name := range slices.Sorted(maps.Keys(agreed)) {
 		s := t.nodes[name]
 		switch {
 		case s == nil:
-			t.nodes[name] = &state{deadSince: all[name].DeadSince, inc: v.Peers[name].Incarnation}
+			t.nodes[name] = dead(name)
 			a := all[name]
 			changes = append(changes, Transition{Node: name, Excluded: true, Reason: "Dead", Agreeing: a.Agreeing, Speakers: a.Speakers})
 		case !s.returnedAt.IsZero():
-			// It had come back as a new process and died again: a new death.
-			*s = state{deadSince: all[name].DeadSince, inc: v.Peers[name].Incarnation}
+			// It had come back on a new boot (or as a new process) and died again: a new death.
+			*s = *dead(name)
 		default:
 			s.aliveSince = time.Time{} // died again within ReturnAfter: still the same exclusion
 		}
 	}
+	changes = append(changes, t.rebooted(v, now)...)
 	for _, name := range slices.Sorted(maps.Keys(t.nodes)) {
 		if agreed[name] {
 			continue
@@ -179,22 +199,31 @@ func (t *Tracker) Update(v liveness.View, now time.Time) (map[string]proxy.Exclu
 			if s.aliveSince.IsZero() {
 				s.aliveSince = now
 			}
-			if back := s.aliveSince.Add(t.cfg.ReturnAfter); now.Before(back) {
-				wake(back)
-				continue
-			}
-			if p.Incarnation == s.inc {
-				stop(name, "Returned")
-				continue
-			}
 			if s.returnedAt.IsZero() {
-				s.returnedAt = s.aliveSince
+				if back := s.aliveSince.Add(t.cfg.ReturnAfter); now.Before(back) {
+					wake(back)
+					continue
+				}
+				switch {
+				case p.Incarnation == s.inc:
+					stop(name, "Returned")
+					continue
+				case !s.boot.IsZero() && p.BootID == s.boot:
+					// A new speaker process on the same boot: the node kept running, and so did
+					// its Pods, whose endpoints Kubernetes never stopped calling ready.
+					stop(name, "SpeakerRestarted")
+					continue
+				}
+				s.returnedAt, s.why = s.aliveSince, "Restarted"
+				if !s.boot.IsZero() && !p.BootID.IsZero() {
+					s.why = "Rebooted"
+				}
 			}
 			if end := s.returnedAt.Add(t.cfg.RestartHold); now.Before(end) {
 				wake(end)
 				continue
 			}
-			stop(name, "Restarted")
+			stop(name, s.why)
 		}
 	}
 	out := make(map[string]proxy.ExcludedNode, len(t.nodes))
@@ -202,4 +231,41 @@ func (t *Tracker) Update(v liveness.View, now time.Time) (map[string]proxy.Exclu
 		out[name] = proxy.ExcludedNode{DeadSince: s.deadSince, ReturnedAt: s.returnedAt}
 	}
 	return out, changes, next
+}
+
+// rebooted starts a hold on each node that this view says rebooted (a new boot ID heard from its
+// speaker) and that is not excluded already: one whose speaker left before the reboot (SIGTERM
+// on shutdown), or whose death no majority agreed on (two nodes, a split). The Pods it ran are
+// gone, though their endpoints may still be listed ready; those not ready since the reboot take
+// no new connections, and their conntrack entries are cleared (the connections died with the
+// node), until they turn ready or RestartHold passes. The node itself says it rebooted, in an
+// authenticated heartbeat: no majority is needed for that.
+func (t *Tracker) rebooted(v liveness.View, now time.Time) []Transition {
+	var changes []Transition
+	for name := range t.reboots {
+		if _, ok := v.Peers[name]; !ok {
+			delete(t.reboots, name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(v.Peers)) {
+		p := v.Peers[name]
+		if p.RebootedAt.IsZero() || t.reboots[name].Equal(p.RebootedAt) {
+			continue
+		}
+		t.reboots[name] = p.RebootedAt
+		if s := t.nodes[name]; s != nil {
+			// Excluded already: its return decides, unless it is held for readiness and rebooted
+			// again, which takes the Pods ready since the first return too.
+			if !s.returnedAt.IsZero() && p.Alive && p.RebootedAt.After(s.returnedAt) {
+				*s = state{deadSince: s.deadSince, inc: p.Incarnation, boot: p.BootID, aliveSince: p.RebootedAt, returnedAt: p.RebootedAt, why: "Rebooted"}
+			}
+			continue
+		}
+		if !v.SelfAlive || !p.Alive || !now.Before(p.RebootedAt.Add(t.cfg.RestartHold)) {
+			continue // nothing left to hold
+		}
+		t.nodes[name] = &state{inc: p.Incarnation, boot: p.BootID, aliveSince: p.RebootedAt, returnedAt: p.RebootedAt, why: "Rebooted"}
+		changes = append(changes, Transition{Node: name, Excluded: true, Reason: "Rebooted", Speakers: speakerCount(v)})
+	}
+	return changes
 }

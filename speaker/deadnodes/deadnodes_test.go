@@ -20,11 +20,15 @@ type world struct {
 	cut   map[[2]string]bool // unordered pairs that cannot hear each other
 	left  map[string]bool
 	t0    time.Time
+	// boot and rebootedAt are what each speaker's liveness reports of the node's boot (zero:
+	// unknown, as the world starts).
+	boot       map[string]liveness.BootID
+	rebootedAt map[string]time.Time
 }
 
 func newWorld(names ...string) *world {
 	w := &world{names: names, up: map[string]bool{}, inc: map[string]uint64{}, cut: map[[2]string]bool{},
-		left: map[string]bool{}, t0: time.Unix(1000, 0)}
+		left: map[string]bool{}, t0: time.Unix(1000, 0), boot: map[string]liveness.BootID{}, rebootedAt: map[string]time.Time{}}
 	for i, n := range names {
 		w.up[n], w.inc[n] = true, uint64(i+1)
 	}
@@ -62,7 +66,7 @@ func (w *world) view(self string) liveness.View {
 		if n == self {
 			continue
 		}
-		st := liveness.PeerState{Incarnation: w.inc[n], Left: w.left[n]}
+		st := liveness.PeerState{Incarnation: w.inc[n], Left: w.left[n], BootID: w.boot[n], RebootedAt: w.rebootedAt[n]}
 		if w.reach(self, n) && !w.left[n] {
 			st.Alive, st.Reports = true, w.deadList(n)
 		} else if !w.left[n] {

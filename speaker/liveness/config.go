@@ -32,6 +32,10 @@ type Config struct {
 	// where old and new speakers reject each other. Add the new key here everywhere, then make it
 	// Key everywhere, then drop the old one.
 	AcceptKeys [][]byte
+	// BootID is this node's boot ID (see BootIDSource), sent in every heartbeat so that peers
+	// tell this speaker restarting (the same boot ID) from its node rebooting (a new one). Zero:
+	// unknown; peers then treat a restart as they did before boot IDs, as a possible reboot.
+	BootID BootID
 	// Conn is the UDP socket heartbeats are sent and received on (see Listen). The Membership owns
 	// it from New on: Run closes it when it returns.
 	Conn net.PacketConn

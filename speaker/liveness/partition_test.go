@@ -301,7 +301,7 @@ func TestVersionOneInterop(t *testing.T) {
 	// node-2 plays the old release: it sends version 1 and refuses version 2, as parse did.
 	old.mu.Lock()
 	for _, p := range old.peers {
-		p.v1 = true
+		p.version = wireV1
 	}
 	old.mu.Unlock()
 	s.nodes["node-2"].conn.filter = func(b []byte) bool { return len(b) > offVersion && b[offVersion] == wireV1 }

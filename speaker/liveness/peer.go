@@ -30,11 +30,16 @@ type peer struct {
 	left bool
 	// published is the liveness last reported through Changes and the metrics.
 	published bool
-	// v1: the last datagram with a valid MAC was of wire version 1 (a speaker of an older release
-	// during a rolling upgrade): it is sent version 1, which it can read.
-	v1 bool
+	// version is the wire version of the last datagram with a valid MAC (0: none yet). A peer of
+	// an older release (a rolling upgrade) is sent the version it sent, which it can read.
+	version uint8
 	// reports are the peers it reported dead in its last accepted datagram (nil from version 1).
 	reports []string
+	// boot is the last non-zero boot ID accepted from the peer (wire version 3), and rebootedAt
+	// when a boot ID other than the one accepted before was first accepted: its node rebooted
+	// during our life. Zero datagrams (a peer of an older release) change neither.
+	boot       BootID
+	rebootedAt time.Time
 }
 
 func (p *peer) retire(inc uint64) {
@@ -93,10 +98,10 @@ func (m *Membership) handleLocked(b []byte, now time.Time) (changed bool) {
 		m.reject(RejectUnknownSender, d.name, d.inc)
 		return false
 	}
-	// Authentic, so it says which version the peer reads (a replay of an old version 1 datagram
-	// only makes us send version 1 until the next version 2 one: the peer's dead list is lost
-	// meanwhile, which can only keep endpoints, never exclude them).
-	p.v1 = d.version == wireV1
+	// Authentic, so it says which version the peer reads (a replay of an older version's datagram
+	// only makes us send that version until the peer's next one: its dead list or boot ID is lost
+	// meanwhile, which can only keep endpoints, never exclude them, and unknown is no reboot).
+	p.version = d.version
 	if d.echo == 0 || (d.echo != m.nonce && d.echo != m.prevNonce) {
 		if !p.heard(now, m.cfg.Timeout) && !slices.Contains(p.retired, d.inc) && (d.inc != p.inc || d.seq > p.seq) {
 			p.echo = d.nonce
@@ -127,12 +132,22 @@ func (m *Membership) handleLocked(b []byte, now time.Time) (changed bool) {
 	p.seq, p.echo, p.lastSeen, p.left = d.seq, d.nonce, now, d.leaving()
 	reportsChanged := !slices.Equal(p.reports, d.dead)
 	p.reports = d.dead
+	rebooted := false
+	if !d.boot.IsZero() {
+		if rebooted = !p.boot.IsZero() && d.boot != p.boot; rebooted {
+			p.rebootedAt = now
+		}
+		p.boot = d.boot
+	}
 	m.received++
 	receivedMetric.Inc()
-	if restarted {
-		m.log.Info("Peer speaker restarted", "peer", d.name, "incarnation", d.inc)
+	switch {
+	case rebooted:
+		m.log.Info("Peer node rebooted: its speaker is back with a new boot ID", "peer", d.name, "incarnation", d.inc, "bootID", d.boot.String())
+	case restarted:
+		m.log.Info("Peer speaker restarted", "peer", d.name, "incarnation", d.inc, "bootID", d.boot.String())
 	}
-	changed = m.publishPeerLocked(d.name, p, now) || reportsChanged
+	changed = m.publishPeerLocked(d.name, p, now) || reportsChanged || rebooted
 	return m.publishSummaryLocked() || changed
 }
 

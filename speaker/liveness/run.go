@@ -151,9 +151,12 @@ func (m *Membership) buildLocked(flags uint8, now time.Time) []outgoing {
 	for _, name := range m.order {
 		p := m.peers[name]
 		m.seq++
-		d := datagram{flags: flags, inc: m.inc, seq: m.seq, nonce: m.nonce, echo: p.echo, name: m.self, dead: dead}
-		if p.v1 {
+		d := datagram{flags: flags, inc: m.inc, seq: m.seq, nonce: m.nonce, echo: p.echo, name: m.self, boot: m.cfg.BootID, dead: dead}
+		switch p.version {
+		case wireV1:
 			d.version, d.dead = wireV1, nil
+		case wireV2:
+			d.version = wireV2
 		}
 		start := len(buf)
 		buf = appendDatagram(buf, &d, m.signer)

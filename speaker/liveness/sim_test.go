@@ -22,6 +22,9 @@ type sim struct {
 	names []string
 	nodes map[string]*simNode
 	tweak func(*Config)
+	// boots are the nodes' boot IDs, given to each new Membership (zero: unknown); reboot draws a
+	// new one, as the kernel would.
+	boots map[string]BootID
 }
 
 type simNode struct {
@@ -34,11 +37,13 @@ type simNode struct {
 }
 
 func newSim(t testing.TB, n int, tweak func(*Config)) *sim {
-	s := &sim{t: t, rng: rand.New(rand.NewPCG(7, 7)), clock: newFakeClock(), net: newMemNet(), nodes: map[string]*simNode{}, tweak: tweak}
+	s := &sim{t: t, rng: rand.New(rand.NewPCG(7, 7)), clock: newFakeClock(), net: newMemNet(), nodes: map[string]*simNode{}, tweak: tweak,
+		boots: map[string]BootID{}}
 	for i := range n {
 		name := fmt.Sprintf("node-%d", i)
 		s.names = append(s.names, name)
 		s.nodes[name] = &simNode{name: name, addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), 7473)}
+		s.boots[name] = BootID{0: byte(i + 1), 15: 1}
 	}
 	for _, name := range s.names {
 		s.create(name)
@@ -52,7 +57,7 @@ func (s *sim) now() time.Time { return s.clock.Now() }
 func (s *sim) create(name string) {
 	n := s.nodes[name]
 	n.conn = s.net.listen(n.addr)
-	cfg := Config{NodeName: name, Key: testKey, Conn: n.conn, Clock: s.clock}
+	cfg := Config{NodeName: name, Key: testKey, Conn: n.conn, Clock: s.clock, BootID: s.boots[name]}
 	if s.tweak != nil {
 		s.tweak(&cfg)
 	}
@@ -109,6 +114,19 @@ func (s *sim) restart(name string) {
 	if s.nodes[name].up {
 		s.crash(name)
 	}
+	s.create(name)
+	s.start(name)
+}
+
+// reboot crashes a node if it is up and starts it again on a new boot: a new boot ID, a new
+// speaker process.
+func (s *sim) reboot(name string) {
+	if s.nodes[name].up {
+		s.crash(name)
+	}
+	b := s.boots[name]
+	b[15]++
+	s.boots[name] = b
 	s.create(name)
 	s.start(name)
 }

@@ -29,6 +29,12 @@ type PeerState struct {
 	// Incarnation of the peer's speaker process as last accepted (0 if never heard); a new one
 	// after a death means the speaker, perhaps the node, restarted.
 	Incarnation uint64
+	// BootID is the boot ID of the peer's node as last heard (zero: never heard, or a speaker of
+	// an older release). RebootedAt is when a new boot ID was first heard, replacing one heard
+	// before during this Membership's life: the node rebooted then (zero if not seen). A new
+	// Incarnation with the same BootID is a speaker restart on a node that kept running.
+	BootID     BootID
+	RebootedAt time.Time
 	// Reports are the peers it reported Dead in its last heartbeat, while it is Alive; nil from a
 	// speaker that sends wire version 1.
 	Reports []string
@@ -41,7 +47,7 @@ func (m *Membership) View() View {
 	defer m.mu.Unlock()
 	v := View{Self: m.self, SelfAlive: m.state == stateRunning, Peers: make(map[string]PeerState, len(m.peers))}
 	for name, p := range m.peers {
-		st := PeerState{Alive: m.peerAlive(p, now), Left: p.left, Incarnation: p.inc}
+		st := PeerState{Alive: m.peerAlive(p, now), Left: p.left, Incarnation: p.inc, BootID: p.boot, RebootedAt: p.rebootedAt}
 		if m.deadLocked(p, now) {
 			st.Dead, st.DeadSince = true, p.lastSeen.Add(m.cfg.Timeout)
 		}

@@ -7,11 +7,11 @@ import (
 	"hash"
 )
 
-// Heartbeat datagram, versions 1 and 2. Integers are big-endian.
+// Heartbeat datagram, versions 1, 2 and 3. Integers are big-endian.
 //
 //	offset  size  field
 //	0       4     magic "FDLV"
-//	4       1     version (1 or 2)
+//	4       1     version (1, 2 or 3)
 //	5       1     flags: bit 0 LEAVING; other bits must be zero
 //	6       8     incarnation of the sender: random, fixed for the life of the process, never 0
 //	14      8     sequence: per sender incarnation, +1 for every datagram sent to any peer, never 0
@@ -19,9 +19,11 @@ import (
 //	30      8     echo: the receiver's nonce as the sender last heard it, 0 if never
 //	38      1     n, length of the sender's node name, 1..253
 //	39      n     sender's node name: lowercase RFC 1123 subdomain characters [a-z0-9.-]
-//	                  version 2 only:
-//	39+n    1     k, how many peers the sender reports dead
-//	40+n    ...   k × (1 byte length, node name): the peers the sender heard and then lost
+//	                  version 3 only:
+//	39+n    16    boot ID of the sender's node (BootID), all zeros if unknown
+//	                  versions 2 and 3 (at 39+n in version 2, 55+n in version 3):
+//	        1     k, how many peers the sender reports dead
+//	        ...   k × (1 byte length, node name): the peers the sender heard and then lost
 //	end-32  32    HMAC-SHA256 under the shared key of every byte before it
 //
 // The MAC covers everything, so a node without the key can neither forge nor alter a datagram.
@@ -36,10 +38,18 @@ import (
 // the version it last heard from that peer: version 2 until a version 1 datagram with a valid
 // MAC arrives. The list is cut to keep a datagram under maxDatagramV2; a receiver only ever
 // under-counts the dead then, which keeps endpoints rather than excluding them.
+//
+// Version 3 adds the boot ID of the sender's node, so that a receiver tells a speaker restart
+// (same boot) from a node reboot (a new one). Speakers of versions 1 and 2 reject it, and are
+// answered in their own version as above (they then learn no boot ID, and a version 3 receiver
+// hears none from them: unknown, which is how the previous release behaved). Version 2 parsers
+// refuse any byte after the dead list, which is why the boot ID needs a version of its own.
 const (
 	magic       = "FDLV"
-	wireVersion = 2
+	wireVersion = 3
+	wireV2      = 2
 	wireV1      = 1
+	bootIDSize  = 16
 	headerSize  = 39
 	macSize     = sha256.Size
 	maxNameLen  = 253
@@ -67,7 +77,9 @@ type datagram struct {
 	nonce   uint64
 	echo    uint64
 	name    string
-	// dead are the peers the sender reports dead (version 2).
+	// boot is the boot ID of the sender's node (version 3; zero: unknown).
+	boot BootID
+	// dead are the peers the sender reports dead (versions 2 and 3).
 	dead []string
 }
 
@@ -90,6 +102,9 @@ func appendDatagram(b []byte, d *datagram, mac hash.Hash) []byte {
 	b = binary.BigEndian.AppendUint64(b, d.echo)
 	b = append(b, byte(len(d.name)))
 	b = append(b, d.name...)
+	if v >= 3 {
+		b = append(b, d.boot[:]...)
+	}
 	if v >= 2 {
 		countAt, k := len(b), 0
 		b = append(b, 0)
@@ -116,7 +131,7 @@ func parse(b []byte, macs []hash.Hash) (datagram, RejectReason) {
 		return datagram{}, RejectMalformed
 	}
 	v := b[offVersion]
-	if v != wireV1 && v != wireVersion {
+	if v != wireV1 && v != wireV2 && v != wireVersion {
 		return datagram{}, RejectVersion
 	}
 	if v == wireV1 && len(b) > maxDatagram {
@@ -145,6 +160,13 @@ func parse(b []byte, macs []hash.Hash) (datagram, RejectReason) {
 			return datagram{}, RejectMalformed
 		}
 	} else {
+		if v >= 3 {
+			if len(rest) < bootIDSize {
+				return datagram{}, RejectMalformed
+			}
+			d.boot = BootID(rest[:bootIDSize])
+			rest = rest[bootIDSize:]
+		}
 		if len(rest) == 0 {
 			return datagram{}, RejectMalformed
 		}

@@ -13,6 +13,7 @@ import (
 )
 
 var (
+	testBoot = BootID{0x0f, 0x6d, 0x2c, 0x1e, 0x3b, 0x4a, 0x4c, 0x5d, 0x8e, 0x9f, 0xa0, 0xb1, 0xc2, 0xd3, 0xe4, 0xf5}
 	testKey  = []byte("0123456789abcdef0123456789abcdef")
 	otherKey = []byte("fedcba9876543210fedcba9876543210")
 )
@@ -32,13 +33,19 @@ func TestDatagramRoundTrip(t *testing.T) {
 		{version: wireV1, inc: 1, seq: 1, nonce: 1, name: "a"},
 		{version: wireV1, flags: flagLeaving, inc: 0xfedcba9876543210, seq: 1 << 40, nonce: 0x0102030405060708, echo: 42, name: "node-a"},
 		{version: wireV1, inc: ^uint64(0), seq: ^uint64(0), nonce: ^uint64(0), echo: ^uint64(0), name: strings.Repeat("n", maxNameLen)},
-		{version: wireVersion, inc: 7, seq: 9, nonce: 3, name: "ip-10-0-3-17.eu-west-1.compute.internal"},
-		{version: wireVersion, inc: 7, seq: 9, nonce: 3, name: "node-a", dead: []string{"node-b", "node-c"}},
-		{version: wireVersion, flags: flagLeaving, inc: 1, seq: 1, nonce: 1, name: "a", dead: []string{strings.Repeat("x", maxNameLen)}},
+		{version: wireV2, inc: 7, seq: 9, nonce: 3, name: "ip-10-0-3-17.eu-west-1.compute.internal"},
+		{version: wireV2, inc: 7, seq: 9, nonce: 3, name: "node-a", dead: []string{"node-b", "node-c"}},
+		{version: wireV2, flags: flagLeaving, inc: 1, seq: 1, nonce: 1, name: "a", dead: []string{strings.Repeat("x", maxNameLen)}},
+		{version: wireVersion, inc: 7, seq: 9, nonce: 3, name: "node-a", boot: testBoot, dead: []string{"node-b", "node-c"}},
+		{version: wireVersion, inc: 7, seq: 9, nonce: 3, name: "node-a"}, // boot ID unknown
+		{version: wireVersion, flags: flagLeaving, inc: 1, seq: 1, nonce: 1, name: "a", boot: BootID{0xff, 15: 1}, dead: []string{strings.Repeat("x", maxNameLen)}},
 	} {
 		b := encode(d, testKey)
 		size := headerSize + len(d.name) + macSize
 		if d.version == wireVersion {
+			size += bootIDSize
+		}
+		if d.version >= wireV2 {
 			size++
 			for _, n := range d.dead {
 				size += 1 + len(n)
@@ -78,7 +85,10 @@ func TestDeadListCut(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
-	good := datagram{inc: 5, seq: 6, nonce: 8, echo: 7, name: "node-b"}
+	good := datagram{inc: 5, seq: 6, nonce: 8, echo: 7, name: "node-b", boot: testBoot}
+	goodV2 := good
+	goodV2.version = wireV2
+	list := headerSize + len(good.name) + bootIDSize // where version 3's dead list starts
 	// resign re-MACs a tampered datagram, so that the check after the MAC is what rejects it.
 	resign := func(b []byte) []byte {
 		body := b[:len(b)-macSize]
@@ -96,12 +106,16 @@ func TestParseRejects(t *testing.T) {
 		{"too short", encode(good, testKey)[:minDatagram-1], RejectMalformed},
 		{"too long (version 1)", append(encode(datagram{version: wireV1, inc: 1, seq: 1, nonce: 1, name: strings.Repeat("n", maxNameLen)}, testKey), 0), RejectMalformed},
 		{"too long (version 2)", append(encode(good, testKey), make([]byte, maxDatagramV2)...), RejectMalformed},
-		{"dead list beyond the end", mutate(func(b []byte) []byte { b[headerSize+len(good.name)] = 1; return resign(b) }), RejectMalformed},
-		{"bytes after the dead list", resign(append(encode(good, testKey)[:headerSize+len(good.name)+1], make([]byte, macSize+1)...)), RejectMalformed},
-		{"bad dead name", resign(append(encode(datagram{inc: 5, seq: 6, nonce: 8, name: "node-b", dead: []string{"node-c"}}, testKey)[:headerSize+6+2], append([]byte("NODE-C"), make([]byte, macSize)...)...)), RejectMalformed},
-		{"version 2 without its dead count", resign(append(encode(good, testKey)[:headerSize+len(good.name)], make([]byte, macSize)...)), RejectMalformed},
+		{"dead list beyond the end", mutate(func(b []byte) []byte { b[list] = 1; return resign(b) }), RejectMalformed},
+		{"bytes after the dead list", resign(append(encode(good, testKey)[:list+1], make([]byte, macSize+1)...)), RejectMalformed},
+		{"bad dead name", resign(append(encode(datagram{inc: 5, seq: 6, nonce: 8, name: "node-b", dead: []string{"node-c"}}, testKey)[:list+2], append([]byte("NODE-C"), make([]byte, macSize)...)...)), RejectMalformed},
+		{"version 3 without its dead count", resign(append(encode(good, testKey)[:list], make([]byte, macSize)...)), RejectMalformed},
+		{"version 3 with a short boot ID", resign(append(encode(good, testKey)[:list-4], make([]byte, macSize)...)), RejectMalformed},
+		{"version 2 without its dead count", resign(append(encode(goodV2, testKey)[:headerSize+len(good.name)], make([]byte, macSize)...)), RejectMalformed},
+		// What a version 2 parser sees of version 3: its boot ID where the dead list should be.
+		{"version 2 with a boot ID", mutate(func(b []byte) []byte { b[offVersion] = wireV2; return resign(b) }), RejectMalformed},
 		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b }), RejectMalformed},
-		{"other version", mutate(func(b []byte) []byte { b[offVersion] = 3; return b }), RejectVersion},
+		{"other version", mutate(func(b []byte) []byte { b[offVersion] = 4; return b }), RejectVersion},
 		{"other key", encode(good, otherKey), RejectMAC},
 		{"flipped bit", mutate(func(b []byte) []byte { b[offSeq+7] ^= 1; return b }), RejectMAC},
 		{"truncated MAC", mutate(func(b []byte) []byte { return b[:len(b)-1] }), RejectMAC},
@@ -136,7 +150,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(encode(datagram{inc: 1, seq: 1, nonce: 1, name: "a"}, testKey))
 	f.Add(encode(datagram{flags: flagLeaving, inc: 3, seq: 99, nonce: 5, echo: 12, name: "node-b.example"}, testKey))
 	f.Add(encode(datagram{version: wireV1, inc: 3, seq: 99, nonce: 5, echo: 12, name: "node-b.example"}, testKey))
-	f.Add(encode(datagram{inc: 3, seq: 99, nonce: 5, echo: 12, name: "node-b", dead: []string{"node-c", "node-d"}}, testKey))
+	f.Add(encode(datagram{version: wireV2, inc: 3, seq: 99, nonce: 5, echo: 12, name: "node-b", dead: []string{"node-c", "node-d"}}, testKey))
+	f.Add(encode(datagram{inc: 3, seq: 99, nonce: 5, echo: 12, name: "node-b", boot: testBoot, dead: []string{"node-c", "node-d"}}, testKey))
 	f.Add([]byte(magic))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

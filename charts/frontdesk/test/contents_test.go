@@ -108,14 +108,19 @@ func TestSpeaker(t *testing.T) {
 	tests := []struct {
 		set                  string
 		proxy                bool
+		proxyArgs            []string // with proxy: what follows --proxy=nftables
+		bootIDConfigMap      string
 		keySecret, keyPath   string
 		apiHost              string
 		generatedKeyRendered bool
 	}{
 		{set: "defaults", keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", generatedKeyRendered: true},
 		{set: "baremetal", keySecret: "speaker-key", keyPath: "/etc/frontdesk/liveness/heartbeat"},
-		{set: "bgp-proxy", proxy: true, keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key",
-			apiHost: "192.0.2.10", generatedKeyRendered: true},
+		{set: "bgp-proxy", proxy: true, proxyArgs: []string{"--bgp", "--bgp-asn=64513", "--proxy=nftables", "--proxy-exclude-dead-nodes=true"},
+			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", apiHost: "192.0.2.10", generatedKeyRendered: true},
+		{set: "proxy-lab", proxy: true, proxyArgs: []string{"--proxy=nftables", "--proxy-exclude-dead-nodes=false",
+			"--boot-id-file=/etc/frontdesk/boot-id/$(NODE_NAME)"}, bootIDConfigMap: "frontdesk-lab-boot-ids",
+			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", generatedKeyRendered: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.set, func(t *testing.T) {
@@ -131,9 +136,7 @@ func TestSpeaker(t *testing.T) {
 			c := pod.Containers[0]
 			wantArgs := []string{"--liveness-port=7473", "--liveness-key-file=" + tt.keyPath, "--load-balancer-class=frontdesk.dev/lb",
 				"--metrics-bind-address=[$(POD_IP)]:7472", "--drain=300ms"}
-			if tt.proxy { // the bgp-proxy set: BGP too
-				wantArgs = append(wantArgs, "--bgp", "--bgp-asn=64513", "--proxy=nftables")
-			}
+			wantArgs = append(wantArgs, tt.proxyArgs...)
 			wantArgs = append(wantArgs, "--v=2")
 			if diff := cmp.Diff(wantArgs, c.Args); diff != "" {
 				t.Errorf("args (-want +got):\n%s", diff)
@@ -153,18 +156,36 @@ func TestSpeaker(t *testing.T) {
 			if env["KUBERNETES_SERVICE_HOST"] != tt.apiHost {
 				t.Errorf("KUBERNETES_SERVICE_HOST = %q, want %q", env["KUBERNETES_SERVICE_HOST"], tt.apiHost)
 			}
-			// The key file is the Secret's key, mounted where the flag points.
-			var secretName string
+			// The key file is the Secret's key, mounted where the flag points; the boot ID file, with
+			// a ConfigMap, is the node's key of it (optional: a node missing from it runs unknown).
+			var secretName, bootCM string
 			for _, v := range pod.Volumes {
-				if v.Secret != nil {
+				switch {
+				case v.Secret != nil:
 					secretName = v.Secret.SecretName
+				case v.ConfigMap != nil && v.Name == "boot-id":
+					bootCM = v.ConfigMap.Name
+					if v.ConfigMap.Optional == nil || !*v.ConfigMap.Optional {
+						t.Errorf("boot-id volume %+v: want optional", v.ConfigMap)
+					}
+				default:
+					t.Errorf("unexpected volume %+v", v)
 				}
 			}
-			if secretName != tt.keySecret {
-				t.Errorf("key volume from Secret %q, want %q", secretName, tt.keySecret)
+			if secretName != tt.keySecret || bootCM != tt.bootIDConfigMap {
+				t.Errorf("key volume from Secret %q, boot IDs from ConfigMap %q; want %q, %q", secretName, bootCM, tt.keySecret, tt.bootIDConfigMap)
 			}
-			if len(c.VolumeMounts) != 1 || !strings.HasPrefix(tt.keyPath, c.VolumeMounts[0].MountPath+"/") || !c.VolumeMounts[0].ReadOnly {
-				t.Errorf("mounts %+v do not hold %s read-only", c.VolumeMounts, tt.keyPath)
+			wantMounts := []string{tt.keyPath}
+			if tt.bootIDConfigMap != "" {
+				wantMounts = append(wantMounts, "/etc/frontdesk/boot-id/$(NODE_NAME)")
+			}
+			if len(c.VolumeMounts) != len(wantMounts) {
+				t.Errorf("mounts %+v, want %d", c.VolumeMounts, len(wantMounts))
+			}
+			for i, m := range c.VolumeMounts {
+				if i < len(wantMounts) && (!strings.HasPrefix(wantMounts[i], m.MountPath+"/") || !m.ReadOnly) {
+					t.Errorf("mount %+v does not hold %s read-only", m, wantMounts[i])
+				}
 			}
 			gen := find(objs, "Secret", "frontdesk-liveness-key")
 			if (gen != nil) != tt.generatedKeyRendered {

@@ -99,7 +99,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	if want := "localhost/frontdesk-lb/frontdesk-speaker:" + mustChart(t).Metadata.AppVersion; speaker.Image != want {
 		t.Errorf("speaker image %q; want %q", speaker.Image, want)
 	}
-	for _, want := range []string{"--bgp", "--bgp-asn=64512", "--proxy=nftables", "--v=2"} {
+	for _, want := range []string{"--bgp", "--bgp-asn=64512", "--proxy=nftables", "--proxy-exclude-dead-nodes=true", "--v=2"} {
 		if !slices.Contains(speaker.Args, want) {
 			t.Errorf("installed speaker args %q lack %s", speaker.Args, want)
 		}
@@ -120,13 +120,13 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	}
 	installed := key()
 
-	helm("upgrade", releaseName, chartDir, "-f", values, "--set", "speaker.logLevel=4")
+	helm("upgrade", releaseName, chartDir, "-f", values, "--set", "speaker.logLevel=4", "--set", "proxy.excludeDeadNodes=false")
 	ds, err = c.Client.AppsV1().DaemonSets(releaseNS).Get(ctx, "frontdesk-speaker", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if args := ds.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--v=4") {
-		t.Errorf("upgraded speaker args %q lack --v=4: the upgrade did not apply", args)
+	if args := ds.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--v=4") || !slices.Contains(args, "--proxy-exclude-dead-nodes=false") {
+		t.Errorf("upgraded speaker args %q lack --v=4 or --proxy-exclude-dead-nodes=false: the upgrade did not apply", args)
 	}
 	if got := key(); got != installed {
 		t.Errorf("helm upgrade changed the heartbeat key from %q to %q: speakers would drop each other's heartbeats mid-rollout", installed, got)

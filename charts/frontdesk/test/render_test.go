@@ -95,6 +95,13 @@ speaker:
   kubernetesServiceHost: 192.0.2.10
   kubernetesServicePort: "6443"
 `},
+	// What the lab installs: the node proxy with the dead-node exclusion off, and each node's boot
+	// ID from a ConfigMap (its nodes share one kernel).
+	{name: "proxy-lab", values: `
+proxy: {enabled: true, excludeDeadNodes: false}
+speaker:
+  bootIDConfigMap: frontdesk-lab-boot-ids
+`},
 	{name: "bgp-objects", bgpObjects: true, values: `
 announce:
   bgp: {enabled: true, asn: 4200000000}

@@ -47,6 +47,8 @@ func TestSchemaRejects(t *testing.T) {
 		{"drain not a duration", `speaker: {drain: "5 seconds"}`, "drain"},
 		{"memory limit removed", `controller: {resources: {limits: {memory: null}}}`, "memory"},
 		{"bad region", `aws: {region: "Europe"}`, "region"},
+		{"exclusion flag not a boolean", `proxy: {enabled: true, excludeDeadNodes: "no"}`, "excludeDeadNodes"},
+		{"boot-ID ConfigMap not a name", `speaker: {bootIDConfigMap: "/var/lib/boot_id"}`, "bootIDConfigMap"},
 	}
 	ch := mustChart(t)
 	for _, tt := range tests {
@@ -74,6 +76,7 @@ func TestSchemaAccepts(t *testing.T) {
 		{"a digest", `controller: {image: {digest: "sha256:` + strings.Repeat("0f", 32) + `"}}`},
 		{"a registry with a port and a path", `image: {registry: "registry.example:5000/team/sub"}`},
 		{"an IPv6 registry", `image: {registry: "[2001:db8::1]:5000"}`},
+		{"exclusion off without the proxy", `proxy: {excludeDeadNodes: false}`},
 	}
 	ch := mustChart(t)
 	for _, tt := range tests {
