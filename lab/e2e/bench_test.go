@@ -71,9 +71,7 @@ func BenchmarkLab(b *testing.B) {
 			paths = append(paths, m.path(svc.Name, created, answered))
 		}
 		m.stop()
-		for _, p := range paths {
-			b.Log(p)
-		}
+		writePaths(b, paths)
 		reportPaths(b, paths)
 	}
 }

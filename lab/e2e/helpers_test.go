@@ -68,7 +68,7 @@ func buildBinaries(t testing.TB, repo, dir string) {
 	if err := supervisor.PrepareImages(t.Context(), o); err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
-	t.Log(strings.TrimSpace(progress.String()))
+	t.Log(strings.SplitN(progress.String(), "\n", 2)[0])
 	args := []string{"build", "-o", dir + "/"}
 	for _, c := range supervisor.Commands {
 		args = append(args, "./cmd/"+c)

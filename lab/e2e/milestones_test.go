@@ -128,13 +128,14 @@ func (m *milestones) address(ctx context.Context, name string) (allocSeen, bool)
 
 // sniffARP records, from a packet socket in namespace ns (the LAN client's), the gratuitous ARP
 // of each address and the client's own first request for it. Every frame is seen as it crosses
-// the client's interface, in both directions.
+// the client's interface, in both directions: the kernel hands outgoing frames only to sockets
+// of every protocol (ETH_P_ALL), so the socket takes all and keeps ARP.
 func (m *milestones) sniffARP(t testing.TB, ns string, client netip.Addr) {
 	t.Helper()
 	var fd int
 	err := netns.Do(ns, func() error {
 		var err error
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		return err
 	})
 	if err != nil {
@@ -144,13 +145,16 @@ func (m *milestones) sniffARP(t testing.TB, ns string, client netip.Addr) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		buf := make([]byte, 256)
+		buf := make([]byte, 2048)
 		for {
 			n, err := f.Read(buf)
 			if err != nil {
 				return
 			}
-			m.arp(buf[:n], client, time.Now())
+			// An Ethernet header (14 bytes) whose EtherType is ARP.
+			if n >= 14 && binary.BigEndian.Uint16(buf[12:14]) == unix.ETH_P_ARP {
+				m.arp(buf[14:n], client, time.Now())
+			}
 		}
 	}()
 	m.stops = append(m.stops, func() { _ = f.Close(); <-done })
@@ -158,7 +162,7 @@ func (m *milestones) sniffARP(t testing.TB, ns string, client netip.Addr) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// arp records one ARP packet (without its Ethernet header: SOCK_DGRAM).
+// arp records one ARP packet (without its Ethernet header).
 func (m *milestones) arp(p []byte, client netip.Addr, at time.Time) {
 	// Ethernet (1), IPv4 (0x0800), 6-byte MACs, 4-byte addresses: 28 bytes.
 	if len(p) < 28 || binary.BigEndian.Uint16(p[0:2]) != 1 || binary.BigEndian.Uint16(p[2:4]) != 0x0800 || p[4] != 6 || p[5] != 4 {
@@ -290,6 +294,23 @@ func (p path) String() string {
 	}
 	return fmt.Sprintf("%s %s from %s: address %s, proxy rule %s, gratuitous ARP %s, first answer %s (client's first ARP request %s)",
 		p.name, p.vip, p.node, ms(p.alloc), ms(p.rules), ms(p.announce), ms(p.first), ms(p.asked))
+}
+
+// pathsFile names the file BenchmarkLab writes every Service's path to, one line each (a
+// benchmark's log is cut after a few lines); empty: not written.
+var pathsFile = os.Getenv("LAB_BENCH_PATHS")
+
+func writePaths(b *testing.B, paths []path) {
+	if pathsFile == "" {
+		return
+	}
+	var buf bytes.Buffer
+	for _, p := range paths {
+		fmt.Fprintln(&buf, p)
+	}
+	if err := os.WriteFile(pathsFile, buf.Bytes(), 0o644); err != nil {
+		b.Error(err)
+	}
 }
 
 // reportPaths reports the quantiles of each step over the Services: <step>-<q>-ms metrics.
