@@ -41,7 +41,8 @@ type Config struct {
 	// TableName names frontdesk's table in each family (default "frontdesk").
 	TableName string
 	// MinSyncPeriod is the least time between two syncs; changes arriving meanwhile are coalesced
-	// into the next one (default 1s, as kube-proxy).
+	// into the next one (default 1s, as kube-proxy). A Service gaining an external address is not
+	// held back (Proxy.loop).
 	MinSyncPeriod time.Duration
 	// SyncPeriod forces a full resync this often, repairing anything else changed (default 1h).
 	SyncPeriod time.Duration
