@@ -218,7 +218,7 @@ func (m *milestones) watchRules(t testing.TB, ns string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("nft monitor in %s: %v", ns, err)
 	}
-	done := make(chan struct{})
+	done, listening := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(out)
@@ -226,6 +226,13 @@ func (m *milestones) watchRules(t testing.TB, ns string) {
 		for sc.Scan() {
 			at := time.Now()
 			line := sc.Text()
+			if strings.HasPrefix(line, "add table ip "+probeTable) {
+				select {
+				case <-listening:
+				default:
+					close(listening)
+				}
+			}
 			if !strings.HasPrefix(line, "add element") || !strings.Contains(line, " service-ips ") {
 				continue
 			}
@@ -244,7 +251,29 @@ func (m *milestones) watchRules(t testing.TB, ns string) {
 		}
 	}()
 	m.stops = append(m.stops, func() { cancel(); <-done; _ = cmd.Wait() })
+	// nft monitor subscribes a moment after it starts: until it prints a change of our own, the
+	// first Service's rule could come unseen. The probe is an empty table of its own, removed at
+	// once; the proxy's table is not touched.
+	for try := 0; ; try++ {
+		for _, verb := range []string{"add", "delete"} {
+			argv := netns.Enter(ns, "nft", verb, "table", "ip", probeTable)
+			if out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("nft %s table in %s: %v\n%s", verb, ns, err, out)
+			}
+		}
+		select {
+		case <-listening:
+			return
+		case <-time.After(time.Second):
+			if try == 9 {
+				t.Fatalf("nft monitor in %s printed no change in 10 s", ns)
+			}
+		}
+	}
 }
+
+// probeTable is the table watchRules adds and deletes to see its nft monitor listening.
+const probeTable = "fdbenchprobe"
 
 // path is one Service's way to its first answer, each step counted from the Service's creation;
 // a step that was not seen is -1.
