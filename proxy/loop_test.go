@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,109 @@ func TestLoopBurst(t *testing.T) {
 	}
 	if d := waitFor(base+3, 10*time.Second); d < time.Second {
 		t.Errorf("the third change took %s more, want the rest of the interval", d)
+	}
+}
+
+// TestLoopNewAddressNotHeldBack: once the burst is spent, a Service gaining a LoadBalancer address
+// is programmed at once, cutting short the wait of an ordinary change pending before it (which
+// rides along), while the next ordinary change still waits out the minimum interval.
+func TestLoopNewAddressNotHeldBack(t *testing.T) {
+	var fake *knftables.Fake
+	tp := newTestProxy(t, func(c *Config) {
+		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
+		c.MinSyncPeriod = 4 * time.Second
+		c.NFTables = func(f knftables.Family, table string) (knftables.Interface, error) {
+			fake = knftables.NewFake(f, table)
+			return fake, nil
+		}
+	})
+	tp.runInBackground(t)
+	programmed := func() int {
+		fake.RLock()
+		defer fake.RUnlock()
+		return len(fake.Table.Maps[mapNoEndpointServices].Elements)
+	}
+	add := func(i int) {
+		tp.SetService(newService(fmt.Sprintf("b%d", i), clusterIP(fmt.Sprintf("10.96.4.%d", i))))
+	}
+	waitUntil := func(what string, within time.Duration, cond func() bool) time.Duration {
+		t.Helper()
+		t0 := time.Now()
+		for !cond() {
+			if time.Since(t0) > within {
+				t.Fatalf("%s: not after %s", what, within)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return time.Since(t0)
+	}
+	add(0)
+	select {
+	case <-tp.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	add(1) // the second token of the burst
+	waitUntil("b1", 2*time.Second, func() bool { return programmed() == 2 })
+	add(2) // waits for the next token, about 4 s away
+	time.Sleep(300 * time.Millisecond)
+	if programmed() != 2 {
+		t.Fatal("a third change was programmed at once; the burst did not hold")
+	}
+
+	// The Service arrives as the API server makes it (a ClusterIP, no address yet), then its
+	// EndpointSlice: held back too.
+	lb := netip.MustParseAddr("203.0.113.7")
+	svc := newService("lb", clusterIP("10.96.4.100"), loadBalancer())
+	svc.ResourceVersion = "1"
+	tp.SetService(svc)
+	tp.SetEndpointSlice(newSlice("lb", "lb-1", v1.ProtocolTCP, remote1))
+	time.Sleep(300 * time.Millisecond)
+	if programmed() != 2 {
+		t.Fatal("a new Service without an address was programmed at once")
+	}
+	// Its address: programmed at once, and the changes pending before it with it.
+	with := svc.DeepCopy()
+	with.ResourceVersion = "2"
+	with.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: lb.String()}}
+	tp.SetService(with)
+	if d := waitUntil("the new address forwarded", 2*time.Second, func() bool { return tp.Forwards(lb) }); d > time.Second {
+		t.Errorf("the new address took %s, want well under the 4 s interval", d)
+	}
+	if n := programmed(); n != 3 {
+		t.Errorf("%d Services without endpoints programmed, want 3: the change pending before the address goes with it", n)
+	}
+	// The ordinary budget is untouched: the next change waits for the limiter's token.
+	add(3)
+	time.Sleep(time.Second)
+	if programmed() != 3 {
+		t.Fatal("an ordinary change right after the address's sync was programmed at once")
+	}
+	waitUntil("b3", 10*time.Second, func() bool { return programmed() == 4 })
+}
+
+func TestGainsAddress(t *testing.T) {
+	lb := func(ips ...string) *v1.Service { return newService("s", loadBalancer(ips...)) }
+	for _, c := range []struct {
+		name     string
+		old, cur *v1.Service
+		want     bool
+	}{
+		{"new Service without an address", nil, lb(), false},
+		{"new Service with an address", nil, lb("203.0.113.1"), true},
+		{"address added to the status", lb(), lb("203.0.113.1"), true},
+		{"same address", lb("203.0.113.1"), lb("203.0.113.1"), false},
+		{"address removed", lb("203.0.113.1"), lb(), false},
+		{"second address", lb("203.0.113.1"), lb("203.0.113.1", "2001:db8::1"), true},
+		{"externalIP added", newService("s"), newService("s", externalIPs("198.51.100.1")), true},
+		{"ingress of a ClusterIP Service (not forwarded)", nil, func() *v1.Service {
+			s := lb("203.0.113.1")
+			s.Spec.Type = v1.ServiceTypeClusterIP
+			return s
+		}(), false},
+	} {
+		if got := gainsAddress(c.old, c.cur); got != c.want {
+			t.Errorf("%s: gainsAddress = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -41,7 +41,8 @@ type Config struct {
 	// TableName names frontdesk's table in each family (default "frontdesk").
 	TableName string
 	// MinSyncPeriod is the least time between two syncs; changes arriving meanwhile are coalesced
-	// into the next one (default 1s, as kube-proxy).
+	// into the next one (default 1s, as kube-proxy). A Service gaining an external address is not
+	// held back (Proxy.loop).
 	MinSyncPeriod time.Duration
 	// SyncPeriod forces a full resync this often, repairing anything else changed (default 1h).
 	SyncPeriod time.Duration
@@ -148,10 +149,12 @@ type Proxy struct {
 	readyOnce sync.Once
 	ready     chan struct{}
 
-	mu       sync.RWMutex
-	vips     map[netip.Addr]bool
-	lastGood time.Time
-	lastErr  error
+	mu   sync.RWMutex
+	vips map[netip.Addr]bool
+	// vipsChanged holds a token when the set Forwards answers for changed (ForwardsChanged).
+	vipsChanged chan struct{}
+	lastGood    time.Time
+	lastErr     error
 	// pendingCT are conntrack deletions that failed and are retried after the next sync.
 	pendingCT []FlowFilter
 	synced    bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
@@ -172,7 +175,7 @@ func New(ctx context.Context, cfg Config) (*Proxy, error) {
 		log = *cfg.Logger
 	}
 	p := &Proxy{cfg: cfg, log: log.WithName("proxy"), store: newStore(), ready: make(chan struct{}),
-		vips: map[netip.Addr]bool{}, metrics: newMetrics()}
+		vips: map[netip.Addr]bool{}, vipsChanged: make(chan struct{}, 1), metrics: newMetrics()}
 	p.health = newHealth(p)
 	var local []netip.Addr
 	if len(cfg.NodePortAddresses) > 0 {
@@ -217,6 +220,11 @@ func (p *Proxy) Forwards(addr netip.Addr) bool {
 	defer p.mu.RUnlock()
 	return p.vips[addr.Unmap()]
 }
+
+// ForwardsChanged receives after a sync that changed what Forwards answers (one pending token:
+// changes that come before it is taken are one). A speaker that withholds an address until it
+// is forwarded rechecks at once, instead of polling.
+func (p *Proxy) ForwardsChanged() <-chan struct{} { return p.vipsChanged }
 
 // SetService, DeleteService, SetEndpointSlice, DeleteEndpointSlice and SetNode feed objects in;
 // Run's informers call them, and tests or embedders without an API server may call them directly.

@@ -148,6 +148,15 @@ func handler[T any](delivered func(), set func(T), del func(T)) cache.ResourceEv
 // interval once the burst is spent.
 const syncBurst = 2
 
+// gainedSyncsPerPeriod bounds the syncs that a Service gaining an external address may start
+// without waiting for the limiter, per MinSyncPeriod. A new LoadBalancer Service is three changes
+// in quick succession (the Service, its EndpointSlice, the address in its status), so the burst
+// is spent by the time its address comes, and waiting for the next token delayed every new
+// Service's first request by up to MinSyncPeriod (BenchmarkLab: ≈1 s of its ≈1 s). During a
+// storm of new addresses each such sync takes everything pending, so they stay few; this bound
+// keeps them from running back to back.
+const gainedSyncsPerPeriod = 10
+
 // loop syncs whenever something changed, at most syncBurst times in a row and then once per
 // MinSyncPeriod, and fully every SyncPeriod; with NodePortAddresses it lists the node's addresses
 // every NodeAddressesPeriod. A failed sync is retried with a growing pause, each retry a full sync.
@@ -163,6 +172,7 @@ func (p *Proxy) loop(ctx context.Context) {
 		addrTick = tk.C
 	}
 	limit := rate.NewLimiter(rate.Every(p.cfg.MinSyncPeriod), syncBurst)
+	gained := rate.NewLimiter(rate.Every(p.cfg.MinSyncPeriod/gainedSyncsPerPeriod), 1)
 	failures := 0
 	for {
 		select {
@@ -186,7 +196,7 @@ func (p *Proxy) loop(ctx context.Context) {
 			}
 		}
 		// Changes arriving while this waits join the same sync: take() empties the change set.
-		if err := limit.Wait(ctx); err != nil {
+		if !p.waitTurn(ctx, limit, gained) {
 			return
 		}
 		if err := p.sync(ctx); err != nil {
@@ -195,5 +205,29 @@ func (p *Proxy) loop(ctx context.Context) {
 			continue
 		}
 		failures = 0
+	}
+}
+
+// waitTurn waits until the next sync may run: until limit's next token, or, when a Service gains
+// an external address (now or while waiting), only until gained allows a sync; the limit's token
+// is then given back, so that these syncs do not delay the ordinary ones. It returns false when
+// ctx ended.
+func (p *Proxy) waitTurn(ctx context.Context, limit, gained *rate.Limiter) bool {
+	r := limit.Reserve()
+	d := r.Delay()
+	if d == 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		r.Cancel()
+		return false
+	case <-t.C:
+		return true
+	case <-p.store.gained:
+		r.Cancel()
+		return gained.Wait(ctx) == nil
 	}
 }

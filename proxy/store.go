@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,9 @@ type store struct {
 	// changed holds one token when there is something to sync; the loop coalesces everything
 	// that arrives while it waits out the minimum interval into one sync.
 	changed chan struct{}
+	// gained holds one token, besides changed, when a pending change gives a Service an
+	// external address it did not have; take() empties it with the changes.
+	gained chan struct{}
 }
 
 func newStore() *store {
@@ -40,12 +44,15 @@ func newStore() *store {
 		dirty:    map[types.NamespacedName]bool{},
 		readyAt:  map[types.NamespacedName]map[netip.Addr]time.Time{},
 		changed:  make(chan struct{}, 1),
+		gained:   make(chan struct{}, 1),
 	}
 }
 
-func (s *store) poke() {
+func (s *store) poke() { pokeChan(s.changed) }
+
+func pokeChan(ch chan struct{}) {
 	select {
-	case s.changed <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -54,12 +61,47 @@ func (s *store) setService(svc *v1.Service) {
 	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old := s.services[key]; old != nil && sameVersion(old, svc) {
+	old := s.services[key]
+	if old != nil && sameVersion(old, svc) {
 		return
 	}
 	s.services[key] = svc
 	s.dirty[key] = true
 	s.poke()
+	if gainsAddress(old, svc) {
+		pokeChan(s.gained)
+	}
+}
+
+// gainsAddress says whether cur has an external address (in spec.externalIPs, or a LoadBalancer
+// ingress IP) that old, the version the store held (nil: none), did not have. Such a change is
+// not held back by MinSyncPeriod (see Proxy.loop): the speaker withholds an address until this
+// proxy forwards it, so until the next sync the Service is unreachable through it.
+func gainsAddress(old, cur *v1.Service) bool {
+	had := map[string]bool{}
+	if old != nil {
+		for _, a := range externalAddrs(old) {
+			had[a] = true
+		}
+	}
+	for _, a := range externalAddrs(cur) {
+		if !had[a] {
+			return true
+		}
+	}
+	return false
+}
+
+func externalAddrs(svc *v1.Service) []string {
+	out := slices.Clone(svc.Spec.ExternalIPs)
+	if svc.Spec.Type == v1.ServiceTypeLoadBalancer {
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			if ing.IP != "" {
+				out = append(out, ing.IP)
+			}
+		}
+	}
+	return out
 }
 
 // sameVersion says that cur is the object the store already holds: an informer hands out the same
@@ -187,6 +229,12 @@ func (s *store) take(full bool) snapshot {
 	}
 	s.dirty = map[types.NamespacedName]bool{}
 	s.all = false
+	// The changes that gave an address are in this snapshot: a later wait is not to be cut short
+	// for them.
+	select {
+	case <-s.gained:
+	default:
+	}
 	return snap
 }
 

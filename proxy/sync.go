@@ -117,12 +117,16 @@ func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter, synced bool) 
 		}
 	}
 	p.mu.Lock()
+	changed := !maps.Equal(p.vips, vips)
 	p.vips = vips
 	p.lastGood, p.lastErr = time.Now(), nil
 	p.synced = true
 	flows = append(p.pendingCT, flows...)
 	p.pendingCT = nil
 	p.mu.Unlock()
+	if changed {
+		pokeChan(p.vipsChanged)
+	}
 	if len(flows) > 0 {
 		if err := p.cfg.Conntrack.Delete(ctx, flows); err != nil {
 			p.metrics.conntrackErrors.Inc()

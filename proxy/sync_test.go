@@ -422,3 +422,34 @@ func TestTracerRefusesUnknownRules(t *testing.T) {
 		t.Errorf("the tracer did not fail on an unknown rule; it said %q", rec.failed)
 	}
 }
+
+// TestForwardsChanged: a sync that changes what Forwards answers leaves one notification; one that
+// does not, none.
+func TestForwardsChanged(t *testing.T) {
+	tp := newTestProxy(t)
+	notified := func() bool {
+		select {
+		case <-tp.ForwardsChanged():
+			return true
+		default:
+			return false
+		}
+	}
+	lb := newService("lb", loadBalancer("203.0.113.1"))
+	lb.ResourceVersion = "1"
+	tp.apply(t, lb, newSlice("lb", "lb-1", v1.ProtocolTCP, remote1))
+	if !notified() {
+		t.Error("no notification after a sync that forwards a new address")
+	}
+	tp.apply(t, newService("other", clusterIP("10.96.0.5")))
+	if notified() {
+		t.Error("a notification after a sync that forwards the same addresses")
+	}
+	gone := lb.DeepCopy()
+	gone.ResourceVersion = "2"
+	gone.Status.LoadBalancer.Ingress = nil
+	tp.apply(t, gone)
+	if !notified() || tp.Forwards(netip.MustParseAddr("203.0.113.1")) {
+		t.Error("no notification after a sync that stopped forwarding the address")
+	}
+}

@@ -155,9 +155,15 @@ func renderSection(s suite, m machine, results []*result) string {
 	return b.String()
 }
 
-// renderQuantiles writes one row per measured quantity of metrics named <what>-<q>-ms.
+// renderQuantiles writes one row per measured quantity of metrics named <what>-<q>-ms. The p95
+// column is there only when some benchmark reports one (a target stated at p95).
 func renderQuantiles(b *strings.Builder, results []*result) {
 	qs := []string{"p50", "p99", "max"}
+	if slices.ContainsFunc(results, func(r *result) bool {
+		return slices.ContainsFunc(r.units, func(u string) bool { return strings.HasSuffix(u, "-p95-ms") })
+	}) {
+		qs = []string{"p50", "p95", "p99", "max"}
+	}
 	fmt.Fprintf(b, "| benchmark | measured | %s |\n|---|---|%s\n", strings.Join(qs, " | "), strings.Repeat("---|", len(qs)))
 	for _, r := range results {
 		var rows []string

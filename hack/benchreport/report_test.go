@@ -81,6 +81,18 @@ func TestRenderQuantiles(t *testing.T) {
 	}
 }
 
+func TestRenderQuantilesP95(t *testing.T) {
+	rs := parseBench([]byte("BenchmarkLab-2\t1\t990 first-request-p50-ms\t1040 first-request-p95-ms\t1060 first-request-p99-ms\t1063 first-request-max-ms\t200 alloc-p50-ms\n"))
+	var b strings.Builder
+	renderQuantiles(&b, rs)
+	want := "| benchmark | measured | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|\n" +
+		"| Lab | first request | 990 ms | 1040 ms | 1060 ms | 1063 ms |\n" +
+		"| Lab | alloc | 200 ms |  |  |  |\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
+}
+
 func TestRenderQuantilesWithOtherFigures(t *testing.T) {
 	rs := parseBench([]byte("BenchmarkProxies/cold-2\t1\t9000000 ns/op\t4.0 a-p50-ms\t100 B/op\t2 allocs/op\t3.25 ours-s\t12 theirs/ours-x\n"))
 	var b strings.Builder

@@ -92,7 +92,7 @@ func prepare(ctx context.Context, o Options) error {
 	if o.Prebuilt {
 		return nil
 	}
-	if err := prepareImages(ctx, o); err != nil {
+	if err := PrepareImages(ctx, o); err != nil {
 		return err
 	}
 	step(o.Out, "building %s into %s", strings.Join(Commands, ", "), filepath.Join(o.Dir, "bin"))
@@ -129,10 +129,11 @@ func LinkHelm(ctx context.Context, repo, dir string, progress io.Writer) error {
 	return os.Symlink(strings.TrimSpace(string(out)), link)
 }
 
-// prepareImages makes the images the nodes import unless those of this version are there: make
-// images rebuilds every image (half a minute or more), so a warm make lab stays quick. A dirty
-// tree keeps its version ("-dirty"): run make images after changing code.
-func prepareImages(ctx context.Context, o Options) error {
+// PrepareImages makes the images the nodes import (in o.Images, from o.Repo, progress to o.Out)
+// unless those of this version are there: make images rebuilds every image (half a minute or
+// more), so a warm make lab stays quick. A dirty tree keeps its version ("-dirty"): run make
+// images after changing code. Tests that start labs with Prebuilt call it themselves.
+func PrepareImages(ctx context.Context, o Options) error {
 	out, err := exec.CommandContext(ctx, "make", "-s", "--no-print-directory", "-C", o.Repo, "version").Output()
 	if err != nil {
 		return fmt.Errorf("make version: %w", err)

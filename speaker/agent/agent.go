@@ -84,9 +84,14 @@ type Config struct {
 	// unreachable) would take addresses away from nodes that serve them.
 	Synced func()
 	// Forwards, when not nil, says whether this node's proxy forwards an address; this node
-	// announces only those, and rechecks the others every ForwardRecheck. Nil: every address
-	// (the node proxy is another program, such as kube-proxy).
+	// announces only those, and rechecks the others when ForwardsChanged receives, or every
+	// ForwardRecheck without it. Nil: every address (the node proxy is another program, such as
+	// kube-proxy).
 	Forwards func(netip.Addr) bool
+	// ForwardsChanged, when not nil, receives when what Forwards answers may have changed (the
+	// embedded proxy's ForwardsChanged): a withheld address is announced as soon as its rules
+	// are in, instead of at the next poll.
+	ForwardsChanged <-chan struct{}
 	// Logger; the zero value means klog.FromContext of Run's context.
 	Logger klog.Logger
 	// Informers, when not nil, is a set shared with other loops (Main's BGP loop), which the
@@ -96,7 +101,8 @@ type Config struct {
 }
 
 // ForwardRecheck is how often the loop rechecks addresses it won but withholds because the node
-// proxy does not forward them yet. It only runs while one is withheld.
+// proxy does not forward them yet, when Config.ForwardsChanged does not say when to. It only runs
+// while one is withheld.
 const ForwardRecheck = 50 * time.Millisecond
 
 // ConfigError says which Config field is wrong.
@@ -258,6 +264,7 @@ func (a *agent) loop(ctx context.Context) {
 		case <-a.dirty:
 		case <-a.cfg.Membership.Changes():
 		case <-a.cfg.Triggers:
+		case <-a.cfg.ForwardsChanged:
 		case <-retry.C:
 		}
 		if wait := time.Until(last.Add(a.cfg.MinInterval)); wait > 0 {
@@ -285,7 +292,7 @@ func (a *agent) loop(ctx context.Context) {
 			continue
 		}
 		syncs.WithLabelValues("ok").Inc()
-		if len(a.withheld) > 0 {
+		if len(a.withheld) > 0 && a.cfg.ForwardsChanged == nil {
 			retry.Reset(ForwardRecheck)
 		}
 		if a.cfg.Synced != nil {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
@@ -20,8 +21,16 @@ import (
 )
 
 // TestAgentWaitsForTheNodeProxy: with the node proxy in the speaker, an address this node won is
-// announced only once the proxy forwards it; meanwhile the status says why.
+// announced only once the proxy forwards it; meanwhile the status says why. The agent learns it
+// by polling Forwards, or, given ForwardsChanged (as Main gives the embedded proxy's), when told:
+// then it does not poll, so an agent deaf to the notification would not announce before the
+// informers' resync, a minute away.
 func TestAgentWaitsForTheNodeProxy(t *testing.T) {
+	t.Run("polling", func(t *testing.T) { testAgentWaitsForTheNodeProxy(t, false) })
+	t.Run("notified", func(t *testing.T) { testAgentWaitsForTheNodeProxy(t, true) })
+}
+
+func testAgentWaitsForTheNodeProxy(t *testing.T, notified bool) {
 	c := cluster.Start(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -33,6 +42,10 @@ func TestAgentWaitsForTheNodeProxy(t *testing.T) {
 	seedL2(ctx, t, c, api, vip, "node-1")
 
 	var forwards atomic.Bool
+	var changed chan struct{}
+	if notified {
+		changed = make(chan struct{}, 1)
+	}
 	w := &world{alive: map[string]bool{"node-1": true}}
 	ann := &fakeAnnouncer{}
 	_, tctx := ktesting.NewTestContext(t)
@@ -40,7 +53,8 @@ func TestAgentWaitsForTheNodeProxy(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(actx, Config{NodeName: "node-1", Kube: c.Client, API: api, Announcer: ann, Membership: w.member(),
-			ResyncPeriod: time.Minute, Forwards: func(a netip.Addr) bool { return a == vip && forwards.Load() }})
+			ResyncPeriod: time.Minute, Forwards: func(a netip.Addr) bool { return a == vip && forwards.Load() },
+			ForwardsChanged: changed})
 	}()
 	defer func() {
 		stop()
@@ -69,12 +83,42 @@ func TestAgentWaitsForTheNodeProxy(t *testing.T) {
 	if ann.has(vip) {
 		t.Fatalf("%v is announced although the node proxy does not forward it", vip)
 	}
+	if notified {
+		// Let the runs that the status write itself sets off pass (no poll while notified), so
+		// that only the notification can start the next one.
+		quietFor(t, 300*time.Millisecond)
+	}
 	start := time.Now()
 	forwards.Store(true)
+	if notified {
+		changed <- struct{}{}
+	}
 	waitFor("the address to be announced once forwarded", func() bool { return ann.has(vip) })
 	t.Logf("announced %v after the proxy forwarded it", time.Since(start).Round(time.Millisecond))
 	waitFor("the status to say Announcing", func() bool {
 		c := condition()
 		return c != nil && c.Reason == v1alpha1.IPAllocationReasonAnnouncing
 	})
+}
+
+// quietFor waits until the agent has not run for d (its sync counter still), or fails after 10 s.
+func quietFor(t *testing.T, d time.Duration) {
+	t.Helper()
+	runs := func() float64 {
+		n, err := testutil.GetCounterMetricValue(syncs.WithLabelValues("ok"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	last, since, deadline := runs(), time.Now(), time.Now().Add(10*time.Second)
+	for time.Since(since) < d {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent kept running for 10 s with nothing changing")
+		}
+		time.Sleep(20 * time.Millisecond)
+		if n := runs(); n != last {
+			last, since = n, time.Now()
+		}
+	}
 }

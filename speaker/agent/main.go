@@ -150,7 +150,7 @@ func Main(stop context.Context, o Options) error {
 	l2Loop, bgpLoop, err := prepareLoops(runCtx, set, Config{
 		NodeName: o.NodeName, Kube: kube, API: api, Announcer: ann, Membership: mem,
 		LivenessPort: o.LivenessPort, Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
-		Triggers: statusChanged, Synced: func() { close(synced) }, Forwards: np.forwards(),
+		Triggers: statusChanged, Synced: func() { close(synced) }, Forwards: np.forwards(), ForwardsChanged: np.forwardsChanged(),
 	}, bgpCfg)
 	if err != nil {
 		return err

@@ -91,6 +91,14 @@ func (n *nodeProxy) forwards() func(netip.Addr) bool {
 	return n.p.Forwards
 }
 
+// forwardsChanged receives when forwards' answers changed (nil without a proxy: they never do).
+func (n *nodeProxy) forwardsChanged() <-chan struct{} {
+	if n == nil {
+		return nil
+	}
+	return n.p.ForwardsChanged()
+}
+
 // gatherer adds the proxy's metrics to the speaker's /metrics.
 func (n *nodeProxy) gatherer() prometheus.Gatherer {
 	if n == nil {
