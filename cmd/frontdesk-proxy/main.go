@@ -1,5 +1,5 @@
 // Command frontdesk-proxy is frontdesk's nftables node proxy on its own: it stands in for
-// kube-proxy (or runs beside it, in tables of its own). The speaker runs the same code with
+// kube-proxy, on kube-proxy's ports (or runs beside it, in tables of its own, given other ports). The speaker runs the same code with
 // --proxy=nftables. Everything but the flags lives in package proxy; see proxy/README.md.
 package main
 
@@ -8,14 +8,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
-	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -78,29 +75,8 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 	klog.InitFlags(fs)
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means the in-cluster config")
 	fs.StringVar(&c.NodeName, "hostname-override", getenv("NODE_NAME"), "this node's Node name (default $NODE_NAME, else the host name)")
-	fs.Func("nodeport-addresses", "comma-separated CIDRs: NodePorts answer on the node's addresses inside them (default: every address but loopback)",
-		prefixList(&c.NodePortAddresses))
-	fs.Func("cluster-cidr", "comma-separated Pod CIDRs: ClusterIP traffic from outside them is masqueraded", prefixList(&c.ClusterCIDRs))
-	fs.Func("ip-families", "comma-separated IP families to program: IPv4, IPv6 (default both)", func(v string) error {
-		for _, f := range strings.Split(v, ",") {
-			switch strings.ToLower(strings.TrimSpace(f)) {
-			case "ipv4":
-				c.IPFamilies = append(c.IPFamilies, v1.IPv4Protocol)
-			case "ipv6":
-				c.IPFamilies = append(c.IPFamilies, v1.IPv6Protocol)
-			default:
-				return fmt.Errorf("%q is not an IP family: want IPv4 or IPv6", f)
-			}
-		}
-		return nil
-	})
-	fs.StringVar(&c.TableName, "table-name", "frontdesk", "name of frontdesk's nftables table in the ip and ip6 families")
-	fs.DurationVar(&c.MinSyncPeriod, "min-sync-period", time.Second, "least time between two syncs; changes meanwhile are coalesced")
-	fs.DurationVar(&c.SyncPeriod, "sync-period", time.Hour, "full resync period")
-	fs.IntVar(&c.ColdStartChunk, "cold-start-chunk", 1000, "Services per transaction in a full sync")
-	// Ports beside kube-proxy's 10249 and 10256, so that both can run on one node.
-	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", "127.0.0.1:10269", "address serving /metrics; empty disables")
-	fs.StringVar(&c.HealthzBindAddress, "healthz-bind-address", "0.0.0.0:10266", "address serving /healthz; empty disables")
+	proxy.AddFlags(fs, "", "", c)
+	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", proxy.DefaultMetricsBindAddress, "address serving /metrics (kube-proxy's port); empty disables")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -118,25 +94,5 @@ func parseFlags(args []string, getenv func(string) string, hostname func() (stri
 		}
 		c.NodeName = strings.ToLower(h)
 	}
-	if c.MinSyncPeriod <= 0 || c.SyncPeriod <= 0 || c.ColdStartChunk <= 0 {
-		return o, errors.New("--min-sync-period, --sync-period and --cold-start-chunk must be positive")
-	}
-	return o, nil
-}
-
-func prefixList(dst *[]netip.Prefix) func(string) error {
-	return func(v string) error {
-		for _, s := range strings.Split(v, ",") {
-			s = strings.TrimSpace(s)
-			if s == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return fmt.Errorf("%q is not a CIDR such as 192.168.0.0/24 or fd00::/64", s)
-			}
-			*dst = append(*dst, p.Masked())
-		}
-		return nil
-	}
+	return o, proxy.CheckFlags("", *c)
 }

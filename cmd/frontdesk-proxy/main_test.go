@@ -30,7 +30,7 @@ func TestParseFlags(t *testing.T) {
 		getenv: env,
 		check: func(t *testing.T, o options) {
 			if o.cfg.NodeName != "node-env" || o.cfg.MinSyncPeriod != time.Second || o.cfg.TableName != "frontdesk" ||
-				o.cfg.MetricsBindAddress != "127.0.0.1:10269" || o.cfg.HealthzBindAddress != "0.0.0.0:10266" {
+				o.cfg.MetricsBindAddress != "127.0.0.1:10249" || o.cfg.HealthzBindAddress != "0.0.0.0:10256" {
 				t.Errorf("defaults: %+v", o.cfg)
 			}
 		},

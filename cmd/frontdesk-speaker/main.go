@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/internal/version"
+	"github.com/frontdesk-lb/frontdesk/proxy"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent"
 	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
@@ -90,12 +90,8 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		o.Proxy.Mode = v
 		return nil
 	})
-	fs.Func("proxy-nodeport-addresses", "with --proxy: comma-separated CIDRs; NodePorts answer on the node's addresses inside them (default: every address but loopback)",
-		prefixList(&o.Proxy.NodePortAddresses))
-	fs.Func("proxy-cluster-cidr", "with --proxy: comma-separated Pod CIDRs; ClusterIP traffic from outside them is masqueraded", prefixList(&o.Proxy.ClusterCIDRs))
-	fs.DurationVar(&o.Proxy.MinSyncPeriod, "proxy-min-sync-period", time.Second, "with --proxy: least time between two syncs of the rules; changes meanwhile are coalesced")
+	proxy.AddFlags(fs, "proxy-", "with --proxy: ", &o.Proxy.Config)
 	fs.BoolVar(&o.Proxy.ExcludeDeadNodes, "proxy-exclude-dead-nodes", true, "with --proxy: send no new connections to endpoints on nodes whose speaker a majority of speakers reports dead (within about a second, instead of Kubernetes' ~50 s); see docs/design/dead-nodes.md")
-	fs.StringVar(&o.Proxy.HealthzAddr, "proxy-healthz-bind-address", "0.0.0.0:10256", "with --proxy: address serving the node proxy's /healthz (kube-proxy's port); empty disables")
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -106,6 +102,9 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 	if o.LivenessKeyFile == "" {
 		return o, errors.New("--liveness-key-file is required (the shared heartbeat key, at least 16 bytes)")
 	}
+	if err := proxy.CheckFlags("proxy-", o.Proxy.Config); o.Proxy.Mode != "" && err != nil {
+		return o, err
+	}
 	if o.BGP.Enabled && (o.BGP.ASN == 0 || o.BGP.Namespace == "") {
 		return o, errors.New("--bgp needs --bgp-asn and --namespace (or $POD_NAMESPACE)")
 	}
@@ -114,22 +113,4 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		o.Classes = strings.Split(classes, ",")
 	}
 	return o, nil
-}
-
-// prefixList parses a comma-separated list of CIDRs into dst.
-func prefixList(dst *[]netip.Prefix) func(string) error {
-	return func(v string) error {
-		*dst = nil
-		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(f)
-			if err != nil {
-				return fmt.Errorf("%q is not a CIDR such as 10.244.0.0/16 or fd00::/48", f)
-			}
-			*dst = append(*dst, p.Masked())
-		}
-		return nil
-	}
 }

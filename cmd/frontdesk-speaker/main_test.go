@@ -9,11 +9,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/frontdesk-lb/frontdesk/proxy"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent"
 )
 
+// proxyConfig is the node proxy's configuration without --proxy-* flags.
+var proxyConfig = proxy.Config{TableName: "frontdesk", MinSyncPeriod: time.Second, SyncPeriod: time.Hour,
+	ColdStartChunk: 1000, HealthzBindAddress: "0.0.0.0:10256"}
+
 // proxyDefaults are the node-proxy options without --proxy flags.
-var proxyDefaults = agent.ProxyOptions{MinSyncPeriod: time.Second, HealthzAddr: "0.0.0.0:10256", ExcludeDeadNodes: true}
+var proxyDefaults = agent.ProxyOptions{Config: proxyConfig, ExcludeDeadNodes: true}
 
 func TestParseFlags(t *testing.T) {
 	env := func(k string) string {
@@ -54,9 +59,10 @@ func TestParseFlags(t *testing.T) {
 				"--proxy-exclude-dead-nodes=false"},
 			want: agent.Options{NodeName: "node-env", LivenessPort: 7473, LivenessKeyFile: "/k", BootIDFile: "/proc/sys/kernel/random/boot_id",
 				Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond,
-				Proxy: agent.ProxyOptions{Mode: "nftables", MinSyncPeriod: 100 * time.Millisecond,
+				Proxy: agent.ProxyOptions{Mode: "nftables", Config: proxy.Config{TableName: "frontdesk",
+					MinSyncPeriod: 100 * time.Millisecond, SyncPeriod: time.Hour, ColdStartChunk: 1000,
 					ClusterCIDRs:      []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:10:244::/48")},
-					NodePortAddresses: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}}},
+					NodePortAddresses: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}}}},
 		},
 		{
 			name: "boot ID from a file of the lab's",
@@ -66,6 +72,7 @@ func TestParseFlags(t *testing.T) {
 		},
 		{name: "unknown proxy mode", args: []string{"--liveness-key-file=/k", "--proxy=iptables"}, wantErr: true},
 		{name: "bad cluster CIDR", args: []string{"--liveness-key-file=/k", "--proxy-cluster-cidr=10.244.0.0"}, wantErr: true},
+		{name: "zero sync period with the proxy", args: []string{"--liveness-key-file=/k", "--proxy=nftables", "--proxy-min-sync-period=0s"}, wantErr: true},
 		{name: "key file required", args: nil, wantErr: true},
 		{name: "port zero", args: []string{"--liveness-key-file=/k", "--liveness-port=0"}, wantErr: true},
 		{name: "port too large", args: []string{"--liveness-key-file=/k", "--liveness-port=65536"}, wantErr: true},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
@@ -18,13 +17,11 @@ import (
 // speaker's process; see proxy/README.md).
 type ProxyOptions struct {
 	// Mode is "" (no node proxy: kube-proxy or another one forwards) or "nftables".
-	Mode              string
-	NodePortAddresses []netip.Prefix
-	ClusterCIDRs      []netip.Prefix
-	MinSyncPeriod     time.Duration
-	// HealthzAddr serves the proxy's /healthz (kube-proxy's port by default, so that a load
-	// balancer's health checks find it); empty disables.
-	HealthzAddr string
+	Mode string
+	// Config holds the proxy's settings from its flags (proxy.AddFlags, named --proxy-*): node
+	// ports, Pod CIDRs, families, table, sync periods, /healthz. The client, node name and logger
+	// are the speaker's; its /metrics serves the proxy's metrics too.
+	Config proxy.Config
 	// ExcludeDeadNodes stops new connections to endpoints on nodes that liveness, with a majority
 	// of speakers agreeing, reports dead (speaker/deadnodes; docs/design/dead-nodes.md).
 	ExcludeDeadNodes bool
@@ -57,11 +54,9 @@ func startProxy(ctx context.Context, o Options, cfg *rest.Config, log klog.Logge
 		return nil, fmt.Errorf("building the node proxy's Kubernetes client: %w", err)
 	}
 	plog := log.WithName("proxy")
-	p, err := proxy.New(ctx, proxy.Config{
-		Client: kube, NodeName: o.NodeName, NodePortAddresses: o.Proxy.NodePortAddresses,
-		ClusterCIDRs: o.Proxy.ClusterCIDRs, MinSyncPeriod: o.Proxy.MinSyncPeriod,
-		HealthzBindAddress: o.Proxy.HealthzAddr, Logger: &plog,
-	})
+	pc := o.Proxy.Config
+	pc.Client, pc.NodeName, pc.Logger, pc.MetricsBindAddress = kube, o.NodeName, &plog, ""
+	p, err := proxy.New(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("node proxy: %w", err)
 	}

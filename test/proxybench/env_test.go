@@ -135,7 +135,7 @@ func newEnv(t testing.TB) *env {
 		e.createNode(n.name, lanAddr(byte(1+i)).Addr())
 		switch i {
 		case frontdesk:
-			n.table, n.healthz, n.metrics = "frontdesk", "http://127.0.0.1:10266/healthz", "http://127.0.0.1:10269/metrics"
+			n.table, n.healthz, n.metrics = "frontdesk", "http://127.0.0.1:10256/healthz", "http://127.0.0.1:10249/metrics"
 			n.newCmd = func() *proc.Proc {
 				return proc.Start(t, e.logDir, name, n.ns.Command(ours, "--kubeconfig="+kc, "--hostname-override="+n.name,
 					"--cluster-cidr="+clusterCIDR))
