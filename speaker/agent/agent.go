@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
@@ -38,8 +40,9 @@ const (
 // Announcer announces this node's full set of VIPs on layer 2; *l2.Announcer satisfies it.
 type Announcer interface {
 	SetVIPs(map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error)
-	// Reannounce repeats the gratuitous packets of every address announced now.
-	Reannounce() error
+	// Reannounce repeats the gratuitous packets of vips, of every address announced now if none
+	// is named.
+	Reannounce(vips ...netip.Addr) error
 }
 
 // Membership is speaker liveness; *liveness.Membership satisfies it.
@@ -150,6 +153,9 @@ type agent struct {
 	events   map[netip.Addr]string // what the last Event of each address said, see emitEvents
 	badRules map[string]string     // L2Advertisement name → resourceVersion whose selector errors were logged
 	withheld map[netip.Addr]bool   // won, but not forwarded by the node proxy yet (Config.Forwards)
+	// contestedSeen is, per address announced, the other L2 announcers its status named when this
+	// node last repeated its gratuitous packets for it (see contested).
+	contestedSeen map[netip.Addr]string
 
 	ownInformers   *Informers // nil when Config.Informers is shared
 	synced         []cache.InformerSynced
@@ -187,6 +193,8 @@ func newAgent(ctx context.Context, cfg Config) (*agent, error) {
 		dirty:    make(chan struct{}, 1),
 		events:   map[netip.Addr]string{},
 		badRules: map[string]string{},
+
+		contestedSeen: map[netip.Addr]string{},
 	}
 	set := cfg.Informers
 	if set == nil {
@@ -344,6 +352,12 @@ func (a *agent) sync(ctx context.Context) error {
 		}
 	}
 	a.alive = snap.Alive
+	if addrs := contested(a.cfg.NodeName, slices.Collect(maps.Keys(vips)), a.storedStatus, a.contestedSeen); len(addrs) > 0 {
+		a.log.V(2).Info("another node announced addresses this node holds; repeating gratuitous packets", "addresses", addrs)
+		if err := a.cfg.Announcer.Reannounce(addrs...); err != nil {
+			a.log.Error(err, "repeating gratuitous packets for addresses another node announced")
+		}
+	}
 	n := 0
 	for _, st := range statuses {
 		if st.Announced() {
@@ -352,6 +366,15 @@ func (a *agent) sync(ctx context.Context) error {
 	}
 	addressesAnnounced.Set(float64(n))
 	return a.publish(ctx, plan, statuses, snap.Alive)
+}
+
+// storedStatus is the IPAllocation status of addr in the informer's cache.
+func (a *agent) storedStatus(addr netip.Addr) (v1alpha1.IPAllocationStatus, bool) {
+	al, err := a.allocs.Get(v1alpha1.IPAllocationName(addr))
+	if err != nil {
+		return v1alpha1.IPAllocationStatus{}, false
+	}
+	return al.Status, true
 }
 
 // forwarded splits the addresses this node won into those its node proxy forwards, to announce,

@@ -31,7 +31,7 @@ type fakeAnnouncer struct {
 	reannounced int
 }
 
-func (f *fakeAnnouncer) Reannounce() error {
+func (f *fakeAnnouncer) Reannounce(...netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reannounced++

@@ -133,7 +133,7 @@ type nopAnnouncer struct{}
 func (nopAnnouncer) SetVIPs(map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
 	return nil, nil
 }
-func (nopAnnouncer) Reannounce() error { return nil }
+func (nopAnnouncer) Reannounce(...netip.Addr) error { return nil }
 
 type aloneMembership struct{}
 

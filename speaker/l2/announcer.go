@@ -199,16 +199,21 @@ func (a *Announcer) SetVIPs(vips map[netip.Addr]Announcement) (map[netip.Addr]VI
 	return st, err
 }
 
-// Reannounce starts the gratuitous burst of every VIP announced now again. Call it when a peer
-// comes back (a partition healed): while both sides announced, clients may have followed the other
-// side's gratuitous packets, and must learn again that this node holds the address (metallb#584).
-func (a *Announcer) Reannounce() error {
+// Reannounce starts the gratuitous burst of vips again, of every VIP announced now if none is
+// named. Call it when a peer comes back (a partition healed), or when another node is seen to have
+// announced an address this node holds (this node was frozen or cut off while it took over):
+// clients may have followed the other node's gratuitous packets, and must learn again that this
+// node holds the address (metallb#584). VIPs not announced now are ignored.
+func (a *Announcer) Reannounce(vips ...netip.Addr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
 		return ErrClosed
 	}
 	for k, b := range a.bursts {
+		if len(vips) > 0 && !slices.Contains(vips, k.vip) {
+			continue
+		}
 		b.cancel()
 		delete(a.bursts, k)
 	}

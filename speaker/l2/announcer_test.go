@@ -132,6 +132,27 @@ func TestReannounceRestartsTheBurst(t *testing.T) {
 	}
 }
 
+// Reannounce with addresses named repeats the burst of those only.
+func TestReannounceNamedVIPs(t *testing.T) {
+	n := twoLinkNet()
+	c0 := n.eth["eth0"].port(clientMAC)
+	a, _ := testAnnouncer(t, n)
+	setVIPs(t, a, bySubnet(vip4a, vip4b))
+	for range 4 {
+		c0.next(t, wait) // the takeover bursts' first rounds: two forms for each VIP
+	}
+	c0.none(t, 30*time.Millisecond)
+	if err := a.Reannounce(vip4b); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if f := c0.next(t, wait); !isGARP(t, f, vip4b, mac0) {
+			t.Errorf("Reannounce(%v) sent something else than its gratuitous ARP", vip4b)
+		}
+	}
+	c0.none(t, 30*time.Millisecond) // nothing for vip4a
+}
+
 func TestNoSubnetIsReported(t *testing.T) {
 	n := twoLinkNet()
 	a, _ := testAnnouncer(t, n)
