@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -156,6 +157,9 @@ type agent struct {
 	// contestedSeen is, per address announced, the other L2 announcers its status named when this
 	// node last repeated its gratuitous packets for it (see contested).
 	contestedSeen map[netip.Addr]string
+	// stalled is set when this process was stopped or starved for longer than peers wait
+	// (watchStalls); the next run repeats every gratuitous packet.
+	stalled atomic.Bool
 
 	ownInformers   *Informers // nil when Config.Informers is shared
 	synced         []cache.InformerSynced
@@ -245,7 +249,10 @@ func (a *agent) run(ctx context.Context) error {
 		return errors.New("speaker agent: the informer caches did not sync (are the frontdesk CRDs installed?)")
 	}
 	a.log.Info("caches synced; announcing", "node", a.cfg.NodeName)
+	stallDone := make(chan struct{})
+	go func() { defer close(stallDone); a.watchStalls(ctx) }()
 	a.loop(ctx)
+	<-stallDone
 	return nil
 }
 
@@ -352,6 +359,11 @@ func (a *agent) sync(ctx context.Context) error {
 		}
 	}
 	a.alive = snap.Alive
+	if a.stalled.Swap(false) {
+		if err := a.cfg.Announcer.Reannounce(); err != nil {
+			a.log.Error(err, "repeating gratuitous packets after this process stalled")
+		}
+	}
 	if addrs := contested(a.cfg.NodeName, slices.Collect(maps.Keys(vips)), a.storedStatus, a.contestedSeen); len(addrs) > 0 {
 		a.log.V(2).Info("another node announced addresses this node holds; repeating gratuitous packets", "addresses", addrs)
 		if err := a.cfg.Announcer.Reannounce(addrs...); err != nil {
