@@ -116,7 +116,11 @@ type window struct {
 	failed int
 	errs   []string
 	last   time.Duration // the last failed request's time after from
+	late   int           // failed requests sent more than lateAfter after from
 }
+
+// lateAfter is issue 15's bound: no failed request after the first second of a fault.
+const lateAfter = time.Second
 
 func (p *prober) window(from, to time.Time) window {
 	p.mu.Lock()
@@ -129,6 +133,9 @@ func (p *prober) window(from, to time.Time) window {
 		if !r.sent.Before(from) && !r.sent.After(to) && !r.ok {
 			w.failed++
 			w.last = max(w.last, r.sent.Sub(from))
+			if r.sent.Sub(from) > lateAfter {
+				w.late++
+			}
 			if len(w.errs) < 3 {
 				w.errs = append(w.errs, fmt.Sprintf("+%dms %s", r.sent.Sub(from).Milliseconds(), r.err))
 			}
