@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -19,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
@@ -120,11 +122,22 @@ func (l *lab) failoverTrial(b *testing.B, c failoverClient, f fault, i int) tria
 
 	// The node to fault: the announcer in the IPAllocation's status, once the client agrees.
 	var node topology.Node
-	eventually(b, 2*time.Minute, "the client's ARP entry for "+c.vip.String()+" naming its announcer", func() (bool, string) {
+	agree := func() (bool, string) {
 		name := l.announcerOrEmpty(b, c.vip)
 		node, _ = l.plan.Node(name)
 		return name != "" && nw.current() == macs[name], fmt.Sprintf("announcer %q, client's entry %q", name, nw.current())
-	})
+	}
+	if !poll(ctx, 30*time.Second, agree) {
+		// Seen after a freeze: the node took its address back without a gratuitous ARP, and the
+		// client's successful connections through the node that had taken over keep its entry
+		// REACHABLE (TCP confirms it), so it never asks again. A finding, not this trial's fault.
+		_, why := agree()
+		b.Logf("%s trial %d: the client's ARP entry disagrees with the status for 30 s (%s): entry deleted", f.name(), i, why)
+		if _, err := netns.IP(ctx, "-n", c.ns, "neigh", "del", c.vip.String(), "dev", "eth0"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	eventually(b, 30*time.Second, "the client's ARP entry for "+c.vip.String()+" naming its announcer", agree)
 	tr := &trial{l: l, node: node}
 	var ok bool
 	if tr.speaker, ok = l.speakerPod(ctx, node.Name); !ok {
@@ -227,6 +240,16 @@ func (l *lab) waitNodeBack(b *testing.B, node string, since time.Time, all bool)
 		e := l.readyEndpoints(ctx, "failover")
 		return e == 3, fmt.Sprintf("%d hello endpoints ready", e)
 	})
+}
+
+// poll is eventually without the failure: whether cond held within timeout.
+func poll(ctx context.Context, timeout time.Duration, cond func() (bool, string)) bool {
+	for end := time.Now().Add(timeout); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(100 * time.Millisecond) {
+		if ok, _ := cond(); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // helloOnEveryNode applies the guide's Deployment with its 3 Pods spread one per node (a
