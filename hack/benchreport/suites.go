@@ -128,12 +128,36 @@ var suites = []suite{
 			"announce to answer. asked-before-announce counts the Services the client sent an ARP " +
 			"request for before their announcement. With 50 Services, p99 is the maximum.",
 		pkg:       "./lab/e2e/",
-		bench:     "BenchmarkLab",
+		bench:     "^BenchmarkLab$",
 		tags:      "netns,integration",
 		count:     1,
 		root:      true,
 		k8sBins:   true,
 		extra:     []string{"-benchtime=1x", "-timeout=30m"},
+		quantiles: true,
+	},
+	{
+		name:  "lab-failover",
+		title: "The lab: failover as a user's client sees it, speaker as a Pod on real kubelets",
+		about: "lab/e2e's BenchmarkLabFailover: one lab (frontdesk's node proxy, BGP on), the guide's hello " +
+			"Deployment with a Pod on each of the 3 nodes, a LoadBalancer Service from the ARP pool " +
+			"(externalTrafficPolicy Cluster), and the LAN client requesting it every 15 ms, each request on " +
+			"a fresh TCP connection with a 200 ms timeout. Faults on the node announcing the address, 20 " +
+			"trials each (with 20 trials p99 is the largest): linkcut (the node's LAN link set down, up " +
+			"again after the trial), podstop (its speaker Pod's sandbox stopped, `crictl stopp`: the " +
+			"containers are killed, the kubelet makes a new sandbox) and sigkill (the speaker process " +
+			"SIGKILLed; the kubelet restarts the container). gap is the longest time between two answers " +
+			"from the fault until the client has had 3 s without a failure on another node; failed the " +
+			"requests that failed meanwhile; takeover the time from the fault until the client's ARP entry " +
+			"names another node; rejoin the same while the node comes back and takes its address back. " +
+			"Target: longest gap p99 ≤ 1 s (MetalLB ≈5–10 s, kube-vip ≈15 s, PureLB ≈2.2 s).",
+		pkg:       "./lab/e2e/",
+		bench:     "^BenchmarkLabFailover$",
+		tags:      "netns,integration",
+		count:     1,
+		root:      true,
+		k8sBins:   true,
+		extra:     []string{"-benchtime=1x", "-timeout=90m"},
 		quantiles: true,
 	},
 	{

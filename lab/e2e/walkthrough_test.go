@@ -343,7 +343,7 @@ func (l *lab) announcer(t *testing.T, addr netip.Addr) string {
 	return node
 }
 
-func (l *lab) announcerOrEmpty(t *testing.T, addr netip.Addr) string {
+func (l *lab) announcerOrEmpty(t testing.TB, addr netip.Addr) string {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	a, err := l.api.IPAllocations().Get(ctx, addr.String(), metav1.GetOptions{})
