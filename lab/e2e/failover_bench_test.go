@@ -60,6 +60,9 @@ type trialResult struct {
 	takeover time.Duration // fault → the client's ARP entry names another node
 	fault    window        // fault → steady on another node
 	rejoin   window        // restore → the node back and the client steady again
+	// agree is restore → the status's announcer and the client's ARP entry name the same node
+	// (the node itself, or after 30 s another); 2 min when they never did.
+	agree time.Duration
 }
 
 // BenchmarkLabFailover measures failover as a user's client sees it, in the lab with the speaker
@@ -180,10 +183,12 @@ func (l *lab) failoverTrial(b *testing.B, c failoverClient, f fault, i int) tria
 	// entry names (after a freeze, the node may take its address back without the client's entry
 	// following it until the entry is revalidated), and it is the node, or 30 s have passed.
 	agreed := "not within 2m0s"
+	r.agree = 2 * time.Minute
 	for time.Since(r0) < 2*time.Minute {
 		a := l.announcerOrEmpty(b, c.vip)
 		if a != "" && nw.current() == macs[a] && (a == node.Name || time.Since(r0) > 30*time.Second) {
-			agreed = time.Since(r0).Round(time.Millisecond).String()
+			r.agree = time.Since(r0)
+			agreed = r.agree.Round(time.Millisecond).String()
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -337,8 +342,13 @@ func (l *lab) nodeMACs(b *testing.B) map[string]string {
 func reportFailover(b *testing.B, name string, rs []trialResult) {
 	var take, gap, rgap []time.Duration
 	var failed, rfailed []int
-	total, rtotal, late := 0, 0, 0
+	total, rtotal, late, stale := 0, 0, 0, 0
+	var agree time.Duration
 	for _, r := range rs {
+		agree = max(agree, r.agree)
+		if r.agree > 30*time.Second {
+			stale++ // the client kept following another node than the status's announcer
+		}
 		late += r.fault.late
 		take, gap, rgap = append(take, r.takeover), append(gap, r.fault.gap), append(rgap, r.rejoin.gap)
 		failed, rfailed = append(failed, r.fault.failed), append(rfailed, r.rejoin.failed)
@@ -364,6 +374,8 @@ func reportFailover(b *testing.B, name string, rs []trialResult) {
 	b.ReportMetric(float64(late), name+"-failed-after-1s-total-requests")
 	b.ReportMetric(float64(nearestRank(rfailed, 0.99)), name+"-rejoin-failed-p99-requests")
 	b.ReportMetric(float64(rtotal), name+"-rejoin-failed-total-requests")
+	b.ReportMetric(float64(agree.Microseconds())/1000, name+"-rejoin-arp-agree-max-ms")
+	b.ReportMetric(float64(stale), name+"-rejoin-stale-arp-trials")
 }
 
 // nearestRank is the nearest-rank quantile of sorted xs (with 20 values, p99 is the largest).

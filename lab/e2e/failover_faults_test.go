@@ -148,6 +148,12 @@ func (powerOff) apply(ctx context.Context, tr *trial) error {
 	if err := (linkCut{}).apply(ctx, tr); err != nil {
 		return err
 	}
+	// The node boots anew: its speaker must come back with another boot ID (the lab's nodes
+	// share one kernel), or its peers would take it for a speaker restart and its Pods back
+	// whole instead of as they turn ready (docs/design/dead-nodes.md).
+	if _, err := supervisor.RenewBootID(ctx, tr.l.kube, tr.node.Name); err != nil {
+		return fmt.Errorf("a new boot ID for %s: %w", tr.node.Name, err)
+	}
 	return signalAll(tr.l.nodeProcs(ctx, tr.node), syscall.SIGKILL)
 }
 func (powerOff) restore(ctx context.Context, tr *trial) error { return (linkCut{}).restore(ctx, tr) }
