@@ -290,7 +290,7 @@ func (announceAll) SetVIPs(v map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.
 	return out, nil
 }
 
-func (announceAll) Reannounce() error { return nil }
+func (announceAll) Reannounce(...netip.Addr) error { return nil }
 
 // alone is the liveness of a one-node cluster.
 type alone struct {
