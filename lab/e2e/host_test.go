@@ -28,7 +28,13 @@ type hostState struct {
 	links, addrs     []string // name, MTU, master, flags; name and address
 	routes           []string // IPv4 and IPv6, every table
 	sysctls          map[string]string
+	// runcState are runc's container folders in containerd's machine-wide default root, which
+	// the lab's containerds must not use (their runc root is under the lab's directory).
+	runcState []string
 }
+
+// runcDefaultRoot is where containerd's runc shim keeps runc's state unless told otherwise.
+const runcDefaultRoot = "/run/containerd/runc"
 
 // netSysctls are the machine namespace's network settings a node proxy or speaker might be
 // tempted to set (route_localnet above all, which the brief forbids), and the conntrack and
@@ -81,6 +87,7 @@ func readHostState(t testing.TB) hostState {
 			h.sysctls[k] = strings.TrimSpace(string(b))
 		}
 	}
+	h.runcState, _ = filepath.Glob(filepath.Join(runcDefaultRoot, "*", "*"))
 	slices.Sort(h.links)
 	slices.Sort(h.addrs)
 	slices.Sort(h.routes)
@@ -173,6 +180,11 @@ func checkNothingLeft(t testing.TB, before hostState, name, dir string) {
 		t.Errorf("nftables tables of the machine's namespace before and after the lab (-before +after):\n%s", d)
 	}
 	checkHostNetwork(t, before, after, "after the lab")
+	for _, d := range after.runcState {
+		if !slices.Contains(before.runcState, d) {
+			t.Errorf("runc state left in the machine's %s: %s", runcDefaultRoot, d)
+		}
+	}
 	for _, k := range kubenode.KubeletSysctls {
 		if before.sysctls[k] != after.sysctls[k] {
 			t.Errorf("kernel setting %s is %q after the lab, was %q: down did not put back what the kubelets set",
