@@ -139,7 +139,7 @@ func checkHostDuringLab(t testing.TB, before hostState, o supervisor.Options) {
 var ssPid = regexp.MustCompile(`pid=(\d+)`)
 
 // labListeners are the listening sockets of the machine's namespace owned by a program of the
-// lab: one under its directory, its binaries' folders or the images' root filesystems.
+// lab.
 func labListeners(t testing.TB, o supervisor.Options) []string {
 	t.Helper()
 	out, err := exec.Command("ss", "-Hlntup").Output()
@@ -150,12 +150,14 @@ func labListeners(t testing.TB, o supervisor.Options) []string {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		for _, m := range ssPid.FindAllStringSubmatch(line, -1) {
 			pid, _ := strconv.Atoi(m[1])
+			// The lab's: run from its directory, with a container's root filesystem there, or
+			// given a path in it (its etcd's data, its kubelets' configuration). The shared
+			// binaries' folders alone do not tell: other tests' control planes run them too.
 			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-			root, _ := os.Readlink(fmt.Sprintf("/proc/%d/root", pid)) // a container's root filesystem
-			for _, dir := range []string{o.Dir, o.NodeBin, o.K8sBin} {
-				if strings.HasPrefix(exe, dir) || strings.HasPrefix(root, dir) {
-					found = append(found, fmt.Sprintf("%s (%s)", strings.Join(strings.Fields(line), " "), exe))
-				}
+			root, _ := os.Readlink(fmt.Sprintf("/proc/%d/root", pid))
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.HasPrefix(exe, o.Dir) || strings.HasPrefix(root, o.Dir) || strings.Contains(string(cmdline), o.Dir) {
+				found = append(found, fmt.Sprintf("%s (%s)", strings.Join(strings.Fields(line), " "), exe))
 			}
 		}
 	}
