@@ -116,7 +116,9 @@ func TestLoopBurst(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not ready")
 	}
-	time.Sleep(4 * time.Second) // the burst refills
+	// The burst refills: two periods, since the start may have spent both tokens (the first full
+	// sync and one more when Ready closed on it under load).
+	time.Sleep(8 * time.Second)
 	base := programmed()
 	add(1)
 	waitFor(base+1, 2*time.Second)

@@ -28,7 +28,13 @@ type hostState struct {
 	links, addrs     []string // name, MTU, master, flags; name and address
 	routes           []string // IPv4 and IPv6, every table
 	sysctls          map[string]string
+	// runcState are runc's container folders in containerd's machine-wide default root, which
+	// the lab's containerds must not use (their runc root is under the lab's directory).
+	runcState []string
 }
+
+// runcDefaultRoot is where containerd's runc shim keeps runc's state unless told otherwise.
+const runcDefaultRoot = "/run/containerd/runc"
 
 // netSysctls are the machine namespace's network settings a node proxy or speaker might be
 // tempted to set (route_localnet above all, which the brief forbids), and the conntrack and
@@ -81,6 +87,7 @@ func readHostState(t testing.TB) hostState {
 			h.sysctls[k] = strings.TrimSpace(string(b))
 		}
 	}
+	h.runcState, _ = filepath.Glob(filepath.Join(runcDefaultRoot, "*", "*"))
 	slices.Sort(h.links)
 	slices.Sort(h.addrs)
 	slices.Sort(h.routes)
@@ -132,7 +139,7 @@ func checkHostDuringLab(t testing.TB, before hostState, o supervisor.Options) {
 var ssPid = regexp.MustCompile(`pid=(\d+)`)
 
 // labListeners are the listening sockets of the machine's namespace owned by a program of the
-// lab: one under its directory, its binaries' folders or the images' root filesystems.
+// lab.
 func labListeners(t testing.TB, o supervisor.Options) []string {
 	t.Helper()
 	out, err := exec.Command("ss", "-Hlntup").Output()
@@ -143,12 +150,14 @@ func labListeners(t testing.TB, o supervisor.Options) []string {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		for _, m := range ssPid.FindAllStringSubmatch(line, -1) {
 			pid, _ := strconv.Atoi(m[1])
+			// The lab's: run from its directory, with a container's root filesystem there, or
+			// given a path in it (its etcd's data, its kubelets' configuration). The shared
+			// binaries' folders alone do not tell: other tests' control planes run them too.
 			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-			root, _ := os.Readlink(fmt.Sprintf("/proc/%d/root", pid)) // a container's root filesystem
-			for _, dir := range []string{o.Dir, o.NodeBin, o.K8sBin} {
-				if strings.HasPrefix(exe, dir) || strings.HasPrefix(root, dir) {
-					found = append(found, fmt.Sprintf("%s (%s)", strings.Join(strings.Fields(line), " "), exe))
-				}
+			root, _ := os.Readlink(fmt.Sprintf("/proc/%d/root", pid))
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.HasPrefix(exe, o.Dir) || strings.HasPrefix(root, o.Dir) || strings.Contains(string(cmdline), o.Dir) {
+				found = append(found, fmt.Sprintf("%s (%s)", strings.Join(strings.Fields(line), " "), exe))
 			}
 		}
 	}
@@ -173,6 +182,11 @@ func checkNothingLeft(t testing.TB, before hostState, name, dir string) {
 		t.Errorf("nftables tables of the machine's namespace before and after the lab (-before +after):\n%s", d)
 	}
 	checkHostNetwork(t, before, after, "after the lab")
+	for _, d := range after.runcState {
+		if !slices.Contains(before.runcState, d) {
+			t.Errorf("runc state left in the machine's %s: %s", runcDefaultRoot, d)
+		}
+	}
 	for _, k := range kubenode.KubeletSysctls {
 		if before.sysctls[k] != after.sysctls[k] {
 			t.Errorf("kernel setting %s is %q after the lab, was %q: down did not put back what the kubelets set",

@@ -47,6 +47,9 @@ state = %[3]s
 
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
         BinaryName = %[6]s
+        # runc's state (one folder per container) under the node's state folder, not the
+        # machine-wide /run/containerd/runc, where every lab left its containers' folders.
+        Root = %[12]s
         # The kubelet's cgroupDriver is cgroupfs: cgroups v1 without systemd managing them.
         SystemdCgroup = false
 
@@ -69,7 +72,8 @@ state = %[3]s
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 `, n.Name, q(n.ContainerdRoot()), q(n.ContainerdState()), q(n.Socket()), q(n.ContainerdDir()+"/opt"),
-		q(n.Runc), q(n.CNIBinDir()), q(n.CNIConfDir()), q(n.SandboxImage), q(n.RegistryHosts()), q(n.Socket()+".ttrpc"))
+		q(n.Runc), q(n.CNIBinDir()), q(n.CNIConfDir()), q(n.SandboxImage), q(n.RegistryHosts()), q(n.Socket()+".ttrpc"),
+		q(n.RuncRoot()))
 	return b.String()
 }
 

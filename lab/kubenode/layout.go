@@ -51,6 +51,7 @@ func (n Node) ContainerdDir() string    { return filepath.Join(n.Dir, "container
 func (n Node) ContainerdConfig() string { return filepath.Join(n.ContainerdDir(), "config.toml") }
 func (n Node) ContainerdRoot() string   { return filepath.Join(n.ContainerdDir(), "root") }
 func (n Node) ContainerdState() string  { return filepath.Join(n.ContainerdDir(), "state") }
+func (n Node) RuncRoot() string         { return filepath.Join(n.ContainerdDir(), "runc") }
 func (n Node) Socket() string           { return filepath.Join(n.ContainerdDir(), "containerd.sock") }
 func (n Node) RegistryHosts() string    { return filepath.Join(n.ContainerdDir(), "certs.d") }
 func (n Node) CNIConfDir() string       { return filepath.Join(n.Dir, "cni", "net.d") }

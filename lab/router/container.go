@@ -87,6 +87,8 @@ func (c Container) ContainerdArgs() []string {
 func (c Container) RunArgs(args ...string) []string {
 	argv := []string{filepath.Join(c.NodeBin, "ctr"), "--address=" + c.Socket(), "--namespace=" + Namespace,
 		"run", "--rm", "--net-host", "--runc-binary=" + c.Runc,
+		// runc's state under the router's folder, not the machine-wide /run/containerd/runc.
+		"--runc-root=" + filepath.Join(c.containerdDir(), "runc"),
 		"--cgroup=" + c.CgroupParent() + "/" + ContainerID,
 		"--mount=type=bind,src=" + c.ConfDir + ",dst=" + c.ConfDir + ",options=rbind:ro",
 		c.Image, ContainerID, "/usr/local/bin/gobgpd"}
