@@ -155,5 +155,5 @@ func (l *lab) checkRouterContainer(t *testing.T) {
 			t.Errorf("another gobgpd (pid %d) runs in %s besides the container's (pid %d)", p, routerNS, pid)
 		}
 	}
-	t.Logf("router: gobgpd is the task of container %s (pid %d, %s), image %s", router.ContainerID, pid, status, c.Image)
+	t.Logf("router: gobgpd is the task of container %s (pid %d, %s)", router.ContainerID, pid, status)
 }

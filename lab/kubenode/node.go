@@ -1,9 +1,7 @@
 package kubenode
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,37 +36,25 @@ func Prepare(n Node) error {
 	return nil
 }
 
+// Ctr is ctr for the node's containerd, in the namespace the CRI uses.
+func (n Node) Ctr() Ctr {
+	return Ctr{Bin: filepath.Join(n.NodeBin, "ctr"), Socket: n.Socket(), Namespace: "k8s.io", What: "containerd of " + n.Name}
+}
+
 // WaitContainerd waits until the node's containerd answers on its socket.
 func WaitContainerd(ctx context.Context, n Node, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if _, err = n.ctr(ctx, "version"); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("containerd of %s not answering on %s after %s: %w", n.Name, n.Socket(), timeout, err)
+	return n.Ctr().Wait(ctx, timeout)
 }
 
 // ImportImages imports OCI archives into the node's containerd, in the namespace the CRI uses,
 // so that Pods with imagePullPolicy IfNotPresent and the sandbox image need no registry.
 func ImportImages(ctx context.Context, n Node, archives []string) error {
-	for _, a := range archives {
-		if _, err := n.ctr(ctx, "-n", "k8s.io", "images", "import", a); err != nil {
-			return fmt.Errorf("importing %s into node %s: %w", filepath.Base(a), n.Name, err)
-		}
-	}
-	return nil
+	return n.Ctr().Import(ctx, archives...)
 }
 
 // Images lists the image names the node's containerd has for the CRI.
 func Images(ctx context.Context, n Node) ([]string, error) {
-	out, err := n.ctr(ctx, "-n", "k8s.io", "images", "list", "-q")
+	out, err := n.Ctr().Run(ctx, "images", "list", "-q")
 	if err != nil {
 		return nil, err
 	}
@@ -85,14 +71,4 @@ func RemovePods(ctx context.Context, n Node) error {
 		return fmt.Errorf("crictl rmp on %s: %w: %s", n.Name, err, strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-func (n Node) ctr(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(n.NodeBin, "ctr"), append([]string{"--address=" + n.Socket()}, args...)...)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", errors.Join(err, errors.New(strings.TrimSpace(stderr.String())))
-	}
-	return out.String(), nil
 }

@@ -1,17 +1,16 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
 )
 
 // ContainerID is the router's gobgpd container; Namespace is the containerd namespace it lives in.
@@ -95,46 +94,27 @@ func (c Container) RunArgs(args ...string) []string {
 	return append(argv, args...)
 }
 
-// Wait waits until containerd answers on its socket.
-func (c Container) Wait(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if _, err = c.ctr(ctx, "version"); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("the router's containerd not answering on %s after %s: %w", c.Socket(), timeout, err)
-}
-
-// Import imports the OCI archive that holds Image.
-func (c Container) Import(ctx context.Context, archive string) error {
-	if _, err := c.ctr(ctx, "images", "import", archive); err != nil {
-		return fmt.Errorf("importing %s into the router's containerd: %w", filepath.Base(archive), err)
-	}
-	return nil
+// Ctr is ctr for the router's containerd, in Namespace.
+func (c Container) Ctr() kubenode.Ctr {
+	return kubenode.Ctr{Bin: filepath.Join(c.NodeBin, "ctr"), Socket: c.Socket(), Namespace: Namespace,
+		What: "router's containerd"}
 }
 
 // RemoveStale removes a container left by a run that did not end cleanly (ctr killed before it
 // could remove it), so that the next run can take its name. Nothing to remove is not an error.
 func (c Container) RemoveStale(ctx context.Context) error {
-	if _, err := c.ctr(ctx, "containers", "info", ContainerID); err != nil {
+	if _, err := c.Ctr().Run(ctx, "containers", "info", ContainerID); err != nil {
 		return nil //nolint:nilerr // no such container: nothing to remove
 	}
-	_, _ = c.ctr(ctx, "tasks", "kill", "--signal=SIGKILL", ContainerID)
+	_, _ = c.Ctr().Run(ctx, "tasks", "kill", "--signal=SIGKILL", ContainerID)
 	var err error
 	for range 50 {
-		if _, err = c.ctr(ctx, "tasks", "delete", "--force", ContainerID); err == nil || strings.Contains(err.Error(), "not found") {
+		if _, err = c.Ctr().Run(ctx, "tasks", "delete", "--force", ContainerID); err == nil || strings.Contains(err.Error(), "not found") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err = c.ctr(ctx, "containers", "delete", ContainerID); err != nil {
+	if _, err = c.Ctr().Run(ctx, "containers", "delete", ContainerID); err != nil {
 		return fmt.Errorf("removing the router's stale %s container: %w", ContainerID, err)
 	}
 	return nil
@@ -142,7 +122,7 @@ func (c Container) RemoveStale(ctx context.Context) error {
 
 // Task is gobgpd's task as containerd reports it: its PID on the machine and its status.
 func (c Container) Task(ctx context.Context) (pid int, status string, err error) {
-	out, err := c.ctr(ctx, "tasks", "list")
+	out, err := c.Ctr().Run(ctx, "tasks", "list")
 	if err != nil {
 		return 0, "", err
 	}
@@ -154,15 +134,4 @@ func (c Container) Task(ctx context.Context) (pid int, status string, err error)
 		}
 	}
 	return 0, "", fmt.Errorf("no %s task in the router's containerd", ContainerID)
-}
-
-func (c Container) ctr(ctx context.Context, args ...string) (string, error) {
-	argv := append([]string{"--address=" + c.Socket(), "--namespace=" + Namespace}, args...)
-	cmd := exec.CommandContext(ctx, filepath.Join(c.NodeBin, "ctr"), argv...)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", errors.Join(err, errors.New(strings.TrimSpace(stderr.String())))
-	}
-	return out.String(), nil
 }

@@ -25,14 +25,18 @@ const containerdStart = 30 * time.Second
 // resolves nothing outside), ClusterFirst ones only the cluster's (clusterDNS).
 const resolvConf = "# The lab's nodes have no upstream DNS: nothing outside the lab is resolved.\n"
 
-// nodeImages are the OCI archives every node imports and the sandbox image among them.
+// nodeImages are the OCI archives every node imports, the sandbox image among them, and the
+// router's GoBGP image.
 type nodeImages struct {
 	archives []string
 	names    []string // every image name the archives hold
 	sandbox  string   // the image whose repository is "pause"
+	// gobgp is the image of repository gobgpRepo, in the archive gobgpArchive (the router's).
+	gobgp, gobgpArchive string
 }
 
-// findImages lists the archives of o.Images and picks the sandbox image from their names.
+// findImages lists the archives of o.Images, reading each once, and picks the sandbox and GoBGP
+// images from their names.
 func findImages(o Options) (nodeImages, error) {
 	archives, _ := filepath.Glob(filepath.Join(o.Images, "*.tar"))
 	if len(archives) == 0 {
@@ -46,13 +50,19 @@ func findImages(o Options) (nodeImages, error) {
 		}
 		imgs.names = append(imgs.names, names...)
 		for _, n := range names {
-			if kubenode.Repository(n) == "pause" && imgs.sandbox == "" {
+			switch repo := kubenode.Repository(n); {
+			case repo == "pause" && imgs.sandbox == "":
 				imgs.sandbox = n
+			case repo == gobgpRepo && imgs.gobgp == "":
+				imgs.gobgp, imgs.gobgpArchive = n, a
 			}
 		}
 	}
 	if imgs.sandbox == "" {
 		return nodeImages{}, fmt.Errorf("images: no pause image (the Pods' sandbox) among the archives of %s", o.Images)
+	}
+	if imgs.gobgp == "" {
+		return nodeImages{}, fmt.Errorf("images: no %s image (the router's) among the archives of %s (make images builds it)", gobgpRepo, o.Images)
 	}
 	return imgs, nil
 }
@@ -81,25 +91,21 @@ func (o Options) crictl(node string) string {
 // startNodes runs every node: its containerd (then its images imported) and its kubelet,
 // authenticated as system:node:<name>. Stopping the lab stops each kubelet, removes its Pods
 // through the CRI, then stops containerd (the group stops in reverse order of start).
-func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) (nodeImages, error) {
+func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster, imgs nodeImages) error {
 	if _, err := exec.LookPath("runc"); err != nil {
-		return nodeImages{}, errors.New("runc is not installed (hack/install-deps.sh installs Debian's)")
-	}
-	imgs, err := findImages(s.o)
-	if err != nil {
-		return imgs, err
+		return errors.New("runc is not installed (hack/install-deps.sh installs Debian's)")
 	}
 	if err := os.WriteFile(filepath.Join(s.o.nodesDir(), "resolv.conf"), []byte(resolvConf), 0o644); err != nil {
-		return imgs, err
+		return err
 	}
 	nodes := make([]kubenode.Node, len(s.plan.Nodes))
 	for i, n := range s.plan.Nodes {
 		kn := s.o.kubeNode(s.plan, n, imgs.sandbox)
 		if _, err := cp.NodeCredentials(filepath.Join(kn.Dir, "pki"), n.Name, n.IP); err != nil {
-			return imgs, fmt.Errorf("node %s: credentials: %w", n.Name, err)
+			return fmt.Errorf("node %s: credentials: %w", n.Name, err)
 		}
 		if err := kubenode.Prepare(kn); err != nil {
-			return imgs, fmt.Errorf("node %s: %w", n.Name, err)
+			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		s.start(ctx, proc{name: "containerd/" + n.Name, ns: n.NS, argv: kubenode.ContainerdArgs(kn)})
 		nodes[i] = kn
@@ -121,12 +127,12 @@ func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) (nodeI
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return imgs, err
+		return err
 	}
 	s.progressf("containerd on each node, %d images imported in %s (sandbox %s)", len(imgs.archives),
 		time.Since(began).Round(100*time.Millisecond), imgs.sandbox)
 	if err := kubenode.SaveSysctls(s.o.sysctlsPath()); err != nil {
-		return imgs, fmt.Errorf("saving the machine's kernel settings the kubelets change: %w", err)
+		return fmt.Errorf("saving the machine's kernel settings the kubelets change: %w", err)
 	}
 	for i, kn := range nodes {
 		n := s.plan.Nodes[i]
@@ -139,7 +145,7 @@ func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster) (nodeI
 		})
 		s.start(ctx, proc{name: "kubelet/" + n.Name, ns: n.NS, argv: kubenode.KubeletArgs(kn, s.o.k8s("kubelet"))})
 	}
-	return imgs, nil
+	return nil
 }
 
 // nodeFailure names a node component that exited while the lab waited for the nodes, with its

@@ -10,7 +10,6 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
 	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
@@ -25,33 +24,12 @@ func (o Options) routerContainer(image string) router.Container {
 		Image: image, ConfDir: filepath.Join(o.Dir, "router", "gobgpd")}
 }
 
-// gobgpImage finds the archive of the GoBGP image among o.Images and the image's name in it.
-func gobgpImage(o Options) (archive, name string, err error) {
-	archives, _ := filepath.Glob(filepath.Join(o.Images, "*.tar"))
-	for _, a := range archives {
-		names, err := kubenode.ArchiveImageNames(a)
-		if err != nil {
-			return "", "", fmt.Errorf("images: %w", err)
-		}
-		for _, n := range names {
-			if kubenode.Repository(n) == gobgpRepo {
-				return a, n, nil
-			}
-		}
-	}
-	return "", "", fmt.Errorf("images: no %s image among the archives of %s (make images builds it)", gobgpRepo, o.Images)
-}
-
 // startRouter runs the router: gobgpd as a container of the GoBGP image built here, run by a
 // containerd of the router's own in the router's namespace with host networking, and the syncer
 // that installs its routes in the router's kernel table. The speakers peer with it once they
 // speak BGP.
-func (s *supervisor) startRouter(ctx context.Context) error {
-	archive, image, err := gobgpImage(s.o)
-	if err != nil {
-		return err
-	}
-	c := s.o.routerContainer(image)
+func (s *supervisor) startRouter(ctx context.Context, imgs nodeImages) error {
+	c := s.o.routerContainer(imgs.gobgp)
 	if err := c.Prepare(); err != nil {
 		return err
 	}
@@ -65,10 +43,10 @@ func (s *supervisor) startRouter(ctx context.Context) error {
 	ns := s.plan.NS(topology.RoleRouter)
 	began := time.Now()
 	s.start(ctx, proc{name: "router/containerd", ns: ns, argv: c.ContainerdArgs()})
-	if err := c.Wait(ctx, containerdStart); err != nil {
+	if err := c.Ctr().Wait(ctx, containerdStart); err != nil {
 		return fmt.Errorf("%w; see %s", err, s.o.logPath("router_containerd"))
 	}
-	if err := c.Import(ctx, archive); err != nil {
+	if err := c.Ctr().Import(ctx, imgs.gobgpArchive); err != nil {
 		return fmt.Errorf("%w; see %s", err, s.o.logPath("router_containerd"))
 	}
 	s.start(ctx, proc{name: "gobgpd", ns: ns, before: c.RemoveStale,
@@ -81,19 +59,16 @@ func (s *supervisor) startRouter(ctx context.Context) error {
 	})
 	s.procs.add(func() { cancel(); <-done })
 	s.progressf("router: gobgpd (%s) in a container of the router's containerd (%s), AS %d on %s; nodes accepted as AS %d neighbours; its routes go to the router's table (ECMP)",
-		image, time.Since(began).Round(100*time.Millisecond), s.plan.RouterASN, s.plan.Router, s.plan.NodeASN)
+		imgs.gobgp, time.Since(began).Round(100*time.Millisecond), s.plan.RouterASN, s.plan.Router, s.plan.NodeASN)
 	return nil
 }
 
 // RouterContainer is the router's gobgpd container of the lab o describes, for tests and
-// status: its containerd's socket and the task it runs.
-func (o Options) RouterContainer() router.Container {
-	_, image, _ := gobgpImage(o)
-	return o.routerContainer(image)
-}
+// status: its containerd and the task it runs (its Image is left empty).
+func (o Options) RouterContainer() router.Container { return o.routerContainer("") }
 
 // routerCtr is the ctr command line for the router's containerd.
 func (o Options) routerCtr() string {
-	c := o.routerContainer("")
-	return filepath.Join(o.NodeBin, "ctr") + " --address=" + c.Socket() + " --namespace=" + router.Namespace
+	c := o.RouterContainer().Ctr()
+	return c.Bin + " --address=" + c.Socket + " --namespace=" + c.Namespace
 }

@@ -119,7 +119,11 @@ func (s *supervisor) startControlPlane() (*cluster.Cluster, error) {
 // cluster: the cluster DNS (and kube-proxy when it is the node proxy), and frontdesk with helm.
 func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	s.startRouteKeeper(ctx)
-	if err := s.startRouter(ctx); err != nil {
+	imgs, err := findImages(s.o)
+	if err != nil {
+		return err
+	}
+	if err := s.startRouter(ctx, imgs); err != nil {
 		return err
 	}
 	regBin, err := s.registryBin(ctx)
@@ -129,22 +133,17 @@ func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
 	if err := s.startRegistry(ctx, regBin); err != nil {
 		return err
 	}
-	archives, err := findImages(s.o)
-	if err != nil {
-		return err
-	}
 	// The registry fills while the nodes import the same images; Pods pull only after both.
 	began := time.Now()
 	pushed := make(chan error, 1)
-	go func() { pushed <- s.pushImages(ctx, regBin, archives.archives) }()
-	imgs, err := s.startNodes(ctx, cp)
-	if err != nil {
+	go func() { pushed <- s.pushImages(ctx, regBin, imgs.archives) }()
+	if err := s.startNodes(ctx, cp, imgs); err != nil {
 		return err
 	}
 	if err := <-pushed; err != nil {
 		return fmt.Errorf("the lab registry: %w", err)
 	}
-	s.progressf("lab registry on %s holds the %d images of %s (%s)", s.registryAddr(), len(archives.archives), s.o.Images,
+	s.progressf("lab registry on %s holds the %d images of %s (%s)", s.registryAddr(), len(imgs.archives), s.o.Images,
 		time.Since(began).Round(100*time.Millisecond))
 	if err := s.waitNodesReady(ctx, cp.Client); err != nil {
 		return err
