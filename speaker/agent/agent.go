@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -350,26 +351,8 @@ func (a *agent) sync(ctx context.Context) error {
 		a.log.V(2).Info("announcing node changed", "address", c.Addr, "from", c.From, "to", c.To)
 	}
 	a.prev = plan
-	if returned := comeBack(a.alive, snap.Alive); len(returned) > 0 && a.alive != nil {
-		// While a peer was unreachable both sides may have announced an address; clients that
-		// followed the other side's gratuitous packets must hear from the winner again.
-		a.log.V(2).Info("peers came back; repeating gratuitous packets", "peers", returned)
-		if err := a.cfg.Announcer.Reannounce(); err != nil {
-			a.log.Error(err, "repeating gratuitous packets after peers came back")
-		}
-	}
+	a.reannounce(snap.Alive, vips)
 	a.alive = snap.Alive
-	if a.stalled.Swap(false) {
-		if err := a.cfg.Announcer.Reannounce(); err != nil {
-			a.log.Error(err, "repeating gratuitous packets after this process stalled")
-		}
-	}
-	if addrs := contested(a.cfg.NodeName, slices.Collect(maps.Keys(vips)), a.storedStatus, a.contestedSeen); len(addrs) > 0 {
-		a.log.V(2).Info("another node announced addresses this node holds; repeating gratuitous packets", "addresses", addrs)
-		if err := a.cfg.Announcer.Reannounce(addrs...); err != nil {
-			a.log.Error(err, "repeating gratuitous packets for addresses another node announced")
-		}
-	}
 	n := 0
 	for _, st := range statuses {
 		if st.Announced() {
@@ -378,6 +361,32 @@ func (a *agent) sync(ctx context.Context) error {
 	}
 	addressesAnnounced.Set(float64(n))
 	return a.publish(ctx, plan, statuses, snap.Alive)
+}
+
+// reannounce repeats gratuitous packets where clients may be following another node: for every
+// address when peers came back (while a peer was unreachable both sides may have announced an
+// address) or when this process stalled (peers may have taken its addresses over meanwhile),
+// else for the addresses whose status names another L2 announcer (contested). Once per run: a
+// stall and a contested address do not start two bursts.
+func (a *agent) reannounce(alive map[string]bool, vips map[netip.Addr]l2.Announcement) {
+	contestedAddrs := contested(a.cfg.NodeName, slices.Collect(maps.Keys(vips)), a.storedStatus, a.contestedSeen)
+	stalled := a.stalled.Swap(false)
+	var why string
+	var addrs []netip.Addr // none: all
+	switch returned := comeBack(a.alive, alive); {
+	case len(returned) > 0 && a.alive != nil:
+		why = "peers came back: " + strings.Join(returned, ", ")
+	case stalled:
+		why = "this process stalled"
+	case len(contestedAddrs) > 0:
+		why, addrs = "another node announced addresses this node holds", contestedAddrs
+	default:
+		return
+	}
+	a.log.V(2).Info("repeating gratuitous packets", "why", why, "addresses", addrs)
+	if err := a.cfg.Announcer.Reannounce(addrs...); err != nil {
+		a.log.Error(err, "repeating gratuitous packets", "why", why)
+	}
 }
 
 // storedStatus is the IPAllocation status of addr in the informer's cache.
