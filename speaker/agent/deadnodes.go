@@ -118,7 +118,7 @@ func eventEmitter(v liveness.View, node string) string {
 func recordTransition(rec record.EventRecorder, t deadnodes.Transition) {
 	// Node events are namespaced "default" with the Node's name as UID, as the kubelet's are.
 	ref := &corev1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: t.Node, UID: types.UID(t.Node)}
-	if t.Excluded && t.Reason == "Rebooted" {
+	if t.Excluded && t.Reason == deadnodes.Rebooted {
 		rec.Eventf(ref, corev1.EventTypeNormal, ReasonRebootedNodeExcluded,
 			"Node proxies use this node's endpoints only as Kubernetes reports them ready again: its speaker is back on a new boot, so the Pods it ran before are gone (frontdesk --proxy=nftables)")
 		return
@@ -129,12 +129,12 @@ func recordTransition(rec record.EventRecorder, t deadnodes.Transition) {
 			t.Agreeing, t.Speakers)
 		return
 	}
-	rec.Eventf(ref, corev1.EventTypeNormal, ReasonDeadNodeReturned, "Node proxies use this node's endpoints again: %s", map[string]string{
-		"Returned":         "its speaker is alive again",
-		"SpeakerRestarted": "its speaker restarted on the same boot: the node and its Pods ran all along",
-		"Rebooted":         "it rebooted; its endpoints came back as Kubernetes reported them ready, and the rest now",
-		"Restarted":        "its speaker restarted (boot unknown); its endpoints came back as Kubernetes reported them ready, and the rest now",
-		"NoAgreement":      "no majority of speakers reports it dead any more (a lost quorum, or its speaker left)",
+	rec.Eventf(ref, corev1.EventTypeNormal, ReasonDeadNodeReturned, "Node proxies use this node's endpoints again: %s", map[deadnodes.Reason]string{
+		deadnodes.Returned:         "its speaker is alive again",
+		deadnodes.SpeakerRestarted: "its speaker restarted on the same boot: the node and its Pods ran all along",
+		deadnodes.Rebooted:         "it rebooted; its endpoints came back as Kubernetes reported them ready, and the rest now",
+		deadnodes.Restarted:        "its speaker restarted (boot unknown); its endpoints came back as Kubernetes reported them ready, and the rest now",
+		deadnodes.NoAgreement:      "no majority of speakers reports it dead any more (a lost quorum, or its speaker left)",
 	}[t.Reason])
 }
 

@@ -27,7 +27,7 @@ func (w *world) reboot(n string, at time.Time) {
 	w.up[n], w.inc[n], w.boot[n], w.rebootedAt[n] = true, w.inc[n]+100, b, at
 }
 
-func onlyTransition(t *testing.T, what string, got []Transition, node string, excluded bool, reason string) {
+func onlyTransition(t *testing.T, what string, got []Transition, node string, excluded bool, reason Reason) {
 	t.Helper()
 	if len(got) != 1 || got[0].Node != node || got[0].Excluded != excluded || got[0].Reason != reason {
 		t.Errorf("%s: transitions %+v, want one: %s excluded=%t %s", what, got, node, excluded, reason)

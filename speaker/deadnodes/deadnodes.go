@@ -100,19 +100,33 @@ func majorityAlive(v liveness.View) bool {
 	return 2*alive > speakerCount(v)
 }
 
+// Reason says why a node starts or stops being excluded (Transition.Reason).
+type Reason string
+
+const (
+	// Dead (start): a majority of speakers reports it dead.
+	Dead Reason = "Dead"
+	// Rebooted, on start: its speaker came back on a new boot while it was not excluded (the
+	// Pods listed from before are gone, so its endpoints wait to be ready again); on stop: back on
+	// a new boot, its endpoints ready again or RestartHold over.
+	Rebooted Reason = "Rebooted"
+	// Returned (stop): alive again, the same speaker process: a partition healed.
+	Returned Reason = "Returned"
+	// SpeakerRestarted (stop): alive again as a new speaker process on the same boot: the node
+	// and its Pods ran all along.
+	SpeakerRestarted Reason = "SpeakerRestarted"
+	// Restarted (stop): back as a new speaker process of unknown boot, handled as Rebooted.
+	Restarted Reason = "Restarted"
+	// NoAgreement (stop): this speaker lost its majority, or the node's speaker left or was
+	// removed.
+	NoAgreement Reason = "NoAgreement"
+)
+
 // Transition is a node starting or stopping being excluded, for Events and logs.
 type Transition struct {
-	Node     string
-	Excluded bool
-	// Reason, on start: "Dead" (a majority reports it dead), or "Rebooted" (its speaker came
-	// back on a new boot while it was not excluded: the Pods listed from before are gone, so its
-	// endpoints wait to be ready again). On stop: "Returned" (alive again, the same speaker
-	// process: a partition healed), "SpeakerRestarted" (alive again as a new speaker process on
-	// the same boot: the node and its Pods ran all along), "Rebooted" (back on a new boot, its
-	// endpoints ready again or RestartHold over), "Restarted" (back as a new speaker process of
-	// unknown boot, as "Rebooted") or "NoAgreement" (this speaker lost its majority, or the
-	// node's speaker left or was removed).
-	Reason             string
+	Node               string
+	Excluded           bool
+	Reason             Reason
 	Agreeing, Speakers int
 }
 
@@ -133,7 +147,7 @@ type state struct {
 	// returnedAt: back on a new boot (or as a new process of unknown boot): its endpoints come
 	// back as they turn ready after it, all of them RestartHold after it. why is the stop reason.
 	returnedAt time.Time
-	why        string
+	why        Reason
 }
 
 // New returns a Tracker with nothing excluded.
@@ -160,7 +174,7 @@ func (t *Tracker) Update(v liveness.View, now time.Time) (map[string]proxy.Exclu
 			next = at
 		}
 	}
-	stop := func(name, reason string) {
+	stop := func(name string, reason Reason) {
 		delete(t.nodes, name)
 		changes = append(changes, Transition{Node: name, Reason: reason, Agreeing: all[name].Agreeing, Speakers: speakerCount(v)})
 	}
@@ -174,7 +188,7 @@ func (t *Tracker) Update(v liveness.View, now time.Time) (map[string]proxy.Exclu
 		case s == nil:
 			t.nodes[name] = dead(name)
 			a := all[name]
-			changes = append(changes, Transition{Node: name, Excluded: true, Reason: "Dead", Agreeing: a.Agreeing, Speakers: a.Speakers})
+			changes = append(changes, Transition{Node: name, Excluded: true, Reason: Dead, Agreeing: a.Agreeing, Speakers: a.Speakers})
 		case !s.returnedAt.IsZero():
 			// It had come back on a new boot (or as a new process) and died again: a new death.
 			*s = *dead(name)
@@ -194,7 +208,7 @@ func (t *Tracker) Update(v liveness.View, now time.Time) (map[string]proxy.Exclu
 			// by a heartbeat (a flapping link), which must not take the node back and out again.
 			s.aliveSince = time.Time{}
 		case !p.Alive:
-			stop(name, "NoAgreement")
+			stop(name, NoAgreement)
 		default:
 			if s.aliveSince.IsZero() {
 				s.aliveSince = now
@@ -206,17 +220,17 @@ func (t *Tracker) Update(v liveness.View, now time.Time) (map[string]proxy.Exclu
 				}
 				switch {
 				case p.Incarnation == s.inc:
-					stop(name, "Returned")
+					stop(name, Returned)
 					continue
 				case !s.boot.IsZero() && p.BootID == s.boot:
 					// A new speaker process on the same boot: the node kept running, and so did
 					// its Pods, whose endpoints Kubernetes never stopped calling ready.
-					stop(name, "SpeakerRestarted")
+					stop(name, SpeakerRestarted)
 					continue
 				}
-				s.returnedAt, s.why = s.aliveSince, "Restarted"
+				s.returnedAt, s.why = s.aliveSince, Restarted
 				if !s.boot.IsZero() && !p.BootID.IsZero() {
-					s.why = "Rebooted"
+					s.why = Rebooted
 				}
 			}
 			if end := s.returnedAt.Add(t.cfg.RestartHold); now.Before(end) {
@@ -257,15 +271,15 @@ func (t *Tracker) rebooted(v liveness.View, now time.Time) []Transition {
 			// Excluded already: its return decides, unless it is held for readiness and rebooted
 			// again, which takes the Pods ready since the first return too.
 			if !s.returnedAt.IsZero() && p.Alive && p.RebootedAt.After(s.returnedAt) {
-				*s = state{deadSince: s.deadSince, inc: p.Incarnation, boot: p.BootID, aliveSince: p.RebootedAt, returnedAt: p.RebootedAt, why: "Rebooted"}
+				*s = state{deadSince: s.deadSince, inc: p.Incarnation, boot: p.BootID, aliveSince: p.RebootedAt, returnedAt: p.RebootedAt, why: Rebooted}
 			}
 			continue
 		}
 		if !v.SelfAlive || !p.Alive || !now.Before(p.RebootedAt.Add(t.cfg.RestartHold)) {
 			continue // nothing left to hold
 		}
-		t.nodes[name] = &state{inc: p.Incarnation, boot: p.BootID, aliveSince: p.RebootedAt, returnedAt: p.RebootedAt, why: "Rebooted"}
-		changes = append(changes, Transition{Node: name, Excluded: true, Reason: "Rebooted", Speakers: speakerCount(v)})
+		t.nodes[name] = &state{inc: p.Incarnation, boot: p.BootID, aliveSince: p.RebootedAt, returnedAt: p.RebootedAt, why: Rebooted}
+		changes = append(changes, Transition{Node: name, Excluded: true, Reason: Rebooted, Speakers: speakerCount(v)})
 	}
 	return changes
 }
