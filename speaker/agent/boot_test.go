@@ -84,19 +84,18 @@ func (n *speakerNode) leave() {
 	<-n.done
 }
 
-// TestRestartOrRebootEndToEnd: three speakers' liveness on loopback (real heartbeats, wire
-// version 3), node-a's exclusion loop feeding a fake proxy and recording Events, node-c's boot
-// ID from a faked seam. A speaker restart on the same boot after a death is taken back whole
-// (SpeakerRestarted); one after LEAVING is nothing at all; a reboot after a death is held for
-// readiness (ReturnedAt), and a reboot after LEAVING is held too (RebootedNodeExcluded).
-func TestRestartOrRebootEndToEnd(t *testing.T) {
+// startSpeakers runs a liveness Membership per node on loopback, each with a boot ID of its own
+// from a fake seam, all peered, stopped when the test ends (and those restarted by then). peers
+// is what a restarted node peers with again.
+func startSpeakers(t *testing.T, names ...string) (nodes map[string]*speakerNode, peers map[string]netip.AddrPort) {
+	t.Helper()
 	loop := netip.MustParseAddr("127.0.0.1")
-	nodes := map[string]*speakerNode{}
-	for i, name := range []string{"node-a", "node-b", "node-c"} {
+	nodes = map[string]*speakerNode{}
+	for i, name := range names {
 		nodes[name] = &speakerNode{t: t, name: name, addr: netip.AddrPortFrom(loop, 0), boot: &fakeBoot{id: liveness.BootID{0: byte(i + 1), 15: 1}}}
 		nodes[name].start(nil)
 	}
-	peers := map[string]netip.AddrPort{}
+	peers = map[string]netip.AddrPort{}
 	for name, n := range nodes {
 		peers[name] = n.addr
 	}
@@ -105,12 +104,22 @@ func TestRestartOrRebootEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	defer func() {
+	t.Cleanup(func() {
 		for _, n := range nodes {
 			n.cancel()
 			<-n.done
 		}
-	}()
+	})
+	return nodes, peers
+}
+
+// TestRestartOrRebootEndToEnd: three speakers' liveness on loopback (real heartbeats, wire
+// version 3), node-a's exclusion loop feeding a fake proxy and recording Events, node-c's boot
+// ID from a faked seam. A speaker restart on the same boot after a death is taken back whole
+// (SpeakerRestarted); one after LEAVING is nothing at all; a reboot after a death is held for
+// readiness (ReturnedAt), and a reboot after LEAVING is held too (RebootedNodeExcluded).
+func TestRestartOrRebootEndToEnd(t *testing.T) {
+	nodes, peers := startSpeakers(t, "node-a", "node-b", "node-c")
 	ps := &fakeSetter{}
 	rv := &recordingView{membershipView: nodes["node-a"].m}
 	rec := record.NewFakeRecorder(100)
@@ -188,27 +197,7 @@ func TestRestartOrRebootEndToEnd(t *testing.T) {
 // is excluded) and back on a new boot is held from its first heartbeat: the Pods listed from
 // before are gone.
 func TestRebootAfterLeaveEndToEnd(t *testing.T) {
-	loop := netip.MustParseAddr("127.0.0.1")
-	nodes := map[string]*speakerNode{}
-	for i, name := range []string{"node-a", "node-b", "node-c"} {
-		nodes[name] = &speakerNode{t: t, name: name, addr: netip.AddrPortFrom(loop, 0), boot: &fakeBoot{id: liveness.BootID{0: byte(i + 1), 15: 1}}}
-		nodes[name].start(nil)
-	}
-	peers := map[string]netip.AddrPort{}
-	for name, n := range nodes {
-		peers[name] = n.addr
-	}
-	for _, n := range nodes {
-		if err := n.m.SetPeers(peers); err != nil {
-			t.Fatal(err)
-		}
-	}
-	defer func() {
-		for _, n := range nodes {
-			n.cancel()
-			<-n.done
-		}
-	}()
+	nodes, peers := startSpeakers(t, "node-a", "node-b", "node-c")
 	ps := &fakeSetter{}
 	rec := record.NewFakeRecorder(100)
 	ctx, cancel := context.WithCancel(context.Background())
