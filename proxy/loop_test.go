@@ -77,11 +77,12 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
-// TestLoopBurst: two changes in quick succession are both programmed at once (the burst), a third
-// right after them waits for the minimum interval, and none is lost.
-func TestLoopBurst(t *testing.T) {
+// startPacedProxy runs a proxy on a fake IPv4 table with a 4 s minimum sync period; programmed
+// counts the Services without endpoints in the kernel (one per Service the tests add).
+func startPacedProxy(t *testing.T) (tp *testProxy, programmed func() int) {
+	t.Helper()
 	var fake *knftables.Fake
-	tp := newTestProxy(t, func(c *Config) {
+	tp = newTestProxy(t, func(c *Config) {
 		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
 		c.MinSyncPeriod = 4 * time.Second
 		c.NFTables = func(f knftables.Family, table string) (knftables.Interface, error) {
@@ -90,11 +91,18 @@ func TestLoopBurst(t *testing.T) {
 		}
 	})
 	tp.runInBackground(t)
-	programmed := func() int {
+	programmed = func() int {
 		fake.RLock()
 		defer fake.RUnlock()
 		return len(fake.Table.Maps[mapNoEndpointServices].Elements)
 	}
+	return tp, programmed
+}
+
+// TestLoopBurst: two changes in quick succession are both programmed at once (the burst), a third
+// right after them waits for the minimum interval, and none is lost.
+func TestLoopBurst(t *testing.T) {
+	tp, programmed := startPacedProxy(t)
 	waitFor := func(n int, within time.Duration) time.Duration {
 		t.Helper()
 		t0 := time.Now()
@@ -138,21 +146,7 @@ func TestLoopBurst(t *testing.T) {
 // is programmed at once, cutting short the wait of an ordinary change pending before it (which
 // rides along), while the next ordinary change still waits out the minimum interval.
 func TestLoopNewAddressNotHeldBack(t *testing.T) {
-	var fake *knftables.Fake
-	tp := newTestProxy(t, func(c *Config) {
-		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
-		c.MinSyncPeriod = 4 * time.Second
-		c.NFTables = func(f knftables.Family, table string) (knftables.Interface, error) {
-			fake = knftables.NewFake(f, table)
-			return fake, nil
-		}
-	})
-	tp.runInBackground(t)
-	programmed := func() int {
-		fake.RLock()
-		defer fake.RUnlock()
-		return len(fake.Table.Maps[mapNoEndpointServices].Elements)
-	}
+	tp, programmed := startPacedProxy(t)
 	add := func(i int) {
 		tp.SetService(newService(fmt.Sprintf("b%d", i), clusterIP(fmt.Sprintf("10.96.4.%d", i))))
 	}
