@@ -126,23 +126,10 @@ func TestVersionTwoInterop(t *testing.T) {
 	s := newSim(t, 4, nil)
 	s.boots["node-2"] = BootID{}
 	s.create("node-2")
-	old := s.nodes["node-2"].m
-	// node-2 plays the previous release: it sends version 2 and refuses version 3, as parse did.
-	old.mu.Lock()
-	for _, p := range old.peers {
-		p.version = wireV2
-	}
-	old.mu.Unlock()
-	s.nodes["node-2"].conn.filter = func(b []byte) bool { return len(b) > offVersion && b[offVersion] == wireV2 }
+	s.playOldRelease("node-2", wireV2) // sends version 2 and refuses version 3, as parse did
 	s.startAll()
 	s.run(3 * time.Second)
-	for _, a := range s.names {
-		for _, b := range s.names {
-			if a != b && !s.alive(a, b) {
-				t.Errorf("%s sees %s dead in a mixed-version cluster", a, b)
-			}
-		}
-	}
+	s.checkAllAlive(t, "in a mixed-version cluster")
 	s.crash("node-3")
 	s.run(2 * time.Second)
 	v := s.nodes["node-0"].m.View()

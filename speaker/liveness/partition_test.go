@@ -297,23 +297,10 @@ func TestViewReportsTheDead(t *testing.T) {
 // both see each other alive; the old one reports nothing.
 func TestVersionOneInterop(t *testing.T) {
 	s := newSim(t, 4, nil)
-	old := s.nodes["node-2"].m
-	// node-2 plays the old release: it sends version 1 and refuses version 2, as parse did.
-	old.mu.Lock()
-	for _, p := range old.peers {
-		p.version = wireV1
-	}
-	old.mu.Unlock()
-	s.nodes["node-2"].conn.filter = func(b []byte) bool { return len(b) > offVersion && b[offVersion] == wireV1 }
+	s.playOldRelease("node-2", wireV1) // sends version 1 and refuses version 2, as parse did
 	s.startAll()
 	s.run(3 * time.Second)
-	for _, a := range s.names {
-		for _, b := range s.names {
-			if a != b && !s.alive(a, b) {
-				t.Errorf("%s sees %s dead in a mixed-version cluster", a, b)
-			}
-		}
-	}
+	s.checkAllAlive(t, "in a mixed-version cluster")
 	s.crash("node-3")
 	s.run(2 * time.Second)
 	if got := s.nodes["node-1"].m.View().Peers["node-2"].Reports; got != nil {

@@ -204,6 +204,30 @@ func (s *sim) partition(a, b []string) {
 
 func (s *sim) heal() { s.net.setDrop(nil) }
 
+// playOldRelease makes name a speaker of an older release that speaks only wire version: it
+// sends that version to every peer and drops every datagram of another version, as its parser did.
+func (s *sim) playOldRelease(name string, version uint8) {
+	m := s.nodes[name].m
+	m.mu.Lock()
+	for _, p := range m.peers {
+		p.version = version
+	}
+	m.mu.Unlock()
+	s.nodes[name].conn.filter = func(b []byte) bool { return len(b) > offVersion && b[offVersion] == version }
+}
+
+// checkAllAlive fails t for every pair of nodes where one sees the other dead.
+func (s *sim) checkAllAlive(t *testing.T, when string) {
+	t.Helper()
+	for _, a := range s.names {
+		for _, b := range s.names {
+			if a != b && !s.alive(a, b) {
+				t.Errorf("%s sees %s dead %s", a, b, when)
+			}
+		}
+	}
+}
+
 func (s *sim) alive(viewer, name string) bool { return s.nodes[viewer].m.IsAlive(name) }
 
 // lastSeen is when viewer last accepted a heartbeat from name.
