@@ -52,7 +52,7 @@ func startUnit(t *testing.T, cfg Config, workers int, objs ...runtime.Object) *u
 // startUnitWith runs the controller on balancer, which wraps lb.
 func startUnitWith(t *testing.T, lb *fakelb.Fake, balancer cloudprovider.LoadBalancer, cfg Config, workers int, objs ...runtime.Object) *unitHarness {
 	t.Helper()
-	client := fake.NewClientset(objs...)
+	client := newVersionedClientset(objs...)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	ctrl, err := New(balancer, client, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)
 	if err != nil {

@@ -28,7 +28,9 @@ func TestWakeSyncsWaitingServicesAtOnce(t *testing.T) {
 	cfg.MinRetryDelay, cfg.MaxRetryDelay = time.Hour, time.Hour // only a wake can retry in time
 	lb := fakelb.New()
 	w := &wakingLB{Fake: lb}
-	waiting, served := newService("waiting"), newService("served")
+	// The waiting Service already carries the cleanup finalizer, as after an earlier run: its
+	// failed sync then writes nothing, so no watch event of its own can retry it, only the wake.
+	waiting, served := newService("waiting", withFinalizer(cleanupFinalizer)), newService("served")
 	lb.FailFor(nn(waiting), errors.New("no address left in any pool"))
 	h := startUnitWith(t, lb, w, cfg, 2, newNode("a"), waiting, served)
 	if w.wake == nil {
