@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
@@ -61,6 +63,21 @@ func testBGP(t *testing.T, l *lab) {
 		return true, route
 	})
 	t.Logf("router: %s", strings.Join(strings.Fields(route), " "))
+	// Every node's session runs BFD with the router (the chart's BGPPeer asks for it, gobgpd's
+	// peer group too), so that a node's failure takes it out of the route within a second.
+	eventually(t, 30*time.Second, "BFD Up on every node's session with the router", func() (bool, string) {
+		p, err := l.bgp.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		up := 0
+		for _, s := range p.Status.Sessions {
+			if s.State == "Established" && s.BFD == "Up" {
+				up++
+			}
+		}
+		return up == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
+	})
 
 	const requests = 60
 	target := url(vip, 80)

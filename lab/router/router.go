@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
@@ -19,9 +20,18 @@ import (
 // APIAddr is where gobgpd serves its gRPC API inside the router's namespace.
 const APIAddr = "127.0.0.1:50051"
 
+// BFD timers of the router's sessions with the nodes: a node is taken out of every route within
+// BFDInterval × BFDMultiplier (0.9 s) of its last packet, as a router in front of a cluster is
+// set up when a node's failure must cost less than a second (the BGP hold timer cannot go below
+// 3 s). They are the BGPPeer's BFD defaults, which the nodes' speakers run.
+const (
+	BFDInterval   = 300 * time.Millisecond
+	BFDMultiplier = 3
+)
+
 // Config is gobgpd's configuration: the router's AS, listening on its LAN address, accepting any
 // node of the LAN as a neighbour in the nodes' AS (dynamic neighbours), so that the lab need not
-// list the nodes and a speaker can peer as soon as it runs.
+// list the nodes and a speaker can peer as soon as it runs, with BFD on every session.
 func Config(p topology.Plan) string {
 	return fmt.Sprintf(`[global.config]
   as = %d
@@ -33,12 +43,17 @@ func Config(p topology.Plan) string {
   [peer-groups.config]
     peer-group-name = "nodes"
     peer-as = %d
+  [peer-groups.bfd.config]
+    enabled = true
+    desired-minimum-tx-interval = %d
+    required-minimum-receive = %d
+    detection-multiplier = %d
 
 [[dynamic-neighbors]]
   [dynamic-neighbors.config]
     prefix = %q
     peer-group = "nodes"
-`, p.RouterASN, p.Router, p.Router, p.NodeASN, p.LAN)
+`, p.RouterASN, p.Router, p.Router, p.NodeASN, BFDInterval.Microseconds(), BFDInterval.Microseconds(), BFDMultiplier, p.LAN)
 }
 
 // ParseRIB reads `gobgp global rib -j`: for each prefix, the next hops of its paths, sorted and

@@ -72,7 +72,9 @@ func releaseValues(r releaseSpec) ([]byte, error) {
 			"addresses": []string{p.BGPPool.String()}, "autoAssign": false, "avoidBuggyIPs": true}})
 		v["announce"] = map[string]any{"bgp": map[string]any{"enabled": true, "asn": p.NodeASN}}
 		v["bgpPeers"] = []any{map[string]any{"name": "router", "spec": map[string]any{
-			"address": p.Router.String(), "peerASN": p.RouterASN, "localASN": p.NodeASN}}}
+			"address": p.Router.String(), "peerASN": p.RouterASN, "localASN": p.NodeASN,
+			// BFD with the BGPPeer's default timers, which the router runs too (router.BFDInterval).
+			"bfd": map[string]any{}}}}
 		v["bgpAdvertisements"] = []any{map[string]any{"name": BGPPoolName, "spec": map[string]any{
 			"ipPools": []string{BGPPoolName}, "peers": []string{"router"}}}}
 	}

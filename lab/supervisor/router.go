@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,7 +56,11 @@ func (s *supervisor) startRouter(ctx context.Context, imgs nodeImages) error {
 	done := make(chan struct{})
 	s.wg.Go(func() {
 		defer close(done)
-		router.Sync(sctx, ns, s.o.bin("gobgp"), klog.Background().WithName("router"))
+		var nodes []netip.Addr
+		for _, n := range s.plan.Nodes {
+			nodes = append(nodes, n.IP)
+		}
+		router.Sync(sctx, ns, s.o.bin("gobgp"), nodes, klog.Background().WithName("router"))
 	})
 	s.procs.add(func() { cancel(); <-done })
 	s.progressf("router: gobgpd (%s) in a container of the router's containerd (%s), AS %d on %s; nodes accepted as AS %d neighbours; its routes go to the router's table (ECMP)",
