@@ -17,6 +17,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -35,47 +36,60 @@ const (
 )
 
 // failoverScenario is how the client reaches the Service: its address's pool (announced by
-// ARP or BGP), the Service's externalTrafficPolicy, and where the client is. Issue 15 adds
-// BGP through the router and externalTrafficPolicy Local as more entries.
+// ARP or BGP), the Service's externalTrafficPolicy, and where the client is: on the LAN for an
+// address announced by ARP, behind the router for one advertised by BGP.
 type failoverScenario struct {
-	name   string // sub-benchmark name, e.g. "l2-cluster"
-	pool   string // frontdesk.dev/ip-pool; "" is the default pool (ARP)
-	etp    corev1.ServiceExternalTrafficPolicy
-	client string // the client's namespace role
+	name string // sub-benchmark name, e.g. "l2-cluster"
+	bgp  bool   // the address is from the BGP pool, the client behind the router
+	etp  corev1.ServiceExternalTrafficPolicy
 }
 
-var failoverScenarios = []failoverScenario{
-	{name: "l2-cluster", etp: corev1.ServiceExternalTrafficPolicyCluster, client: topology.RoleLANClient},
+// failoverScenarios lists every scenario by name; FRONTDESK_FAILOVER_SCENARIOS picks some
+// (default l2-cluster, issue 14's).
+var failoverScenarios = map[string]failoverScenario{
+	"l2-cluster":  {name: "l2-cluster", etp: corev1.ServiceExternalTrafficPolicyCluster},
+	"l2-local":    {name: "l2-local", etp: corev1.ServiceExternalTrafficPolicyLocal},
+	"bgp-cluster": {name: "bgp-cluster", bgp: true, etp: corev1.ServiceExternalTrafficPolicyCluster},
+	"bgp-local":   {name: "bgp-local", bgp: true, etp: corev1.ServiceExternalTrafficPolicyLocal},
 }
 
 // failoverClient is the client of one scenario: the address it requests and from where.
 type failoverClient struct {
-	name string
-	ns   string
-	vip  netip.Addr
+	failoverScenario
+	ns  string
+	vip netip.Addr
 }
 
 // trialResult is what the client saw in one trial.
 type trialResult struct {
-	takeover time.Duration // fault → the client's ARP entry names another node
-	fault    window        // fault → steady on another node
+	takeover time.Duration // fault → the client's requests no longer reach the node
+	fault    window        // fault → steady on the other nodes
 	rejoin   window        // restore → the node back and the client steady again
-	// agree is restore → the status's announcer and the client's ARP entry name the same node
-	// (the node itself, or after 30 s another); 2 min when they never did.
+	// agree is restore → the client's requests reach the node again (by ARP: the status's
+	// announcer and the client's ARP entry name the same node, the node itself or after 30 s
+	// another); 2 min when they never did.
 	agree time.Duration
 }
 
 // BenchmarkLabFailover measures failover as a user's client sees it, in the lab with the speaker
 // as a Pod on real kubelets (make bench SUITE=lab-failover): the guide's hello Deployment with a
-// Pod on every node, a LoadBalancer Service from the ARP pool, the LAN client requesting it every
-// 15 ms (a fresh TCP connection each, 200 ms timeout), and per fault 20 trials
-// (FRONTDESK_FAILOVER_TRIALS; faults by FRONTDESK_FAILOVER_FAULTS, default linkcut,podstop,sigkill)
-// on the node announcing the address. Figures per fault: the longest time between two answers
-// from the fault until the client has been answered for 3 s without a failure, the failed
-// requests meanwhile (and those of them sent more than 1 s after the fault), the takeover
-// (fault → the client's ARP entry names another node), and the same gap and failures while the
-// node comes back and takes its address back (rejoin). With 20 trials, p99 is the largest.
-// Target: longest gap p99 ≤ 1 s.
+// Pod on every node, a LoadBalancer Service, a client requesting it every 15 ms (a fresh TCP
+// connection each, 200 ms timeout), and per fault 20 trials (FRONTDESK_FAILOVER_TRIALS; faults
+// by FRONTDESK_FAILOVER_FAULTS, default linkcut,podstop,sigkill). Scenarios by
+// FRONTDESK_FAILOVER_SCENARIOS (default l2-cluster): l2-* from the ARP pool with the client on
+// the LAN, the fault on the node announcing the address; bgp-* from the BGP pool with the client
+// behind the router (ECMP over the nodes), the fault on each node in turn; *-cluster and *-local
+// are the externalTrafficPolicy. FRONTDESK_FAILOVER_PROXY=kube-proxy runs the lab with
+// kube-proxy instead of frontdesk's node proxy, FRONTDESK_FAILOVER_EXCLUSION=off with frontdesk's
+// proxy but its dead-node exclusion off (helm upgrade --set proxy.excludeDeadNodes=false): the
+// comparisons of issue 15; the sub-benchmarks' names say which.
+//
+// Figures per fault: the longest time between two answers from the fault until the client has
+// been answered for 3 s without a failure, the failed requests meanwhile (and those of them
+// sent more than 1 s after the fault), the takeover (fault → the client's requests no longer
+// reach the node: its ARP entry names another node, or the router's route lost the node), and
+// the same gap and failures while the node comes back (rejoin). With 20 trials, p99 is the
+// largest. Target: longest gap p99 ≤ 1 s, no failed request after the first second.
 func BenchmarkLabFailover(b *testing.B) {
 	trials := envInt(b, "FRONTDESK_FAILOVER_TRIALS", 20)
 	var fs []fault
@@ -86,13 +100,38 @@ func BenchmarkLabFailover(b *testing.B) {
 		}
 		fs = append(fs, f)
 	}
+	var scs []failoverScenario
+	for _, n := range strings.Split(cmp.Or(os.Getenv("FRONTDESK_FAILOVER_SCENARIOS"), "l2-cluster"), ",") {
+		sc, ok := failoverScenarios[n]
+		if !ok {
+			b.Fatalf("FRONTDESK_FAILOVER_SCENARIOS: unknown scenario %q", n)
+		}
+		scs = append(scs, sc)
+	}
+	proxy, variant := supervisor.ProxyFrontdesk, ""
+	switch p := os.Getenv("FRONTDESK_FAILOVER_PROXY"); p {
+	case "", supervisor.ProxyFrontdesk:
+	case supervisor.ProxyKubeProxy:
+		proxy, variant = p, "-kube-proxy"
+	default:
+		b.Fatalf("FRONTDESK_FAILOVER_PROXY=%q: want %s or %s", p, supervisor.ProxyFrontdesk, supervisor.ProxyKubeProxy)
+	}
+	exclusion := os.Getenv("FRONTDESK_FAILOVER_EXCLUSION")
+	if exclusion != "" && exclusion != "on" && (exclusion != "off" || proxy != supervisor.ProxyFrontdesk) {
+		b.Fatalf("FRONTDESK_FAILOVER_EXCLUSION=%q: want on or off (off with frontdesk's proxy only)", exclusion)
+	}
 	repo, _ := repoAndK8sBin(b)
 	bin := b.TempDir()
 	buildBinaries(b, repo, bin)
-	l := startLab(b, supervisor.ProxyFrontdesk, bin)
+	l := startLab(b, proxy, bin)
+	if exclusion == "off" {
+		variant = "-exclusion-off"
+		l.helmUpgrade(b, "proxy.excludeDeadNodes=false")
+		l.waitSpeakersRolledOut(b, "--proxy-exclude-dead-nodes=false")
+	}
 	l.helloOnEveryNode(b)
-	for _, sc := range failoverScenarios {
-		b.Run(sc.name, func(b *testing.B) {
+	for _, sc := range scs {
+		b.Run(sc.name+variant, func(b *testing.B) {
 			c := l.exposeForFailover(b, sc)
 			for range b.N {
 				for _, f := range fs {
@@ -108,27 +147,43 @@ func BenchmarkLabFailover(b *testing.B) {
 	}
 }
 
-// failoverTrial applies f to the node that announces the client's address, under load, and
-// waits for the client to be served steadily by another node, then restores the node and waits
-// until it is back (Ready, its speaker Pod Ready, every endpoint ready) and the client steady.
-func (l *lab) failoverTrial(b *testing.B, c failoverClient, f fault, i int) trialResult {
-	b.Helper()
-	ctx := b.Context()
-	p := startProber(ctx, c.ns, url(c.vip, 80), hello)
-	defer p.stop()
-	nw, err := watchNeigh(ctx, c.ns, c.vip)
+// watchClient follows which nodes the client's requests reach: its ARP entry for the address,
+// or the router's route to it.
+func (l *lab) watchClient(b *testing.B, c failoverClient) *pathWatch {
+	var w *pathWatch
+	var err error
+	if c.bgp {
+		hops := map[netip.Addr]string{}
+		for _, n := range l.plan.Nodes {
+			hops[n.IP] = n.Name
+		}
+		w, err = watchRoute(b.Context(), l.plan.NS(topology.RoleRouter), c.vip, hops)
+	} else {
+		w, err = watchNeigh(b.Context(), c.ns, c.vip, l.nodeMACs(b))
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer nw.stop()
-	macs := l.nodeMACs(b)
+	return w
+}
 
-	// The node to fault: the announcer in the IPAllocation's status, once the client agrees.
+// faultedNode is the node trial i faults, once the client's path is settled: by ARP the node
+// announcing the address, once the client's ARP entry names it; by BGP each node in turn, once
+// the router's route has a next hop on every node that should advertise it.
+func (l *lab) faultedNode(b *testing.B, c failoverClient, pw *pathWatch, f fault, i int) topology.Node {
+	ctx := b.Context()
+	if c.bgp {
+		node := l.plan.Nodes[i%len(l.plan.Nodes)]
+		eventually(b, 30*time.Second, "the router's route to "+c.vip.String()+" over every node", func() (bool, string) {
+			return len(pw.current()) == len(l.plan.Nodes), fmt.Sprintf("next hops %v", pw.current())
+		})
+		return node
+	}
 	var node topology.Node
 	agree := func() (bool, string) {
 		name := l.announcerOrEmpty(b, c.vip)
 		node, _ = l.plan.Node(name)
-		return name != "" && nw.current() == macs[name], fmt.Sprintf("announcer %q, client's entry %q", name, nw.current())
+		return name != "" && slices.Equal(pw.current(), []string{name}), fmt.Sprintf("announcer %q, client's entry %v", name, pw.current())
 	}
 	if !poll(ctx, 30*time.Second, agree) {
 		// Seen after a freeze: the node took its address back without a gratuitous ARP, and the
@@ -141,6 +196,22 @@ func (l *lab) failoverTrial(b *testing.B, c failoverClient, f fault, i int) tria
 		}
 	}
 	eventually(b, 30*time.Second, "the client's ARP entry for "+c.vip.String()+" naming its announcer", agree)
+	return node
+}
+
+// failoverTrial applies f to the node faultedNode picks, under load, and waits for the client to
+// be served steadily by the other nodes, then restores the node and waits until it is back
+// (Ready, its speaker Pod Ready, every endpoint ready), the client's requests reach it again and
+// the client is steady.
+func (l *lab) failoverTrial(b *testing.B, c failoverClient, f fault, i int) trialResult {
+	b.Helper()
+	ctx := b.Context()
+	p := startProber(ctx, c.ns, url(c.vip, 80), hello)
+	defer p.stop()
+	pw := l.watchClient(b, c)
+	defer pw.stop()
+
+	node := l.faultedNode(b, c, pw, f, i)
 	tr := &trial{l: l, node: node}
 	var ok bool
 	if tr.speaker, ok = l.speakerPod(ctx, node.Name); !ok {
@@ -156,10 +227,9 @@ func (l *lab) failoverTrial(b *testing.B, c failoverClient, f fault, i int) tria
 		b.Fatalf("%s trial %d on %s: %v", f.name(), i, node.Name, err)
 	}
 	var moved time.Time
-	eventually(b, takeoverBound, fmt.Sprintf("%s trial %d: another node takes %s over from %s", f.name(), i, c.vip, node.Name), func() (bool, string) {
-		var mac string
-		moved, mac, ok = nw.movedAway(t0, macs[node.Name])
-		return ok, "client's entry " + mac + nw.current()
+	eventually(b, takeoverBound, fmt.Sprintf("%s trial %d: the client's requests for %s no longer reaching %s", f.name(), i, c.vip, node.Name), func() (bool, string) {
+		moved, _, ok = pw.leftAt(t0, node.Name)
+		return ok, fmt.Sprintf("they reach %v", pw.current())
 	})
 	r.takeover = moved.Sub(t0)
 	end, err := p.waitSteady(ctx, moved, steadyQuiet, answerBound, steadyBound)
@@ -178,15 +248,20 @@ func (l *lab) failoverTrial(b *testing.B, c failoverClient, f fault, i int) tria
 		since, all = t0, r.restarts()
 	}
 	l.waitNodeBack(b, node.Name, since, all)
-	// The node wins its address back (rendezvous hashing elects it again); wait for the hand-back
-	// to be over before the next trial: the announcer in the status is the node the client's ARP
-	// entry names (after a freeze, the node may take its address back without the client's entry
-	// following it until the entry is revalidated), and it is the node, or 30 s have passed.
+	// The node takes its share back: by BGP its next hop in the router's route again; by ARP it
+	// wins its address back (rendezvous hashing elects it again). Wait for that to be over before
+	// the next trial: the announcer in the status is the node the client's ARP entry names (after
+	// a freeze, the node may take its address back without the client's entry following it until
+	// the entry is revalidated), and it is the node, or 30 s have passed.
 	agreed := "not within 2m0s"
 	r.agree = 2 * time.Minute
 	for time.Since(r0) < 2*time.Minute {
-		a := l.announcerOrEmpty(b, c.vip)
-		if a != "" && nw.current() == macs[a] && (a == node.Name || time.Since(r0) > 30*time.Second) {
+		back := pw.has(node.Name)
+		if !c.bgp {
+			a := l.announcerOrEmpty(b, c.vip)
+			back = a != "" && slices.Equal(pw.current(), []string{a}) && (a == node.Name || time.Since(r0) > 30*time.Second)
+		}
+		if back {
 			r.agree = time.Since(r0)
 			agreed = r.agree.Round(time.Millisecond).String()
 			break
@@ -198,7 +273,7 @@ func (l *lab) failoverTrial(b *testing.B, c failoverClient, f fault, i int) tria
 		b.Fatalf("%s trial %d: while %s came back the client %v", f.name(), i, node.Name, err)
 	}
 	r.rejoin = p.window(r0, end)
-	b.Logf("%s trial %d on %s: takeover %v, longest gap %v, %d failed (the last at +%v) %v; back: longest gap %v, %d failed %v, status and client's ARP entry agreeing after %s",
+	b.Logf("%s trial %d on %s: takeover %v, longest gap %v, %d failed (the last at +%v) %v; back: longest gap %v, %d failed %v, the client's requests reaching it again after %s",
 		f.name(), i, node.Name, r.takeover.Round(time.Millisecond), r.fault.gap.Round(time.Millisecond), r.fault.failed,
 		r.fault.last.Round(time.Millisecond), r.fault.errs, r.rejoin.gap.Round(time.Millisecond), r.rejoin.failed, r.rejoin.errs, agreed)
 	return r
@@ -303,14 +378,19 @@ func (l *lab) exposeForFailover(b *testing.B, sc failoverScenario) failoverClien
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "hello"},
 			ExternalTrafficPolicy: sc.etp, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(5678)}}},
 	}
-	if sc.pool != "" {
-		svc.Annotations = map[string]string{"frontdesk.dev/ip-pool": sc.pool}
+	c := failoverClient{failoverScenario: sc, ns: l.plan.NS(topology.RoleLANClient)}
+	if sc.bgp {
+		svc.Annotations = map[string]string{"frontdesk.dev/ip-pool": supervisor.BGPPoolName}
+		c.ns = l.plan.NS(topology.RoleClient)
 	}
 	_ = l.kube.CoreV1().Services("default").Delete(ctx, svc.Name, metav1.DeleteOptions{})
+	eventually(b, time.Minute, "the previous failover Service gone", func() (bool, string) {
+		_, err := l.kube.CoreV1().Services("default").Get(ctx, svc.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
 	if _, err := l.kube.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	c := failoverClient{name: sc.name, ns: l.plan.NS(sc.client)}
 	eventually(b, 2*time.Minute, "the client answered through the failover Service's address", func() (bool, string) {
 		if !c.vip.IsValid() {
 			s, err := l.kube.CoreV1().Services("default").Get(ctx, svc.Name, metav1.GetOptions{})
@@ -325,7 +405,20 @@ func (l *lab) exposeForFailover(b *testing.B, sc failoverScenario) failoverClien
 	return c
 }
 
-// nodeMACs is every node's LAN MAC by node name.
+// waitSpeakersRolledOut waits until every node runs a ready speaker Pod whose container has arg.
+func (l *lab) waitSpeakersRolledOut(b *testing.B, arg string) {
+	eventually(b, 5*time.Minute, "every speaker Pod ready with "+arg, func() (bool, string) {
+		ready := 0
+		for _, p := range l.componentPods(b, "speaker") {
+			if p.DeletionTimestamp == nil && podReady(&p) && slices.Contains(p.Spec.Containers[0].Args, arg) {
+				ready++
+			}
+		}
+		return ready == len(l.plan.Nodes), fmt.Sprintf("%d of %d", ready, len(l.plan.Nodes))
+	})
+}
+
+// nodeMACs is every node's name by its LAN MAC.
 func (l *lab) nodeMACs(b *testing.B) map[string]string {
 	out := map[string]string{}
 	for _, n := range l.plan.Nodes {
@@ -333,7 +426,7 @@ func (l *lab) nodeMACs(b *testing.B) map[string]string {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out[n.Name] = mac
+		out[mac] = n.Name
 	}
 	return out
 }

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -212,21 +213,23 @@ func (p *prober) waitSteady(ctx context.Context, after time.Time, quiet, firstAn
 	}
 }
 
-// neighWatch follows the client's neighbour (ARP) entry for an address: which MAC the client
-// sends to, so which node receives its requests, with the time of every change.
-type neighWatch struct {
+// pathWatch follows which nodes the client's requests for an address reach, with the time of
+// every change: by ARP, the node whose MAC the client's neighbour entry names (watchNeigh); by
+// BGP, the nodes the router's route to the address has as next hops (watchRoute).
+type pathWatch struct {
 	mu      sync.Mutex
-	changes []neighChange
+	changes []pathChange
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
 
-type neighChange struct {
-	at  time.Time
-	mac string
+type pathChange struct {
+	at    time.Time
+	nodes []string // sorted; none when the client has no way to the address
 }
 
-func watchNeigh(ctx context.Context, ns string, addr netip.Addr) (*neighWatch, error) {
+// watchPath runs read against namespace ns every 10 ms and keeps every change of its answer.
+func watchPath(ctx context.Context, ns string, read func(h *netlink.Handle) []string) (*pathWatch, error) {
 	nsh, err := vnetns.GetFromPath(filepath.Join("/run/netns", ns))
 	if err != nil {
 		return nil, err
@@ -237,22 +240,16 @@ func watchNeigh(ctx context.Context, ns string, addr netip.Addr) (*neighWatch, e
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	w := &neighWatch{cancel: cancel, done: make(chan struct{})}
+	w := &pathWatch{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		defer h.Close()
 		for ctx.Err() == nil {
-			mac := ""
-			if ns, err := h.NeighList(0, netlink.FAMILY_V4); err == nil {
-				for _, n := range ns {
-					if a, ok := netip.AddrFromSlice(n.IP.To4()); ok && a == addr && len(n.HardwareAddr) > 0 {
-						mac = n.HardwareAddr.String()
-					}
-				}
-			}
+			nodes := read(h)
+			slices.Sort(nodes)
 			w.mu.Lock()
-			if len(w.changes) == 0 || w.changes[len(w.changes)-1].mac != mac {
-				w.changes = append(w.changes, neighChange{at: time.Now(), mac: mac})
+			if len(w.changes) == 0 || !slices.Equal(w.changes[len(w.changes)-1].nodes, nodes) {
+				w.changes = append(w.changes, pathChange{at: time.Now(), nodes: nodes})
 			}
 			w.mu.Unlock()
 			time.Sleep(10 * time.Millisecond)
@@ -261,28 +258,79 @@ func watchNeigh(ctx context.Context, ns string, addr netip.Addr) (*neighWatch, e
 	return w, nil
 }
 
-func (w *neighWatch) stop() { w.cancel(); <-w.done }
+// watchNeigh follows the client's neighbour (ARP) entry for addr in namespace ns, naming the
+// node by its MAC (macs: MAC → node; an unknown MAC is named "mac <MAC>").
+func watchNeigh(ctx context.Context, ns string, addr netip.Addr, macs map[string]string) (*pathWatch, error) {
+	return watchPath(ctx, ns, func(h *netlink.Handle) []string {
+		ns, err := h.NeighList(0, netlink.FAMILY_V4)
+		if err != nil {
+			return nil
+		}
+		for _, n := range ns {
+			if a, ok := netip.AddrFromSlice(n.IP.To4()); ok && a == addr && len(n.HardwareAddr) > 0 {
+				if node, ok := macs[n.HardwareAddr.String()]; ok {
+					return []string{node}
+				}
+				return []string{"mac " + n.HardwareAddr.String()}
+			}
+		}
+		return nil
+	})
+}
 
-// current is the MAC the client now sends to ("" if none).
-func (w *neighWatch) current() string {
+// watchRoute follows the route to addr/32 in the main table of namespace ns (the router's),
+// naming its next hops by node (hops: address → node; an unknown one is named by its address).
+func watchRoute(ctx context.Context, ns string, addr netip.Addr, hops map[netip.Addr]string) (*pathWatch, error) {
+	dst := &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(addr.BitLen(), addr.BitLen())}
+	return watchPath(ctx, ns, func(h *netlink.Handle) []string {
+		routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst}, netlink.RT_FILTER_DST)
+		if err != nil {
+			return nil
+		}
+		var out []string
+		name := func(ip net.IP) {
+			if a, ok := netip.AddrFromSlice(ip.To4()); ok {
+				out = append(out, cmp.Or(hops[a], a.String()))
+			}
+		}
+		for _, r := range routes {
+			if r.Gw != nil {
+				name(r.Gw)
+			}
+			for _, nh := range r.MultiPath {
+				name(nh.Gw)
+			}
+		}
+		return out
+	})
+}
+
+func (w *pathWatch) stop() { w.cancel(); <-w.done }
+
+// current is the nodes the client's requests now reach (none if it has no way).
+func (w *pathWatch) current() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.changes) == 0 {
-		return ""
+		return nil
 	}
-	return w.changes[len(w.changes)-1].mac
+	return w.changes[len(w.changes)-1].nodes
 }
 
-// movedAway is when, after t, the entry first named a MAC other than old (and not none).
-func (w *neighWatch) movedAway(t time.Time, old string) (time.Time, string, bool) {
+// has reports whether the client's requests now reach node.
+func (w *pathWatch) has(node string) bool { return slices.Contains(w.current(), node) }
+
+// leftAt is when, after t, the client's requests first stopped reaching node while reaching
+// another (by ARP: the entry names another node; by BGP: the route lost node's next hop).
+func (w *pathWatch) leftAt(t time.Time, node string) (time.Time, []string, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, c := range w.changes {
-		if c.at.After(t) && c.mac != "" && c.mac != old {
-			return c.at, c.mac, true
+		if c.at.After(t) && len(c.nodes) > 0 && !slices.Contains(c.nodes, node) {
+			return c.at, c.nodes, true
 		}
 	}
-	return time.Time{}, "", false
+	return time.Time{}, nil, false
 }
 
 // macOf is the hardware address of a namespace's eth0 (every LAN member's leg on the switch).

@@ -36,6 +36,7 @@ type lab struct {
 	plan topology.Plan
 	kube kubernetes.Interface
 	api  client.Interface
+	bgp  client.BGPInterface
 	repo string
 }
 
@@ -171,6 +172,9 @@ func startLab(t testing.TB, proxy, bin string) *lab {
 	if l.api, err = client.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
+	if l.bgp, err = client.NewBGPForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
 	return l
 }
 
@@ -185,6 +189,25 @@ func dumpLogs(t testing.TB, o supervisor.Options) {
 		}
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 		t.Logf("--- %s (last 25 lines)\n%s", f, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+	}
+}
+
+// helmUpgrade upgrades the lab's release of charts/frontdesk with its values and sets (helm's
+// --set key=value), as a user changes one setting, from the control-plane namespace (where the
+// API server's address is); helm's caches are the test's.
+func (l *lab) helmUpgrade(t testing.TB, sets ...string) {
+	t.Helper()
+	args := []string{"upgrade", supervisor.ChartRelease, filepath.Join(l.repo, "charts", "frontdesk"),
+		"--namespace=" + supervisor.ChartNamespace, "--kubeconfig=" + l.o.Kubeconfig(), "--reuse-values"}
+	for _, s := range sets {
+		args = append(args, "--set="+s)
+	}
+	argv := netns.Enter(l.plan.NS(topology.RoleControlPlane), append([]string{filepath.Join(l.o.Dir, "bin", "helm")}, args...)...)
+	cmd := exec.CommandContext(t.Context(), argv[0], argv[1:]...)
+	home := t.TempDir()
+	cmd.Env = append(cmd.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helm upgrade %v: %v\n%s", sets, err, out)
 	}
 }
 

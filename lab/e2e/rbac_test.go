@@ -20,7 +20,7 @@ import (
 
 // componentPods lists the running Pods of one of the chart's components ("controller",
 // "speaker").
-func (l *lab) componentPods(t *testing.T, component string) []corev1.Pod {
+func (l *lab) componentPods(t testing.TB, component string) []corev1.Pod {
 	t.Helper()
 	pods, err := l.kube.CoreV1().Pods(supervisor.ChartNamespace).List(t.Context(), metav1.ListOptions{
 		LabelSelector: "app.kubernetes.io/component=" + component, FieldSelector: "status.phase=Running"})

@@ -14,8 +14,6 @@ import (
 	"github.com/distribution/reference"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/frontdesk-lb/frontdesk/lab/netns"
-	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
 
@@ -69,16 +67,7 @@ func testRollingUpgrade(t *testing.T, l *lab, vip netip.Addr) {
 		return n >= 10, fmt.Sprintf("%d answers", n)
 	})
 	began := time.Now()
-	helm := netns.Enter(l.plan.NS(topology.RoleControlPlane), filepath.Join(l.o.Dir, "bin", "helm"), "upgrade",
-		supervisor.ChartRelease, filepath.Join(l.repo, "charts", "frontdesk"), "--namespace="+supervisor.ChartNamespace,
-		"--kubeconfig="+l.o.Kubeconfig(), "--reuse-values",
-		"--set=controller.image.tag="+newTag, "--set=speaker.image.tag="+newTag)
-	cmd := exec.CommandContext(t.Context(), helm[0], helm[1:]...)
-	home := t.TempDir()
-	cmd.Env = append(cmd.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("helm upgrade: %v\n%s", err, out)
-	}
+	l.helmUpgrade(t, "controller.image.tag="+newTag, "speaker.image.tag="+newTag)
 	eventually(t, 5*time.Minute, "every frontdesk Pod on the new tag and ready", func() (bool, string) {
 		var old []string
 		for _, c := range []string{"speaker", "controller"} {
