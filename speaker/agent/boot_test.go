@@ -152,7 +152,11 @@ func TestRestartOrRebootEndToEnd(t *testing.T) {
 			t.Errorf("a speaker restart on the same boot waited for readiness: %+v", x)
 		}
 	}
-	if ev := events(); len(ev) != 2 || !strings.Contains(ev[0], ReasonDeadNodeExcluded) || !strings.Contains(ev[1], "restarted on the same boot") {
+	// Events are recorded asynchronously: wait for both, or the second would turn up in the
+	// SIGTERM check below.
+	var ev []string
+	waitUntil(t, "the crash's two Events", func() bool { ev = append(ev, events()...); return len(ev) >= 2 })
+	if len(ev) != 2 || !strings.Contains(ev[0], ReasonDeadNodeExcluded) || !strings.Contains(ev[1], "restarted on the same boot") {
 		t.Errorf("crash and restart on the same boot: events %q", ev)
 	}
 
