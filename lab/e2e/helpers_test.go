@@ -182,7 +182,9 @@ func startLab(t testing.TB, proxy, bin string) *lab {
 func dumpLogs(t testing.TB, o supervisor.Options) {
 	logs, _ := filepath.Glob(filepath.Join(o.Dir, "logs", "*.log"))
 	cp, _ := filepath.Glob(filepath.Join(o.Dir, "cp", "logs", "*.log"))
-	for _, f := range append(logs, cp...) {
+	// frontdesk's own Pods (the speakers and the controller), as the kubelets keep their logs.
+	pods, _ := filepath.Glob(filepath.Join(o.Dir, "nodes", "*", "pod-logs", supervisor.ChartNamespace+"_*", "*", "*.log"))
+	for _, f := range append(append(logs, cp...), pods...) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
