@@ -255,18 +255,16 @@ func (l *lab) failoverTrial(b *testing.B, c failoverClient, f fault, i int) tria
 	// the entry is revalidated), and it is the node, or 30 s have passed.
 	agreed := "not within 2m0s"
 	r.agree = 2 * time.Minute
-	for time.Since(r0) < 2*time.Minute {
-		back := pw.has(node.Name)
-		if !c.bgp {
-			a := l.announcerOrEmpty(b, c.vip)
-			back = a != "" && slices.Equal(pw.current(), []string{a}) && (a == node.Name || time.Since(r0) > 30*time.Second)
+	back := func() (bool, string) {
+		if c.bgp {
+			return pw.has(node.Name), ""
 		}
-		if back {
-			r.agree = time.Since(r0)
-			agreed = r.agree.Round(time.Millisecond).String()
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+		a := l.announcerOrEmpty(b, c.vip)
+		return a != "" && slices.Equal(pw.current(), []string{a}) && (a == node.Name || time.Since(r0) > 30*time.Second), ""
+	}
+	if poll(ctx, 2*time.Minute, back) {
+		r.agree = time.Since(r0)
+		agreed = r.agree.Round(time.Millisecond).String()
 	}
 	end, err = p.waitSteady(ctx, time.Now(), steadyQuiet, answerBound, steadyBound)
 	if err != nil {

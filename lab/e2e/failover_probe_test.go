@@ -262,11 +262,11 @@ func watchPath(ctx context.Context, ns string, read func(h *netlink.Handle) []st
 // node by its MAC (macs: MAC → node; an unknown MAC is named "mac <MAC>").
 func watchNeigh(ctx context.Context, ns string, addr netip.Addr, macs map[string]string) (*pathWatch, error) {
 	return watchPath(ctx, ns, func(h *netlink.Handle) []string {
-		ns, err := h.NeighList(0, netlink.FAMILY_V4)
+		neighs, err := h.NeighList(0, netlink.FAMILY_V4)
 		if err != nil {
 			return nil
 		}
-		for _, n := range ns {
+		for _, n := range neighs {
 			if a, ok := netip.AddrFromSlice(n.IP.To4()); ok && a == addr && len(n.HardwareAddr) > 0 {
 				if node, ok := macs[n.HardwareAddr.String()]; ok {
 					return []string{node}

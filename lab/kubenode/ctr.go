@@ -20,10 +20,15 @@ type Ctr struct {
 	What      string // names the containerd in errors, e.g. "containerd of node1"
 }
 
+// Argv is the command line of ctr with args against this containerd and namespace.
+func (c Ctr) Argv(args ...string) []string {
+	return append([]string{c.Bin, "--address=" + c.Socket, "--namespace=" + c.Namespace}, args...)
+}
+
 // Run runs ctr with args and returns its output.
 func (c Ctr) Run(ctx context.Context, args ...string) (string, error) {
-	argv := append([]string{"--address=" + c.Socket, "--namespace=" + c.Namespace}, args...)
-	cmd := exec.CommandContext(ctx, c.Bin, argv...)
+	argv := c.Argv(args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {

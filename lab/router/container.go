@@ -84,13 +84,12 @@ func (c Container) ContainerdArgs() []string {
 // RunArgs runs gobgpd in the foreground with args: ctr forwards the signals it gets to the task
 // (a stop is gobgpd's SIGTERM) and removes the container when gobgpd exits.
 func (c Container) RunArgs(args ...string) []string {
-	argv := []string{filepath.Join(c.NodeBin, "ctr"), "--address=" + c.Socket(), "--namespace=" + Namespace,
-		"run", "--rm", "--net-host", "--runc-binary=" + c.Runc,
+	argv := c.Ctr().Argv("run", "--rm", "--net-host", "--runc-binary="+c.Runc,
 		// runc's state under the router's folder, not the machine-wide /run/containerd/runc.
-		"--runc-root=" + filepath.Join(c.containerdDir(), "runc"),
-		"--cgroup=" + c.CgroupParent() + "/" + ContainerID,
-		"--mount=type=bind,src=" + c.ConfDir + ",dst=" + c.ConfDir + ",options=rbind:ro",
-		c.Image, ContainerID, "/usr/local/bin/gobgpd"}
+		"--runc-root="+filepath.Join(c.containerdDir(), "runc"),
+		"--cgroup="+c.CgroupParent()+"/"+ContainerID,
+		"--mount=type=bind,src="+c.ConfDir+",dst="+c.ConfDir+",options=rbind:ro",
+		c.Image, ContainerID, "/usr/local/bin/gobgpd")
 	return append(argv, args...)
 }
 
