@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // Prepare makes the node's folders, configuration files and cgroup root; containerd and the
@@ -36,20 +35,11 @@ func Prepare(n Node) error {
 	return nil
 }
 
-// Ctr is ctr for the node's containerd, in the namespace the CRI uses.
+// Ctr is ctr for the node's containerd, in the namespace the CRI uses: Wait for it to answer,
+// Import OCI archives so that Pods with imagePullPolicy IfNotPresent and the sandbox image need
+// no registry.
 func (n Node) Ctr() Ctr {
 	return Ctr{Bin: filepath.Join(n.NodeBin, "ctr"), Socket: n.Socket(), Namespace: "k8s.io", What: "containerd of " + n.Name}
-}
-
-// WaitContainerd waits until the node's containerd answers on its socket.
-func WaitContainerd(ctx context.Context, n Node, timeout time.Duration) error {
-	return n.Ctr().Wait(ctx, timeout)
-}
-
-// ImportImages imports OCI archives into the node's containerd, in the namespace the CRI uses,
-// so that Pods with imagePullPolicy IfNotPresent and the sandbox image need no registry.
-func ImportImages(ctx context.Context, n Node, archives []string) error {
-	return n.Ctr().Import(ctx, archives...)
 }
 
 // Images lists the image names the node's containerd has for the CRI.

@@ -122,11 +122,11 @@ func TestContainerdRunsAPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	if err := WaitContainerd(ctx, n, 30*time.Second); err != nil {
+	if err := n.Ctr().Wait(ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	began := time.Now()
-	if err := ImportImages(ctx, n, archives); err != nil {
+	if err := n.Ctr().Import(ctx, archives...); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d archives imported in %s", len(archives), time.Since(began).Round(time.Millisecond))

@@ -116,11 +116,11 @@ func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster, imgs n
 	var wg sync.WaitGroup
 	for i, kn := range nodes {
 		wg.Go(func() {
-			if err := kubenode.WaitContainerd(ctx, kn, containerdStart); err != nil {
+			if err := kn.Ctr().Wait(ctx, containerdStart); err != nil {
 				errs[i] = fmt.Errorf("%w; see %s", err, s.o.logPath("containerd_"+kn.Name))
 				return
 			}
-			if err := kubenode.ImportImages(ctx, kn, imgs.archives); err != nil {
+			if err := kn.Ctr().Import(ctx, imgs.archives...); err != nil {
 				errs[i] = fmt.Errorf("%w; see %s", err, s.o.logPath("containerd_"+kn.Name))
 			}
 		})
