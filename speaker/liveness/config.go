@@ -52,6 +52,13 @@ type Config struct {
 	// against the loss of one.
 	LeaveRepeats int
 	LeaveSpacing time.Duration
+	// RestartGrace is how long a peer that left saying it is restarting (LeaveForRestart: its Pod
+	// is being replaced on a node that stays up, whose kernel keeps forwarding) stays alive to
+	// this node, waiting for its next incarnation. Moving its addresses away and back within
+	// seconds would break every connection opened meanwhile; within the grace nothing moves.
+	// If it is not back by then, it counts as left and its addresses are taken over. Zero: no
+	// grace, a restarting peer is taken for leaving.
+	RestartGrace time.Duration
 	// RequireQuorum makes HasQuorum report false while this speaker sees at most half of the
 	// speakers (itself included) alive. The speaker then announces nothing, so the minority side
 	// of a partition falls silent after Timeout instead of answering beside the majority; the cost
@@ -99,7 +106,7 @@ func (c *Config) validate() error {
 	for _, f := range []struct {
 		name string
 		v    time.Duration
-	}{{"Interval", c.Interval}, {"Timeout", c.Timeout}, {"StartupGrace", c.StartupGrace}, {"LeaveSpacing", c.LeaveSpacing}, {"LeaveRepeats", time.Duration(c.LeaveRepeats)}} {
+	}{{"Interval", c.Interval}, {"Timeout", c.Timeout}, {"StartupGrace", c.StartupGrace}, {"LeaveSpacing", c.LeaveSpacing}, {"LeaveRepeats", time.Duration(c.LeaveRepeats)}, {"RestartGrace", c.RestartGrace}} {
 		if f.v < 0 {
 			return &ConfigError{f.name, "negative; want a positive value, or 0 for the default"}
 		}

@@ -34,10 +34,10 @@ type Membership struct {
 
 	changes  chan struct{} // coalescing: one pending notification at most
 	subMu    sync.Mutex
-	subs     []chan struct{}    // Subscribe's, coalescing like changes
-	kick     chan struct{}      // wakes the loop after SetPeers
-	leaveReq chan chan struct{} // Leave → loop
-	stopped  chan struct{}      // closed when the loop has ended
+	subs     []chan struct{}   // Subscribe's, coalescing like changes
+	kick     chan struct{}     // wakes the loop after SetPeers
+	leaveReq chan leaveRequest // Leave → loop
+	stopped  chan struct{}     // closed when the loop has ended
 
 	sent, sendErrors atomic.Uint64
 
@@ -74,7 +74,7 @@ func New(cfg Config) (*Membership, error) {
 		log:      cfg.Logger,
 		changes:  make(chan struct{}, 1),
 		kick:     make(chan struct{}, 1),
-		leaveReq: make(chan chan struct{}),
+		leaveReq: make(chan leaveRequest),
 		stopped:  make(chan struct{}),
 		signer:   newMAC(cfg.Key),
 		peers:    map[string]*peer{},
@@ -227,7 +227,7 @@ func (m *Membership) peerAlive(p *peer, now time.Time) bool {
 	if p.lastSeen.IsZero() && !p.left {
 		return now.Before(m.graceEnd)
 	}
-	return p.heard(now, m.cfg.Timeout)
+	return p.heard(now, m.cfg.Timeout) || p.restarting(now)
 }
 
 func (m *Membership) quorumLocked(now time.Time) bool {
@@ -270,6 +270,10 @@ func (m *Membership) publishPeerLocked(name string, p *peer, now time.Time) (cha
 	case a:
 		m.nAlive++
 		m.log.Info("Peer speaker alive", "peer", name, "incarnation", p.inc)
+	case p.left && !p.restartBy.IsZero():
+		m.nAlive--
+		deathsMetric.WithLabelValues("restart_grace").Inc()
+		m.log.Info("Peer speaker left to restart and is not back: taken for left", "peer", name, "grace", m.cfg.RestartGrace)
 	case p.left:
 		m.nAlive--
 		deathsMetric.WithLabelValues("leave").Inc()

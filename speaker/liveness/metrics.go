@@ -45,7 +45,8 @@ var (
 	}, []string{"reason"})
 	deathsMetric = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: "frontdesk", Subsystem: "liveness", Name: "peer_deaths_total",
-		Help:           "Peers declared dead, by cause: timeout (no heartbeat for Timeout) or leave (the peer said LEAVING).",
+		Help: "Peers declared dead, by cause: timeout (no heartbeat for Timeout), leave (the peer said LEAVING) or " +
+			"restart_grace (it said it was restarting and was not back within the restart grace).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"cause"})
 	gapMetric = metrics.NewHistogram(&metrics.HistogramOpts{

@@ -28,6 +28,10 @@ type peer struct {
 	lastSeen time.Time
 	// left: the last accepted datagram carried LEAVING.
 	left bool
+	// restartBy: the last accepted datagram carried LEAVING and RESTARTING, and the peer stays
+	// alive until then (Config.RestartGrace) unless its next incarnation is heard first. Zero
+	// otherwise.
+	restartBy time.Time
 	// published is the liveness last reported through Changes and the metrics.
 	published bool
 	// version is the wire version of the last datagram with a valid MAC (0: none yet). A peer of
@@ -55,6 +59,11 @@ func (p *peer) heard(now time.Time, timeout time.Duration) bool {
 	return !p.left && !p.lastSeen.IsZero() && now.Sub(p.lastSeen) < timeout
 }
 
+// restarting reports whether the peer left for a restart and its grace runs at now.
+func (p *peer) restarting(now time.Time) bool {
+	return p.left && !p.restartBy.IsZero() && now.Before(p.restartBy)
+}
+
 // handle takes one received datagram. The rules, in order:
 //
 //  1. It must parse, with a valid MAC under an accepted key, from a peer other than us.
@@ -69,7 +78,7 @@ func (p *peer) heard(now time.Time, timeout time.Duration) bool {
 //     retired). Anything else is a replay, or a datagram reordered in flight.
 //
 // An accepted datagram makes the peer alive until Timeout passes, or dead at once if it carries
-// LEAVING. Rejected datagrams change nothing else, so stray or replayed traffic can neither keep
+// LEAVING (alive until Config.RestartGrace passes if it also carries RESTARTING). Rejected datagrams change nothing else, so stray or replayed traffic can neither keep
 // a dead peer alive beyond about two Timeouts after it was recorded nor kill a live one.
 func (m *Membership) handle(b []byte, now time.Time) {
 	m.mu.Lock()
@@ -130,6 +139,15 @@ func (m *Membership) handleLocked(b []byte, now time.Time) (changed bool) {
 		gapMetric.Observe(now.Sub(p.lastSeen).Seconds())
 	}
 	p.seq, p.echo, p.lastSeen, p.left = d.seq, d.nonce, now, d.leaving()
+	restarting := d.leaving() && d.restarting() && m.cfg.RestartGrace > 0
+	switch {
+	case !restarting:
+		p.restartBy = time.Time{}
+	case p.restartBy.IsZero(): // the first of its LEAVING datagrams sets the deadline
+		p.restartBy = now.Add(m.cfg.RestartGrace)
+		m.log.Info("Peer speaker restarting: alive until its next incarnation or the restart grace ends",
+			"peer", d.name, "incarnation", d.inc, "grace", m.cfg.RestartGrace)
+	}
 	reportsChanged := !slices.Equal(p.reports, d.dead)
 	p.reports = d.dead
 	rebooted := false

@@ -85,9 +85,9 @@ func (m *Membership) loop(ctx context.Context, readErr <-chan error) error {
 			return nil
 		case err := <-readErr:
 			return fmt.Errorf("liveness: reading heartbeats: %w", err)
-		case done := <-m.leaveReq:
-			m.leave(ctx)
-			close(done)
+		case r := <-m.leaveReq:
+			m.leave(ctx, r.flags)
+			close(r.done)
 			return nil
 		case <-m.kick:
 		case <-t.C():
@@ -116,6 +116,8 @@ func (m *Membership) poll(now time.Time) time.Time {
 	}
 	for _, p := range m.peers {
 		switch {
+		case p.published && p.left: // restarting: alive until its grace ends
+			next = earliest(next, p.restartBy)
 		case p.published && !p.lastSeen.IsZero():
 			next = earliest(next, p.lastSeen.Add(m.cfg.Timeout))
 		case p.published:
@@ -154,9 +156,9 @@ func (m *Membership) buildLocked(flags uint8, now time.Time) []outgoing {
 		d := datagram{flags: flags, inc: m.inc, seq: m.seq, nonce: m.nonce, echo: p.echo, name: m.self, boot: m.cfg.BootID, dead: dead}
 		switch p.version {
 		case wireV1:
-			d.version, d.dead = wireV1, nil
-		case wireV2:
-			d.version = wireV2
+			d.version, d.dead, d.flags = wireV1, nil, flags&knownFlagsV3
+		case wireV2, wireV3:
+			d.version, d.flags = p.version, flags&knownFlagsV3
 		}
 		start := len(buf)
 		buf = appendDatagram(buf, &d, m.signer)
@@ -195,7 +197,18 @@ func (m *Membership) send(out []outgoing) {
 // itself first (Changes fires: re-elect, and keep answering for the addresses until the peers'
 // gratuitous ARP has moved the clients). Leave returns when the LEAVING datagrams are sent, about
 // (LeaveRepeats-1) × LeaveSpacing; Run then returns nil.
-func (m *Membership) Leave(ctx context.Context) error {
+func (m *Membership) Leave(ctx context.Context) error { return m.leaveWith(ctx, flagLeaving) }
+
+// LeaveForRestart is Leave for a speaker that will be back on a node that stays up (its Pod is
+// being replaced): the LEAVING datagrams also say RESTARTING, and peers keep it alive for their
+// RestartGrace, so that its addresses do not move away and back while its node, whose kernel
+// keeps forwarding, goes on serving them. Peers of an older release, or with no grace, take it
+// for leaving.
+func (m *Membership) LeaveForRestart(ctx context.Context) error {
+	return m.leaveWith(ctx, flagLeaving|flagRestarting)
+}
+
+func (m *Membership) leaveWith(ctx context.Context, flags uint8) error {
 	m.mu.Lock()
 	st := m.state
 	m.mu.Unlock()
@@ -204,7 +217,7 @@ func (m *Membership) Leave(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	select {
-	case m.leaveReq <- done:
+	case m.leaveReq <- leaveRequest{flags, done}:
 	case <-m.stopped:
 		return ErrNotRunning
 	case <-ctx.Done():
@@ -218,15 +231,21 @@ func (m *Membership) Leave(ctx context.Context) error {
 	}
 }
 
+// leaveRequest is a Leave handed to the loop.
+type leaveRequest struct {
+	flags uint8
+	done  chan struct{}
+}
+
 // leave runs in the loop: no heartbeat can follow the LEAVING ones.
-func (m *Membership) leave(ctx context.Context) {
+func (m *Membership) leave(ctx context.Context, flags uint8) {
 	m.mu.Lock()
 	m.state = stateLeaving
 	m.publishLocked(m.cfg.Clock.Now())
 	peers := len(m.peers)
 	m.mu.Unlock()
 	m.notify()
-	m.log.Info("Leaving: telling peers", "peers", peers, "repeats", m.cfg.LeaveRepeats)
+	m.log.Info("Leaving: telling peers", "peers", peers, "repeats", m.cfg.LeaveRepeats, "restarting", flags&flagRestarting != 0)
 	for i := range m.cfg.LeaveRepeats {
 		if i > 0 {
 			t := m.cfg.Clock.NewTimer(m.cfg.LeaveSpacing)
@@ -237,13 +256,13 @@ func (m *Membership) leave(ctx context.Context) {
 			case <-t.C():
 			}
 		}
-		m.sendLeaving()
+		m.sendLeaving(flags)
 	}
 }
 
-func (m *Membership) sendLeaving() {
+func (m *Membership) sendLeaving(flags uint8) {
 	m.mu.Lock()
-	out := m.buildLocked(flagLeaving, m.cfg.Clock.Now())
+	out := m.buildLocked(flags, m.cfg.Clock.Now())
 	m.mu.Unlock()
 	m.send(out)
 }

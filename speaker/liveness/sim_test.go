@@ -132,14 +132,19 @@ func (s *sim) reboot(name string) {
 }
 
 // leave sends the LEAVING datagrams (all at this instant) and stops the node.
-func (s *sim) leave(name string) {
+func (s *sim) leave(name string) { s.leaveWith(name, flagLeaving) }
+
+// leaveForRestart is leave as LeaveForRestart sends it.
+func (s *sim) leaveForRestart(name string) { s.leaveWith(name, flagLeaving|flagRestarting) }
+
+func (s *sim) leaveWith(name string, flags uint8) {
 	n := s.nodes[name]
 	n.m.mu.Lock()
 	n.m.state = stateLeaving
 	n.m.publishLocked(s.now())
 	n.m.mu.Unlock()
 	for range n.m.cfg.LeaveRepeats {
-		n.m.sendLeaving()
+		n.m.sendLeaving(flags)
 	}
 	s.deliver()
 	s.crash(name)

@@ -7,21 +7,22 @@ import (
 	"hash"
 )
 
-// Heartbeat datagram, versions 1, 2 and 3. Integers are big-endian.
+// Heartbeat datagram, versions 1 to 4. Integers are big-endian.
 //
 //	offset  size  field
 //	0       4     magic "FDLV"
-//	4       1     version (1, 2 or 3)
-//	5       1     flags: bit 0 LEAVING; other bits must be zero
+//	4       1     version (1 to 4)
+//	5       1     flags: bit 0 LEAVING; version 4: bit 1 RESTARTING (with LEAVING only);
+//	              other bits must be zero
 //	6       8     incarnation of the sender: random, fixed for the life of the process, never 0
 //	14      8     sequence: per sender incarnation, +1 for every datagram sent to any peer, never 0
 //	22      8     nonce: the sender's current challenge, random, replaced every Timeout, never 0
 //	30      8     echo: the receiver's nonce as the sender last heard it, 0 if never
 //	38      1     n, length of the sender's node name, 1..253
 //	39      n     sender's node name: lowercase RFC 1123 subdomain characters [a-z0-9.-]
-//	                  version 3 only:
+//	                  versions 3 and 4:
 //	39+n    16    boot ID of the sender's node (BootID), all zeros if unknown
-//	                  versions 2 and 3 (at 39+n in version 2, 55+n in version 3):
+//	                  versions 2 to 4 (at 39+n in version 2, 55+n from version 3):
 //	        1     k, how many peers the sender reports dead
 //	        ...   k × (1 byte length, node name): the peers the sender heard and then lost
 //	end-32  32    HMAC-SHA256 under the shared key of every byte before it
@@ -44,9 +45,16 @@ import (
 // answered in their own version as above (they then learn no boot ID, and a version 3 receiver
 // hears none from them: unknown, which is how the previous release behaved). Version 2 parsers
 // refuse any byte after the dead list, which is why the boot ID needs a version of its own.
+//
+// Version 4 is version 3 plus the RESTARTING flag: a speaker stopping because its Pod is being
+// replaced on a node that stays up (a rolling upgrade) says so, and its peers keep it alive for
+// their restart grace instead of taking its addresses over and handing them back seconds later.
+// Version 3 parsers refuse unknown flags, so a version 3 peer is sent version 3 without the flag:
+// it takes the speaker for leaving, as that release did.
 const (
 	magic       = "FDLV"
-	wireVersion = 3
+	wireVersion = 4
+	wireV3      = 3
 	wireV2      = 2
 	wireV1      = 1
 	bootIDSize  = 16
@@ -56,17 +64,19 @@ const (
 	minDatagram = headerSize + 1 + macSize
 	maxDatagram = headerSize + maxNameLen + macSize // version 1
 	// maxDatagramV2 keeps a datagram within one packet on any link (IPv6's minimum MTU is 1280).
-	maxDatagramV2 = 1200
-	flagLeaving   = 1 << 0
-	knownFlags    = flagLeaving
-	offVersion    = 4
-	offFlags      = 5
-	offInc        = 6
-	offSeq        = 14
-	offNonce      = 22
-	offEcho       = 30
-	offNameLen    = 38
-	readBufferSz  = 2048 // larger than any valid datagram, so an oversized one is seen whole and rejected
+	maxDatagramV2  = 1200
+	flagLeaving    = 1 << 0
+	flagRestarting = 1 << 1
+	knownFlagsV3   = flagLeaving // versions 1 to 3
+	knownFlags     = flagLeaving | flagRestarting
+	offVersion     = 4
+	offFlags       = 5
+	offInc         = 6
+	offSeq         = 14
+	offNonce       = 22
+	offEcho        = 30
+	offNameLen     = 38
+	readBufferSz   = 2048 // larger than any valid datagram, so an oversized one is seen whole and rejected
 )
 
 type datagram struct {
@@ -84,6 +94,9 @@ type datagram struct {
 }
 
 func (d *datagram) leaving() bool { return d.flags&flagLeaving != 0 }
+
+// restarting: the sender is leaving and says its node stays up and it will be back (version 4).
+func (d *datagram) restarting() bool { return d.flags&flagRestarting != 0 }
 
 // appendDatagram appends the encoded, MACed datagram to b. mac is an HMAC-SHA256 under the signing
 // key, reset here; d.name must be valid (checked by New and SetPeers). Of d.dead, the names that
@@ -131,7 +144,7 @@ func parse(b []byte, macs []hash.Hash) (datagram, RejectReason) {
 		return datagram{}, RejectMalformed
 	}
 	v := b[offVersion]
-	if v != wireV1 && v != wireV2 && v != wireVersion {
+	if v != wireV1 && v != wireV2 && v != wireV3 && v != wireVersion {
 		return datagram{}, RejectVersion
 	}
 	if v == wireV1 && len(b) > maxDatagram {
@@ -142,7 +155,12 @@ func parse(b []byte, macs []hash.Hash) (datagram, RejectReason) {
 		return datagram{}, RejectMAC
 	}
 	n := int(b[offNameLen])
-	if n == 0 || headerSize+n > len(body) || b[offFlags]&^knownFlags != 0 {
+	known := uint8(knownFlags)
+	if v < wireVersion {
+		known = knownFlagsV3
+	}
+	f := b[offFlags]
+	if n == 0 || headerSize+n > len(body) || f&^known != 0 || (f&flagRestarting != 0 && f&flagLeaving == 0) {
 		return datagram{}, RejectMalformed
 	}
 	d := datagram{

@@ -39,10 +39,12 @@ func TestDatagramRoundTrip(t *testing.T) {
 		{version: wireVersion, inc: 7, seq: 9, nonce: 3, name: "node-a", boot: testBoot, dead: []string{"node-b", "node-c"}},
 		{version: wireVersion, inc: 7, seq: 9, nonce: 3, name: "node-a"}, // boot ID unknown
 		{version: wireVersion, flags: flagLeaving, inc: 1, seq: 1, nonce: 1, name: "a", boot: BootID{0xff, 15: 1}, dead: []string{strings.Repeat("x", maxNameLen)}},
+		{version: wireV3, inc: 7, seq: 9, nonce: 3, name: "node-a", boot: testBoot, dead: []string{"node-b"}},
+		{version: wireVersion, flags: flagLeaving | flagRestarting, inc: 2, seq: 3, nonce: 4, name: "node-a", boot: testBoot},
 	} {
 		b := encode(d, testKey)
 		size := headerSize + len(d.name) + macSize
-		if d.version == wireVersion {
+		if d.version >= wireV3 {
 			size += bootIDSize
 		}
 		if d.version >= wireV2 {
@@ -115,7 +117,13 @@ func TestParseRejects(t *testing.T) {
 		// What a version 2 parser sees of version 3: its boot ID where the dead list should be.
 		{"version 2 with a boot ID", mutate(func(b []byte) []byte { b[offVersion] = wireV2; return resign(b) }), RejectMalformed},
 		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b }), RejectMalformed},
-		{"other version", mutate(func(b []byte) []byte { b[offVersion] = 4; return b }), RejectVersion},
+		{"other version", mutate(func(b []byte) []byte { b[offVersion] = 5; return b }), RejectVersion},
+		{"restarting without leaving", mutate(func(b []byte) []byte { b[offFlags] = flagRestarting; return resign(b) }), RejectMalformed},
+		// A version 3 parser refuses the flag: version 3 peers are never sent it (buildLocked).
+		{"restarting in version 3", mutate(func(b []byte) []byte {
+			b[offVersion], b[offFlags] = wireV3, flagLeaving|flagRestarting
+			return resign(b)
+		}), RejectMalformed},
 		{"other key", encode(good, otherKey), RejectMAC},
 		{"flipped bit", mutate(func(b []byte) []byte { b[offSeq+7] ^= 1; return b }), RejectMAC},
 		{"truncated MAC", mutate(func(b []byte) []byte { return b[:len(b)-1] }), RejectMAC},
