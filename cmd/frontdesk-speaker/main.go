@@ -58,6 +58,8 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 	klog.InitFlags(fs)
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file; empty means the in-cluster config")
 	fs.StringVar(&o.NodeName, "node-name", getenv("NODE_NAME"), "this node's Node name (default $NODE_NAME)")
+	fs.StringVar(&o.PodName, "pod-name", getenv("POD_NAME"),
+		"this speaker's Pod name (default $POD_NAME): on SIGTERM, a Pod being deleted on a node that stays up is a restart, not a leave")
 	fs.Func("liveness-port", "UDP port of the speakers' heartbeats, on every node (default 7473)", func(v string) error {
 		p, err := strconv.ParseUint(v, 10, 16)
 		if err != nil || p == 0 {
@@ -73,6 +75,8 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		"comma-separated spec.loadBalancerClass values served besides the unset class; empty serves only the unset class")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:7472", "address serving /metrics and /healthz; empty disables")
 	fs.DurationVar(&o.Drain, "drain", 300*time.Millisecond, "how long addresses stay answered after leaving, on shutdown, while peers take over")
+	fs.DurationVar(&o.RestartGrace, "restart-grace", 30*time.Second,
+		"how long a peer speaker restarting on a node that stays up (a rollout) keeps its addresses before the others take them over; 0: at once")
 	fs.BoolVar(&o.BGP.Enabled, "bgp", false, "advertise addresses over BGP too, to the BGPPeers (see docs/design/speaker.md)")
 	fs.Func("bgp-asn", "the speakers' global ASN, with --bgp (each BGPPeer's localASN is used on its session)", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)
@@ -82,7 +86,7 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		o.BGP.ASN = uint32(n)
 		return nil
 	})
-	fs.StringVar(&o.BGP.Namespace, "namespace", getenv("POD_NAMESPACE"), "the speakers' namespace, holding BGP password Secrets (default $POD_NAMESPACE)")
+	fs.StringVar(&o.BGP.Namespace, "namespace", getenv("POD_NAMESPACE"), "the speakers' namespace: their Pods', holding BGP password Secrets (default $POD_NAMESPACE)")
 	fs.Func("proxy", "run frontdesk's node proxy in the speaker: nftables; empty (the default) leaves forwarding to kube-proxy or another proxy", func(v string) error {
 		if !slices.Contains(agent.ProxyModes, v) {
 			return fmt.Errorf("%q: want nftables, or empty for no node proxy", v)
@@ -107,6 +111,10 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 	}
 	if o.BGP.Enabled && (o.BGP.ASN == 0 || o.BGP.Namespace == "") {
 		return o, errors.New("--bgp needs --bgp-asn and --namespace (or $POD_NAMESPACE)")
+	}
+	o.PodNamespace = o.BGP.Namespace
+	if o.RestartGrace < 0 {
+		return o, errors.New("--restart-grace is negative: want a duration, or 0 for none")
 	}
 	o.Classes = []string{}
 	if classes != "" {

@@ -417,7 +417,7 @@ func (l *lab) waitSpeakersRolledOut(b *testing.B, arg string) {
 }
 
 // nodeMACs is every node's name by its LAN MAC.
-func (l *lab) nodeMACs(b *testing.B) map[string]string {
+func (l *lab) nodeMACs(b testing.TB) map[string]string {
 	out := map[string]string{}
 	for _, n := range l.plan.Nodes {
 		mac, err := macOf(n.NS)

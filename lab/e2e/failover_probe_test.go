@@ -333,6 +333,19 @@ func (w *pathWatch) leftAt(t time.Time, node string) (time.Time, []string, bool)
 	return time.Time{}, nil, false
 }
 
+// movesFrom lists the changes that named a node other than node (each "at: nodes").
+func (w *pathWatch) movesFrom(node string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, c := range w.changes {
+		if len(c.nodes) > 0 && !slices.Equal(c.nodes, []string{node}) {
+			out = append(out, c.at.Format("15:04:05.000")+": "+strings.Join(c.nodes, ","))
+		}
+	}
+	return out
+}
+
 // macOf is the hardware address of a namespace's eth0 (every LAN member's leg on the switch).
 func macOf(ns string) (string, error) {
 	var mac string

@@ -130,8 +130,11 @@ func testChartRBAC(t *testing.T, l *lab) {
 		[]authorizationv1.ResourceAttributes{
 			ra("update", "frontdesk.dev", "ipallocations", "status", ""),
 			ra("watch", "", "services", "", ""),
+			ra("get", "", "pods", "", supervisor.ChartNamespace),
 		},
 		[]authorizationv1.ResourceAttributes{
+			ra("get", "", "pods", "", "default"),
+			ra("list", "", "pods", "", supervisor.ChartNamespace),
 			ra("update", "frontdesk.dev", "ipallocations", "", ""),
 			ra("patch", "", "services", "status", "default"),
 			ra("list", "", "secrets", "", ""),

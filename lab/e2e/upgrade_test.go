@@ -19,7 +19,11 @@ import (
 
 // testRollingUpgrade upgrades the release with helm from one image tag to another while a
 // client on the LAN requests vip: the speaker DaemonSet rolls node by node and the controller
-// Deployment replaces its replicas, with no failed request and no LoadBalancer address moved.
+// Deployment replaces its replicas, with no failed request and no LoadBalancer address moved,
+// neither in the Services' status nor between nodes: the announcing node's speaker leaves for a
+// restart, its peers keep the address on its node (whose kernel goes on forwarding), and the
+// client's ARP entry names that node throughout. A move away and back would reset the
+// connections opened in between (their packets reach a node without their conntrack entry).
 func testRollingUpgrade(t *testing.T, l *lab, vip netip.Addr) {
 	addrs := func() map[string]string {
 		svcs, err := l.kube.CoreV1().Services("").List(t.Context(), metav1.ListOptions{})
@@ -61,7 +65,14 @@ func testRollingUpgrade(t *testing.T, l *lab, vip netip.Addr) {
 		}
 	}
 
-	ld := startLoad(t.Context(), l.plan.NS(topology.RoleLANClient), url(vip, 80))
+	announcer := l.announcer(t, vip)
+	client := l.plan.NS(topology.RoleLANClient)
+	path, err := watchNeigh(t.Context(), client, vip, l.nodeMACs(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer path.stop()
+	ld := startLoad(t.Context(), client, url(vip, 80))
 	eventually(t, 10*time.Second, "load answered", func() (bool, string) {
 		n := ld.answered()
 		return n >= 10, fmt.Sprintf("%d answers", n)
@@ -101,5 +112,12 @@ func testRollingUpgrade(t *testing.T, l *lab, vip netip.Addr) {
 	}
 	if after := addrs(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("LoadBalancer addresses moved: before %v, after %v", before, after)
+	}
+	path.stop()
+	if moves := path.movesFrom(announcer); len(moves) > 0 {
+		t.Errorf("%s moved off %s during the rolling upgrade (client's ARP entry): %v", vip, announcer, moves)
+	}
+	if now := l.announcerOrEmpty(t, vip); now != announcer {
+		t.Errorf("%s announced by %q after the rolling upgrade, by %s before", vip, now, announcer)
 	}
 }

@@ -28,8 +28,14 @@ import (
 
 // Options are the speaker command's flags.
 type Options struct {
-	Kubeconfig      string // empty: in-cluster config
-	NodeName        string
+	Kubeconfig string // empty: in-cluster config
+	NodeName   string
+	// PodName and PodNamespace name the speaker's own Pod: on SIGTERM, whether it is being
+	// deleted decides between a leave and a restart (restartIntent). Empty: always a leave.
+	PodName, PodNamespace string
+	// RestartGrace is how long a peer that left for a restart stays alive to this speaker
+	// (liveness.Config.RestartGrace); zero: none, a restart is a leave.
+	RestartGrace    time.Duration
 	LivenessPort    uint16
 	LivenessKeyFile string
 	// BootIDFile holds this node's boot ID, sent in the heartbeats so that peers tell a speaker
@@ -49,8 +55,10 @@ type Options struct {
 
 // Main runs the speaker until stop ends (SIGTERM), then hands over: stop the loop (so that it
 // does not withdraw anything), Leave (the peers take the addresses over at once), keep answering
-// for Drain, and close the announcer, which withdraws every address. It returns the first error
-// that stopped it.
+// for Drain, and close the announcer, which withdraws every address. When its Pod is being
+// replaced on a node that stays up (restartIntent), it leaves for a restart instead: the peers
+// keep its addresses on this node until the next speaker is back, and it exits at once. It
+// returns the first error that stopped it.
 func Main(stop context.Context, o Options) error {
 	log := klog.FromContext(stop)
 	if o.NodeName == "" {
@@ -78,7 +86,7 @@ func Main(stop context.Context, o Options) error {
 		return err
 	}
 	mem, err := liveness.New(liveness.Config{
-		NodeName: o.NodeName, Key: key, Conn: conn, BootID: nodeBootID(o.BootIDFile, log),
+		NodeName: o.NodeName, Key: key, Conn: conn, BootID: nodeBootID(o.BootIDFile, log), RestartGrace: o.RestartGrace,
 		Logger: slog.New(logr.ToSlogHandler(log.WithName("liveness"))),
 	})
 	if err != nil {
@@ -175,9 +183,18 @@ func Main(stop context.Context, o Options) error {
 	}
 
 	var runErr error
+	restart := false
 	select {
 	case <-stop.Done():
-		log.Info("stopping: handing the addresses over", "drain", o.Drain)
+		ctx, cancel := context.WithTimeout(context.Background(), restartCheckTimeout)
+		var why string
+		restart, why = restartIntent(ctx, kube, o.PodNamespace, o.PodName, o.NodeName)
+		cancel()
+		if restart {
+			log.Info("stopping for a restart: the peers keep this node's addresses here meanwhile", "why", why, "grace", "the peers' --restart-grace")
+		} else {
+			log.Info("stopping: handing the addresses over", "why", why, "drain", o.Drain)
+		}
 	case runErr = <-errc:
 		log.Error(runErr, "stopping")
 	}
@@ -189,13 +206,25 @@ func Main(stop context.Context, o Options) error {
 	cancelAgent()
 	<-agentDone
 	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), time.Second)
-	if err := mem.Leave(leaveCtx); err != nil && !errors.Is(err, liveness.ErrNotRunning) {
+	leave := mem.Leave
+	if restart {
+		leave = mem.LeaveForRestart
+	}
+	if err := leave(leaveCtx); err != nil && !errors.Is(err, liveness.ErrNotRunning) {
 		log.Error(err, "leaving the liveness group; peers will notice after the timeout")
 	}
 	cancelLeave()
-	time.Sleep(o.Drain) // still answering ARP/NDP while the peers' gratuitous packets move the clients
+	if !restart {
+		time.Sleep(o.Drain) // still answering ARP/NDP while the peers' gratuitous packets move the clients
+	}
+	// A restart has nobody to hand over to: the sooner this process exits, the sooner the next
+	// one is back, while the node's kernel goes on forwarding by the node proxy's rules.
 	return runErr
 }
+
+// restartCheckTimeout bounds the API reads that decide, on SIGTERM, between a leave and a
+// restart: a sick API server delays the hand-over by at most this, then it is a leave.
+const restartCheckTimeout = time.Second
 
 // resyncPeriod of the informers of both loops.
 const resyncPeriod = 10 * time.Minute

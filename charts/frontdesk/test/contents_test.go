@@ -135,7 +135,7 @@ func TestSpeaker(t *testing.T) {
 			}
 			c := pod.Containers[0]
 			wantArgs := []string{"--liveness-port=7473", "--liveness-key-file=" + tt.keyPath, "--load-balancer-class=frontdesk.dev/lb",
-				"--metrics-bind-address=[$(POD_IP)]:7472", "--drain=300ms"}
+				"--metrics-bind-address=[$(POD_IP)]:7472", "--drain=300ms", "--restart-grace=30s"}
 			wantArgs = append(wantArgs, tt.proxyArgs...)
 			wantArgs = append(wantArgs, "--v=2")
 			if diff := cmp.Diff(wantArgs, c.Args); diff != "" {
@@ -150,8 +150,9 @@ func TestSpeaker(t *testing.T) {
 					env[e.Name] = e.Value
 				}
 			}
-			if env["NODE_NAME"] != "field:spec.nodeName" || env["POD_IP"] != "field:status.podIP" || env["POD_NAMESPACE"] != "field:metadata.namespace" {
-				t.Errorf("env %v: want NODE_NAME, POD_IP and POD_NAMESPACE from the downward API", env)
+			if env["NODE_NAME"] != "field:spec.nodeName" || env["POD_IP"] != "field:status.podIP" || env["POD_NAMESPACE"] != "field:metadata.namespace" ||
+				env["POD_NAME"] != "field:metadata.name" {
+				t.Errorf("env %v: want NODE_NAME, POD_IP, POD_NAME and POD_NAMESPACE from the downward API", env)
 			}
 			if env["KUBERNETES_SERVICE_HOST"] != tt.apiHost {
 				t.Errorf("KUBERNETES_SERVICE_HOST = %q, want %q", env["KUBERNETES_SERVICE_HOST"], tt.apiHost)

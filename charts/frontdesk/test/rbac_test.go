@@ -198,6 +198,7 @@ func speakerNeeds(s settings) []access {
 	add(verbs("agent informers", frontdeskGroup, "ipallocations", "", "", "", "list", "watch"))
 	add(verbs("publish: conflict re-read", frontdeskGroup, "ipallocations", "", "", "198.51.100.7", "get"))
 	add(verbs("publish: announcers", frontdeskGroup, "ipallocations", "status", "", "198.51.100.7", "update"))
+	add(verbs("restart or leave: its own Pod", "", "pods", "", releaseNS, "frontdesk-speaker-x7k2p", "get"))
 	if s.bgp {
 		add(verbs("bgp: informers", frontdeskGroup, "bgppeers", "", "", "", "list", "watch"))
 		add(verbs("bgp: informers", frontdeskGroup, "bgpadvertisements", "", "", "", "list", "watch"))
@@ -223,6 +224,9 @@ func speakerMustNot(s settings) []access {
 	add(verbs("no Secrets elsewhere", "", "secrets", "", controllerNSKey, "", "get", "list"))
 	add(verbs("no Secrets elsewhere", "", "secrets", "", "", "", "list"))
 	add(verbs("no workloads", "", "pods", "", releaseNS, "", "create"))
+	add(verbs("its own Pod only", "", "pods", "", releaseNS, "", "list", "watch"))
+	add(verbs("its own Pod only", "", "pods", "", userNS, "web-1", "get"))
+	add(verbs("its own Pod only", "", "pods", "", releaseNS, "frontdesk-speaker-x7k2p", "update", "patch", "delete"))
 	add(verbs("no leases", coordination, "leases", "", releaseNS, leaseName, "update"))
 	add(verbs("passwords through the informer only", "", "secrets", "", releaseNS, "tor-a-password", "get"))
 	add(verbs("the admin's peers", frontdeskGroup, "bgppeers", "", "", "tor-a", "update", "patch", "delete"))

@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Taints that say a node is going away, though it is neither cordoned nor being deleted yet: the
+// cluster autoscaler's, before it drains and deletes a node, and the one an operator puts on a
+// node that is shut down for good (non-graceful node shutdown).
+var goingAwayTaints = []string{"ToBeDeletedByClusterAutoscaler", corev1.TaintNodeOutOfService}
+
+// restartIntent decides, on SIGTERM, whether this speaker stops to be replaced on a node that
+// stays up: then its peers are asked to keep it alive for their restart grace
+// (liveness.LeaveForRestart) rather than take its addresses over and hand them back seconds
+// later, breaking every connection opened meanwhile. The node's kernel keeps forwarding by the
+// node proxy's rules (they stay when the speaker exits) and clients keep their ARP entries, so
+// the node goes on serving while no speaker runs on it.
+//
+// The signal is the speaker's own Pod being deleted (a DaemonSet rollout, kubectl delete) on a
+// node that is schedulable, ready and not being deleted. A SIGTERM without a Pod deletion is the
+// kubelet shutting the node down or the container stopping for good, and any doubt (no Pod
+// name, the API server not answering within ctx) is a plain leave: the peers take over at once,
+// as before. It returns the decision and why, for the log.
+func restartIntent(ctx context.Context, kube kubernetes.Interface, namespace, pod, node string) (bool, string) {
+	if namespace == "" || pod == "" {
+		return false, "the speaker's Pod is not known (POD_NAME, POD_NAMESPACE)"
+	}
+	p, err := kube.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Sprintf("reading the speaker's Pod: %v", err)
+	}
+	if p.DeletionTimestamp == nil {
+		return false, "the speaker's Pod is not being deleted: the node or the container is stopping"
+	}
+	// list, not get: the speaker's RBAC lists and watches Nodes and needs no more for this.
+	nodes, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", node).String()})
+	if err != nil {
+		return false, fmt.Sprintf("reading the Node: %v", err)
+	}
+	var n *corev1.Node
+	for i := range nodes.Items {
+		if nodes.Items[i].Name == node {
+			n = &nodes.Items[i]
+		}
+	}
+	switch {
+	case n == nil:
+		return false, "the Node is gone"
+	case n.DeletionTimestamp != nil:
+		return false, "the Node is being deleted"
+	case n.Spec.Unschedulable:
+		return false, "the Node is cordoned (a drain, maybe a shutdown)"
+	case !nodeReady(n):
+		return false, "the Node is not ready"
+	}
+	for _, t := range n.Spec.Taints {
+		for _, k := range goingAwayTaints {
+			if t.Key == k {
+				return false, "the Node has the taint " + k
+			}
+		}
+	}
+	return true, "the speaker's Pod is being deleted on a Node that stays up: a rollout or a Pod deletion"
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
