@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -99,111 +100,107 @@ func startPacedProxy(t *testing.T) (tp *testProxy, programmed func() int) {
 	return tp, programmed
 }
 
+// The two tests below run in a synctest bubble: time is fake and moves only when every goroutine
+// of the proxy is blocked, so "not programmed yet" is checked once the loop is provably idle
+// (synctest.Wait), not after a sleep, and the minimum interval is measured exactly.
+
 // TestLoopBurst: two changes in quick succession are both programmed at once (the burst), a third
 // right after them waits for the minimum interval, and none is lost.
 func TestLoopBurst(t *testing.T) {
-	tp, programmed := startPacedProxy(t)
-	waitFor := func(n int, within time.Duration) time.Duration {
-		t.Helper()
-		t0 := time.Now()
-		for programmed() < n {
-			if time.Since(t0) > within {
-				t.Fatalf("%d of %d Services programmed after %s", programmed(), n, within)
-			}
-			time.Sleep(5 * time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		tp, programmed := startPacedProxy(t)
+		// One event per change (a Service without endpoints, REJECTed), so that a change is one sync.
+		add := func(i int) {
+			tp.SetService(newService(fmt.Sprintf("b%d", i), clusterIP(fmt.Sprintf("10.96.4.%d", i))))
 		}
-		return time.Since(t0)
-	}
-	// One event per change (a Service without endpoints, REJECTed), so that a change is one sync.
-	add := func(i int) {
-		tp.SetService(newService(fmt.Sprintf("b%d", i), clusterIP(fmt.Sprintf("10.96.4.%d", i))))
-	}
-	add(0) // the first, full sync spends one token of the burst
-	select {
-	case <-tp.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("not ready")
-	}
-	// The burst refills: two periods, since the start may have spent both tokens (the first full
-	// sync and one more when Ready closed on it under load).
-	time.Sleep(8 * time.Second)
-	base := programmed()
-	add(1)
-	waitFor(base+1, 2*time.Second)
-	add(2)
-	waitFor(base+2, 2*time.Second)
-	add(3)
-	time.Sleep(time.Second)
-	if programmed() != base+2 {
-		t.Fatalf("a third change 1 s after two others was programmed at once; the minimum interval (4 s) did not hold")
-	}
-	if d := waitFor(base+3, 10*time.Second); d < time.Second {
-		t.Errorf("the third change took %s more, want the rest of the interval", d)
-	}
+		add(0) // the first, full sync spends one token of the burst
+		<-tp.Ready()
+		time.Sleep(2 * 4 * time.Second) // both tokens back, whatever the start spent
+		base := programmed()
+		add(1)
+		synctest.Wait()
+		if got := programmed(); got != base+1 {
+			t.Fatalf("%d Services programmed after the first change, want %d at once (the burst)", got, base+1)
+		}
+		add(2)
+		synctest.Wait()
+		if got := programmed(); got != base+2 {
+			t.Fatalf("%d Services programmed after the second change, want %d at once (the burst)", got, base+2)
+		}
+		add(3)
+		synctest.Wait() // the loop is idle: waiting for the limiter's next token
+		if programmed() != base+2 {
+			t.Fatal("a third change right after two others was programmed at once; the minimum interval (4 s) did not hold")
+		}
+		start := time.Now()
+		for programmed() < base+3 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if d := time.Since(start); d < 3*time.Second || d > 5*time.Second {
+			t.Errorf("the third change was programmed %s after it came, want the minimum interval (4 s)", d)
+		}
+	})
 }
 
 // TestLoopNewAddressNotHeldBack: once the burst is spent, a Service gaining a LoadBalancer address
 // is programmed at once, cutting short the wait of an ordinary change pending before it (which
 // rides along), while the next ordinary change still waits out the minimum interval.
 func TestLoopNewAddressNotHeldBack(t *testing.T) {
-	tp, programmed := startPacedProxy(t)
-	add := func(i int) {
-		tp.SetService(newService(fmt.Sprintf("b%d", i), clusterIP(fmt.Sprintf("10.96.4.%d", i))))
-	}
-	waitUntil := func(what string, within time.Duration, cond func() bool) time.Duration {
-		t.Helper()
-		t0 := time.Now()
-		for !cond() {
-			if time.Since(t0) > within {
-				t.Fatalf("%s: not after %s", what, within)
-			}
-			time.Sleep(5 * time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		tp, programmed := startPacedProxy(t)
+		add := func(i int) {
+			tp.SetService(newService(fmt.Sprintf("b%d", i), clusterIP(fmt.Sprintf("10.96.4.%d", i))))
 		}
-		return time.Since(t0)
-	}
-	add(0)
-	select {
-	case <-tp.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("not ready")
-	}
-	add(1) // the second token of the burst
-	waitUntil("b1", 2*time.Second, func() bool { return programmed() == 2 })
-	add(2) // waits for the next token, about 4 s away
-	time.Sleep(300 * time.Millisecond)
-	if programmed() != 2 {
-		t.Fatal("a third change was programmed at once; the burst did not hold")
-	}
+		add(0)
+		<-tp.Ready()
+		add(1) // the second token of the burst
+		synctest.Wait()
+		if got := programmed(); got != 2 {
+			t.Fatalf("%d Services programmed, want 2 (the burst)", got)
+		}
+		add(2) // waits for the next token, 4 s away
+		synctest.Wait()
+		if programmed() != 2 {
+			t.Fatal("a third change was programmed at once; the burst did not hold")
+		}
 
-	// The Service arrives as the API server makes it (a ClusterIP, no address yet), then its
-	// EndpointSlice: held back too.
-	lb := netip.MustParseAddr("203.0.113.7")
-	svc := newService("lb", clusterIP("10.96.4.100"), loadBalancer())
-	svc.ResourceVersion = "1"
-	tp.SetService(svc)
-	tp.SetEndpointSlice(newSlice("lb", "lb-1", v1.ProtocolTCP, remote1))
-	time.Sleep(300 * time.Millisecond)
-	if programmed() != 2 {
-		t.Fatal("a new Service without an address was programmed at once")
-	}
-	// Its address: programmed at once, and the changes pending before it with it.
-	with := svc.DeepCopy()
-	with.ResourceVersion = "2"
-	with.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: lb.String()}}
-	tp.SetService(with)
-	if d := waitUntil("the new address forwarded", 2*time.Second, func() bool { return tp.Forwards(lb) }); d > time.Second {
-		t.Errorf("the new address took %s, want well under the 4 s interval", d)
-	}
-	if n := programmed(); n != 3 {
-		t.Errorf("%d Services without endpoints programmed, want 3: the change pending before the address goes with it", n)
-	}
-	// The ordinary budget is untouched: the next change waits for the limiter's token.
-	add(3)
-	time.Sleep(time.Second)
-	if programmed() != 3 {
-		t.Fatal("an ordinary change right after the address's sync was programmed at once")
-	}
-	waitUntil("b3", 10*time.Second, func() bool { return programmed() == 4 })
+		// The Service arrives as the API server makes it (a ClusterIP, no address yet), then its
+		// EndpointSlice: held back too.
+		lb := netip.MustParseAddr("203.0.113.7")
+		svc := newService("lb", clusterIP("10.96.4.100"), loadBalancer())
+		svc.ResourceVersion = "1"
+		tp.SetService(svc)
+		tp.SetEndpointSlice(newSlice("lb", "lb-1", v1.ProtocolTCP, remote1))
+		synctest.Wait()
+		if programmed() != 2 {
+			t.Fatal("a new Service without an address was programmed at once")
+		}
+		// Its address: programmed at once (no fake time passes), and the changes pending before
+		// it with it.
+		with := svc.DeepCopy()
+		with.ResourceVersion = "2"
+		with.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: lb.String()}}
+		start := time.Now()
+		tp.SetService(with)
+		for !tp.Forwards(lb) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("the new address took %s, want well under the 4 s interval", d)
+		}
+		if n := programmed(); n != 3 {
+			t.Errorf("%d Services without endpoints programmed, want 3: the change pending before the address goes with it", n)
+		}
+		// The ordinary budget is untouched: the next change waits for the limiter's token.
+		add(3)
+		synctest.Wait()
+		if programmed() != 3 {
+			t.Fatal("an ordinary change right after the address's sync was programmed at once")
+		}
+		for programmed() < 4 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }
 
 func TestGainsAddress(t *testing.T) {
