@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -13,9 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/test/nftwatch"
 )
 
 // milestones records when each step of a new Service's path was first seen, from outside the
@@ -36,12 +34,12 @@ import (
 // not trust the components' logs, and it shows which step a delay belongs to.
 type milestones struct {
 	mu     sync.Mutex
-	alloc  map[string]allocSeen                // Service name → its address and when it appeared
-	garp   map[netip.Addr]garpSeen             // the first gratuitous ARP for an address
-	asked  map[netip.Addr]time.Time            // the LAN client's first ARP request for an address
-	rules  map[string]map[netip.Addr]time.Time // node namespace → address → its rule's appearance
-	macs   map[string]string                   // a node interface's MAC → the node's namespace
-	allocd chan struct{}                       // poked at each new address in a status
+	alloc  map[string]allocSeen         // Service name → its address and when it appeared
+	garp   map[netip.Addr]garpSeen      // the first gratuitous ARP for an address
+	asked  map[netip.Addr]time.Time     // the LAN client's first ARP request for an address
+	rules  map[string]*nftwatch.Watcher // node namespace → when each address's rule appeared
+	macs   map[string]string            // a node interface's MAC → the node's namespace
+	allocd chan struct{}                // poked at each new address in a status
 	stops  []func()
 }
 
@@ -58,7 +56,7 @@ type garpSeen struct {
 func newMilestones() *milestones {
 	return &milestones{
 		alloc: map[string]allocSeen{}, garp: map[netip.Addr]garpSeen{}, asked: map[netip.Addr]time.Time{},
-		rules: map[string]map[netip.Addr]time.Time{}, macs: map[string]string{}, allocd: make(chan struct{}, 1),
+		rules: map[string]*nftwatch.Watcher{}, macs: map[string]string{}, allocd: make(chan struct{}, 1),
 	}
 }
 
@@ -186,12 +184,9 @@ func (m *milestones) arp(p []byte, client netip.Addr, at time.Time) {
 	}
 }
 
-// nftAddr finds the IPv4 addresses in a line of nft monitor.
-var nftAddr = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
-
 // watchRules records, for the node in namespace ns, when each address first appears in an element
-// the node proxy adds to its service-ips map (nft monitor prints each change as it is committed),
-// and the MACs of the node's interfaces, to tell which node announced an address.
+// the node proxy adds to its service-ips map (test/nftwatch), and the MACs of the node's
+// interfaces, to tell which node announced an address.
 func (m *milestones) watchRules(t testing.TB, ns string) {
 	t.Helper()
 	err := netns.Do(ns, func() error {
@@ -208,72 +203,18 @@ func (m *milestones) watchRules(t testing.TB, ns string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	argv := netns.Enter(ns, "nft", "monitor")
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	out, err := cmd.StdoutPipe()
+	w, err := nftwatch.Start(context.Background(), func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		argv := netns.Enter(ns, append([]string{name}, args...)...)
+		return exec.CommandContext(ctx, argv[0], argv[1:]...)
+	}, "")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("watching %s's rules: %v", ns, err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("nft monitor in %s: %v", ns, err)
-	}
-	done, listening := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			at := time.Now()
-			line := sc.Text()
-			if strings.HasPrefix(line, "add table ip "+probeTable) {
-				select {
-				case <-listening:
-				default:
-					close(listening)
-				}
-			}
-			if !strings.HasPrefix(line, "add element") || !strings.Contains(line, " service-ips ") {
-				continue
-			}
-			m.mu.Lock()
-			if m.rules[ns] == nil {
-				m.rules[ns] = map[netip.Addr]time.Time{}
-			}
-			for _, s := range nftAddr.FindAllString(line, -1) {
-				if a, err := netip.ParseAddr(s); err == nil {
-					if _, seen := m.rules[ns][a]; !seen {
-						m.rules[ns][a] = at
-					}
-				}
-			}
-			m.mu.Unlock()
-		}
-	}()
-	m.stops = append(m.stops, func() { cancel(); <-done; _ = cmd.Wait() })
-	// nft monitor subscribes a moment after it starts: until it prints a change of our own, the
-	// first Service's rule could come unseen. The probe is an empty table of its own, removed at
-	// once; the proxy's table is not touched.
-	for try := 0; ; try++ {
-		for _, verb := range []string{"add", "delete"} {
-			argv := netns.Enter(ns, "nft", verb, "table", "ip", probeTable)
-			if out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput(); err != nil {
-				t.Fatalf("nft %s table in %s: %v\n%s", verb, ns, err, out)
-			}
-		}
-		select {
-		case <-listening:
-			return
-		case <-time.After(time.Second):
-			if try == 9 {
-				t.Fatalf("nft monitor in %s printed no change in 10 s", ns)
-			}
-		}
-	}
+	m.mu.Lock()
+	m.rules[ns] = w
+	m.mu.Unlock()
+	m.stops = append(m.stops, w.Stop)
 }
-
-// probeTable is the table watchRules adds and deletes to see its nft monitor listening.
-const probeTable = "fdbenchprobe"
 
 // path is one Service's way to its first answer, each step counted from the Service's creation;
 // a step that was not seen is -1.
@@ -308,8 +249,9 @@ func (m *milestones) path(name string, created, answered time.Time) path {
 	p.announce = since(g.at, ok)
 	if ok {
 		p.node = m.macs[g.mac]
-		t, ok := m.rules[p.node][a.vip]
-		p.rules = since(t, ok)
+		if w := m.rules[p.node]; w != nil {
+			p.rules = since(w.Seen(a.vip))
+		}
 	}
 	return p
 }

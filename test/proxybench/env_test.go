@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
+	"github.com/frontdesk-lb/frontdesk/test/nftwatch"
 	"github.com/frontdesk-lb/frontdesk/test/proc"
 )
 
@@ -60,7 +62,7 @@ type node struct {
 	table   string // the proxy's nftables table in the ip and ip6 families
 	healthz string // URL inside ns
 	metrics string // URL inside ns
-	mon     *monitor
+	mon     *nftwatch.Watcher
 	newCmd  func() *proc.Proc // starts the proxy
 	proxy   *proc.Proc
 }
@@ -152,7 +154,15 @@ func newEnv(t testing.TB) *env {
 					"--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256", "--v=1"))
 			}
 		}
-		n.mon = startMonitor(t, n.ns, n.table)
+		ns := n.ns
+		mon, err := nftwatch.Start(context.Background(), func(_ context.Context, name string, args ...string) *exec.Cmd {
+			return ns.Command(name, args...)
+		}, n.table)
+		if err != nil {
+			t.Fatalf("watching %s's service-ips: %v", n.name, err)
+		}
+		t.Cleanup(mon.Stop)
+		n.mon = mon
 		e.nodes = append(e.nodes, n)
 	}
 	return e

@@ -36,7 +36,7 @@ func (e *env) waitProgrammed(ctx context.Context, n int) {
 	e.t.Helper()
 	ips := e.ips(n)
 	for _, nd := range e.nodes {
-		if _, err := nd.mon.waitAll(ctx, ips); err != nil {
+		if _, err := nd.mon.WaitAll(ctx, ips); err != nil {
 			e.t.Fatalf("%s: %v", nd.name, err)
 		}
 	}
@@ -131,7 +131,7 @@ func (e *env) oneChange(ctx context.Context, base, count, block int) (map[string
 			t0 := time.Now()
 			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			var at time.Time
-			at, err = nd.mon.waitAll(wctx, ips[i:i+1])
+			at, err = nd.mon.WaitAll(wctx, ips[i:i+1])
 			cancel()
 			if err != nil {
 				err = fmt.Errorf("%s, change %d: %w", nd.name, i, err)
@@ -151,7 +151,7 @@ func (e *env) oneChange(ctx context.Context, base, count, block int) (map[string
 		// The others catch up (their own time is not measured here), then rest a sync period.
 		for _, o := range others {
 			wctx, cancel := context.WithTimeout(ctx, time.Minute)
-			_, err := o.mon.waitAll(wctx, ips[k:end])
+			_, err := o.mon.WaitAll(wctx, ips[k:end])
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("%s catching up after a pause: %w", o.name, err)
@@ -188,7 +188,7 @@ func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) 
 	} else if c != 0 {
 		return coldStartResult{}, fmt.Errorf("%s: %d elements left after deleting the table", nd.name, c)
 	}
-	nd.mon.reset()
+	nd.mon.Reset()
 	ips := e.ips(n)
 	t0 := time.Now()
 	nd.proxy = nd.newCmd()
@@ -203,7 +203,7 @@ func (e *env) coldStart(ctx context.Context, j, n int) (coldStartResult, error) 
 			atHealthy, hErr = nd.countElements()
 		}
 	})
-	pAt, err := nd.mon.waitAll(ctx, ips)
+	pAt, err := nd.mon.WaitAll(ctx, ips)
 	wg.Wait()
 	if err != nil {
 		return coldStartResult{}, fmt.Errorf("%s cold start: %w", nd.name, err)

@@ -70,7 +70,7 @@ func TestHarness(t *testing.T) {
 		}
 	}
 	for _, nd := range e.nodes {
-		if nd.mon.lostEvents() {
+		if nd.mon.Lost() {
 			t.Errorf("nft monitor in %s lost netlink events: its timings are incomplete", nd.ns.Name)
 		}
 	}
@@ -186,7 +186,7 @@ func BenchmarkNodeProxies(b *testing.B) {
 		b.ReportMetric(rs[kubeProxy].programmed.Seconds()/rs[frontdesk].programmed.Seconds(), "kube-proxy/frontdesk-programmed-x")
 	})
 	for _, nd := range e.nodes {
-		if nd.mon.lostEvents() {
+		if nd.mon.Lost() {
 			b.Errorf("nft monitor in %s lost netlink events: its timings are incomplete", nd.ns.Name)
 		}
 	}
