@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -133,7 +134,14 @@ func TestServesOnlyItsClasses(t *testing.T) {
 	}
 }
 
+// TestNodeSetChangeUpdatesLoadBalancers runs in a synctest bubble so that "a label change calls
+// nothing" is checked once every goroutine of the controller and its informers is idle, with the
+// node-sync delay passed in fake time, instead of after a sleep.
 func TestNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
+	synctest.Test(t, testNodeSetChangeUpdatesLoadBalancers)
+}
+
+func testNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 	svcA, svcB := newService("a"), newService("b", withClass(DefaultClass))
 	h := startUnit(t, fastConfig(), 2, newNode("n1"), newNode("n2"), newNode("n3", withReady(v1.ConditionFalse)), svcA, svcB)
 
@@ -196,7 +204,10 @@ func TestNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 	if _, err := h.client.CoreV1().Nodes().Update(ctx, n1, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Long past the node-sync delay (fake time), then until nothing in the bubble can run: any
+	// pass the label change caused has finished.
+	time.Sleep(20 * fastConfig().NodeSyncDelay)
+	synctest.Wait()
 	if got := h.lb.Calls(fakelb.OpUpdate); got != updates {
 		t.Errorf("UpdateLoadBalancer calls went from %d to %d after a change that does not affect eligibility", updates, got)
 	}
