@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -204,29 +205,28 @@ func TestNodePortAddressesFailureFallsBack(t *testing.T) {
 }
 
 // TestLoopRefreshesNodePortAddresses: the running proxy notices a new address within a few
-// NodeAddressesPeriods.
+// NodeAddressesPeriods. It runs in a synctest bubble, so "a few periods" is fake time and exact.
 func TestLoopRefreshesNodePortAddresses(t *testing.T) {
-	addrs := &nodeAddrs{}
-	addrs.set("192.168.0.10")
-	tp := newNodeAddrProxy(t, addrs, func(c *Config) {
-		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
-		c.NodeAddressesPeriod = 20 * time.Millisecond
-	})
-	tp.runInBackground(t)
-	tp.SetService(newService("svc", nodePort(30080)))
-	select {
-	case <-tp.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("not ready")
-	}
-	addrs.set("192.168.0.10", "192.168.0.50")
-	want := []string{"192.168.0.10", "192.168.0.50"}
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Equal(nodePortIPs(tp.fakes[knftables.IPv4Family]), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("nodeport-ips is %v 5 s after the address was added, want %v",
-				nodePortIPs(tp.fakes[knftables.IPv4Family]), want)
+	synctest.Test(t, func(t *testing.T) {
+		const period = 20 * time.Millisecond
+		addrs := &nodeAddrs{}
+		addrs.set("192.168.0.10")
+		tp := newNodeAddrProxy(t, addrs, func(c *Config) {
+			c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
+			c.NodeAddressesPeriod = period
+		})
+		tp.runInBackground(t)
+		tp.SetService(newService("svc", nodePort(30080)))
+		<-tp.Ready()
+		addrs.set("192.168.0.10", "192.168.0.50")
+		want := []string{"192.168.0.10", "192.168.0.50"}
+		added := time.Now()
+		for !slices.Equal(nodePortIPs(tp.fakes[knftables.IPv4Family]), want) {
+			if time.Since(added) > 2*period {
+				t.Fatalf("nodeport-ips is %v two NodeAddressesPeriods (%v) after the address was added, want %v",
+					nodePortIPs(tp.fakes[knftables.IPv4Family]), period, want)
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
 }

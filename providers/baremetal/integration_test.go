@@ -4,6 +4,7 @@ package baremetal_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -180,9 +181,17 @@ func TestRestartsMoveNothing(t *testing.T) {
 	for round := range 5 {
 		k.stop()
 		k = e.startController(t)
-		// The new controller syncs every Service; give it time to do so, then compare.
+		// The new controller syncs every Service; it has reached a waiting one. Watch the
+		// addresses while it goes on (no address moves, no waiting Service gets one), then compare.
 		e.waitEvent(t, firstPending(before), "SyncLoadBalancerFailed", "no free address")
-		time.Sleep(500 * time.Millisecond)
+		consistently(t, 500*time.Millisecond, func() string {
+			for a, svc := range e.assertDistinct(t) {
+				if before[svc] != a.String() {
+					return fmt.Sprintf("restart %d: %s has %s, had %q", round+1, svc, a, before[svc])
+				}
+			}
+			return ""
+		})
 		after := waitAssigned(8)
 		lb, _ := k.cloud.LoadBalancer()
 		for svc, a := range before {
@@ -300,7 +309,16 @@ func TestPoolShrinkKeepsAddressesAndSaysSo(t *testing.T) {
 	if _, err := e.kube.CoreV1().Services("default").Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	consistently(t, time.Second, func() string {
+		s, err := e.kube.CoreV1().Services("default").Get(context.Background(), "a", metav1.GetOptions{})
+		if err != nil {
+			return "" // a transient API error: the next poll looks again
+		}
+		if a := ingressOf(s); len(a) > 1 || len(a) == 1 && a[0].String() != "198.51.100.3" {
+			return fmt.Sprintf("after the pool shrank the Service moved to %v", a)
+		}
+		return ""
+	})
 	if a := e.waitIngress(t, "a", 1, 5*time.Second); a[0].String() != "198.51.100.3" {
 		t.Fatalf("after the pool shrank the Service moved to %v", a)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	cloudprovider "k8s.io/cloud-provider"
+	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/frontdesk-lb/frontdesk/providers/internal/fakelb"
@@ -133,7 +135,14 @@ func TestServesOnlyItsClasses(t *testing.T) {
 	}
 }
 
+// TestNodeSetChangeUpdatesLoadBalancers runs in a synctest bubble so that "a label change calls
+// nothing" is checked once every goroutine of the controller and its informers is idle, with the
+// node-sync delay passed in fake time, instead of after a sleep.
 func TestNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
+	synctest.Test(t, testNodeSetChangeUpdatesLoadBalancers)
+}
+
+func testNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 	svcA, svcB := newService("a"), newService("b", withClass(DefaultClass))
 	h := startUnit(t, fastConfig(), 2, newNode("n1"), newNode("n2"), newNode("n3", withReady(v1.ConditionFalse)), svcA, svcB)
 
@@ -190,15 +199,31 @@ func TestNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 		t.Errorf("EnsureLoadBalancer calls went from %d to %d; a node change alone must use UpdateLoadBalancer", ensures, got)
 	}
 
-	// A heartbeat-like change (a label) does not reach the provider.
+	// A heartbeat-like change (a label) does not reach the provider, nor even re-queue the served
+	// Services (a sync that finds nothing to do is still one per Service per heartbeat).
 	updates := h.lb.Calls(fakelb.OpUpdate)
+	idleSyncs := func() uint64 {
+		n, err := testutil.GetHistogramMetricCount(syncDuration.WithLabelValues(string(opNone), resultSuccess))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	synctest.Wait()
+	idle := idleSyncs()
 	n1 := newNode("n1", withNodeLabel("example.com/rack", "r1"))
 	if _, err := h.client.CoreV1().Nodes().Update(ctx, n1, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Long past the node-sync delay (fake time), then until nothing in the bubble can run: any
+	// pass the label change caused has finished.
+	time.Sleep(20 * fastConfig().NodeSyncDelay)
+	synctest.Wait()
 	if got := h.lb.Calls(fakelb.OpUpdate); got != updates {
 		t.Errorf("UpdateLoadBalancer calls went from %d to %d after a change that does not affect eligibility", updates, got)
+	}
+	if got := idleSyncs(); got != idle {
+		t.Errorf("%d Service syncs after a change that does not affect eligibility, want none", got-idle)
 	}
 }
 

@@ -139,6 +139,22 @@ func (e *env) start(t *testing.T, ns string, lb *fakelb.Fake, cfg Config) *contr
 }
 
 // testConfig retries fast enough for tests to watch several retries.
+// consistently checks cond every 20 ms for the whole of window and fails at the first complaint.
+// Against a real API server there is no point at which the controller is provably idle, so "it
+// did not happen" can only be observed over a bounded window; polling through it, rather than
+// looking once at its end, also catches a wrong state that comes and goes.
+func consistently(t *testing.T, window time.Duration, cond func() string) {
+	t.Helper()
+	for end := time.Now().Add(window); ; time.Sleep(20 * time.Millisecond) {
+		if msg := cond(); msg != "" {
+			t.Fatal(msg)
+		}
+		if time.Now().After(end) {
+			return
+		}
+	}
+}
+
 func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.ResyncPeriod = 0

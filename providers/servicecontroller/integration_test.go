@@ -105,16 +105,18 @@ func testClasses(t *testing.T, e *env) {
 	}
 
 	e.waitServed(t, ns, "ours")
-	// The Services are queued in creation order and the last was handled
-	// long before "ours" got its status; give stragglers a moment anyway.
-	time.Sleep(500 * time.Millisecond)
-	var served []string
-	for _, l := range lb.LoadBalancers() {
-		served = append(served, l.Service.Name)
-	}
-	if diff := cmp.Diff([]string{"ours"}, served); diff != "" {
-		t.Errorf("load balancers (-want +got):\n%s", diff)
-	}
+	// The other Services were created after "ours" and may still be in the
+	// queue: watch the provider for a while.
+	consistently(t, 500*time.Millisecond, func() string {
+		var served []string
+		for _, l := range lb.LoadBalancers() {
+			served = append(served, l.Service.Name)
+		}
+		if diff := cmp.Diff([]string{"ours"}, served); diff != "" {
+			return fmt.Sprintf("load balancers (-want +got):\n%s", diff)
+		}
+		return ""
+	})
 	for _, name := range []string{"default-class", "other"} {
 		svc, _ := e.get(t, ns, name)
 		if len(svc.Finalizers) != 0 || len(svc.Status.LoadBalancer.Ingress) != 0 {
@@ -184,10 +186,14 @@ func testTypeChangeWhileStopped(t *testing.T, e *env) {
 		}
 		return ""
 	})
-	time.Sleep(500 * time.Millisecond)
-	if theirs, _ := e.get(t, ns, "theirs"); !hasCleanupFinalizer(theirs) {
-		t.Errorf("the finalizer another manager set was removed")
-	}
+	// "web" is done, and "theirs", listed before it at start-up, was most
+	// likely handled already; watch it for a while to leave no doubt.
+	consistently(t, 500*time.Millisecond, func() string {
+		if theirs, _ := e.get(t, ns, "theirs"); !hasCleanupFinalizer(theirs) {
+			return "the finalizer another manager set was removed"
+		}
+		return ""
+	})
 }
 
 func testProviderError(t *testing.T, e *env) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"k8s.io/client-go/tools/record"
@@ -83,39 +84,57 @@ func view3(self string, cDead bool) liveness.View {
 
 // TestRunDeadNodes: a death agreed by a majority reaches the proxy at once, with one Event on
 // the Node from the first speaker by name (node-a here, not node-b), and the return after
-// ReturnAfter, woken by the tracker's timer without another membership change.
+// ReturnAfter, woken by the tracker's timer without another membership change. It runs in a
+// synctest bubble: "at once" is checked with no fake time passing, and "not taken back before
+// ReturnAfter" once the loop is provably idle just before it, not after a sleep.
 func TestRunDeadNodes(t *testing.T) {
 	for _, self := range []string{"node-a", "node-b"} {
-		t.Run(self, func(t *testing.T) {
-			mem := &viewMembership{v: view3(self, false), c: make(chan struct{}, 1)}
-			ps := &fakeSetter{}
-			rec := record.NewFakeRecorder(10)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				runDeadNodes(ctx, mem, ps, rec, deadnodes.Config{ReturnAfter: 300 * time.Millisecond}, klog.Background())
-			}()
-			defer func() { cancel(); <-done }()
-			mem.set(view3(self, true))
-			waitUntil(t, "node-c excluded", func() bool { _, ok := ps.last()["node-c"]; return ok })
-			mem.set(view3(self, false))
-			waitUntil(t, "node-c taken back", func() bool { return ps.count() > 2 && len(ps.last()) == 0 })
-			var events []string
-			for len(rec.Events) > 0 {
-				events = append(events, <-rec.Events)
-			}
-			if self == "node-b" {
-				if len(events) != 0 {
-					t.Errorf("node-b recorded %v; node-a (first by name) records them", events)
-				}
-				return
-			}
-			if len(events) != 2 || !strings.Contains(events[0], ReasonDeadNodeExcluded) || !strings.Contains(events[0], "2 of 3") ||
-				!strings.Contains(events[1], ReasonDeadNodeReturned) {
-				t.Errorf("events %q, want DeadNodeExcluded (2 of 3) then DeadNodeReturned", events)
-			}
-		})
+		t.Run(self, func(t *testing.T) { synctest.Test(t, func(t *testing.T) { testRunDeadNodes(t, self) }) })
+	}
+}
+
+func testRunDeadNodes(t *testing.T, self string) {
+	const returnAfter = 300 * time.Millisecond
+	mem := &viewMembership{v: view3(self, false), c: make(chan struct{}, 1)}
+	ps := &fakeSetter{}
+	rec := record.NewFakeRecorder(10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runDeadNodes(ctx, mem, ps, rec, deadnodes.Config{ReturnAfter: returnAfter}, klog.Background())
+	}()
+	defer func() { cancel(); <-done }()
+	mem.set(view3(self, true))
+	synctest.Wait()
+	if _, ok := ps.last()["node-c"]; !ok {
+		t.Fatalf("node-c not excluded at once: %v", ps.last())
+	}
+	mem.set(view3(self, false))
+	back := time.Now()
+	time.Sleep(returnAfter - time.Millisecond)
+	synctest.Wait()
+	if _, ok := ps.last()["node-c"]; !ok {
+		t.Fatalf("node-c already taken back %v after it returned, before ReturnAfter (%v)", time.Since(back), returnAfter)
+	}
+	time.Sleep(time.Millisecond)
+	synctest.Wait()
+	if n := len(ps.last()); n != 0 || ps.count() <= 2 {
+		t.Fatalf("node-c not taken back ReturnAfter (%v) after it returned: %d sets, last %v", returnAfter, ps.count(), ps.last())
+	}
+	var events []string
+	for len(rec.Events) > 0 {
+		events = append(events, <-rec.Events)
+	}
+	if self == "node-b" {
+		if len(events) != 0 {
+			t.Errorf("node-b recorded %v; node-a (first by name) records them", events)
+		}
+		return
+	}
+	if len(events) != 2 || !strings.Contains(events[0], ReasonDeadNodeExcluded) || !strings.Contains(events[0], "2 of 3") ||
+		!strings.Contains(events[1], ReasonDeadNodeReturned) {
+		t.Errorf("events %q, want DeadNodeExcluded (2 of 3) then DeadNodeReturned", events)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -21,6 +22,10 @@ func isGARP(t *testing.T, frame []byte, vip netip.Addr, mac net.HardwareAddr) bo
 }
 
 func TestSetVIPsTransitions(t *testing.T) {
+	synctest.Test(t, testSetVIPsTransitions)
+}
+
+func testSetVIPsTransitions(t *testing.T) {
 	n := twoLinkNet()
 	c0 := n.eth["eth0"].port(clientMAC)
 	c1 := n.eth["eth1"].port(mustMAC("02:00:00:00:00:bb"))
@@ -107,6 +112,10 @@ func TestBurstRepeatsAndStopsWithTheVIP(t *testing.T) {
 }
 
 func TestReannounceRestartsTheBurst(t *testing.T) {
+	synctest.Test(t, testReannounceRestartsTheBurst)
+}
+
+func testReannounceRestartsTheBurst(t *testing.T) {
 	n := twoLinkNet()
 	c0 := n.eth["eth0"].port(clientMAC)
 	a, _ := testAnnouncer(t, n)
@@ -134,6 +143,10 @@ func TestReannounceRestartsTheBurst(t *testing.T) {
 
 // Reannounce with addresses named repeats the burst of those only.
 func TestReannounceNamedVIPs(t *testing.T) {
+	synctest.Test(t, testReannounceNamedVIPs)
+}
+
+func testReannounceNamedVIPs(t *testing.T) {
 	n := twoLinkNet()
 	c0 := n.eth["eth0"].port(clientMAC)
 	a, _ := testAnnouncer(t, n)
@@ -179,6 +192,10 @@ func TestNoSubnetIsReported(t *testing.T) {
 }
 
 func TestUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
+	synctest.Test(t, testUnavailableInterfaceIsCountedAndRetried)
+}
+
+func testUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
 	n := twoLinkNet()
 	c0 := n.eth["eth0"].port(clientMAC)
 	var mu sync.Mutex
@@ -206,15 +223,22 @@ func TestUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
 	}
 	// Rechecks while it is still missing count it once.
 	a.Recheck()
-	a.Recheck()
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
+	a.Recheck() // within minRecheckGap of the first: deferred
+	// Past the spacing of rechecks and the first backoff retry (fake time), then until the
+	// announcer is idle: every recheck those asked for has run.
+	time.Sleep(minRecheckGap + retryBase)
+	synctest.Wait()
 	if got := rec.count(event{kind: "unavailable", iface: "eth7", reason: string(InterfaceMissing)}); got != 1 {
 		t.Errorf("missing counted %d times, want 1 (on the transition)", got)
 	}
-	// It appears; the backoff retry (500 ms) finds it without any call, and the callback says so.
+	// It appears; the backoff retry finds it without any call, and the callback says so. The
+	// backoff doubled at each wake-up of the loop above (SetVIPs and both Rechecks), so the retry
+	// is due 4 s after the last recheck, at 4.1 s of fake time; the periodic recheck (10 s) is
+	// later than this wait allows.
 	n.addLink("eth7", 8, "02:00:00:00:00:07", "10.7.0.1/24")
 	n.eth["eth7"].port(mustMAC("02:00:00:00:00:cc"))
-	waitFor(t, 3*time.Second, "eth7 to be used", func() bool {
+	waitFor(t, 4*time.Second, "eth7 to be used", func() bool {
 		s, ok := lastChange()[vip4a]
 		return ok && s.Announced()
 	})
@@ -240,6 +264,10 @@ func TestUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
 }
 
 func TestSocketFailuresAreRetried(t *testing.T) {
+	synctest.Test(t, testSocketFailuresAreRetried)
+}
+
+func testSocketFailuresAreRetried(t *testing.T) {
 	n := twoLinkNet()
 	n.setDialErr("eth0", protoARP, errInjected)
 	c0 := n.eth["eth0"].port(clientMAC)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -60,6 +61,10 @@ func TestARPVerdict(t *testing.T) {
 }
 
 func TestARPAnswersOwnedVIPs(t *testing.T) {
+	synctest.Test(t, testARPAnswersOwnedVIPs)
+}
+
+func testARPAnswersOwnedVIPs(t *testing.T) {
 	n := twoLinkNet()
 	client := n.eth["eth0"].port(clientMAC)
 	a, rec := testAnnouncer(t, n)
@@ -104,6 +109,10 @@ func TestARPAnswersOwnedVIPs(t *testing.T) {
 }
 
 func TestARPStopsAnsweringRemovedVIPAtOnce(t *testing.T) {
+	synctest.Test(t, testARPStopsAnsweringRemovedVIPAtOnce)
+}
+
+func testARPStopsAnsweringRemovedVIPAtOnce(t *testing.T) {
 	n := twoLinkNet()
 	client := n.eth["eth0"].port(clientMAC)
 	a, rec := testAnnouncer(t, n)

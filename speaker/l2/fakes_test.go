@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mdlayher/ndp"
@@ -121,9 +122,12 @@ func (p *framePort) next(t *testing.T, timeout time.Duration) []byte {
 	}
 }
 
-// none fails if a frame arrives within d.
+// none fails if a frame arrives within d. It must run in a synctest bubble, where d is fake
+// time that passes only while every goroutine of the announcer is blocked: a frame sent late, or
+// by a timer within d, is seen, which a window of real time could miss on a slow machine.
 func (p *framePort) none(t *testing.T, d time.Duration) {
 	t.Helper()
+	synctest.Wait() // panics outside a bubble: a "nothing sent" check must not be a bare sleep
 	select {
 	case f := <-p.in:
 		t.Fatalf("port %v: unexpected frame % x", p.mac, f)
@@ -291,8 +295,10 @@ func (p *ndpPort) next(t *testing.T, timeout time.Duration) ndpMsg {
 	}
 }
 
+// none is framePort.none for NDP messages: it too runs in a synctest bubble only.
 func (p *ndpPort) none(t *testing.T, d time.Duration) {
 	t.Helper()
+	synctest.Wait()
 	select {
 	case m := <-p.in:
 		t.Fatalf("NDP port %v: unexpected message % x from %v", p.addrs, m.b, m.src)

@@ -3,6 +3,7 @@ package l2
 import (
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -73,6 +74,10 @@ func TestNSVerdict(t *testing.T) {
 }
 
 func TestNDPAnswersOwnedVIPs(t *testing.T) {
+	synctest.Test(t, testNDPAnswersOwnedVIPs)
+}
+
+func testNDPAnswersOwnedVIPs(t *testing.T) {
 	n := twoLinkNet()
 	client := n.v6["eth0"].port(linkLocal(clientMAC), clientIP6)
 	a, rec := testAnnouncer(t, n)

@@ -7,13 +7,16 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
 // These tests run the real goroutines (Run's loop and reader) on the fake clock and the in-memory
-// network. Timing is exact only in the simulation (sim_test.go), which calls the same poll and
-// handle; here the fake clock is advanced in small steps while the goroutines catch up, and the
-// tests check the wiring: start, heartbeats, death, Leave, stop, errors.
+// network, in a synctest bubble. The simulation (sim_test.go) calls the same poll and handle
+// synchronously; here the fake clock is advanced in small steps, each once every goroutine is idle
+// (synctest.Wait), so fake time is exact too and "not dead before timeout - interval" cannot be
+// blurred by goroutines lagging behind the clock. The tests check the wiring: start, heartbeats,
+// death, Leave, stop, errors.
 
 type runner struct {
 	t     *testing.T
@@ -61,17 +64,16 @@ func (r *runner) run(name string) {
 	r.stop[name], r.done[name] = cancel, done
 }
 
-// until advances the fake clock in 5 ms steps, giving the goroutines real time to run, until cond
-// holds; it fails after 10 s of real time.
+// until advances the fake clock in 5 ms steps, each once the goroutines of the bubble are idle,
+// until cond holds; it fails after a minute of fake time. It must run in a synctest bubble.
 func (r *runner) until(what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("timed out waiting until %s", what)
+	start := r.clock.Now()
+	for synctest.Wait(); !cond(); synctest.Wait() {
+		if r.clock.Now().Sub(start) > time.Minute {
+			r.t.Fatalf("timed out after a minute of fake time waiting until %s", what)
 		}
 		r.clock.Advance(5 * time.Millisecond)
-		time.Sleep(200 * time.Microsecond)
 	}
 }
 
@@ -97,6 +99,10 @@ func heard(m *Membership, peer string) bool {
 }
 
 func TestRunHeartbeatsAndStops(t *testing.T) {
+	synctest.Test(t, testRunHeartbeatsAndStops)
+}
+
+func testRunHeartbeatsAndStops(t *testing.T) {
 	r := newRunner(t, "node-0", "node-1", "node-2")
 	for _, n := range []string{"node-0", "node-1", "node-2"} {
 		r.run(n)
@@ -133,6 +139,10 @@ func TestRunHeartbeatsAndStops(t *testing.T) {
 }
 
 func TestRunLeave(t *testing.T) {
+	synctest.Test(t, testRunLeave)
+}
+
+func testRunLeave(t *testing.T) {
 	r := newRunner(t, "node-0", "node-1")
 	if err := r.ms["node-1"].Leave(context.Background()); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("Leave before Run: %v, want ErrNotRunning", err)

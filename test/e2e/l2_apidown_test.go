@@ -28,9 +28,14 @@ func TestL2APIServerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := time.Now()
+	// Nothing marks "the address stayed": the prober's replies over a bounded window are the
+	// observation, every one of them checked, not only the steady state at its end.
 	time.Sleep(2 * time.Second)
 	if got := p.steady(t, 1500*time.Millisecond, 5*time.Second); got != owner {
 		t.Fatalf("with the API server down the client moved from %s to %s", nodeName(owner), nodeName(got))
+	}
+	if r, moved := p.otherThan(owner, down); moved {
+		t.Fatalf("with the API server down the client was answered by %s at +%v", nodeName(r.node), r.at.Sub(down).Round(time.Millisecond))
 	}
 	if gap := p.longestGap(down, time.Now()); gap > 200*time.Millisecond {
 		t.Errorf("with the API server down the client saw a %v gap", gap)
@@ -47,6 +52,9 @@ func TestL2APIServerDown(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	if got := p.steady(t, 2*time.Second, 5*time.Second); got != next {
 		t.Fatalf("a speaker restarted without an API server took the client from %s to %s", nodeName(next), nodeName(got))
+	}
+	if r, moved := p.otherThan(next, restarted); moved {
+		t.Fatalf("a speaker restarted without an API server answered the client (%s at +%v)", nodeName(r.node), r.at.Sub(restarted).Round(time.Millisecond))
 	}
 	if gap := p.longestGap(restarted, time.Now()); gap > 200*time.Millisecond {
 		t.Errorf("a speaker restarted without an API server caused a %v gap", gap)

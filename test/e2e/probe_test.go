@@ -119,6 +119,16 @@ func (p *prober) since(t time.Time) []reply {
 	return append([]reply(nil), p.replies[i:]...)
 }
 
+// otherThan returns the first reply at or after t from a node other than node, if any.
+func (p *prober) otherThan(node int, t time.Time) (reply, bool) {
+	for _, r := range p.since(t) {
+		if r.node != node {
+			return r, true
+		}
+	}
+	return reply{}, false
+}
+
 // lastBefore is the time of the last reply before t (zero if none).
 func (p *prober) lastBefore(t time.Time) time.Time {
 	p.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -107,29 +108,34 @@ func TestInjectedErrors(t *testing.T) {
 	}
 }
 
+// TestHold runs in a synctest bubble: "the held call has not returned" is checked once the call's
+// goroutine is provably blocked (synctest.Wait), not after a sleep.
 func TestHold(t *testing.T) {
-	f := New()
-	a := service("a")
-	release := f.Hold(types.NamespacedName{Namespace: "ns", Name: "a"})
+	synctest.Test(t, func(t *testing.T) {
+		f := New()
+		a := service("a")
+		release := f.Hold(types.NamespacedName{Namespace: "ns", Name: "a"})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := f.EnsureLoadBalancer(ctx, "c", a, nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("held call returned %v, want the context's error", err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := f.EnsureLoadBalancer(context.Background(), "c", a, nil)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		t.Fatalf("held call returned (%v) before release", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	release()
-	release() // idempotent
-	if err := <-done; err != nil {
-		t.Errorf("released call: %v", err)
-	}
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		if _, err := f.EnsureLoadBalancer(ctx, "c", a, nil); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("held call returned %v, want the context's error", err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := f.EnsureLoadBalancer(context.Background(), "c", a, nil)
+			done <- err
+		}()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("held call returned (%v) before release", err)
+		default:
+		}
+		release()
+		release() // idempotent
+		if err := <-done; err != nil {
+			t.Errorf("released call: %v", err)
+		}
+	})
 }
