@@ -258,10 +258,11 @@ func (a *Announcer) run(ev linkEvents) {
 	attempt := 0
 	var last time.Time // of the last reconcile done here
 	pending := false   // a recheck was asked for within minRecheckGap of the last one
+	due := a.deps.clock.Now().Add(a.interval)
 	t := a.deps.clock.NewTimer(a.interval)
 	defer t.Stop()
 	for {
-		reconcile := false
+		reconcile, resched := false, false
 		select {
 		case <-a.ctx.Done():
 			a.shutdown(ev)
@@ -275,6 +276,7 @@ func (a *Announcer) run(ev linkEvents) {
 				pending = true
 			}
 		case <-a.reschedCh:
+			resched = true
 		}
 		var changed map[netip.Addr]VIPStatus
 		if reconcile {
@@ -292,13 +294,19 @@ func (a *Announcer) run(ev linkEvents) {
 		if changed != nil && a.cfg.OnStatusChange != nil {
 			a.cfg.OnStatusChange(changed)
 		}
-		next := a.interval
-		if retry {
-			next = retryDelay(attempt, a.interval)
-			attempt++
-		} else {
-			attempt = 0
+		// Only an attempt (a reconcile here, or SetVIPs's, which pokes reschedCh) moves the
+		// schedule: a recheck deferred by minRecheckGap neither doubles the backoff nor puts
+		// off the retry already due.
+		now := a.deps.clock.Now()
+		if reconcile || resched {
+			if retry {
+				due = now.Add(retryDelay(attempt, a.interval))
+				attempt++
+			} else {
+				due, attempt = now.Add(a.interval), 0
+			}
 		}
+		next := max(due.Sub(now), 0)
 		if pending {
 			next = min(next, max(minRecheckGap-a.deps.clock.Since(last), 0))
 		}

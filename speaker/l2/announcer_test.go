@@ -233,9 +233,9 @@ func testUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
 		t.Errorf("missing counted %d times, want 1 (on the transition)", got)
 	}
 	// It appears; the backoff retry finds it without any call, and the callback says so. The
-	// backoff doubled at each wake-up of the loop above (SetVIPs and both Rechecks), so the retry
-	// is due 4 s after the last recheck, at 4.1 s of fake time; the periodic recheck (10 s) is
-	// later than this wait allows.
+	// backoff doubled at each attempt above (SetVIPs, the first Recheck, the deferred one run at
+	// the gap), so the retry is due 2 s after that last one, at 2.1 s of fake time; the periodic
+	// recheck (10 s) is later than this wait allows.
 	n.addLink("eth7", 8, "02:00:00:00:00:07", "10.7.0.1/24")
 	n.eth["eth7"].port(mustMAC("02:00:00:00:00:cc"))
 	waitFor(t, 4*time.Second, "eth7 to be used", func() bool {
@@ -409,4 +409,37 @@ func TestCloseStopsEverything(t *testing.T) {
 	}
 	// Every goroutine started (loops, bursts, event reader, read loops) has returned.
 	waitFor(t, wait, "goroutines to return", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestDeferredRechecksKeepTheBackoff: rechecks deferred by minRecheckGap are not attempts: they
+// neither double the backoff nor put off the retry already due (in fake time, exactly).
+func TestDeferredRechecksKeepTheBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := twoLinkNet()
+		a, _ := testAnnouncer(t, n)
+		// Attempt 1 fails (eth7 is missing): retry in 500 ms.
+		setVIPs(t, a, map[netip.Addr]Announcement{vip4a: {Interfaces: []string{"eth7"}}})
+		synctest.Wait()
+		// The first recheck runs (attempt 2: retry in 1 s); the four after it, within the gap,
+		// are deferred into one run at the gap (attempt 3: retry in 2 s).
+		for range 5 {
+			a.Recheck()
+			synctest.Wait()
+		}
+		time.Sleep(minRecheckGap)
+		synctest.Wait()
+		n.addLink("eth7", 8, "02:00:00:00:00:07", "10.7.0.1/24")
+		n.eth["eth7"].port(mustMAC("02:00:00:00:00:cc"))
+		start := time.Now()
+		for !a.Status()[vip4a].Announced() {
+			if time.Since(start) > time.Minute {
+				t.Fatal("eth7 never used")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// The poll's own 10 ms steps may fall just after the retry's instant.
+		if d := time.Since(start); d > retryDelay(2, time.Hour)+20*time.Millisecond {
+			t.Errorf("the retry came %s after the last attempt, want %s: the deferred rechecks grew the backoff", d, retryDelay(2, time.Hour))
+		}
+	})
 }
