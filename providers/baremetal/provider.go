@@ -195,6 +195,9 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	b := c.lb
 	b.claims = &claimStore{client: api.allocs}
 	b.index = indexLookup{allocInformer.GetIndexer()}
+	b.getService = func(ctx context.Context, ns, name string) (*v1.Service, error) {
+		return kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	}
 	b.nsLabels = func(ns string) (labels.Set, error) {
 		n, err := nsLister.Get(ns)
 		if apierrors.IsNotFound(err) {
@@ -232,7 +235,10 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	start := time.Now()
-	problems := restore(alloc, allocsOf(allocInformer.GetStore().List()), svcs, c.opts.Served)
+	problems, leaving := restore(alloc, allocsOf(allocInformer.GetStore().List()), svcs, c.opts.Served)
+	for _, owner := range leaving {
+		b.leaving.add(owner)
+	}
 	for _, p := range problems {
 		logger.Info("An existing allocation contradicts another; it was not restored", "service", p.service, "err", p.err)
 		if s := findService(svcLister, p.service); s != nil {
