@@ -4,6 +4,7 @@ package baremetal_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,6 +262,30 @@ func TestTwoControllersNeverDoubleAssign(t *testing.T) {
 	}
 	if got := len(e.assertDistinct(t)); got != n {
 		t.Fatalf("%d distinct addresses, want %d", got, n)
+	}
+	e.assertBacked(t)
+}
+
+// assertBacked fails unless every address in a Service's status has an IPAllocation naming that
+// Service by UID: the half of the invariant that a status alone cannot show. Call it when nothing
+// moves any more (the two lists are not read at one instant).
+func (e *env) assertBacked(t testing.TB) {
+	t.Helper()
+	svcs, err := e.kube.CoreV1().Services("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range svcs.Items {
+		for _, a := range ingressOf(&s) {
+			o, err := e.api.IPAllocations().Get(context.Background(), v1alpha1.IPAllocationName(a), metav1.GetOptions{})
+			if err != nil {
+				t.Errorf("Service %s/%s shows %s, whose IPAllocation cannot be read: %v", s.Namespace, s.Name, a, err)
+				continue
+			}
+			if !slices.ContainsFunc(o.Spec.Services, func(r v1alpha1.ServiceRef) bool { return r.UID == s.UID }) {
+				t.Errorf("Service %s/%s shows %s, whose IPAllocation names %v", s.Namespace, s.Name, a, o.Spec.Services)
+			}
+		}
 	}
 }
 
