@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
@@ -44,6 +45,12 @@ func (s *leavingSet) add(owner string) {
 		s.owners = map[string]bool{}
 	}
 	s.owners[owner] = true
+}
+
+func (s *leavingSet) has(owner string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owners[owner]
 }
 
 func (s *leavingSet) remove(owner string) {
@@ -87,6 +94,15 @@ func (b *balancer) preferStatus(ctx context.Context, svc *v1.Service, req alloca
 	if len(dropped) == 0 && len(want) == len(held) {
 		return nil
 	}
+	ref := refOf(svc.Namespace, svc.Name, svc.UID)
+	for _, a := range want {
+		// An address this Service was giving up, and whose release had to wait, is its own again
+		// (a replica whose cache was behind picked another, and lost).
+		if b.leaving.has(leavingOwner(ref, a)) {
+			b.alloc.Release(leavingOwner(ref, a))
+			b.leaving.remove(leavingOwner(ref, a))
+		}
+	}
 	b.alloc.Release(req.Owner)
 	err := b.alloc.Restore(req.Owner, want, req.Sharing)
 	for range want {
@@ -118,7 +134,11 @@ func (b *balancer) preferStatus(ctx context.Context, svc *v1.Service, req alloca
 // evict takes a from owner in memory, leaving it what else it holds.
 func (b *balancer) evict(ctx context.Context, owner string, a netip.Addr) {
 	rest := slices.DeleteFunc(b.alloc.Release(owner), func(x netip.Addr) bool { return x == a })
-	klog.FromContext(ctx).Info("An address a Service's status names was held in memory for another owner; taken from it",
+	logger := klog.FromContext(ctx)
+	if strings.HasPrefix(owner, leavingOwnerPrefix) {
+		logger = logger.V(2) // routine: the other replica released that claim before the repair pass noticed
+	}
+	logger.Info("An address a Service's status names was held in memory for another owner; taken from it",
 		"address", a, "owner", owner)
 	if len(rest) == 0 {
 		b.leaving.remove(owner)
