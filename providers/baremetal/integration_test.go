@@ -4,6 +4,7 @@ package baremetal_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -215,13 +216,14 @@ func firstPending(assigned map[string]string) string {
 }
 
 // Two controllers active at once (leader election has no fencing): Create of the IPAllocation is
-// the lock, so no address is ever given to two Services.
+// the lock, and a claim is released only when no status names its address, so no address is ever
+// in two Services' status.
 func TestTwoControllersNeverDoubleAssign(t *testing.T) {
 	e := newEnv(t)
 	e.createPool(t, "blue", "198.51.100.0/26") // 64 addresses for 60 Services: little slack
 	a := e.startController(t)
 	e.startController(t)
-	const n = 60
+	const n, churn = 60, 40
 	stop := make(chan struct{})
 	var checks sync.WaitGroup
 	checks.Add(1)
@@ -239,7 +241,27 @@ func TestTwoControllersNeverDoubleAssign(t *testing.T) {
 			}
 		}
 	}()
+	// Services come and go meanwhile: the two replicas learn of each freed address at different
+	// moments, so their picks for one Service differ, and each replica's caches lag the other's
+	// writes. That is what puts their decisions at odds.
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svcs := e.kube.CoreV1().Services("default")
+		for i := range churn {
+			name := fmt.Sprintf("churn-%03d", i)
+			if _, err := svcs.Create(context.Background(), lbService(name), metav1.CreateOptions{}); err != nil {
+				t.Errorf("creating %s: %v", name, err)
+				return
+			}
+			time.Sleep(time.Duration(20+i%5*20) * time.Millisecond)
+			if err := svcs.Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+				t.Errorf("deleting %s: %v", name, err)
+				return
+			}
+		}
+	}()
 	for i := range n {
 		wg.Add(1)
 		go func() { defer wg.Done(); e.create(t, lbService(svcName(i))) }()
