@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 // atVersion is s as the API server stored it at resourceVersion rv, with status addrs: the copy an
@@ -175,5 +177,36 @@ func TestRestartWithTwoClaimsOfOneFamily(t *testing.T) {
 	}
 	if got := api.holders(); got[x[0]] != nil || !cmp.Equal(got[y[0]], []string{"default/s"}) {
 		t.Fatalf("IPAllocations after s's Ensure: %v, want %s released and %s kept", got, x[0], y[0])
+	}
+}
+
+// EnsureLoadBalancerDeleted given a copy that still names addresses (the Service was deleted
+// without the finalizer, or is being re-created) reads the Service: while a Service of that UID
+// still shows the address, the claim stays; once it is gone, the claim goes.
+func TestDeleteReadsTheServiceWhenItsCopyNamesAddresses(t *testing.T) {
+	lb := newTestBalancer(t, nil, nil, newPool("blue", []string{"198.51.100.0/29"}))
+	s := newService("s")
+	x := ensureOnce(t, lb, atVersion(s, "5"))
+	stored := atVersion(s, "6", x[0])
+	kube := fake.NewClientset(stored, atVersion(newService("other"), "3"))
+	lb.getService = serviceReader(kube)
+
+	if err := lb.EnsureLoadBalancerDeleted(context.Background(), "cluster", stored); err == nil {
+		t.Fatal("EnsureLoadBalancerDeleted succeeded while the Service's status still names its address")
+	}
+	if got := lb.api.holders(); !cmp.Equal(got[x[0]], []string{"default/s"}) {
+		t.Fatalf("IPAllocations while the status names %s: %v", x[0], got)
+	}
+	if got := ensureOnce(t, lb, atVersion(newService("t"), "7")); got[0] == x[0] {
+		t.Fatalf("another Service was given %s while s's status names it", x[0])
+	}
+	if err := kube.CoreV1().Services("default").Delete(context.Background(), "s", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.EnsureLoadBalancerDeleted(context.Background(), "cluster", stored); err != nil {
+		t.Fatalf("EnsureLoadBalancerDeleted after the Service is gone: %v", err)
+	}
+	if got := lb.api.holders(); got[x[0]] != nil {
+		t.Fatalf("IPAllocations after the Service is gone: %v, want %s released", got, x[0])
 	}
 }
