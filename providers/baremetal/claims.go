@@ -2,13 +2,16 @@ package baremetal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 )
@@ -25,6 +28,12 @@ type ipAllocations interface {
 // claimStore keeps the allocation truth in the API server: one IPAllocation per address, created
 // before any Service status names the address. Create is the lock between controllers; joining or
 // leaving a shared address is an Update guarded by resourceVersion.
+//
+// Two controller replicas may act at once (a lease handed over without fencing). The rule that
+// keeps an address out of two Services' status is: an address is in a Service's status only while
+// an IPAllocation names that Service (by UID), and a Service leaves an IPAllocation only while its
+// status does not name the address. A cache can be behind, so the second half is enforced with a
+// fence recorded on the IPAllocation itself (see fenceKey) rather than with a read of the Service.
 type claimStore struct {
 	client ipAllocations
 }
@@ -41,15 +50,84 @@ func (e *ClaimedError) Error() string {
 	return fmt.Sprintf("address %s is already held by %s (sharing key %q)", e.Addr, refsString(e.Holders), e.Key)
 }
 
+// fencePrefix starts the annotation, one per holder (keyed by its UID), that records the
+// resourceVersion of the Service a pending status write adding this address is preconditioned on.
+// The service controller writes the status only if the Service is still at that version. A holder
+// may leave the IPAllocation only when the caller has seen a version of the Service, at least
+// as new as it, whose status does not name the address (see release): a pending write fenced on an
+// older version can no longer succeed, and one fenced later than the release's read of the
+// IPAllocation makes the release's preconditioned delete fail.
+const fencePrefix = "fence.frontdesk.dev/"
+
+func fenceKey(uid types.UID) string { return fencePrefix + string(uid) }
+
+// serviceState is what a release is checked against: a version of the Service the API server
+// really had (from the informer cache, a write's response or a read), and the addresses its status
+// named then. Gone says no Service of that UID exists any more: its status can no longer be written.
+type serviceState struct {
+	gone    bool
+	version string
+	status  []netip.Addr
+}
+
+var serviceGone = serviceState{gone: true}
+
+// errReleaseDeferred says a release was not done, safely: the Service's status may still name the
+// address, or a status write adding it may be in flight. A later Ensure or repair pass retries.
+var errReleaseDeferred = errors.New("release deferred")
+
+// versionBefore reports whether resourceVersion a is older than b; versions that cannot be
+// compared (empty, or not the API server's) are taken as not older, which defers a release.
+func versionBefore(a, b string) bool {
+	order, err := resourceversion.CompareResourceVersion(a, b)
+	return err == nil && order < 0
+}
+
+// withFence returns annotations with svc's fence raised to version (kept if already newer), and
+// whether that changed anything. An empty version (a Service never stored: unit fixtures) sets none.
+func withFence(ann map[string]string, uid types.UID, version string) (map[string]string, bool) {
+	if version == "" {
+		return ann, false
+	}
+	if cur, ok := ann[fenceKey(uid)]; ok && !versionBefore(cur, version) {
+		return ann, false
+	}
+	out := make(map[string]string, len(ann)+1)
+	for k, v := range ann {
+		out[k] = v
+	}
+	out[fenceKey(uid)] = version
+	return out, true
+}
+
+// withoutFences drops the fences of holders no longer in refs.
+func withoutFences(ann map[string]string, refs []v1alpha1.ServiceRef) map[string]string {
+	var out map[string]string
+	for k, v := range ann {
+		if uid, ok := strings.CutPrefix(k, fencePrefix); ok && !slices.ContainsFunc(refs, func(r v1alpha1.ServiceRef) bool { return string(r.UID) == uid }) {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // maxConflictRetries bounds optimistic-concurrency retries; a busy shared address converges in a few.
 const maxConflictRetries = 5
 
 // claim makes svc a holder of addr in pool. It is idempotent, and replaces a stale holder entry of a
-// deleted Service of the same name (other UID).
-func (s *claimStore) claim(ctx context.Context, addr netip.Addr, pool, key string, svc v1alpha1.ServiceRef) error {
+// deleted Service of the same name (other UID). fence is the resourceVersion of the Service that the
+// status write adding addr will be preconditioned on, "" when the status already names addr: when
+// set, claim writes (or raises) the holder's fence, so that the IPAllocation is known live to name
+// svc after the Service was read, and no release can slip in before that status write (see release).
+func (s *claimStore) claim(ctx context.Context, addr netip.Addr, pool, key string, svc v1alpha1.ServiceRef, fence string) error {
 	name := v1alpha1.IPAllocationName(addr)
+	ann, _ := withFence(nil, svc.UID, fence)
 	obj := &v1alpha1.IPAllocation{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: ann},
 		Spec:       v1alpha1.IPAllocationSpec{Address: addr.String(), Pool: pool, SharingKey: key, Services: []v1alpha1.ServiceRef{svc}},
 	}
 	for range maxConflictRetries {
@@ -68,7 +146,17 @@ func (s *claimStore) claim(ctx context.Context, addr netip.Addr, pool, key strin
 			return r.Namespace == svc.Namespace && r.Name == svc.Name
 		})
 		if len(others) == len(cur.Spec.Services)-1 && hasRef(cur.Spec.Services, svc) {
-			return nil // already ours
+			ann, raise := withFence(cur.Annotations, svc.UID, fence)
+			if !raise {
+				return nil // already ours, and fenced at least as late
+			}
+			upd := cur.DeepCopy()
+			upd.Annotations = ann
+			_, err = s.client.Update(ctx, upd, metav1.UpdateOptions{})
+			if err == nil || !apierrors.IsConflict(err) {
+				return err
+			}
+			continue
 		}
 		if len(others) > 0 && (key == "" || cur.Spec.SharingKey != key || cur.Spec.Pool != pool) {
 			return &ClaimedError{Addr: addr, Holders: others, Key: cur.Spec.SharingKey}
@@ -84,6 +172,7 @@ func (s *claimStore) claim(ctx context.Context, addr netip.Addr, pool, key strin
 		upd := cur.DeepCopy()
 		upd.Spec.Services = append(others, svc) //nolint:gocritic // others is a fresh slice, the holders without svc
 		upd.Spec.SharingKey = key
+		upd.Annotations, _ = withFence(withoutFences(cur.Annotations, upd.Spec.Services), svc.UID, fence)
 		_, err = s.client.Update(ctx, upd, metav1.UpdateOptions{})
 		if err == nil || !apierrors.IsConflict(err) {
 			return err
@@ -95,7 +184,13 @@ func (s *claimStore) claim(ctx context.Context, addr netip.Addr, pool, key strin
 // release removes svc from the holders of addr, deleting the object when no holder is left. The
 // UID must match: a Service re-created under the same name does not release its predecessor's
 // claim by accident, nor the other way round.
-func (s *claimStore) release(ctx context.Context, addr netip.Addr, svc v1alpha1.ServiceRef) error {
+//
+// seen is a version of the Service. The release is errReleaseDeferred unless the Service is gone,
+// or its status at seen does not name addr and seen is newer than svc's fence on the object. That
+// makes it safe however stale seen is: a status write fenced before seen cannot succeed any more
+// (the Service has moved past its precondition), one fenced at or after seen is visible here, and
+// one fenced after this read of the object makes the preconditioned delete or update below fail.
+func (s *claimStore) release(ctx context.Context, addr netip.Addr, svc v1alpha1.ServiceRef, seen serviceState) error {
 	name := v1alpha1.IPAllocationName(addr)
 	for range maxConflictRetries {
 		cur, err := s.client.Get(ctx, name, metav1.GetOptions{})
@@ -108,12 +203,21 @@ func (s *claimStore) release(ctx context.Context, addr netip.Addr, svc v1alpha1.
 		if !hasRef(cur.Spec.Services, svc) {
 			return nil
 		}
+		if !seen.gone {
+			if slices.Contains(seen.status, addr) {
+				return errReleaseDeferred
+			}
+			if f, ok := cur.Annotations[fenceKey(svc.UID)]; ok && !versionBefore(f, seen.version) {
+				return errReleaseDeferred
+			}
+		}
 		left := slices.DeleteFunc(slices.Clone(cur.Spec.Services), func(r v1alpha1.ServiceRef) bool { return r == svc })
 		if len(left) == 0 {
 			err = s.deleteIfUnchanged(ctx, cur)
 		} else {
 			upd := cur.DeepCopy()
 			upd.Spec.Services = left
+			upd.Annotations = withoutFences(cur.Annotations, left)
 			_, err = s.client.Update(ctx, upd, metav1.UpdateOptions{})
 		}
 		if apierrors.IsNotFound(err) {

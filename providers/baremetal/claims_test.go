@@ -18,14 +18,14 @@ func TestClaimAndRelease(t *testing.T) {
 
 	f := newFakeAllocations()
 	s := &claimStore{client: f}
-	if err := s.claim(ctx, x, "blue", "", a); err != nil {
+	if err := s.claim(ctx, x, "blue", "", a, ""); err != nil {
 		t.Fatalf("first claim: %v", err)
 	}
-	if err := s.claim(ctx, x, "blue", "", a); err != nil {
+	if err := s.claim(ctx, x, "blue", "", a, ""); err != nil {
 		t.Fatalf("claim is not idempotent: %v", err)
 	}
 	var ce *ClaimedError
-	if err := s.claim(ctx, x, "blue", "", b); !errors.As(err, &ce) {
+	if err := s.claim(ctx, x, "blue", "", b, ""); !errors.As(err, &ce) {
 		t.Fatalf("claim of a held address without sharing key: err = %v, want *ClaimedError", err)
 	}
 
@@ -37,9 +37,9 @@ func TestClaimAndRelease(t *testing.T) {
 		key  string
 		call func() error
 	}{
-		{ref: "a", call: func() error { return s.claim(ctx, y, "blue", "k", a) }},
-		{ref: "b", call: func() error { return s.claim(ctx, y, "blue", "k", b) }},
-		{ref: "c", err: true, call: func() error { return s.claim(ctx, y, "blue", "other", c) }},
+		{ref: "a", call: func() error { return s.claim(ctx, y, "blue", "k", a, "") }},
+		{ref: "b", call: func() error { return s.claim(ctx, y, "blue", "k", b, "") }},
+		{ref: "c", err: true, call: func() error { return s.claim(ctx, y, "blue", "other", c, "") }},
 	} {
 		if err := r.call(); (err != nil) != r.err {
 			t.Fatalf("claim %s: err = %v, want error %v", r.ref, err, r.err)
@@ -51,19 +51,19 @@ func TestClaimAndRelease(t *testing.T) {
 	}
 
 	// A re-created Service (same name, new UID) does not release its predecessor's claim.
-	if err := s.release(ctx, y, refOf("default", "a", "uid-new")); err != nil {
+	if err := s.release(ctx, y, refOf("default", "a", "uid-new"), serviceGone); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.release(ctx, y, a); err != nil {
+	if err := s.release(ctx, y, a, serviceGone); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.release(ctx, y, b); err != nil {
+	if err := s.release(ctx, y, b, serviceGone); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.release(ctx, x, a); err != nil {
+	if err := s.release(ctx, x, a, serviceGone); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.release(ctx, x, a); err != nil {
+	if err := s.release(ctx, x, a, serviceGone); err != nil {
 		t.Fatalf("release is not idempotent: %v", err)
 	}
 	if diff := cmp.Diff(map[string][]string{}, f.holders()); diff != "" {
@@ -76,11 +76,11 @@ func TestClaimStaleEntryOfSameName(t *testing.T) {
 	f := newFakeAllocations()
 	s := &claimStore{client: f}
 	x := mustAddr("198.51.100.8")
-	if err := s.claim(ctx, x, "blue", "", refOf("default", "a", "old")); err != nil {
+	if err := s.claim(ctx, x, "blue", "", refOf("default", "a", "old"), ""); err != nil {
 		t.Fatal(err)
 	}
 	// The Service was deleted and re-created before the release happened: the new one takes over.
-	if err := s.claim(ctx, x, "blue", "", refOf("default", "a", "new")); err != nil {
+	if err := s.claim(ctx, x, "blue", "", refOf("default", "a", "new"), ""); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := f.Get(ctx, "198.51.100.8", metaGet)
@@ -88,7 +88,7 @@ func TestClaimStaleEntryOfSameName(t *testing.T) {
 		t.Fatalf("holders = %+v, want only the new Service", got.Spec.Services)
 	}
 	// Same name, but the stale claim was from another pool: the object is replaced.
-	if err := s.claim(ctx, x, "green", "", refOf("default", "a", "newer")); err != nil {
+	if err := s.claim(ctx, x, "green", "", refOf("default", "a", "newer"), ""); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = f.Get(ctx, "198.51.100.8", metaGet)
@@ -110,7 +110,7 @@ func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				s := &claimStore{client: f}
-				errs[j] = s.claim(ctx, x, "blue", "", refOf("default", string(rune('a'+j)), "uid"))
+				errs[j] = s.claim(ctx, x, "blue", "", refOf("default", string(rune('a'+j)), "uid"), "")
 			}()
 		}
 		wg.Wait()
@@ -128,7 +128,7 @@ func TestClaimPassesOnAPIErrors(t *testing.T) {
 	boom := apierrors.NewServiceUnavailable("etcd is away")
 	f.failNext = []error{boom}
 	s := &claimStore{client: f}
-	err := s.claim(context.Background(), mustAddr("198.51.100.10"), "blue", "", refOf("default", "a", "u"))
+	err := s.claim(context.Background(), mustAddr("198.51.100.10"), "blue", "", refOf("default", "a", "u"), "")
 	if !apierrors.IsServiceUnavailable(err) {
 		t.Fatalf("err = %v, want the API error passed on", err)
 	}
@@ -136,7 +136,7 @@ func TestClaimPassesOnAPIErrors(t *testing.T) {
 		t.Fatal("a failed claim left an object behind")
 	}
 	f.failNext = []error{apierrors.NewConflict(schema.GroupResource{}, "x", errors.New("c"))}
-	if err := s.release(context.Background(), mustAddr("198.51.100.10"), refOf("default", "a", "u")); !apierrors.IsConflict(err) {
+	if err := s.release(context.Background(), mustAddr("198.51.100.10"), refOf("default", "a", "u"), serviceGone); !apierrors.IsConflict(err) {
 		t.Fatalf("release err = %v, want the conflict from Get passed on", err)
 	}
 }

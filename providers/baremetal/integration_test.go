@@ -5,6 +5,7 @@ package baremetal_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -223,13 +224,14 @@ func firstPending(assigned map[string]string) string {
 }
 
 // Two controllers active at once (leader election has no fencing): Create of the IPAllocation is
-// the lock, so no address is ever given to two Services.
+// the lock, and a claim is released only when no status names its address, so no address is ever
+// in two Services' status.
 func TestTwoControllersNeverDoubleAssign(t *testing.T) {
 	e := newEnv(t)
 	e.createPool(t, "blue", "198.51.100.0/26") // 64 addresses for 60 Services: little slack
 	a := e.startController(t)
 	e.startController(t)
-	const n = 60
+	const n, churn = 60, 40
 	stop := make(chan struct{})
 	var checks sync.WaitGroup
 	checks.Add(1)
@@ -247,7 +249,27 @@ func TestTwoControllersNeverDoubleAssign(t *testing.T) {
 			}
 		}
 	}()
+	// Services come and go meanwhile: the two replicas learn of each freed address at different
+	// moments, so their picks for one Service differ, and each replica's caches lag the other's
+	// writes. That is what puts their decisions at odds.
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svcs := e.kube.CoreV1().Services("default")
+		for i := range churn {
+			name := fmt.Sprintf("churn-%03d", i)
+			if _, err := svcs.Create(context.Background(), lbService(name), metav1.CreateOptions{}); err != nil {
+				t.Errorf("creating %s: %v", name, err)
+				return
+			}
+			time.Sleep(time.Duration(20+i%5*20) * time.Millisecond)
+			if err := svcs.Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+				t.Errorf("deleting %s: %v", name, err)
+				return
+			}
+		}
+	}()
 	for i := range n {
 		wg.Add(1)
 		go func() { defer wg.Done(); e.create(t, lbService(svcName(i))) }()
@@ -270,6 +292,30 @@ func TestTwoControllersNeverDoubleAssign(t *testing.T) {
 	}
 	if got := len(e.assertDistinct(t)); got != n {
 		t.Fatalf("%d distinct addresses, want %d", got, n)
+	}
+	e.assertBacked(t)
+}
+
+// assertBacked fails unless every address in a Service's status has an IPAllocation naming that
+// Service by UID: the half of the invariant that a status alone cannot show. Call it when nothing
+// moves any more (the two lists are not read at one instant).
+func (e *env) assertBacked(t testing.TB) {
+	t.Helper()
+	svcs, err := e.kube.CoreV1().Services("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range svcs.Items {
+		for _, a := range ingressOf(&s) {
+			o, err := e.api.IPAllocations().Get(context.Background(), v1alpha1.IPAllocationName(a), metav1.GetOptions{})
+			if err != nil {
+				t.Errorf("Service %s/%s shows %s, whose IPAllocation cannot be read: %v", s.Namespace, s.Name, a, err)
+				continue
+			}
+			if !slices.ContainsFunc(o.Spec.Services, func(r v1alpha1.ServiceRef) bool { return r.UID == s.UID }) {
+				t.Errorf("Service %s/%s shows %s, whose IPAllocation names %v", s.Namespace, s.Name, a, o.Spec.Services)
+			}
+		}
 	}
 }
 

@@ -33,6 +33,11 @@ type balancer struct {
 	pools  *poolState
 	// nsLabels returns the labels of a namespace, for IPPool namespace selectors.
 	nsLabels func(namespace string) (labels.Set, error)
+	// getService reads a Service from the API server (not the cache); only the rare paths that
+	// release the claim of a Service whose known status still names the address use it.
+	getService func(ctx context.Context, namespace, name string) (*v1.Service, error)
+	// leaving lists the addresses given up whose claims wait to be released (see releaseClaim).
+	leaving leavingSet
 	// ready is closed once the allocator holds every existing allocation: no address is handed out
 	// before that, or a restart could hand out one that is already in use.
 	ready   <-chan struct{}
@@ -92,16 +97,17 @@ func (b *balancer) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Ser
 	if err := b.waitReady(ctx); err != nil {
 		return nil, err
 	}
-	res, err := b.assign(ctx, svc)
+	res, dropped, err := b.assign(ctx, svc)
 	if err != nil {
 		b.metrics.failure(err)
 		return nil, err
 	}
-	if err := b.releaseOthers(ctx, svc, res); err != nil {
+	released, err := b.releaseOthers(ctx, svc, res, dropped)
+	if err != nil {
 		return nil, err
 	}
 	switch {
-	case len(res.Released) > 0:
+	case released > 0:
 		b.freed()
 	case changedHoldings(res):
 		b.pools.changed() // a resync that kept everything leaves the pool statuses alone
@@ -114,7 +120,9 @@ func (b *balancer) UpdateLoadBalancer(context.Context, string, *v1.Service, []*v
 	return nil
 }
 
-// EnsureLoadBalancerDeleted releases every address of svc, in memory and in the API server.
+// EnsureLoadBalancerDeleted releases every address of svc, in memory and in the API server. The
+// service controller clears the status first; an address the Service's status still names (or that
+// a status write in flight may add) is not released: the call fails and is retried.
 func (b *balancer) EnsureLoadBalancerDeleted(ctx context.Context, _ string, svc *v1.Service) error {
 	if err := b.waitReady(ctx); err != nil {
 		return err
@@ -126,14 +134,31 @@ func (b *balancer) EnsureLoadBalancerDeleted(ctx context.Context, _ string, svc 
 			released = append(released, a)
 		}
 	}
+	if len(released) == 0 {
+		return nil
+	}
+	seen, err := b.deletedState(ctx, svc)
+	if err != nil {
+		return err
+	}
+	var freed, deferred []netip.Addr
 	for _, a := range released {
-		if err := b.claims.release(ctx, a, ref); err != nil {
+		ok, err := b.releaseClaim(ctx, a, ref, seen)
+		if err != nil {
 			return fmt.Errorf("releasing %s: %w", a, err)
 		}
+		if ok {
+			freed = append(freed, a)
+		} else {
+			deferred = append(deferred, a)
+		}
 	}
-	if len(released) > 0 {
-		klog.FromContext(ctx).V(2).Info("Released load-balancer addresses", "service", klog.KObj(svc), "addresses", released)
+	if len(freed) > 0 {
+		klog.FromContext(ctx).V(2).Info("Released load-balancer addresses", "service", klog.KObj(svc), "addresses", freed)
 		b.freed()
+	}
+	if len(deferred) > 0 {
+		return fmt.Errorf("the status of %s may still name %v; not released yet, will retry", klog.KObj(svc), deferred)
 	}
 	return nil
 }
@@ -149,40 +174,43 @@ func (b *balancer) waitReady(ctx context.Context) error {
 
 // assign decides the addresses in memory and claims the new ones in the API server. An address lost
 // to another controller (its IPAllocation already exists) is recorded as held and another is picked.
-func (b *balancer) assign(ctx context.Context, svc *v1.Service) (allocator.Result, error) {
+// It also returns the addresses this replica held for svc and gave up for the ones its status names
+// (preferStatus): their IPAllocations are to be released.
+func (b *balancer) assign(ctx context.Context, svc *v1.Service) (allocator.Result, []netip.Addr, error) {
 	w, err := readWishes(svc)
 	if err != nil {
-		return allocator.Result{}, err
+		return allocator.Result{}, nil, err
 	}
 	plan, err := planFamilies(svc, w.addrs)
 	if err != nil {
-		return allocator.Result{}, err
+		return allocator.Result{}, nil, err
 	}
 	ns, err := b.nsLabels(svc.Namespace)
 	if err != nil {
-		return allocator.Result{}, fmt.Errorf("reading namespace %q: %w", svc.Namespace, err)
+		return allocator.Result{}, nil, fmt.Errorf("reading namespace %q: %w", svc.Namespace, err)
 	}
 	cands, err := candidates(b.pools.views(), svc, ns, w)
 	if err != nil {
-		return allocator.Result{}, err
+		return allocator.Result{}, nil, err
 	}
 	ports, backend := sharingOf(svc)
 	req := allocator.Request{Owner: ownerKey(svc), Pools: cands, Families: plan.families, Addresses: w.addrs,
 		Sharing: allocator.Sharing{Key: w.sharingKey, Backend: backend, Ports: ports}}
 	ref := refOf(svc.Namespace, svc.Name, svc.UID)
 	b.adopt(ctx, req, ref)
+	dropped := b.preferStatus(ctx, svc, req)
 
 	for attempt := 0; ; attempt++ {
 		res, err := b.assignFamilies(req, plan)
 		if err != nil {
-			return res, explain(err)
+			return res, dropped, explain(err)
 		}
-		lost, err := b.claimAll(ctx, res, w.sharingKey, ref)
+		lost, err := b.claimAll(ctx, res, w.sharingKey, ref, svc)
 		if err == nil {
-			return res, nil
+			return res, dropped, nil
 		}
 		if lost == nil || attempt == maxClaimRaces {
-			return res, err
+			return res, dropped, err
 		}
 		// Another controller holds the address: remember it, so the next pick avoids it. The
 		// address stays with its real holders; this Service's in-memory hold is replaced.
@@ -197,18 +225,22 @@ func (b *balancer) assign(ctx context.Context, svc *v1.Service) (allocator.Resul
 			}
 		}
 		b.alloc.Release(req.Owner)
-		for _, h := range holders {
+		for i, h := range holders {
 			if rerr := b.alloc.Restore(h, []netip.Addr{lost.Addr}, allocator.Sharing{Key: lost.Key}); rerr != nil {
-				klog.FromContext(ctx).Info("Could not record an address held elsewhere", "address", lost.Addr, "holder", h, "err", rerr)
+				// The holder holds another address of that family here: this claim is likely one
+				// it is giving up (another replica's pick). Hold it apart, so that it is not picked
+				// again while claimed; repair releases the claim if the holder does not stand
+				// behind it.
+				b.holdLeaving(ctx, lost.Holders[i], lost.Addr)
 			}
 		}
 		if len(kept) > 0 { // the other family's address stays: only the lost one is picked again
 			if rerr := b.alloc.Restore(req.Owner, kept, req.Sharing); rerr != nil {
-				return res, fmt.Errorf("keeping %v after losing %s: %w", kept, lost.Addr, rerr)
+				return res, dropped, fmt.Errorf("keeping %v after losing %s: %w", kept, lost.Addr, rerr)
 			}
 		}
 		if slices.Contains(w.addrs, lost.Addr) {
-			return res, err // the requested address itself is taken: nothing else will do
+			return res, dropped, err // the requested address itself is taken: nothing else will do
 		}
 	}
 }
@@ -263,22 +295,34 @@ func (b *balancer) assignFamilies(req allocator.Request, plan familyPlan) (alloc
 
 // claimAll makes sure an IPAllocation names svc for every address of res. It returns the
 // *ClaimedError when another controller holds an address.
-func (b *balancer) claimAll(ctx context.Context, res allocator.Result, key string, ref v1alpha1.ServiceRef) (*ClaimedError, error) {
+//
+// An address the status of svc (at the version Ensure was given) already names, and that the cache
+// shows claimed for svc, needs no call: a resync of an unchanged Service writes nothing, and no
+// release can take the claim while the status names it. Any other address is about to be added
+// to the status by a write preconditioned on that version, so it is claimed live with the fence
+// set to that version, even if this replica has held it for a while: the cache may be behind a
+// release by the other replica.
+func (b *balancer) claimAll(ctx context.Context, res allocator.Result, key string, ref v1alpha1.ServiceRef, svc *v1.Service) (*ClaimedError, error) {
 	have := map[netip.Addr]bool{}
 	for _, o := range b.index.byService(ref.Namespace, ref.Name) {
 		if a, err := netip.ParseAddr(o.Spec.Address); err == nil && hasRef(o.Spec.Services, ref) {
 			have[a] = true
 		}
 	}
+	named := statusAddrs(svc)
 	for _, a := range res.Addresses {
-		if have[a.Addr] && !a.New {
-			continue // already recorded: a resync of an unchanged Service writes nothing
+		fence := svc.ResourceVersion
+		if slices.Contains(named, a.Addr) {
+			if have[a.Addr] {
+				continue
+			}
+			fence = "" // in the status already (restored from it, or the cache is behind): no write to fence
 		}
 		pool := a.Pool
 		if pool == "" {
 			pool = "(outside every pool)"
 		}
-		if err := b.claims.claim(ctx, a.Addr, pool, key, ref); err != nil {
+		if err := b.claims.claim(ctx, a.Addr, pool, key, ref, fence); err != nil {
 			var ce *ClaimedError
 			if errors.As(err, &ce) {
 				return ce, err
@@ -290,25 +334,6 @@ func (b *balancer) claimAll(ctx context.Context, res allocator.Result, key strin
 		}
 	}
 	return nil, nil
-}
-
-// releaseOthers releases the IPAllocations that name svc for addresses it no longer holds: those
-// Assign just gave up, and any the cache shows from an earlier, interrupted change.
-func (b *balancer) releaseOthers(ctx context.Context, svc *v1.Service, res allocator.Result) error {
-	keep := addrsOf(res)
-	ref := refOf(svc.Namespace, svc.Name, svc.UID)
-	drop := slices.Clone(res.Released)
-	for _, o := range b.index.byService(svc.Namespace, svc.Name) {
-		if a, err := netip.ParseAddr(o.Spec.Address); err == nil && !slices.Contains(keep, a) && !slices.Contains(drop, a) {
-			drop = append(drop, a)
-		}
-	}
-	for _, a := range drop {
-		if err := b.claims.release(ctx, a, ref); err != nil {
-			return fmt.Errorf("releasing the previous address %s: %w", a, err)
-		}
-	}
-	return nil
 }
 
 // changedHoldings says whether Assign took or gave up any address.

@@ -46,16 +46,21 @@ func newTestBalancer(t *testing.T, api *fakeAllocations, svcs []*v1.Service, poo
 	if err != nil {
 		t.Fatal(err)
 	}
-	if probs := restore(alloc, api.list(), svcs, func(*v1.Service) bool { return true }); len(probs) > 0 {
+	probs, leaving := restore(alloc, api.list(), svcs, func(*v1.Service) bool { return true })
+	if len(probs) > 0 {
 		t.Fatalf("restore problems: %v", probs)
 	}
 	ps := newPoolState()
 	ps.set(views)
 	ready := make(chan struct{})
 	close(ready)
-	return testLB{balancer: &balancer{alloc: alloc, claims: &claimStore{client: api}, index: api, pools: ps,
+	b := &balancer{alloc: alloc, claims: &claimStore{client: api}, index: api, pools: ps,
 		nsLabels: func(ns string) (labels.Set, error) { return labels.Set{"team": ns}, nil },
-		ready:    ready, metrics: newRecorder()}, api: api}
+		ready:    ready, metrics: newRecorder()}
+	for _, owner := range leaving {
+		b.leaving.add(owner)
+	}
+	return testLB{balancer: b, api: api}
 }
 
 func (lb testLB) ensure(t *testing.T, svc *v1.Service) ([]string, error) {
@@ -186,11 +191,16 @@ func TestEnsureRequestedAndShared(t *testing.T) {
 	if diff := cmp.Diff(map[string][]string{"198.51.100.5": {"default/a", "default/b"}}, lb.api.holders()); diff != "" {
 		t.Fatalf("IPAllocations (-want +got):\n%s", diff)
 	}
-	// Changing the requested address moves the Service and releases the old one.
+	// Changing the requested address moves the Service; the old one is released once the status
+	// has moved (until then another Service could show it while a's status still does).
 	a.Spec.LoadBalancerIP = "198.51.100.6"
 	if got := mustEnsure(t, lb, a); !cmp.Equal(got, []string{"198.51.100.6"}) {
 		t.Fatalf("a got %v after asking for 198.51.100.6", got)
 	}
+	if diff := cmp.Diff(map[string][]string{"198.51.100.5": {"default/a", "default/b"}, "198.51.100.6": {"default/a"}}, lb.api.holders()); diff != "" {
+		t.Fatalf("IPAllocations in the Ensure that moved a, its status still naming 198.51.100.5 (-want +got):\n%s", diff)
+	}
+	mustEnsure(t, lb, a) // the status now names 198.51.100.6 only
 	if diff := cmp.Diff(map[string][]string{"198.51.100.5": {"default/b"}, "198.51.100.6": {"default/a"}}, lb.api.holders()); diff != "" {
 		t.Fatalf("IPAllocations after the move (-want +got):\n%s", diff)
 	}
@@ -244,7 +254,7 @@ func TestEnsureLosesRaceToOtherController(t *testing.T) {
 	lb := newTestBalancer(t, nil, nil, newPool("blue", []string{"198.51.100.0/30"}))
 	other := &claimStore{client: lb.api}
 	for _, a := range []string{"198.51.100.0", "198.51.100.1"} {
-		if err := other.claim(context.Background(), mustAddr(a), "blue", "", refOf("default", "elsewhere-"+a, "u")); err != nil {
+		if err := other.claim(context.Background(), mustAddr(a), "blue", "", refOf("default", "elsewhere-"+a, "u"), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

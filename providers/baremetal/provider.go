@@ -11,6 +11,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -195,6 +196,7 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	b := c.lb
 	b.claims = &claimStore{client: api.allocs}
 	b.index = indexLookup{allocInformer.GetIndexer()}
+	b.getService = serviceReader(kube)
 	b.nsLabels = func(ns string) (labels.Set, error) {
 		n, err := nsLister.Get(ns)
 		if apierrors.IsNotFound(err) {
@@ -232,7 +234,10 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	start := time.Now()
-	problems := restore(alloc, allocsOf(allocInformer.GetStore().List()), svcs, c.opts.Served)
+	problems, leaving := restore(alloc, allocsOf(allocInformer.GetStore().List()), svcs, c.opts.Served)
+	for _, owner := range leaving {
+		b.leaving.add(owner)
+	}
 	for _, p := range problems {
 		logger.Info("An existing allocation contradicts another; it was not restored", "service", p.service, "err", p.err)
 		if s := findService(svcLister, p.service); s != nil {
@@ -263,6 +268,24 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		}, c.opts.Served)
 	}, c.opts.RepairInterval)
 	return nil
+}
+
+// serviceReader reads one Service from the API server. A list of one name rather than a get: the
+// controller's role may list Services, not get them (charts/frontdesk controller-rbac.yaml), and
+// the answer is as fresh.
+func serviceReader(kube kubernetes.Interface) func(ctx context.Context, ns, name string) (*v1.Service, error) {
+	return func(ctx context.Context, ns, name string) (*v1.Service, error) {
+		l, err := kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+		if err != nil {
+			return nil, err
+		}
+		for i := range l.Items {
+			if l.Items[i].Name == name {
+				return &l.Items[i], nil
+			}
+		}
+		return nil, apierrors.NewNotFound(v1.Resource("services"), name)
+	}
 }
 
 // RestoreDuration is how long rebuilding the allocator took once the caches were synced.

@@ -32,7 +32,12 @@ type restoreProblem struct {
 // object, then the addresses in the status of the Services served that have no object yet (written
 // before a crash, or by an older version). The Ensure of each such Service then creates the missing
 // object. served says whether a Service is ours (type LoadBalancer, our class).
-func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs []*v1.Service, served func(*v1.Service) bool) []restoreProblem {
+//
+// A Service may hold two IPAllocations of one family: two replicas each picked one and the losing
+// pick was not released yet. The one its status names (else the lower address) is restored as its
+// own; the other is held as a leaving address (returned), which the next Ensure or the repair pass
+// releases.
+func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs []*v1.Service, served func(*v1.Service) bool) ([]restoreProblem, []string) {
 	byKey := make(map[string]*v1.Service, len(svcs))
 	for _, s := range svcs {
 		byKey[ownerKey(s)] = s
@@ -43,6 +48,11 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 	}
 	owners := map[string]*holding{}
 	var order []string
+	type extra struct {
+		ref  v1alpha1.ServiceRef
+		addr netip.Addr
+	}
+	var extras []extra
 	for _, o := range objs {
 		a, err := netip.ParseAddr(o.Spec.Address)
 		if err != nil {
@@ -50,9 +60,11 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 		}
 		for _, r := range o.Spec.Services {
 			owner, sharing := staleOwner(r), allocator.Sharing{Key: o.Spec.SharingKey}
+			var named []netip.Addr
 			if s := byKey[r.Namespace+"/"+r.Name]; s != nil && s.UID == r.UID {
 				ports, backend := sharingOf(s)
 				owner, sharing = ownerKey(s), allocator.Sharing{Key: o.Spec.SharingKey, Backend: backend, Ports: ports}
+				named = statusAddrs(s)
 			}
 			h := owners[owner]
 			if h == nil {
@@ -60,7 +72,16 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 				owners[owner] = h
 				order = append(order, owner)
 			}
-			h.addrs = append(h.addrs, a)
+			i := slices.IndexFunc(h.addrs, func(x netip.Addr) bool { return x.Is4() == a.Is4() })
+			switch {
+			case i < 0:
+				h.addrs = append(h.addrs, a)
+			case slices.Contains(named, a) || (!slices.Contains(named, h.addrs[i]) && a.Less(h.addrs[i])):
+				extras = append(extras, extra{r, h.addrs[i]})
+				h.addrs[i], h.sharing = a, sharing
+			default:
+				extras = append(extras, extra{r, a})
+			}
 		}
 	}
 	var problems []restoreProblem
@@ -70,6 +91,14 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 		if err := alloc.Restore(owner, h.addrs, h.sharing); err != nil {
 			problems = append(problems, restoreProblem{service: strings.TrimPrefix(owner, staleOwnerPrefix), err: err})
 		}
+	}
+
+	var leaving []string
+	for _, e := range extras {
+		owner := leavingOwner(e.ref, e.addr)
+		if err := alloc.Restore(owner, []netip.Addr{e.addr}, allocator.Sharing{}); err == nil {
+			leaving = append(leaving, owner)
+		} // else another holder of that object holds it: held all the same
 	}
 
 	keys := make([]string, 0, len(byKey))
@@ -101,5 +130,5 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 				err: fmt.Errorf("status.loadBalancer.ingress %v cannot be kept: %w", extra, err)})
 		}
 	}
-	return problems
+	return problems, leaving
 }

@@ -8,15 +8,23 @@
 // EnsureLoadBalancer creates anything, UpdateLoadBalancer follows changes of
 // the eligible node set, EnsureLoadBalancerDeleted runs when a Service is
 // deleted or stops wanting a load balancer, and status.loadBalancer is patched
-// through the services/status subresource only when it changed. A provider
+// through the services/status subresource only when it changed. The patch
+// that writes what EnsureLoadBalancer returned carries the resourceVersion
+// the provider was given, as a precondition: a status decided on an old
+// version of the Service (by a replica whose cache is behind, while another
+// replica also acts) is refused and decided again. On clean-up the status is
+// cleared before EnsureLoadBalancerDeleted, not after as in cloud-provider: a
+// provider must not free an address a status still names. A provider
 // error wrapping api.RetryError is retried after the delay it names; any other
 // error is retried with per-Service exponential backoff.
 //
 // It differs from cloud-provider's controller (docs/design/controller.md) in
-// three ways: it serves a configurable set of spec.loadBalancerClass values
+// these ways: it serves a configurable set of spec.loadBalancerClass values
 // (and, optionally, Services with no class) and leaves every other class
-// alone; it runs several workers; and it exports metrics and Events whose
-// reasons frontdesk controls.
+// alone; it runs several workers; it exports metrics and Events whose
+// reasons frontdesk controls; and, as said above, its status write is
+// preconditioned and the status is cleared before the load balancer is
+// deleted.
 //
 // # Whose finalizer is it?
 //

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/frontdesk-lb/frontdesk/providers/internal/fakelb"
@@ -105,6 +106,12 @@ func (e *env) namespace(t *testing.T) string {
 // start runs a controller that sees Services in namespace ns only (scenarios
 // must not see each other's), and all Nodes.
 func (e *env) start(t *testing.T, ns string, lb *fakelb.Fake, cfg Config) *controllerRun {
+	t.Helper()
+	return e.startWith(t, ns, lb, cfg)
+}
+
+// startWith is start with any provider (a wrapper of the fake, usually).
+func (e *env) startWith(t *testing.T, ns string, lb cloudprovider.LoadBalancer, cfg Config) *controllerRun {
 	t.Helper()
 	factory := informers.NewSharedInformerFactoryWithOptions(e.ctrlClient, 0, informers.WithNamespace(ns))
 	ctrl, err := New(lb, e.ctrlClient, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)

@@ -38,6 +38,7 @@ func TestController(t *testing.T) {
 	t.Run("retry error", func(t *testing.T) { testRetryError(t, e) })
 	t.Run("node set change", func(t *testing.T) { testNodeSetChange(t, e) })
 	t.Run("resync writes nothing", func(t *testing.T) { testResyncWritesNothing(t, e) })
+	t.Run("status write is fenced", func(t *testing.T) { testStatusWriteIsFenced(t, e) })
 }
 
 func key(svc *v1.Service) types.NamespacedName {
@@ -340,4 +341,76 @@ func testResyncWritesNothing(t *testing.T, e *env) {
 	if got := lb.Calls(fakelb.OpEnsure) - ensures; got < 2 {
 		t.Errorf("%d EnsureLoadBalancer calls in %s with a 1 s resync period; want at least 2", got, window)
 	}
+}
+
+// answerAnnotation tells answerByAnnotation which address to report.
+const answerAnnotation = "test.frontdesk.dev/answer"
+
+// answerByAnnotation is the fake provider reporting the address the Service's annotation names,
+// so that the answer depends on the version of the Service the provider was given.
+type answerByAnnotation struct{ *fakelb.Fake }
+
+func (a answerByAnnotation) EnsureLoadBalancer(ctx context.Context, cluster string, svc *v1.Service, nodes []*v1.Node) (*v1.LoadBalancerStatus, error) {
+	if _, err := a.Fake.EnsureLoadBalancer(ctx, cluster, svc, nodes); err != nil {
+		return nil, err
+	}
+	return &v1.LoadBalancerStatus{Ingress: []v1.LoadBalancerIngress{{IP: svc.Annotations[answerAnnotation]}}}, nil
+}
+
+// A status the provider decided on an old version of the Service is never written: the patch is
+// preconditioned on the resourceVersion the provider was given. Two replicas acting at once cannot
+// overwrite each other's decision with a stale one, which bare metal's address claims rely on.
+func testStatusWriteIsFenced(t *testing.T, e *env) {
+	ns := e.namespace(t)
+	lb := fakelb.New()
+	e.startWith(t, ns, answerByAnnotation{lb}, testConfig())
+	release := lb.Hold(types.NamespacedName{Namespace: ns, Name: "web"})
+	defer release() // idempotent
+	created := e.create(t, newService("web", inNamespace(ns), withAnnotation(answerAnnotation, "192.0.2.101")), metav1.CreateOptions{})
+	w, err := e.admin.CoreV1().Services(ns).Watch(context.Background(), metav1.ListOptions{
+		FieldSelector: "metadata.name=web", ResourceVersion: created.ResourceVersion,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	eventually(t, 10*time.Second, func() string {
+		if lb.Calls(fakelb.OpEnsure) == 0 {
+			return "no EnsureLoadBalancer call yet"
+		}
+		return ""
+	})
+	// The provider is deciding on the Service as it was; it changes meanwhile.
+	e.update(t, ns, "web", func(s *v1.Service) { s.Annotations[answerAnnotation] = "192.0.2.102" })
+	release()
+
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-w.ResultChan():
+			s, ok := ev.Object.(*v1.Service)
+			if !ok {
+				continue
+			}
+			switch ips := ingressIPs(s); {
+			case cmp.Equal(ips, []string{"192.0.2.101"}):
+				t.Fatalf("the status decided on the first version of the Service was written after the Service changed: %v", ips)
+			case cmp.Equal(ips, []string{"192.0.2.102"}):
+				if got := lb.Calls(fakelb.OpEnsure); got < 2 {
+					t.Errorf("%d EnsureLoadBalancer calls, want 2 (the first one's answer refused)", got)
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatal("the status never became 192.0.2.102")
+		}
+	}
+}
+
+func ingressIPs(s *v1.Service) []string {
+	var out []string
+	for _, in := range s.Status.LoadBalancer.Ingress {
+		out = append(out, in.IP)
+	}
+	return out
 }

@@ -78,12 +78,25 @@ func statusEqual(a, b *v1.LoadBalancerStatus) bool {
 // patchStatus sets status.loadBalancer through the status subresource if it
 // differs from want, and records the result in svc. It reports whether it
 // wrote.
-func (c *Controller) patchStatus(ctx context.Context, svc *v1.Service, want *v1.LoadBalancerStatus) (bool, error) {
+//
+// With fenced, the patch carries svc's resourceVersion, which makes it a
+// precondition: the write fails with a Conflict if the Service changed since
+// the version the provider decided on. Two controller replicas acting at once
+// (a lease handed over without fencing) cannot then overwrite each other's
+// decision with one taken on an older Service; the loser retries on the new
+// version. A provider that keeps its own records (bare metal's IPAllocations)
+// relies on this: what it returned reaches the status only if nothing changed
+// the Service in between. Clearing the status needs no fence.
+func (c *Controller) patchStatus(ctx context.Context, svc *v1.Service, want *v1.LoadBalancerStatus, fenced bool) (bool, error) {
 	if statusEqual(&svc.Status.LoadBalancer, want) {
 		return false, nil
 	}
 	before := &v1.Service{Status: v1.ServiceStatus{LoadBalancer: svc.Status.LoadBalancer}}
 	after := &v1.Service{Status: v1.ServiceStatus{LoadBalancer: *want}}
+	if fenced {
+		// Absent from before, so the two-way patch carries it.
+		after.ResourceVersion = svc.ResourceVersion
+	}
 	if err := c.patch(ctx, svc, before, after, "status"); err != nil {
 		return false, err
 	}

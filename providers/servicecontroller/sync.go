@@ -212,7 +212,7 @@ func (c *Controller) ensure(ctx context.Context, key string, svc *v1.Service) (o
 		return opEnsure, why, fmt.Errorf("ensuring load balancer: %w", err)
 	}
 	status = normalizeStatus(status)
-	changed, err := c.patchStatus(ctx, svc, status)
+	changed, err := c.patchStatus(ctx, svc, status, true)
 	if err != nil {
 		syncErrors.WithLabelValues("status").Inc()
 		return opEnsure, why, fmt.Errorf("patching status: %w", err)
@@ -242,15 +242,18 @@ func (c *Controller) update(ctx context.Context, key string, svc *v1.Service, no
 	return nil
 }
 
-// cleanup deletes the load balancer of a Service that no longer wants one,
-// clears its status and then releases it by removing the finalizer.
+// cleanup clears the status of a Service that no longer wants a load
+// balancer, deletes the load balancer and then releases the Service by
+// removing the finalizer. The status goes first (cloud-provider's controller
+// clears it last): a provider that hands out addresses must not release one
+// that a status still names, or another Service could show it too.
 func (c *Controller) cleanup(ctx context.Context, key string, svc *v1.Service) error {
-	if err := c.deleteLoadBalancer(ctx, svc); err != nil {
-		return err
-	}
-	if _, err := c.patchStatus(ctx, svc, &v1.LoadBalancerStatus{}); err != nil && !apierrors.IsNotFound(err) {
+	if _, err := c.patchStatus(ctx, svc, &v1.LoadBalancerStatus{}, false); err != nil && !apierrors.IsNotFound(err) {
 		syncErrors.WithLabelValues("status").Inc()
 		return fmt.Errorf("clearing status: %w", err)
+	}
+	if err := c.deleteLoadBalancer(ctx, svc); err != nil {
+		return err
 	}
 	if err := c.removeFinalizer(ctx, svc); err != nil && !apierrors.IsNotFound(err) {
 		syncErrors.WithLabelValues("finalizer").Inc()
