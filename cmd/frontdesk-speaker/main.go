@@ -86,7 +86,7 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		o.BGP.ASN = uint32(n)
 		return nil
 	})
-	fs.StringVar(&o.BGP.Namespace, "namespace", getenv("POD_NAMESPACE"), "the speakers' namespace: their Pods', holding BGP password Secrets (default $POD_NAMESPACE)")
+	fs.StringVar(&o.Namespace, "namespace", getenv("POD_NAMESPACE"), "the speakers' namespace: their Pods', holding BGP password Secrets (default $POD_NAMESPACE)")
 	fs.Func("proxy", "run frontdesk's node proxy in the speaker: nftables; empty (the default) leaves forwarding to kube-proxy or another proxy", func(v string) error {
 		if !slices.Contains(agent.ProxyModes, v) {
 			return fmt.Errorf("%q: want nftables, or empty for no node proxy", v)
@@ -109,10 +109,9 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 	if err := proxy.CheckFlags("proxy-", o.Proxy.Config); o.Proxy.Mode != "" && err != nil {
 		return o, err
 	}
-	if o.BGP.Enabled && (o.BGP.ASN == 0 || o.BGP.Namespace == "") {
+	if o.BGP.Enabled && (o.BGP.ASN == 0 || o.Namespace == "") {
 		return o, errors.New("--bgp needs --bgp-asn and --namespace (or $POD_NAMESPACE)")
 	}
-	o.PodNamespace = o.BGP.Namespace
 	if o.RestartGrace < 0 {
 		return o, errors.New("--restart-grace is negative: want a duration, or 0 for none")
 	}

@@ -73,9 +73,9 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "own Pod, for telling a restart from a leave",
 			args: []string{"--liveness-key-file=/k", "--pod-name=speaker-x7k2p", "--namespace=frontdesk-system", "--restart-grace=0"},
-			want: agent.Options{NodeName: "node-env", PodName: "speaker-x7k2p", PodNamespace: "frontdesk-system", LivenessPort: 7473, LivenessKeyFile: "/k",
+			want: agent.Options{NodeName: "node-env", PodName: "speaker-x7k2p", Namespace: "frontdesk-system", LivenessPort: 7473, LivenessKeyFile: "/k",
 				BootIDFile: "/proc/sys/kernel/random/boot_id", Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472",
-				Drain: 300 * time.Millisecond, BGP: agent.BGPOptions{Namespace: "frontdesk-system"}, Proxy: proxyDefaults},
+				Drain: 300 * time.Millisecond, Proxy: proxyDefaults},
 		},
 		{name: "negative restart grace", args: []string{"--liveness-key-file=/k", "--restart-grace=-1s"}, wantErr: true},
 		{name: "unknown proxy mode", args: []string{"--liveness-key-file=/k", "--proxy=iptables"}, wantErr: true},

@@ -66,7 +66,7 @@ func agentHelper(cfgJSON string) int {
 		return 2
 	}
 	// The clients and config the speaker's Main would build for --bgp.
-	bc, err := bgpConfig(Options{NodeName: hc.Node, BGP: BGPOptions{Enabled: true, ASN: hc.ASN, Namespace: hc.Namespace}},
+	bc, err := bgpConfig(Options{NodeName: hc.Node, Namespace: hc.Namespace, BGP: BGPOptions{Enabled: true, ASN: hc.ASN}},
 		cfg, textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr))))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

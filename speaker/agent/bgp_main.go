@@ -18,8 +18,6 @@ type BGPOptions struct {
 	Enabled bool
 	// ASN is the speakers' global ASN (each BGPPeer's localASN is used on its session).
 	ASN uint32
-	// Namespace is the speakers' namespace, where BGPPeer password Secrets live.
-	Namespace string
 }
 
 // The client-side rate limit of the BGP loop's clients.
@@ -55,7 +53,7 @@ func bgpConfig(o Options, cfg *rest.Config, log klog.Logger) (*BGPConfig, error)
 		return nil, fmt.Errorf("building the frontdesk.dev BGP client: %w", err)
 	}
 	return &BGPConfig{
-		NodeName: o.NodeName, Namespace: o.BGP.Namespace, Kube: kube, API: api, BGP: bgpAPI,
+		NodeName: o.NodeName, Namespace: o.Namespace, Kube: kube, API: api, BGP: bgpAPI,
 		NewSpeaker: GoBGPSpeaker(o.BGP.ASN), Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
 	}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
@@ -30,9 +31,11 @@ import (
 type Options struct {
 	Kubeconfig string // empty: in-cluster config
 	NodeName   string
-	// PodName and PodNamespace name the speaker's own Pod: on SIGTERM, whether it is being
-	// deleted decides between a leave and a restart (restartIntent). Empty: always a leave.
-	PodName, PodNamespace string
+	// Namespace is the speakers' own namespace: their Pods' and the BGP password Secrets'.
+	Namespace string
+	// PodName is the speaker's own Pod: on SIGTERM, whether it is being deleted decides between
+	// a leave and a restart (restartIntent). Empty: always a leave.
+	PodName string
 	// RestartGrace is how long a peer that left for a restart stays alive to this speaker
 	// (liveness.Config.RestartGrace); zero: none, a restart is a leave.
 	RestartGrace    time.Duration
@@ -187,11 +190,12 @@ func Main(stop context.Context, o Options) error {
 	select {
 	case <-stop.Done():
 		ctx, cancel := context.WithTimeout(context.Background(), restartCheckTimeout)
+		node, _ := corelisters.NewNodeLister(set.Nodes().GetIndexer()).Get(o.NodeName)
 		var why string
-		restart, why = restartIntent(ctx, kube, o.PodNamespace, o.PodName, o.NodeName)
+		restart, why = restartIntent(ctx, kube.CoreV1(), o.Namespace, o.PodName, node)
 		cancel()
 		if restart {
-			log.Info("stopping for a restart: the peers keep this node's addresses here meanwhile", "why", why, "grace", "the peers' --restart-grace")
+			log.Info("stopping for a restart: the peers keep this node's addresses here meanwhile", "why", why)
 		} else {
 			log.Info("stopping: handing the addresses over", "why", why, "drain", o.Drain)
 		}
@@ -222,8 +226,8 @@ func Main(stop context.Context, o Options) error {
 	return runErr
 }
 
-// restartCheckTimeout bounds the API reads that decide, on SIGTERM, between a leave and a
-// restart: a sick API server delays the hand-over by at most this, then it is a leave.
+// restartCheckTimeout bounds the read of the speaker's own Pod that decides, on SIGTERM, between a
+// leave and a restart: a sick API server delays the hand-over by at most this, then it is a leave.
 const restartCheckTimeout = time.Second
 
 // resyncPeriod of the informers of both loops.

@@ -3,11 +3,11 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // Taints that say a node is going away, though it is neither cordoned nor being deleted yet: the
@@ -26,28 +26,19 @@ var goingAwayTaints = []string{"ToBeDeletedByClusterAutoscaler", corev1.TaintNod
 // node that is schedulable, ready and not being deleted. A SIGTERM without a Pod deletion is the
 // kubelet shutting the node down or the container stopping for good, and any doubt (no Pod
 // name, the API server not answering within ctx) is a plain leave: the peers take over at once,
-// as before. It returns the decision and why, for the log.
-func restartIntent(ctx context.Context, kube kubernetes.Interface, namespace, pod, node string) (bool, string) {
+// as before. The Pod is read live (its deletion is what the SIGTERM follows); the Node, n, comes
+// from the speaker's informer cache (nil if it is not there): a cordon or a taint that matters
+// was put on well before. It returns the decision and why, for the log.
+func restartIntent(ctx context.Context, pods corev1client.PodsGetter, namespace, pod string, n *corev1.Node) (bool, string) {
 	if namespace == "" || pod == "" {
 		return false, "the speaker's Pod is not known (POD_NAME, POD_NAMESPACE)"
 	}
-	p, err := kube.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
+	p, err := pods.Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
 		return false, fmt.Sprintf("reading the speaker's Pod: %v", err)
 	}
 	if p.DeletionTimestamp == nil {
 		return false, "the speaker's Pod is not being deleted: the node or the container is stopping"
-	}
-	// list, not get: the speaker's RBAC lists and watches Nodes and needs no more for this.
-	nodes, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", node).String()})
-	if err != nil {
-		return false, fmt.Sprintf("reading the Node: %v", err)
-	}
-	var n *corev1.Node
-	for i := range nodes.Items {
-		if nodes.Items[i].Name == node {
-			n = &nodes.Items[i]
-		}
 	}
 	switch {
 	case n == nil:
@@ -60,10 +51,8 @@ func restartIntent(ctx context.Context, kube kubernetes.Interface, namespace, po
 		return false, "the Node is not ready"
 	}
 	for _, t := range n.Spec.Taints {
-		for _, k := range goingAwayTaints {
-			if t.Key == k {
-				return false, "the Node has the taint " + k
-			}
+		if slices.Contains(goingAwayTaints, t.Key) {
+			return false, "the Node has the taint " + t.Key
 		}
 	}
 	return true, "the speaker's Pod is being deleted on a Node that stays up: a rollout or a Pod deletion"

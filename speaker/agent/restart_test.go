@@ -29,45 +29,44 @@ func TestRestartIntent(t *testing.T) {
 		}
 		return n
 	}
-	other := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-2"},
-		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
 	tests := []struct {
 		name     string
 		podName  string
-		objs     []runtime.Object
+		pod      *corev1.Pod
+		node     *corev1.Node // from the informer cache; nil: not there
 		failPods bool
 		want     bool
 	}{
-		{"rollout on a healthy node", "speaker-abcde", []runtime.Object{pod(true), node(nil), other}, false, true},
-		{"Pod not deleted: the node shuts down", "speaker-abcde", []runtime.Object{pod(false), node(nil), other}, false, false},
-		{"no Pod name", "", []runtime.Object{pod(true), node(nil)}, false, false},
-		{"Pod not found", "speaker-zzzzz", []runtime.Object{pod(true), node(nil)}, false, false},
-		{"API server failing", "speaker-abcde", []runtime.Object{pod(true), node(nil)}, true, false},
-		{"Node gone", "speaker-abcde", []runtime.Object{pod(true), other}, false, false},
-		{"Node cordoned", "speaker-abcde", []runtime.Object{pod(true), node(func(n *corev1.Node) { n.Spec.Unschedulable = true })}, false, false},
-		{"Node not ready", "speaker-abcde", []runtime.Object{pod(true), node(func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionUnknown })}, false, false},
-		{"Node being deleted", "speaker-abcde", []runtime.Object{pod(true), node(func(n *corev1.Node) {
+		{"rollout on a healthy node", "speaker-abcde", pod(true), node(nil), false, true},
+		{"Pod not deleted: the node shuts down", "speaker-abcde", pod(false), node(nil), false, false},
+		{"no Pod name", "", pod(true), node(nil), false, false},
+		{"Pod not found", "speaker-zzzzz", pod(true), node(nil), false, false},
+		{"API server failing", "speaker-abcde", pod(true), node(nil), true, false},
+		{"Node gone", "speaker-abcde", pod(true), nil, false, false},
+		{"Node cordoned", "speaker-abcde", pod(true), node(func(n *corev1.Node) { n.Spec.Unschedulable = true }), false, false},
+		{"Node not ready", "speaker-abcde", pod(true), node(func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionUnknown }), false, false},
+		{"Node being deleted", "speaker-abcde", pod(true), node(func(n *corev1.Node) {
 			n.DeletionTimestamp, n.Finalizers = &now, []string{"x"}
-		})}, false, false},
-		{"Node to be deleted by the autoscaler", "speaker-abcde", []runtime.Object{pod(true), node(func(n *corev1.Node) {
+		}), false, false},
+		{"Node to be deleted by the autoscaler", "speaker-abcde", pod(true), node(func(n *corev1.Node) {
 			n.Spec.Taints = []corev1.Taint{{Key: "ToBeDeletedByClusterAutoscaler", Effect: corev1.TaintEffectNoSchedule}}
-		})}, false, false},
-		{"Node out of service", "speaker-abcde", []runtime.Object{pod(true), node(func(n *corev1.Node) {
+		}), false, false},
+		{"Node out of service", "speaker-abcde", pod(true), node(func(n *corev1.Node) {
 			n.Spec.Taints = []corev1.Taint{{Key: corev1.TaintNodeOutOfService, Effect: corev1.TaintEffectNoExecute}}
-		})}, false, false},
-		{"another taint", "speaker-abcde", []runtime.Object{pod(true), node(func(n *corev1.Node) {
+		}), false, false},
+		{"another taint", "speaker-abcde", pod(true), node(func(n *corev1.Node) {
 			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "lb", Effect: corev1.TaintEffectNoSchedule}}
-		})}, false, true},
+		}), false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kube := fake.NewClientset(tt.objs...)
+			kube := fake.NewClientset(tt.pod)
 			if tt.failPods {
 				kube.PrependReactor("get", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 					return true, nil, errors.New("etcdserver: request timed out")
 				})
 			}
-			got, why := restartIntent(context.Background(), kube, "frontdesk-system", tt.podName, "node-1")
+			got, why := restartIntent(context.Background(), kube.CoreV1(), "frontdesk-system", tt.podName, tt.node)
 			if got != tt.want || why == "" {
 				t.Errorf("restartIntent = %v (%q), want %v with a reason", got, why, tt.want)
 			}
