@@ -78,8 +78,9 @@ func (p *peer) restarting(now time.Time) bool {
 //     retired). Anything else is a replay, or a datagram reordered in flight.
 //
 // An accepted datagram makes the peer alive until Timeout passes, or dead at once if it carries
-// LEAVING (alive until Config.RestartGrace passes if it also carries RESTARTING). Rejected datagrams change nothing else, so stray or replayed traffic can neither keep
-// a dead peer alive beyond about two Timeouts after it was recorded nor kill a live one.
+// LEAVING (alive until Config.RestartGrace passes if it also carries RESTARTING). Rejected
+// datagrams change nothing else, so stray or replayed traffic can neither keep a dead peer alive
+// beyond about two Timeouts after it was recorded nor kill a live one.
 func (m *Membership) handle(b []byte, now time.Time) {
 	m.mu.Lock()
 	changed := m.handleLocked(b, now)
@@ -139,7 +140,7 @@ func (m *Membership) handleLocked(b []byte, now time.Time) (changed bool) {
 		gapMetric.Observe(now.Sub(p.lastSeen).Seconds())
 	}
 	p.seq, p.echo, p.lastSeen, p.left = d.seq, d.nonce, now, d.leaving()
-	restarting := d.leaving() && d.restarting() && m.cfg.RestartGrace > 0
+	restarting := d.restarting() && m.cfg.RestartGrace > 0 // parse: RESTARTING comes with LEAVING only
 	switch {
 	case !restarting:
 		p.restartBy = time.Time{}

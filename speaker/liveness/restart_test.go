@@ -19,8 +19,8 @@ func TestLeaveForRestartKeepsThePeerAlive(t *testing.T) {
 	if !s.alive("node-0", "node-2") || !s.alive("node-1", "node-2") {
 		t.Fatal("node-2 dead to its peers right after leaving for a restart")
 	}
-	if st := s.nodes["node-0"].m.View().Peers["node-2"]; !st.Alive || !st.Restarting || !st.Left || st.Dead {
-		t.Errorf("node-0's view of the restarting node-2: %+v, want Alive, Restarting, Left, not Dead", st)
+	if st := s.nodes["node-0"].m.View().Peers["node-2"]; !st.Alive || !st.Left || st.Dead {
+		t.Errorf("node-0's view of the restarting node-2: %+v, want Alive and Left (restarting), not Dead", st)
 	}
 	// A restart takes a few seconds: the old process exits, the new one syncs before heartbeating.
 	for end := s.now().Add(4 * time.Second); s.now().Before(end); s.run(10 * time.Millisecond) {
@@ -38,8 +38,8 @@ func TestLeaveForRestartKeepsThePeerAlive(t *testing.T) {
 		}
 	}
 	st := s.nodes["node-0"].m.View().Peers["node-2"]
-	if st.Restarting || st.Left || st.Incarnation != s.nodes["node-2"].m.inc {
-		t.Errorf("node-0's view of node-2 back: %+v, want its new incarnation %x, neither Restarting nor Left", st, s.nodes["node-2"].m.inc)
+	if st.Left || st.Incarnation != s.nodes["node-2"].m.inc {
+		t.Errorf("node-0's view of node-2 back: %+v, want its new incarnation %x, not Left", st, s.nodes["node-2"].m.inc)
 	}
 	// Past the grace nothing changes: the new incarnation cleared it.
 	s.run(testRestartGrace)
@@ -66,7 +66,7 @@ func TestRestartGraceEnds(t *testing.T) {
 	if !s.drainChanges("node-0") {
 		t.Error("no change notified at the grace's end")
 	}
-	if st := s.nodes["node-0"].m.View().Peers["node-2"]; st.Alive || st.Restarting || !st.Left || st.Dead {
+	if st := s.nodes["node-0"].m.View().Peers["node-2"]; st.Alive || !st.Left || st.Dead {
 		t.Errorf("node-0's view of node-2 after the grace: %+v, want Left only (a speaker that left, not a dead node)", st)
 	}
 	// It still comes back as any speaker does.

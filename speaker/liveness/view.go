@@ -23,10 +23,8 @@ type PeerState struct {
 	// nothing says its node is gone.
 	Dead bool
 	// Left: its last accepted datagram carried LEAVING (a speaker stopping, not a node dying).
+	// Left and Alive: it left for a restart and its restart grace runs.
 	Left bool
-	// Restarting: it left saying it restarts on a node that stays up, and is Alive until its
-	// next incarnation is heard or the restart grace ends.
-	Restarting bool
 	// DeadSince is when it became Dead: its last heartbeat plus Timeout.
 	DeadSince time.Time
 	// Incarnation of the peer's speaker process as last accepted (0 if never heard); a new one
@@ -50,7 +48,7 @@ func (m *Membership) View() View {
 	defer m.mu.Unlock()
 	v := View{Self: m.self, SelfAlive: m.state == stateRunning, Peers: make(map[string]PeerState, len(m.peers))}
 	for name, p := range m.peers {
-		st := PeerState{Alive: m.peerAlive(p, now), Left: p.left, Restarting: p.restarting(now), Incarnation: p.inc, BootID: p.boot, RebootedAt: p.rebootedAt}
+		st := PeerState{Alive: m.peerAlive(p, now), Left: p.left, Incarnation: p.inc, BootID: p.boot, RebootedAt: p.rebootedAt}
 		if m.deadLocked(p, now) {
 			st.Dead, st.DeadSince = true, p.lastSeen.Add(m.cfg.Timeout)
 		}
