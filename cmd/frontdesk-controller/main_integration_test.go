@@ -27,6 +27,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/test/poll"
 )
 
 // The test binary runs main() when this is set: the test starts the real command as a process.
@@ -159,14 +160,12 @@ func TestBareMetalEndToEnd(t *testing.T) {
 	// that is the witness, not a sleep. Its status patch follows the provider's answer, so the
 	// address is watched for a moment more: it must be the first one throughout.
 	getMetrics(t, port, `frontdesk_service_controller_load_balancers 1`)
-	for end := time.Now().Add(2 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	poll.Consistently(t, 2*time.Second, func() string {
 		if again := waitIngress(t, c, 30*time.Second); again != first {
-			t.Fatalf("after a restart hello-svc moved from %s to %s", first, again)
+			return fmt.Sprintf("after a restart hello-svc moved from %s to %s", first, again)
 		}
-		if time.Now().After(end) {
-			break
-		}
-	}
+		return ""
+	})
 }
 
 func waitIngress(t *testing.T, c *cluster.Cluster, timeout time.Duration) string {

@@ -206,22 +206,6 @@ func (e *env) assertDistinct(t testing.TB) map[netip.Addr]string {
 	return owner
 }
 
-// consistently checks cond every 20 ms for the whole of window and fails at the first complaint.
-// Against a real API server there is no point at which the controller is provably idle, so "it
-// did not happen" can only be observed over a bounded window; polling through it, rather than
-// looking once at its end, also catches a wrong state that comes and goes.
-func consistently(t testing.TB, window time.Duration, cond func() string) {
-	t.Helper()
-	for end := time.Now().Add(window); ; time.Sleep(20 * time.Millisecond) {
-		if msg := cond(); msg != "" {
-			t.Fatal(msg)
-		}
-		if time.Now().After(end) {
-			return
-		}
-	}
-}
-
 // distinct is assertDistinct for goroutines other than the test's, which must not call t.Fatal.
 func (e *env) distinct() (map[netip.Addr]string, error) {
 	svcs, err := e.kube.CoreV1().Services("").List(context.Background(), metav1.ListOptions{})

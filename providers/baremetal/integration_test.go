@@ -19,6 +19,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/providers/baremetal"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/test/poll"
 )
 
 func TestAllocateFamilies(t *testing.T) {
@@ -185,7 +186,7 @@ func TestRestartsMoveNothing(t *testing.T) {
 		// The new controller syncs every Service; it has reached a waiting one. Watch the
 		// addresses while it goes on (no address moves, no waiting Service gets one), then compare.
 		e.waitEvent(t, firstPending(before), "SyncLoadBalancerFailed", "no free address")
-		consistently(t, 500*time.Millisecond, func() string {
+		poll.Consistently(t, 500*time.Millisecond, func() string {
 			for a, svc := range e.assertDistinct(t) {
 				if before[svc] != a.String() {
 					return fmt.Sprintf("restart %d: %s has %s, had %q", round+1, svc, a, before[svc])
@@ -355,7 +356,7 @@ func TestPoolShrinkKeepsAddressesAndSaysSo(t *testing.T) {
 	if _, err := e.kube.CoreV1().Services("default").Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	consistently(t, time.Second, func() string {
+	poll.Consistently(t, time.Second, func() string {
 		s, err := e.kube.CoreV1().Services("default").Get(context.Background(), "a", metav1.GetOptions{})
 		if err != nil {
 			return "" // a transient API error: the next poll looks again

@@ -22,7 +22,6 @@ import (
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/klog/v2/ktesting"
 
-	"github.com/frontdesk-lb/frontdesk/providers/internal/fakelb"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
@@ -103,15 +102,10 @@ func (e *env) namespace(t *testing.T) string {
 	return ns.Name
 }
 
-// start runs a controller that sees Services in namespace ns only (scenarios
-// must not see each other's), and all Nodes.
-func (e *env) start(t *testing.T, ns string, lb *fakelb.Fake, cfg Config) *controllerRun {
-	t.Helper()
-	return e.startWith(t, ns, lb, cfg)
-}
-
-// startWith is start with any provider (a wrapper of the fake, usually).
-func (e *env) startWith(t *testing.T, ns string, lb cloudprovider.LoadBalancer, cfg Config) *controllerRun {
+// start runs a controller over lb (the fake provider, or a wrapper of it) that
+// sees Services in namespace ns only (scenarios must not see each other's), and
+// all Nodes.
+func (e *env) start(t *testing.T, ns string, lb cloudprovider.LoadBalancer, cfg Config) *controllerRun {
 	t.Helper()
 	factory := informers.NewSharedInformerFactoryWithOptions(e.ctrlClient, 0, informers.WithNamespace(ns))
 	ctrl, err := New(lb, e.ctrlClient, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)
@@ -146,22 +140,6 @@ func (e *env) startWith(t *testing.T, ns string, lb cloudprovider.LoadBalancer, 
 }
 
 // testConfig retries fast enough for tests to watch several retries.
-// consistently checks cond every 20 ms for the whole of window and fails at the first complaint.
-// Against a real API server there is no point at which the controller is provably idle, so "it
-// did not happen" can only be observed over a bounded window; polling through it, rather than
-// looking once at its end, also catches a wrong state that comes and goes.
-func consistently(t *testing.T, window time.Duration, cond func() string) {
-	t.Helper()
-	for end := time.Now().Add(window); ; time.Sleep(20 * time.Millisecond) {
-		if msg := cond(); msg != "" {
-			t.Fatal(msg)
-		}
-		if time.Now().After(end) {
-			return
-		}
-	}
-}
-
 func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.ResyncPeriod = 0

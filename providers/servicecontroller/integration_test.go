@@ -19,6 +19,7 @@ import (
 	"k8s.io/component-base/metrics/testutil"
 
 	"github.com/frontdesk-lb/frontdesk/providers/internal/fakelb"
+	"github.com/frontdesk-lb/frontdesk/test/poll"
 )
 
 // TestController runs the controller against a real kube-apiserver (from
@@ -108,7 +109,7 @@ func testClasses(t *testing.T, e *env) {
 	e.waitServed(t, ns, "ours")
 	// The other Services were created after "ours" and may still be in the
 	// queue: watch the provider for a while.
-	consistently(t, 500*time.Millisecond, func() string {
+	poll.Consistently(t, 500*time.Millisecond, func() string {
 		var served []string
 		for _, l := range lb.LoadBalancers() {
 			served = append(served, l.Service.Name)
@@ -189,7 +190,7 @@ func testTypeChangeWhileStopped(t *testing.T, e *env) {
 	})
 	// "web" is done, and "theirs", listed before it at start-up, was most
 	// likely handled already; watch it for a while to leave no doubt.
-	consistently(t, 500*time.Millisecond, func() string {
+	poll.Consistently(t, 500*time.Millisecond, func() string {
 		if theirs, _ := e.get(t, ns, "theirs"); !hasCleanupFinalizer(theirs) {
 			return "the finalizer another manager set was removed"
 		}
@@ -363,7 +364,7 @@ func (a answerByAnnotation) EnsureLoadBalancer(ctx context.Context, cluster stri
 func testStatusWriteIsFenced(t *testing.T, e *env) {
 	ns := e.namespace(t)
 	lb := fakelb.New()
-	e.startWith(t, ns, answerByAnnotation{lb}, testConfig())
+	e.start(t, ns, answerByAnnotation{lb}, testConfig())
 	release := lb.Hold(types.NamespacedName{Namespace: ns, Name: "web"})
 	defer release() // idempotent
 	created := e.create(t, newService("web", inNamespace(ns), withAnnotation(answerAnnotation, "192.0.2.101")), metav1.CreateOptions{})
