@@ -123,13 +123,7 @@ func TestRestartOrRebootEndToEnd(t *testing.T) {
 	ps := &fakeSetter{}
 	rv := &recordingView{membershipView: nodes["node-a"].m}
 	rec := record.NewFakeRecorder(100)
-	ctx, cancel := context.WithCancel(context.Background())
-	loopDone := make(chan struct{})
-	go func() {
-		defer close(loopDone)
-		runDeadNodes(ctx, rv, ps, rec, deadnodes.Config{ReturnAfter: 300 * time.Millisecond, RestartHold: time.Hour}, klog.Background())
-	}()
-	defer func() { cancel(); <-loopDone }()
+	goRunDeadNodes(t, rv, ps, rec, deadnodes.Config{ReturnAfter: 300 * time.Millisecond, RestartHold: time.Hour})
 	a := nodes["node-a"].m
 	aliveC := func() bool { return a.IsAlive("node-c") }
 	events := func() []string {
@@ -204,13 +198,7 @@ func TestRebootAfterLeaveEndToEnd(t *testing.T) {
 	nodes, peers := startSpeakers(t, "node-a", "node-b", "node-c")
 	ps := &fakeSetter{}
 	rec := record.NewFakeRecorder(100)
-	ctx, cancel := context.WithCancel(context.Background())
-	loopDone := make(chan struct{})
-	go func() {
-		defer close(loopDone)
-		runDeadNodes(ctx, nodes["node-a"].m, ps, rec, deadnodes.Config{ReturnAfter: 300 * time.Millisecond, RestartHold: time.Hour}, klog.Background())
-	}()
-	defer func() { cancel(); <-loopDone }()
+	goRunDeadNodes(t, nodes["node-a"].m, ps, rec, deadnodes.Config{ReturnAfter: 300 * time.Millisecond, RestartHold: time.Hour})
 	a, c := nodes["node-a"].m, nodes["node-c"]
 	waitUntil(t, "all heard", func() bool { return allHeard(nodes) })
 	c.leave()

@@ -93,18 +93,23 @@ func TestRunDeadNodes(t *testing.T) {
 	}
 }
 
+// goRunDeadNodes runs runDeadNodes until the test ends (its cleanup stops the loop and waits).
+func goRunDeadNodes(t *testing.T, mem membershipView, ps excludedNodesSetter, rec record.EventRecorder, cfg deadnodes.Config) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runDeadNodes(ctx, mem, ps, rec, cfg, klog.Background())
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 func testRunDeadNodes(t *testing.T, self string) {
 	const returnAfter = 300 * time.Millisecond
 	mem := &viewMembership{v: view3(self, false), c: make(chan struct{}, 1)}
 	ps := &fakeSetter{}
 	rec := record.NewFakeRecorder(10)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runDeadNodes(ctx, mem, ps, rec, deadnodes.Config{ReturnAfter: returnAfter}, klog.Background())
-	}()
-	defer func() { cancel(); <-done }()
+	goRunDeadNodes(t, mem, ps, rec, deadnodes.Config{ReturnAfter: returnAfter})
 	mem.set(view3(self, true))
 	synctest.Wait()
 	if _, ok := ps.last()["node-c"]; !ok {
