@@ -66,6 +66,44 @@ func testRollingUpgrade(t *testing.T, l *lab, vip netip.Addr) {
 	}
 
 	announcer := l.announcer(t, vip)
+	var began time.Time
+	ok, failures := l.loadWithoutMove(t, vip, announcer, "during the rolling upgrade", func() {
+		began = time.Now()
+		l.helmUpgrade(t, "controller.image.tag="+newTag, "speaker.image.tag="+newTag)
+		eventually(t, 5*time.Minute, "every frontdesk Pod on the new tag and ready", func() (bool, string) {
+			var old []string
+			for _, c := range []string{"speaker", "controller"} {
+				pods := l.componentPods(t, c)
+				want := map[string]int{"speaker": len(l.plan.Nodes), "controller": 2}[c]
+				ready := 0
+				for _, p := range pods {
+					if !strings.HasSuffix(p.Spec.Containers[0].Image, ":"+newTag) {
+						old = append(old, p.Name)
+					} else if podReady(&p) && p.DeletionTimestamp == nil {
+						ready++
+					}
+				}
+				if ready != want {
+					old = append(old, fmt.Sprintf("%d of %d %s Pods ready on %s", ready, want, c, newTag))
+				}
+			}
+			return len(old) == 0, strings.Join(old, ", ")
+		})
+	})
+	t.Logf("helm upgrade %s → %s rolled out in %s: %d answers, %d failed requests", oldTag, newTag,
+		time.Since(began).Round(100*time.Millisecond), ok[hello], len(failures))
+	if after := addrs(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("LoadBalancer addresses moved: before %v, after %v", before, after)
+	}
+}
+
+// loadWithoutMove runs act while the LAN client requests vip, which announcer announces, then
+// waits for 20 more answers, and fails t for what replacing speakers must not do: fail a
+// request, or move vip off announcer, in the client's ARP entry at any moment or in the
+// IPAllocation's status after. during names act in the messages. It returns the answers by
+// body and the failed requests.
+func (l *lab) loadWithoutMove(t *testing.T, vip netip.Addr, announcer, during string, act func()) (map[string]int, []string) {
+	t.Helper()
 	client := l.plan.NS(topology.RoleLANClient)
 	path, err := watchNeigh(t.Context(), client, vip, l.nodeMACs(t))
 	if err != nil {
@@ -77,47 +115,22 @@ func testRollingUpgrade(t *testing.T, l *lab, vip netip.Addr) {
 		n := ld.answered()
 		return n >= 10, fmt.Sprintf("%d answers", n)
 	})
-	began := time.Now()
-	l.helmUpgrade(t, "controller.image.tag="+newTag, "speaker.image.tag="+newTag)
-	eventually(t, 5*time.Minute, "every frontdesk Pod on the new tag and ready", func() (bool, string) {
-		var old []string
-		for _, c := range []string{"speaker", "controller"} {
-			pods := l.componentPods(t, c)
-			want := map[string]int{"speaker": len(l.plan.Nodes), "controller": 2}[c]
-			ready := 0
-			for _, p := range pods {
-				if !strings.HasSuffix(p.Spec.Containers[0].Image, ":"+newTag) {
-					old = append(old, p.Name)
-				} else if podReady(&p) && p.DeletionTimestamp == nil {
-					ready++
-				}
-			}
-			if ready != want {
-				old = append(old, fmt.Sprintf("%d of %d %s Pods ready on %s", ready, want, c, newTag))
-			}
-		}
-		return len(old) == 0, strings.Join(old, ", ")
-	})
-	// Answers from the new release, then the tally.
-	rolled := ld.answered()
-	eventually(t, 10*time.Second, "answers after the rollout", func() (bool, string) {
+	act()
+	answered := ld.answered()
+	eventually(t, 10*time.Second, "answers after the change", func() (bool, string) {
 		n := ld.answered()
-		return n >= rolled+20, fmt.Sprintf("%d answers since", n-rolled)
+		return n >= answered+20, fmt.Sprintf("%d answers since", n-answered)
 	})
 	ok, failures := ld.stop()
-	t.Logf("helm upgrade %s → %s rolled out in %s: %d answers, %d failed requests", oldTag, newTag,
-		time.Since(began).Round(100*time.Millisecond), ok[hello], len(failures))
-	if len(failures) > 0 {
-		t.Errorf("%d requests failed during the rolling upgrade: %v", len(failures), failures)
-	}
-	if after := addrs(); fmt.Sprint(after) != fmt.Sprint(before) {
-		t.Errorf("LoadBalancer addresses moved: before %v, after %v", before, after)
-	}
 	path.stop()
+	if len(failures) > 0 {
+		t.Errorf("%d requests failed %s: %v", len(failures), during, failures)
+	}
 	if moves := path.movesFrom(announcer); len(moves) > 0 {
-		t.Errorf("%s moved off %s during the rolling upgrade (client's ARP entry): %v", vip, announcer, moves)
+		t.Errorf("%s moved off %s %s (client's ARP entry): %v", vip, announcer, during, moves)
 	}
 	if now := l.announcerOrEmpty(t, vip); now != announcer {
-		t.Errorf("%s announced by %q after the rolling upgrade, by %s before", vip, now, announcer)
+		t.Errorf("%s announced by %q after the change %s, by %s before", vip, now, during, announcer)
 	}
+	return ok, failures
 }
