@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -92,9 +93,9 @@ func withFence(ann map[string]string, uid types.UID, version string) (map[string
 	if cur, ok := ann[fenceKey(uid)]; ok && !versionBefore(cur, version) {
 		return ann, false
 	}
-	out := make(map[string]string, len(ann)+1)
-	for k, v := range ann {
-		out[k] = v
+	out := maps.Clone(ann)
+	if out == nil {
+		out = map[string]string{}
 	}
 	out[fenceKey(uid)] = version
 	return out, true

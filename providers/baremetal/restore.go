@@ -113,12 +113,10 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 		}
 		held := alloc.Addresses(k)
 		var extra []netip.Addr
-		for _, ing := range s.Status.LoadBalancer.Ingress {
-			a, err := netip.ParseAddr(ing.IP)
-			if err != nil || slices.Contains(held, a) {
-				continue
+		for _, a := range statusAddrs(s) {
+			if !slices.Contains(held, a) {
+				extra = append(extra, a)
 			}
-			extra = append(extra, a.Unmap())
 		}
 		if len(extra) == 0 {
 			continue
