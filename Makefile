@@ -19,6 +19,11 @@ SHELL := bash
 GO ?= go
 TOOL := $(GO) tool -modfile=hack/tools/go.mod
 export FRONTDESK_CACHE ?= $(HOME)/.cache/frontdesk
+# Everything builds as the images do (hack/images: static, -trimpath), tests and the lab's binaries
+# included, so that each package is compiled once for all of them: from empty caches the images'
+# build then finds the tree already compiled by the test tiers. Only the race detector needs cgo.
+export CGO_ENABLED ?= 0
+export GOFLAGS := $(strip $(filter-out -trimpath,$(shell $(GO) env GOFLAGS)) -trimpath)
 # The Helm chart's tests: their own Go module (Helm's dependencies stay out of go.mod). -count=1
 # because the Go test cache does not notice edits to the chart's templates, which it reads.
 CHART_TEST := charts/frontdesk/test
@@ -120,10 +125,13 @@ verify-generated:
 	    exit 1; \
 	  fi; echo "verify-generated: up to date"
 
+# The test tiers run with -vet=off: make lint runs go vet over every build tag, so go test's own
+# vet step (a second analysis of every package, in each tier) would only repeat it.
 unit:
-	$(GO) test ./...
-	cd $(CHART_TEST) && $(GO) test -count=1 ./...
+	$(GO) test -vet=off ./...
+	cd $(CHART_TEST) && $(GO) test -vet=off -count=1 ./...
 
+unit-race: export CGO_ENABLED = 1
 unit-race:
 	$(GO) test -race ./...
 	cd $(CHART_TEST) && $(GO) test -race -count=1 ./...
@@ -149,15 +157,16 @@ K8S_BIN = $(shell bash test/tools/build.sh --print-dir)
 
 integration: k8s-tools
 	@pkgs="$(integration_pkgs)"; if [ -z "$$pkgs" ]; then echo "integration: no tests"; exit 0; fi; \
-	  FRONTDESK_K8S_BIN=$(K8S_BIN) $(GO) test -tags integration -count=1 -p 1 -timeout 30m $$pkgs
-	cd $(CHART_TEST) && FRONTDESK_K8S_BIN=$(K8S_BIN) $(GO) test -tags integration -count=1 -timeout 15m ./...
+	  FRONTDESK_K8S_BIN=$(K8S_BIN) $(GO) test -vet=off -tags integration -count=1 -p 1 -timeout 30m $$pkgs
+	cd $(CHART_TEST) && FRONTDESK_K8S_BIN=$(K8S_BIN) $(GO) test -vet=off -tags integration -count=1 -timeout 15m ./...
 
 netns: deps
 	@pkgs="$(call tier_pkgs,netns)"; if [ -z "$$pkgs" ]; then echo "netns: no tests"; exit 0; fi; \
 	  if [ "$$(id -u)" -ne 0 ]; then echo "netns: these tests need root: $$pkgs" >&2; exit 1; fi; \
-	  FRONTDESK_K8S_BIN=$(K8S_BIN) $(GO) test -tags netns,integration -count=1 -p 1 -timeout 30m $$pkgs
+	  FRONTDESK_K8S_BIN=$(K8S_BIN) $(GO) test -vet=off -tags netns,integration -count=1 -p 1 -timeout 30m $$pkgs
 
-# Every test tier in turn, each with the time elapsed when it is done. The unit tests run without
+# Every test tier in turn, each with the time elapsed when it is done (hack/test.sh: it also builds
+# the lab's one-off parts in the background during the unit and integration tiers). The unit tests run without
 # -race here: the race detector's build of every package and its dependencies is a second compile
 # of the tree (about 15 minutes on 2 cores from empty caches); CI runs make unit-race after make
 # test. Lint is not a test tier: from empty caches it builds golangci-lint and vets the whole tree
@@ -166,10 +175,7 @@ netns: deps
 TEST_TIERS = deps k8s-tools unit integration netns
 
 test:
-	@start=$$(date +%s); for tier in $(TEST_TIERS); do \
-	  $(MAKE) --no-print-directory $$tier || exit 1; \
-	  echo "make test: $$tier passed, $$(( $$(date +%s) - start )) s elapsed"; \
-	done; echo "make test: every tier passed in $$(( $$(date +%s) - start )) s"
+	@bash hack/test.sh $(TEST_TIERS)
 
 bench:
 	$(GO) run ./hack/benchreport $(SUITE)

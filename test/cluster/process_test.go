@@ -27,6 +27,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// waitForever blocks until a signal ends the process. Not select{}: in a static build
+// (CGO_ENABLED=0, as make builds everything) the runtime takes a process with every goroutine
+// blocked and no timer pending for a deadlock and exits; a pending timer is not one. It returns
+// nothing: its result only lets the helper's modes end in a return.
+func waitForever() int {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
 // runHelper is the fake component. args[0] is a directory it reports in.
 func runHelper(mode string, args []string) int {
 	dir := args[0]
@@ -41,13 +51,13 @@ func runHelper(mode string, args []string) int {
 		}
 		_ = os.WriteFile(filepath.Join(dir, "child.pid"), []byte(strconv.Itoa(child.Pid)), 0o644)
 		_ = os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644)
-		select {}
+		return waitForever()
 	case "sleep":
-		select {}
+		return waitForever()
 	case "ignore-sigterm":
 		signal.Ignore(syscall.SIGTERM)
 		_ = os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644)
-		select {}
+		return waitForever()
 	case "addr-in-use":
 		// What kube-apiserver and etcd print when a port was taken.
 		fmt.Println("listen tcp 127.0.0.1:6443: bind: address already in use")
