@@ -18,8 +18,9 @@ import (
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 )
 
-const usage = `usage: frontdesk-lab up|down|supervise [flags]
+const usage = `usage: frontdesk-lab up|down|build|supervise [flags]
   up      make the lab (or reuse a running one) and print how to use it
+  build   only build what a lab runs (the one-off builds into their caches, the lab's commands into --dir's bin/)
   down    remove the lab: processes, Pods, namespaces, mounts, cgroups, nftables tables, files`
 
 func main() { os.Exit(mainCode()) }
@@ -69,7 +70,7 @@ func run(ctx context.Context, sub string, args []string) error {
 	if o.Dir == "" {
 		o.Dir = filepath.Join(supervisor.DefaultRoot, o.Name)
 	}
-	if sub == "up" || sub == "supervise" {
+	if sub == "up" || sub == "build" || sub == "supervise" {
 		if err := defaults(&o); err != nil {
 			return err
 		}
@@ -83,6 +84,8 @@ func run(ctx context.Context, sub string, args []string) error {
 		}
 		fmt.Printf("lab %q removed\n", o.Name)
 		return nil
+	case "build":
+		return supervisor.Build(ctx, o)
 	case "supervise":
 		return supervisor.Supervise(ctx, o)
 	}

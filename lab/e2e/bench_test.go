@@ -33,8 +33,7 @@ func BenchmarkLab(b *testing.B) {
 		b.Skip("the lab needs root: it makes network namespaces")
 	}
 	repo, _ := repoAndK8sBin(b)
-	bin := b.TempDir()
-	buildBinaries(b, repo, bin)
+	bin := buildBinaries(b, repo)
 	for b.Loop() {
 		began := time.Now()
 		l := startLab(b, supervisor.ProxyFrontdesk, bin)

@@ -25,8 +25,7 @@ func TestDownAfterSupervisorDied(t *testing.T) {
 		t.Skip("the lab needs root: it makes network namespaces")
 	}
 	repo, _ := repoAndK8sBin(t)
-	bin := t.TempDir()
-	buildBinaries(t, repo, bin)
+	bin := buildBinaries(t, repo)
 	l := startLab(t, supervisor.ProxyFrontdesk, bin)
 
 	l.kubectl(t, "apply", "-f", "examples/hello-deploy.yaml")

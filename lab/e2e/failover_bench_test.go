@@ -121,8 +121,7 @@ func BenchmarkLabFailover(b *testing.B) {
 		b.Fatalf("FRONTDESK_FAILOVER_EXCLUSION=%q: want on or off (off with frontdesk's proxy only)", exclusion)
 	}
 	repo, _ := repoAndK8sBin(b)
-	bin := b.TempDir()
-	buildBinaries(b, repo, bin)
+	bin := buildBinaries(b, repo)
 	l := startLab(b, proxy, bin)
 	if exclusion == "off" {
 		variant = "-exclusion-off"

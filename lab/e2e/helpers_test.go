@@ -48,41 +48,20 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// buildBinaries builds what the lab runs into dir: the lab's command, helm,
-// gobgpd and gobgp; and, into their caches, the node binaries and the images.
-func buildBinaries(t testing.TB, repo, dir string) {
+// buildBinaries builds what a lab runs, as make lab does (supervisor.Build: the one-off builds
+// into their caches, the images of this commit unless they are there, since the speaker,
+// controller and proxy run from them), and returns the folder holding the lab's command, helm
+// and gobgp, for labs started with Prebuilt.
+func buildBinaries(t testing.TB, repo string) string {
 	t.Helper()
 	began := time.Now()
-	cmd := exec.Command("bash", supervisor.NodeBuild)
-	cmd.Dir = repo
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("bash %s: %v\n%s", supervisor.NodeBuild, err, out)
-	}
-	// The images of this commit: the speaker, controller and proxy run from them, so archives
-	// left by an earlier commit would test (and benchmark) old code.
 	var progress bytes.Buffer
-	o := supervisor.Options{Repo: repo, Images: supervisor.ImagesDir(repo), Out: &progress}
-	if err := supervisor.PrepareImages(t.Context(), o); err != nil {
+	o := supervisor.Options{Repo: repo, Dir: t.TempDir(), Images: supervisor.ImagesDir(repo), Out: &progress}
+	if err := supervisor.Build(t.Context(), o); err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
-	t.Log(strings.SplitN(progress.String(), "\n", 2)[0])
-	args := []string{"build", "-o", dir + "/"}
-	for _, c := range supervisor.Commands {
-		args = append(args, "./cmd/"+c)
-	}
-	build := exec.Command("go", args...)
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	var out bytes.Buffer
-	if err := supervisor.BuildRouterTools(t.Context(), repo, dir, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	if err := supervisor.LinkHelm(t.Context(), repo, dir, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
 	t.Logf("binaries built in %s", time.Since(began).Round(time.Second))
+	return filepath.Join(o.Dir, "bin")
 }
 
 // repoAndK8sBin finds the checkout and the Kubernetes binaries.

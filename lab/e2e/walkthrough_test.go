@@ -37,8 +37,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Skip("the lab needs root: it makes network namespaces")
 	}
 	repo, _ := repoAndK8sBin(t)
-	bin := t.TempDir()
-	buildBinaries(t, repo, bin)
+	bin := buildBinaries(t, repo)
 	for _, proxy := range []string{supervisor.ProxyFrontdesk, supervisor.ProxyKubeProxy} {
 		t.Run(proxy, func(t *testing.T) { walkthrough(t, proxy, bin) })
 	}

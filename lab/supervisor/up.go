@@ -43,7 +43,12 @@ func Up(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	if err := prepare(ctx, o); err != nil {
+	for _, d := range []string{"logs", "nodes"} {
+		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := Build(ctx, o); err != nil {
 		return err
 	}
 	plan, _ := o.Plan()
@@ -70,12 +75,13 @@ func step(w io.Writer, format string, args ...any) {
 	_, _ = fmt.Fprintf(w, "lab: "+format+"\n", args...)
 }
 
-// prepare installs missing Debian packages and builds what the lab runs.
-func prepare(ctx context.Context, o Options) error {
-	for _, d := range []string{"bin", "logs", "nodes"} {
-		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o755); err != nil {
-			return err
-		}
+// Build installs missing Debian packages and builds what a lab runs, each one-off build into its
+// cache (the Kubernetes and node binaries, the images unless those of this version are there) and
+// the lab's own commands, helm and gobgp into o.Dir/bin; with o.Prebuilt only the cached ones.
+// Up calls it, as do the lab's tests and make test (frontdesk-lab build, ahead of the netns tier).
+func Build(ctx context.Context, o Options) error {
+	if err := os.MkdirAll(filepath.Join(o.Dir, "bin"), 0o755); err != nil {
+		return err
 	}
 	step(o.Out, "Debian packages (hack/install-deps.sh)")
 	if err := run(ctx, o, "bash", filepath.Join(o.Repo, "hack/install-deps.sh")); err != nil {
