@@ -69,6 +69,11 @@ func run(ctx context.Context, sub string, args []string) error {
 	}
 	if o.Dir == "" {
 		o.Dir = filepath.Join(supervisor.DefaultRoot, o.Name)
+	} else if sub == "down" && !isSet(fs, "name") {
+		// A lab's directory says which lab it is: down --dir=D removes the lab that lives in D.
+		if st, err := supervisor.ReadState(o.Dir); err == nil && st.Options.Name != "" {
+			o.Name = st.Options.Name
+		}
 	}
 	if sub == "up" || sub == "build" || sub == "supervise" {
 		if err := defaults(&o); err != nil {
@@ -91,6 +96,12 @@ func run(ctx context.Context, sub string, args []string) error {
 	}
 	fmt.Fprintln(os.Stderr, usage)
 	return &exitError{code: 2}
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func defaults(o *supervisor.Options) error {

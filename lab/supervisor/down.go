@@ -30,6 +30,12 @@ func Down(ctx context.Context, o Options) error { return down(ctx, o, false) }
 // down is Down; keepBin keeps the lab's binaries (up removing a failed lab before making it again,
 // with binaries built for it).
 func down(ctx context.Context, o Options, keepBin bool) error {
+	// Names are all down goes by: with the directory of one lab and the name of another, it would
+	// remove the files of a running lab and leave its processes and namespaces behind.
+	if st, err := ReadState(o.Dir); err == nil && st.Options.Name != "" && st.Options.Name != o.Name {
+		return fmt.Errorf("the lab in %s is named %q, not %q: nothing removed (down --name=%s --dir=%s)",
+			o.Dir, st.Options.Name, o.Name, st.Options.Name, o.Dir)
+	}
 	if pid := supervisorPid(o.Dir); alive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		deadline := time.Now().Add(20 * time.Second)
