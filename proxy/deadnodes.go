@@ -7,6 +7,8 @@ import (
 
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // ExcludedNode is a node whose endpoints take no new connections because it is dead: the
@@ -75,7 +77,7 @@ func (s *store) noteReady(key types.NamespacedName, now time.Time) {
 	cur := map[netip.Addr]time.Time{}
 	for _, es := range s.slices[key] {
 		for _, e := range es.Endpoints {
-			if len(e.Addresses) == 0 || (e.Conditions.Ready != nil && !*e.Conditions.Ready) {
+			if len(e.Addresses) == 0 || !served.ConditionsOf(e.Conditions).Ready {
 				continue
 			}
 			a, err := netip.ParseAddr(e.Addresses[0])

@@ -10,6 +10,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // modelOptions is what the rules of one family depend on besides the Service and its endpoints.
@@ -224,12 +226,15 @@ func endpointsFor(epSlices []*discovery.EndpointSlice, fam family, sp servicePor
 				continue
 			}
 			seen[ap] = true
-			ep := endpoint{addr: a, port: port, ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
+			c := served.ConditionsOf(e.Conditions)
+			ep := endpoint{addr: a, port: port, ready: c.Ready, termin: c.Terminating}
+			// A nil serving is read as ready here, where kube-proxy (and served) read it as true.
+			// The two differ only for ready false, terminating true and serving unset, which the
+			// EndpointSlice controller never writes; docs/design/eligibility.md leaves it open.
 			ep.serving = ep.ready
 			if e.Conditions.Serving != nil {
 				ep.serving = *e.Conditions.Serving
 			}
-			ep.termin = e.Conditions.Terminating != nil && *e.Conditions.Terminating
 			if e.NodeName != nil {
 				ep.node = *e.NodeName
 			}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 func TestNodeEligible(t *testing.T) {
@@ -24,9 +26,16 @@ func TestNodeEligible(t *testing.T) {
 		{"exclude label true", newNode("n", withNodeLabel(v1.LabelNodeExcludeBalancers, "true")), false},
 		{"exclude label false", newNode("n", withNodeLabel(v1.LabelNodeExcludeBalancers, "false")), true},
 		{"exclude label garbage", newNode("n", withNodeLabel(v1.LabelNodeExcludeBalancers, "maybe")), false},
-		{"autoscaler taint", newNode("n", withTaint(ToBeDeletedTaint)), false},
+		{"autoscaler taint", newNode("n", withTaint(served.TaintToBeDeleted)), false},
 		{"other taint", newNode("n", withTaint("example.com/dedicated")), true},
 		{"being deleted", newNode("n", nodeDeleting()), false},
+		// A cordon stops new Pods, not traffic (docs/design/eligibility.md).
+		{"cordoned", newNode("n", func(n *v1.Node) { n.Spec.Unschedulable = true }), true},
+		// The cloud's health checks find a broken data path; the speakers, with none in front
+		// of them, do not announce from such a node.
+		{"network unavailable", newNode("n", func(n *v1.Node) {
+			n.Status.Conditions = append(n.Status.Conditions, v1.NodeCondition{Type: v1.NodeNetworkUnavailable, Status: v1.ConditionTrue})
+		}), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := nodeEligible(tc.node); got != tc.want {

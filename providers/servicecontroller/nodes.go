@@ -4,46 +4,20 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
-// ToBeDeletedTaint is the taint the cluster autoscaler puts on a node it is
-// about to remove; traffic must leave such a node before it goes.
-const ToBeDeletedTaint = "ToBeDeletedByClusterAutoscaler"
-
-// nodeEligible reports whether a load balancer may send traffic to n.
+// nodeEligible reports whether a load balancer may send traffic to n: package served's rule for
+// load balancer targets, of which every node a speaker may announce from is one.
 func nodeEligible(n *v1.Node) bool {
-	return n.DeletionTimestamp == nil && !excludedByLabel(n) && !taintedForDeletion(n) && nodeReady(n)
-}
-
-// excludedByLabel follows cloud-provider: the label's presence excludes the
-// node, unless its value parses as false ("false", "0", "f"...).
-func excludedByLabel(n *v1.Node) bool {
-	v, ok := n.Labels[v1.LabelNodeExcludeBalancers]
-	if !ok {
-		return false
-	}
-	exclude, err := strconv.ParseBool(v)
-	return err != nil || exclude
-}
-
-func taintedForDeletion(n *v1.Node) bool {
-	return slices.ContainsFunc(n.Spec.Taints, func(t v1.Taint) bool { return t.Key == ToBeDeletedTaint })
-}
-
-func nodeReady(n *v1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == v1.NodeReady {
-			return c.Status == v1.ConditionTrue
-		}
-	}
-	return false
+	return served.NodeOf(n).LoadBalancerTarget() == ""
 }
 
 // nodeSet is what the provider's view of the nodes depends on: the name and

@@ -3,17 +3,13 @@ package agent
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-)
 
-// Taints that say a node is going away, though it is neither cordoned nor being deleted yet: the
-// cluster autoscaler's, before it drains and deletes a node, and the one an operator puts on a
-// node that is shut down for good (non-graceful node shutdown).
-var goingAwayTaints = []string{"ToBeDeletedByClusterAutoscaler", corev1.TaintNodeOutOfService}
+	"github.com/frontdesk-lb/frontdesk/served"
+)
 
 // restartIntent decides, on SIGTERM, whether this speaker stops to be replaced on a node that
 // stays up: then its peers are asked to keep it alive for their restart grace
@@ -40,29 +36,24 @@ func restartIntent(ctx context.Context, pods corev1client.PodsGetter, namespace,
 	if p.DeletionTimestamp == nil {
 		return false, "the speaker's Pod is not being deleted: the node or the container is stopping"
 	}
-	switch {
-	case n == nil:
+	if n == nil {
 		return false, "the Node is gone"
-	case n.DeletionTimestamp != nil:
-		return false, "the Node is being deleted"
-	case n.Spec.Unschedulable:
-		return false, "the Node is cordoned (a drain, maybe a shutdown)"
-	case !nodeReady(n):
-		return false, "the Node is not ready"
 	}
-	for _, t := range n.Spec.Taints {
-		if slices.Contains(goingAwayTaints, t.Key) {
-			return false, "the Node has the taint " + t.Key
-		}
+	// The Node's facts as package served reads them. A cordon, which counts for no traffic
+	// decision, is a hint here: a drain, maybe before a shutdown. So are the taints of a node
+	// going away: the cluster autoscaler's, before it drains and deletes a node, and the one an
+	// operator puts on a node shut down for good (non-graceful node shutdown).
+	switch f := served.NodeOf(n); {
+	case f.Deleting:
+		return false, "the Node is being deleted"
+	case f.Cordoned:
+		return false, "the Node is cordoned (a drain, maybe a shutdown)"
+	case !f.Ready:
+		return false, "the Node is not ready"
+	case f.ToBeDeleted:
+		return false, "the Node has the taint " + served.TaintToBeDeleted
+	case f.OutOfService:
+		return false, "the Node has the taint " + corev1.TaintNodeOutOfService
 	}
 	return true, "the speaker's Pod is being deleted on a Node that stays up: a rollout or a Pod deletion"
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

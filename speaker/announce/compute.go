@@ -10,14 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/frontdesk-lb/frontdesk/served"
 	"github.com/frontdesk-lb/frontdesk/speaker/election"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
-)
-
-// Node facts the election reads, by their Kubernetes names.
-const (
-	// TaintToBeDeleted is the taint the cluster autoscaler puts on a node it is about to remove.
-	TaintToBeDeleted = "ToBeDeletedByClusterAutoscaler"
 )
 
 // Compute decides, for the node s.Self, which addresses it announces on layer 2. It fails only
@@ -54,10 +49,10 @@ func Compute(s Snapshot) (Plan, error) {
 	if classes == nil {
 		classes = []string{DefaultClass}
 	}
-	groups := groupServices(s.Services, classes)
+	groups := served.ByAddress(s.Services, served.Classes{Names: classes, Unset: true})
 	eps := map[types.NamespacedName]*localEndpoints{}
 	for _, g := range groups {
-		for _, k := range g.local {
+		for _, k := range g.Local {
 			if eps[k] == nil {
 				eps[k] = &localEndpoints{}
 			}
@@ -82,8 +77,8 @@ func Compute(s Snapshot) (Plan, error) {
 
 // sortedAddrs sorts by a precomputed key: netip.Addr.Compare is the bulk of the cost of sorting
 // 10k addresses otherwise. The key orders as Compare does (IPv4 before IPv6, then by value);
-// zones never occur here (ingressAddr refuses them).
-func sortedAddrs(groups map[netip.Addr]*vipGroup) []netip.Addr {
+// zones never occur here (served.IngressAddr refuses them).
+func sortedAddrs(groups map[netip.Addr]*served.Group) []netip.Addr {
 	type keyed struct {
 		v6     bool
 		hi, lo uint64
@@ -125,9 +120,9 @@ type decider struct {
 	local   []string
 }
 
-func (dc *decider) decide(addr netip.Addr, g *vipGroup) Decision {
-	d := Decision{Addr: addr, Services: g.services}
-	if len(g.local) > 0 {
+func (dc *decider) decide(addr netip.Addr, g *served.Group) Decision {
+	d := Decision{Addr: addr, Services: g.Services}
+	if len(g.Local) > 0 {
 		// One Local Service is enough: kube-proxy drops its external traffic on nodes without a
 		// local endpoint, whatever the other Services on the address say.
 		d.Policy = election.PolicyLocal
@@ -151,7 +146,7 @@ func (dc *decider) decide(addr netip.Addr, g *vipGroup) Decision {
 	ann := election.Announcement{Addr: addr, Policy: d.Policy}
 	switch {
 	case d.Policy == election.PolicyLocal:
-		ann.LocalNodes = dc.localNodes(g.local, familyOf(addr), pp.candidates)
+		ann.LocalNodes = dc.localNodes(g.Local, familyOf(addr), pp.candidates)
 	case pp.candidates != nil:
 		// Node selectors narrow the candidates; the election's LocalNodes does exactly that (an
 		// eligible node outside it ranks as absent), so the ranking among the selected nodes is
@@ -199,26 +194,33 @@ func (dc *decider) localNodes(local []types.NamespacedName, f family, candidates
 	return dc.local
 }
 
-// nodeFacts reads what the election needs from a Node.
+// nodeFacts reads what the election needs from a Node: whether package served lets a speaker on
+// it announce (the same rule as over BGP), and whether its speaker is alive.
 func nodeFacts(n *corev1.Node, alive map[string]bool) election.Node {
-	f := election.Node{Name: n.Name, SpeakerAlive: alive[n.Name]}
-	// The service controller excludes a node carrying the label whatever its value.
-	_, f.Excluded = n.Labels[corev1.LabelNodeExcludeBalancers]
-	for _, c := range n.Status.Conditions {
-		switch c.Type {
-		case corev1.NodeReady:
-			f.Ready = c.Status == corev1.ConditionTrue
-		case corev1.NodeNetworkUnavailable:
-			f.NetworkUnavailable = c.Status == corev1.ConditionTrue
-		}
-	}
-	for _, t := range n.Spec.Taints {
-		if t.Key == TaintToBeDeleted {
-			f.ToBeDeleted = true
-		}
-	}
-	return f
+	return election.Node{Name: n.Name, SpeakerAlive: alive[n.Name], Ineligible: electionReason(served.NodeOf(n).Announcer())}
 }
+
+// electionReason maps a reason of package served to the election's of the same name; "" (the
+// node may announce) is 0.
+func electionReason(r served.Reason) election.Reason {
+	if r == "" {
+		return 0
+	}
+	if er, ok := electionReasons[r]; ok {
+		return er
+	}
+	// A reason the election does not name still keeps the node out (TestElectionReasons fails
+	// first).
+	return election.NodeExcluded
+}
+
+var electionReasons = func() map[served.Reason]election.Reason {
+	m := map[served.Reason]election.Reason{}
+	for _, r := range election.Reasons() {
+		m[served.Reason(r.String())] = r
+	}
+	return m
+}()
 
 // Decision returns the decision for addr, if the Plan has one.
 func (p Plan) Decision(addr netip.Addr) (Decision, bool) {

@@ -9,8 +9,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/frontdesk-lb/frontdesk/served"
 	"github.com/frontdesk-lb/frontdesk/speaker/election"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 )
@@ -186,9 +188,25 @@ func TestComputeNodeEligibility(t *testing.T) {
 			want: []Decision{dec(vip1, next, NodeNotReady, "web")},
 		},
 		{
-			name: "excluded by label, whatever its value",
-			snap: snap(w, web, tweakNode(w, nodeLabel(corev1.LabelNodeExcludeBalancers, "false"))),
+			name: "excluded by label",
+			snap: snap(w, web, tweakNode(w, nodeLabel(corev1.LabelNodeExcludeBalancers, ""))),
 			want: []Decision{dec(vip1, next, NodeExcluded, "web")},
+		},
+		{
+			// As the service controller and cloud-provider read it (docs/design/eligibility.md).
+			name: "exclude label false keeps the node",
+			snap: snap(w, web, tweakNode(w, nodeLabel(corev1.LabelNodeExcludeBalancers, "false"))),
+			want: []Decision{dec(vip1, w, Announcing, "web")},
+		},
+		{
+			name: "being deleted",
+			snap: snap(w, web, tweakNode(w, func(n *corev1.Node) { n.DeletionTimestamp = &metav1.Time{} })),
+			want: []Decision{dec(vip1, next, NodeToBeDeleted, "web")},
+		},
+		{
+			name: "a cordon does not matter",
+			snap: snap(w, web, tweakNode(w, func(n *corev1.Node) { n.Spec.Unschedulable = true })),
+			want: []Decision{dec(vip1, w, Announcing, "web")},
 		},
 		{
 			name: "NetworkUnavailable",
@@ -197,7 +215,7 @@ func TestComputeNodeEligibility(t *testing.T) {
 		},
 		{
 			name: "being removed by the autoscaler",
-			snap: snap(w, web, tweakNode(w, taint(TaintToBeDeleted))),
+			snap: snap(w, web, tweakNode(w, taint(served.TaintToBeDeleted))),
 			want: []Decision{dec(vip1, next, NodeToBeDeleted, "web")},
 		},
 		{
@@ -259,5 +277,22 @@ func TestComputeErrors(t *testing.T) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestElectionReasons: every reason package served gives for a node has the election's reason of
+// the same name, so that no node is let in by a missing mapping and users see one token.
+func TestElectionReasons(t *testing.T) {
+	if got := electionReason(""); got != 0 {
+		t.Errorf(`electionReason("") = %v, want 0`, got)
+	}
+	for _, r := range served.NodeReasons() {
+		got := electionReason(r)
+		if got.String() != string(r) {
+			t.Errorf("electionReason(%s) = %v, want the election's reason of that name", r, got)
+		}
+		if Reason(got.String()) != fromElection(got) {
+			t.Errorf("%s: announce reason %s", r, fromElection(got))
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // family indexes per-IP-family data: kube-proxy sends an IPv4 VIP's traffic to IPv4 endpoints
@@ -32,11 +34,9 @@ type localEndpoints struct {
 	terminating [families]bitset
 }
 
-// nodes returns the nodes that can serve f-traffic for a Local Service: those with a ready
-// endpoint or, when the Service has none anywhere, those with a serving terminating one. This is
-// kube-proxy's fallback (KEP-1669) lifted from one node to the Service: a node whose endpoints
-// are all terminating still forwards to them, but while other nodes have ready endpoints
-// announcing from it would move the address twice within a rollout.
+// nodes returns the nodes that can serve f-traffic for a Local Service: served.Local.Serves over
+// every node at once. Those with a ready endpoint or, when the Service has none anywhere, those
+// with a serving terminating one.
 func (l *localEndpoints) nodes(f family) bitset {
 	if l.ready[f] != nil && !l.ready[f].empty() {
 		return l.ready[f]
@@ -81,15 +81,10 @@ func indexEndpoints(slices []*discoveryv1.EndpointSlice, want map[types.Namespac
 			if !ok {
 				continue
 			}
-			c := ep.Conditions
-			// As kube-proxy reads them: nil Ready and nil Serving mean true, nil Terminating false.
-			ready := c.Ready == nil || *c.Ready
-			serving := c.Serving == nil || *c.Serving
-			terminating := c.Terminating != nil && *c.Terminating
-			switch {
-			case ready:
+			switch c := served.ConditionsOf(ep.Conditions); {
+			case c.Ready:
 				add(&le.ready[f], n, size)
-			case serving && terminating:
+			case c.Fallback():
 				add(&le.terminating[f], n, size)
 			}
 		}

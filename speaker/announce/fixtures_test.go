@@ -181,7 +181,7 @@ func top(t *testing.T, addr netip.Addr, nodes ...string) string {
 	t.Helper()
 	ns := make([]election.Node, len(nodes))
 	for i, n := range nodes {
-		ns[i] = election.Node{Name: n, Ready: true, SpeakerAlive: true}
+		ns[i] = election.Node{Name: n, SpeakerAlive: true}
 	}
 	e, err := election.New(election.Config{Self: nodes[0], Nodes: ns})
 	if err != nil {

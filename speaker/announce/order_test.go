@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // TestOrderIndependent: every speaker lists objects in its own order; the Plan must not depend
@@ -152,7 +154,7 @@ func syntheticSnapshot(n, nodes, slicesPer int, rng *rand.Rand) Snapshot {
 // rely on.
 func TestSortedAddrs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	groups := map[netip.Addr]*vipGroup{}
+	groups := map[netip.Addr]*served.Group{}
 	for range 2000 {
 		var b [16]byte
 		for i := range b {

@@ -13,7 +13,7 @@ func BenchmarkElect(b *testing.B) {
 		b.Run(fmt.Sprintf("vips=10k/nodes=%d", n), func(b *testing.B) {
 			ns := eligibleNodes(names("node", n))
 			for i := 0; i < n; i += 10 {
-				ns[i].Ready = false
+				ns[i].Ineligible = NodeNotReady
 			}
 			addrs := consecutiveAddrs("10.0.0.0", 10000)
 			anns := make([]Announcement, len(addrs))

@@ -28,38 +28,24 @@ func (p TrafficPolicy) String() string {
 }
 
 // Node holds the facts about one candidate node that decide whether it may announce anything.
-// The caller derives them from the Node object and from speaker liveness.
+// The caller derives them from the Node object (package served decides which Nodes may attract
+// traffic, the same way for layer 2 and BGP) and from speaker liveness.
 type Node struct {
 	Name string
-	// Ready: the NodeReady condition is True.
-	Ready bool
-	// Excluded: the node.kubernetes.io/exclude-from-external-load-balancers label is present
-	// (whatever its value, as the service controller reads it).
-	Excluded bool
-	// NetworkUnavailable: the NetworkUnavailable condition is True.
-	NetworkUnavailable bool
-	// ToBeDeleted: the ToBeDeletedByClusterAutoscaler taint is present; the autoscaler is draining
-	// the node, and announcing from it would only cause a second move shortly after.
-	ToBeDeleted bool
+	// Ineligible is why the Node object keeps this node from announcing: NodeNotReady,
+	// NodeToBeDeleted, NodeExcluded or NetworkUnavailable (served.Node.Announcer); 0 when it
+	// does not.
+	Ineligible Reason
 	// SpeakerAlive: the node's speaker is a live member as this node's liveness layer sees it.
 	SpeakerAlive bool
 }
 
 // ineligible returns why the node may not announce, 0 when it may.
 func (n *Node) ineligible() Reason {
-	switch {
-	case !n.SpeakerAlive:
+	if !n.SpeakerAlive {
 		return SpeakerNotAlive
-	case !n.Ready:
-		return NodeNotReady
-	case n.ToBeDeleted:
-		return NodeToBeDeleted
-	case n.Excluded:
-		return NodeExcluded
-	case n.NetworkUnavailable:
-		return NetworkUnavailable
 	}
-	return 0
+	return n.Ineligible
 }
 
 // Announcement is one address to elect a node for. Services sharing an address are one

@@ -16,17 +16,17 @@ var (
 
 // node returns an eligible node; tweaks make it otherwise.
 func node(name string, tweaks ...func(*Node)) Node {
-	n := Node{Name: name, Ready: true, SpeakerAlive: true}
+	n := Node{Name: name, SpeakerAlive: true}
 	for _, t := range tweaks {
 		t(&n)
 	}
 	return n
 }
 
-func notReady(n *Node)           { n.Ready = false }
-func excluded(n *Node)           { n.Excluded = true }
-func networkUnavailable(n *Node) { n.NetworkUnavailable = true }
-func toBeDeleted(n *Node)        { n.ToBeDeleted = true }
+func notReady(n *Node)           { n.Ineligible = NodeNotReady }
+func excluded(n *Node)           { n.Ineligible = NodeExcluded }
+func networkUnavailable(n *Node) { n.Ineligible = NetworkUnavailable }
+func toBeDeleted(n *Node)        { n.Ineligible = NodeToBeDeleted }
 func speakerDead(n *Node)        { n.SpeakerAlive = false }
 
 func TestElectReasons(t *testing.T) {
@@ -90,10 +90,10 @@ func TestElectReasons(t *testing.T) {
 		},
 		{
 			name:     "first failing check is reported",
-			cfg:      Config{Self: "node-a", Nodes: []Node{node("node-a", notReady, excluded, toBeDeleted)}},
+			cfg:      Config{Self: "node-a", Nodes: []Node{node("node-a", notReady, speakerDead)}},
 			ann:      Announcement{Addr: vip4},
-			want:     Result{Addr: vip4, Reason: NodeNotReady},
-			wantText: "no node is eligible to announce 192.0.2.10; on this node the Node is not Ready",
+			want:     Result{Addr: vip4, Reason: SpeakerNotAlive},
+			wantText: "no node is eligible to announce 192.0.2.10; on this node this node's speaker is not a live member",
 		},
 		{
 			name: "self not among the nodes",

@@ -70,7 +70,7 @@ func refElect(cfg Config, a Announcement) Result {
 		if n.Name == cfg.Self {
 			self = &cfg.Nodes[i]
 		}
-		ok := n.SpeakerAlive && n.Ready && !n.ToBeDeleted && !n.Excluded && !n.NetworkUnavailable
+		ok := n.SpeakerAlive && n.Ineligible == 0
 		if ok && (a.Policy != PolicyLocal || slices.Contains(a.LocalNodes, n.Name)) {
 			cands = append(cands, n.Name)
 		}
@@ -98,14 +98,8 @@ func refElect(cfg Config, a Announcement) Result {
 		res.Reason = NodeUnknown
 	case !self.SpeakerAlive:
 		res.Reason = SpeakerNotAlive
-	case !self.Ready:
-		res.Reason = NodeNotReady
-	case self.ToBeDeleted:
-		res.Reason = NodeToBeDeleted
-	case self.Excluded:
-		res.Reason = NodeExcluded
-	case self.NetworkUnavailable:
-		res.Reason = NetworkUnavailable
+	case self.Ineligible != 0:
+		res.Reason = self.Ineligible
 	case a.Policy == PolicyLocal && !slices.Contains(a.LocalNodes, cfg.Self):
 		res.Reason = NoLocalEndpoint
 	case res.Winner == cfg.Self:
@@ -120,11 +114,13 @@ func refElect(cfg Config, a Announcement) Result {
 func randomCase(r *rand.Rand) (Config, Announcement) {
 	n := 1 + r.IntN(12)
 	cfg := Config{NoQuorum: r.IntN(20) == 0}
+	nodeReasons := []Reason{NodeNotReady, NodeToBeDeleted, NodeExcluded, NetworkUnavailable}
 	for _, name := range names("n", n) {
-		cfg.Nodes = append(cfg.Nodes, Node{
-			Name: name, Ready: r.IntN(5) > 0, Excluded: r.IntN(8) == 0, NetworkUnavailable: r.IntN(10) == 0,
-			ToBeDeleted: r.IntN(10) == 0, SpeakerAlive: r.IntN(5) > 0,
-		})
+		nd := Node{Name: name, SpeakerAlive: r.IntN(5) > 0}
+		if r.IntN(3) == 0 {
+			nd.Ineligible = nodeReasons[r.IntN(len(nodeReasons))]
+		}
+		cfg.Nodes = append(cfg.Nodes, nd)
 	}
 	cfg.Self = fmt.Sprintf("n-%d", r.IntN(n+1)) // sometimes not a candidate
 	var a Announcement
@@ -281,7 +277,7 @@ func TestAddingANodeMovesAFairShare(t *testing.T) {
 func TestIneligibleIsLikeAbsent(t *testing.T) {
 	addrs := consecutiveAddrs("10.0.0.0", 2000)
 	ns := eligibleNodes(names("node", 8))
-	ns[3].Ready = false
+	ns[3].Ineligible = NodeNotReady
 	ns[5].SpeakerAlive = false
 	withFlags, err := New(Config{Self: "node-0", Nodes: ns})
 	if err != nil {

@@ -27,9 +27,11 @@ const (
 	SpeakerNotAlive
 	// NodeNotReady: the Node's Ready condition is not True.
 	NodeNotReady
-	// NodeToBeDeleted: the Node carries the ToBeDeletedByClusterAutoscaler taint.
+	// NodeToBeDeleted: the Node is being deleted or carries the ToBeDeletedByClusterAutoscaler
+	// taint.
 	NodeToBeDeleted
-	// NodeExcluded: the Node has the node.kubernetes.io/exclude-from-external-load-balancers label.
+	// NodeExcluded: the Node has the node.kubernetes.io/exclude-from-external-load-balancers label
+	// (with a value other than false).
 	NodeExcluded
 	// NetworkUnavailable: the Node's NetworkUnavailable condition is True.
 	NetworkUnavailable
@@ -77,7 +79,7 @@ var why = [numReasons]string{
 	NodeUnknown:        "this node is not among the known Nodes",
 	SpeakerNotAlive:    "this node's speaker is not a live member",
 	NodeNotReady:       "the Node is not Ready",
-	NodeToBeDeleted:    "the Node is tainted ToBeDeletedByClusterAutoscaler",
+	NodeToBeDeleted:    "the Node is being deleted or tainted ToBeDeletedByClusterAutoscaler",
 	NodeExcluded:       "the Node has the label node.kubernetes.io/exclude-from-external-load-balancers",
 	NetworkUnavailable: "the Node's NetworkUnavailable condition is True",
 	NoLocalEndpoint:    "externalTrafficPolicy is Local and this node has no ready endpoint",

@@ -37,7 +37,7 @@ func announcers(t *testing.T, s *sim, addrs []netip.Addr) map[netip.Addr][]strin
 		alive := n.m.Alive()
 		var nodes []election.Node
 		for _, other := range s.names {
-			nodes = append(nodes, election.Node{Name: other, Ready: true, SpeakerAlive: alive[other]})
+			nodes = append(nodes, election.Node{Name: other, SpeakerAlive: alive[other]})
 		}
 		e, err := election.New(election.Config{Self: name, Nodes: nodes, NoQuorum: !n.m.HasQuorum()})
 		if err != nil {

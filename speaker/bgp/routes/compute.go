@@ -11,10 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/served"
 )
-
-// TaintToBeDeleted is the taint the cluster autoscaler puts on a node it is about to remove.
-const TaintToBeDeleted = "ToBeDeletedByClusterAutoscaler"
 
 const notAllowed = "not allowed by the serviceCommunities of any BGPAdvertisement of the address"
 
@@ -41,7 +39,9 @@ func Compute(s Snapshot) Plan {
 	if classes == nil {
 		classes = []string{DefaultClass}
 	}
-	groups, asked := groupServices(s.Services, classes)
+	cls := served.Classes{Names: classes, Unset: true}
+	groups := served.ByAddress(s.Services, cls)
+	asked := askedOf(s.Services, cls)
 	ready := readyHere(s.EndpointSlices, s.Self, groups)
 
 	// Rules by pool, computed once per pool.
@@ -76,7 +76,7 @@ func Compute(s Snapshot) Plan {
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	for _, addr := range addrs {
 		g := groups[addr]
-		d := Decision{Addr: addr, Services: g.services}
+		d := Decision{Addr: addr, Services: g.Services}
 		pool, ok := s.Pools[addr]
 		pr := (*poolRules)(nil)
 		if ok {
@@ -105,7 +105,7 @@ func Compute(s Snapshot) Plan {
 			switch {
 			case len(peerRules) == 0:
 				d.Reason = NoPeer
-			case !ready.serves(addr, g.local):
+			case !ready.serves(addr, g.Local):
 				d.Reason = NoLocalEndpoint
 			default:
 				d.Reason = Advertising
@@ -124,7 +124,7 @@ func Compute(s Snapshot) Plan {
 				for _, r := range rules {
 					rt := routeFor(acc[p], addr, r)
 					mergeRule(rt, r)
-					for _, svc := range g.services {
+					for _, svc := range g.Services {
 						for _, c := range asked[svc].ok {
 							if allows(rules, c) {
 								rt.Communities = append(rt.Communities, c)
@@ -137,7 +137,7 @@ func Compute(s Snapshot) Plan {
 		// Refusals are reported whether or not the address is advertised now, so that a
 		// mistake shows before the first endpoint is ready.
 		if pr != nil {
-			for _, svc := range g.services {
+			for _, svc := range g.Services {
 				a := asked[svc]
 				for _, bad := range a.bad {
 					refused[bad] = true
@@ -233,39 +233,15 @@ func cmpU32(a, b uint32) int {
 	return 0
 }
 
-// eligible says why this node must not attract traffic, or "" when it may. A cordoned node
-// (spec.unschedulable, the first step of kubectl drain) stops advertising so that the router
-// moves new connections away before the Pods are evicted.
+// eligible says why this node must not attract traffic, or "" when it may: package served's
+// rule for announcing nodes, the one the layer-2 election applies too. A cordon does not count
+// (docs/design/eligibility.md): a drained node's Local Services lose their endpoints and its
+// routes go with them (NoLocalEndpoint); its Cluster Services keep being forwarded.
 func eligible(n *corev1.Node) Reason {
 	if n == nil {
 		return NodeUnknown
 	}
-	if _, ok := n.Labels[corev1.LabelNodeExcludeBalancers]; ok {
-		return NodeExcluded
-	}
-	for _, t := range n.Spec.Taints {
-		if t.Key == TaintToBeDeleted {
-			return NodeToBeDeleted
-		}
-	}
-	if n.Spec.Unschedulable {
-		return NodeCordoned
-	}
-	ready := false
-	for _, c := range n.Status.Conditions {
-		switch c.Type {
-		case corev1.NodeReady:
-			ready = c.Status == corev1.ConditionTrue
-		case corev1.NodeNetworkUnavailable:
-			if c.Status == corev1.ConditionTrue {
-				return NetworkUnavailable
-			}
-		}
-	}
-	if !ready {
-		return NodeNotReady
-	}
-	return ""
+	return Reason(served.NodeOf(n).Announcer())
 }
 
 func selectsPool(r *Rule, pool string, poolLabels labels.Set) bool {
@@ -284,12 +260,6 @@ func matchesAny(sels []labels.Selector, set labels.Set) bool {
 	return false
 }
 
-// group is one address and the Services holding it.
-type group struct {
-	services []types.NamespacedName
-	local    []types.NamespacedName
-}
-
 // askedCommunities is what one Service's annotation asks for.
 type askedCommunities struct {
 	ok   []v1alpha1.Community
@@ -297,46 +267,19 @@ type askedCommunities struct {
 	bad  []RefusedCommunity
 }
 
-func groupServices(svcs []*corev1.Service, classes []string) (map[netip.Addr]*group, map[types.NamespacedName]askedCommunities) {
-	groups := map[netip.Addr]*group{}
+// askedOf parses the communities annotation of the served Services.
+func askedOf(svcs []*corev1.Service, cls served.Classes) map[types.NamespacedName]askedCommunities {
 	asked := map[types.NamespacedName]askedCommunities{}
 	for _, svc := range svcs {
-		if svc == nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if !cls.Wants(svc) {
 			continue
 		}
-		if c := svc.Spec.LoadBalancerClass; c != nil && !slices.Contains(classes, *c) {
-			continue
-		}
-		key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 		if v, ok := svc.Annotations[v1alpha1.ServiceCommunitiesAnnotation]; ok {
+			key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 			asked[key] = parseAsked(key, v)
 		}
-		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
-		for _, ing := range svc.Status.LoadBalancer.Ingress {
-			addr, err := netip.ParseAddr(ing.IP)
-			if err != nil || addr.Zone() != "" {
-				continue
-			}
-			addr = addr.Unmap()
-			g := groups[addr]
-			if g == nil {
-				g = &group{}
-				groups[addr] = g
-			}
-			if slices.Contains(g.services, key) {
-				continue
-			}
-			g.services = append(g.services, key)
-			if local {
-				g.local = append(g.local, key)
-			}
-		}
 	}
-	for _, g := range groups {
-		slices.SortFunc(g.services, compareNames)
-		slices.SortFunc(g.local, compareNames)
-	}
-	return groups, asked
+	return asked
 }
 
 func parseAsked(svc types.NamespacedName, v string) askedCommunities {
@@ -357,25 +300,21 @@ func parseAsked(svc types.NamespacedName, v string) askedCommunities {
 	return a
 }
 
-func compareNames(a, b types.NamespacedName) int {
-	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Name, b.Name)
-}
+// localReady is, per Local Service, what this node holds of its endpoints, by family (0: IPv4,
+// 1: IPv6).
+type localReady map[types.NamespacedName]*[2]served.Local
 
-// localReady is, per Local Service, whether this node holds a ready endpoint of each family.
-type localReady map[types.NamespacedName]*[2]bool
-
-// readyHere reads the EndpointSlices of the Local Services of groups. Only ready endpoints
-// count: the route must go as soon as the node's last endpoint stops being ready, before it
-// terminates, so that the router stops sending new connections to a node that would drop them.
-func readyHere(slices []*discoveryv1.EndpointSlice, self string, groups map[netip.Addr]*group) localReady {
+// readyHere reads the EndpointSlices of the Local Services of groups, as served.Local: a route
+// goes as soon as the node's last endpoint stops being ready while another node has a ready one,
+// so that the router stops sending new connections to a node that only drains; when no node has
+// a ready endpoint, the nodes with serving terminating ones keep (or get) the route, as a cloud
+// load balancer fails open, rather than the address going dark (served.Local.Serves).
+func readyHere(slices []*discoveryv1.EndpointSlice, self string, groups map[netip.Addr]*served.Group) localReady {
 	lr := localReady{}
 	for _, g := range groups {
-		for _, k := range g.local {
+		for _, k := range g.Local {
 			if lr[k] == nil {
-				lr[k] = &[2]bool{}
+				lr[k] = &[2]served.Local{}
 			}
 		}
 	}
@@ -403,9 +342,16 @@ func readyHere(slices []*discoveryv1.EndpointSlice, self string, groups map[neti
 		default:
 			continue
 		}
+		l := &fam[f]
 		for _, ep := range s.Endpoints {
-			if ep.NodeName != nil && *ep.NodeName == self && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
-				fam[f] = true
+			if ep.NodeName == nil {
+				continue
+			}
+			c := served.ConditionsOf(ep.Conditions)
+			l.AnyReady = l.AnyReady || c.Ready
+			if *ep.NodeName == self {
+				l.Ready = l.Ready || c.Ready
+				l.Fallback = l.Fallback || c.Fallback()
 			}
 		}
 	}
@@ -421,7 +367,7 @@ func (lr localReady) serves(addr netip.Addr, local []types.NamespacedName) bool 
 		f = 1
 	}
 	for _, k := range local {
-		if !lr[k][f] {
+		if !lr[k][f].Serves() {
 			return false
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // IP plan: pool "blue" is 198.51.100.0/24 and 2001:db8:b::/64, pool "red" 203.0.113.0/24.
@@ -65,6 +66,12 @@ func slice(svc string, family discoveryv1.AddressType, eps ...discoveryv1.Endpoi
 
 func endpoint(nodeName string, ready bool) discoveryv1.Endpoint {
 	return discoveryv1.Endpoint{NodeName: &nodeName, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}
+}
+
+// terminating is an endpoint of a Pod being deleted: not ready, serving as its readiness says.
+func terminating(nodeName string, serving bool) discoveryv1.Endpoint {
+	f, tr := false, true
+	return discoveryv1.Endpoint{NodeName: &nodeName, Conditions: discoveryv1.EndpointConditions{Ready: &f, Serving: &serving, Terminating: &tr}}
 }
 
 func sel(t *testing.T, s string) labels.Selector {
@@ -203,6 +210,25 @@ func TestCompute(t *testing.T) {
 				"2001:db8:b::7": NoLocalEndpoint, "203.0.113.9": NoLocalEndpoint},
 		},
 		{
+			// served.Local.Serves: a node that only drains loses the route while another node
+			// has a ready endpoint, keeps it when none has.
+			name: "ETP Local: serving terminating endpoints count only when none is ready anywhere",
+			tweak: func(s *Snapshot) {
+				s.Services = []*corev1.Service{
+					service("draining", []string{"198.51.100.7"}, local),
+					service("last", []string{"198.51.100.8"}, local),
+					service("notserving", []string{"203.0.113.9"}, local),
+				}
+				s.EndpointSlices = []*discoveryv1.EndpointSlice{
+					slice("draining", discoveryv1.AddressTypeIPv4, terminating("n1", true), endpoint("n2", true)),
+					slice("last", discoveryv1.AddressTypeIPv4, terminating("n1", true), terminating("n2", true)),
+					slice("notserving", discoveryv1.AddressTypeIPv4, terminating("n1", false)),
+				}
+			},
+			routes:  map[string][]Route{"tor1": {{Prefix: pfx("198.51.100.8/32")}}, "tor2": {{Prefix: pfx("198.51.100.8/32")}}},
+			reasons: map[string]Reason{"198.51.100.7": NoLocalEndpoint, "198.51.100.8": Advertising, "203.0.113.9": NoLocalEndpoint},
+		},
+		{
 			name: "shared address: every Local Service needs an endpoint here",
 			tweak: func(s *Snapshot) {
 				s.Services = []*corev1.Service{
@@ -306,8 +332,11 @@ func TestComputeNode(t *testing.T) {
 		{"not ready", node(func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse }), NodeNotReady},
 		{"no Ready condition", node(func(n *corev1.Node) { n.Status.Conditions = nil }), NodeNotReady},
 		{"excluded", node(func(n *corev1.Node) { n.Labels[corev1.LabelNodeExcludeBalancers] = "" }), NodeExcluded},
-		{"to be deleted", node(func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: TaintToBeDeleted}} }), NodeToBeDeleted},
-		{"cordoned (drain)", node(func(n *corev1.Node) { n.Spec.Unschedulable = true }), NodeCordoned},
+		{"exclude label false", node(func(n *corev1.Node) { n.Labels[corev1.LabelNodeExcludeBalancers] = "false" }), Advertising},
+		{"to be deleted", node(func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: served.TaintToBeDeleted}} }), NodeToBeDeleted},
+		{"being deleted", node(func(n *corev1.Node) { n.DeletionTimestamp = &metav1.Time{} }), NodeToBeDeleted},
+		// A cordon stops new Pods, not traffic (docs/design/eligibility.md).
+		{"cordoned", node(func(n *corev1.Node) { n.Spec.Unschedulable = true }), Advertising},
 		{"network unavailable", node(func(n *corev1.Node) {
 			n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue})
 		}), NetworkUnavailable},

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // DefaultClass is the spec.loadBalancerClass frontdesk serves when Snapshot.Classes is nil.
@@ -138,18 +139,18 @@ const (
 	NotAdvertised Reason = "NotAdvertised"
 	// NodeUnknown: this node's Node object is not known (yet).
 	NodeUnknown Reason = "NodeUnknown"
-	// NodeNotReady, NodeExcluded, NodeToBeDeleted, NodeCordoned, NetworkUnavailable: this
-	// node must not attract traffic (see eligible).
-	NodeNotReady       Reason = "NodeNotReady"
-	NodeExcluded       Reason = "NodeExcluded"
-	NodeToBeDeleted    Reason = "NodeToBeDeleted"
-	NodeCordoned       Reason = "NodeCordoned"
-	NetworkUnavailable Reason = "NetworkUnavailable"
+	// NodeNotReady, NodeToBeDeleted, NodeExcluded, NetworkUnavailable: this node must not
+	// attract traffic (served.Node.Announcer, the layer-2 election's rule too).
+	NodeNotReady       = Reason(served.NodeNotReady)
+	NodeToBeDeleted    = Reason(served.NodeToBeDeleted)
+	NodeExcluded       = Reason(served.NodeExcluded)
+	NetworkUnavailable = Reason(served.NetworkUnavailable)
 	// NodeNotSelected: advertisements select the pool but not this node.
 	NodeNotSelected Reason = "NodeNotSelected"
 	// NoPeer: no peer of this node is selected by the advertisements of the address.
 	NoPeer Reason = "NoPeer"
-	// NoLocalEndpoint: externalTrafficPolicy Local and no ready endpoint on this node.
+	// NoLocalEndpoint: externalTrafficPolicy Local and no usable endpoint on this node: none
+	// ready, and no serving terminating one while no node has a ready one (served.Local).
 	NoLocalEndpoint Reason = "NoLocalEndpoint"
 	// Advertising: the address is advertised to Decision.Peers.
 	Advertising Reason = "Advertising"
