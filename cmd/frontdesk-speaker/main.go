@@ -1,5 +1,6 @@
-// Command frontdesk-speaker runs on every node and announces the LoadBalancer addresses this node
-// is elected for over layer 2. The loop lives in speaker/agent; see docs/design/speaker.md.
+// Command frontdesk-speaker runs on every node and announces the LoadBalancer addresses: over
+// layer 2 those this node is elected for, and with --bgp over BGP those it may serve. The loop
+// lives in speaker/agent; see docs/design/speaker.md.
 package main
 
 import (

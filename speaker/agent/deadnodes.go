@@ -7,9 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
@@ -138,21 +135,13 @@ func recordTransition(rec record.EventRecorder, t deadnodes.Transition) {
 	}[t.Reason])
 }
 
-// newNodeEventRecorder records Events on Nodes for the dead-node exclusion.
-func newNodeEventRecorder(ctx context.Context, kube kubernetes.Interface, node string) (record.EventRecorder, func()) {
-	b := record.NewBroadcaster(record.WithContext(ctx))
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
-	return b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: node}), b.Shutdown
-}
-
-// startDeadNodes runs the exclusion when the node proxy runs in this process and it is enabled.
-func startDeadNodes(ctx context.Context, o Options, np *nodeProxy, mem membershipView, kube kubernetes.Interface, log klog.Logger, run func(func())) (stop func()) {
+// startDeadNodes runs the exclusion when the node proxy runs in this process and it is enabled;
+// rec is the speaker's one Event recorder.
+func startDeadNodes(ctx context.Context, o Options, np *nodeProxy, mem membershipView, rec record.EventRecorder, log klog.Logger, run func(func())) {
 	if np == nil || !o.Proxy.ExcludeDeadNodes {
-		return func() {}
+		return
 	}
-	rec, shutdown := newNodeEventRecorder(ctx, kube, o.NodeName)
 	log = log.WithName("deadnodes")
 	log.Info("excluding the endpoints of nodes a majority of speakers report dead")
 	run(func() { runDeadNodes(ctx, mem, np.p, rec, deadnodes.Config{}, log) })
-	return shutdown
 }

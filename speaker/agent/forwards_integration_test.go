@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/component-base/metrics/testutil"
+	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
@@ -105,11 +105,24 @@ func testAgentWaitsForTheNodeProxy(t *testing.T, notified bool) {
 func quietFor(t *testing.T, d time.Duration) {
 	t.Helper()
 	runs := func() float64 {
-		n, err := testutil.GetCounterMetricValue(syncs.WithLabelValues("ok"))
+		mfs, err := legacyregistry.DefaultGatherer.Gather()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return n
+		for _, mf := range mfs {
+			if mf.GetName() != "frontdesk_speaker_syncs_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "result" && l.GetValue() == "ok" {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		t.Fatal("no frontdesk_speaker_syncs_total{result=ok} in the legacy registry")
+		return 0
 	}
 	last, since, deadline := runs(), time.Now(), time.Now().Add(10*time.Second)
 	for time.Since(since) < d {

@@ -14,9 +14,11 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/l2mode"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 )
@@ -155,9 +157,9 @@ func loopConfigs(c clients, synced func()) (Config, BGPConfig) {
 		}
 }
 
-// With --bgp, Main's loops share one informer set: each resource is listed and watched once,
-// and both loops sync on it.
-func TestLoopsWatchEachResourceOnce(t *testing.T) {
+// With --bgp, Main's loop drives both protocols on one informer set: each resource is listed
+// and watched once, and the loop syncs on all of them.
+func TestLoopWatchesEachResourceOnce(t *testing.T) {
 	s, c := startWatchServer(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	set := NewInformers(c.kube, c.api, c.bgp, time.Hour)
@@ -166,27 +168,35 @@ func TestLoopsWatchEachResourceOnce(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 
-	l2Synced := make(chan struct{})
-	l2Cfg, bgpCfg := loopConfigs(c, func() { close(l2Synced) })
-	a, b, err := prepareLoops(ctx, set, l2Cfg, &bgpCfg)
+	synced := make(chan struct{})
+	l2Cfg, bgpCfg := loopConfigs(c, func() { close(synced) })
+	l2p, err := l2mode.New(set, l2mode.Config{NodeName: l2Cfg.NodeName, Announcer: l2Cfg.Announcer, Synced: l2Cfg.Synced})
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := make(chan error, 2)
-	wg.Go(func() { errs <- a.run(ctx) })
-	wg.Go(func() { errs <- b.run(ctx) })
+	bgpp, err := bgpmode.New(set, bgpmode.Config{NodeName: bgpCfg.NodeName, Namespace: bgpCfg.Namespace, BGP: c.bgp,
+		NewSpeaker: bgpCfg.NewSpeaker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := loop.New(loop.Config{NodeName: "n1", Kube: c.kube, API: c.api, Informers: set,
+		Protocols: []loop.Protocol{l2p, bgpp}, Membership: aloneMembership{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.Start(ctx)
+	errs := make(chan error, 1)
+	wg.Go(func() { errs <- l.Run(ctx) })
+	// The loop runs its protocols only once every informer of the set has synced.
 	select {
-	case <-l2Synced:
+	case <-synced:
 	case err := <-errs:
-		t.Fatalf("a loop returned before syncing: %v", err)
+		t.Fatalf("the loop returned before syncing: %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("the layer-2 loop did not sync")
+		t.Fatal("the loop did not sync")
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), b.synced...) {
-		t.Fatal("the BGP loop did not sync")
-	}
-	// Both loops have synced, so every informer either of them uses has started: a second
-	// informer of a resource would show as a second start already.
+	// Both protocols' informers have started: a second informer of a resource would show as a
+	// second start already.
 	s.waitFor(t, "a watch of every resource", func(_, watches map[string]int) bool {
 		return len(watches) == len(kinds)
 	})
@@ -198,9 +208,9 @@ func TestLoopsWatchEachResourceOnce(t *testing.T) {
 	}
 }
 
-// The control: each loop on its own informers (Config.Informers nil, today's behaviour for
-// callers of Run and RunBGP) lists and watches what both read twice. This is what the counting
-// above would show if Main's loops did not share.
+// The control: two loops, each on its own informers (Run and RunBGP with Config.Informers nil),
+// list and watch what both read twice. This is what the counting above would show if Main's
+// protocols did not share one loop and one set.
 func TestLoopsOnTheirOwnInformersWatchTwice(t *testing.T) {
 	s, c := startWatchServer(t)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -1,16 +1,16 @@
-package agent
+package bgpmode
 
 import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp"
 )
 
@@ -18,8 +18,8 @@ import (
 // present exactly when it advertises the address. Every BGP node writes only its own entry (over
 // BGP every eligible node advertises; there is no winner to clean up after others). The
 // Announced condition is set True, naming every announcer, by a node that adds its entry, and
-// False (NoEligibleNode) by a node whose removal leaves no announcer at all. The L2 writers
-// leave BGP entries alone (nextStatus touches mode L2 only).
+// False (NoEligibleNode) by a node whose removal leaves no announcer at all. The layer-2 part
+// leaves BGP entries alone (it touches mode L2 only).
 func nextBGPStatus(old v1alpha1.IPAllocationStatus, self string, advertising bool, addr string, why string, now metav1.Time) (v1alpha1.IPAllocationStatus, bool) {
 	st := *old.DeepCopy()
 	own := slices.IndexFunc(st.Announcers, func(a v1alpha1.Announcer) bool {
@@ -28,15 +28,10 @@ func nextBGPStatus(old v1alpha1.IPAllocationStatus, self string, advertising boo
 	switch {
 	case advertising && own < 0:
 		st.Announcers = append(st.Announcers, v1alpha1.Announcer{Node: self, Mode: v1alpha1.AnnouncementModeBGP, Since: now})
-		slices.SortFunc(st.Announcers, func(a, b v1alpha1.Announcer) int {
-			if c := strings.Compare(a.Node, b.Node); c != 0 {
-				return c
-			}
-			return strings.Compare(string(a.Mode), string(b.Mode))
-		})
+		loop.SortAnnouncers(st.Announcers)
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
 			Type: v1alpha1.IPAllocationConditionAnnounced, Status: metav1.ConditionTrue, LastTransitionTime: now,
-			Reason: v1alpha1.IPAllocationReasonAnnouncing, Message: announcersMessage(addr, st.Announcers),
+			Reason: v1alpha1.IPAllocationReasonAnnouncing, Message: loop.AnnouncersMessage(addr, st.Announcers),
 		})
 	case !advertising && own >= 0:
 		st.Announcers = slices.Delete(st.Announcers, own, own+1)
@@ -50,7 +45,7 @@ func nextBGPStatus(old v1alpha1.IPAllocationStatus, self string, advertising boo
 		} else {
 			meta.SetStatusCondition(&st.Conditions, metav1.Condition{
 				Type: v1alpha1.IPAllocationConditionAnnounced, Status: metav1.ConditionTrue, LastTransitionTime: now,
-				Reason: v1alpha1.IPAllocationReasonAnnouncing, Message: announcersMessage(addr, st.Announcers),
+				Reason: v1alpha1.IPAllocationReasonAnnouncing, Message: loop.AnnouncersMessage(addr, st.Announcers),
 			})
 		}
 	}

@@ -1,4 +1,4 @@
-package agent
+package l2mode
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 )
@@ -67,12 +68,12 @@ func TestEmitEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := record.NewFakeRecorder(10)
-			a := &agent{cfg: Config{NodeName: "node-2"}, recorder: rec, services: corelisters.NewServiceLister(idx),
-				events: map[netip.Addr]string{}}
+			p := &Protocol{cfg: Config{NodeName: "node-2"}, events: map[netip.Addr]string{}}
+			ev := loop.ServiceEvents(rec, corelisters.NewServiceLister(idx))
 			for i, s := range tt.steps {
 				events := map[netip.Addr]string{}
-				a.emitEvents(s.d, a.viewOf(s.d, s.st, metav1.Now(), nil), s.st, events, s.published)
-				a.events = events
+				p.emitEvents(s.d, p.viewOf(s.d, s.st, metav1.Now(), nil), s.st, events, s.published, ev)
+				p.events = events
 				var got []string
 				for len(rec.Events) > 0 {
 					got = append(got, <-rec.Events)

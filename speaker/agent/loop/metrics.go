@@ -1,4 +1,4 @@
-package agent
+package loop
 
 import (
 	"sync"
@@ -11,16 +11,6 @@ import (
 
 // No label depends on addresses or nodes, so cardinality does not grow with the cluster.
 var (
-	addressesAnnounced = metrics.NewGauge(&metrics.GaugeOpts{
-		Namespace: "frontdesk", Subsystem: "speaker", Name: "addresses_announced",
-		Help:           "Addresses this node announces over layer 2 now (announced on at least one interface).",
-		StabilityLevel: metrics.ALPHA,
-	})
-	electionChanges = metrics.NewCounter(&metrics.CounterOpts{
-		Namespace: "frontdesk", Subsystem: "speaker", Name: "election_changes_total",
-		Help:           "Addresses whose announcing node changed, as this node computed it.",
-		StabilityLevel: metrics.ALPHA,
-	})
 	syncs = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: "frontdesk", Subsystem: "speaker", Name: "syncs_total",
 		Help:           "Runs of the speaker loop, by result: ok, or error (retried).",
@@ -28,7 +18,7 @@ var (
 	}, []string{"result"})
 	syncDuration = metrics.NewHistogram(&metrics.HistogramOpts{
 		Namespace: "frontdesk", Subsystem: "speaker", Name: "sync_duration_seconds",
-		Help:           "Time of one run of the speaker loop: snapshot, election, SetVIPs and status writes.",
+		Help:           "Time of one run of the speaker loop: snapshot, every protocol's plan and apply, status writes.",
 		Buckets:        metrics.ExponentialBuckets(0.001, 2, 14),
 		StabilityLevel: metrics.ALPHA,
 	})
@@ -49,7 +39,7 @@ var (
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(addressesAnnounced, electionChanges, syncs, syncDuration, statusWrites, buildInfo)
+		legacyregistry.MustRegister(syncs, syncDuration, statusWrites, buildInfo)
 		v := version.Get()
 		buildInfo.WithLabelValues(v.Version, v.Revision, v.GoVersion).Set(1)
 	})

@@ -1,10 +1,8 @@
-package agent
+package l2mode
 
 import (
 	"fmt"
-	"net/netip"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -55,47 +53,4 @@ func selectors(ad, field string, in []metav1.LabelSelector, errs []error) ([]lab
 		out[i] = s
 	}
 	return out, errs
-}
-
-// poolsFrom maps every allocated address to its pool. Allocations whose spec.address does not
-// parse are skipped: the API server refuses them, so only a stored object predating the rule
-// could carry one.
-func poolsFrom(allocs []*v1alpha1.IPAllocation) map[netip.Addr]string {
-	out := make(map[netip.Addr]string, len(allocs))
-	for _, a := range allocs {
-		addr, err := netip.ParseAddr(a.Spec.Address)
-		if err != nil {
-			continue
-		}
-		out[addr.Unmap()] = a.Spec.Pool
-	}
-	return out
-}
-
-func poolLabelsFrom(pools []*v1alpha1.IPPool) map[string]labels.Set {
-	out := make(map[string]labels.Set, len(pools))
-	for _, p := range pools {
-		out[p.Name] = labels.Set(p.Labels)
-	}
-	return out
-}
-
-// peersFrom gives each Node's speaker address: its first InternalIP and the heartbeat port.
-// Nodes without a parsable InternalIP are left out (their speaker cannot be reached anyway).
-func peersFrom(nodes []*corev1.Node, port uint16) map[string]netip.AddrPort {
-	out := make(map[string]netip.AddrPort, len(nodes))
-	for _, n := range nodes {
-		for _, a := range n.Status.Addresses {
-			if a.Type != corev1.NodeInternalIP {
-				continue
-			}
-			ip, err := netip.ParseAddr(a.Address)
-			if err != nil || ip.Zone() != "" {
-				continue
-			}
-			out[n.Name] = netip.AddrPortFrom(ip.Unmap(), port)
-			break
-		}
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package agent
+package loop
 
 import (
 	"context"
@@ -31,8 +31,8 @@ func (w *stallWatch) observe(now time.Time) time.Duration {
 	return gap
 }
 
-// watchStalls marks the agent stalled and dirty whenever its process was stalled, until ctx ends.
-func (a *agent) watchStalls(ctx context.Context) {
+// watchStalls marks the loop stalled and dirty whenever its process was stalled, until ctx ends.
+func (l *Loop) watchStalls(ctx context.Context) {
 	t := time.NewTicker(stallTick)
 	defer t.Stop()
 	var w stallWatch
@@ -45,10 +45,10 @@ func (a *agent) watchStalls(ctx context.Context) {
 		// time.Now, not the tick's time: the ticker's value is when it was due, and a stopped
 		// process catches up on one late tick whose due time is before the stop.
 		if gap := w.observe(time.Now()); gap > 0 {
-			a.log.Info("this process did not run for a while (stopped or starved); repeating the gratuitous packets of its addresses",
+			l.log.Info("this process did not run for a while (stopped or starved); repeating the gratuitous packets of its addresses",
 				"gap", gap.Round(time.Millisecond))
-			a.stalled.Store(true)
-			a.markDirty()
+			l.stalled.Store(true)
+			l.markDirty()
 		}
 	}
 }

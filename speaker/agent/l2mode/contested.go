@@ -1,4 +1,4 @@
-package agent
+package l2mode
 
 import (
 	"net/netip"

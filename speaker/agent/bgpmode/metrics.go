@@ -1,4 +1,4 @@
-package agent
+package bgpmode
 
 import (
 	"sync"
@@ -27,21 +27,21 @@ var (
 	})
 	bgpSyncs = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: "frontdesk", Subsystem: "speaker", Name: "bgp_syncs_total",
-		Help:           "Runs of the BGP loop, by result: ok, or error (retried).",
+		Help:           "BGP parts of the speaker loop's runs, by result: ok, or error (the run is retried).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
 	bgpSyncDuration = metrics.NewHistogram(&metrics.HistogramOpts{
 		Namespace: "frontdesk", Subsystem: "speaker", Name: "bgp_sync_duration_seconds",
-		Help:           "Time of one run of the BGP loop: snapshot, routes, GoBGP and status writes.",
+		Help:           "Time of the BGP part of one run of the speaker loop: routes, GoBGP and BGPPeer status writes.",
 		Buckets:        metrics.ExponentialBuckets(0.001, 2, 14),
 		StabilityLevel: metrics.ALPHA,
 	})
 
-	registerBGPOnce sync.Once
+	registerOnce sync.Once
 )
 
-func registerBGPMetrics() {
-	registerBGPOnce.Do(func() {
+func registerMetrics() {
+	registerOnce.Do(func() {
 		legacyregistry.MustRegister(bgpSessionsEstablished, bgpRoutesAdvertised, bgpUpdatesSent, bgpSyncs, bgpSyncDuration)
 	})
 }

@@ -1,4 +1,4 @@
-package agent
+package l2mode
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 )
@@ -69,12 +70,7 @@ func nextStatus(old v1alpha1.IPAllocationStatus, v view) (v1alpha1.IPAllocationS
 			return a.Mode == v1alpha1.AnnouncementModeL2 && a.Node != v.Self && !v.Alive[a.Node]
 		})
 	}
-	slices.SortFunc(st.Announcers, func(a, b v1alpha1.Announcer) int {
-		if c := strings.Compare(a.Node, b.Node); c != 0 {
-			return c
-		}
-		return strings.Compare(string(a.Mode), string(b.Mode))
-	})
+	loop.SortAnnouncers(st.Announcers)
 	if len(st.Announcers) == 0 {
 		st.Announcers = nil
 	}
@@ -95,7 +91,7 @@ func announcedCondition(st v1alpha1.IPAllocationStatus, v view) (metav1.Conditio
 			return c, false
 		}
 		c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.IPAllocationReasonAnnouncing
-		c.Message = announcersMessage(d.Addr.String(), st.Announcers)
+		c.Message = loop.AnnouncersMessage(d.Addr.String(), st.Announcers)
 	case d.Announce() && v.NoSubnet:
 		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonNoSubnet
 		c.Message = fmt.Sprintf("node %s won %s but no interface of it has a subnet holding the address, "+
@@ -121,18 +117,6 @@ func announcedCondition(st v1alpha1.IPAllocationStatus, v view) (metav1.Conditio
 			"(and, for externalTrafficPolicy Local, holds a ready endpoint)", d.Addr)
 	}
 	return c, true
-}
-
-func announcersMessage(addr string, as []v1alpha1.Announcer) string {
-	parts := make([]string, len(as))
-	for i, a := range as {
-		if a.Interface != "" {
-			parts[i] = fmt.Sprintf("%s (%s, %s)", a.Node, a.Mode, a.Interface)
-		} else {
-			parts[i] = fmt.Sprintf("%s (%s)", a.Node, a.Mode)
-		}
-	}
-	return fmt.Sprintf("%s is announced from %s", addr, strings.Join(parts, ", "))
 }
 
 // firstAlive reports whether self is the first live speaker in name order.

@@ -1,7 +1,8 @@
-package agent
+package loop
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,10 +13,10 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 )
 
-// Informers is one set of informers for the speaker's loops: each resource is listed and
-// watched once, however many loops read it. Main builds one for the layer-2 and the BGP loop;
-// each loop adds its own event handlers, then Main starts the set. Informers asked for after
-// Start are started at once, so a loop may also join a running set.
+// Informers is the speaker's one set of informers: each resource is listed and watched once,
+// however many protocols read it. The protocols ask for theirs, the loop adds its handler to
+// every one (All), then the owner starts the set. Informers asked for after Start are started
+// at once.
 type Informers struct {
 	kube   kubernetes.Interface
 	api    client.Interface
@@ -30,6 +31,7 @@ type Informers struct {
 	stop     <-chan struct{}                            // set by Start
 	shutdown bool
 	wg       sync.WaitGroup // the custom informers' goroutines
+	all      []cache.SharedIndexInformer
 }
 
 // NewInformers returns an unstarted set over the clients. bgp may be nil when no loop reads the
@@ -98,6 +100,7 @@ func (s *Informers) Secrets(namespace string) cache.SharedIndexInformer {
 		s.byNS[namespace] = f
 	}
 	inf := f.Core().V1().Secrets().Informer()
+	s.trackLocked(inf)
 	if s.stop != nil {
 		f.Start(s.stop)
 	}
@@ -108,6 +111,7 @@ func (s *Informers) core(get func() cache.SharedIndexInformer) cache.SharedIndex
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inf := get() // the factory creates each informer once
+	s.trackLocked(inf)
 	if s.stop != nil {
 		s.factory.Start(s.stop)
 	}
@@ -150,10 +154,24 @@ func (s *Informers) own(kind string, build func() cache.SharedIndexInformer) cac
 	}
 	inf := build()
 	s.custom[kind] = inf
+	s.all = append(s.all, inf)
 	if s.stop != nil {
 		s.runLocked(inf)
 	}
 	return inf
+}
+
+// All lists every informer asked for so far.
+func (s *Informers) All() []cache.SharedIndexInformer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.all)
+}
+
+func (s *Informers) trackLocked(inf cache.SharedIndexInformer) {
+	if !slices.Contains(s.all, inf) {
+		s.all = append(s.all, inf)
+	}
 }
 
 func (s *Informers) runLocked(inf cache.SharedIndexInformer) {

@@ -1,0 +1,361 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
+)
+
+// Component is the Event source and the status field manager.
+const Component = "frontdesk-speaker"
+
+// Defaults for Config.
+const (
+	DefaultMinInterval = 50 * time.Millisecond
+	DefaultRetry       = time.Second
+)
+
+// Membership is speaker liveness; *liveness.Membership satisfies it.
+type Membership interface {
+	Alive() map[string]bool
+	HasQuorum() bool
+	Changes() <-chan struct{}
+	SetPeers(map[string]netip.AddrPort) error
+}
+
+var _ Membership = (*liveness.Membership)(nil)
+
+// Config is the input of New.
+type Config struct {
+	// NodeName is this node's Node name.
+	NodeName string
+	// Kube writes the Events when Events is nil.
+	Kube kubernetes.Interface
+	// API writes the IPAllocation status.
+	API client.Interface
+	// Informers is the set the loop reads; every informer of it runs the loop on each change.
+	// The protocols register theirs before New; the caller starts the set and shuts it down.
+	Informers *Informers
+	// Protocols, in the order their parts are applied to a status.
+	Protocols []Protocol
+	// Membership, when not nil, gives the snapshot's liveness, and gets the peers from the Nodes'
+	// first InternalIP and LivenessPort (0: liveness.DefaultPort); its changes run the loop.
+	Membership   Membership
+	LivenessPort uint16
+	// Classes are the served spec.loadBalancerClass values, for the snapshot.
+	Classes []string
+	// MinInterval is the least time between two runs, so that bursts of events coalesce into
+	// one run (0: DefaultMinInterval).
+	MinInterval time.Duration
+	// Events records the Services' Events; nil: a broadcaster of the loop's own over Kube.
+	Events record.EventRecorder
+	// Logger; the zero value means klog.Background.
+	Logger klog.Logger
+}
+
+// ConfigError says which Config field is wrong.
+type ConfigError struct{ Field, Reason string }
+
+func (e *ConfigError) Error() string { return "speaker: Config." + e.Field + ": " + e.Reason }
+
+func (c *Config) validate() error {
+	switch {
+	case c.NodeName == "":
+		return &ConfigError{"NodeName", "empty; want this node's Node name"}
+	case c.API == nil:
+		return &ConfigError{"API", "nil; want a frontdesk.dev clientset"}
+	case c.Events == nil && c.Kube == nil:
+		return &ConfigError{"Kube", "nil, and no Events; want a Kubernetes clientset"}
+	case c.Informers == nil:
+		return &ConfigError{"Informers", "nil; want the set the protocols registered on"}
+	}
+	if c.LivenessPort == 0 {
+		c.LivenessPort = liveness.DefaultPort
+	}
+	if c.MinInterval <= 0 {
+		c.MinInterval = DefaultMinInterval
+	}
+	if c.Logger.GetSink() == nil {
+		c.Logger = klog.Background()
+	}
+	return nil
+}
+
+// Loop is the speaker's one worker.
+type Loop struct {
+	cfg       Config
+	log       klog.Logger
+	protocols []Protocol
+
+	services corelisters.ServiceLister
+	slices   discoverylisters.EndpointSliceLister
+	nodes    corelisters.NodeLister
+	pools    client.IPPoolLister
+	allocs   client.IPAllocationLister
+
+	dirty   chan struct{}
+	retire  chan retirement
+	done    chan struct{} // closed when Run returns
+	peers   map[string]netip.AddrPort
+	stalled atomic.Bool
+	events  Recorder
+
+	synced         []cache.InformerSynced
+	removeHandlers func()
+}
+
+// retirement is a request of Retire, served by the worker.
+type retirement struct {
+	ctx  context.Context
+	p    Protocol
+	done chan error
+}
+
+// New adds the loop's handler to every informer of cfg.Informers (the protocols' too).
+func New(cfg Config) (*Loop, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	registerMetrics()
+	set := cfg.Informers
+	l := &Loop{
+		cfg: cfg, log: cfg.Logger.WithName("speaker"), protocols: slices.Clone(cfg.Protocols),
+		services: corelisters.NewServiceLister(set.Services().GetIndexer()),
+		slices:   discoverylisters.NewEndpointSliceLister(set.EndpointSlices().GetIndexer()),
+		nodes:    corelisters.NewNodeLister(set.Nodes().GetIndexer()),
+		pools:    client.NewIPPoolLister(set.IPPools().GetIndexer()),
+		allocs:   client.NewIPAllocationLister(set.IPAllocations().GetIndexer()),
+		dirty:    make(chan struct{}, 1),
+		retire:   make(chan retirement),
+		done:     make(chan struct{}),
+	}
+	var err error
+	l.synced, l.removeHandlers, err = handle(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { l.markDirty() },
+		UpdateFunc: func(any, any) { l.markDirty() },
+		DeleteFunc: func(any) { l.markDirty() },
+	}, set.All()...)
+	if err != nil {
+		return nil, fmt.Errorf("speaker: adding an event handler: %w", err)
+	}
+	return l, nil
+}
+
+// Run waits for the informers' caches (until ctx ends: a missing CRD keeps it waiting, and its
+// informer logs why), then runs the loop until ctx ends; it returns once its worker has stopped. It never withdraws anything itself: Retire withdraws a protocol, and the
+// caller decides what to do with those left when Run returns.
+func (l *Loop) Run(ctx context.Context) error {
+	defer close(l.done)
+	defer l.removeHandlers()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rec := l.cfg.Events
+	if rec == nil {
+		b := record.NewBroadcaster(record.WithContext(ctx))
+		b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: l.cfg.Kube.CoreV1().Events("")})
+		defer b.Shutdown()
+		rec = b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: l.cfg.NodeName})
+	}
+	l.events = ServiceEvents(rec, l.services)
+	if !l.waitSynced(ctx) {
+		return nil // stopped before the caches synced: nothing was announced
+	}
+	l.log.Info("caches synced; announcing", "node", l.cfg.NodeName)
+	var wg sync.WaitGroup
+	for _, p := range l.protocols {
+		for _, c := range p.Wakes() {
+			if c != nil {
+				wg.Go(func() { l.forward(ctx, c) })
+			}
+		}
+	}
+	wg.Go(func() { l.watchStalls(ctx) })
+	l.loop(ctx)
+	cancel()
+	wg.Wait()
+	return nil
+}
+
+// waitSynced waits for every handler to have seen its informer's first list, serving Retire
+// meanwhile (nothing was announced yet, so there is nothing to write).
+func (l *Loop) waitSynced(ctx context.Context) bool {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if allSynced(l.synced) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case r := <-l.retire:
+			r.done <- l.retireNow(r, false)
+		case <-t.C:
+		}
+	}
+}
+
+func allSynced(synced []cache.InformerSynced) bool {
+	for _, f := range synced {
+		if !f() {
+			return false
+		}
+	}
+	return true
+}
+
+// forward runs the loop on each receive from c, until c closes or ctx ends.
+func (l *Loop) forward(ctx context.Context, c <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-c:
+			l.markDirty()
+			if !ok {
+				return
+			}
+		}
+	}
+}
+
+func (l *Loop) markDirty() {
+	select {
+	case l.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// loop is the single worker: every informer event, Membership change and protocol wake marks the
+// state dirty; runs are at least MinInterval apart, so a burst of events costs one run. A failed
+// run is retried after DefaultRetry.
+func (l *Loop) loop(ctx context.Context) {
+	var last time.Time
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	var changes <-chan struct{}
+	if l.cfg.Membership != nil {
+		changes = l.cfg.Membership.Changes()
+	}
+	l.markDirty() // the first run, right after the caches synced
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-l.retire:
+			r.done <- l.retireNow(r, true)
+			continue
+		case <-l.dirty:
+		case <-changes:
+		case <-retry.C:
+		}
+		if wait := time.Until(last.Add(l.cfg.MinInterval)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		select { // what arrived while waiting is covered by this run
+		case <-l.dirty:
+		default:
+		}
+		last = time.Now()
+		again, err := l.sync(ctx)
+		syncDuration.Observe(time.Since(last).Seconds())
+		if err != nil {
+			syncs.WithLabelValues("error").Inc()
+			if ctx.Err() == nil {
+				l.log.Error(err, "speaker sync failed; retrying", "after", DefaultRetry)
+			}
+			retry.Reset(DefaultRetry)
+			continue
+		}
+		syncs.WithLabelValues("ok").Inc()
+		if again > 0 {
+			retry.Reset(again)
+		}
+	}
+}
+
+// sync runs the loop once: the snapshot, every protocol's Sync, then one status write per address.
+func (l *Loop) sync(ctx context.Context) (time.Duration, error) {
+	snap, err := l.snapshot()
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	var again time.Duration
+	reports := make([]Report, 0, len(l.protocols))
+	for _, p := range l.protocols {
+		rep, err := p.Sync(ctx, snap, l.events)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.Mode(), err))
+		}
+		reports = append(reports, rep)
+		if rep.Again > 0 && (again == 0 || rep.Again < again) {
+			again = rep.Again
+		}
+	}
+	if err := l.writeStatus(ctx, snap.allocs, reports); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 && snap.Stalled {
+		l.stalled.Store(true) // not acted on yet: the retry sees it again
+	}
+	return again, errors.Join(errs...)
+}
+
+// Retire withdraws p while the loop keeps running the others: in the worker, between two runs,
+// p.Close withdraws what it announces, then its Report is written (this node's entries of its
+// mode removed), within ctx. Main retires BGP first on SIGTERM. After Run has returned, Retire
+// does the same in the caller.
+func (l *Loop) Retire(ctx context.Context, p Protocol) error {
+	r := retirement{ctx: ctx, p: p, done: make(chan error, 1)}
+	select {
+	case l.retire <- r:
+		return <-r.done
+	case <-l.done:
+		return l.retireNow(r, allSynced(l.synced))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retireNow closes the protocol, drops it from the loop and, once the caches have synced, writes
+// its last Report.
+func (l *Loop) retireNow(r retirement, synced bool) error {
+	start := time.Now()
+	rep, err := r.p.Close(r.ctx)
+	l.protocols = slices.DeleteFunc(l.protocols, func(p Protocol) bool { return p == r.p })
+	l.log.Info("withdrawn", "mode", r.p.Mode(), "took", time.Since(start))
+	if !synced {
+		return err
+	}
+	allocs, lerr := l.allocs.List(everything)
+	if lerr != nil {
+		return errors.Join(err, lerr)
+	}
+	return errors.Join(err, l.writeStatus(r.ctx, allocs, []Report{rep}))
+}

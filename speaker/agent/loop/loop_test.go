@@ -1,0 +1,110 @@
+package loop
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+)
+
+// fakeProtocol announces addr in its mode from its first Sync on, and counts the calls.
+type fakeProtocol struct {
+	mode          v1alpha1.AnnouncementMode
+	mu            sync.Mutex
+	syncs, closes int
+}
+
+func (f *fakeProtocol) Mode() v1alpha1.AnnouncementMode { return f.mode }
+func (f *fakeProtocol) Wakes() []<-chan struct{}        { return nil }
+
+func (f *fakeProtocol) Sync(context.Context, *Snapshot, Recorder) (Report, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.syncs++
+	return Report{Parts: map[netip.Addr]Part{addr: entry("n1", f.mode, true)}}, nil
+}
+
+func (f *fakeProtocol) Close(context.Context) (Report, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closes++
+	return Report{Parts: map[netip.Addr]Part{addr: entry("n1", f.mode, false)}, Sure: true}, nil
+}
+
+func (f *fakeProtocol) calls() (syncs, closes int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.syncs, f.closes
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The worker runs every protocol on one snapshot and writes their parts of an address at once;
+// Retire withdraws one protocol between two runs, writes its removal, and the loop goes on with
+// the other.
+func TestLoopRunsProtocolsAndRetires(t *testing.T) {
+	idx := func() cache.Indexer {
+		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	}
+	base, api, allocs := newTestLoop(t, alloc(addr, "1"))
+	p1, p2 := &fakeProtocol{mode: l2}, &fakeProtocol{mode: bgp}
+	l := &Loop{
+		cfg: Config{NodeName: "n1", API: api, MinInterval: time.Millisecond}, log: klog.Background(),
+		protocols: []Protocol{p1, p2},
+		services:  corelisters.NewServiceLister(idx()), slices: discoverylisters.NewEndpointSliceLister(idx()),
+		nodes: corelisters.NewNodeLister(idx()), pools: client.NewIPPoolLister(idx()), allocs: base.allocs,
+		dirty: make(chan struct{}, 1), retire: make(chan retirement), done: make(chan struct{}),
+		events: ServiceEvents(record.NewFakeRecorder(10), corelisters.NewServiceLister(idx())),
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); l.loop(ctx) }()
+	defer func() { cancel(); <-stopped }()
+
+	name := allocs[0].Name
+	waitUntil(t, "the first run's write", func() bool { return api.count() == 1 })
+	want := []v1alpha1.Announcer{{Node: "n1", Mode: bgp}, {Node: "n1", Mode: l2}}
+	if d := cmp.Diff(want, api.status(name).Announcers); d != "" {
+		t.Fatalf("after the first run (-want +got):\n%s", d)
+	}
+
+	if err := l.Retire(t.Context(), p2); err != nil {
+		t.Fatal(err)
+	}
+	if _, closes := p2.calls(); closes != 1 {
+		t.Errorf("retired protocol closed %d times, want 1", closes)
+	}
+	if d := cmp.Diff([]v1alpha1.Announcer{{Node: "n1", Mode: l2}}, api.status(name).Announcers); d != "" {
+		t.Errorf("after Retire (-want +got):\n%s", d)
+	}
+	s1, _ := p1.calls()
+	s2, _ := p2.calls()
+	l.markDirty()
+	waitUntil(t, "a run after Retire", func() bool { n, _ := p1.calls(); return n > s1 })
+	if n, _ := p2.calls(); n != s2 {
+		t.Errorf("the retired protocol ran again (%d syncs, was %d)", n, s2)
+	}
+	if _, closes := p1.calls(); closes != 0 {
+		t.Errorf("the other protocol was closed")
+	}
+}

@@ -1,0 +1,152 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+)
+
+// maxConflicts bounds the re-read-and-retry of one status write; the loop retries later anyway.
+const maxConflicts = 5
+
+// writeStatus is the one writer of the IPAllocation status: for every address a report speaks of,
+// and, when a report has a Default, every allocation whose status names this node, it applies
+// each report's part in turn to the stored status and writes the result once, if it differs.
+// Comparing with the informer's copy first, nothing is written while nothing changes: API load
+// grows with changes, not with addresses or time.
+func (l *Loop) writeStatus(ctx context.Context, allocs []*v1alpha1.IPAllocation, reports []Report) error {
+	addrs := map[netip.Addr]bool{}
+	sure := map[netip.Addr]bool{}
+	defaults := false
+	for _, r := range reports {
+		for a := range r.Parts {
+			addrs[a] = true
+			sure[a] = sure[a] || r.Sure
+		}
+		defaults = defaults || r.Default != nil
+	}
+	if defaults {
+		// An address may have left a plan (its Service is gone) while this node's entry stays.
+		for _, al := range allocs {
+			addr, err := netip.ParseAddr(al.Spec.Address)
+			if err == nil && names(al.Status, l.cfg.NodeName) {
+				addrs[addr.Unmap()] = true
+			}
+		}
+	}
+	order := make([]netip.Addr, 0, len(addrs))
+	for a := range addrs {
+		order = append(order, a)
+	}
+	slices.SortFunc(order, netip.Addr.Compare)
+	var errs []error
+	for _, addr := range order {
+		var parts []Part
+		for _, r := range reports {
+			if p, ok := r.Parts[addr]; ok {
+				parts = append(parts, p)
+			} else if r.Default != nil {
+				parts = append(parts, r.Default(addr))
+			}
+		}
+		if err := l.write(ctx, addr, parts, sure[addr]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func names(st v1alpha1.IPAllocationStatus, self string) bool {
+	return slices.ContainsFunc(st.Announcers, func(a v1alpha1.Announcer) bool { return a.Node == self })
+}
+
+func apply(st v1alpha1.IPAllocationStatus, parts []Part) v1alpha1.IPAllocationStatus {
+	for _, p := range parts {
+		st = p(st)
+	}
+	return st
+}
+
+// write writes addr's status with parts applied, if that changes it. On a conflict it re-reads
+// the object and recomputes, so another node's concurrent entry is kept. sure: when the
+// informer's copy shows nothing to change, read the object from the API server to be sure.
+func (l *Loop) write(ctx context.Context, addr netip.Addr, parts []Part, sure bool) error {
+	name := v1alpha1.IPAllocationName(addr)
+	cur, err := l.allocs.Get(name)
+	switch {
+	case apierrors.IsNotFound(err) && !sure:
+		return nil // not allocated, or released: nothing to report on
+	case err != nil && !apierrors.IsNotFound(err):
+		return err
+	}
+	api := l.cfg.API.IPAllocations()
+	if sure && (cur == nil || equality.Semantic.DeepEqual(cur.Status, apply(cur.Status, parts))) {
+		if cur, err = api.Get(ctx, name, metav1.GetOptions{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+	}
+	for range maxConflicts {
+		next := apply(cur.Status, parts)
+		if equality.Semantic.DeepEqual(cur.Status, next) {
+			return nil
+		}
+		obj := cur.DeepCopy()
+		obj.Status = next
+		_, err := api.UpdateStatus(ctx, obj, metav1.UpdateOptions{FieldManager: Component})
+		switch {
+		case err == nil:
+			statusWrites.WithLabelValues("ok").Inc()
+			l.log.V(2).Info("IPAllocation status written", "ipallocation", name, "announcers", len(next.Announcers))
+			return nil
+		case apierrors.IsNotFound(err):
+			return nil
+		case !apierrors.IsConflict(err):
+			statusWrites.WithLabelValues("error").Inc()
+			return fmt.Errorf("writing the status of IPAllocation %s: %w", name, err)
+		}
+		statusWrites.WithLabelValues("conflict").Inc()
+		if cur, err = api.Get(ctx, name, metav1.GetOptions{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("re-reading IPAllocation %s after a conflict: %w", name, err)
+		}
+	}
+	return fmt.Errorf("writing the status of IPAllocation %s: still conflicting after %d attempts", name, maxConflicts)
+}
+
+// SortAnnouncers sorts status.announcers by node, then mode: the order every writer keeps.
+func SortAnnouncers(as []v1alpha1.Announcer) {
+	slices.SortFunc(as, func(a, b v1alpha1.Announcer) int {
+		if c := strings.Compare(a.Node, b.Node); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.Mode), string(b.Mode))
+	})
+}
+
+// AnnouncersMessage is the message of the Announced condition while addr is announced: every
+// announcer, with its mode and interfaces.
+func AnnouncersMessage(addr string, as []v1alpha1.Announcer) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		if a.Interface != "" {
+			parts[i] = fmt.Sprintf("%s (%s, %s)", a.Node, a.Mode, a.Interface)
+		} else {
+			parts[i] = fmt.Sprintf("%s (%s)", a.Node, a.Mode)
+		}
+	}
+	return fmt.Sprintf("%s is announced from %s", addr, strings.Join(parts, ", "))
+}
