@@ -56,7 +56,8 @@ func init() {
 // Options are what tests replace; the zero value is production.
 type Options struct {
 	// Endpoints returns the ready Pod addresses of a Service, for ip targets.
-	// Initialize sets it from an EndpointSlice informer.
+	// SetInformers sets it from the controller manager's EndpointSlice
+	// informer.
 	Endpoints func(namespace, name string) ([]model.Endpoint, error)
 	// SubnetTTL is how long the VPC's subnets are reused between reconciles (default 1 minute).
 	SubnetTTL time.Duration
@@ -76,11 +77,16 @@ type Cloud struct {
 	sweeper   *sweeper
 	locks     sync.Map // Service UID → *lockEntry
 	backend   backendState
+	// shared are the controller manager's informers (SetInformers);
+	// informersSet is closed once they are.
+	shared       *sharedInformers
+	informersSet chan struct{}
 }
 
 var (
 	_ cloudprovider.Interface    = (*Cloud)(nil)
 	_ cloudprovider.LoadBalancer = (*Cloud)(nil)
+	_ cloudprovider.InformerUser = (*Cloud)(nil)
 )
 
 // New returns a provider using clients.
@@ -88,7 +94,8 @@ func New(cfg *config.Config, clients *awsapi.Clients, opts Options) *Cloud {
 	if opts.SubnetTTL == 0 {
 		opts.SubnetTTL = time.Minute
 	}
-	return &Cloud{cfg: cfg, api: clients, opts: opts, cluster: cfg.ClusterName, vpcID: cfg.VPCID}
+	return &Cloud{cfg: cfg, api: clients, opts: opts, cluster: cfg.ClusterName, vpcID: cfg.VPCID,
+		informersSet: make(chan struct{})}
 }
 
 func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return c, true }
