@@ -52,12 +52,15 @@ func (c *Cloud) Initialize(clientBuilder cloudprovider.ControllerClientBuilder, 
 type sharedInformers struct {
 	services    corelisters.ServiceLister
 	servicesOK  cache.InformerSynced
-	slices      cache.SharedIndexInformer
+	slicesOK    cache.InformerSynced
 	sliceLister discoverylisters.EndpointSliceLister
 }
 
 // SetInformers implements cloudprovider.InformerUser. The informers are
-// requested here, before the controller manager starts its factory.
+// requested here, before the controller manager starts its factory. The
+// service controller, to which the provider is an EndpointsFollower, waits
+// for the EndpointSlice cache before its first EnsureLoadBalancer, so ip
+// targets are never registered from an empty cache.
 func (c *Cloud) SetInformers(f informers.SharedInformerFactory) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -67,7 +70,7 @@ func (c *Cloud) SetInformers(f informers.SharedInformerFactory) {
 	svcs, slices := f.Core().V1().Services(), f.Discovery().V1().EndpointSlices()
 	c.shared = &sharedInformers{
 		services: svcs.Lister(), servicesOK: svcs.Informer().HasSynced,
-		sliceLister: slices.Lister(), slices: slices.Informer(),
+		sliceLister: slices.Lister(), slicesOK: slices.Informer().HasSynced,
 	}
 	sliceLister := c.shared.sliceLister
 	c.opts.Endpoints = func(ns, name string) ([]model.Endpoint, error) {
@@ -80,14 +83,9 @@ func (c *Cloud) SetInformers(f informers.SharedInformerFactory) {
 	close(c.informersSet)
 }
 
-// runSweep follows the EndpointSlices and runs the sweep every SweepInterval
-// until ctx ends.
+// runSweep runs the sweep every SweepInterval until ctx ends.
 func (c *Cloud) runSweep(ctx context.Context, kube kubernetes.Interface, shared *sharedInformers) {
-	if !cache.WaitForCacheSync(ctx.Done(), shared.servicesOK, shared.slices.HasSynced) {
-		return
-	}
-	go c.followEndpoints(ctx, shared.slices, shared.services)
-	if c.cfg.SweepInterval.Duration < 0 {
+	if !cache.WaitForCacheSync(ctx.Done(), shared.servicesOK, shared.slicesOK) || c.cfg.SweepInterval.Duration < 0 {
 		return
 	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
