@@ -240,25 +240,35 @@ func TestInPlaceUpdates(t *testing.T) {
 	}
 }
 
-// TestSyncIPTargets: an ip-target NLB follows its endpoints without the
-// service controller; a Service the provider has not ensured is left alone.
-func TestSyncIPTargets(t *testing.T) {
+// TestIPTargetsFollowEndpoints: the provider asks the service controller to
+// follow the endpoints of an ip-target NLB only, and the EnsureLoadBalancer a
+// change of endpoints brings touches only the targets.
+func TestIPTargetsFollowEndpoints(t *testing.T) {
 	pods := []model.Endpoint{{Addr: mustAddr("10.0.11.20"), Ports: map[string]int32{"http": 8080, "https": 8443}}}
 	e := newEnv(t, envOption{})
 	e.cloud = frontdeskaws.New(e.cfg, e.clients, frontdeskaws.Options{
 		Endpoints: func(string, string) ([]model.Endpoint, error) { return pods, nil },
 	})
-	svc := newService("pods", withAnn(annotations.NLBTargetType, "ip"))
-	e.fake.ResetCalls()
-	if err := e.cloud.SyncIPTargets(context.Background(), svc); err != nil || len(e.fake.Calls()) != 0 {
-		t.Fatalf("a Service not yet ensured: %v, %d calls", err, len(e.fake.Calls()))
+	for _, tc := range []struct {
+		name string
+		svc  *v1.Service
+		want bool
+	}{
+		{"nlb ip", newService("pods", withAnn(annotations.NLBTargetType, "ip")), true},
+		{"nlb-ip shorthand", newService("shorthand", withAnn(annotations.Type, "nlb-ip")), true},
+		{"nlb instance", newService("nodes"), false},
+		{"classic", newService("classic", withAnn(annotations.Type, "clb")), false},
+		{"bad annotation", newService("bad", withAnn(annotations.NLBTargetType, "ip"), withAnn(annotations.Scheme, "sideways")), false},
+	} {
+		if got := e.cloud.FollowsEndpoints(tc.svc); got != tc.want {
+			t.Errorf("%s: FollowsEndpoints = %v, want %v", tc.name, got, tc.want)
+		}
 	}
+	svc := newService("pods", withAnn(annotations.NLBTargetType, "ip"))
 	e.mustEnsure(svc)
 	pods = append(pods, model.Endpoint{Addr: mustAddr("10.0.12.30"), Ports: map[string]int32{"http": 8080, "https": 8443}})
 	e.fake.ResetCalls()
-	if err := e.cloud.SyncIPTargets(context.Background(), svc); err != nil {
-		t.Fatal(err)
-	}
+	e.mustEnsure(svc) // what the service controller does when the endpoints change
 	if m := strings.Join(e.mutating(), " "); m != "elbv2:RegisterTargets elbv2:RegisterTargets" {
 		t.Errorf("mutating calls %s, want one registration per target group", m)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
+	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
 )
 
 // ProviderName is the value of --cloud-provider that selects this provider.
@@ -56,7 +57,8 @@ func init() {
 // Options are what tests replace; the zero value is production.
 type Options struct {
 	// Endpoints returns the ready Pod addresses of a Service, for ip targets.
-	// Initialize sets it from an EndpointSlice informer.
+	// SetInformers sets it from the controller manager's EndpointSlice
+	// informer.
 	Endpoints func(namespace, name string) ([]model.Endpoint, error)
 	// SubnetTTL is how long the VPC's subnets are reused between reconciles (default 1 minute).
 	SubnetTTL time.Duration
@@ -74,13 +76,18 @@ type Cloud struct {
 	subnets   []model.Subnet
 	subnetsAt time.Time
 	sweeper   *sweeper
-	locks     sync.Map // Service UID → *lockEntry
 	backend   backendState
+	// shared are the controller manager's informers (SetInformers);
+	// informersSet is closed once they are.
+	shared       *sharedInformers
+	informersSet chan struct{}
 }
 
 var (
-	_ cloudprovider.Interface    = (*Cloud)(nil)
-	_ cloudprovider.LoadBalancer = (*Cloud)(nil)
+	_ cloudprovider.Interface             = (*Cloud)(nil)
+	_ cloudprovider.LoadBalancer          = (*Cloud)(nil)
+	_ cloudprovider.InformerUser          = (*Cloud)(nil)
+	_ servicecontroller.EndpointsFollower = (*Cloud)(nil)
 )
 
 // New returns a provider using clients.
@@ -88,7 +95,8 @@ func New(cfg *config.Config, clients *awsapi.Clients, opts Options) *Cloud {
 	if opts.SubnetTTL == 0 {
 		opts.SubnetTTL = time.Minute
 	}
-	return &Cloud{cfg: cfg, api: clients, opts: opts, cluster: cfg.ClusterName, vpcID: cfg.VPCID}
+	return &Cloud{cfg: cfg, api: clients, opts: opts, cluster: cfg.ClusterName, vpcID: cfg.VPCID,
+		informersSet: make(chan struct{})}
 }
 
 func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return c, true }
@@ -136,10 +144,11 @@ func (c *Cloud) GetLoadBalancerName(_ context.Context, clusterName string, svc *
 	return model.LoadBalancerName(c.clusterName(clusterName), svc, spec)
 }
 
-// EnsureLoadBalancer converges the Service's load balancer and returns its hostname.
+// EnsureLoadBalancer converges the Service's load balancer and returns its
+// hostname. Like every call for one Service, it is never made twice at once:
+// the service controller's queue serialises them.
 func (c *Cloud) EnsureLoadBalancer(ctx context.Context, clusterName string, svc *v1.Service, nodes []*v1.Node) (*v1.LoadBalancerStatus, error) {
 	cluster := c.clusterName(clusterName)
-	defer c.lockService(string(svc.UID))()
 	desired, err := c.desired(ctx, cluster, svc, nodes)
 	if err != nil {
 		return nil, err
@@ -168,17 +177,11 @@ func (c *Cloud) EnsureLoadBalancerDeleted(ctx context.Context, clusterName strin
 	if svc.UID == "" {
 		return errors.New("the Service has no UID; its resources cannot be told from others")
 	}
-	unlock := c.lockService(string(svc.UID))
-	defer unlock()
 	items, err := c.resourcesOf(ctx, cluster, svc)
 	if err != nil {
 		return err
 	}
-	if err := c.deleteOwned(ctx, items); err != nil {
-		return err
-	}
-	c.locks.Delete(string(svc.UID)) // the Service is going: nothing else will lock it
-	return nil
+	return c.deleteOwned(ctx, items)
 }
 
 // desired parses and models; errors from the annotations come before any AWS call.

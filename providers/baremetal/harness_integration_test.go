@@ -89,7 +89,7 @@ func (e *env) startControllerWith(t testing.TB, tweak func(*servicecontroller.Co
 	lb, _ := k.cloud.LoadBalancer()
 	cfg := servicecontroller.DefaultConfig()
 	tweak(&cfg)
-	sc, err := servicecontroller.New(lb, e.kube, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)
+	sc, err := servicecontroller.New(lb, e.kube, factory, cfg)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -46,7 +46,7 @@ func TestProviderSharesTheControllerManagersServiceCache(t *testing.T) {
 	lb, _ := cloud.LoadBalancer()
 	scCfg := servicecontroller.DefaultConfig()
 	scCfg.MinRetryDelay, scCfg.MaxRetryDelay = 50*time.Millisecond, 2*time.Second
-	sc, err := servicecontroller.New(lb, kube, factory.Core().V1().Services(), factory.Core().V1().Nodes(), scCfg)
+	sc, err := servicecontroller.New(lb, kube, factory, scCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -202,9 +202,8 @@ func (f *serviceFlags) startServiceController(initCtx app.ControllerInitContext,
 		}
 		cfg := f.config()
 		cfg.ClusterName = cc.ComponentConfig.KubeCloudShared.ClusterName
-		informers := cc.SharedInformers.Core().V1()
 		ctrl, err := servicecontroller.New(balancer, cc.ClientBuilder.ClientOrDie(initCtx.ClientName),
-			informers.Services(), informers.Nodes(), cfg)
+			cc.SharedInformers, cfg)
 		if err != nil {
 			return nil, false, err
 		}

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
-	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -72,6 +72,10 @@ type Config struct {
 	// NodeSyncDelay is how long node events are collected before the
 	// Services are re-queued; zero re-queues at once.
 	NodeSyncDelay time.Duration
+	// EndpointsSyncDelay is how long a Service waits after a change of its
+	// EndpointSlices before its sync, for a provider that follows them
+	// (EndpointsFollower); zero syncs at once.
+	EndpointsSyncDelay time.Duration
 	// MinRetryDelay and MaxRetryDelay bound the per-Service exponential
 	// backoff after a failed sync.
 	MinRetryDelay, MaxRetryDelay time.Duration
@@ -81,13 +85,14 @@ type Config struct {
 // unless told otherwise: class frontdesk.dev/lb and Services with no class.
 func DefaultConfig() Config {
 	return Config{
-		ClusterName:       "kubernetes",
-		Classes:           []string{DefaultClass},
-		ServeDefaultClass: true,
-		ResyncPeriod:      DefaultResyncPeriod,
-		NodeSyncDelay:     DefaultNodeSyncDelay,
-		MinRetryDelay:     DefaultMinRetryDelay,
-		MaxRetryDelay:     DefaultMaxRetryDelay,
+		ClusterName:        "kubernetes",
+		Classes:            []string{DefaultClass},
+		ServeDefaultClass:  true,
+		ResyncPeriod:       DefaultResyncPeriod,
+		NodeSyncDelay:      DefaultNodeSyncDelay,
+		EndpointsSyncDelay: DefaultEndpointsSyncDelay,
+		MinRetryDelay:      DefaultMinRetryDelay,
+		MaxRetryDelay:      DefaultMaxRetryDelay,
 	}
 }
 
@@ -109,9 +114,9 @@ func (c Config) Validate() error {
 				"accepted: a qualified name such as %q", class, strings.Join(msgs, "; "), DefaultClass))
 		}
 	}
-	if c.ResyncPeriod < 0 || c.NodeSyncDelay < 0 {
-		errs = append(errs, fmt.Errorf("servicecontroller: negative resync period (%s) or node sync delay (%s); "+
-			"accepted: zero or more", c.ResyncPeriod, c.NodeSyncDelay))
+	if c.ResyncPeriod < 0 || c.NodeSyncDelay < 0 || c.EndpointsSyncDelay < 0 {
+		errs = append(errs, fmt.Errorf("servicecontroller: negative resync period (%s), node sync delay (%s) "+
+			"or endpoints sync delay (%s); accepted: zero or more", c.ResyncPeriod, c.NodeSyncDelay, c.EndpointsSyncDelay))
 	}
 	if c.MinRetryDelay <= 0 || c.MaxRetryDelay < c.MinRetryDelay {
 		errs = append(errs, fmt.Errorf("servicecontroller: retry delays %s..%s are not valid; "+
@@ -140,6 +145,8 @@ type Controller struct {
 	nodeQueue workqueue.TypedDelayingInterface[string]
 
 	applied *tracker
+	// follower is the provider when it follows endpoints, else nil.
+	follower EndpointsFollower
 
 	// recorder is set by Run before any worker starts.
 	recorder record.EventRecorder
@@ -148,9 +155,10 @@ type Controller struct {
 const nodesKey = "nodes"
 
 // New returns a controller that drives balancer from the Services and Nodes
-// the informers see.
+// (and, for an EndpointsFollower, the EndpointSlices) of factory, the
+// process's shared informers: New requests them, the caller starts the factory.
 func New(balancer cloudprovider.LoadBalancer, client kubernetes.Interface,
-	services coreinformers.ServiceInformer, nodes coreinformers.NodeInformer, cfg Config) (*Controller, error) {
+	factory informers.SharedInformerFactory, cfg Config) (*Controller, error) {
 	if balancer == nil {
 		return nil, errors.New("servicecontroller: the cloud provider has no load-balancer support (LoadBalancer() returned false)")
 	}
@@ -159,6 +167,7 @@ func New(balancer cloudprovider.LoadBalancer, client kubernetes.Interface,
 	}
 	registerMetrics()
 
+	services, nodes := factory.Core().V1().Services(), factory.Core().V1().Nodes()
 	c := &Controller{
 		cfg:      cfg,
 		filter:   newClassFilter(cfg.Classes, cfg.ServeDefaultClass),
@@ -190,12 +199,19 @@ func New(balancer cloudprovider.LoadBalancer, client kubernetes.Interface,
 	if err != nil {
 		return nil, fmt.Errorf("servicecontroller: watching Nodes: %w", err)
 	}
-	if w, ok := balancer.(Waker); ok {
-		w.SetWake(c.wakeWaiting)
-	}
 	// The registrations' HasSynced also wait until our handlers have seen
 	// the initial lists, so no worker starts on a half-filled queue.
 	c.synced = []cache.InformerSynced{svcReg.HasSynced, nodeReg.HasSynced}
+	if f, ok := balancer.(EndpointsFollower); ok {
+		sliceReg, err := c.followEndpoints(factory.Discovery().V1().EndpointSlices().Informer(), f)
+		if err != nil {
+			return nil, fmt.Errorf("servicecontroller: watching EndpointSlices: %w", err)
+		}
+		c.synced = append(c.synced, sliceReg.HasSynced)
+	}
+	if w, ok := balancer.(Waker); ok {
+		w.SetWake(c.wakeWaiting)
+	}
 	return c, nil
 }
 

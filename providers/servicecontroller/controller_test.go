@@ -41,6 +41,7 @@ type unitHarness struct {
 	client   kubernetes.Interface
 	services corelisters.ServiceLister
 	lb       *fakelb.Fake
+	factory  informers.SharedInformerFactory
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -56,14 +57,14 @@ func startUnitWith(t *testing.T, lb *fakelb.Fake, balancer cloudprovider.LoadBal
 	t.Helper()
 	client := newVersionedClientset(objs...)
 	factory := informers.NewSharedInformerFactory(client, 0)
-	ctrl, err := New(balancer, client, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)
+	ctrl, err := New(balancer, client, factory, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	h := &unitHarness{client: client, services: factory.Core().V1().Services().Lister(), lb: lb,
-		cancel: cancel, done: make(chan struct{})}
+		factory: factory, cancel: cancel, done: make(chan struct{})}
 	factory.Start(ctx.Done())
 	go func() {
 		defer close(h.done)
@@ -292,10 +293,10 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	cfg := DefaultConfig()
 	cfg.Classes, cfg.ServeDefaultClass = nil, false
-	if _, err := New(fakelb.New(), client, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg); err == nil {
+	if _, err := New(fakelb.New(), client, factory, cfg); err == nil {
 		t.Error("New accepted a configuration that serves nothing")
 	}
-	if _, err := New(nil, client, factory.Core().V1().Services(), factory.Core().V1().Nodes(), DefaultConfig()); err == nil {
+	if _, err := New(nil, client, factory, DefaultConfig()); err == nil {
 		t.Error("New accepted a nil load balancer")
 	}
 }

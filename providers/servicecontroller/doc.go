@@ -24,7 +24,11 @@
 // alone; it runs several workers; it exports metrics and Events whose
 // reasons frontdesk controls; and, as said above, its status write is
 // preconditioned and the status is cleared before the load balancer is
-// deleted.
+// deleted. A provider may also ask, through optional interfaces of its
+// LoadBalancer, for Services waiting for an address to be woken (Waker) and
+// for Services to be synced when their EndpointSlices change
+// (EndpointsFollower); both go through the one queue, so provider calls for
+// a Service never overlap.
 //
 // # Whose finalizer is it?
 //

@@ -216,6 +216,9 @@ func TestEnsureReason(t *testing.T) {
 		{"status edited by hand", prev, true, newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.99", nil)),
 			"status changed outside the controller"},
 		{"resync", applied{svc: prev.svc, nodes: prev.nodes, stale: true}, true, base, whyResync},
+		{"endpoints changed", applied{svc: prev.svc, nodes: prev.nodes, endpoints: true}, true, base, whyEndpoints},
+		{"endpoints changed and spec too", applied{svc: prev.svc, nodes: prev.nodes, endpoints: true}, true,
+			newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil), withAnnotation("frontdesk.dev/pool", "public")), "spec changed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ensureReason(tc.prev, tc.tracked, tc.svc); got != tc.want {
@@ -237,6 +240,7 @@ func TestConfigValidate(t *testing.T) {
 		{"nothing served", func(c *Config) { c.Classes, c.ServeDefaultClass = nil, false }, "no load-balancer class is served"},
 		{"bad class", func(c *Config) { c.Classes = []string{"not a class"} }, `load-balancer class "not a class" is not valid`},
 		{"negative resync", func(c *Config) { c.ResyncPeriod = -time.Second }, "negative resync period"},
+		{"negative endpoints delay", func(c *Config) { c.EndpointsSyncDelay = -time.Second }, "endpoints sync delay (-1s)"},
 		{"zero retry", func(c *Config) { c.MinRetryDelay = 0 }, "retry delays"},
 		{"max below min", func(c *Config) { c.MaxRetryDelay = time.Second }, "retry delays"},
 	} {

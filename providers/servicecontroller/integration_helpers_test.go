@@ -108,7 +108,7 @@ func (e *env) namespace(t *testing.T) string {
 func (e *env) start(t *testing.T, ns string, lb cloudprovider.LoadBalancer, cfg Config) *controllerRun {
 	t.Helper()
 	factory := informers.NewSharedInformerFactoryWithOptions(e.ctrlClient, 0, informers.WithNamespace(ns))
-	ctrl, err := New(lb, e.ctrlClient, factory.Core().V1().Services(), factory.Core().V1().Nodes(), cfg)
+	ctrl, err := New(lb, e.ctrlClient, factory, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -101,6 +101,7 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 	cached, err := c.services.Services(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
 		if !tracked {
+			c.applied.takeEndpoints(key)
 			return opNone, "gone", nil
 		}
 		// Deleted without our finalizer (someone removed it): the load
@@ -131,10 +132,16 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 
 	switch decide(c.filter, svc, tracked) {
 	case actEnsure:
-		return c.ensure(ctx, key, svc)
+		endpoints := c.applied.takeEndpoints(key)
+		op, why, err := c.ensure(ctx, key, svc, endpoints)
+		if err != nil && endpoints {
+			c.applied.markEndpoints(key) // the retry must still carry the new endpoints
+		}
+		return op, why, err
 	case actCleanup:
 		return opDelete, cleanupReason(svc), c.cleanup(ctx, key, svc)
 	default:
+		c.applied.takeEndpoints(key)
 		return opNone, "not served", nil
 	}
 }
@@ -146,8 +153,9 @@ func cleanupReason(svc *v1.Service) string {
 	return "no longer wants a load balancer"
 }
 
-// Reasons for a full EnsureLoadBalancer. Only a periodic resync with nothing
-// changed stays quiet: two Events per Service per period would be noise.
+// Reasons for a full EnsureLoadBalancer. Only a periodic resync and a change
+// of endpoints with nothing else changed stay quiet: two Events per Service
+// per period, or per Pod rollout, would be noise.
 const whyResync = "resync"
 
 // ensureReason returns why svc needs a full EnsureLoadBalancer, or "" when
@@ -164,13 +172,18 @@ func ensureReason(prev applied, tracked bool, svc *v1.Service) string {
 		return "spec changed"
 	case !statusEqual(&prev.svc.Status.LoadBalancer, &svc.Status.LoadBalancer):
 		return "status changed outside the controller"
+	case prev.endpoints:
+		return whyEndpoints
 	case prev.stale:
 		return whyResync
 	}
 	return ""
 }
 
-func (c *Controller) ensure(ctx context.Context, key string, svc *v1.Service) (operation, string, error) {
+// ensure converges the load balancer of a Service that wants one. endpoints
+// says its EndpointSlices changed since the last EnsureLoadBalancer began
+// (EndpointsFollower).
+func (c *Controller) ensure(ctx context.Context, key string, svc *v1.Service, endpoints bool) (operation, string, error) {
 	nodes, err := c.eligibleNodes()
 	if err != nil {
 		syncErrors.WithLabelValues("nodes").Inc()
@@ -178,6 +191,7 @@ func (c *Controller) ensure(ctx context.Context, key string, svc *v1.Service) (o
 	}
 	set := nodeSetOf(nodes)
 	prev, tracked := c.applied.get(key)
+	prev.endpoints = endpoints
 	why := ensureReason(prev, tracked, svc)
 	if why == "" {
 		if prev.nodes.equal(set) {
@@ -188,7 +202,7 @@ func (c *Controller) ensure(ctx context.Context, key string, svc *v1.Service) (o
 	logger := klog.FromContext(ctx)
 	logger.V(4).Info("Ensuring load balancer", "reason", why, "nodes", set.String())
 
-	announce := why != whyResync
+	announce := why != whyResync && why != whyEndpoints
 	if announce {
 		c.recorder.Event(svc, v1.EventTypeNormal, EventEnsuringLoadBalancer, "Ensuring load balancer")
 	}

@@ -18,15 +18,23 @@ type applied struct {
 	// stale asks for a full EnsureLoadBalancer at the next sync: set on
 	// periodic resync and after a failed UpdateLoadBalancer.
 	stale bool
+	// endpoints asks for one too: the Service's endpoints changed. Only the
+	// sync sets it, on its own copy, from tracker.endpoints; it is never
+	// stored.
+	endpoints bool
 }
 
 // tracker holds applied by Service key. Informer handlers and workers share it.
 type tracker struct {
 	mu sync.Mutex
 	m  map[string]applied
+	// endpoints holds the keys whose EndpointSlices changed since their last
+	// EnsureLoadBalancer began (EndpointsFollower). It is apart from m so
+	// that it also holds for a Service not ensured yet.
+	endpoints map[string]bool
 }
 
-func newTracker() *tracker { return &tracker{m: map[string]applied{}} }
+func newTracker() *tracker { return &tracker{m: map[string]applied{}, endpoints: map[string]bool{}} }
 
 func (t *tracker) get(key string) (applied, bool) {
 	t.mu.Lock()
@@ -58,9 +66,27 @@ func (t *tracker) markStale(key string) {
 	}
 }
 
+// markEndpoints records that the Service's endpoints changed.
+func (t *tracker) markEndpoints(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.endpoints[key] = true
+}
+
+// takeEndpoints reports whether the Service's endpoints changed since the
+// last call, and clears the mark.
+func (t *tracker) takeEndpoints(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	changed := t.endpoints[key]
+	delete(t.endpoints, key)
+	return changed
+}
+
 func (t *tracker) forget(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	delete(t.endpoints, key)
 	if _, ok := t.m[key]; ok {
 		loadBalancers.Dec()
 		delete(t.m, key)
