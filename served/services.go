@@ -31,6 +31,15 @@ func (c Classes) Wants(svc *corev1.Service) bool {
 	return svc != nil && svc.Spec.Type == corev1.ServiceTypeLoadBalancer && c.Serves(svc.Spec.LoadBalancerClass)
 }
 
+// String lists the served classes for logs and messages, "<none>" for Services with no class.
+func (c Classes) String() string {
+	names := slices.Sorted(slices.Values(c.Names))
+	if c.Unset {
+		names = append(names, "<none>")
+	}
+	return strings.Join(names, ", ")
+}
+
 // IngressAddr parses one entry of status.loadBalancer.ingress as an address to announce.
 // Hostname-only entries (a cloud load balancer's name), unparsable IPs and zoned ones are not;
 // an IPv4-mapped IPv6 form is the IPv4 address, since that is what ARP asks for and what a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +23,8 @@ import (
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/cloud-provider/api"
 	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // Defaults of Config and Run.
@@ -129,7 +130,7 @@ func (c Config) Validate() error {
 // Services. Create it with New, then call Run once.
 type Controller struct {
 	cfg      Config
-	filter   classFilter
+	filter   served.Classes
 	balancer cloudprovider.LoadBalancer
 	client   kubernetes.Interface
 
@@ -170,7 +171,7 @@ func New(balancer cloudprovider.LoadBalancer, client kubernetes.Interface,
 	services, nodes := factory.Core().V1().Services(), factory.Core().V1().Nodes()
 	c := &Controller{
 		cfg:      cfg,
-		filter:   newClassFilter(cfg.Classes, cfg.ServeDefaultClass),
+		filter:   served.Classes{Names: cfg.Classes, Unset: cfg.ServeDefaultClass},
 		balancer: balancer,
 		client:   client,
 		services: services.Lister(),
@@ -368,7 +369,7 @@ func (c *Controller) onServiceDelete(obj any) {
 // balancer from us, one that carries a cleanup finalizer (ours or not: sync
 // tells), and one we have a load balancer for.
 func (c *Controller) relevant(svc *v1.Service) bool {
-	if c.filter.wants(svc) || hasCleanupFinalizer(svc) {
+	if c.filter.Wants(svc) || hasCleanupFinalizer(svc) {
 		return true
 	}
 	key, err := cache.MetaNamespaceKeyFunc(svc)
@@ -382,46 +383,4 @@ func (c *Controller) enqueue(svc *v1.Service) {
 		return
 	}
 	c.queue.Add(key)
-}
-
-// classFilter decides from spec.type and spec.loadBalancerClass alone whether
-// a Service is one of ours.
-type classFilter struct {
-	classes      map[string]bool
-	serveDefault bool
-}
-
-func newClassFilter(classes []string, serveDefault bool) classFilter {
-	f := classFilter{classes: make(map[string]bool, len(classes)), serveDefault: serveDefault}
-	for _, c := range classes {
-		f.classes[c] = true
-	}
-	return f
-}
-
-// servesClass reports whether a Service of type LoadBalancer with this class
-// is ours.
-func (f classFilter) servesClass(class *string) bool {
-	if class == nil {
-		return f.serveDefault
-	}
-	return f.classes[*class]
-}
-
-// wants reports whether svc asks us for a load balancer (ignoring deletion).
-func (f classFilter) wants(svc *v1.Service) bool {
-	return svc.Spec.Type == v1.ServiceTypeLoadBalancer && f.servesClass(svc.Spec.LoadBalancerClass)
-}
-
-// String lists the served classes for logs and messages.
-func (f classFilter) String() string {
-	names := make([]string, 0, len(f.classes)+1)
-	for c := range f.classes {
-		names = append(names, c)
-	}
-	slices.Sort(names)
-	if f.serveDefault {
-		names = append(names, "<none>")
-	}
-	return strings.Join(names, ", ")
 }

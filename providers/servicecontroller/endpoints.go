@@ -73,7 +73,7 @@ func (c *Controller) onSliceChange(obj any) {
 		// Not in the cache (yet): its first sync reads the endpoints anyway.
 		return
 	}
-	if svc.DeletionTimestamp != nil || !c.filter.wants(svc) || !c.follower.FollowsEndpoints(svc) {
+	if svc.DeletionTimestamp != nil || !c.filter.Wants(svc) || !c.follower.FollowsEndpoints(svc) {
 		return
 	}
 	key := slice.Namespace + "/" + name

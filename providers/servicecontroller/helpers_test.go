@@ -69,11 +69,11 @@ func TestNodeChangeMatters(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
-	ours := newClassFilter([]string{DefaultClass}, true)
-	onlyClass := newClassFilter([]string{DefaultClass}, false)
+	ours := served.Classes{Names: []string{DefaultClass}, Unset: true}
+	onlyClass := served.Classes{Names: []string{DefaultClass}}
 	for _, tc := range []struct {
 		name    string
-		filter  classFilter
+		filter  served.Classes
 		svc     *v1.Service
 		tracked bool
 		want    action

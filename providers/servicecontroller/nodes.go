@@ -122,7 +122,7 @@ func (c *Controller) processNodeChange(ctx context.Context) bool {
 	}
 	queued := 0
 	for _, svc := range services {
-		if c.filter.wants(svc) && svc.DeletionTimestamp == nil {
+		if c.filter.Wants(svc) && svc.DeletionTimestamp == nil {
 			c.enqueue(svc)
 			queued++
 		}

@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // Event reasons on the Service. They are part of frontdesk's interface: users
@@ -54,15 +56,15 @@ func (a action) String() string {
 // balancer for it. Cleanup is only ever decided for a Service that is ours:
 // one of a served class, one we hold a load balancer for, or one whose
 // cleanup finalizer we added; another implementation's finalizer is left alone.
-func decide(f classFilter, svc *v1.Service, tracked bool) action {
-	if svc.DeletionTimestamp == nil && f.wants(svc) {
+func decide(f served.Classes, svc *v1.Service, tracked bool) action {
+	if svc.DeletionTimestamp == nil && f.Wants(svc) {
 		return actEnsure
 	}
 	if !hasCleanupFinalizer(svc) && !tracked {
 		return actNone // nothing of ours can exist
 	}
 	// Either being deleted, or no longer asking us for a load balancer.
-	if f.wants(svc) || tracked || finalizerAddedByUs(svc) {
+	if f.Wants(svc) || tracked || finalizerAddedByUs(svc) {
 		return actCleanup
 	}
 	return actNone

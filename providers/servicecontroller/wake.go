@@ -25,7 +25,7 @@ func (c *Controller) wakeWaiting() {
 		return // the lister reads a cache: it does not fail
 	}
 	for _, svc := range services {
-		if !c.filter.wants(svc) || svc.DeletionTimestamp != nil || len(svc.Status.LoadBalancer.Ingress) > 0 {
+		if !c.filter.Wants(svc) || svc.DeletionTimestamp != nil || len(svc.Status.LoadBalancer.Ingress) > 0 {
 			continue
 		}
 		key, err := cache.MetaNamespaceKeyFunc(svc)
