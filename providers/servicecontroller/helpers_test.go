@@ -197,31 +197,32 @@ func TestEnsureReason(t *testing.T) {
 	base := newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil))
 	prev := applied{svc: base.DeepCopy(), nodes: nodeSet{"a": "fake://a"}}
 	for _, tc := range []struct {
-		name    string
-		prev    applied
-		tracked bool
-		svc     *v1.Service
-		want    string
+		name      string
+		prev      applied
+		tracked   bool
+		endpoints bool
+		svc       *v1.Service
+		want      string
 	}{
-		{"unchanged", prev, true, base, ""},
-		{"API server defaulted ipMode", prev, true,
+		{"unchanged", prev, true, false, base, ""},
+		{"API server defaulted ipMode", prev, true, false,
 			newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", ptrTo(v1.LoadBalancerIPModeVIP))), ""},
-		{"not tracked", applied{}, false, base, "not ensured since start"},
-		{"finalizer removed", prev, true, newService("s", withIngressIP("192.0.2.1", nil)), "finalizer missing"},
-		{"port changed", prev, true, newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil), func(s *v1.Service) {
+		{"not tracked", applied{}, false, false, base, "not ensured since start"},
+		{"finalizer removed", prev, true, false, newService("s", withIngressIP("192.0.2.1", nil)), "finalizer missing"},
+		{"port changed", prev, true, false, newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil), func(s *v1.Service) {
 			s.Spec.Ports[0].Port = 443
 		}), "spec changed"},
-		{"annotation added", prev, true, newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil),
+		{"annotation added", prev, true, false, newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil),
 			withAnnotation("frontdesk.dev/pool", "public")), "spec changed"},
-		{"status edited by hand", prev, true, newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.99", nil)),
+		{"status edited by hand", prev, true, false, newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.99", nil)),
 			"status changed outside the controller"},
-		{"resync", applied{svc: prev.svc, nodes: prev.nodes, stale: true}, true, base, whyResync},
-		{"endpoints changed", applied{svc: prev.svc, nodes: prev.nodes, endpoints: true}, true, base, whyEndpoints},
-		{"endpoints changed and spec too", applied{svc: prev.svc, nodes: prev.nodes, endpoints: true}, true,
+		{"resync", applied{svc: prev.svc, nodes: prev.nodes, stale: true}, true, false, base, whyResync},
+		{"endpoints changed", prev, true, true, base, whyEndpoints},
+		{"endpoints changed and spec too", prev, true, true,
 			newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil), withAnnotation("frontdesk.dev/pool", "public")), "spec changed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ensureReason(tc.prev, tc.tracked, tc.svc); got != tc.want {
+			if got := ensureReason(tc.prev, tc.tracked, tc.endpoints, tc.svc); got != tc.want {
 				t.Errorf("ensureReason() = %q, want %q", got, tc.want)
 			}
 		})

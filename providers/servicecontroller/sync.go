@@ -161,8 +161,9 @@ func cleanupReason(svc *v1.Service) string {
 const whyResync = "resync"
 
 // ensureReason returns why svc needs a full EnsureLoadBalancer, or "" when
-// only its node set may have changed since prev.
-func ensureReason(prev applied, tracked bool, svc *v1.Service) string {
+// only its node set may have changed since prev. endpoints: its
+// EndpointSlices changed (EndpointsFollower).
+func ensureReason(prev applied, tracked, endpoints bool, svc *v1.Service) string {
 	switch {
 	case !tracked:
 		return "not ensured since start"
@@ -174,7 +175,7 @@ func ensureReason(prev applied, tracked bool, svc *v1.Service) string {
 		return "spec changed"
 	case !statusEqual(&prev.svc.Status.LoadBalancer, &svc.Status.LoadBalancer):
 		return "status changed outside the controller"
-	case prev.endpoints:
+	case endpoints:
 		return whyEndpoints
 	case prev.stale:
 		return whyResync
@@ -193,8 +194,7 @@ func (c *Controller) ensure(ctx context.Context, key string, svc *v1.Service, en
 	}
 	set := nodeSetOf(nodes)
 	prev, tracked := c.applied.get(key)
-	prev.endpoints = endpoints
-	why := ensureReason(prev, tracked, svc)
+	why := ensureReason(prev, tracked, endpoints, svc)
 	if why == "" {
 		if prev.nodes.equal(set) {
 			return opNone, "up to date", nil

@@ -18,10 +18,6 @@ type applied struct {
 	// stale asks for a full EnsureLoadBalancer at the next sync: set on
 	// periodic resync and after a failed UpdateLoadBalancer.
 	stale bool
-	// endpoints asks for one too: the Service's endpoints changed. Only the
-	// sync sets it, on its own copy, from tracker.endpoints; it is never
-	// stored.
-	endpoints bool
 }
 
 // tracker holds applied by Service key. Informer handlers and workers share it.
