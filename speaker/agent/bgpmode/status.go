@@ -22,9 +22,7 @@ import (
 // leaves BGP entries alone (it touches mode L2 only).
 func nextBGPStatus(old v1alpha1.IPAllocationStatus, self string, advertising bool, addr string, why string, now metav1.Time) (v1alpha1.IPAllocationStatus, bool) {
 	st := *old.DeepCopy()
-	own := slices.IndexFunc(st.Announcers, func(a v1alpha1.Announcer) bool {
-		return a.Node == self && a.Mode == v1alpha1.AnnouncementModeBGP
-	})
+	own := loop.EntryIndex(st, self, v1alpha1.AnnouncementModeBGP)
 	switch {
 	case advertising && own < 0:
 		st.Announcers = append(st.Announcers, v1alpha1.Announcer{Node: self, Mode: v1alpha1.AnnouncementModeBGP, Since: now})

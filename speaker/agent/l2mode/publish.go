@@ -69,16 +69,7 @@ func (p *Protocol) viewOf(d announce.Decision, st l2.VIPStatus, now metav1.Time,
 // (before this run's write): after a restart, the Event was sent by the previous process.
 func published(s *loop.Snapshot, addr netip.Addr, self string) bool {
 	al, ok := s.Allocation(addr)
-	return ok && hasOwnEntry(al.Status, self)
-}
-
-func hasOwnEntry(st v1alpha1.IPAllocationStatus, self string) bool {
-	for _, an := range st.Announcers {
-		if an.Node == self && an.Mode == v1alpha1.AnnouncementModeL2 {
-			return true
-		}
-	}
-	return false
+	return ok && loop.EntryIndex(al.Status, self, v1alpha1.AnnouncementModeL2) >= 0
 }
 
 // emitEvents sends an Event to each Service of the address when this node starts announcing it

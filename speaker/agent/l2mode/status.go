@@ -50,9 +50,7 @@ func (v view) announcing() bool { return v.Decision.Announce() && len(v.Interfac
 func nextStatus(old v1alpha1.IPAllocationStatus, v view) (v1alpha1.IPAllocationStatus, bool) {
 	st := *old.DeepCopy()
 	winner := v.Decision.Announce()
-	own := slices.IndexFunc(st.Announcers, func(a v1alpha1.Announcer) bool {
-		return a.Node == v.Self && a.Mode == v1alpha1.AnnouncementModeL2
-	})
+	own := loop.EntryIndex(st, v.Self, v1alpha1.AnnouncementModeL2)
 	if v.announcing() {
 		iface := strings.Join(v.Interfaces, ",")
 		if own < 0 {

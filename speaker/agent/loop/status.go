@@ -65,6 +65,12 @@ func (l *Loop) writeStatus(ctx context.Context, allocs []*v1alpha1.IPAllocation,
 	return errors.Join(errs...)
 }
 
+// EntryIndex is the index of node's entry of mode in st.Announcers, -1 when it has none: each
+// protocol writes only its own.
+func EntryIndex(st v1alpha1.IPAllocationStatus, node string, mode v1alpha1.AnnouncementMode) int {
+	return slices.IndexFunc(st.Announcers, func(a v1alpha1.Announcer) bool { return a.Node == node && a.Mode == mode })
+}
+
 func names(st v1alpha1.IPAllocationStatus, self string) bool {
 	return slices.ContainsFunc(st.Announcers, func(a v1alpha1.Announcer) bool { return a.Node == self })
 }
