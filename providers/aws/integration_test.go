@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,16 +18,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	v1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/component-base/cli"
 
-	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
@@ -162,60 +158,22 @@ func TestControllerEndToEnd(t *testing.T) {
 	}
 
 	// ip targets follow the Service's EndpointSlices without a Service change.
-	pods := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "pods", Namespace: "default",
-		Annotations: map[string]string{annotations.NLBTargetType: "ip"}},
-		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, Ports: []v1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
-	if _, err := c.Client.CoreV1().Services("default").Create(ctx, pods, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "pods-1", Namespace: "default",
-		Labels: map[string]string{discoveryv1.LabelServiceName: "pods"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Port: ptr(int32(8080))}},
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.1.50"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}}}}
-	slice, err = c.Client.DiscoveryV1().EndpointSlices("default").Create(ctx, slice, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	slice := createIPTargetService(ctx, t, c.Client, "10.0.1.50")
 	cfg := &config.Config{Region: region, Endpoints: map[string]string{config.ServiceELBv2: fake.URL(), config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL()}}
 	cfg.Default()
 	api, err := awsapi.New(ctx, cfg, awsapi.Options{Credentials: awsapi.StaticCredentials()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ipTargets := func() string {
-		tgs, err := api.ELBv2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{})
-		if err != nil {
-			return err.Error()
-		}
-		var out []string
-		for _, tg := range tgs.TargetGroups {
-			if tg.TargetType != "ip" {
-				continue
-			}
-			th, err := api.ELBv2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
-			if err != nil {
-				return err.Error()
-			}
-			for _, d := range th.TargetHealthDescriptions {
-				out = append(out, *d.Target.Id)
-			}
-		}
-		slices.Sort(out)
-		return strings.Join(out, ",")
-	}
 	waitFor(t, 60*time.Second, func() string {
-		if got := ipTargets(); got != "10.0.1.50" {
+		if got := registeredIPTargets(ctx, api); got != "10.0.1.50" {
 			return "ip targets " + got
 		}
 		return ""
 	})
-	slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.0.2.60"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
-	if _, err := c.Client.DiscoveryV1().EndpointSlices("default").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	addEndpoint(ctx, t, c.Client, slice, "10.0.2.60")
 	waitFor(t, 30*time.Second, func() string {
-		if got := ipTargets(); got != "10.0.1.50,10.0.2.60" {
+		if got := registeredIPTargets(ctx, api); got != "10.0.1.50,10.0.2.60" {
 			return "after the slice changed, ip targets " + got
 		}
 		return ""

@@ -23,6 +23,7 @@ import (
 
 	frontdeskaws "github.com/frontdesk-lb/frontdesk/providers/aws"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
 	testcluster "github.com/frontdesk-lb/frontdesk/test/cluster"
 )
@@ -73,33 +74,16 @@ func TestProviderSharesTheControllerManagersCache(t *testing.T) {
 	go func() { defer close(done); sc.Run(ctx, 2) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "pods", Namespace: "default",
-		Annotations: map[string]string{annotations.NLBTargetType: "ip"}},
-		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, Ports: []v1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
-	if _, err := c.Client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "pods-1", Namespace: "default",
-		Labels: map[string]string{discoveryv1.LabelServiceName: "pods"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Port: ptr(int32(8080))}},
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.11.50"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}}}}
-	slice, err = c.Client.DiscoveryV1().EndpointSlices("default").Create(ctx, slice, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	slice := createIPTargetService(ctx, t, c.Client, "10.0.11.50")
 	waitFor(t, 30*time.Second, func() string {
-		if got := registeredIPTargets(ctx, e); got != "10.0.11.50" {
+		if got := registeredIPTargets(ctx, e.clients); got != "10.0.11.50" {
 			return "ip targets " + got
 		}
 		return ""
 	})
-	slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.0.12.60"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
-	if _, err := c.Client.DiscoveryV1().EndpointSlices("default").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	addEndpoint(ctx, t, c.Client, slice, "10.0.12.60")
 	waitFor(t, 30*time.Second, func() string {
-		if got := registeredIPTargets(ctx, e); got != "10.0.11.50,10.0.12.60" {
+		if got := registeredIPTargets(ctx, e.clients); got != "10.0.11.50,10.0.12.60" {
 			return "after the slice changed, ip targets " + got
 		}
 		return ""
@@ -114,9 +98,40 @@ func TestProviderSharesTheControllerManagersCache(t *testing.T) {
 	}
 }
 
+// createIPTargetService creates the Service "pods" (an NLB with ip targets) and its
+// EndpointSlice, with one ready endpoint at addr.
+func createIPTargetService(ctx context.Context, t *testing.T, kube kubernetes.Interface, addr string) *discoveryv1.EndpointSlice {
+	t.Helper()
+	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "pods", Namespace: "default",
+		Annotations: map[string]string{annotations.NLBTargetType: "ip"}},
+		Spec: v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, Ports: []v1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	if _, err := kube.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "pods-1", Namespace: "default",
+		Labels: map[string]string{discoveryv1.LabelServiceName: "pods"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Port: ptr(int32(8080))}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}}}}
+	slice, err := kube.DiscoveryV1().EndpointSlices("default").Create(ctx, slice, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slice
+}
+
+// addEndpoint adds a ready endpoint at addr to slice.
+func addEndpoint(ctx context.Context, t *testing.T, kube kubernetes.Interface, slice *discoveryv1.EndpointSlice, addr string) {
+	t.Helper()
+	slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
+	if _, err := kube.DiscoveryV1().EndpointSlices("default").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // registeredIPTargets lists the targets of every ip target group, sorted.
-func registeredIPTargets(ctx context.Context, e *env) string {
-	tgs, err := e.clients.ELBv2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{})
+func registeredIPTargets(ctx context.Context, clients *awsapi.Clients) string {
+	tgs, err := clients.ELBv2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{})
 	if err != nil {
 		return err.Error()
 	}
@@ -125,7 +140,7 @@ func registeredIPTargets(ctx context.Context, e *env) string {
 		if tg.TargetType != "ip" {
 			continue
 		}
-		th, err := e.clients.ELBv2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
+		th, err := clients.ELBv2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
 		if err != nil {
 			return err.Error()
 		}
