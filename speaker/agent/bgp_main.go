@@ -1,12 +1,9 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 )
@@ -31,7 +28,8 @@ const (
 // writerClients are the clients of the loop's writes, with their own rate limit; bgp is nil
 // unless withBGP.
 func writerClients(cfg *rest.Config, withBGP bool) (api client.Interface, bgp client.BGPInterface, err error) {
-	cfg = writerConfig(cfg)
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = writerClientQPS, writerClientBurst
 	if api, err = client.NewForConfig(cfg); err != nil {
 		return nil, nil, fmt.Errorf("building the writers' frontdesk.dev client: %w", err)
 	}
@@ -41,33 +39,4 @@ func writerClients(cfg *rest.Config, withBGP bool) (api client.Interface, bgp cl
 		}
 	}
 	return api, bgp, nil
-}
-
-func writerConfig(cfg *rest.Config) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = writerClientQPS, writerClientBurst
-	return cfg
-}
-
-// bgpConfig is the config RunBGP needs for the BGP options, over writer clients: what Main's
-// loop gets for BGP (the netns end-to-end test runs it as the speaker would).
-func bgpConfig(o Options, cfg *rest.Config, log klog.Logger) (*BGPConfig, error) {
-	if !o.BGP.Enabled {
-		return nil, nil
-	}
-	if o.BGP.ASN == 0 {
-		return nil, errors.New("--bgp-asn is required with --bgp (1 to 4294967295)")
-	}
-	api, bgpAPI, err := writerClients(cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(writerConfig(cfg))
-	if err != nil {
-		return nil, fmt.Errorf("building the Kubernetes client for BGP: %w", err)
-	}
-	return &BGPConfig{
-		NodeName: o.NodeName, Namespace: o.Namespace, Kube: kube, API: api, BGP: bgpAPI,
-		NewSpeaker: GoBGPSpeaker(o.BGP.ASN), Classes: o.Classes, ResyncPeriod: resyncPeriod, Logger: log,
-	}, nil
 }

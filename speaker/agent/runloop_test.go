@@ -1,0 +1,45 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// runLoop builds the loop of cfg with NewLoop, as start does, and runs it as start and shutdown
+// do, without the rest of the process (liveness, the announcer, the node proxy): it starts
+// cfg.Informers, runs the loop until ctx ends, retires BGP (if configured) through the running
+// loop within shutdownBudget, then stops the loop and shuts the informers down. Like the
+// process, it never withdraws layer 2 on the way out: that is the announcer's owner's to do.
+func runLoop(ctx context.Context, cfg LoopConfig) error {
+	l, bgp, err := NewLoop(cfg)
+	if err != nil {
+		return err
+	}
+	set := cfg.Informers
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	set.Start(runCtx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(runCtx) }()
+	var runErr error
+	returned := false
+	select {
+	case <-ctx.Done():
+	case runErr = <-done:
+		returned = true
+	}
+	var retireErr error
+	if bgp != nil {
+		rctx, rcancel := context.WithTimeout(context.Background(), shutdownBudget)
+		if err := l.Retire(rctx, bgp); err != nil {
+			retireErr = fmt.Errorf("withdrawing BGP: %w", err)
+		}
+		rcancel()
+	}
+	cancel()
+	if !returned {
+		runErr = <-done
+	}
+	set.Shutdown()
+	return errors.Join(runErr, retireErr)
+}
