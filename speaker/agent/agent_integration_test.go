@@ -130,8 +130,8 @@ func TestAgentsAnnounceAndFailOver(t *testing.T) {
 		actx, stop := context.WithCancel(tctx)
 		anns[name], mems[name], stops[name], dones[name] = ann, mem, stop, done
 		go func() {
-			done <- runLoop(actx, LoopConfig{
-				Config: loop.Config{NodeName: name, Kube: c.Client, API: api, Membership: mem,
+			done <- runLoop(actx, c.Client, LoopConfig{
+				Config: loop.Config{NodeName: name, API: api, Membership: mem,
 					Informers: loop.NewInformers(c.Client, api, nil, time.Minute), Logger: klog.FromContext(actx)},
 				L2: &l2mode.Config{NodeName: name, Announcer: ann, Logger: klog.FromContext(actx)},
 			})

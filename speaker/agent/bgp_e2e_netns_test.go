@@ -22,7 +22,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
 
@@ -69,26 +68,22 @@ func agentHelper(cfgJSON string) int {
 		return 2
 	}
 	// The clients, informers and loop the speaker's start builds for --bgp, without layer 2.
-	api, bgpAPI, err := writerClients(cfg, true)
+	readers, err := newClients(cfg, true, "informers'")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	set, err := newInformersFor(cfg, true)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	writers, err := newClients(cfg, true, "writers'")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr)))
 	defer klog.Flush()
-	err = runLoop(ctx, LoopConfig{
-		Config: loop.Config{NodeName: hc.Node, Kube: kube, API: api, Informers: set, Logger: log},
-		BGP: &bgpmode.Config{NodeName: hc.Node, Namespace: hc.Namespace, BGP: bgpAPI,
+	err = runLoop(ctx, writers.kube, LoopConfig{
+		Config: loop.Config{NodeName: hc.Node, API: writers.api, Logger: log,
+			Informers: loop.NewInformers(readers.kube, readers.api, readers.bgp, resyncPeriod)},
+		BGP: &bgpmode.Config{NodeName: hc.Node, Namespace: hc.Namespace, BGP: writers.bgp,
 			NewSpeaker: bgpmode.GoBGP(hc.ASN), Logger: log},
 	})
 	if err != nil {

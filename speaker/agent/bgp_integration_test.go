@@ -144,8 +144,8 @@ func TestBGPAgent(t *testing.T) {
 	actx, stop := context.WithCancel(tctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- runLoop(actx, LoopConfig{
-			Config: loop.Config{NodeName: "node-1", Kube: kube, API: api,
+		done <- runLoop(actx, kube, LoopConfig{
+			Config: loop.Config{NodeName: "node-1", API: api,
 				Informers: loop.NewInformers(kube, api, bgpAPI, time.Minute), Logger: klog.FromContext(actx)},
 			BGP: &bgpmode.Config{NodeName: "node-1", Namespace: "frontdesk", BGP: bgpAPI, Logger: klog.FromContext(actx),
 				NewSpeaker: func(id netip.Addr, listen bool, onState func(bgp.SessionState)) (bgpmode.Speaker, error) {

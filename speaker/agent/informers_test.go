@@ -12,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/l2mode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
@@ -105,26 +103,12 @@ func (s *watchServer) waitFor(t *testing.T, what string, ok func(starts, watches
 	}
 }
 
-type clients struct {
-	kube kubernetes.Interface
-	api  client.Interface
-	bgp  client.BGPInterface
-}
-
 func startWatchServer(t *testing.T) (*watchServer, clients) {
 	s := &watchServer{starts: map[string]int{}, watches: map[string]int{}}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	cfg := &rest.Config{Host: srv.URL, QPS: 1000, Burst: 1000}
-	var c clients
-	var err error
-	if c.kube, err = kubernetes.NewForConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if c.api, err = client.NewForConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if c.bgp, err = client.NewBGPForConfig(cfg); err != nil {
+	c, err := newClients(&rest.Config{Host: srv.URL}, true, "test's")
+	if err != nil {
 		t.Fatal(err)
 	}
 	return s, c
@@ -147,7 +131,7 @@ func (aloneMembership) SetPeers(map[string]netip.AddrPort) error { return nil }
 // loopConfig is a loop of both protocols on set withBGP, else of layer 2 alone.
 func loopConfig(c clients, set *loop.Informers, withBGP bool, synced func()) LoopConfig {
 	cfg := LoopConfig{
-		Config: loop.Config{NodeName: "n1", Kube: c.kube, API: c.api, Informers: set, Membership: aloneMembership{}},
+		Config: loop.Config{NodeName: "n1", API: c.api, Informers: set, Membership: aloneMembership{}},
 		L2:     &l2mode.Config{NodeName: "n1", Announcer: nopAnnouncer{}, Synced: synced},
 	}
 	if withBGP {
@@ -171,7 +155,7 @@ func TestLoopWatchesEachResourceOnce(t *testing.T) {
 	synced := make(chan struct{})
 	errs := make(chan error, 1)
 	wg.Go(func() {
-		errs <- runLoop(ctx, loopConfig(c, loop.NewInformers(c.kube, c.api, c.bgp, time.Hour), true, func() { close(synced) }))
+		errs <- runLoop(ctx, c.kube, loopConfig(c, loop.NewInformers(c.kube, c.api, c.bgp, time.Hour), true, func() { close(synced) }))
 	})
 	// The loop runs its protocols only once every informer of the set has synced.
 	select {
@@ -203,10 +187,12 @@ func TestLoopsOnTheirOwnInformersWatchTwice(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Go(func() { _ = runLoop(ctx, loopConfig(c, loop.NewInformers(c.kube, c.api, nil, time.Hour), false, nil)) })
+	wg.Go(func() {
+		_ = runLoop(ctx, c.kube, loopConfig(c, loop.NewInformers(c.kube, c.api, nil, time.Hour), false, nil))
+	})
 	bgpAlone := loopConfig(c, loop.NewInformers(c.kube, c.api, c.bgp, time.Hour), true, nil)
 	bgpAlone.L2 = nil
-	wg.Go(func() { _ = runLoop(ctx, bgpAlone) })
+	wg.Go(func() { _ = runLoop(ctx, c.kube, bgpAlone) })
 	shared := []string{"services", "endpointslices", "nodes", "ippools", "ipallocations"}
 	s.waitFor(t, "two watches of each resource both loops read", func(_, watches map[string]int) bool {
 		for _, res := range shared {

@@ -73,13 +73,15 @@ func start(stop context.Context, o Options) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.kube, err = kubernetes.NewForConfig(cfg); err != nil {
-		return nil, fmt.Errorf("building the Kubernetes client: %w", err)
-	}
-	writeAPI, bgpAPI, err := writerClients(cfg, o.BGP.Enabled)
+	readers, err := newClients(cfg, o.BGP.Enabled, "informers'")
 	if err != nil {
 		return nil, err
 	}
+	writers, err := newClients(cfg, o.BGP.Enabled, "writers'")
+	if err != nil {
+		return nil, err
+	}
+	p.kube = writers.kube
 
 	conn, err := liveness.Listen(netip.AddrPortFrom(netip.IPv6Unspecified(), o.LivenessPort))
 	if err != nil {
@@ -125,19 +127,16 @@ func start(stop context.Context, o Options) (*process, error) {
 	startDeadNodes(p.runCtx, o, p.np, p.mem, rec, p.log, p.wg.Go)
 
 	// One informer set, one loop, layer 2 and BGP as its protocols.
-	if p.set, err = newInformersFor(cfg, o.BGP.Enabled); err != nil {
-		p.release()
-		return nil, err
-	}
+	p.set = loop.NewInformers(readers.kube, readers.api, readers.bgp, resyncPeriod)
 	lc := LoopConfig{
-		Config: loop.Config{NodeName: o.NodeName, API: writeAPI, Informers: p.set, Membership: p.mem,
+		Config: loop.Config{NodeName: o.NodeName, API: writers.api, Informers: p.set, Membership: p.mem,
 			LivenessPort: o.LivenessPort, Classes: o.Classes, Events: rec, Logger: p.log},
 		L2: &l2mode.Config{NodeName: o.NodeName, Announcer: p.ann, Triggers: statusChanged, Synced: func() { close(synced) },
 			Forwards: p.np.forwards(), ForwardsChanged: p.np.forwardsChanged(), Logger: p.log},
 	}
 	if o.BGP.Enabled {
 		// With the node proxy in this process, nothing is advertised before it forwards.
-		lc.BGP = &bgpmode.Config{NodeName: o.NodeName, Namespace: o.Namespace, BGP: bgpAPI,
+		lc.BGP = &bgpmode.Config{NodeName: o.NodeName, Namespace: o.Namespace, BGP: writers.bgp,
 			NewSpeaker: bgpmode.GoBGP(o.BGP.ASN), Ready: p.np.ready(), Logger: p.log}
 	}
 	if p.loop, p.bgp, err = NewLoop(lc); err != nil {

@@ -28,6 +28,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
@@ -332,8 +335,8 @@ func runSpeaker(t *testing.T, c *cluster.Cluster, node string, vip netip.Addr) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- runLoop(runCtx, agent.LoopConfig{
-			Config: loop.Config{NodeName: node, Kube: kube, API: api, Membership: alone{node, make(chan struct{})},
+		done <- runLoop(runCtx, kube, agent.LoopConfig{
+			Config: loop.Config{NodeName: node, API: api, Membership: alone{node, make(chan struct{})},
 				Informers: loop.NewInformers(kube, api, nil, time.Minute)},
 			L2: &l2mode.Config{NodeName: node, Announcer: announceAll{}},
 		})
@@ -374,10 +377,14 @@ func runSpeaker(t *testing.T, c *cluster.Cluster, node string, vip netip.Addr) {
 	}
 }
 
-// runLoop starts cfg's informers and runs the loop agent.NewLoop builds from cfg until ctx ends,
-// then stops it and the informers: the speaker process's start and shutdown for layer 2 alone,
-// which withdraws nothing on the way out.
-func runLoop(ctx context.Context, cfg agent.LoopConfig) error {
+// runLoop records the Events over kube, starts cfg's informers and runs the loop agent.NewLoop
+// builds from cfg until ctx ends, then stops it and the informers: the speaker process's start and
+// shutdown for layer 2 alone, which withdraws nothing on the way out.
+func runLoop(ctx context.Context, kube kubernetes.Interface, cfg agent.LoopConfig) error {
+	events := record.NewBroadcaster(record.WithContext(context.WithoutCancel(ctx)))
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	defer events.Shutdown()
+	cfg.Events = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loop.Component, Host: cfg.NodeName})
 	l, _, err := agent.NewLoop(cfg)
 	if err != nil {
 		return err
