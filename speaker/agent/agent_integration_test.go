@@ -15,11 +15,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/l2mode"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
@@ -127,8 +130,11 @@ func TestAgentsAnnounceAndFailOver(t *testing.T) {
 		actx, stop := context.WithCancel(tctx)
 		anns[name], mems[name], stops[name], dones[name] = ann, mem, stop, done
 		go func() {
-			done <- Run(actx, Config{NodeName: name, Kube: c.Client, API: api,
-				Announcer: ann, Membership: mem, ResyncPeriod: time.Minute})
+			done <- runLoop(actx, c.Client, LoopConfig{
+				Config: loop.Config{NodeName: name, API: api, Membership: mem,
+					Informers: loop.NewInformers(c.Client, api, nil, time.Minute), Logger: klog.FromContext(actx)},
+				L2: &l2mode.Config{NodeName: name, Announcer: ann, Logger: klog.FromContext(actx)},
+			})
 		}()
 	}
 	defer func() {
@@ -186,7 +192,7 @@ func TestAgentsAnnounceAndFailOver(t *testing.T) {
 		var seen []string
 		for _, e := range evs.Items {
 			seen = append(seen, e.Reason+": "+e.Message)
-			if e.InvolvedObject.Name == "web" && e.Reason == ReasonAnnouncingNode && e.Source.Component == Component &&
+			if e.InvolvedObject.Name == "web" && e.Reason == l2mode.ReasonAnnouncingNode && e.Source.Component == loop.Component &&
 				e.Message == "198.51.100.7 is announced from "+node+" over L2 (eth0)" {
 				return true, ""
 			}

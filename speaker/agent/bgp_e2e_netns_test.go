@@ -29,14 +29,16 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
-// The end-to-end test runs the BGP loop (RunBGP with the real embedded GoBGP) as a child
-// process inside a node namespace, talking to the test's API server through a loopback
-// forwarder, and peering with gobgpd in a router namespace. It times what a user sees: the
-// Service's ingress address written → the route at the router.
+// The end-to-end test runs the speaker's loop with BGP alone (NewLoop with the real embedded
+// GoBGP, run by runLoop) as a child process inside a node namespace, talking to the test's API
+// server through a loopback forwarder, and peering with gobgpd in a router namespace. It times
+// what a user sees: the Service's ingress address written → the route at the router.
 
 const agentHelperEnv = "FRONTDESK_BGP_AGENT_HELPER"
 
@@ -65,16 +67,25 @@ func agentHelper(cfgJSON string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	// The clients and config the speaker's Main would build for --bgp.
-	bc, err := bgpConfig(Options{NodeName: hc.Node, Namespace: hc.Namespace, BGP: BGPOptions{Enabled: true, ASN: hc.ASN}},
-		cfg, textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr))))
+	// The clients, informers and loop the speaker's start builds for --bgp, without layer 2.
+	readers, err := newClients(cfg, true, "informers'")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	bc.ResyncPeriod = time.Minute
+	writers, err := newClients(cfg, true, "writers'")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	log := textlogger.NewLogger(textlogger.NewConfig(textlogger.Output(os.Stderr)))
 	defer klog.Flush()
-	err = RunBGP(ctx, *bc)
+	err = runLoop(ctx, writers.kube, LoopConfig{
+		Config: loop.Config{NodeName: hc.Node, API: writers.api, Logger: log,
+			Informers: loop.NewInformers(readers.kube, readers.api, readers.bgp, resyncPeriod)},
+		BGP: &bgpmode.Config{NodeName: hc.Node, Namespace: hc.Namespace, BGP: writers.bgp,
+			NewSpeaker: bgpmode.GoBGP(hc.ASN), Logger: log},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -17,11 +17,14 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
@@ -141,14 +144,17 @@ func TestBGPAgent(t *testing.T) {
 	actx, stop := context.WithCancel(tctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- RunBGP(actx, BGPConfig{NodeName: "node-1", Namespace: "frontdesk", Kube: kube, API: api, BGP: bgpAPI,
-			ResyncPeriod: time.Minute,
-			NewSpeaker: func(id netip.Addr, listen bool, onState func(bgp.SessionState)) (BGPSpeaker, error) {
-				fake.mu.Lock()
-				fake.routerID, fake.onState = id, onState
-				fake.mu.Unlock()
-				return fake, nil
-			}})
+		done <- runLoop(actx, kube, LoopConfig{
+			Config: loop.Config{NodeName: "node-1", API: api,
+				Informers: loop.NewInformers(kube, api, bgpAPI, time.Minute), Logger: klog.FromContext(actx)},
+			BGP: &bgpmode.Config{NodeName: "node-1", Namespace: "frontdesk", BGP: bgpAPI, Logger: klog.FromContext(actx),
+				NewSpeaker: func(id netip.Addr, listen bool, onState func(bgp.SessionState)) (bgpmode.Speaker, error) {
+					fake.mu.Lock()
+					fake.routerID, fake.onState = id, onState
+					fake.mu.Unlock()
+					return fake, nil
+				}},
+		})
 	}()
 	stopped := false
 	defer func() {

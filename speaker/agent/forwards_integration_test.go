@@ -13,10 +13,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/l2mode"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
@@ -52,9 +55,12 @@ func testAgentWaitsForTheNodeProxy(t *testing.T, notified bool) {
 	actx, stop := context.WithCancel(tctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(actx, Config{NodeName: "node-1", Kube: c.Client, API: api, Announcer: ann, Membership: w.member(),
-			ResyncPeriod: time.Minute, Forwards: func(a netip.Addr) bool { return a == vip && forwards.Load() },
-			ForwardsChanged: changed})
+		done <- runLoop(actx, c.Client, LoopConfig{
+			Config: loop.Config{NodeName: "node-1", API: api, Membership: w.member(),
+				Informers: loop.NewInformers(c.Client, api, nil, time.Minute), Logger: klog.FromContext(actx)},
+			L2: &l2mode.Config{NodeName: "node-1", Announcer: ann, Logger: klog.FromContext(actx),
+				Forwards: func(a netip.Addr) bool { return a == vip && forwards.Load() }, ForwardsChanged: changed},
+		})
 	}()
 	defer func() {
 		stop()

@@ -12,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/l2mode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
@@ -105,26 +103,12 @@ func (s *watchServer) waitFor(t *testing.T, what string, ok func(starts, watches
 	}
 }
 
-type clients struct {
-	kube kubernetes.Interface
-	api  client.Interface
-	bgp  client.BGPInterface
-}
-
 func startWatchServer(t *testing.T) (*watchServer, clients) {
 	s := &watchServer{starts: map[string]int{}, watches: map[string]int{}}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	cfg := &rest.Config{Host: srv.URL, QPS: 1000, Burst: 1000}
-	var c clients
-	var err error
-	if c.kube, err = kubernetes.NewForConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if c.api, err = client.NewForConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if c.bgp, err = client.NewBGPForConfig(cfg); err != nil {
+	c, err := newClients(&rest.Config{Host: srv.URL}, true, "test's")
+	if err != nil {
 		t.Fatal(err)
 	}
 	return s, c
@@ -144,17 +128,19 @@ func (aloneMembership) HasQuorum() bool                          { return true }
 func (aloneMembership) Changes() <-chan struct{}                 { return nil }
 func (aloneMembership) SetPeers(map[string]netip.AddrPort) error { return nil }
 
-func loopConfigs(c clients, synced func()) (Config, BGPConfig) {
-	return Config{
-			NodeName: "n1", Kube: c.kube, API: c.api, Announcer: nopAnnouncer{}, Membership: aloneMembership{},
-			ResyncPeriod: time.Hour, Synced: synced,
-		}, BGPConfig{
-			NodeName: "n1", Namespace: "frontdesk-system", Kube: c.kube, API: c.api, BGP: c.bgp,
-			NewSpeaker: func(netip.Addr, bool, func(bgp.SessionState)) (BGPSpeaker, error) {
+// loopConfig is a loop of both protocols on set withBGP, else of layer 2 alone.
+func loopConfig(c clients, set *loop.Informers, withBGP bool, synced func()) LoopConfig {
+	cfg := LoopConfig{
+		Config: loop.Config{NodeName: "n1", API: c.api, Informers: set, Membership: aloneMembership{}},
+		L2:     &l2mode.Config{NodeName: "n1", Announcer: nopAnnouncer{}, Synced: synced},
+	}
+	if withBGP {
+		cfg.BGP = &bgpmode.Config{NodeName: "n1", Namespace: "frontdesk-system", BGP: c.bgp,
+			NewSpeaker: func(netip.Addr, bool, func(bgp.SessionState)) (bgpmode.Speaker, error) {
 				return nil, fmt.Errorf("no speaker in this test") // no Node, so never called
-			},
-			ResyncPeriod: time.Hour,
-		}
+			}}
+	}
+	return cfg
 }
 
 // With --bgp, Main's loop drives both protocols on one informer set: each resource is listed
@@ -162,31 +148,15 @@ func loopConfigs(c clients, synced func()) (Config, BGPConfig) {
 func TestLoopWatchesEachResourceOnce(t *testing.T) {
 	s, c := startWatchServer(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	set := NewInformers(c.kube, c.api, c.bgp, time.Hour)
 	var wg sync.WaitGroup
-	defer set.Shutdown()
 	defer wg.Wait()
 	defer cancel()
 
 	synced := make(chan struct{})
-	l2Cfg, bgpCfg := loopConfigs(c, func() { close(synced) })
-	l2p, err := l2mode.New(set, l2mode.Config{NodeName: l2Cfg.NodeName, Announcer: l2Cfg.Announcer, Synced: l2Cfg.Synced})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bgpp, err := bgpmode.New(set, bgpmode.Config{NodeName: bgpCfg.NodeName, Namespace: bgpCfg.Namespace, BGP: c.bgp,
-		NewSpeaker: bgpCfg.NewSpeaker})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := loop.New(loop.Config{NodeName: "n1", Kube: c.kube, API: c.api, Informers: set,
-		Protocols: []loop.Protocol{l2p, bgpp}, Membership: aloneMembership{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set.Start(ctx)
 	errs := make(chan error, 1)
-	wg.Go(func() { errs <- l.Run(ctx) })
+	wg.Go(func() {
+		errs <- runLoop(ctx, c.kube, loopConfig(c, loop.NewInformers(c.kube, c.api, c.bgp, time.Hour), true, func() { close(synced) }))
+	})
 	// The loop runs its protocols only once every informer of the set has synced.
 	select {
 	case <-synced:
@@ -208,18 +178,21 @@ func TestLoopWatchesEachResourceOnce(t *testing.T) {
 	}
 }
 
-// The control: two loops, each on its own informers (Run and RunBGP with Config.Informers nil),
-// list and watch what both read twice. This is what the counting above would show if Main's
-// protocols did not share one loop and one set.
+// The control: two loops, each on an informer set of its own (layer 2 in one, BGP in the other),
+// list and watch what both read twice. This is what the counting above would show
+// if Main's protocols did not share one loop and one set.
 func TestLoopsOnTheirOwnInformersWatchTwice(t *testing.T) {
 	s, c := startWatchServer(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	l2Cfg, bgpCfg := loopConfigs(c, nil)
-	wg.Go(func() { _ = Run(ctx, l2Cfg) })
-	wg.Go(func() { _ = RunBGP(ctx, bgpCfg) })
+	wg.Go(func() {
+		_ = runLoop(ctx, c.kube, loopConfig(c, loop.NewInformers(c.kube, c.api, nil, time.Hour), false, nil))
+	})
+	bgpAlone := loopConfig(c, loop.NewInformers(c.kube, c.api, c.bgp, time.Hour), true, nil)
+	bgpAlone.L2 = nil
+	wg.Go(func() { _ = runLoop(ctx, c.kube, bgpAlone) })
 	shared := []string{"services", "endpointslices", "nodes", "ippools", "ipallocations"}
 	s.waitFor(t, "two watches of each resource both loops read", func(_, watches map[string]int) bool {
 		for _, res := range shared {

@@ -16,7 +16,6 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
-	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 )
 
 // Options are the speaker command's flags.
@@ -48,6 +47,14 @@ type Options struct {
 	Proxy ProxyOptions
 }
 
+// BGPOptions are the speaker's BGP flags.
+type BGPOptions struct {
+	// Enabled adds BGP to the loop, beside layer 2.
+	Enabled bool
+	// ASN is the speakers' global ASN (each BGPPeer's localASN is used on its session).
+	ASN uint32
+}
+
 // Main runs the speaker until stop ends (SIGTERM), then hands over (process.shutdown): BGP
 // withdrawn first, the loop stopped (so that it does not withdraw the layer-2 addresses), Leave
 // (the peers take them over at once), Drain while still answering, and the announcer closed,
@@ -72,33 +79,40 @@ const restartCheckTimeout = time.Second
 // resyncPeriod of the informers.
 const resyncPeriod = 10 * time.Minute
 
-// The client-side rate limit of the shared informers' clients: with their own budget, the first
-// lists of a large cluster do not wait behind the loops' writes (client-go's default is 5 QPS).
+// The client-side rate limit of each set of clients (newClients): with a budget of its own, the
+// informers' first lists of a large cluster do not wait behind the loop's writes, and the writes
+// (IPAllocation status, BGPPeer sessions, Events), which grow with this node's addresses, do not
+// take minutes for a few thousand at client-go's default 5 QPS. The API server's priority and
+// fairness still applies.
 const (
-	informerClientQPS   = 50
-	informerClientBurst = 100
+	clientQPS   = 50
+	clientBurst = 100
 )
 
-// newInformersFor builds the informer set of Main over clients of its own; withBGP adds the
-// client of the BGP kinds.
-func newInformersFor(cfg *rest.Config, withBGP bool) (*loop.Informers, error) {
+// clients are one set of the speaker's clients; bgp is nil without --bgp.
+type clients struct {
+	kube kubernetes.Interface
+	api  client.Interface
+	bgp  client.BGPInterface
+}
+
+// newClients builds a set of clients over cfg with a rate limit of its own; whose names them in
+// errors.
+func newClients(cfg *rest.Config, withBGP bool, whose string) (c clients, err error) {
 	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = informerClientQPS, informerClientBurst
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building the informers' Kubernetes client: %w", err)
+	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	if c.kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		return c, fmt.Errorf("building the %s Kubernetes client: %w", whose, err)
 	}
-	api, err := client.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building the informers' frontdesk.dev client: %w", err)
+	if c.api, err = client.NewForConfig(cfg); err != nil {
+		return c, fmt.Errorf("building the %s frontdesk.dev client: %w", whose, err)
 	}
-	var bgpAPI client.BGPInterface
 	if withBGP {
-		if bgpAPI, err = client.NewBGPForConfig(cfg); err != nil {
-			return nil, fmt.Errorf("building the informers' frontdesk.dev BGP client: %w", err)
+		if c.bgp, err = client.NewBGPForConfig(cfg); err != nil {
+			return c, fmt.Errorf("building the %s frontdesk.dev BGP client: %w", whose, err)
 		}
 	}
-	return loop.NewInformers(kube, api, bgpAPI, resyncPeriod), nil
+	return c, nil
 }
 
 // serveMetrics serves /metrics (the legacy registry) and /healthz until the returned server is

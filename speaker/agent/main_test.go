@@ -17,6 +17,8 @@ func TestMainRefusesBadOptions(t *testing.T) {
 		is   error
 	}{
 		{name: "no node name", o: Options{LivenessKeyFile: "/nonexistent"}, want: "--node-name or the NODE_NAME"},
+		{name: "BGP without an ASN", o: Options{NodeName: "n1", LivenessKeyFile: "/nonexistent", BGP: BGPOptions{Enabled: true}},
+			want: "--bgp-asn is required with --bgp"},
 		{name: "key file unreadable", o: Options{NodeName: "n1", LivenessKeyFile: filepath.Join(t.TempDir(), "missing")},
 			want: "reading the liveness key (--liveness-key-file)", is: fs.ErrNotExist},
 	}
@@ -30,14 +32,5 @@ func TestMainRefusesBadOptions(t *testing.T) {
 				t.Errorf("Main = %v, want errors.Is %v", err, tt.is)
 			}
 		})
-	}
-}
-
-func TestConfigValidate(t *testing.T) {
-	var c Config
-	err := c.validate()
-	var ce *ConfigError
-	if !errors.As(err, &ce) || ce.Field != "NodeName" {
-		t.Fatalf("validate() = %v, want a *ConfigError on NodeName", err)
 	}
 }

@@ -73,13 +73,15 @@ func start(stop context.Context, o Options) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.kube, err = kubernetes.NewForConfig(cfg); err != nil {
-		return nil, fmt.Errorf("building the Kubernetes client: %w", err)
-	}
-	writeAPI, bgpAPI, err := writerClients(cfg, o.BGP.Enabled)
+	readers, err := newClients(cfg, o.BGP.Enabled, "informers'")
 	if err != nil {
 		return nil, err
 	}
+	writers, err := newClients(cfg, o.BGP.Enabled, "writers'")
+	if err != nil {
+		return nil, err
+	}
+	p.kube = writers.kube
 
 	conn, err := liveness.Listen(netip.AddrPortFrom(netip.IPv6Unspecified(), o.LivenessPort))
 	if err != nil {
@@ -116,7 +118,7 @@ func start(stop context.Context, o Options) (*process, error) {
 	}
 	p.events = record.NewBroadcaster(record.WithContext(p.runCtx))
 	p.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: p.kube.CoreV1().Events("")})
-	rec := p.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: o.NodeName})
+	rec := p.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loop.Component, Host: o.NodeName})
 	// Heartbeats start once layer 2 has applied its first plan (l2mode.Config.Synced) and the
 	// node proxy, if any, has programmed every Service: until then this node is not alive to its
 	// peers, nor to itself, and announces nothing.
@@ -125,34 +127,19 @@ func start(stop context.Context, o Options) (*process, error) {
 	startDeadNodes(p.runCtx, o, p.np, p.mem, rec, p.log, p.wg.Go)
 
 	// One informer set, one loop, layer 2 and BGP as its protocols.
-	if p.set, err = newInformersFor(cfg, o.BGP.Enabled); err != nil {
-		p.release()
-		return nil, err
+	p.set = loop.NewInformers(readers.kube, readers.api, readers.bgp, resyncPeriod)
+	lc := LoopConfig{
+		Config: loop.Config{NodeName: o.NodeName, API: writers.api, Informers: p.set, Membership: p.mem,
+			LivenessPort: o.LivenessPort, Classes: o.Classes, Events: rec, Logger: p.log},
+		L2: &l2mode.Config{NodeName: o.NodeName, Announcer: p.ann, Triggers: statusChanged, Synced: func() { close(synced) },
+			Forwards: p.np.forwards(), ForwardsChanged: p.np.forwardsChanged(), Logger: p.log},
 	}
-	l2p, err := l2mode.New(p.set, l2mode.Config{
-		NodeName: o.NodeName, Announcer: p.ann, Triggers: statusChanged, Synced: func() { close(synced) },
-		Forwards: p.np.forwards(), ForwardsChanged: p.np.forwardsChanged(), Logger: p.log,
-	})
-	if err != nil {
-		p.release()
-		return nil, err
-	}
-	protocols := []loop.Protocol{l2p}
 	if o.BGP.Enabled {
 		// With the node proxy in this process, nothing is advertised before it forwards.
-		p.bgp, err = bgpmode.New(p.set, bgpmode.Config{NodeName: o.NodeName, Namespace: o.Namespace, BGP: bgpAPI,
-			NewSpeaker: bgpmode.GoBGP(o.BGP.ASN), Ready: p.np.ready(), Logger: p.log})
-		if err != nil {
-			p.release()
-			return nil, err
-		}
-		protocols = append(protocols, p.bgp)
+		lc.BGP = &bgpmode.Config{NodeName: o.NodeName, Namespace: o.Namespace, BGP: writers.bgp,
+			NewSpeaker: bgpmode.GoBGP(o.BGP.ASN), Ready: p.np.ready(), Logger: p.log}
 	}
-	p.loop, err = loop.New(loop.Config{
-		NodeName: o.NodeName, API: writeAPI, Informers: p.set, Protocols: protocols,
-		Membership: p.mem, LivenessPort: o.LivenessPort, Classes: o.Classes, Events: rec, Logger: p.log,
-	})
-	if err != nil {
+	if p.loop, p.bgp, err = NewLoop(lc); err != nil {
 		p.release()
 		return nil, err
 	}
@@ -172,6 +159,39 @@ func start(stop context.Context, o Options) (*process, error) {
 		}
 	}
 	return p, nil
+}
+
+// LoopConfig is the input of NewLoop: the loop's config, whose Protocols NewLoop fills in, and
+// the config of each protocol the loop drives (nil: not driven).
+type LoopConfig struct {
+	loop.Config
+	L2  *l2mode.Config
+	BGP *bgpmode.Config
+}
+
+// NewLoop registers each configured protocol on cfg.Informers, layer 2 first, and builds the one
+// loop that drives them: the speaker's composition, start's and the integration tests' (which
+// give it fakes at the I/O boundaries). bgp is the BGP protocol, to Retire on shutdown; nil
+// without cfg.BGP. The caller starts the informers once NewLoop returns, and shuts them down.
+func NewLoop(cfg LoopConfig) (l *loop.Loop, bgp *bgpmode.Protocol, err error) {
+	cfg.Protocols = nil
+	if cfg.L2 != nil {
+		l2p, err := l2mode.New(cfg.Informers, *cfg.L2)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Protocols = append(cfg.Protocols, l2p)
+	}
+	if cfg.BGP != nil {
+		if bgp, err = bgpmode.New(cfg.Informers, *cfg.BGP); err != nil {
+			return nil, nil, err
+		}
+		cfg.Protocols = append(cfg.Protocols, bgp)
+	}
+	if l, err = loop.New(cfg.Config); err != nil {
+		return nil, nil, err
+	}
+	return l, bgp, nil
 }
 
 // heartbeats runs liveness once synced is closed and the node proxy is ready.
@@ -209,6 +229,10 @@ func (p *process) wait(stop context.Context) (restart bool, runErr error) {
 	}
 	return restart, runErr
 }
+
+// shutdownBudget bounds the withdrawal of BGP on shutdown: its status writes after the routes
+// are withdrawn, within the Pod's termination grace period (30 s by default).
+const shutdownBudget = 10 * time.Second
 
 // shutdown hands over, in this order:
 //  1. BGP is withdrawn through the running loop (every route, before the sessions close, then

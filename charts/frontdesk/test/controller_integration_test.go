@@ -28,10 +28,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/l2mode"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
@@ -83,10 +88,10 @@ const cleanupFinalizer = "service.kubernetes.io/load-balancer-cleanup"
 // it must elect itself through the Lease the Role names, initialise a Node, give a LoadBalancer
 // Service an address from a pool created from values, serve /healthz, serve /metrics to a reader
 // allowed by RBAC (delegated authentication and authorisation) and refuse an anonymous one, and
-// never be refused anything by the API server. Then the speaker's loop (speaker/agent.Run, in
-// process, with fake announcer and liveness so that nothing touches the host's network) runs as
-// the chart's speaker ServiceAccount: it must publish itself as the address's announcer in the
-// IPAllocation status and send its AnnouncingNode Event.
+// never be refused anything by the API server. Then the speaker's loop (speaker/agent.NewLoop
+// with layer 2, in process, with fake announcer and liveness so that nothing touches the host's
+// network) runs as the chart's speaker ServiceAccount: it must publish itself as the address's
+// announcer in the IPAllocation status and send its AnnouncingNode Event.
 func TestComponentsRunWithChartRBAC(t *testing.T) {
 	bin := buildBinary(t, t.TempDir(), "frontdesk-controller")
 	c := cluster.Start(t, cluster.WithToken(metricsReaderToken, "metrics-reader"))
@@ -330,8 +335,11 @@ func runSpeaker(t *testing.T, c *cluster.Cluster, node string, vip netip.Addr) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- agent.Run(runCtx, agent.Config{NodeName: node, Kube: kube, API: api,
-			Announcer: announceAll{}, Membership: alone{node, make(chan struct{})}, ResyncPeriod: time.Minute})
+		done <- runLoop(runCtx, kube, agent.LoopConfig{
+			Config: loop.Config{NodeName: node, API: api, Membership: alone{node, make(chan struct{})},
+				Informers: loop.NewInformers(kube, api, nil, time.Minute)},
+			L2: &l2mode.Config{NodeName: node, Announcer: announceAll{}},
+		})
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -361,10 +369,27 @@ func runSpeaker(t *testing.T, c *cluster.Cluster, node string, vip netip.Addr) {
 			return false, nil //nolint:nilerr // keep polling
 		}
 		return slices.ContainsFunc(evs.Items, func(e corev1.Event) bool {
-			return e.Reason == agent.ReasonAnnouncingNode && e.Source.Component == agent.Component
+			return e.Reason == l2mode.ReasonAnnouncingNode && e.Source.Component == loop.Component
 		}), nil
 	})
 	if err != nil {
-		t.Errorf("no %s Event from the speaker (as %s): %v", agent.ReasonAnnouncingNode, speakerSA, err)
+		t.Errorf("no %s Event from the speaker (as %s): %v", l2mode.ReasonAnnouncingNode, speakerSA, err)
 	}
+}
+
+// runLoop records the Events over kube, starts cfg's informers and runs the loop agent.NewLoop
+// builds from cfg until ctx ends, then stops it and the informers: the speaker process's start and
+// shutdown for layer 2 alone, which withdraws nothing on the way out.
+func runLoop(ctx context.Context, kube kubernetes.Interface, cfg agent.LoopConfig) error {
+	events := record.NewBroadcaster(record.WithContext(context.WithoutCancel(ctx)))
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	defer events.Shutdown()
+	cfg.Events = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loop.Component, Host: cfg.NodeName})
+	l, _, err := agent.NewLoop(cfg)
+	if err != nil {
+		return err
+	}
+	cfg.Informers.Start(ctx)
+	defer cfg.Informers.Shutdown()
+	return l.Run(ctx)
 }

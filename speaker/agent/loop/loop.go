@@ -10,10 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
@@ -47,8 +43,6 @@ var _ Membership = (*liveness.Membership)(nil)
 type Config struct {
 	// NodeName is this node's Node name.
 	NodeName string
-	// Kube writes the Events when Events is nil.
-	Kube kubernetes.Interface
 	// API writes the IPAllocation status.
 	API client.Interface
 	// Informers is the set the loop reads; every informer of it runs the loop on each change.
@@ -65,7 +59,7 @@ type Config struct {
 	// MinInterval is the least time between two runs, so that bursts of events coalesce into
 	// one run (0: DefaultMinInterval).
 	MinInterval time.Duration
-	// Events records the Services' Events; nil: a broadcaster of the loop's own over Kube.
+	// Events records the Services' Events: the process's one recorder.
 	Events record.EventRecorder
 	// Logger; the zero value means klog.Background.
 	Logger klog.Logger
@@ -82,8 +76,8 @@ func (c *Config) validate() error {
 		return &ConfigError{"NodeName", "empty; want this node's Node name"}
 	case c.API == nil:
 		return &ConfigError{"API", "nil; want a frontdesk.dev clientset"}
-	case c.Events == nil && c.Kube == nil:
-		return &ConfigError{"Kube", "nil, and no Events; want a Kubernetes clientset"}
+	case c.Events == nil:
+		return &ConfigError{"Events", "nil; want an Event recorder"}
 	case c.Informers == nil:
 		return &ConfigError{"Informers", "nil; want the set the protocols registered on"}
 	}
@@ -147,6 +141,7 @@ func New(cfg Config) (*Loop, error) {
 		retire:   make(chan retirement),
 		done:     make(chan struct{}),
 	}
+	l.events = ServiceEvents(cfg.Events, l.services)
 	var err error
 	l.synced, l.removeHandlers, err = handle(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { l.markDirty() },
@@ -160,21 +155,14 @@ func New(cfg Config) (*Loop, error) {
 }
 
 // Run waits for the informers' caches (until ctx ends: a missing CRD keeps it waiting, and its
-// informer logs why), then runs the loop until ctx ends; it returns once its worker has stopped. It never withdraws anything itself: Retire withdraws a protocol, and the
-// caller decides what to do with those left when Run returns.
+// informer logs why), then runs the loop until ctx ends; it returns once its worker has stopped.
+// It never withdraws anything itself: Retire withdraws a protocol, and the caller decides what to
+// do with those left when Run returns.
 func (l *Loop) Run(ctx context.Context) error {
 	defer close(l.done)
 	defer l.removeHandlers()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rec := l.cfg.Events
-	if rec == nil {
-		b := record.NewBroadcaster(record.WithContext(ctx))
-		b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: l.cfg.Kube.CoreV1().Events("")})
-		defer b.Shutdown()
-		rec = b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: l.cfg.NodeName})
-	}
-	l.events = ServiceEvents(rec, l.services)
 	if !l.waitSynced(ctx) {
 		return nil // stopped before the caches synced: nothing was announced
 	}

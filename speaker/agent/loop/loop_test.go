@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"testing"
@@ -106,5 +107,14 @@ func TestLoopRunsProtocolsAndRetires(t *testing.T) {
 	}
 	if _, closes := p1.calls(); closes != 0 {
 		t.Errorf("the other protocol was closed")
+	}
+}
+
+// New names the first wrong field of its Config.
+func TestConfigValidate(t *testing.T) {
+	_, err := New(Config{})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "NodeName" {
+		t.Fatalf("New(Config{}) = %v, want a *ConfigError on NodeName", err)
 	}
 }
