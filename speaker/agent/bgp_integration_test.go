@@ -239,7 +239,7 @@ func TestBGPAgent(t *testing.T) {
 		for _, e := range evs.Items {
 			// Only the speaker's: the API server's repair loops may record their own (a
 			// ClusterIPNotAllocated on the Service, say).
-			if e.Source.Component == Component {
+			if e.Source.Component == loop.Component {
 				seen = append(seen, e.Reason+": "+e.Message)
 			}
 		}
