@@ -64,7 +64,7 @@ func BenchmarkBuildRound(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				m.mu.Lock()
-				out := m.buildLocked(0, time.Now())
+				out := m.buildLocked(0, m.deadListLocked(time.Now()))
 				m.mu.Unlock()
 				if len(out) != n {
 					b.Fatal(len(out))

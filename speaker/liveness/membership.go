@@ -54,8 +54,9 @@ type Membership struct {
 	random    func() uint64
 	graceEnd  time.Time
 	nextSend  time.Time
-	quorum    bool // as last published
-	nAlive    int  // peers whose published liveness is alive
+	sentDead  []string // the dead list of our last heartbeat
+	quorum    bool     // as last published
+	nAlive    int      // peers whose published liveness is alive
 	received  uint64
 	rejected  [numRejectReasons]uint64
 }

@@ -3,6 +3,7 @@ package liveness
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -479,5 +480,32 @@ func TestRejectReasonStrings(t *testing.T) {
 			t.Errorf("reason %d: %q empty or repeated", r, s)
 		}
 		seen[s] = true
+	}
+}
+
+// TestDeathReportedAtOnce: a speaker that sees a peer die tells the others in the same instant,
+// not with its next scheduled heartbeat, so that the others' exclusion (which waits for a
+// majority's reports) is not up to an Interval late.
+func TestDeathReportedAtOnce(t *testing.T) {
+	s := steady(t, 3, nil)
+	s.run(123 * time.Millisecond)
+	s.crash("node-2")
+	last := s.lastSeen("node-1", "node-2")
+	s.run(last.Add(timeout).Sub(s.now()))
+	for _, v := range []string{"node-0", "node-1"} {
+		other := map[string]string{"node-0": "node-1", "node-1": "node-0"}[v]
+		if s.alive(v, "node-2") {
+			t.Fatalf("%s: node-2 alive at its timeout", v)
+		}
+		if got := s.nodes[v].m.View().Peers[other].Reports; !slices.Equal(got, []string{"node-2"}) {
+			t.Errorf("%s: at node-2's death, %s reports %v dead, want [node-2]", v, other, got)
+		}
+	}
+	// The triggered heartbeat counts as one: no double rate afterwards (each round goes to both
+	// peers, the dead one too).
+	before := s.nodes["node-0"].m.Stats().Sent
+	s.run(10 * time.Second)
+	if sent := s.nodes["node-0"].m.Stats().Sent - before; sent < 98 || sent > 102 {
+		t.Errorf("node-0 sent %d datagrams in 10 s, want ~100 (5 a second to each of 2 peers)", sent)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -102,11 +103,16 @@ func (m *Membership) loop(ctx context.Context, readErr <-chan error) error {
 func (m *Membership) poll(now time.Time) time.Time {
 	m.mu.Lock()
 	var out []outgoing
-	if m.state == stateRunning && !now.Before(m.nextSend) {
+	// A change in the peers we see dead goes out at once rather than with the next heartbeat:
+	// the others count our report before they exclude a node's endpoints (speaker/deadnodes), so
+	// waiting would add up to an Interval to every exclusion.
+	dead := m.deadListLocked(now)
+	if m.state == stateRunning && (!now.Before(m.nextSend) || !slices.Equal(dead, m.sentDead)) {
 		if now.Sub(m.nonceAt) >= m.cfg.Timeout {
 			m.prevNonce, m.nonce, m.nonceAt = m.nonce, m.random(), now
 		}
-		out = m.buildLocked(0, now)
+		out = m.buildLocked(0, dead)
+		m.sentDead = dead
 		m.nextSend = now.Add(m.cfg.Interval)
 	}
 	changed := m.publishLocked(now)
@@ -144,10 +150,9 @@ type outgoing struct {
 	b  []byte
 }
 
-// buildLocked encodes one datagram per peer, each with its own sequence number and echo, and the
-// peers this node sees dead at now.
-func (m *Membership) buildLocked(flags uint8, now time.Time) []outgoing {
-	dead := m.deadListLocked(now)
+// buildLocked encodes one datagram per peer, each with its own sequence number and echo, and
+// dead: the peers this node sees dead (deadListLocked).
+func (m *Membership) buildLocked(flags uint8, dead []string) []outgoing {
 	out := make([]outgoing, 0, len(m.peers))
 	buf := make([]byte, 0, len(m.peers)*(headerSize+len(m.self)+macSize+1))
 	for _, name := range m.order {
@@ -262,7 +267,7 @@ func (m *Membership) leave(ctx context.Context, flags uint8) {
 
 func (m *Membership) sendLeaving(flags uint8) {
 	m.mu.Lock()
-	out := m.buildLocked(flags, m.cfg.Clock.Now())
+	out := m.buildLocked(flags, m.deadListLocked(m.cfg.Clock.Now()))
 	m.mu.Unlock()
 	m.send(out)
 }
