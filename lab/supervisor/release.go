@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/frontdesk-lb/frontdesk/lab/addons"
+	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
@@ -73,8 +74,11 @@ func releaseValues(r releaseSpec) ([]byte, error) {
 		v["announce"] = map[string]any{"bgp": map[string]any{"enabled": true, "asn": p.NodeASN}}
 		v["bgpPeers"] = []any{map[string]any{"name": "router", "spec": map[string]any{
 			"address": p.Router.String(), "peerASN": p.RouterASN, "localASN": p.NodeASN,
-			// BFD with the BGPPeer's default timers, which the router runs too (router.BFDInterval).
-			"bfd": map[string]any{}}}}
+			// BFD with the router's timers (lab/router.BFDInterval).
+			"bfd": map[string]any{
+				"receiveIntervalMilliseconds":  router.BFDInterval.Milliseconds(),
+				"transmitIntervalMilliseconds": router.BFDInterval.Milliseconds(),
+				"detectMultiplier":             router.BFDMultiplier}}}}
 		v["bgpAdvertisements"] = []any{map[string]any{"name": BGPPoolName, "spec": map[string]any{
 			"ipPools": []string{BGPPoolName}, "peers": []string{"router"}}}}
 	}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -82,6 +83,9 @@ func TestReleaseValues(t *testing.T) {
 			wantPools = 2
 			if !v.Announce.BGP.Enabled || v.Announce.BGP.ASN != p.NodeASN || len(v.BGPPeers) != 1 {
 				t.Errorf("bgp: %+v peers %+v", v.Announce.BGP, v.BGPPeers)
+			} else if bfd, want := v.BGPPeers[0].Spec["bfd"], map[string]any{"receiveIntervalMilliseconds": 200.0,
+				"transmitIntervalMilliseconds": 200.0, "detectMultiplier": 3.0}; !reflect.DeepEqual(bfd, want) {
+				t.Errorf("the BGPPeer's BFD %v, want the router's timers %v", bfd, want)
 			}
 			if bp := v.IPPools[1]; bp.Name != BGPPoolName || bp.Spec.AutoAssign == nil || *bp.Spec.AutoAssign {
 				t.Errorf("the BGP pool must not auto-assign: %+v", bp)
