@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -37,7 +38,7 @@ func run(args []string) error {
 	}
 	env := describeMachine()
 	for i, s := range selected {
-		fmt.Fprintf(os.Stderr, "benchreport: suite %s (%d/%d): %s\n", s.name, i+1, len(selected), strings.Join(s.command(), " "))
+		fmt.Fprintf(os.Stderr, "benchreport: suite %s (%d/%d): %s\n", s.name, i+1, len(selected), s.commandLine())
 		start := time.Now()
 		out, err := s.run()
 		if err != nil {
@@ -90,13 +91,18 @@ func (s suite) command() []string {
 	return append(cmd, s.pkg)
 }
 
+// commandLine is command as a shell runs it, the suite's env first.
+func (s suite) commandLine() string {
+	return strings.Join(append(slices.Clone(s.env), s.command()...), " ")
+}
+
 func (s suite) run() ([]byte, error) {
 	if s.root && os.Geteuid() != 0 {
 		return nil, fmt.Errorf("needs root (network namespaces)")
 	}
 	argv := s.command()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), s.env...)
 	if s.k8sBins && os.Getenv("FRONTDESK_K8S_BIN") == "" {
 		dir, err := exec.Command("bash", "test/tools/build.sh", "--print-dir").Output()
 		if err != nil {

@@ -119,7 +119,7 @@ func header(unit string) string {
 func renderSection(s suite, m machine, results []*result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## %s\n\n%s\n\n", s.title, s.about)
-	fmt.Fprintf(&b, "Command: `make bench SUITE=%s` (runs `%s`)  \n", s.name, strings.Join(s.command(), " "))
+	fmt.Fprintf(&b, "Command: `make bench SUITE=%s` (runs `%s`)  \n", s.name, s.commandLine())
 	fmt.Fprintf(&b, "Measured %s on %s, %d cores, %s, commit %s.\n\n", m.date, m.cpu, m.cores, m.goVersion, m.commit)
 
 	if s.quantiles {

@@ -13,6 +13,7 @@ type suite struct {
 	k8sBins bool     // needs the control-plane binaries from test/tools
 	ratios  []ratio  // figures computed from two benchmarks of the same run
 	extra   []string // extra `go test` flags
+	env     []string // NAME=value settings of the benchmark, shown in the section's command
 	// quantiles renders metrics named <what>-<p50|p99|max>-ms as one row per <what>, instead
 	// of one column per metric (which is unreadable past a few).
 	quantiles bool
@@ -158,6 +159,36 @@ var suites = []suite{
 		root:      true,
 		k8sBins:   true,
 		extra:     []string{"-benchtime=1x", "-timeout=90m"},
+		quantiles: true,
+	},
+	{
+		name:  "dead-node",
+		title: "The lab: a dead node as users feel it (issue 15)",
+		about: "lab/e2e's BenchmarkLabFailover (see lab-failover) with frontdesk's node proxy and its " +
+			"dead-node exclusion, whole-node faults, 20 trials each: linkcut (the node's LAN link down), " +
+			"freeze (every process of the node SIGSTOPped: its namespace and cgroup root; SIGCONT after " +
+			"the trial) and poweroff (its link down and every process SIGKILLed; the supervisor restarts " +
+			"containerd and the kubelet 3 s later, the link comes up after the trial). l2-*: the address " +
+			"from the ARP pool, the client on the LAN, the fault on the node announcing it; bgp-*: the " +
+			"address from the BGP pool, the client behind the router (ECMP over the nodes, BFD 200 ms × 3 " +
+			"with each), the fault on each node in turn; *-cluster and *-local: the Service's " +
+			"externalTrafficPolicy, with a hello Pod on every node. The client requests the address every " +
+			"15 ms, a fresh TCP connection each with a 200 ms timeout. gap: the longest time between two " +
+			"answers from the fault until 3 s without a failure; failed: the requests that failed " +
+			"meanwhile; after-1s: those of them sent more than 1 s after the fault; last-failure: the " +
+			"latest of them, over all trials; takeover: the fault until the client's ARP entry or the " +
+			"router's route no longer names the node. Target (issue 15): longest gap p99 ≤ 1 s and no " +
+			"failed request after the first second. The same faults with kube-proxy, or with the " +
+			"exclusion off, fail requests for 44–100 s (FRONTDESK_FAILOVER_PROXY=kube-proxy, " +
+			"FRONTDESK_FAILOVER_EXCLUSION=off; figures in the lab-failover section's notes).",
+		pkg:       "./lab/e2e/",
+		bench:     "^BenchmarkLabFailover$",
+		tags:      "netns,integration",
+		count:     1,
+		root:      true,
+		k8sBins:   true,
+		env:       []string{"FRONTDESK_FAILOVER_SCENARIOS=l2-cluster:linkcut+freeze+poweroff,bgp-cluster:linkcut+freeze+poweroff,l2-local:linkcut,bgp-local:linkcut"},
+		extra:     []string{"-benchtime=1x", "-timeout=150m"},
 		quantiles: true,
 	},
 	{

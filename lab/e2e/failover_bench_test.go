@@ -92,21 +92,9 @@ type trialResult struct {
 // largest. Target: longest gap p99 ≤ 1 s, no failed request after the first second.
 func BenchmarkLabFailover(b *testing.B) {
 	trials := envInt(b, "FRONTDESK_FAILOVER_TRIALS", 20)
-	var fs []fault
-	for _, n := range strings.Split(cmp.Or(os.Getenv("FRONTDESK_FAILOVER_FAULTS"), strings.Join(defaultFaults, ",")), ",") {
-		f, ok := faults[n]
-		if !ok {
-			b.Fatalf("FRONTDESK_FAILOVER_FAULTS: unknown fault %q", n)
-		}
-		fs = append(fs, f)
-	}
-	var scs []failoverScenario
-	for _, n := range strings.Split(cmp.Or(os.Getenv("FRONTDESK_FAILOVER_SCENARIOS"), "l2-cluster"), ",") {
-		sc, ok := failoverScenarios[n]
-		if !ok {
-			b.Fatalf("FRONTDESK_FAILOVER_SCENARIOS: unknown scenario %q", n)
-		}
-		scs = append(scs, sc)
+	scs, err := parseFailoverCases(os.Getenv("FRONTDESK_FAILOVER_SCENARIOS"), os.Getenv("FRONTDESK_FAILOVER_FAULTS"))
+	if err != nil {
+		b.Fatal(err)
 	}
 	proxy, variant := supervisor.ProxyFrontdesk, ""
 	switch p := os.Getenv("FRONTDESK_FAILOVER_PROXY"); p {
@@ -129,11 +117,12 @@ func BenchmarkLabFailover(b *testing.B) {
 		l.waitSpeakersRolledOut(b, "--proxy-exclude-dead-nodes=false")
 	}
 	l.helloOnEveryNode(b)
-	for _, sc := range scs {
+	for _, fc := range scs {
+		sc := fc.failoverScenario
 		b.Run(sc.name+variant, func(b *testing.B) {
 			c := l.exposeForFailover(b, sc)
 			for range b.N {
-				for _, f := range fs {
+				for _, f := range fc.faults {
 					var rs []trialResult
 					for i := range trials {
 						rs = append(rs, l.failoverTrial(b, c, f, i))
@@ -144,6 +133,51 @@ func BenchmarkLabFailover(b *testing.B) {
 			b.ReportMetric(float64(trials), "trials")
 		})
 	}
+}
+
+// failoverCase is a scenario and the faults its trials inject.
+type failoverCase struct {
+	failoverScenario
+	faults []fault
+}
+
+// parseFailoverCases reads FRONTDESK_FAILOVER_SCENARIOS (default l2-cluster) and
+// FRONTDESK_FAILOVER_FAULTS (default defaultFaults): scenarios separated by commas, each with
+// the faults of FRONTDESK_FAILOVER_FAULTS or its own after a colon, separated by "+"
+// ("l2-cluster:linkcut+freeze,bgp-local:linkcut"), so that one run (one lab) covers a matrix
+// without every scenario taking every fault.
+func parseFailoverCases(scenarios, faultList string) ([]failoverCase, error) {
+	parseFaults := func(list, sep string) ([]fault, error) {
+		var fs []fault
+		for _, n := range strings.Split(list, sep) {
+			f, ok := faults[n]
+			if !ok {
+				return nil, fmt.Errorf("unknown fault %q", n)
+			}
+			fs = append(fs, f)
+		}
+		return fs, nil
+	}
+	def, err := parseFaults(cmp.Or(faultList, strings.Join(defaultFaults, ",")), ",")
+	if err != nil {
+		return nil, fmt.Errorf("FRONTDESK_FAILOVER_FAULTS: %w", err)
+	}
+	var out []failoverCase
+	for _, item := range strings.Split(cmp.Or(scenarios, "l2-cluster"), ",") {
+		name, own, hasOwn := strings.Cut(item, ":")
+		sc, ok := failoverScenarios[name]
+		if !ok {
+			return nil, fmt.Errorf("FRONTDESK_FAILOVER_SCENARIOS: unknown scenario %q", name)
+		}
+		fc := failoverCase{failoverScenario: sc, faults: def}
+		if hasOwn {
+			if fc.faults, err = parseFaults(own, "+"); err != nil {
+				return nil, fmt.Errorf("FRONTDESK_FAILOVER_SCENARIOS: %s: %w", name, err)
+			}
+		}
+		out = append(out, fc)
+	}
+	return out, nil
 }
 
 // watchClient follows which nodes the client's requests reach: its ARP entry for the address,
@@ -433,8 +467,11 @@ func reportFailover(b *testing.B, name string, rs []trialResult) {
 	var take, gap, rgap []time.Duration
 	var failed, rfailed []int
 	total, rtotal, late, stale := 0, 0, 0, 0
-	var agree time.Duration
+	var agree, last time.Duration
 	for _, r := range rs {
+		if r.fault.failed > 0 {
+			last = max(last, r.fault.last)
+		}
 		agree = max(agree, r.agree)
 		if r.agree > 30*time.Second {
 			stale++ // the client kept following another node than the status's announcer
@@ -462,6 +499,8 @@ func reportFailover(b *testing.B, name string, rs []trialResult) {
 	b.ReportMetric(float64(nearestRank(failed, 0.99)), name+"-failed-p99-requests")
 	b.ReportMetric(float64(total), name+"-failed-total-requests")
 	b.ReportMetric(float64(late), name+"-failed-after-1s-total-requests")
+	// The last failed request of all trials, by the time it was sent after the fault.
+	b.ReportMetric(float64(last.Microseconds())/1000, name+"-last-failure-max-ms")
 	b.ReportMetric(float64(nearestRank(rfailed, 0.99)), name+"-rejoin-failed-p99-requests")
 	b.ReportMetric(float64(rtotal), name+"-rejoin-failed-total-requests")
 	b.ReportMetric(float64(agree.Microseconds())/1000, name+"-rejoin-arp-agree-max-ms")
@@ -488,4 +527,30 @@ func envInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s=%q: want a positive number", name, v)
 	}
 	return n
+}
+
+func TestParseFailoverCases(t *testing.T) {
+	got, err := parseFailoverCases("l2-cluster:linkcut+freeze,bgp-local", "poweroff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(fc failoverCase) (out []string) {
+		for _, f := range fc.faults {
+			out = append(out, f.name())
+		}
+		return out
+	}
+	if len(got) != 2 || got[0].name != "l2-cluster" || !slices.Equal(names(got[0]), []string{"linkcut", "freeze"}) ||
+		got[1].name != "bgp-local" || !got[1].bgp || !slices.Equal(names(got[1]), []string{"poweroff"}) {
+		t.Errorf("parseFailoverCases = %+v", got)
+	}
+	if got, err := parseFailoverCases("", ""); err != nil || len(got) != 1 || got[0].name != "l2-cluster" ||
+		!slices.Equal(names(got[0]), defaultFaults) {
+		t.Errorf("defaults: %+v, %v", got, err)
+	}
+	for _, bad := range [][2]string{{"l2-cluster:linkcut+nope", ""}, {"nope", ""}, {"l2-cluster", "linkcut,nope"}} {
+		if _, err := parseFailoverCases(bad[0], bad[1]); err == nil {
+			t.Errorf("parseFailoverCases(%q, %q): no error", bad[0], bad[1])
+		}
+	}
 }
