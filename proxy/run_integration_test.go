@@ -16,8 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/knftables"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
+
+// waitEvery is how often the tests poll the fake kernel's rules for a state.
+const waitEvery = 20 * time.Millisecond
 
 // TestRunAgainstAPIServer runs the whole proxy (informers, loop, readiness) against a real API
 // server, with knftables' fake as the kernel, and follows a Service through its life.
@@ -78,7 +82,7 @@ func TestRunAgainstAPIServer(t *testing.T) {
 	if err := c.Client.DiscoveryV1().EndpointSlices("default").Delete(ctx, "web-abc", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the table to hold nothing of the deleted Service", func() bool {
+	testkit.EventuallyTrue(t, 20*time.Second, waitEvery, "the table to hold nothing of the deleted Service", func() bool {
 		fake.RLock()
 		defer fake.RUnlock()
 		for name := range fake.Table.Chains {
@@ -99,13 +103,5 @@ func waitTrace(t *testing.T, tr *tracer, pkt packet, want []string) {
 	})
 	if err != nil {
 		t.Fatalf("%s → %s:%d: still %v after 20 s, want %v", pkt.src, pkt.dst, pkt.dport, got, want)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 20*time.Second, true,
-		func(context.Context) (bool, error) { return cond(), nil }); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }

@@ -26,19 +26,17 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 	"github.com/frontdesk-lb/frontdesk/test/poll"
 )
 
-// The test binary runs main() when this is set: the test starts the real command as a process.
-const childEnv = "FRONTDESK_TEST_RUN_MAIN"
-
+// TestMain lets the test binary run main() (role "main"): the test starts the real command as a
+// process.
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, map[string]func(string) int{
+		"main": func(string) int { main(); return 0 },
+	})
 }
 
 const metricsToken = "frontdesk-main-test-token"
@@ -73,7 +71,7 @@ func TestBareMetalEndToEnd(t *testing.T) {
 			"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port), "--leader-elect=true",
 			"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
 			"--controllers=service,nodeport-usage,cloud-node", "--v=2")
-		cmd.Env = append(os.Environ(), childEnv+"=1")
+		cmd.Env = testkit.ChildEnv("main", "")
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -21,10 +21,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
@@ -214,19 +214,16 @@ func (l *lab) kubectlApply(t *testing.T, manifest string) {
 	}
 }
 
-// eventually polls cond every 200 ms until it holds or timeout passes, then fails with what it
-// last said.
+// eventually is testkit.Eventually, polling every 200 ms, for the lab's conditions, which say
+// whether they hold and what they saw.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		var ok bool
-		ok, last = cond()
-		return ok, nil
+	testkit.Eventually(t, timeout, 200*time.Millisecond, func() string {
+		if ok, last := cond(); !ok {
+			return what + ": not yet; last: " + last
+		}
+		return ""
 	})
-	if err != nil {
-		t.Fatalf("%s: not after %s; last: %s", what, timeout, last)
-	}
 }
 
 // response is one HTTP answer: the body and the Pod that sent it (http-echo's X-Lab-Pod).

@@ -25,6 +25,7 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/component-base/cli"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
@@ -33,15 +34,15 @@ import (
 	"github.com/frontdesk-lb/frontdesk/test/fakeaws"
 )
 
-// childEnv makes the test binary run as frontdesk-controller, so the test
-// starts the real command as a separate process, as a cluster would.
-const childEnv = "FRONTDESK_TEST_RUN_CONTROLLER"
+// waitEvery is how often the tests poll the API server and the fake AWS for a state.
+const waitEvery = 200 * time.Millisecond
 
+// TestMain lets the test binary run as frontdesk-controller (role "controller"), so the test
+// starts the real command as a separate process, as a cluster would.
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		os.Exit(cli.Run(controllermanager.NewCommand(genericapiserver.SetupSignalHandler())))
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, map[string]func(string) int{
+		"controller": func(string) int { return cli.Run(controllermanager.NewCommand(genericapiserver.SetupSignalHandler())) },
+	})
 }
 
 // TestControllerEndToEnd runs frontdesk-controller --cloud-provider=aws
@@ -85,7 +86,7 @@ func TestControllerEndToEnd(t *testing.T) {
 		"--kubeconfig="+c.KubeconfigPath, "--authentication-kubeconfig="+c.KubeconfigPath, "--authorization-kubeconfig="+c.KubeconfigPath,
 		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(testcluster.FreePort(t)), "--leader-elect=false",
 		"--controllers=service,cloud-node", "--cluster-name="+cluster, "--v=2")
-	cmd.Env = append(os.Environ(), childEnv+"=1",
+	cmd.Env = testkit.ChildEnv("controller", "",
 		"AWS_ACCESS_KEY_ID=AKIDFRONTDESKTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",
 		// Endpoints through the SDK's own variables, as a user would set them.
 		"AWS_ENDPOINT_URL_EC2="+fake.URL(), "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING="+fake.URL(),
@@ -111,7 +112,7 @@ func TestControllerEndToEnd(t *testing.T) {
 		}
 	})
 
-	waitFor(t, 60*time.Second, func() string {
+	testkit.Eventually(t, 60*time.Second, waitEvery, func() string {
 		n, err := c.Client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 		if err != nil {
 			return err.Error()
@@ -133,7 +134,7 @@ func TestControllerEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var host string
-	waitFor(t, 60*time.Second, func() string {
+	testkit.Eventually(t, 60*time.Second, waitEvery, func() string {
 		s, err := c.Client.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return err.Error()
@@ -165,14 +166,14 @@ func TestControllerEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, func() string {
+	testkit.Eventually(t, 60*time.Second, waitEvery, func() string {
 		if got := registeredIPTargets(ctx, api); got != "10.0.1.50" {
 			return "ip targets " + got
 		}
 		return ""
 	})
 	addEndpoint(ctx, t, c.Client, slice, "10.0.2.60")
-	waitFor(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, waitEvery, func() string {
 		if got := registeredIPTargets(ctx, api); got != "10.0.1.50,10.0.2.60" {
 			return "after the slice changed, ip targets " + got
 		}
@@ -184,7 +185,7 @@ func TestControllerEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 60*time.Second, func() string {
+	testkit.Eventually(t, 60*time.Second, waitEvery, func() string {
 		for _, name := range []string{"web", "pods"} {
 			_, err := c.Client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
 			if !apierrors.IsNotFound(err) {
@@ -217,7 +218,7 @@ func TestControllerEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, waitEvery, func() string {
 		for _, r := range fake.Resources() {
 			if r.ID == *orphan.GroupId {
 				return "the orphaned security group is still there"
@@ -237,20 +238,5 @@ func TestControllerEndToEnd(t *testing.T) {
 }
 
 func ptrS(s string) *string { return &s }
-
-func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 func ptr[T any](v T) *T { return &v }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/ktesting"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	frontdeskaws "github.com/frontdesk-lb/frontdesk/providers/aws"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
@@ -75,14 +76,14 @@ func TestProviderSharesTheControllerManagersCache(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	slice := createIPTargetService(ctx, t, c.Client, "10.0.11.50")
-	waitFor(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, waitEvery, func() string {
 		if got := registeredIPTargets(ctx, e.clients); got != "10.0.11.50" {
 			return "ip targets " + got
 		}
 		return ""
 	})
 	addEndpoint(ctx, t, c.Client, slice, "10.0.12.60")
-	waitFor(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, waitEvery, func() string {
 		if got := registeredIPTargets(ctx, e.clients); got != "10.0.11.50,10.0.12.60" {
 			return "after the slice changed, ip targets " + got
 		}

@@ -25,19 +25,20 @@ import (
 	"k8s.io/cloud-provider/names"
 	"k8s.io/component-base/cli"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
-// childEnv makes the test binary run as frontdesk-controller (with the
-// test-fake provider of fake_provider_test.go) instead of running tests, so
-// the integration test starts real, separate controller processes.
-const childEnv = "FRONTDESK_TEST_RUN_CONTROLLER"
+// waitEvery is how often the tests poll the API server for a state.
+const waitEvery = 200 * time.Millisecond
 
+// TestMain lets the test binary run as frontdesk-controller (role "controller", with the
+// test-fake provider of fake_provider_test.go) instead of running tests, so the integration test
+// starts real, separate controller processes.
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		os.Exit(cli.Run(NewCommand(genericapiserver.SetupSignalHandler())))
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, map[string]func(string) int{
+		"controller": func(string) int { return cli.Run(NewCommand(genericapiserver.SetupSignalHandler())) },
+	})
 }
 
 const metricsToken = "frontdesk-test-metrics-token"
@@ -74,7 +75,7 @@ func startReplica(t *testing.T, name, kubeconfig string) *replica {
 		"--controller-start-interval=0",
 		"--v=2",
 	)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Env = testkit.ChildEnv("controller", "")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ func TestCommandRunsWithLeaderElection(t *testing.T) {
 
 	replicas := []*replica{startReplica(t, "replica-1", c.KubeconfigPath), startReplica(t, "replica-2", c.KubeconfigPath)}
 	for _, r := range replicas {
-		waitFor(t, 60*time.Second, func() string {
+		testkit.Eventually(t, 60*time.Second, waitEvery, func() string {
 			code, body, err := r.get("/healthz")
 			if err != nil || code != http.StatusOK {
 				return fmt.Sprintf("%s /healthz: %d %q %v", r.name, code, body, err)
@@ -165,7 +166,7 @@ func TestCommandRunsWithLeaderElection(t *testing.T) {
 	}
 
 	var leader, follower *replica
-	waitFor(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, waitEvery, func() string {
 		var leaders []*replica
 		for _, r := range replicas {
 			if r.isLeader() {
@@ -214,7 +215,7 @@ func TestCommandRunsWithLeaderElection(t *testing.T) {
 
 	// The leader goes; the follower takes over once the lease expires.
 	leader.stop(t)
-	waitFor(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, waitEvery, func() string {
 		if !follower.isLeader() {
 			return follower.name + " has not taken over"
 		}
@@ -241,7 +242,7 @@ func createService(t *testing.T, c *cluster.Cluster, name string) string {
 
 func waitServed(t *testing.T, c *cluster.Cluster, name string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, waitEvery, func() string {
 		svc, err := c.Client.CoreV1().Services("default").Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return err.Error()
@@ -251,21 +252,6 @@ func waitServed(t *testing.T, c *cluster.Cluster, name string) {
 		}
 		return ""
 	})
-}
-
-func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 func tail(path string, n int) string {

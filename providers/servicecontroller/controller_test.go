@@ -20,8 +20,12 @@ import (
 	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2/ktesting"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/providers/internal/fakelb"
 )
+
+// waitEvery is how often the tests poll the fakes and the API server for a state.
+const waitEvery = 10 * time.Millisecond
 
 // These tests run the controller against client-go's fake clientset: fast,
 // but without the API server's behaviour (finalizers, defaulting, field
@@ -78,23 +82,6 @@ func startUnitWith(t *testing.T, lb *fakelb.Fake, balancer cloudprovider.LoadBal
 	return h
 }
 
-// eventually polls cond every 10 ms until it returns "" or timeout passes,
-// then fails with cond's last complaint.
-func eventually(t *testing.T, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func nn(svc *v1.Service) types.NamespacedName {
 	return types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 }
@@ -108,7 +95,7 @@ func TestServesOnlyItsClasses(t *testing.T) {
 	clusterIP := newService("cluster-ip", withType(v1.ServiceTypeClusterIP))
 	h := startUnit(t, cfg, 2, newNode("a"), ours, defaultClass, other, clusterIP)
 
-	eventually(t, 5*time.Second, func() string {
+	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
 		svc, err := h.client.CoreV1().Services("default").Get(context.Background(), "ours", metav1.GetOptions{})
 		if err != nil {
 			return err.Error()
@@ -161,10 +148,10 @@ func testNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 			return ""
 		}
 	}
-	eventually(t, 5*time.Second, wantNodes("n1", "n2"))
+	testkit.Eventually(t, 5*time.Second, waitEvery, wantNodes("n1", "n2"))
 	// The fake clientset has no resource versions, so the controller cannot
 	// tell a cache that lags its own writes; let the cache catch up first.
-	eventually(t, 5*time.Second, func() string {
+	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
 		for _, svc := range []*v1.Service{svcA, svcB} {
 			cached, err := h.services.Services(svc.Namespace).Get(svc.Name)
 			if err != nil || len(cached.Status.LoadBalancer.Ingress) == 0 {
@@ -177,7 +164,7 @@ func testNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 	// worker with the cache of before the status: let the Ensure count settle (the same for
 	// 300 ms) before counting, so that the count below compares the node change alone.
 	ensures, stable := h.lb.Calls(fakelb.OpEnsure), 0
-	eventually(t, 5*time.Second, func() string {
+	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
 		if n := h.lb.Calls(fakelb.OpEnsure); n != ensures {
 			ensures, stable = n, 0
 		} else if stable++; stable < 30 {
@@ -195,7 +182,7 @@ func testNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 	if _, err := h.client.CoreV1().Nodes().Update(ctx, n3, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, wantNodes("n1", "n3"))
+	testkit.Eventually(t, 5*time.Second, waitEvery, wantNodes("n1", "n3"))
 	if got := h.lb.Calls(fakelb.OpEnsure); got != ensures {
 		t.Errorf("EnsureLoadBalancer calls went from %d to %d; a node change alone must use UpdateLoadBalancer", ensures, got)
 	}
@@ -240,7 +227,7 @@ func TestSlowLoadBalancerDoesNotBlockOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, func() string {
+	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
 		if _, ok := h.lb.Get(nn(fast)); !ok {
 			return "the fast Service got no load balancer while the slow one is held"
 		}
@@ -250,7 +237,7 @@ func TestSlowLoadBalancerDoesNotBlockOthers(t *testing.T) {
 		t.Fatalf("the held Service got a load balancer before being released")
 	}
 	release()
-	eventually(t, 5*time.Second, func() string {
+	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
 		if _, ok := h.lb.Get(nn(slow)); !ok {
 			return "the slow Service got no load balancer after release"
 		}
@@ -270,7 +257,7 @@ func TestRunReturnsAfterCurrentItem(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, func() string {
+	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
 		if h.lb.Calls(fakelb.OpEnsure) == 0 {
 			return "the worker has not reached the provider yet"
 		}

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cloud-provider/api"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/providers/internal/fakelb"
 )
 
@@ -68,7 +69,7 @@ func newSlice(svcName, name string, addrs ...string) *discoveryv1.EndpointSlice 
 // less than a second (the node-sync delay, backoffs of the first syncs).
 func waitServed(t *testing.T, h *unitHarness, names ...string) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() string {
+	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
 		for _, name := range names {
 			cached, err := h.services.Services("default").Get(name)
 			if err != nil || len(cached.Status.LoadBalancer.Ingress) == 0 {

@@ -22,6 +22,7 @@ import (
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/klog/v2/ktesting"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
@@ -242,7 +243,7 @@ func (e *env) dropFinalizers(t *testing.T, ns, name string) {
 func (e *env) waitServed(t *testing.T, ns, name string) *v1.Service {
 	t.Helper()
 	var svc *v1.Service
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, waitEvery, func() string {
 		s, ok := e.get(t, ns, name)
 		if !ok {
 			return "the Service does not exist"
@@ -280,7 +281,7 @@ func (e *env) events(t *testing.T, svc *v1.Service) []string {
 // starts with prefix.
 func (e *env) waitEvent(t *testing.T, svc *v1.Service, prefix string) {
 	t.Helper()
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, waitEvery, func() string {
 		evs := e.events(t, svc)
 		if slices.ContainsFunc(evs, func(s string) bool { return strings.HasPrefix(s, prefix) }) {
 			return ""

@@ -18,6 +18,7 @@ import (
 	"k8s.io/cloud-provider/api"
 	"k8s.io/component-base/metrics/testutil"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/providers/internal/fakelb"
 	"github.com/frontdesk-lb/frontdesk/test/poll"
 )
@@ -75,7 +76,7 @@ func testEnsureAndDelete(t *testing.T, e *env) {
 	if err := e.admin.CoreV1().Services(ns).Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, waitEvery, func() string {
 		if _, ok := e.get(t, ns, "web"); ok {
 			return "the Service still exists (finalizer not removed)"
 		}
@@ -145,7 +146,7 @@ func testTypeChange(t *testing.T, e *env) {
 	e.waitServed(t, ns, "web")
 
 	e.update(t, ns, "web", func(s *v1.Service) { s.Spec.Type = v1.ServiceTypeClusterIP })
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, waitEvery, func() string {
 		got, _ := e.get(t, ns, "web")
 		if hasCleanupFinalizer(got) || len(got.Status.LoadBalancer.Ingress) != 0 {
 			return fmt.Sprintf("not cleaned up: finalizers %v, status %+v", got.Finalizers, got.Status.LoadBalancer)
@@ -178,7 +179,7 @@ func testTypeChangeWhileStopped(t *testing.T, e *env) {
 	t.Cleanup(func() { e.dropFinalizers(t, ns, "theirs") })
 
 	e.start(t, ns, lb, cfg)
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, waitEvery, func() string {
 		got, _ := e.get(t, ns, "web")
 		if hasCleanupFinalizer(got) {
 			return "the finalizer is still there"
@@ -280,13 +281,13 @@ func testNodeSetChange(t *testing.T, e *env) {
 			return ""
 		}
 	}
-	eventually(t, 10*time.Second, wantNodes("node-a", "node-b"))
+	testkit.Eventually(t, 10*time.Second, waitEvery, wantNodes("node-a", "node-b"))
 	time.Sleep(500 * time.Millisecond) // let our own writes' events settle
 	ensures, updates := lb.Calls(fakelb.OpEnsure), lb.Calls(fakelb.OpUpdate)
 
 	e.setNodeReady(t, "node-b", v1.ConditionFalse)
 	t.Cleanup(func() { e.setNodeReady(t, "node-b", v1.ConditionTrue) })
-	eventually(t, 10*time.Second, wantNodes("node-a"))
+	testkit.Eventually(t, 10*time.Second, waitEvery, wantNodes("node-a"))
 	if got := lb.Calls(fakelb.OpUpdate); got <= updates {
 		t.Errorf("UpdateLoadBalancer calls went from %d to %d; want more", updates, got)
 	}
@@ -296,7 +297,7 @@ func testNodeSetChange(t *testing.T, e *env) {
 	e.waitEvent(t, svc, "Normal "+EventUpdatedLoadBalancer+": Updated load balancer with 1 eligible nodes")
 
 	e.setNodeReady(t, "node-b", v1.ConditionTrue)
-	eventually(t, 10*time.Second, wantNodes("node-a", "node-b"))
+	testkit.Eventually(t, 10*time.Second, waitEvery, wantNodes("node-a", "node-b"))
 }
 
 func testResyncWritesNothing(t *testing.T, e *env) {
@@ -375,7 +376,7 @@ func testStatusWriteIsFenced(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	eventually(t, 10*time.Second, func() string {
+	testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
 		if lb.Calls(fakelb.OpEnsure) == 0 {
 			return "no EnsureLoadBalancer call yet"
 		}

@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/providers/internal/fakelb"
 )
 
@@ -43,7 +44,7 @@ func TestWakeSyncsWaitingServicesAtOnce(t *testing.T) {
 		}
 		return len(svc.Status.LoadBalancer.Ingress)
 	}
-	eventually(t, 5*time.Second, func() string {
+	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
 		if ingress("served") != 1 || lb.Calls(fakelb.OpEnsure) < 2 {
 			return fmt.Sprintf("served has %d addresses, %d Ensure calls", ingress("served"), lb.Calls(fakelb.OpEnsure))
 		}
@@ -53,7 +54,7 @@ func TestWakeSyncsWaitingServicesAtOnce(t *testing.T) {
 
 	lb.ClearFailures() // the pool is there now
 	w.wake()
-	eventually(t, 2*time.Second, func() string {
+	testkit.Eventually(t, 2*time.Second, waitEvery, func() string {
 		if n := ingress("waiting"); n != 1 {
 			return fmt.Sprintf("the waiting Service has %d addresses after the wake", n)
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/test/cluster"
@@ -40,18 +41,13 @@ import (
 // server through a loopback forwarder, and peering with gobgpd in a router namespace. It times
 // what a user sees: the Service's ingress address written → the route at the router.
 
-const agentHelperEnv = "FRONTDESK_BGP_AGENT_HELPER"
-
 type agentHelperConfig struct {
 	Kubeconfig, Node, Namespace string
 	ASN                         uint32
 }
 
 func TestMain(m *testing.M) {
-	if cfg := os.Getenv(agentHelperEnv); cfg != "" {
-		os.Exit(agentHelper(cfg))
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, map[string]func(string) int{"bgp-agent": agentHelper})
 }
 
 func agentHelper(cfgJSON string) int {
@@ -245,7 +241,7 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 		tb.Fatal(err)
 	}
 	agent := node.Command(self, "-test.run=^$")
-	agent.Env = append(os.Environ(), agentHelperEnv+"="+string(hc))
+	agent.Env = testkit.ChildEnv("bgp-agent", string(hc))
 	var stderr strings.Builder
 	var stderrMu sync.Mutex
 	agent.Stderr = writerFunc(func(p []byte) (int, error) { stderrMu.Lock(); defer stderrMu.Unlock(); return stderr.Write(p) })

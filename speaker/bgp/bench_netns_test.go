@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
 )
 
@@ -204,7 +205,7 @@ func BenchmarkFailureDetection(b *testing.B) {
 
 func waitBFDUp(tb testing.TB, sp *speakerProc) {
 	tb.Helper()
-	eventually(tb, 60*time.Second, func() string {
+	testkit.Eventually(tb, 60*time.Second, waitEvery, func() string {
 		s := sp.call(helperCmd{Cmd: "sessions"}).Sessions
 		if len(s) != 1 || s[0].BFD != "Up" || s[0].State != StateEstablished {
 			return fmt.Sprintf("session not up with BFD: %+v", s)

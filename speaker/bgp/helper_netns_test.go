@@ -18,21 +18,17 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
 )
 
 // A Speaker's sockets belong to the namespace of the thread that opens them, and GoBGP opens
 // them from its own goroutines; so each speaker under test runs as a child process (this test
-// binary, re-executed with helperEnv set) inside its node's namespace, driven over stdin and
+// binary, re-executed in role "bgp-helper" with its configuration) inside its node's namespace, driven over stdin and
 // stdout with JSON lines. This is also what lets the tests SIGTERM and SIGKILL a speaker.
 
-const helperEnv = "FRONTDESK_BGP_HELPER"
-
 func TestMain(m *testing.M) {
-	if cfg := os.Getenv(helperEnv); cfg != "" {
-		os.Exit(helperMain(cfg))
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, map[string]func(string) int{"bgp-helper": helperMain})
 }
 
 // helperCmd is one line on the helper's stdin.

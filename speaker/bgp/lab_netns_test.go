@@ -16,9 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
+
+// waitEvery is how often the tests poll the routers and the speakers for a state.
+const waitEvery = 20 * time.Millisecond
 
 // IP plan of the lab:
 //
@@ -130,22 +134,6 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// eventually polls f until it returns "" (success) or timeout passes; it returns how long
-// it took.
-func eventually(t testing.TB, timeout time.Duration, f func() string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	last := ""
-	for time.Since(start) < timeout {
-		if last = f(); last == "" {
-			return time.Since(start)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("after %v: %s", timeout, last)
-	return 0
-}
-
 // speakerProc is a Speaker running in a node's namespace (see helper_netns_test.go).
 type speakerProc struct {
 	t     testing.TB
@@ -176,7 +164,7 @@ func startSpeakerWith(t testing.TB, ns *netns.NS, hc helperConfig) *speakerProc 
 		t.Fatal(err)
 	}
 	cmd := ns.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+string(cfg))
+	cmd.Env = testkit.ChildEnv("bgp-helper", string(cfg))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +249,7 @@ func (p *speakerProc) state(peer string) SessionState {
 
 func (p *speakerProc) waitState(peer string, want State, timeout time.Duration) {
 	p.t.Helper()
-	eventually(p.t, timeout, func() string {
+	testkit.Eventually(p.t, timeout, waitEvery, func() string {
 		if st := p.state(peer); st.State != want {
 			return fmt.Sprintf("session %s is %s (%s), want %s", peer, st.State, st.Message, want)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
@@ -39,7 +40,7 @@ func nextHops(ps []peerPath) []netip.Addr {
 func waitPaths(t *testing.T, r router, prefix string, want []netip.Addr, timeout time.Duration) time.Duration {
 	t.Helper()
 	pfx := netip.MustParsePrefix(prefix)
-	return eventually(t, timeout, func() string {
+	return testkit.Eventually(t, timeout, waitEvery, func() string {
 		got := nextHops(r.paths(t)[pfx])
 		if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 			return fmt.Sprintf("next hops of %s (-want +got):\n%s", prefix, d)
@@ -66,7 +67,7 @@ func TestAnnounceWithdraw(t *testing.T) {
 
 		// The peer's route reached the speaker, which refused it.
 		var rib helperOut
-		eventually(t, 10*time.Second, func() string {
+		testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
 			if rib = sp.call(helperCmd{Cmd: "rib"}); !containsPrefix(rib.AdjIn, peerRoute) {
 				return fmt.Sprintf("the router's %s did not reach the speaker (adj-rib-in %v); the refusal test would prove nothing", peerRoute, rib.AdjIn)
 			}
@@ -184,7 +185,7 @@ func clientSpread(t *testing.T, l *lab, n int) map[string]bool {
 
 func waitKernelNextHops(t *testing.T, l *lab, want int) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() string {
+	testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
 		out := l.router.IP("route", "show", "198.51.100.7/32")
 		if got := strings.Count(out, "nexthop via") + map[bool]int{true: 1}[want == 1 && strings.Contains(out, " via ")]; got != want {
 			return fmt.Sprintf("router kernel route %q: %d next hops, want %d", out, got, want)
@@ -249,7 +250,7 @@ func TestAttributes(t *testing.T) {
 				LargeCommunities: []string{"65000:1:2"}, LocalPref: 250}},
 			netip.MustParsePrefix("198.51.100.8/32"): {{NextHop: nodeAddr(0), Communities: []string{"65000:200"}, LocalPref: 100}},
 		}
-		eventually(t, 10*time.Second, func() string {
+		testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
 			if d := cmp.Diff(wantPaths, r.paths(t), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 				return "paths at the router (-want +got):\n" + d
 			}
@@ -260,7 +261,7 @@ func TestAttributes(t *testing.T) {
 		want["r"][1].Communities = []v1alpha1.Community{c("65000:300")}
 		sp.set([]PeerConfig{routerPeer("r", func(p *PeerConfig) { p.LocalASN = routerASN })}, want)
 		wantPaths[netip.MustParsePrefix("198.51.100.8/32")][0].Communities = []string{"65000:300"}
-		eventually(t, 10*time.Second, func() string {
+		testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
 			if d := cmp.Diff(wantPaths, r.paths(t), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 				return "paths at the router after the change (-want +got):\n" + d
 			}
@@ -281,7 +282,7 @@ func TestPeerRestart(t *testing.T) {
 		waitPaths(t, r, "198.51.100.7/32", []netip.Addr{nodeAddr(0)}, 10*time.Second)
 
 		r.stop(t)
-		eventually(t, 10*time.Second, func() string {
+		testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
 			if st := sp.state("r"); st.State == StateEstablished {
 				return "still established after the router stopped"
 			}
@@ -322,7 +323,7 @@ func TestNodeFailure(t *testing.T) {
 		}
 		waitPaths(t, r, "198.51.100.7/32", nodes, 10*time.Second)
 		if bfd {
-			eventually(t, 10*time.Second, func() string {
+			testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
 				s := sps[2].call(helperCmd{Cmd: "sessions"}).Sessions
 				if len(s) != 1 || s[0].BFD != "Up" {
 					return fmt.Sprintf("BFD not up: %+v", s)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 // peerPath is one path the router holds for a prefix, as the router reports it.
@@ -150,7 +152,7 @@ func startGoBGP(t testing.TB, l *lab, c routerConfig) router {
 	r := &gobgpRouter{cli: goTool(t, "gobgp")}
 	r.daemon = daemon{l: l, name: goTool(t, "gobgpd"), args: []string{"-f", conf, "--api-hosts=127.0.0.1:50051", "--pprof-disable", "-p"}}
 	r.ready = func(t testing.TB) {
-		eventually(t, 20*time.Second, func() string {
+		testkit.Eventually(t, 20*time.Second, waitEvery, func() string {
 			if out, err := l.router.Command(r.cli, "global", "rib", "add", peerRoute.String()).CombinedOutput(); err != nil {
 				return fmt.Sprintf("gobgp global rib add: %v: %s", err, out)
 			}
@@ -255,7 +257,7 @@ func startBIRD(t testing.TB, l *lab, c routerConfig) router {
 	r := &birdRouter{ctl: filepath.Join(dir, "bird.ctl")}
 	r.daemon = daemon{l: l, name: "bird", args: []string{"-f", "-c", conf, "-s", r.ctl, "-P", filepath.Join(dir, "bird.pid")}}
 	r.ready = func(t testing.TB) {
-		eventually(t, 10*time.Second, func() string {
+		testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
 			if out, err := exec.Command("birdc", "-s", r.ctl, "show", "status").CombinedOutput(); err != nil {
 				return fmt.Sprintf("birdc: %v: %s", err, out)
 			}
@@ -352,7 +354,7 @@ func startFRR(t testing.TB, l *lab, c routerConfig) router {
 	r.daemon = daemon{l: l, name: "/usr/lib/frr/bgpd", args: []string{"-Z", "-n", "-f", conf, "-i", filepath.Join(dir, "bgpd.pid"),
 		"--vty_socket", dir, "-A", "127.0.0.1", "-P", "0"}}
 	r.ready = func(t testing.TB) {
-		eventually(t, 15*time.Second, func() string {
+		testkit.Eventually(t, 15*time.Second, waitEvery, func() string {
 			if out, err := exec.Command("vtysh", "--vty_socket", dir, "-c", "show bgp summary").CombinedOutput(); err != nil {
 				return fmt.Sprintf("vtysh: %v: %s", err, out)
 			}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/arp"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 // garpCount counts the gratuitous ARP frames for vip among frames.
@@ -63,7 +65,7 @@ func testSetVIPsTransitions(t *testing.T) {
 		}
 	}
 	c0.send(whoHas(t, vip4a))
-	waitFor(t, wait, "wrong_interface drop on eth0", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "wrong_interface drop on eth0", func() bool {
 		return rec.count(event{kind: "dropped", proto: protoARP, iface: "eth0", reason: string(DropWrongInterface)}) == 1
 	})
 	c0.none(t, 30*time.Millisecond)
@@ -98,7 +100,7 @@ func TestBurstRepeatsAndStopsWithTheVIP(t *testing.T) {
 		}
 	}
 	// Counted after the write that delivered the frame: wait for the last count.
-	waitFor(t, wait, "6 gratuitous ARP packets counted", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "6 gratuitous ARP packets counted", func() bool {
 		return rec.count(event{kind: "gratuitous", proto: protoARP, iface: "eth0"}) == 6
 	})
 	// The 4th round is 10 s away; removing the VIPs cancels it (Close would too, but later).
@@ -188,7 +190,7 @@ func TestNoSubnetIsReported(t *testing.T) {
 	// A subnet that appears later is noticed on the next recheck.
 	n.addLink("eth2", 9, "02:00:00:00:00:09", "198.51.100.1/24")
 	a.Recheck()
-	waitFor(t, wait, "the new subnet to be used", func() bool { return a.Status()[vipNoNet].Announced() })
+	testkit.EventuallyTrue(t, wait, waitEvery, "the new subnet to be used", func() bool { return a.Status()[vipNoNet].Announced() })
 }
 
 func TestUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
@@ -238,7 +240,7 @@ func testUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
 	// recheck (10 s) is later than this wait allows.
 	n.addLink("eth7", 8, "02:00:00:00:00:07", "10.7.0.1/24")
 	n.eth["eth7"].port(mustMAC("02:00:00:00:00:cc"))
-	waitFor(t, 4*time.Second, "eth7 to be used", func() bool {
+	testkit.EventuallyTrue(t, 4*time.Second, waitEvery, "eth7 to be used", func() bool {
 		s, ok := lastChange()[vip4a]
 		return ok && s.Announced()
 	})
@@ -249,7 +251,7 @@ func testUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
 	c0.next(t, wait)
 	n.setFlags("eth0", net.FlagUp|net.FlagBroadcast)
 	a.Recheck()
-	waitFor(t, wait, "eth0 to be reported down", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "eth0 to be reported down", func() bool {
 		return cmp.Equal(statusView{Errs: []string{"eth0:down"}}, view(lastChange()[vip4a]))
 	})
 	if got := rec.count(event{kind: "unavailable", iface: "eth0", reason: string(InterfaceDown)}); got != 1 {
@@ -257,7 +259,7 @@ func testUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
 	}
 	// Carrier back: announced again, with a new burst since switches may have forgotten us.
 	n.setFlags("eth0", net.FlagUp|net.FlagRunning|net.FlagBroadcast)
-	waitFor(t, 3*time.Second, "eth0 to announce again", func() bool { return a.Status()[vip4a].Announced() })
+	testkit.EventuallyTrue(t, 3*time.Second, waitEvery, "eth0 to announce again", func() bool { return a.Status()[vip4a].Announced() })
 	if f := c0.next(t, wait); !isGARP(t, f, vip4a, mac0) {
 		t.Error("no gratuitous ARP after the carrier came back")
 	}
@@ -278,7 +280,7 @@ func testSocketFailuresAreRetried(t *testing.T) {
 		t.Fatalf("status = %+v, want an ARP socket failure wrapping the dial error", st[vip4a])
 	}
 	n.setDialErr("eth0", protoARP, nil)
-	waitFor(t, 3*time.Second, "the dial retry", func() bool { return a.Status()[vip4a].Announced() })
+	testkit.EventuallyTrue(t, 3*time.Second, waitEvery, "the dial retry", func() bool { return a.Status()[vip4a].Announced() })
 	if got := rec.count(event{kind: "unavailable", iface: "eth0", reason: string(InterfaceSocketFailed)}); got != 1 {
 		t.Errorf("socket failure counted %d times, want 1", got)
 	}
@@ -289,8 +291,8 @@ func testSocketFailuresAreRetried(t *testing.T) {
 	// The socket breaks under us (the interface was reset): the read loop reports it, the
 	// announcer reopens it and bursts again on the new socket.
 	n.lastARP("eth0").readErr <- errors.New("recvfrom: network is down")
-	waitFor(t, wait, "the socket to be reopened", func() bool { return n.dialCount("eth0", protoARP) == 3 })
-	waitFor(t, wait, "the new socket to be published", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "the socket to be reopened", func() bool { return n.dialCount("eth0", protoARP) == 3 })
+	testkit.EventuallyTrue(t, wait, waitEvery, "the new socket to be published", func() bool {
 		return a.Status()[vip4a].Announced() && len(n.openSockets()) == 1
 	})
 	if f := c0.next(t, wait); !isGARP(t, f, vip4a, mac0) {
@@ -312,8 +314,8 @@ func TestRecreatedInterfaceGetsANewSocket(t *testing.T) {
 	old := n.lastNDP("eth0")
 	n.addLink("eth0", 12, "02:00:00:00:00:01", "192.0.2.1/24", "2001:db8:1::1/64") // new index
 	a.Recheck()
-	waitFor(t, wait, "the old socket to close", old.closed)
-	waitFor(t, wait, "a new socket with the group joined", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "the old socket to close", old.closed)
+	testkit.EventuallyTrue(t, wait, waitEvery, "a new socket with the group joined", func() bool {
 		p := n.lastNDP("eth0")
 		return p != old && len(p.joined()) == 1
 	})
@@ -326,7 +328,7 @@ func TestRemovedInterfaceIsReported(t *testing.T) {
 	sock := n.lastARP("eth1")
 	n.removeLink("eth1")
 	a.Recheck()
-	waitFor(t, wait, "the removed interface to be reported", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "the removed interface to be reported", func() bool {
 		return cmp.Equal(statusView{Errs: []string{"eth1:missing"}}, view(a.Status()[vip4a]))
 	})
 	if !sock.closed() {
@@ -359,7 +361,7 @@ func TestListFailureKeepsAnnouncing(t *testing.T) {
 	n.mu.Lock()
 	n.listErr = nil
 	n.mu.Unlock()
-	waitFor(t, 3*time.Second, "the retry to apply the new set", func() bool { return a.Status()[vip4b].Announced() })
+	testkit.EventuallyTrue(t, 3*time.Second, waitEvery, "the retry to apply the new set", func() bool { return a.Status()[vip4b].Announced() })
 }
 
 func TestCloseStopsEverything(t *testing.T) {
@@ -408,7 +410,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		})
 	}
 	// Every goroutine started (loops, bursts, event reader, read loops) has returned.
-	waitFor(t, wait, "goroutines to return", func() bool { return runtime.NumGoroutine() <= before })
+	testkit.EventuallyTrue(t, wait, waitEvery, "goroutines to return", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 // TestDeferredRechecksKeepTheBackoff: rechecks deferred by minRecheckGap are not attempts: they

@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 func TestARPVerdict(t *testing.T) {
@@ -85,7 +87,7 @@ func testARPAnswersOwnedVIPs(t *testing.T) {
 	if !bytes.Equal(eth.Destination, clientMAC) || !bytes.Equal(eth.Source, mac0) {
 		t.Errorf("reply frame %v -> %v, want unicast %v -> %v", eth.Source, eth.Destination, mac0, clientMAC)
 	}
-	waitFor(t, wait, "the answer to be counted", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "the answer to be counted", func() bool {
 		return rec.count(event{kind: "answered", proto: protoARP, iface: "eth0"}) == 1
 	})
 
@@ -101,7 +103,7 @@ func testARPAnswersOwnedVIPs(t *testing.T) {
 	}
 	for _, ig := range ignored {
 		client.send(ig.frame)
-		waitFor(t, wait, "a "+string(ig.reason)+" drop", func() bool {
+		testkit.EventuallyTrue(t, wait, waitEvery, "a "+string(ig.reason)+" drop", func() bool {
 			return rec.count(event{kind: "dropped", proto: protoARP, iface: "eth0", reason: string(ig.reason)}) == 1
 		})
 	}
@@ -123,7 +125,7 @@ func testARPStopsAnsweringRemovedVIPAtOnce(t *testing.T) {
 	setVIPs(t, a, bySubnet(vip4b))
 	// No wait between SetVIPs and the request: "not answered once SetVIPs returns".
 	client.send(whoHas(t, vip4a))
-	waitFor(t, wait, "the removed VIP's request to be dropped", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "the removed VIP's request to be dropped", func() bool {
 		return rec.count(event{kind: "dropped", proto: protoARP, iface: "eth0", reason: string(DropNotOwned)}) == 1
 	})
 	client.none(t, 50*time.Millisecond)

@@ -8,6 +8,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/klog/v2/ktesting"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 // linuxLocktime is the default of net.ipv4.neigh.*.locktime (100 jiffies = 1 s).
@@ -76,7 +78,7 @@ func TestRunBurstStopsOnCancel(t *testing.T) {
 		runBurst(ctx, clk, garpSchedule(garpSpan, garpGap), func() error { sent <- struct{}{}; return nil }, ktesting.NewLogger(t, ktesting.NewConfig()))
 	}()
 	<-sent
-	waitFor(t, wait, "the burst to wait for its next round", clk.HasWaiters)
+	testkit.EventuallyTrue(t, wait, waitEvery, "the burst to wait for its next round", clk.HasWaiters)
 	cancel()
 	select {
 	case <-done:

@@ -17,6 +17,9 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
+// waitEvery is how often the tests poll for an effect of the read loops.
+const waitEvery = 2 * time.Millisecond
+
 // This file holds stateful fakes of the OS seams: an Ethernet segment carrying frames between
 // ports (the ARP side), an IPv6 link carrying ICMPv6 messages with multicast group membership
 // (the NDP side), the interface list, and a recorder. They model state and the kernel's errors,
@@ -536,19 +539,6 @@ func (r *fakeRecorder) count(e event) int {
 		}
 	}
 	return n
-}
-
-// waitFor polls cond until it holds or fails the test after timeout. Events cross goroutines
-// (the read loops), so tests wait for effects rather than sleep.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 var errInjected = errors.New("injected failure")

@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 func nsBytes(t *testing.T, target netip.Addr, opts ...ndp.Option) []byte {
@@ -109,7 +111,7 @@ func testNDPAnswersOwnedVIPs(t *testing.T) {
 	if got := parseNA(t, m); m.dst != netip.IPv6LinkLocalAllNodes() || got.Solicited {
 		t.Errorf("DAD answer to %v solicited=%v, want to ff02::1 unsolicited", m.dst, got.Solicited)
 	}
-	waitFor(t, wait, "both answers to be counted", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "both answers to be counted", func() bool {
 		return rec.count(event{kind: "answered", proto: protoNDP, iface: "eth0"}) == 2
 	})
 
@@ -122,7 +124,7 @@ func testNDPAnswersOwnedVIPs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []DropReason{DropWrongInterface, DropMalformed} {
-		waitFor(t, wait, "a "+string(r)+" drop", func() bool {
+		testkit.EventuallyTrue(t, wait, waitEvery, "a "+string(r)+" drop", func() bool {
 			return rec.count(event{kind: "dropped", proto: protoNDP, iface: "eth0", reason: string(r)}) == 1
 		})
 	}
@@ -196,5 +198,5 @@ func TestNDPJoinFailureIsPerVIPAndRetried(t *testing.T) {
 	port.joinErr = nil
 	port.mu.Unlock()
 	// The retry (backoff starts at 500 ms) joins it without any call from us.
-	waitFor(t, 3*time.Second, "the retry to announce "+vip6a.String(), func() bool { return a.Status()[vip6a].Announced() })
+	testkit.EventuallyTrue(t, 3*time.Second, waitEvery, "the retry to announce "+vip6a.String(), func() bool { return a.Status()[vip6a].Announced() })
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
@@ -80,7 +81,7 @@ func TestNetnsAnswersOnlyOwnedVIPs(t *testing.T) {
 	if got := arping(t, tp.client, nsNotOwned); got != "" {
 		t.Errorf("arping %v (not announced) answered by %q", nsNotOwned, got)
 	}
-	waitFor(t, wait, "the unowned request to be dropped as not_owned", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "the unowned request to be dropped as not_owned", func() bool {
 		return rec.count(event{kind: "dropped", proto: protoARP, iface: nsIface, reason: string(DropNotOwned)}) >= 1
 	})
 	// The client's kernel resolves both VIPs to n1 through our answers.
@@ -97,13 +98,13 @@ func TestNetnsAnswersOnlyOwnedVIPs(t *testing.T) {
 	// The link goes down: the link event alone (periodic rechecks are an hour apart) reports it
 	// and closes the sockets; back up, the VIP is announced again.
 	tp.n1.IP("link", "set", nsIface, "down")
-	waitFor(t, wait, "the down link to be reported", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "the down link to be reported", func() bool {
 		s, ok := lastStatus(nsVIP4)
 		ue, isUE := errorsAs[*ErrInterfaceUnavailable](s.Err)
 		return ok && isUE && ue.Reason == InterfaceDown
 	})
 	tp.n1.IP("link", "set", nsIface, "up")
-	waitFor(t, 3*time.Second, "the link to announce again", func() bool {
+	testkit.EventuallyTrue(t, 3*time.Second, waitEvery, "the link to announce again", func() bool {
 		s, ok := lastStatus(nsVIP4)
 		return ok && s.Announced()
 	})
@@ -204,7 +205,7 @@ func TestNetnsTakeover(t *testing.T) {
 	}
 	t.Logf("takeover: SetVIPs returned after %v; the client's entry moved to n2 after %v (IPv4, gratuitous ARP) and %v (IPv6, unsolicited NA)",
 		setDone, at[nsVIP4], at[nsVIP6])
-	waitFor(t, wait, "n2 to count both gratuitous ARP forms", func() bool {
+	testkit.EventuallyTrue(t, wait, waitEvery, "n2 to count both gratuitous ARP forms", func() bool {
 		return rec2.count(event{kind: "gratuitous", proto: protoARP, iface: nsIface}) >= 2
 	})
 }

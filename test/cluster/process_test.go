@@ -14,17 +14,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
-// The process tests run this test binary itself as the component, in one of
-// the modes below, so they need no binary from test/tools.
-const helperEnv = "FRONTDESK_CLUSTER_TEST_HELPER"
-
+// The process tests run this test binary itself as the component (role "helper"), in one of
+// the modes below (the payload), so they need no binary from test/tools.
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(helperEnv); mode != "" {
-		os.Exit(runHelper(mode, os.Args[1:]))
-	}
-	os.Exit(m.Run())
+	testkit.Main(m, map[string]func(string) int{
+		"helper": func(mode string) int { return runHelper(mode, os.Args[1:]) },
+	})
 }
 
 // waitForever blocks until a signal ends the process. Not select{}: in a static build
@@ -73,16 +72,9 @@ func startHelper(mode, dir string) (*os.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Replace, not append: with the variable twice, the child would see the
-	// parent's mode and start a child of its own, without end.
-	env := []string{helperEnv + "=" + mode}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, helperEnv+"=") {
-			env = append(env, kv)
-		}
-	}
+	// ChildEnv replaces this process's role: a "serve" helper starts a "sleep" one.
 	return os.StartProcess(self, []string{self, dir}, &os.ProcAttr{
-		Env:   env,
+		Env:   testkit.ChildEnv("helper", mode),
 		Files: []*os.File{nil, os.Stdout, os.Stderr},
 	})
 }
@@ -95,7 +87,7 @@ func helperComponent(t *testing.T, mode string) (*Component, string) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	t.Setenv(helperEnv, mode) // inherited by the child
+	t.Setenv(testkit.ChildEnvVar, "helper:"+mode) // inherited by the child
 	c := &Component{
 		name: "helper-" + mode,
 		bin:  self,
