@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,7 +15,9 @@ func TestMain(m *testing.M) {
 			if n := strings.Count(strings.Join(os.Environ(), "\n"), ChildEnvVar+"="); n != 1 {
 				return 3
 			}
-			os.Stdout.WriteString(payload)
+			if _, err := os.Stdout.WriteString(payload); err != nil {
+				return 4
+			}
 			return 0
 		},
 		"fail": func(string) int { return 7 },
@@ -33,7 +36,8 @@ func TestChildRunsItsRole(t *testing.T) {
 		cmd := exec.Command(Self(t), "-test.run=^$")
 		cmd.Env = ChildEnv(role, "")
 		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != want {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != want {
 			t.Errorf("role %s: %v, want exit code %d", role, err, want)
 		}
 	}
