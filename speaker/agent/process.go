@@ -12,10 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -116,9 +113,8 @@ func start(stop context.Context, o Options) (*process, error) {
 		p.release()
 		return nil, err
 	}
-	p.events = record.NewBroadcaster(record.WithContext(p.runCtx))
-	p.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: p.kube.CoreV1().Events("")})
-	rec := p.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loop.Component, Host: o.NodeName})
+	var rec record.EventRecorder
+	p.events, rec = loop.NewEventRecorder(p.runCtx, p.kube, o.NodeName)
 	// Heartbeats start once layer 2 has applied its first plan (l2mode.Config.Synced) and the
 	// node proxy, if any, has programmed every Service: until then this node is not alive to its
 	// peers, nor to itself, and announces nothing.

@@ -5,25 +5,21 @@ import (
 	"errors"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 )
 
 // runLoop builds the loop of cfg with NewLoop, as start does, and runs it as start and shutdown
 // do, without the rest of the process (liveness, the announcer, the node proxy): it records the
-// Events over kube, starts cfg.Informers, runs the loop until ctx ends, retires BGP (if configured) through the running
-// loop within shutdownBudget, then stops the loop and shuts the informers down. Like the
-// process, it never withdraws layer 2 on the way out: that is the announcer's owner's to do.
+// Events over kube, starts cfg.Informers, runs the loop until ctx ends, retires BGP (if
+// configured) through the running loop within shutdownBudget, then stops the loop and shuts the
+// informers down. Like the process, it never withdraws layer 2 on the way out: that is the
+// announcer's owner's to do.
 func runLoop(ctx context.Context, kube kubernetes.Interface, cfg LoopConfig) error {
-	events := record.NewBroadcaster(record.WithContext(context.WithoutCancel(ctx)))
-	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	events, rec := loop.NewEventRecorder(context.WithoutCancel(ctx), kube, cfg.NodeName)
 	defer events.Shutdown()
-	cfg.Events = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loop.Component, Host: cfg.NodeName})
+	cfg.Events = rec
 	l, bgp, err := NewLoop(cfg)
 	if err != nil {
 		return err

@@ -28,9 +28,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
@@ -381,10 +378,9 @@ func runSpeaker(t *testing.T, c *cluster.Cluster, node string, vip netip.Addr) {
 // builds from cfg until ctx ends, then stops it and the informers: the speaker process's start and
 // shutdown for layer 2 alone, which withdraws nothing on the way out.
 func runLoop(ctx context.Context, kube kubernetes.Interface, cfg agent.LoopConfig) error {
-	events := record.NewBroadcaster(record.WithContext(context.WithoutCancel(ctx)))
-	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	events, rec := loop.NewEventRecorder(context.WithoutCancel(ctx), kube, cfg.NodeName)
 	defer events.Shutdown()
-	cfg.Events = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: loop.Component, Host: cfg.NodeName})
+	cfg.Events = rec
 	l, _, err := agent.NewLoop(cfg)
 	if err != nil {
 		return err

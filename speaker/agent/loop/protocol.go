@@ -14,9 +14,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 )
@@ -61,32 +58,6 @@ type Report struct {
 	// Again, when positive, asks for another run after it even if nothing changes (layer 2
 	// rechecks the addresses the node proxy does not forward yet).
 	Again time.Duration
-}
-
-// Recorder records Events on the Services of an address.
-type Recorder interface {
-	// Event records on each of svcs; those deleted meanwhile are skipped.
-	Event(svcs []types.NamespacedName, evType, reason, msg string)
-}
-
-// ServiceEvents is the loop's Recorder: rec's Events, on the Services found in services.
-func ServiceEvents(rec record.EventRecorder, services corelisters.ServiceLister) Recorder {
-	return serviceEvents{rec: rec, services: services}
-}
-
-type serviceEvents struct {
-	rec      record.EventRecorder
-	services corelisters.ServiceLister
-}
-
-func (e serviceEvents) Event(svcs []types.NamespacedName, evType, reason, msg string) {
-	for _, s := range svcs {
-		svc, err := e.services.Services(s.Namespace).Get(s.Name)
-		if err != nil {
-			continue // deleted meanwhile
-		}
-		e.rec.Event(svc, evType, reason, msg)
-	}
 }
 
 // Snapshot is what one run reads, listed once from the informers and shared by every protocol.
