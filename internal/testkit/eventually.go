@@ -1,9 +1,13 @@
 // Package testkit is what the tests of many packages share, so that each does not keep a copy:
-// waiting for a condition that other goroutines, processes or the API server bring about.
+// waiting for a condition that other goroutines, processes or the API server bring about, and
+// running the test binary as a child process.
 package testkit
 
 import (
+	"context"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // TB is the part of testing.TB that Eventually needs (testing.TB itself cannot be implemented
@@ -11,27 +15,25 @@ import (
 type TB interface {
 	Helper()
 	Fatalf(format string, args ...any)
+	Context() context.Context
 }
 
-// Eventually calls cond every `every` until it returns "" or timeout has passed, then fails t
-// with timeout and cond's last complaint. It returns how long cond took to hold, from the call:
-// some tests report it. cond runs at least once, and once more after the deadline, so that a
-// condition met while the test slept is not reported as a failure.
+// Eventually calls cond every `every` (the first time at once) until it returns "" or timeout
+// has passed, then fails t with timeout and cond's last complaint; the polling is apimachinery's
+// wait.PollUntilContextTimeout, within the test's context. It returns how long cond took to
+// hold, from the call: some tests report it.
 func Eventually(t TB, timeout, every time.Duration, cond func() string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-			return time.Since(start)
-		}
-		time.Sleep(min(every, max(time.Until(deadline), time.Millisecond)))
+	last := ""
+	err := wait.PollUntilContextTimeout(t.Context(), every, timeout, true, func(context.Context) (bool, error) {
+		last = cond()
+		return last == "", nil
+	})
+	if err != nil {
+		t.Fatalf("after %s: %s", timeout, last)
 	}
+	return time.Since(start)
 }
 
 // EventuallyTrue is Eventually for a condition with nothing to say but whether it holds: the

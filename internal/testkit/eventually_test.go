@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 // recorder is a TB that records a failure instead of ending the test.
 type recorder struct{ failed string }
 
+func (r *recorder) Context() context.Context { return context.Background() }
 func (r *recorder) Helper() {}
 func (r *recorder) Fatalf(format string, args ...any) {
 	if r.failed == "" {
