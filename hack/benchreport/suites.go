@@ -114,7 +114,7 @@ var suites = []suite{
 		extra:     []string{"-benchtime=1x", "-timeout=30m"},
 		quantiles: true,
 	},
-	{
+	labSuite(suite{
 		name:  "lab",
 		title: "The lab as users get it: real kubelets, helm install, first request per Service",
 		about: "lab/e2e's BenchmarkLab on a warm cache (binaries and images built): the lab from up to " +
@@ -128,16 +128,9 @@ var suites = []suite{
 			"first gratuitous ARP for it on the LAN, by a packet socket in the LAN client), and " +
 			"announce to answer. asked-before-announce counts the Services the client sent an ARP " +
 			"request for before their announcement. With 50 Services, p99 is the maximum.",
-		pkg:       "./lab/e2e/",
-		bench:     "^BenchmarkLab$",
-		tags:      "netns,integration",
-		count:     1,
-		root:      true,
-		k8sBins:   true,
-		extra:     []string{"-benchtime=1x", "-timeout=30m"},
-		quantiles: true,
-	},
-	{
+		bench: "^BenchmarkLab$",
+	}, "30m"),
+	labSuite(suite{
 		name:  "lab-failover",
 		title: "The lab: failover as a user's client sees it, speaker as a Pod on real kubelets",
 		about: "lab/e2e's BenchmarkLabFailover: one lab (frontdesk's node proxy, BGP on), the guide's hello " +
@@ -152,16 +145,9 @@ var suites = []suite{
 			"requests that failed meanwhile; takeover the time from the fault until the client's ARP entry " +
 			"names another node; rejoin the same while the node comes back and takes its address back. " +
 			"Target: longest gap p99 ≤ 1 s (MetalLB ≈5–10 s, kube-vip ≈15 s, PureLB ≈2.2 s).",
-		pkg:       "./lab/e2e/",
-		bench:     "^BenchmarkLabFailover$",
-		tags:      "netns,integration",
-		count:     1,
-		root:      true,
-		k8sBins:   true,
-		extra:     []string{"-benchtime=1x", "-timeout=90m"},
-		quantiles: true,
-	},
-	{
+		bench: "^BenchmarkLabFailover$",
+	}, "90m"),
+	labSuite(suite{
 		name:  "dead-node",
 		title: "The lab: a dead node as users feel it (issue 15)",
 		about: "lab/e2e's BenchmarkLabFailover (see lab-failover) with frontdesk's node proxy and its " +
@@ -178,19 +164,12 @@ var suites = []suite{
 			"meanwhile; after-1s: those of them sent more than 1 s after the fault; last-failure: the " +
 			"latest of them, over all trials; takeover: the fault until the client's ARP entry or the " +
 			"router's route no longer names the node. Target (issue 15): longest gap p99 ≤ 1 s and no " +
-			"failed request after the first second. The same faults with kube-proxy, or with the " +
-			"exclusion off, fail requests for 44–100 s (FRONTDESK_FAILOVER_PROXY=kube-proxy, " +
-			"FRONTDESK_FAILOVER_EXCLUSION=off; figures in the lab-failover section's notes).",
-		pkg:       "./lab/e2e/",
-		bench:     "^BenchmarkLabFailover$",
-		tags:      "netns,integration",
-		count:     1,
-		root:      true,
-		k8sBins:   true,
-		env:       []string{"FRONTDESK_FAILOVER_SCENARIOS=l2-cluster:linkcut+freeze+poweroff,bgp-cluster:linkcut+freeze+poweroff,l2-local:linkcut,bgp-local:linkcut"},
-		extra:     []string{"-benchtime=1x", "-timeout=150m"},
-		quantiles: true,
-	},
+			"failed request after the first second. The same faults with kube-proxy or with the " +
+			"exclusion off are the comparisons of the lab-failover section's notes " +
+			"(FRONTDESK_FAILOVER_PROXY=kube-proxy, FRONTDESK_FAILOVER_EXCLUSION=off).",
+		bench: "^BenchmarkLabFailover$",
+		env:   []string{"FRONTDESK_FAILOVER_SCENARIOS=l2-cluster:linkcut+freeze+poweroff,bgp-cluster:linkcut+freeze+poweroff,l2-local:linkcut,bgp-local:linkcut"},
+	}, "150m"),
 	{
 		name:  "proxybench",
 		title: "Node proxy beside kube-proxy, timed in the kernel (test/proxybench)",
@@ -308,4 +287,13 @@ var suites = []suite{
 		k8sBins: true,
 		extra:   []string{"-benchtime=1x", "-timeout=20m"},
 	},
+}
+
+// labSuite fills in what every lab/e2e benchmark shares: the package, the netns and integration
+// tiers (root, the control-plane binaries), one run of one iteration (a lab per run), quantile
+// rows, and the run's timeout.
+func labSuite(s suite, timeout string) suite {
+	s.pkg, s.tags, s.count, s.root, s.k8sBins, s.quantiles = "./lab/e2e/", "netns,integration", 1, true, true, true
+	s.extra = []string{"-benchtime=1x", "-timeout=" + timeout}
+	return s
 }
