@@ -12,7 +12,7 @@ import (
 type recorder struct{ failed string }
 
 func (r *recorder) Context() context.Context { return context.Background() }
-func (r *recorder) Helper() {}
+func (r *recorder) Helper()                  {}
 func (r *recorder) Fatalf(format string, args ...any) {
 	if r.failed == "" {
 		r.failed = fmt.Sprintf(format, args...)
