@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/knftables"
 
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
 // TestExclusionWithAPIServerDown: the API server stops (with it, Kubernetes' own way of marking
@@ -20,7 +20,7 @@ import (
 // its informers' last state, keeps the Service's last endpoints when every one is on dead nodes,
 // and takes node-b back, all without the API server.
 func TestExclusionWithAPIServerDown(t *testing.T) {
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	fake := knftables.NewFake(knftables.IPv4Family, "frontdesk")
 	p, err := New(ctx, Config{

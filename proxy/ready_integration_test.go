@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/knftables"
 
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
 // TestColdStartReadyAgainstAPIServer: 1,000 Services in a real API server, the proxy started cold
@@ -24,7 +24,7 @@ import (
 // hold every ClusterIP at the instant Ready closes.
 func TestColdStartReadyAgainstAPIServer(t *testing.T) {
 	const n = 1000
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS, cfg.Burst = 500, 1000
 	kube, err := kubernetes.NewForConfig(cfg)

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
 // waitEvery is how often the tests poll the fake kernel's rules for a state.
@@ -26,7 +26,7 @@ const waitEvery = 20 * time.Millisecond
 // TestRunAgainstAPIServer runs the whole proxy (informers, loop, readiness) against a real API
 // server, with knftables' fake as the kernel, and follows a Service through its life.
 func TestRunAgainstAPIServer(t *testing.T) {
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	fake := knftables.NewFake(knftables.IPv4Family, "frontdesk")
 	p, err := New(ctx, Config{

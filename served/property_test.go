@@ -11,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/frontdesk-lb/frontdesk/served"
-	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // randomNode draws a Node with random facts: the exclude label absent or with a value that

@@ -22,13 +22,13 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
 // TestClient drives every call of the typed clients and the informers against a real API
 // server with the chart's CRDs.
 func TestClient(t *testing.T) {
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := crds.Install(ctx, c.Config); err != nil {

@@ -17,14 +17,14 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
 // TestAPIServerValidationBGP checks BGPPeer and BGPAdvertisement against a real kube-apiserver:
 // the same verdicts and messages as the unit tests' CEL evaluation, plus the OpenAPI limits
 // (ASN range, port, timers) that only the server checks.
 func TestAPIServerValidationBGP(t *testing.T) {
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := crds.Install(ctx, c.Config); err != nil {

@@ -18,14 +18,14 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
 // TestAPIServerValidation installs the chart's CRDs in a real kube-apiserver and checks that it
 // accepts and refuses the same objects as the unit tests' CEL evaluation, with the same
 // messages, plus what only the server checks (OpenAPI limits, list types).
 func TestAPIServerValidation(t *testing.T) {
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := crds.Install(ctx, c.Config); err != nil {

@@ -10,7 +10,7 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/component-base/cli"
 
-	"github.com/frontdesk-lb/frontdesk/providers/controllermanager"
+	"github.com/frontdesk-lb/frontdesk/controller/manager"
 	// Providers register themselves under their --cloud-provider name when
 	// imported.
 	_ "github.com/frontdesk-lb/frontdesk/providers/aws"
@@ -19,5 +19,5 @@ import (
 
 func main() {
 	// The first SIGTERM or SIGINT stops the command; a second one exits at once.
-	os.Exit(cli.Run(controllermanager.NewCommand(genericapiserver.SetupSignalHandler())))
+	os.Exit(cli.Run(manager.NewCommand(genericapiserver.SetupSignalHandler())))
 }

@@ -26,9 +26,9 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/poll"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
-	"github.com/frontdesk-lb/frontdesk/test/poll"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
 // TestMain lets the test binary run main() (role "main"): the test starts the real command as a
@@ -45,7 +45,7 @@ const metricsToken = "frontdesk-main-test-token"
 // server: the Services guide's hello-svc, made a LoadBalancer, gets an address from the pool; the
 // metrics show the pool; after a SIGTERM and a restart the address is the same.
 func TestBareMetalEndToEnd(t *testing.T) {
-	c := cluster.Start(t, cluster.WithToken(metricsToken, "metrics-reader", "system:masters"))
+	c := controlplane.Start(t, controlplane.WithToken(metricsToken, "metrics-reader", "system:masters"))
 	ctx := context.Background()
 	if err := crds.Install(ctx, c.Config); err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestBareMetalEndToEnd(t *testing.T) {
 	}
 
 	run := func(name string) (stop func(), port int) {
-		port = cluster.FreePort(t)
+		port = controlplane.FreePort(t)
 		logPath := filepath.Join(t.TempDir(), name+".log")
 		logFile, err := os.Create(logPath)
 		if err != nil {
@@ -166,7 +166,7 @@ func TestBareMetalEndToEnd(t *testing.T) {
 	})
 }
 
-func waitIngress(t *testing.T, c *cluster.Cluster, timeout time.Duration) string {
+func waitIngress(t *testing.T, c *controlplane.Cluster, timeout time.Duration) string {
 	t.Helper()
 	var ip string
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {

@@ -21,7 +21,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/internal/version"
 	"github.com/frontdesk-lb/frontdesk/proxy"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent"
-	"github.com/frontdesk-lb/frontdesk/speaker/announce"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
 

@@ -47,7 +47,7 @@ var suites = []suite{
 	{
 		name:  "control-plane",
 		title: "Test control plane: cached start",
-		about: "Time for test/cluster to start a real control plane from the cached binaries, until " +
+		about: "Time for lab/controlplane to start a real control plane from the cached binaries, until " +
 			"/readyz (and the controllers' /healthz) answer ok. The cold build of the binaries is a " +
 			"one-off, reported by make k8s-tools.",
 		pkg:     "./test/cluster/",
@@ -234,7 +234,7 @@ var suites = []suite{
 		about: "The speaker's pure decision step from Kubernetes objects to the addresses this node " +
 			"announces: 10k Services (≈10.1k VIPs, a quarter externalTrafficPolicy Local, some shared, " +
 			"some dual-stack), 100 nodes, 20k EndpointSlices, two L2 rules.",
-		pkg:   "./speaker/announce/",
+		pkg:   "./speaker/l2/announce/",
 		bench: ".",
 		count: 5,
 	},

@@ -34,7 +34,7 @@ type Node struct {
 	Runc         string // the runc binary (Debian's)
 	SandboxImage string // the Pod sandbox ("pause") image, pinned so that it is never pulled or collected
 
-	// The kubelet's credentials (test/cluster.NodeCredentials).
+	// The kubelet's credentials (lab/controlplane.NodeCredentials).
 	Kubeconfig, CAFile, ServingCert, ServingKey string
 }
 

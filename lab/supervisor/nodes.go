@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
 // containerdStart bounds the wait for a node's containerd to answer on its socket.
@@ -91,7 +91,7 @@ func (o Options) crictl(node string) string {
 // startNodes runs every node: its containerd (then its images imported) and its kubelet,
 // authenticated as system:node:<name>. Stopping the lab stops each kubelet, removes its Pods
 // through the CRI, then stops containerd (the group stops in reverse order of start).
-func (s *supervisor) startNodes(ctx context.Context, cp *cluster.Cluster, imgs nodeImages) error {
+func (s *supervisor) startNodes(ctx context.Context, cp *controlplane.Cluster, imgs nodeImages) error {
 	if _, err := exec.LookPath("runc"); err != nil {
 		return errors.New("runc is not installed (hack/install-deps.sh installs Debian's)")
 	}

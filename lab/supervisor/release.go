@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/frontdesk-lb/frontdesk/lab/addons"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
 // rolloutTimeout bounds the wait for frontdesk's Pods after helm install: images are already on
@@ -112,7 +112,7 @@ func (s *supervisor) helm(ctx context.Context, args ...string) error {
 
 // installAddons applies what a cluster has before frontdesk: CoreDNS behind kube-dns (the
 // kubelets' clusterDNS) and, when it is the node proxy, kube-proxy, with kubectl as a user would.
-func (s *supervisor) installAddons(ctx context.Context, cp *cluster.Cluster, imgs deployImages) error {
+func (s *supervisor) installAddons(ctx context.Context, cp *controlplane.Cluster, imgs deployImages) error {
 	p := addons.Params{ServiceCIDR: s.plan.ServiceCIDR, ClusterDomain: clusterDomain, ClusterCIDR: s.plan.ClusterCIDR,
 		NodePortCIDR: s.plan.LAN, APIServer: cp.Config.Host, CoreDNSImage: imgs.coreDNS, KubeProxyImage: imgs.kubeProxy}
 	if got := addons.DNSAddr(s.plan.ServiceCIDR); got != s.plan.ClusterDNS {
@@ -149,7 +149,7 @@ func (s *supervisor) installAddons(ctx context.Context, cp *cluster.Cluster, img
 // installRelease installs charts/frontdesk with helm and the lab's values: the controller
 // Deployment (two replicas, leader election), the speaker DaemonSet (with the node proxy unless
 // kube-proxy is the node proxy), the CRDs, RBAC and the lab's pools and advertisements.
-func (s *supervisor) installRelease(ctx context.Context, cp *cluster.Cluster, imgs deployImages) error {
+func (s *supervisor) installRelease(ctx context.Context, cp *controlplane.Cluster, imgs deployImages) error {
 	values, err := releaseValues(releaseSpec{plan: s.plan, bgp: s.o.BGP, proxy: s.o.Proxy == ProxyFrontdesk,
 		apiServer: cp.Config.Host, registry: imgs.registry, tag: imgs.tag})
 	if err != nil {
@@ -190,7 +190,7 @@ var (
 )
 
 // waitComponents waits for every component's rollout, the node proxy's first.
-func (s *supervisor) waitComponents(ctx context.Context, cp *cluster.Cluster) error {
+func (s *supervisor) waitComponents(ctx context.Context, cp *controlplane.Cluster) error {
 	began := time.Now()
 	first := speakerDaemonSet
 	if s.o.Proxy == ProxyKubeProxy {

@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
 type supervisor struct {
@@ -90,22 +90,22 @@ func Supervise(ctx context.Context, o Options) (err error) {
 	return nil
 }
 
-func (s *supervisor) startControlPlane() (*cluster.Cluster, error) {
+func (s *supervisor) startControlPlane() (*controlplane.Cluster, error) {
 	s.progressf("control plane: etcd, kube-apiserver (on %s), kube-controller-manager, kube-scheduler", s.plan.ControlPlane)
 	began := time.Now()
-	_ = os.Setenv(cluster.BinDirEnv, s.o.K8sBin)
-	cp, err := cluster.New(
-		cluster.WithWorkDir(filepath.Join(s.o.Dir, "cp")),
-		cluster.WithBindAddress(s.plan.ControlPlane),
-		cluster.WithServiceCIDR(s.plan.ServiceCIDR),
+	_ = os.Setenv(controlplane.BinDirEnv, s.o.K8sBin)
+	cp, err := controlplane.New(
+		controlplane.WithWorkDir(filepath.Join(s.o.Dir, "cp")),
+		controlplane.WithBindAddress(s.plan.ControlPlane),
+		controlplane.WithServiceCIDR(s.plan.ServiceCIDR),
 		// node-lifecycle removes the not-ready taint the API server puts on every new Node (and
 		// would taint a node whose kubelet stops heartbeating); daemonset runs the speakers (and
 		// kube-proxy): as in a real cluster.
-		cluster.WithControllerManager(append(slices.Clone(cluster.DefaultControllers), "node-lifecycle-controller", "daemonset-controller")...),
-		cluster.WithScheduler(),
+		controlplane.WithControllerManager(append(slices.Clone(controlplane.DefaultControllers), "node-lifecycle-controller", "daemonset-controller")...),
+		controlplane.WithScheduler(),
 		// Real kubelets: Node authorization and NodeRestriction, the API server's client
 		// certificate for kubectl exec and logs.
-		cluster.WithNodeAuthorization(),
+		controlplane.WithNodeAuthorization(),
 	)
 	if err != nil {
 		return nil, err
@@ -117,7 +117,7 @@ func (s *supervisor) startControlPlane() (*cluster.Cluster, error) {
 // bringUp starts everything after the control plane, in dependency order: the network's route
 // keeper and router, the nodes (containerd, images, kubelet), then what a user installs on a new
 // cluster: the cluster DNS (and kube-proxy when it is the node proxy), and frontdesk with helm.
-func (s *supervisor) bringUp(ctx context.Context, cp *cluster.Cluster) error {
+func (s *supervisor) bringUp(ctx context.Context, cp *controlplane.Cluster) error {
 	s.startRouteKeeper(ctx)
 	imgs, err := findImages(s.o)
 	if err != nil {

@@ -25,12 +25,12 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/component-base/cli"
 
+	"github.com/frontdesk-lb/frontdesk/controller/manager"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
-	"github.com/frontdesk-lb/frontdesk/providers/controllermanager"
-	testcluster "github.com/frontdesk-lb/frontdesk/test/cluster"
 	"github.com/frontdesk-lb/frontdesk/test/fakeaws"
 )
 
@@ -41,7 +41,7 @@ const waitEvery = 200 * time.Millisecond
 // starts the real command as a separate process, as a cluster would.
 func TestMain(m *testing.M) {
 	testkit.Main(m, map[string]func(string) int{
-		"controller": func(string) int { return cli.Run(controllermanager.NewCommand(genericapiserver.SetupSignalHandler())) },
+		"controller": func(string) int { return cli.Run(manager.NewCommand(genericapiserver.SetupSignalHandler())) },
 	})
 }
 
@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 // Service gets its NLB's hostname, the cloud node controller initialises a
 // Node from EC2, and deleting the Service removes every AWS resource.
 func TestControllerEndToEnd(t *testing.T) {
-	c := testcluster.Start(t)
+	c := controlplane.Start(t)
 	ctx := context.Background()
 	fake := fakeaws.Start(t, fakeaws.WithRegion(region))
 	vpc := fake.AddVPC(netip.MustParsePrefix("10.0.0.0/16"), nil)
@@ -84,7 +84,7 @@ func TestControllerEndToEnd(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "--cloud-provider=aws", "--cloud-config="+cloudConfig,
 		"--kubeconfig="+c.KubeconfigPath, "--authentication-kubeconfig="+c.KubeconfigPath, "--authorization-kubeconfig="+c.KubeconfigPath,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(testcluster.FreePort(t)), "--leader-elect=false",
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(controlplane.FreePort(t)), "--leader-elect=false",
 		"--controllers=service,cloud-node", "--cluster-name="+cluster, "--v=2")
 	cmd.Env = testkit.ChildEnv("controller", "",
 		"AWS_ACCESS_KEY_ID=AKIDFRONTDESKTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",

@@ -28,11 +28,11 @@ import (
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/klog/v2"
 
+	"github.com/frontdesk-lb/frontdesk/controller/service"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
-	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
 )
 
 // ProviderName is the value of --cloud-provider that selects this provider.
@@ -84,10 +84,10 @@ type Cloud struct {
 }
 
 var (
-	_ cloudprovider.Interface             = (*Cloud)(nil)
-	_ cloudprovider.LoadBalancer          = (*Cloud)(nil)
-	_ cloudprovider.InformerUser          = (*Cloud)(nil)
-	_ servicecontroller.EndpointsFollower = (*Cloud)(nil)
+	_ cloudprovider.Interface    = (*Cloud)(nil)
+	_ cloudprovider.LoadBalancer = (*Cloud)(nil)
+	_ cloudprovider.InformerUser = (*Cloud)(nil)
+	_ service.EndpointsFollower  = (*Cloud)(nil)
 )
 
 // New returns a provider using clients.

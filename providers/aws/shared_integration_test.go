@@ -21,12 +21,12 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/ktesting"
 
+	"github.com/frontdesk-lb/frontdesk/controller/service"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	frontdeskaws "github.com/frontdesk-lb/frontdesk/providers/aws"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
-	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
-	testcluster "github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
@@ -39,7 +39,7 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // targets follow an EndpointSlice change through the service controller's
 // queue.
 func TestProviderSharesTheControllerManagersCache(t *testing.T) {
-	c := testcluster.Start(t)
+	c := controlplane.Start(t)
 	e := newEnv(t, envOption{})
 	var mu sync.Mutex
 	watches := map[string]int{} // path → watch requests
@@ -63,9 +63,9 @@ func TestProviderSharesTheControllerManagersCache(t *testing.T) {
 	cloud := frontdeskaws.New(e.cfg, e.clients, frontdeskaws.Options{})
 	cloud.SetInformers(factory)
 	lb, _ := cloud.LoadBalancer()
-	scCfg := servicecontroller.DefaultConfig()
+	scCfg := service.DefaultConfig()
 	scCfg.ClusterName = cluster
-	sc, err := servicecontroller.New(lb, kube, factory, scCfg)
+	sc, err := service.New(lb, kube, factory, scCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,25 +22,25 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/controller/service"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/providers/baremetal"
-	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
-// IP plan: Service CIDRs 10.96.0.0/16 and fd00:10:96::/108 (test/cluster); LoadBalancer pools in
+// IP plan: Service CIDRs 10.96.0.0/16 and fd00:10:96::/108 (lab/controlplane); LoadBalancer pools in
 // 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/64 (documentation ranges). Nothing is routed.
 
 // env is a control plane with the frontdesk CRDs installed.
 type env struct {
-	c    *cluster.Cluster
+	c    *controlplane.Cluster
 	kube kubernetes.Interface
 	api  *client.Clientset
 	cfg  *rest.Config
 }
 
-func newEnv(t testing.TB, opts ...cluster.Option) *env {
+func newEnv(t testing.TB, opts ...controlplane.Option) *env {
 	t.Helper()
-	c := cluster.Start(t, opts...)
+	c := controlplane.Start(t, opts...)
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS, cfg.Burst = 500, 1000 // tests create Services in bursts; the default 5 QPS would dominate
 	// Built-in types as protobuf, as the cloud-controller-manager's clients use them (the
@@ -71,13 +71,13 @@ type controller struct {
 
 func (e *env) startController(t testing.TB) *controller {
 	t.Helper()
-	return e.startControllerWith(t, func(cfg *servicecontroller.Config) {
+	return e.startControllerWith(t, func(cfg *service.Config) {
 		cfg.MinRetryDelay, cfg.MaxRetryDelay = 50*time.Millisecond, 2*time.Second
 	})
 }
 
 // startControllerWith starts a controller whose service controller configuration tweak changes.
-func (e *env) startControllerWith(t testing.TB, tweak func(*servicecontroller.Config)) *controller {
+func (e *env) startControllerWith(t testing.TB, tweak func(*service.Config)) *controller {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	k := &controller{cancel: cancel, cloud: baremetal.New(baremetal.Options{RepairInterval: 2 * time.Second, StatusInterval: 200 * time.Millisecond})}
@@ -87,9 +87,9 @@ func (e *env) startControllerWith(t testing.TB, tweak func(*servicecontroller.Co
 	}
 	factory := informers.NewSharedInformerFactory(e.kube, 0)
 	lb, _ := k.cloud.LoadBalancer()
-	cfg := servicecontroller.DefaultConfig()
+	cfg := service.DefaultConfig()
 	tweak(&cfg)
-	sc, err := servicecontroller.New(lb, e.kube, factory, cfg)
+	sc, err := service.New(lb, e.kube, factory, cfg)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

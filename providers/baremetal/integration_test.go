@@ -17,13 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/poll"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/providers/baremetal"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
-	"github.com/frontdesk-lb/frontdesk/test/poll"
 )
 
 func TestAllocateFamilies(t *testing.T) {
-	e := newEnv(t, cluster.WithDualStack())
+	e := newEnv(t, controlplane.WithDualStack())
 	e.createPool(t, "v4", "198.51.100.0/28")
 	e.createPool(t, "v6", "2001:db8::/64")
 	e.startController(t)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/allocator"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
+	"github.com/frontdesk-lb/frontdesk/controller/service"
 )
 
 // allocationIndex answers, from the informer cache, which IPAllocation objects name a Service. It
@@ -47,7 +47,7 @@ type balancer struct {
 	wake atomic.Pointer[func()]
 }
 
-// SetWake implements servicecontroller.Waker: pools added or grown and addresses freed wake the
+// SetWake implements service.Waker: pools added or grown and addresses freed wake the
 // Services that found none, instead of leaving them to their backoff.
 func (b *balancer) SetWake(wake func()) { b.wake.Store(&wake) }
 
@@ -67,7 +67,7 @@ func (b *balancer) freed() {
 
 var (
 	_ cloudprovider.LoadBalancer = (*balancer)(nil)
-	_ servicecontroller.Waker    = (*balancer)(nil)
+	_ service.Waker              = (*balancer)(nil)
 )
 
 func ownerKey(svc *v1.Service) string { return svc.Namespace + "/" + svc.Name }

@@ -13,8 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/frontdesk-lb/frontdesk/controller/service"
 	"github.com/frontdesk-lb/frontdesk/providers/baremetal"
-	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
 )
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
@@ -44,9 +44,9 @@ func TestProviderSharesTheControllerManagersServiceCache(t *testing.T) {
 	cloud := baremetal.New(baremetal.Options{StatusInterval: 200 * time.Millisecond})
 	cloud.SetInformers(factory)
 	lb, _ := cloud.LoadBalancer()
-	scCfg := servicecontroller.DefaultConfig()
+	scCfg := service.DefaultConfig()
 	scCfg.MinRetryDelay, scCfg.MaxRetryDelay = 50*time.Millisecond, 2*time.Second
-	sc, err := servicecontroller.New(lb, kube, factory, scCfg)
+	sc, err := service.New(lb, kube, factory, scCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/frontdesk-lb/frontdesk/providers/servicecontroller"
+	"github.com/frontdesk-lb/frontdesk/controller/service"
 )
 
 // wakeBound is how soon a waiting Service must be served once an address is there for it,
@@ -25,13 +25,13 @@ const wakeBound = time.Second
 // waits for the Service's backoff.
 func TestWaitingServiceServedWhenAnAddressAppears(t *testing.T) {
 	e := newEnv(t)
-	e.startControllerWith(t, func(*servicecontroller.Config) {}) // cloud-provider's retry delays
+	e.startControllerWith(t, func(*service.Config) {}) // cloud-provider's retry delays
 	ctx := context.Background()
 
 	// Each step waits for the second failed sync, so that the next retry is ≥ 10 s away.
 	waitSecondFailure := func(name string) {
 		t.Helper()
-		e.waitEventCount(t, name, servicecontroller.EventSyncLoadBalancerFailed, 2, 30*time.Second)
+		e.waitEventCount(t, name, service.EventSyncLoadBalancerFailed, 2, 30*time.Second)
 	}
 
 	// servedWithinBound waits for the Service's address until wakeBound after since.

@@ -21,16 +21,17 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/l2mode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // fakeAnnouncer records the last full set and announces every VIP on eth0.
 type fakeAnnouncer struct {
 	mu          sync.Mutex
-	vips        map[netip.Addr]l2.Announcement
+	vips        map[netip.Addr]announce.Announcement
 	reannounced int
 }
 
@@ -41,7 +42,7 @@ func (f *fakeAnnouncer) Reannounce(...netip.Addr) error {
 	return nil
 }
 
-func (f *fakeAnnouncer) SetVIPs(v map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
+func (f *fakeAnnouncer) SetVIPs(v map[netip.Addr]announce.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.vips = maps.Clone(v)
@@ -109,7 +110,7 @@ func (m *fakeMembership) SetPeers(p map[string]netip.AddrPort) error {
 }
 
 func TestAgentsAnnounceAndFailOver(t *testing.T) {
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	api, err := client.NewForConfig(c.Config)
@@ -259,7 +260,7 @@ func dump(st v1alpha1.IPAllocationStatus) string {
 // seedL2 creates what one announced address needs: Ready nodes with InternalIPs 10.0.0.1..., an
 // IPPool holding vip, an L2Advertisement of every pool, a LoadBalancer Service "web" with vip as
 // its ingress, and vip's IPAllocation.
-func seedL2(ctx context.Context, t *testing.T, c *cluster.Cluster, api client.Interface, vip netip.Addr, nodes ...string) {
+func seedL2(ctx context.Context, t *testing.T, c *controlplane.Cluster, api client.Interface, vip netip.Addr, nodes ...string) {
 	t.Helper()
 	if err := crds.Install(ctx, c.Config); err != nil {
 		t.Fatal(err)

@@ -30,9 +30,9 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
@@ -118,7 +118,7 @@ func (m *routerMonitor) seen(p netip.Prefix, gone bool, after time.Time) (time.T
 
 func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time.Duration) {
 	netns.RequireRoot(tb)
-	c := cluster.Start(tb)
+	c := controlplane.Start(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	tb.Cleanup(cancel)
 	if err := crds.Install(ctx, c.Config); err != nil {

@@ -23,11 +23,11 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
 // fakeBGP records the last full sets, reports every configured session Established, and
@@ -80,7 +80,7 @@ func (f *fakeBGP) snapshot() (netip.Addr, []bgp.PeerConfig, map[string][]routes.
 }
 
 func TestBGPAgent(t *testing.T) {
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	if err := crds.Install(ctx, c.Config); err != nil {

@@ -18,9 +18,9 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/l2mode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
 )
 
 // TestAgentWaitsForTheNodeProxy: with the node proxy in the speaker, an address this node won is
@@ -34,7 +34,7 @@ func TestAgentWaitsForTheNodeProxy(t *testing.T) {
 }
 
 func testAgentWaitsForTheNodeProxy(t *testing.T, notified bool) {
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	api, err := client.NewForConfig(c.Config)

@@ -19,6 +19,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // watchServer is an API server with no objects that counts, by resource, the requests that
@@ -116,7 +117,7 @@ func startWatchServer(t *testing.T) (*watchServer, clients) {
 
 type nopAnnouncer struct{}
 
-func (nopAnnouncer) SetVIPs(map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
+func (nopAnnouncer) SetVIPs(map[netip.Addr]announce.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
 	return nil, nil
 }
 func (nopAnnouncer) Reannounce(...netip.Addr) error { return nil }

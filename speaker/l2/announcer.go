@@ -12,6 +12,8 @@ import (
 
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 const (
@@ -77,7 +79,7 @@ type Announcer struct {
 
 	mu          sync.Mutex
 	closed      bool
-	want        map[netip.Addr]Announcement
+	want        map[netip.Addr]announce.Announcement
 	responders  map[respKey]responder
 	bursts      map[pairKey]burst
 	status      map[netip.Addr]VIPStatus
@@ -134,7 +136,7 @@ func newAnnouncer(ctx context.Context, cfg Config, d deps) (*Announcer, error) {
 		interval:    cfg.RecheckInterval,
 		recheckCh:   make(chan struct{}, 1),
 		reschedCh:   make(chan struct{}, 1),
-		want:        map[netip.Addr]Announcement{},
+		want:        map[netip.Addr]announce.Announcement{},
 		responders:  map[respKey]responder{},
 		bursts:      map[pairKey]burst{},
 		status:      map[netip.Addr]VIPStatus{},
@@ -181,10 +183,10 @@ func newAnnouncer(ctx context.Context, cfg Config, d deps) (*Announcer, error) {
 // Config.OnStatusChange and Status. It fails with ErrClosed after Close, or when the
 // interfaces cannot be listed: then nothing changed yet, and the new set is applied by the
 // retries that follow.
-func (a *Announcer) SetVIPs(vips map[netip.Addr]Announcement) (map[netip.Addr]VIPStatus, error) {
-	want := make(map[netip.Addr]Announcement, len(vips))
+func (a *Announcer) SetVIPs(vips map[netip.Addr]announce.Announcement) (map[netip.Addr]VIPStatus, error) {
+	want := make(map[netip.Addr]announce.Announcement, len(vips))
 	for vip, ann := range vips {
-		want[vip] = Announcement{Interfaces: slices.Clone(ann.Interfaces)}
+		want[vip] = announce.Announcement{Interfaces: slices.Clone(ann.Interfaces)}
 	}
 	a.mu.Lock()
 	if a.closed {

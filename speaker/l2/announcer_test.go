@@ -15,6 +15,7 @@ import (
 	"github.com/mdlayher/arp"
 
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // garpCount counts the gratuitous ARP frames for vip among frames.
@@ -52,7 +53,7 @@ func testSetVIPsTransitions(t *testing.T) {
 
 	// Move to eth1 by naming it, with another VIP staying on eth0: eth1 bursts and answers;
 	// eth0 answers only the other VIP, and drops requests for the moved one as wrong_interface.
-	st = setVIPs(t, a, map[netip.Addr]Announcement{vip4a: {Interfaces: []string{"eth1"}}, vip4b: {}})
+	st = setVIPs(t, a, map[netip.Addr]announce.Announcement{vip4a: {Interfaces: []string{"eth1"}}, vip4b: {}})
 	if diff := cmp.Diff(statusView{Interfaces: []string{"eth1"}}, view(st[vip4a])); diff != "" {
 		t.Errorf("moved status (-want +got):\n%s", diff)
 	}
@@ -219,7 +220,7 @@ func testUnavailableInterfaceIsCountedAndRetried(t *testing.T) {
 	}
 
 	// A named interface that does not exist yet.
-	st := setVIPs(t, a, map[netip.Addr]Announcement{vip4a: {Interfaces: []string{"eth7"}}})
+	st := setVIPs(t, a, map[netip.Addr]announce.Announcement{vip4a: {Interfaces: []string{"eth7"}}})
 	if diff := cmp.Diff(statusView{Errs: []string{"eth7:missing"}}, view(st[vip4a])); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}
@@ -324,7 +325,7 @@ func TestRecreatedInterfaceGetsANewSocket(t *testing.T) {
 func TestRemovedInterfaceIsReported(t *testing.T) {
 	n := twoLinkNet()
 	a, rec := testAnnouncer(t, n)
-	setVIPs(t, a, map[netip.Addr]Announcement{vip4a: {Interfaces: []string{"eth1"}}})
+	setVIPs(t, a, map[netip.Addr]announce.Announcement{vip4a: {Interfaces: []string{"eth1"}}})
 	sock := n.lastARP("eth1")
 	n.removeLink("eth1")
 	a.Recheck()
@@ -420,7 +421,7 @@ func TestDeferredRechecksKeepTheBackoff(t *testing.T) {
 		n := twoLinkNet()
 		a, _ := testAnnouncer(t, n)
 		// Attempt 1 fails (eth7 is missing): retry in 500 ms.
-		setVIPs(t, a, map[netip.Addr]Announcement{vip4a: {Interfaces: []string{"eth7"}}})
+		setVIPs(t, a, map[netip.Addr]announce.Announcement{vip4a: {Interfaces: []string{"eth7"}}})
 		synctest.Wait()
 		// The first recheck runs (attempt 2: retry in 1 s); the four after it, within the gap,
 		// are deferred into one run at the gap (attempt 3: retry in 2 s).

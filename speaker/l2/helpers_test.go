@@ -13,6 +13,8 @@ import (
 	"github.com/mdlayher/ndp"
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/clock"
+
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // IP plan of the unit tests.
@@ -65,7 +67,7 @@ func testAnnouncer(t *testing.T, n *fakeNet, tweaks ...func(*deps, *Config)) (*A
 	return a, rec
 }
 
-func setVIPs(t *testing.T, a *Announcer, vips map[netip.Addr]Announcement) map[netip.Addr]VIPStatus {
+func setVIPs(t *testing.T, a *Announcer, vips map[netip.Addr]announce.Announcement) map[netip.Addr]VIPStatus {
 	t.Helper()
 	st, err := a.SetVIPs(vips)
 	if err != nil {
@@ -74,10 +76,10 @@ func setVIPs(t *testing.T, a *Announcer, vips map[netip.Addr]Announcement) map[n
 	return st
 }
 
-func bySubnet(vips ...netip.Addr) map[netip.Addr]Announcement {
-	m := map[netip.Addr]Announcement{}
+func bySubnet(vips ...netip.Addr) map[netip.Addr]announce.Announcement {
+	m := map[netip.Addr]announce.Announcement{}
 	for _, v := range vips {
-		m[v] = Announcement{}
+		m[v] = announce.Announcement{}
 	}
 	return m
 }

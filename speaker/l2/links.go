@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // link is what the announcer needs to know about one network interface.
@@ -111,7 +113,7 @@ func (v *vipPlan) status() VIPStatus {
 }
 
 // makePlan picks the interfaces of every wanted VIP.
-func makePlan(links []link, want map[netip.Addr]Announcement) plan {
+func makePlan(links []link, want map[netip.Addr]announce.Announcement) plan {
 	byName := make(map[string]link, len(links))
 	for _, l := range links {
 		byName[l.name()] = l

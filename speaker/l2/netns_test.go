@@ -19,6 +19,7 @@ import (
 	"github.com/mdlayher/ethernet"
 
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
@@ -59,7 +60,7 @@ func TestNetnsAnswersOnlyOwnedVIPs(t *testing.T) {
 		s, ok := last[vip]
 		return s, ok
 	}
-	st := setVIPs(t, a, map[netip.Addr]Announcement{
+	st := setVIPs(t, a, map[netip.Addr]announce.Announcement{
 		nsVIP4: {}, nsVIP6: {}, nsNoSubnet: {},
 		netip.MustParseAddr("10.77.0.102"): {Interfaces: []string{"fdl2-nope"}},
 	})

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // statusView is a VIPStatus with its error reduced to comparable facts.
@@ -59,29 +61,29 @@ func TestMakePlan(t *testing.T) {
 	tests := []struct {
 		name string
 		vip  netip.Addr
-		ann  Announcement
+		ann  announce.Announcement
 		want statusView
 	}{
-		{"IPv4 VIP in eth1's subnet", vip4eth1, Announcement{}, statusView{Interfaces: []string{"eth1"}}},
-		{"IPv6 VIP in eth0's subnet", vip6a, Announcement{}, statusView{Interfaces: []string{"eth0"}}},
-		{"subnet on two interfaces: both", vip4a, Announcement{}, statusView{Interfaces: []string{"eth0", "eth2"}}},
-		{"in no subnet", netip.MustParseAddr("198.51.100.8"), Announcement{}, statusView{Errs: []string{"no-subnet"}}},
-		{"only a host route holds it", vipNoNet, Announcement{}, statusView{Errs: []string{"no-subnet"}}},
-		{"subnet only on a down interface", netip.MustParseAddr("10.9.0.5"), Announcement{}, statusView{Errs: []string{"eth3:down"}}},
-		{"subnet only on a non-Ethernet interface", netip.MustParseAddr("10.8.0.5"), Announcement{}, statusView{Errs: []string{"wg0:not_ethernet"}}},
-		{"named interface outside the VIP's subnet", vipNoNet, Announcement{Interfaces: []string{"eth1"}}, statusView{Interfaces: []string{"eth1"}}},
-		{"named interfaces, one missing, one down", vip4a, Announcement{Interfaces: []string{"eth0", "eth9", "eth3"}},
+		{"IPv4 VIP in eth1's subnet", vip4eth1, announce.Announcement{}, statusView{Interfaces: []string{"eth1"}}},
+		{"IPv6 VIP in eth0's subnet", vip6a, announce.Announcement{}, statusView{Interfaces: []string{"eth0"}}},
+		{"subnet on two interfaces: both", vip4a, announce.Announcement{}, statusView{Interfaces: []string{"eth0", "eth2"}}},
+		{"in no subnet", netip.MustParseAddr("198.51.100.8"), announce.Announcement{}, statusView{Errs: []string{"no-subnet"}}},
+		{"only a host route holds it", vipNoNet, announce.Announcement{}, statusView{Errs: []string{"no-subnet"}}},
+		{"subnet only on a down interface", netip.MustParseAddr("10.9.0.5"), announce.Announcement{}, statusView{Errs: []string{"eth3:down"}}},
+		{"subnet only on a non-Ethernet interface", netip.MustParseAddr("10.8.0.5"), announce.Announcement{}, statusView{Errs: []string{"wg0:not_ethernet"}}},
+		{"named interface outside the VIP's subnet", vipNoNet, announce.Announcement{Interfaces: []string{"eth1"}}, statusView{Interfaces: []string{"eth1"}}},
+		{"named interfaces, one missing, one down", vip4a, announce.Announcement{Interfaces: []string{"eth0", "eth9", "eth3"}},
 			statusView{Interfaces: []string{"eth0"}, Errs: []string{"eth9:missing", "eth3:down"}}},
-		{"named twice", vip4a, Announcement{Interfaces: []string{"eth1", "eth1"}}, statusView{Interfaces: []string{"eth1"}}},
-		{"multicast", netip.MustParseAddr("224.0.0.5"), Announcement{}, statusView{Errs: []string{"invalid"}}},
-		{"IPv4-mapped IPv6", netip.MustParseAddr("::ffff:192.0.2.100"), Announcement{}, statusView{Errs: []string{"invalid"}}},
-		{"link-local", netip.MustParseAddr("fe80::5"), Announcement{}, statusView{Errs: []string{"invalid"}}},
-		{"zone", netip.MustParseAddr("2001:db8:1::100%eth0"), Announcement{}, statusView{Errs: []string{"invalid"}}},
-		{"loopback", netip.MustParseAddr("127.0.0.5"), Announcement{}, statusView{Errs: []string{"invalid"}}},
+		{"named twice", vip4a, announce.Announcement{Interfaces: []string{"eth1", "eth1"}}, statusView{Interfaces: []string{"eth1"}}},
+		{"multicast", netip.MustParseAddr("224.0.0.5"), announce.Announcement{}, statusView{Errs: []string{"invalid"}}},
+		{"IPv4-mapped IPv6", netip.MustParseAddr("::ffff:192.0.2.100"), announce.Announcement{}, statusView{Errs: []string{"invalid"}}},
+		{"link-local", netip.MustParseAddr("fe80::5"), announce.Announcement{}, statusView{Errs: []string{"invalid"}}},
+		{"zone", netip.MustParseAddr("2001:db8:1::100%eth0"), announce.Announcement{}, statusView{Errs: []string{"invalid"}}},
+		{"loopback", netip.MustParseAddr("127.0.0.5"), announce.Announcement{}, statusView{Errs: []string{"invalid"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := makePlan(links, map[netip.Addr]Announcement{tt.vip: tt.ann})
+			p := makePlan(links, map[netip.Addr]announce.Announcement{tt.vip: tt.ann})
 			if diff := cmp.Diff(tt.want, view(p.vips[tt.vip].status())); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
 			}

@@ -5,13 +5,6 @@ import (
 	"slices"
 )
 
-// Announcement says how one VIP is announced.
-type Announcement struct {
-	// Interfaces names the interfaces to announce the VIP on, whatever their subnets. Empty means
-	// every interface whose configured subnet contains the VIP.
-	Interfaces []string
-}
-
 // VIPStatus says where a VIP is announced from this node, and why not (or not everywhere).
 type VIPStatus struct {
 	// Interfaces the VIP is announced on now, sorted.

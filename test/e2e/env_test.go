@@ -24,7 +24,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
 	"github.com/frontdesk-lb/frontdesk/test/proc"
 )
@@ -55,7 +55,7 @@ func nodeAddr(i int) netip.Prefix {
 // per node namespace.
 type env struct {
 	t        testing.TB
-	c        *cluster.Cluster
+	c        *controlplane.Cluster
 	kube     kubernetes.Interface
 	api      *client.Clientset
 	nodes    []*netns.NS
@@ -69,7 +69,7 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	netns.RequireRoot(t, "curl")
 	e := &env{t: t, bins: proc.Build(t, "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker")}
-	e.c = cluster.Start(t)
+	e.c = controlplane.Start(t)
 	e.kube = e.c.Client
 	var err error
 	if e.api, err = client.NewForConfig(e.c.Config); err != nil {
@@ -138,7 +138,7 @@ func (e *env) startController() {
 	p := proc.Start(e.t, "", "controller", exec.Command(filepath.Join(e.bins, "frontdesk-controller"),
 		"--cloud-provider=baremetal", "--kubeconfig="+kc, "--authentication-kubeconfig="+kc,
 		"--authorization-kubeconfig="+kc, "--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(cluster.FreePort(e.t)), "--leader-elect=false", "--controllers=service", "--v=2"))
+		"--secure-port="+strconv.Itoa(controlplane.FreePort(e.t)), "--leader-elect=false", "--controllers=service", "--v=2"))
 	e.t.Cleanup(func() { p.Stop(syscall.SIGKILL) })
 }
 

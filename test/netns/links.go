@@ -83,7 +83,7 @@ func (ns *NS) Neigh(iface string, ip netip.Addr) string {
 	return ""
 }
 
-// ForwardLoopback makes a TCP service on the test's own loopback (the API server of test/cluster,
+// ForwardLoopback makes a TCP service on the test's own loopback (the API server of lab/controlplane,
 // say) reachable inside ns at the same address: a listener opened inside ns on addr forwards each
 // connection to addr as seen from the test process. Nothing is opened in the machine's namespace
 // but the test's own outgoing connections to loopback. addr must be a loopback address.

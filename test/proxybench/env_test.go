@@ -23,7 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/test/netns"
 	"github.com/frontdesk-lb/frontdesk/test/nftwatch"
 	"github.com/frontdesk-lb/frontdesk/test/proc"
@@ -38,7 +38,7 @@ const (
 	servicePort = 80
 	epPort      = 8080
 	clusterCIDR = "10.244.0.0/14" // covers both endpoint ranges
-	serviceCIDR = "10.96.0.0/16"  // test/cluster's default
+	serviceCIDR = "10.96.0.0/16"  // lab/controlplane's default
 )
 
 var epRanges = [2]netip.Prefix{netip.MustParsePrefix("10.245.0.0/16"), netip.MustParsePrefix("10.246.0.0/16")}
@@ -69,7 +69,7 @@ type node struct {
 
 type env struct {
 	t      testing.TB
-	c      *cluster.Cluster
+	c      *controlplane.Cluster
 	kube   kubernetes.Interface
 	logDir string
 	nodes  []*node // frontdesk first, then kube-proxy
@@ -88,7 +88,7 @@ var proxyNames = [2]string{"frontdesk", "kube-proxy"}
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	netns.RequireRoot(t, "nft", "stdbuf")
-	bin, err := cluster.BinDir()
+	bin, err := controlplane.BinDir()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func newEnv(t testing.TB) *env {
 	}
 	ours := filepath.Join(proc.Build(t, "./cmd/frontdesk-proxy"), "frontdesk-proxy")
 	e := &env{t: t, logDir: t.TempDir()}
-	e.c = cluster.Start(t)
+	e.c = controlplane.Start(t)
 	rc := *e.c.Config
 	rc.QPS, rc.Burst = 500, 1000
 	if e.kube, err = kubernetes.NewForConfig(&rc); err != nil {

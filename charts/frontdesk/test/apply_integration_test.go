@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/frontdesk-lb/frontdesk/api/crds"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
 // applier applies objects with server-side apply, as `helm install --server-side` or
@@ -65,13 +65,13 @@ func (a *applier) apply(ctx context.Context, o *unstructured.Unstructured, dryRu
 }
 
 // startCluster starts a control plane with the chart's CRDs and the release namespace.
-func startCluster(t *testing.T) (*cluster.Cluster, *applier) {
+func startCluster(t *testing.T) (*controlplane.Cluster, *applier) {
 	t.Helper()
-	return startClusterOn(t, cluster.Start(t))
+	return startClusterOn(t, controlplane.Start(t))
 }
 
 // startClusterOn installs the chart's CRDs and the release namespace on a started cluster.
-func startClusterOn(t *testing.T, c *cluster.Cluster) (*cluster.Cluster, *applier) {
+func startClusterOn(t *testing.T, c *controlplane.Cluster) (*controlplane.Cluster, *applier) {
 	t.Helper()
 	ctx := t.Context()
 	if err := crds.Install(ctx, c.Config); err != nil {
@@ -81,7 +81,7 @@ func startClusterOn(t *testing.T, c *cluster.Cluster) (*cluster.Cluster, *applie
 	return c, newApplier(t, c.Config)
 }
 
-func createNamespace(t *testing.T, c *cluster.Cluster, name string, labels map[string]string) {
+func createNamespace(t *testing.T, c *controlplane.Cluster, name string, labels map[string]string) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	if _, err := c.Client.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
@@ -134,7 +134,7 @@ func TestChartOnAPIServer(t *testing.T) {
 
 // checkPodSecurity creates each workload's pod (dry-run) in namespaces enforcing Pod Security
 // levels: the API server's PodSecurity admission decides.
-func checkPodSecurity(t *testing.T, c *cluster.Cluster, objs []*unstructured.Unstructured) {
+func checkPodSecurity(t *testing.T, c *controlplane.Cluster, objs []*unstructured.Unstructured) {
 	t.Helper()
 	levels := []string{"restricted", "baseline", "privileged"}
 	for _, level := range levels {
@@ -189,7 +189,7 @@ func createRBAC(t *testing.T, a *applier, objs []*unstructured.Unstructured) {
 }
 
 // checkAccess asks the API server, as each ServiceAccount, for every access in its tables.
-func checkAccess(t *testing.T, c *cluster.Cluster, s settings, vs valueSet) {
+func checkAccess(t *testing.T, c *controlplane.Cluster, s settings, vs valueSet) {
 	t.Helper()
 	for _, id := range identities(s) {
 		sa := id.sa

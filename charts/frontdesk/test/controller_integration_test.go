@@ -31,11 +31,12 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/l2mode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // The repository root, whose main module builds the binaries.
@@ -91,7 +92,7 @@ const cleanupFinalizer = "service.kubernetes.io/load-balancer-cleanup"
 // announcer in the IPAllocation status and send its AnnouncingNode Event.
 func TestComponentsRunWithChartRBAC(t *testing.T) {
 	bin := buildBinary(t, t.TempDir(), "frontdesk-controller")
-	c := cluster.Start(t, cluster.WithToken(metricsReaderToken, "metrics-reader"))
+	c := controlplane.Start(t, controlplane.WithToken(metricsReaderToken, "metrics-reader"))
 	_, a := startClusterOn(t, c)
 	ctx := t.Context()
 
@@ -108,7 +109,7 @@ func TestComponentsRunWithChartRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := cluster.FreePort(t)
+	port := controlplane.FreePort(t)
 	args := append(slices.Clone(controllerOf(t, objs).Spec.Template.Spec.Containers[0].Args),
 		// Outside a Pod: the kubeconfig stands for the in-cluster config, also for the secure
 		// port's delegated authentication and authorisation; a free loopback port for the rendered one.
@@ -256,7 +257,7 @@ func holder(l *coordinationv1.Lease) string {
 }
 
 // grantMetricsReader lets the user metrics-reader get /metrics, as a Prometheus would be.
-func grantMetricsReader(t *testing.T, c *cluster.Cluster) {
+func grantMetricsReader(t *testing.T, c *controlplane.Cluster) {
 	t.Helper()
 	ctx := t.Context()
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader"},
@@ -284,7 +285,7 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 // announceAll announces every address it is given on eth0, without touching any interface.
 type announceAll struct{}
 
-func (announceAll) SetVIPs(v map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
+func (announceAll) SetVIPs(v map[netip.Addr]announce.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
 	out := make(map[netip.Addr]l2.VIPStatus, len(v))
 	for a := range v {
 		out[a] = l2.VIPStatus{Interfaces: []string{"eth0"}}
@@ -307,7 +308,7 @@ func (alone) SetPeers(map[string]netip.AddrPort) error { return nil }
 
 // runSpeaker runs the speaker's loop for node as the chart's speaker ServiceAccount and waits for
 // it to publish itself as vip's announcer.
-func runSpeaker(t *testing.T, c *cluster.Cluster, node string, vip netip.Addr) {
+func runSpeaker(t *testing.T, c *controlplane.Cluster, node string, vip netip.Addr) {
 	t.Helper()
 	ctx := t.Context()
 	// The election only counts Ready nodes; there is no kubelet here to say so.

@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/frontdesk-lb/frontdesk/test/cluster"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
 // labLikeValues install what the lab runs: the image registry, two pools, ARP and BGP
@@ -58,7 +58,7 @@ func frontdeskResource(plural string) schema.GroupVersionResource {
 //     of the installed Secret) while applying the change;
 //   - `helm uninstall` removes the release's objects and keeps the CRDs.
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
-	c := cluster.Start(t)
+	c := controlplane.Start(t)
 	createNamespace(t, c, releaseNS, map[string]string{"pod-security.kubernetes.io/enforce": "privileged"})
 	values := filepath.Join(t.TempDir(), "values.yaml")
 	if err := os.WriteFile(values, []byte(labLikeValues), 0o644); err != nil {

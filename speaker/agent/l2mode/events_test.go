@@ -14,8 +14,8 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
-	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 func TestEmitEvents(t *testing.T) {

@@ -1,6 +1,6 @@
 // Package l2mode is the layer-2 way of announcing, driven by the speaker's loop
 // (speaker/agent/loop): from the run's snapshot and the L2Advertisements to the election
-// (speaker/announce), l2.Announcer.SetVIPs, this node's `mode: L2` entries of the IPAllocation
+// (speaker/l2/announce), l2.Announcer.SetVIPs, this node's `mode: L2` entries of the IPAllocation
 // status with the Announced condition, and the AnnouncingNode and NoSubnet Events.
 package l2mode
 
@@ -22,13 +22,13 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
-	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // Announcer announces this node's full set of VIPs on layer 2; *l2.Announcer satisfies it.
 type Announcer interface {
-	SetVIPs(map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error)
+	SetVIPs(map[netip.Addr]announce.Announcement) (map[netip.Addr]l2.VIPStatus, error)
 	// Reannounce repeats the gratuitous packets of vips, of every address announced now if none
 	// is named.
 	Reannounce(vips ...netip.Addr) error
@@ -163,7 +163,7 @@ func (p *Protocol) Sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 // node's L2 entries. Main does not call it: on SIGTERM it stops the loop and keeps the addresses
 // answered while the peers take them over; they remove this node's entries.
 func (p *Protocol) Close(context.Context) (loop.Report, error) {
-	_, err := p.cfg.Announcer.SetVIPs(map[netip.Addr]l2.Announcement{})
+	_, err := p.cfg.Announcer.SetVIPs(map[netip.Addr]announce.Announcement{})
 	now, alive := metav1.Now(), p.alive
 	gone := func(addr netip.Addr) loop.Part {
 		return p.part(view{Self: p.cfg.NodeName, Now: now, Alive: alive,
@@ -182,7 +182,7 @@ func (p *Protocol) Close(context.Context) (loop.Report, error) {
 // address) or when this process stalled (peers may have taken its addresses over meanwhile),
 // else for the addresses whose status names another L2 announcer (contested). Once per run: a
 // stall and a contested address do not start two bursts.
-func (p *Protocol) reannounce(s *loop.Snapshot, vips map[netip.Addr]l2.Announcement) {
+func (p *Protocol) reannounce(s *loop.Snapshot, vips map[netip.Addr]announce.Announcement) {
 	stored := func(addr netip.Addr) (v1alpha1.IPAllocationStatus, bool) {
 		al, ok := s.Allocation(addr)
 		if !ok {
@@ -211,11 +211,11 @@ func (p *Protocol) reannounce(s *loop.Snapshot, vips map[netip.Addr]l2.Announcem
 
 // forwarded splits the addresses this node won into those its node proxy forwards, to announce,
 // and those it does not yet.
-func (p *Protocol) forwarded(vips map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.Announcement, map[netip.Addr]bool) {
+func (p *Protocol) forwarded(vips map[netip.Addr]announce.Announcement) (map[netip.Addr]announce.Announcement, map[netip.Addr]bool) {
 	if p.cfg.Forwards == nil {
 		return vips, nil
 	}
-	out := make(map[netip.Addr]l2.Announcement, len(vips))
+	out := make(map[netip.Addr]announce.Announcement, len(vips))
 	var withheld map[netip.Addr]bool
 	for addr, ann := range vips {
 		if p.cfg.Forwards(addr) {

@@ -7,15 +7,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 type recordingAnnouncer struct {
-	sets []map[netip.Addr]l2.Announcement
+	sets []map[netip.Addr]announce.Announcement
 }
 
-func (r *recordingAnnouncer) SetVIPs(v map[netip.Addr]l2.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
+func (r *recordingAnnouncer) SetVIPs(v map[netip.Addr]announce.Announcement) (map[netip.Addr]l2.VIPStatus, error) {
 	r.sets = append(r.sets, v)
 	return nil, nil
 }
@@ -25,7 +25,7 @@ func (r *recordingAnnouncer) Reannounce(...netip.Addr) error { return nil }
 func TestClose(t *testing.T) {
 	ann := &recordingAnnouncer{}
 	p := &Protocol{cfg: Config{NodeName: "node-2", Announcer: ann},
-		prev: announce.Plan{VIPs: map[netip.Addr]l2.Announcement{vip: {}}}}
+		prev: announce.Plan{VIPs: map[netip.Addr]announce.Announcement{vip: {}}}}
 	rep, err := p.Close(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
-	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // Event reasons.

@@ -7,7 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/speaker/announce"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // SelectorError says that one label selector of an L2Advertisement does not convert; the rule

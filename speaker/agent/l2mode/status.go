@@ -12,8 +12,8 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
-	"github.com/frontdesk-lb/frontdesk/speaker/announce"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 // view is what this node knows about one address when it writes the IPAllocation status.

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/speaker/announce"
+	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
 )
 
 var (

@@ -1,0 +1,145 @@
+package manager
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/cloud-provider/app"
+	"k8s.io/cloud-provider/names"
+
+	"github.com/frontdesk-lb/frontdesk/controller/service"
+)
+
+// These tests stop before cloud-provider's RunE, which needs an API server;
+// the integration test runs the whole command.
+
+func TestControllerSetKeepsItsMeaning(t *testing.T) {
+	sf := &serviceFlags{}
+	got := controllerInitializers(sf, &nodePortFlags{})
+	wantNames := slices.Sorted(func(yield func(string) bool) {
+		for name := range app.DefaultInitFuncConstructors {
+			if !yield(name) {
+				return
+			}
+		}
+		yield(NodePortUsageController)
+	})
+	if diff := cmp.Diff(wantNames, app.ControllerNames(got)); diff != "" {
+		t.Errorf("controller names (-want +got):\n%s", diff)
+	}
+	ours := got[names.ServiceLBController]
+	if ours.InitContext.ClientName != "service-controller" {
+		t.Errorf("service controller client name = %q, want %q", ours.InitContext.ClientName, "service-controller")
+	}
+	if funcPointer(ours.Constructor) == funcPointer(app.StartServiceControllerWrapper) {
+		t.Errorf("the service controller is still cloud-provider's")
+	}
+	// The package-level defaults must not have been changed in place.
+	if funcPointer(app.DefaultInitFuncConstructors[names.ServiceLBController].Constructor) != funcPointer(app.StartServiceControllerWrapper) {
+		t.Errorf("app.DefaultInitFuncConstructors was modified")
+	}
+	for name, c := range got {
+		if name == names.ServiceLBController || name == NodePortUsageController {
+			continue
+		}
+		if funcPointer(c.Constructor) != funcPointer(app.DefaultInitFuncConstructors[name].Constructor) {
+			t.Errorf("controller %q was changed", name)
+		}
+	}
+}
+
+func funcPointer(f any) uintptr { return reflect.ValueOf(f).Pointer() }
+
+func TestFlagDefaults(t *testing.T) {
+	cmd := NewCommand(make(chan struct{}))
+	if err := cmd.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	for flag, want := range map[string]string{
+		"concurrent-service-syncs": "10",
+		"load-balancer-class":      "[" + service.DefaultClass + "]",
+		"serve-default-class":      "true",
+		"leader-elect":             "true",
+	} {
+		f := cmd.Flags().Lookup(flag)
+		if f == nil {
+			t.Errorf("no flag --%s", flag)
+			continue
+		}
+		if f.DefValue != want {
+			t.Errorf("--%s defaults to %q, want %q", flag, f.DefValue, want)
+		}
+	}
+}
+
+func TestServiceFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		args             []string
+		wantClasses      []string
+		wantServeDefault bool
+	}{
+		{"defaults", nil, []string{service.DefaultClass}, true},
+		{"comma-separated", []string{"--load-balancer-class=a.example/lb,b.example/lb"}, []string{"a.example/lb", "b.example/lb"}, true},
+		{"repeated", []string{"--load-balancer-class=a.example/lb", "--load-balancer-class=b.example/lb"},
+			[]string{"a.example/lb", "b.example/lb"}, true},
+		{"default class off", []string{"--serve-default-class=false"}, []string{service.DefaultClass}, false},
+		{"only the default class", []string{"--load-balancer-class="}, []string{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := NewCommand(make(chan struct{}))
+			fs := cmd.Flags()
+			if err := cmd.ParseFlags(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			classes, err := fs.GetStringSlice("load-balancer-class")
+			if err != nil {
+				t.Fatal(err)
+			}
+			serveDefault, err := fs.GetBool("serve-default-class")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := (&serviceFlags{classes: classes, serveDefault: serveDefault}).config()
+			if diff := cmp.Diff(tc.wantClasses, got.Classes); diff != "" {
+				t.Errorf("classes (-want +got):\n%s", diff)
+			}
+			if got.ServeDefaultClass != tc.wantServeDefault {
+				t.Errorf("ServeDefaultClass = %v, want %v", got.ServeDefaultClass, tc.wantServeDefault)
+			}
+		})
+	}
+}
+
+func TestRefusesBadInvocations(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+		wantIs  error
+	}{
+		{"unknown provider", []string{"--cloud-provider=nope"}, "--cloud-provider=nope: unknown cloud provider; accepted: " + testProvider, ErrUnknownProvider},
+		{"no provider", nil, "--cloud-provider is required; accepted: " + testProvider, nil},
+		{"external", []string{"--cloud-provider=external"}, "is itself the external cloud provider", nil},
+		{"bad class", []string{"--cloud-provider=" + testProvider, "--load-balancer-class=not valid"}, `load-balancer class "not valid" is not valid`, nil},
+		{"serves nothing", []string{"--cloud-provider=" + testProvider, "--load-balancer-class=", "--serve-default-class=false"},
+			"no load-balancer class is served", service.ErrServesNothing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := NewCommand(make(chan struct{}))
+			cmd.SetArgs(tc.args)
+			cmd.SilenceUsage, cmd.SilenceErrors = true, true
+			err := cmd.Execute()
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Execute() = %v, want an error containing %q", err, tc.wantErr)
+			}
+			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
+				t.Errorf("Execute() = %v, want errors.Is %v", err, tc.wantIs)
+			}
+		})
+	}
+}
