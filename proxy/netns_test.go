@@ -23,7 +23,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/knftables"
 
-	"github.com/frontdesk-lb/frontdesk/test/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 )
 
 // Network of the root tests: a node namespace routing between a client namespace and two
@@ -39,7 +39,7 @@ import (
 //	ClusterIPs    10.96.0.n                    fd00:96::n
 //	LB ingress    203.0.113.n                  fd00:203::n
 type kernelNet struct {
-	node, client, ep1, ep2 *netns.NS
+	node, client, ep1, ep2 *netnstest.NS
 	plans                  []kernelPlan
 	table                  string
 	proxy                  *Proxy
@@ -101,11 +101,11 @@ func eachFamily(t *testing.T, test func(t *testing.T, p kernelPlan)) {
 
 // newKernelNet builds the namespaces and links, and addresses them in each plan's family.
 func newKernelNet(t testing.TB, plans ...kernelPlan) *kernelNet {
-	netns.RequireRoot(t, "ip", "nft", "conntrack")
-	id := netns.RunID(t)
+	netnstest.RequireRoot(t, "ip", "nft", "conntrack")
+	id := netnstest.RunID(t)
 	k := &kernelNet{
-		node: netns.New(t, id, "node"), client: netns.New(t, id, "cli"),
-		ep1: netns.New(t, id, "ep1"), ep2: netns.New(t, id, "ep2"),
+		node: netnstest.New(t, id, "node"), client: netnstest.New(t, id, "cli"),
+		ep1: netnstest.New(t, id, "ep1"), ep2: netnstest.New(t, id, "ep2"),
 		table: "frontdesk" + id,
 	}
 	// The node's default route leads back out the client's link (address below); IPv4 redirects
@@ -115,9 +115,9 @@ func newKernelNet(t testing.TB, plans ...kernelPlan) *kernelNet {
 	// hop, and the default route's is global.
 	k.node.Sysctl("net.ipv4.conf.all.send_redirects", "0")
 	k.node.Sysctl("net.ipv4.conf.default.send_redirects", "0")
-	netns.Veth(k.node, "cli0", k.client, "eth0")
-	netns.Veth(k.node, "ep10", k.ep1, "eth0")
-	netns.Veth(k.node, "ep20", k.ep2, "eth0")
+	netnstest.Veth(k.node, "cli0", k.client, "eth0")
+	netnstest.Veth(k.node, "ep10", k.ep1, "eth0")
+	netnstest.Veth(k.node, "ep20", k.ep2, "eth0")
 	for _, p := range plans {
 		k.address(p)
 	}
@@ -125,10 +125,10 @@ func newKernelNet(t testing.TB, plans ...kernelPlan) *kernelNet {
 }
 
 // address gives the links their addresses and routes in p's family and makes the node route it.
-// (netns.New turned duplicate address detection off, so IPv6 addresses are usable at once.)
+// (netnstest.New turned duplicate address detection off, so IPv6 addresses are usable at once.)
 func (k *kernelNet) address(p kernelPlan) {
 	for _, l := range []struct {
-		peer           *netns.NS
+		peer           *netnstest.NS
 		nodeIf         string
 		nodeIP, peerIP string
 	}{
@@ -241,7 +241,7 @@ type deleted string
 
 // echo serves TCP and UDP on port 8080 inside ns: each connection or datagram is answered with
 // "<name> <the peer's address>", which says who served and which source address it saw.
-func echo(t testing.TB, ns *netns.NS, name string) {
+func echo(t testing.TB, ns *netnstest.NS, name string) {
 	t.Helper()
 	ln, err := ns.Listen("tcp", ":8080")
 	if err != nil {
@@ -287,7 +287,7 @@ func serveConns(ln net.Listener, serve func(net.Conn)) {
 }
 
 // ask connects from ns to addr over TCP and returns the echo's answer.
-func ask(t testing.TB, ns *netns.NS, addr string) (string, error) {
+func ask(t testing.TB, ns *netnstest.NS, addr string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -301,7 +301,7 @@ func ask(t testing.TB, ns *netns.NS, addr string) (string, error) {
 	return strings.TrimSpace(line), err
 }
 
-func mustAsk(t *testing.T, ns *netns.NS, addr string) string {
+func mustAsk(t *testing.T, ns *netnstest.NS, addr string) string {
 	t.Helper()
 	got, err := ask(t, ns, addr)
 	if err != nil {
@@ -456,7 +456,7 @@ func TestKernelDualStack(t *testing.T) {
 	}
 }
 
-func httpGet(t *testing.T, ns *netns.NS, url string) int {
+func httpGet(t *testing.T, ns *netnstest.NS, url string) int {
 	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) { return ns.Dial(ctx, network, addr) },

@@ -14,7 +14,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/knftables"
 
-	"github.com/frontdesk-lb/frontdesk/test/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 )
 
 // TestKernelRestartKeepsConnections: established connections through a ClusterIP and a
@@ -115,7 +115,7 @@ func (a *afterRun) Run(ctx context.Context, tx *knftables.Transaction) error {
 
 // chatty serves TCP on port 8080 inside ns and answers every line with "<name> <line>", for as
 // long as the client keeps the connection.
-func chatty(t testing.TB, ns *netns.NS, name string) {
+func chatty(t testing.TB, ns *netnstest.NS, name string) {
 	t.Helper()
 	ln, err := ns.Listen("tcp", ":8080")
 	if err != nil {
@@ -143,7 +143,7 @@ type conversation struct {
 	r    *bufio.Reader
 }
 
-func converse(t *testing.T, ns *netns.NS, addr string) *conversation {
+func converse(t *testing.T, ns *netnstest.NS, addr string) *conversation {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -105,7 +105,7 @@ var suites = []suite{
 			"is the takeover: fault to first reply from the new node), its link cut (takeover = gap), " +
 			"and SIGTERM (planned hand-over). Targets: client served by the new node within 2 s p99, " +
 			"planned move ≤ 1 s (anchors: MetalLB ≈5–10 s, Cilium 10–20 s, kube-vip ≈15 s).",
-		pkg:       "./test/e2e/",
+		pkg:       "./test/e2e/speakers/",
 		bench:     "BenchmarkL2Failover",
 		tags:      "netns,integration",
 		count:     1,
@@ -117,7 +117,7 @@ var suites = []suite{
 	labSuite(suite{
 		name:  "lab",
 		title: "The lab as users get it: real kubelets, helm install, first request per Service",
-		about: "lab/e2e's BenchmarkLab on a warm cache (binaries and images built): the lab from up to " +
+		about: "test/e2e/lab's BenchmarkLab on a warm cache (binaries and images built): the lab from up to " +
 			"ready (network, control plane, registry and images on 3 nodes, kubelets, CoreDNS, helm " +
 			"install of charts/frontdesk and its rollout; target ≤ 90 s), then 50 LoadBalancer Services " +
 			"created one at a time in front of the guide's Deployment: the time from a Service's " +
@@ -133,7 +133,7 @@ var suites = []suite{
 	labSuite(suite{
 		name:  "lab-failover",
 		title: "The lab: failover as a user's client sees it, speaker as a Pod on real kubelets",
-		about: "lab/e2e's BenchmarkLabFailover: one lab (frontdesk's node proxy, BGP on), the guide's hello " +
+		about: "test/e2e/lab's BenchmarkLabFailover: one lab (frontdesk's node proxy, BGP on), the guide's hello " +
 			"Deployment with a Pod on each of the 3 nodes, a LoadBalancer Service from the ARP pool " +
 			"(externalTrafficPolicy Cluster), and the LAN client requesting it every 15 ms, each request on " +
 			"a fresh TCP connection with a 200 ms timeout. Faults on the node announcing the address, 20 " +
@@ -150,7 +150,7 @@ var suites = []suite{
 	labSuite(suite{
 		name:  "dead-node",
 		title: "The lab: a dead node as users feel it (issue 15)",
-		about: "lab/e2e's BenchmarkLabFailover (see lab-failover) with frontdesk's node proxy and its " +
+		about: "test/e2e/lab's BenchmarkLabFailover (see lab-failover) with frontdesk's node proxy and its " +
 			"dead-node exclusion, whole-node faults, 20 trials each: linkcut (the node's LAN link down), " +
 			"freeze (every process of the node SIGSTOPped: its namespace and cgroup root; SIGCONT after " +
 			"the trial) and poweroff (its link down and every process SIGKILLed; the supervisor restarts " +
@@ -289,11 +289,11 @@ var suites = []suite{
 	},
 }
 
-// labSuite fills in what every lab/e2e benchmark shares: the package, the netns and integration
+// labSuite fills in what every test/e2e/lab benchmark shares: the package, the netns and integration
 // tiers (root, the control-plane binaries), one run of one iteration (a lab per run), quantile
 // rows, and the run's timeout.
 func labSuite(s suite, timeout string) suite {
-	s.pkg, s.tags, s.count, s.root, s.k8sBins, s.quantiles = "./lab/e2e/", "netns,integration", 1, true, true, true
+	s.pkg, s.tags, s.count, s.root, s.k8sBins, s.quantiles = "./test/e2e/lab/", "netns,integration", 1, true, true, true
 	s.extra = []string{"-benchtime=1x", "-timeout=" + timeout}
 	return s
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 )
 
 // Resync is how often the syncer reads gobgpd's RIB when gobgpd reports nothing: a safety net.

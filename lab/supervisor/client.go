@@ -4,7 +4,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
-	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
 

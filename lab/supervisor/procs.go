@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 )
 
 // restartDelay is how long an exited component waits before it runs again: a DaemonSet Pod is

@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
-	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
-	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 )
 
 // TestKeepRoutesAfterLinkFlap makes a lab's network, takes a node's LAN link down and up (what a

@@ -29,11 +29,11 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/kubeclient"
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
-	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
 // The end-to-end test runs the speaker's loop with BGP alone (NewLoop with the real embedded
@@ -117,7 +117,7 @@ func (m *routerMonitor) seen(p netip.Prefix, gone bool, after time.Time) (time.T
 }
 
 func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time.Duration) {
-	netns.RequireRoot(tb)
+	netnstest.RequireRoot(tb)
 	c := controlplane.Start(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	tb.Cleanup(cancel)
@@ -141,17 +141,17 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 	}
 
 	// The lab: router 10.0.0.1 (gobgpd, AS 64512), node 10.0.0.11 (the agent, AS 64513).
-	id := netns.RunID(tb)
-	lan := netns.NewBridge(tb, id, "lan")
-	router := netns.New(tb, id, "r")
-	node := netns.New(tb, id, "n0")
+	id := netnstest.RunID(tb)
+	lan := netnstest.NewBridge(tb, id, "lan")
+	router := netnstest.New(tb, id, "r")
+	node := netnstest.New(tb, id, "n0")
 	lan.Attach(router, "eth0", "", netip.MustParsePrefix("10.0.0.1/24"))
 	lan.Attach(node, "eth0", "", netip.MustParsePrefix("10.0.0.11/24"))
 	u, err := url.Parse(c.Config.Host)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	netns.ForwardLoopback(tb, node, u.Host)
+	netnstest.ForwardLoopback(tb, node, u.Host)
 
 	dir := tb.TempDir()
 	conf := filepath.Join(dir, "gobgpd.toml")

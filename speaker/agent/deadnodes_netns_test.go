@@ -28,10 +28,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 	"github.com/frontdesk-lb/frontdesk/proxy"
 	"github.com/frontdesk-lb/frontdesk/speaker/deadnodes"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
-	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
 // deadNodeNet: this node (node-a: the node proxy and its speaker's liveness), a client, and two
@@ -42,7 +42,7 @@ import (
 //	node-b 10.99.11.2 ─ node-a 10.99.11.1     node-c 10.99.12.2 ─ node-a 10.99.12.1
 //	ClusterIP 10.96.0.1:80 → 10.99.11.2:8080 (node-b), 10.99.12.2:8080 (node-c)
 type deadNodeNet struct {
-	a, client, b, c *netns.NS
+	a, client, b, c *netnstest.NS
 	proxy           *proxy.Proxy
 	mems            map[string]*liveness.Membership
 }
@@ -50,23 +50,23 @@ type deadNodeNet struct {
 var dnKey = []byte("0123456789abcdef0123456789abcdef")
 
 func newDeadNodeNet(tb testing.TB, ctx context.Context, exclude bool) *deadNodeNet {
-	netns.RequireRoot(tb, "ip", "nft", "conntrack")
-	id := netns.RunID(tb)
-	n := &deadNodeNet{a: netns.New(tb, id, "a"), client: netns.New(tb, id, "cli"), b: netns.New(tb, id, "b"),
-		c: netns.New(tb, id, "c"), mems: map[string]*liveness.Membership{}}
+	netnstest.RequireRoot(tb, "ip", "nft", "conntrack")
+	id := netnstest.RunID(tb)
+	n := &deadNodeNet{a: netnstest.New(tb, id, "a"), client: netnstest.New(tb, id, "cli"), b: netnstest.New(tb, id, "b"),
+		c: netnstest.New(tb, id, "c"), mems: map[string]*liveness.Membership{}}
 	n.a.Sysctl("net.ipv4.ip_forward", "1")
 	for _, l := range []struct {
-		peer        *netns.NS
+		peer        *netnstest.NS
 		aIf         string
 		aIP, peerIP string
 	}{{n.client, "cli0", "172.31.1.1", "172.31.1.2"}, {n.b, "b0", "10.99.11.1", "10.99.11.2"}, {n.c, "c0", "10.99.12.1", "10.99.12.2"}} {
-		netns.Veth(n.a, l.aIf, l.peer, "eth0")
+		netnstest.Veth(n.a, l.aIf, l.peer, "eth0")
 		n.a.AddAddr(l.aIf, netip.MustParsePrefix(l.aIP+"/24"))
 		l.peer.AddAddr("eth0", netip.MustParsePrefix(l.peerIP+"/24"))
 		l.peer.IP("route", "add", "default", "via", l.aIP)
 	}
 	n.a.IP("route", "add", "default", "via", "172.31.1.2")
-	for _, ns := range []*netns.NS{n.b, n.c} {
+	for _, ns := range []*netnstest.NS{n.b, n.c} {
 		dnEcho(tb, ns)
 	}
 	// Liveness: node-a listens on all its addresses; each peer knows it by the address on its link.
@@ -76,7 +76,7 @@ func newDeadNodeNet(tb testing.TB, ctx context.Context, exclude bool) *deadNodeN
 		"node-c": {"node-a": "10.99.12.1", "node-b": "10.99.11.2"},
 	}
 	listen := map[string]struct {
-		ns   *netns.NS
+		ns   *netnstest.NS
 		addr string
 	}{"node-a": {n.a, "0.0.0.0"}, "node-b": {n.b, "10.99.11.2"}, "node-c": {n.c, "10.99.12.2"}}
 	var wg sync.WaitGroup
@@ -155,7 +155,7 @@ func newDeadNodeNet(tb testing.TB, ctx context.Context, exclude bool) *deadNodeN
 	return n
 }
 
-func dnEcho(tb testing.TB, ns *netns.NS) {
+func dnEcho(tb testing.TB, ns *netnstest.NS) {
 	ln, err := ns.Listen("tcp", ":8080")
 	if err != nil {
 		tb.Fatal(err)
@@ -175,7 +175,7 @@ func dnEcho(tb testing.TB, ns *netns.NS) {
 
 // request opens a new connection to the ClusterIP from the client namespace and reads the
 // answer, within timeout, and says how long it took. Each request has an OS thread of its own in
-// the namespace (netns.NS.Dial runs every dial on one thread, so that a dial hanging on the dead
+// the namespace (netnstest.NS.Dial runs every dial on one thread, so that a dial hanging on the dead
 // Pod would hold up the next ones and make live requests look slow).
 func (n *deadNodeNet) request(timeout time.Duration) (ok bool, took time.Duration) {
 	done := make(chan struct{})

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
-	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
 // waitEvery is how often the tests poll the routers and the speakers for a state.
@@ -47,27 +47,27 @@ func nodeAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(
 type lab struct {
 	t      testing.TB
 	id     string
-	router *netns.NS
-	nodes  []*netns.NS
-	client *netns.NS
+	router *netnstest.NS
+	nodes  []*netnstest.NS
+	client *netnstest.NS
 }
 
 func newLab(t testing.TB, nodes int) *lab {
 	t.Helper()
-	netns.RequireRoot(t)
-	id := netns.RunID(t)
+	netnstest.RequireRoot(t)
+	id := netnstest.RunID(t)
 	l := &lab{t: t, id: id}
-	lan := netns.NewBridge(t, id, "lan")
-	l.router = netns.New(t, id, "r")
+	lan := netnstest.NewBridge(t, id, "lan")
+	l.router = netnstest.New(t, id, "r")
 	lan.Attach(l.router, "eth0", "", netip.PrefixFrom(routerAddr, 24))
 	for i := range nodes {
-		n := netns.New(t, id, fmt.Sprintf("n%d", i))
+		n := netnstest.New(t, id, fmt.Sprintf("n%d", i))
 		lan.Attach(n, "eth0", "", netip.PrefixFrom(nodeAddr(i), 24))
 		n.IP("route", "add", "default", "via", routerAddr.String())
 		l.nodes = append(l.nodes, n)
 	}
-	l.client = netns.New(t, id, "c")
-	netns.Veth(l.router, "toc", l.client, "eth0")
+	l.client = netnstest.New(t, id, "c")
+	netnstest.Veth(l.router, "toc", l.client, "eth0")
 	l.router.AddAddr("toc", netip.MustParsePrefix("10.1.0.1/24"))
 	l.client.AddAddr("eth0", netip.PrefixFrom(clientAddr, 24))
 	l.client.IP("route", "add", "default", "via", "10.1.0.1")
@@ -92,7 +92,7 @@ func (l *lab) dir(name string) string {
 
 // startDaemon runs a command inside ns until the test ends; its output goes to the test log
 // when the test fails.
-func startDaemon(t testing.TB, ns *netns.NS, name string, args ...string) *exec.Cmd {
+func startDaemon(t testing.TB, ns *netnstest.NS, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := ns.Command(name, args...)
 	var out lockedBuffer
@@ -148,12 +148,12 @@ type speakerProc struct {
 	states map[string]SessionState
 }
 
-func startSpeaker(t testing.TB, ns *netns.NS, routerID netip.Addr) *speakerProc {
+func startSpeaker(t testing.TB, ns *netnstest.NS, routerID netip.Addr) *speakerProc {
 	t.Helper()
 	return startSpeakerWith(t, ns, helperConfig{RouterID: routerID, ASN: speakerASN})
 }
 
-func startSpeakerWith(t testing.TB, ns *netns.NS, hc helperConfig) *speakerProc {
+func startSpeakerWith(t testing.TB, ns *netnstest.NS, hc helperConfig) *speakerProc {
 	t.Helper()
 	cfg, err := json.Marshal(hc)
 	if err != nil {

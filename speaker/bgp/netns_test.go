@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
-	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
 // These tests run speakers (each in its own node namespace) against three real BGP daemons in
@@ -145,7 +145,7 @@ func TestECMP(t *testing.T) {
 }
 
 // serveVIP adds the VIP to the node's lo and answers TCP connections on it with the node name.
-func serveVIP(t *testing.T, n *netns.NS, name string) {
+func serveVIP(t *testing.T, n *netnstest.NS, name string) {
 	t.Helper()
 	n.AddAddr("lo", netip.MustParsePrefix("198.51.100.7/32"))
 	ln, err := n.Listen("tcp", "198.51.100.7:8080")

@@ -14,7 +14,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/clock"
 
-	"github.com/frontdesk-lb/frontdesk/test/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 )
 
 // Topology of the netns tests: a bridge in its own namespace joins two node namespaces and a
@@ -27,17 +27,17 @@ import (
 const nsIface = "fdl2-eth"
 
 type topology struct {
-	n1, n2, client *netns.NS
+	n1, n2, client *netnstest.NS
 	mac1, mac2     string
 }
 
 func newTopology(t *testing.T) *topology {
 	t.Helper()
-	netns.RequireRoot(t, "arping", "ping")
+	netnstest.RequireRoot(t, "arping", "ping")
 	// Namespaces are named fdl2-<run id>-<role>.
-	id := "l2-" + netns.RunID(t)
-	br := netns.NewBridge(t, id, "br")
-	tp := &topology{n1: netns.New(t, id, "n1"), n2: netns.New(t, id, "n2"), client: netns.New(t, id, "cl"),
+	id := "l2-" + netnstest.RunID(t)
+	br := netnstest.NewBridge(t, id, "br")
+	tp := &topology{n1: netnstest.New(t, id, "n1"), n2: netnstest.New(t, id, "n2"), client: netnstest.New(t, id, "cl"),
 		mac1: "02:fd:00:00:00:01", mac2: "02:fd:00:00:00:02"}
 	br.Attach(tp.n1, nsIface, tp.mac1, netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64"))
 	br.Attach(tp.n2, nsIface, tp.mac2, netip.MustParsePrefix("10.77.0.2/24"), netip.MustParsePrefix("fd77::2/64"))
@@ -47,7 +47,7 @@ func newTopology(t *testing.T) *topology {
 
 // nsDialer opens the announcer's sockets inside a namespace; sockets keep the namespace they
 // were created in, so only listing interfaces and opening sockets go through it.
-type nsDialer struct{ ns *netns.NS }
+type nsDialer struct{ ns *netnstest.NS }
 
 func (d nsDialer) dialARP(l link) (c frameConn, err error) {
 	if derr := d.ns.Do(func() error { c, err = osDialer{}.dialARP(l); return nil }); derr != nil {
@@ -66,7 +66,7 @@ func (d nsDialer) dialNDP(l link) (c ndpConn, src netip.Addr, err error) {
 // nsAnnouncer runs the real announcer (real interface listing, sockets and link events, real
 // schedule) inside a namespace. Periodic rechecks are an hour apart, so that only link events
 // can explain a reaction to a link change.
-func nsAnnouncer(t *testing.T, ns *netns.NS, onStatus func(map[netip.Addr]VIPStatus)) (*Announcer, *fakeRecorder) {
+func nsAnnouncer(t *testing.T, ns *netnstest.NS, onStatus func(map[netip.Addr]VIPStatus)) (*Announcer, *fakeRecorder) {
 	t.Helper()
 	rec := &fakeRecorder{}
 	d := deps{
@@ -99,7 +99,7 @@ func nsAnnouncer(t *testing.T, ns *netns.NS, onStatus func(map[netip.Addr]VIPSta
 
 // resolve makes the client's kernel resolve ip (the ping itself gets no answer: the VIP is not
 // configured on the node) and returns the MAC it learnt.
-func resolve(ns *netns.NS, ip netip.Addr) string {
+func resolve(ns *netnstest.NS, ip netip.Addr) string {
 	_ = ns.Command("ping", "-c", "1", "-W", "1", ip.String()).Run()
 	return ns.Neigh(nsIface, ip)
 }
@@ -115,7 +115,7 @@ type neighLine struct {
 	text string
 }
 
-func monitorNeigh(t *testing.T, ns *netns.NS) *neighMonitor {
+func monitorNeigh(t *testing.T, ns *netnstest.NS) *neighMonitor {
 	t.Helper()
 	cmd := exec.Command("ip", "-n", ns.Name, "monitor", "neigh")
 	out, err := cmd.StdoutPipe()
@@ -159,8 +159,8 @@ func monitorNeigh(t *testing.T, ns *netns.NS) *neighMonitor {
 }
 
 // waitNeigh polls the client's entry for ip until it is mac, and returns how long that took.
-// ns is the view of the test that calls it (netns.NS.For).
-func waitNeigh(t *testing.T, ns *netns.NS, ip netip.Addr, mac string, limit time.Duration, start time.Time) time.Duration {
+// ns is the view of the test that calls it (netnstest.NS.For).
+func waitNeigh(t *testing.T, ns *netnstest.NS, ip netip.Addr, mac string, limit time.Duration, start time.Time) time.Duration {
 	t.Helper()
 	for {
 		if got := ns.Neigh(nsIface, ip); got == mac {

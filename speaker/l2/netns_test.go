@@ -18,9 +18,9 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
-	"github.com/frontdesk-lb/frontdesk/test/netns"
 )
 
 var (
@@ -32,7 +32,7 @@ var (
 )
 
 // arping asks from the client and returns the MACs that answered (none: "").
-func arping(t *testing.T, ns *netns.NS, ip netip.Addr) string {
+func arping(t *testing.T, ns *netnstest.NS, ip netip.Addr) string {
 	t.Helper()
 	out, err := ns.Command("arping", "-i", nsIface, "-c", "1", "-w", "2", "-r", ip.String()).CombinedOutput()
 	if err != nil {

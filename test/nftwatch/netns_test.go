@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/frontdesk-lb/frontdesk/test/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 )
 
 // TestWatchesAKernel: in a namespace of its own, an element committed right after Start returns
 // is seen, with the time nft printed it; another table's map is not.
 func TestWatchesAKernel(t *testing.T) {
-	netns.RequireRoot(t, "nft", "stdbuf")
-	ns := netns.New(t, netns.RunID(t), "nftw")
+	netnstest.RequireRoot(t, "nft", "stdbuf")
+	ns := netnstest.New(t, netnstest.RunID(t), "nftw")
 	w, err := Start(context.Background(), func(_ context.Context, name string, args ...string) *exec.Cmd {
 		return ns.Command(name, args...)
 	}, "proxy")

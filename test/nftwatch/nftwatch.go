@@ -6,7 +6,7 @@
 // and port; `nft monitor` prints every element as its transaction commits, so the time a line is
 // read is when the kernel started forwarding that address (plus the pipe's delay, well under a
 // millisecond). The proxy benchmarks (test/proxybench) and the lab's first-request milestones
-// (lab/e2e) both read it.
+// (test/e2e/lab) both read it.
 package nftwatch
 
 import (

@@ -23,8 +23,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
-	"github.com/frontdesk-lb/frontdesk/test/netns"
 	"github.com/frontdesk-lb/frontdesk/test/nftwatch"
 	"github.com/frontdesk-lb/frontdesk/test/proc"
 )
@@ -58,7 +58,7 @@ func epAddr(side, i int) netip.Addr {
 // node is one node namespace with its proxy.
 type node struct {
 	name    string // Node object name
-	ns      *netns.NS
+	ns      *netnstest.NS
 	table   string // the proxy's nftables table in the ip and ip6 families
 	healthz string // URL inside ns
 	metrics string // URL inside ns
@@ -87,7 +87,7 @@ var proxyNames = [2]string{"frontdesk", "kube-proxy"}
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	netns.RequireRoot(t, "nft", "stdbuf")
+	netnstest.RequireRoot(t, "nft", "stdbuf")
 	bin, err := controlplane.BinDir()
 	if err != nil {
 		t.Fatal(err)
@@ -110,10 +110,10 @@ func newEnv(t testing.TB) *env {
 	}
 	apiAddr := u.Host
 
-	id := netns.RunID(t)
-	br := netns.NewBridge(t, id, "br")
+	id := netnstest.RunID(t)
+	br := netnstest.NewBridge(t, id, "br")
 	for side := range epRanges {
-		ep := netns.New(t, id, fmt.Sprintf("ep%d", side+1))
+		ep := netnstest.New(t, id, fmt.Sprintf("ep%d", side+1))
 		br.Attach(ep, lanIface, "", lanAddr(byte(11+side)))
 		ep.IP("route", "add", "local", epRanges[side].String(), "dev", "lo")
 		l, err := ep.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", epPort))
@@ -125,7 +125,7 @@ func newEnv(t testing.TB) *env {
 	}
 	kc := e.c.KubeconfigPath
 	for i, name := range proxyNames {
-		n := &node{name: "node-" + name, ns: netns.New(t, id, name[:2])}
+		n := &node{name: "node-" + name, ns: netnstest.New(t, id, name[:2])}
 		br.Attach(n.ns, lanIface, "", lanAddr(byte(1+i)))
 		for side, r := range epRanges {
 			n.ns.IP("route", "add", r.String(), "via", lanAddr(byte(11+side)).Addr().String())
@@ -133,7 +133,7 @@ func newEnv(t testing.TB) *env {
 		// A connect needs a route before the output hook DNATs it; a real node has a default
 		// route. This one points into the test LAN only.
 		n.ns.IP("route", "add", serviceCIDR, "via", lanAddr(11).Addr().String())
-		netns.ForwardLoopback(t, n.ns, apiAddr)
+		netnstest.ForwardLoopback(t, n.ns, apiAddr)
 		e.createNode(n.name, lanAddr(byte(1+i)).Addr())
 		switch i {
 		case frontdesk:

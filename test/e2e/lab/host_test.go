@@ -1,6 +1,6 @@
 //go:build netns && integration
 
-package e2e
+package lab
 
 import (
 	"encoding/json"
@@ -16,8 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
-	"github.com/frontdesk-lb/frontdesk/lab/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 )
 

@@ -1,6 +1,6 @@
 //go:build netns && integration
 
-package e2e
+package lab
 
 import (
 	"fmt"

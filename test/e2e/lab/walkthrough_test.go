@@ -1,6 +1,6 @@
 //go:build netns && integration
 
-package e2e
+package lab
 
 // The Services guide's step-by-step example, unchanged, in a lab of its own, then what the
 // issue asks beyond it. IP plan: lab/README.md (LAN 198.18.0.0/24: router .1, control plane .2,
@@ -23,7 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )

@@ -1,6 +1,6 @@
 //go:build netns
 
-package netns
+package netnstest
 
 import (
 	"context"

@@ -1,6 +1,7 @@
-// Package netns is the lab's seam to Linux network namespaces: named namespaces made and removed
-// with iproute2 (so `ip netns` lists and enters them the usual way), commands run inside one, and
-// sockets opened inside one from a process that lives elsewhere.
+// Package netns is the one seam to Linux network namespaces (the lab uses it, and root tests
+// through netnstest): named namespaces made and removed with iproute2 (so `ip netns` lists and
+// enters them the usual way), commands run inside one, and sockets opened inside one from a process
+// that lives elsewhere.
 package netns
 
 import (

@@ -1,29 +1,27 @@
 //go:build linux
 
-// Package netns builds small networks of Linux network namespaces for root tests: namespaces,
-// bridges, veth pairs, addresses, and sockets opened inside a namespace by the test process
-// itself. Everything a test creates is removed by t.Cleanup, also when the test fails.
+// Package netnstest builds small networks of Linux network namespaces for root tests, over the core
+// the lab uses (internal/netns): namespaces, bridges, veth pairs, addresses, and sockets opened
+// inside a namespace by the test process itself. Everything a test creates is removed by t.Cleanup,
+// also when the test fails.
 //
 // Nothing here touches the machine's own namespace: every link, address, route and sysctl is set
-// inside a namespace the test made, and a test reaches its namespaces only through sockets
-// opened inside them (Listen, Dial) or processes started in them (Command).
-package netns
+// inside a namespace the test made, and a test reaches its namespaces only through sockets opened
+// inside them (Listen, Dial) or processes started in them (Command).
+package netnstest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 )
 
 // RequireRoot skips the test when it does not run as root, and fails it when a tool the package
@@ -55,36 +53,35 @@ func RunID(t testing.TB) string {
 type NS struct {
 	Name string
 	t    testing.TB
-	th   *lazyThread // runs Do; shared with the views For makes
 }
 
 // For returns a view of the namespace whose failing commands fail t, a subtest of the test that
-// made it: a subtest must not call its parent's FailNow. The view shares the namespace's Do
-// thread; the namespace itself still goes with the test that made it.
+// made it: a subtest must not call its parent's FailNow. The namespace itself still goes with the
+// test that made it.
 func (ns *NS) For(t testing.TB) *NS {
-	return &NS{Name: ns.Name, t: t, th: ns.th}
+	return &NS{Name: ns.Name, t: t}
 }
 
 // New makes a namespace named "fd<id>-<role>" with lo up and IPv6 duplicate address detection off
-// (addresses are usable at once), and deletes it when the test ends. id comes from RunID.
+// (addresses are usable at once), and deletes it when the test ends, with any process the test
+// left inside. id comes from RunID.
 func New(t testing.TB, id, role string) *NS {
 	t.Helper()
 	name := "fd" + id + "-" + role
 	if len(name) > 32 {
 		t.Fatalf("namespace name %q is longer than 32 characters", name)
 	}
-	Run(t, "ip", "netns", "add", name)
-	ns := &NS{Name: name, t: t, th: &lazyThread{}}
+	if err := netns.Add(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	ns := &NS{Name: name, t: t}
 	t.Cleanup(func() {
-		ns.th.stop()
-		// Processes still inside keep the namespace alive but not its name; tests stop theirs first.
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("deleting namespace %s: %v\n%s", name, err, out)
+		if err := netns.Delete(context.Background(), name); err != nil {
+			t.Errorf("deleting namespace %s: %v", name, err)
 		}
 	})
 	ns.Sysctl("net.ipv6.conf.all.accept_dad", "0")
 	ns.Sysctl("net.ipv6.conf.default.accept_dad", "0")
-	ns.IP("link", "set", "lo", "up")
 	return ns
 }
 
@@ -113,7 +110,7 @@ func (ns *NS) Exec(args ...string) string {
 
 // Command prepares a command that runs inside the namespace; the caller starts and stops it.
 func (ns *NS) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	return netns.Command(context.Background(), ns.Name, name, args...)
 }
 
 // Sysctl sets a sysctl inside the namespace (net.* keys are per namespace).
@@ -132,16 +129,11 @@ func (ns *NS) AddAddr(iface string, p netip.Prefix) {
 	ns.IP(args...)
 }
 
-// Do runs fn on an OS thread that lives inside the namespace. Sockets keep the namespace they
-// were made in, so a listener or connection opened in fn serves that namespace for its lifetime,
-// from any goroutine. Do itself may be called from several goroutines at once (a component
-// under test opening its sockets from its own goroutines); the calls run one after another.
+// Do runs fn on an OS thread switched into the namespace (netns.Do). Sockets keep the namespace
+// they were made in, so a listener or connection opened in fn serves that namespace for its
+// lifetime, from any goroutine. fn must not open sockets from goroutines it starts.
 func (ns *NS) Do(fn func() error) error {
-	th, err := ns.th.get(ns.Name)
-	if err != nil {
-		return err
-	}
-	return th.do(fn)
+	return netns.Do(ns.Name, fn)
 }
 
 // Listen opens a listener inside the namespace.
@@ -163,76 +155,4 @@ func (ns *NS) Dial(ctx context.Context, network, addr string) (net.Conn, error) 
 	var c net.Conn
 	err := ns.Do(func() (err error) { c, err = (&net.Dialer{}).DialContext(ctx, network, addr); return err })
 	return c, err
-}
-
-// thread is a goroutine locked to an OS thread that entered a namespace. The thread is never
-// unlocked: it exits with the goroutine instead of going back to the runtime's pool while still
-// inside the test's namespace.
-type thread struct {
-	reqs chan func()
-	done chan struct{}
-}
-
-func startThread(name string) (*thread, error) {
-	th := &thread{reqs: make(chan func()), done: make(chan struct{})}
-	ready := make(chan error, 1)
-	go func() {
-		defer close(th.done)
-		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + name)
-		if err == nil {
-			err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
-			_ = f.Close()
-		}
-		ready <- err
-		if err != nil {
-			return
-		}
-		for fn := range th.reqs {
-			fn()
-		}
-	}()
-	if err := <-ready; err != nil {
-		return nil, fmt.Errorf("entering namespace %s: %w", name, err)
-	}
-	return th, nil
-}
-
-// lazyThread starts the namespace's thread on the first Do, once even when that Do comes from
-// several goroutines at once.
-type lazyThread struct {
-	mu sync.Mutex
-	th *thread
-}
-
-func (l *lazyThread) get(name string) (*thread, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.th == nil {
-		th, err := startThread(name)
-		if err != nil {
-			return nil, err
-		}
-		l.th = th
-	}
-	return l.th, nil
-}
-
-func (l *lazyThread) stop() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.th != nil {
-		l.th.stop()
-	}
-}
-
-func (th *thread) do(fn func() error) error {
-	errc := make(chan error, 1)
-	th.reqs <- func() { errc <- fn() }
-	return <-errc
-}
-
-func (th *thread) stop() {
-	close(th.reqs)
-	<-th.done
 }

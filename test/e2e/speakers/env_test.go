@@ -1,6 +1,6 @@
 //go:build netns && integration
 
-package e2e
+package speakers
 
 import (
 	"context"
@@ -24,8 +24,8 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
-	"github.com/frontdesk-lb/frontdesk/test/netns"
 	"github.com/frontdesk-lb/frontdesk/test/proc"
 )
 
@@ -58,8 +58,8 @@ type env struct {
 	c        *controlplane.Cluster
 	kube     kubernetes.Interface
 	api      *client.Clientset
-	nodes    []*netns.NS
-	client   *netns.NS
+	nodes    []*netnstest.NS
+	client   *netnstest.NS
 	speakers []*proc.Proc
 	bins     string
 	keyFile  string
@@ -67,7 +67,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	netns.RequireRoot(t, "curl")
+	netnstest.RequireRoot(t, "curl")
 	e := &env{t: t, bins: proc.Build(t, "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker")}
 	e.c = controlplane.Start(t)
 	e.kube = e.c.Client
@@ -81,18 +81,18 @@ func newEnv(t testing.TB) *env {
 	}
 	apiAddr := hostPort(t, e.c.Config.Host)
 
-	id := netns.RunID(t)
-	br := netns.NewBridge(t, id, "br")
+	id := netnstest.RunID(t)
+	br := netnstest.NewBridge(t, id, "br")
 	for i := range nodeCount {
-		n := netns.New(t, id, fmt.Sprintf("n%d", i+1))
+		n := netnstest.New(t, id, fmt.Sprintf("n%d", i+1))
 		n.Sysctl("net.ipv4.conf.all.arp_ignore", "1")
 		br.Attach(n, lanIface, nodeMAC(i), nodeAddr(i))
 		n.IP("route", "add", "local", poolRoute, "dev", "lo")
-		netns.ForwardLoopback(t, n, apiAddr)
+		netnstest.ForwardLoopback(t, n, apiAddr)
 		e.nodes = append(e.nodes, n)
 		e.createNode(ctx, i)
 	}
-	e.client = netns.New(t, id, "cl")
+	e.client = netnstest.New(t, id, "cl")
 	br.Attach(e.client, lanIface, "02:fd:00:00:00:0c", clientIP)
 
 	e.keyFile = filepath.Join(t.TempDir(), "liveness.key")

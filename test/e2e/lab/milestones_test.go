@@ -1,6 +1,6 @@
 //go:build netns && integration
 
-package e2e
+package lab
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/frontdesk-lb/frontdesk/lab/netns"
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/test/nftwatch"
 )
 
