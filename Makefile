@@ -109,9 +109,23 @@ images-check:
 	    echo "images-check: two builds of one commit differ" >&2; exit 1; fi; \
 	  cat "$$tmp/a.norm"; cat "$$tmp/a.sum"; echo "images-check: two builds gave identical images and archives"
 
+# The frontdesk.dev types' deep copies and CRDs (controller-gen), and their clientset, listers and
+# informers (Kubernetes' code generators, as client-go's own are made) under api/generated, which
+# is removed first so that a kind or method dropped from the types leaves no file behind.
+GEN_PKG = github.com/frontdesk-lb/frontdesk/api/generated
+GEN_FLAGS = --go-header-file=/dev/null
+
 generate:
-	$(TOOL) controller-gen object paths=./api/...
-	$(TOOL) controller-gen crd paths=./api/... output:crd:dir=charts/frontdesk/crds
+	$(TOOL) controller-gen object paths=./api/v1alpha1/...
+	$(TOOL) controller-gen crd paths=./api/v1alpha1/... output:crd:dir=charts/frontdesk/crds
+	rm -rf api/generated
+	$(TOOL) client-gen $(GEN_FLAGS) --clientset-name=versioned --input-base=github.com/frontdesk-lb/frontdesk \
+	  --input=api/v1alpha1 --output-dir=api/generated/clientset --output-pkg=$(GEN_PKG)/clientset
+	$(TOOL) lister-gen $(GEN_FLAGS) --output-dir=api/generated/listers --output-pkg=$(GEN_PKG)/listers \
+	  ./api/v1alpha1
+	$(TOOL) informer-gen $(GEN_FLAGS) --versioned-clientset-package=$(GEN_PKG)/clientset/versioned \
+	  --listers-package=$(GEN_PKG)/listers --output-dir=api/generated/informers \
+	  --output-pkg=$(GEN_PKG)/informers ./api/v1alpha1
 
 # Regenerates, then compares with a copy taken before: any difference means the committed (or
 # working-tree) generated files were stale. Works in a dirty tree, unlike a git status check.

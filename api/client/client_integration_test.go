@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
@@ -262,30 +261,30 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("informers", func(t *testing.T) {
-		stop := make(chan struct{})
-		poolInf := client.NewIPPoolInformer(fd, 0, nil)
-		allocInf := client.NewIPAllocationInformer(fd, 0, nil)
-		adInf := client.NewL2AdvertisementInformer(fd, 0, nil)
-		go poolInf.Run(stop)
-		go allocInf.Run(stop)
-		go adInf.Run(stop)
-		defer close(stop)
-		if !cache.WaitForCacheSync(ctx.Done(), poolInf.HasSynced, allocInf.HasSynced, adInf.HasSynced) {
-			t.Fatal("caches did not sync")
+		ictx, stop := context.WithCancel(ctx)
+		f := client.NewInformerFactory(fd, 0)
+		v := f.Frontdesk().V1alpha1()
+		pools, allocs, ads := v.IPPools(), v.IPAllocations(), v.L2Advertisements()
+		pools.Informer() // each asked for before Start, so that Start runs it
+		allocs.Informer()
+		ads.Informer()
+		f.Start(ictx.Done())
+		defer f.Shutdown()
+		defer stop()
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				t.Fatalf("cache of %v did not sync", typ)
+			}
 		}
-		p, err := client.NewIPPoolLister(poolInf.GetIndexer()).Get("blue")
+		p, err := pools.Lister().Get("blue")
 		if err != nil || p.Spec.Priority != -1 {
 			t.Fatalf("pool lister: %v, %v", p, err)
 		}
-		all, err := client.NewIPAllocationLister(allocInf.GetIndexer()).List(labels.Everything())
+		all, err := allocs.Lister().List(labels.Everything())
 		if err != nil || len(all) != 1 {
 			t.Fatalf("allocation lister: %v, %v", all, err)
 		}
-		byPool, err := allocInf.GetIndexer().ByIndex(client.IndexByPool, "blue")
-		if err != nil || len(byPool) != 1 {
-			t.Fatalf("allocations of pool blue: %v, %v", byPool, err)
-		}
-		ad, err := client.NewL2AdvertisementLister(adInf.GetIndexer()).Get("lan")
+		ad, err := ads.Lister().Get("lan")
 		if err != nil || len(ad.Spec.Interfaces) != 1 {
 			t.Fatalf("L2Advertisement lister: %v, %v", ad, err)
 		}
@@ -311,7 +310,7 @@ func TestClient(t *testing.T) {
 
 // getTable lists resource as kubectl get does, asking the server for a Table: the printer
 // columns with every priority.
-func getTable(ctx context.Context, t *testing.T, fd *client.Clientset, resource string) metav1.Table {
+func getTable(ctx context.Context, t *testing.T, fd client.Interface, resource string) metav1.Table {
 	t.Helper()
 	raw, err := fd.RESTClient().Get().Resource(resource).
 		SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Raw()

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"sync"
 	"testing"
 
@@ -17,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 )
 
@@ -141,30 +141,15 @@ func TestListOptionsEncoding(t *testing.T) {
 	}
 }
 
-func TestPoolIndex(t *testing.T) {
-	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{IndexByPool: IPAllocationPoolIndexFunc})
-	for _, a := range []*v1alpha1.IPAllocation{
-		{ObjectMeta: metav1.ObjectMeta{Name: "198.51.100.7"}, Spec: v1alpha1.IPAllocationSpec{Pool: "blue"}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "198.51.100.8"}, Spec: v1alpha1.IPAllocationSpec{Pool: "green"}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "2001-db8--7"}, Spec: v1alpha1.IPAllocationSpec{Pool: "blue"}},
-	} {
-		if err := idx.Add(a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	keys, err := idx.IndexKeys(IndexByPool, "blue")
-	if err != nil {
+// The generated listers read an informer's cache and name the resource in NotFound errors
+// (v1alpha1.Resource).
+func TestListers(t *testing.T) {
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	if err := idx.Add(&v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: "2001-db8--7"},
+		Spec: v1alpha1.IPAllocationSpec{Pool: "blue"}}); err != nil {
 		t.Fatal(err)
 	}
-	sort.Strings(keys)
-	if d := cmp.Diff([]string{"198.51.100.7", "2001-db8--7"}, keys); d != "" {
-		t.Errorf("blue pool's allocations (-want +got):\n%s", d)
-	}
-	if _, err := IPAllocationPoolIndexFunc(&v1alpha1.IPPool{}); err == nil {
-		t.Error("indexing an IPPool: got no error")
-	}
-	lister := NewIPAllocationLister(idx)
-	a, err := lister.Get("2001-db8--7")
+	a, err := fdlisters.NewIPAllocationLister(idx).Get("2001-db8--7")
 	if err != nil || a.Spec.Pool != "blue" {
 		t.Errorf("lister.Get = %v, %v", a, err)
 	}
@@ -196,13 +181,13 @@ func TestL2AdvertisementLister(t *testing.T) {
 		Spec: v1alpha1.L2AdvertisementSpec{Interfaces: []string{"eth0"}}}); err != nil {
 		t.Fatal(err)
 	}
-	lister := NewL2AdvertisementLister(idx)
+	lister := fdlisters.NewL2AdvertisementLister(idx)
 	a, err := lister.Get("l2")
 	if err != nil || a.Spec.Interfaces[0] != "eth0" {
 		t.Errorf("lister.Get = %v, %v", a, err)
 	}
 	_, err = lister.Get("other")
-	if got, want := fmt.Sprint(err), `l2advertisements.frontdesk.dev "other" not found`; got != want {
+	if got, want := fmt.Sprint(err), `l2advertisement.frontdesk.dev "other" not found`; got != want {
 		t.Errorf("lister.Get of a missing name: %s, want %s", got, want)
 	}
 }

@@ -29,6 +29,9 @@ const ServiceCommunitiesAnnotation = "frontdesk.dev/bgp-communities"
 // +kubebuilder:printcolumn:name="Communities",type=string,JSONPath=`.spec.communities`,priority=1
 // +kubebuilder:printcolumn:name="Local Pref",type=integer,JSONPath=`.spec.localPreference`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +genclient
+// +genclient:nonNamespaced
+// +genclient:noStatus
 type BGPAdvertisement struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

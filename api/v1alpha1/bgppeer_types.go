@@ -24,6 +24,8 @@ import (
 // +kubebuilder:printcolumn:name="Session States",type=string,JSONPath=`.status.sessions[*].state`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule=`!has(self.spec.sourceAddress) || !isIP(self.spec.address) || !isIP(self.spec.sourceAddress) || ip(self.spec.address).family() == ip(self.spec.sourceAddress).family()`,message=`spec.sourceAddress must be of the family of spec.address (both IPv4 or both IPv6)`,fieldPath=`.spec.sourceAddress`
+// +genclient
+// +genclient:nonNamespaced
 type BGPPeer struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

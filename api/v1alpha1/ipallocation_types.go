@@ -31,6 +31,8 @@ import (
 // +kubebuilder:printcolumn:name="Sharing Key",type=string,JSONPath=`.spec.sharingKey`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule=`!isIP(self.spec.address) || !ip.isCanonical(self.spec.address) || self.metadata.name == (ip(self.spec.address).family() == 4 ? self.spec.address : (self.spec.address.startsWith(':') ? '0' : "") + self.spec.address.replace(':', '-') + (self.spec.address.endsWith(':') ? '0' : ""))`,messageExpression=`'metadata.name must be ' + (ip(self.spec.address).family() == 4 ? self.spec.address : (self.spec.address.startsWith(':') ? '0' : "") + self.spec.address.replace(':', '-') + (self.spec.address.endsWith(':') ? '0' : "")) + ', the name of address ' + self.spec.address + ' (IPv6 addresses are named with - for :, as in 2001-db8--7 for 2001:db8::7)'`,message=`metadata.name must encode spec.address: the address itself for IPv4, the address with - for : for IPv6 (2001-db8--7 for 2001:db8::7)`,fieldPath=`.spec.address`
+// +genclient
+// +genclient:nonNamespaced
 type IPAllocation struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

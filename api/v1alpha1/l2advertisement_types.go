@@ -24,6 +24,9 @@ import (
 // +kubebuilder:printcolumn:name="IP Pool Selectors",type=string,JSONPath=`.spec.ipPoolSelectors`,priority=1
 // +kubebuilder:printcolumn:name="Node Selectors",type=string,JSONPath=`.spec.nodeSelectors`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +genclient
+// +genclient:nonNamespaced
+// +genclient:noStatus
 type L2Advertisement struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

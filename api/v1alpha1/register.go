@@ -19,6 +19,12 @@ var (
 	L2AdvertisementsResource = SchemeGroupVersion.WithResource("l2advertisements")
 )
 
+// Resource returns the group and resource of a resource name of this group (the generated
+// listers name resources with it in their NotFound errors).
+func Resource(resource string) schema.GroupResource {
+	return SchemeGroupVersion.WithResource(resource).GroupResource()
+}
+
 var (
 	// SchemeBuilder registers the types of this package.
 	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)

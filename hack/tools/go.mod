@@ -7,6 +7,9 @@ tool (
 	github.com/osrg/gobgp/v4/cmd/gobgp
 	github.com/osrg/gobgp/v4/cmd/gobgpd
 	golang.org/x/perf/cmd/benchstat
+	k8s.io/code-generator/cmd/client-gen
+	k8s.io/code-generator/cmd/informer-gen
+	k8s.io/code-generator/cmd/lister-gen
 	sigs.k8s.io/controller-tools/cmd/controller-gen
 )
 

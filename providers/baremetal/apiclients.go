@@ -10,7 +10,7 @@ import (
 type poolClient = poolStatusWriter
 
 type apiClients struct {
-	set    *client.Clientset
+	set    client.Interface
 	pools  poolClient
 	allocs ipAllocations
 }

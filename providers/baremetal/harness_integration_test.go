@@ -34,7 +34,7 @@ import (
 type env struct {
 	c    *controlplane.Cluster
 	kube kubernetes.Interface
-	api  *client.Clientset
+	api  client.Interface
 	cfg  *rest.Config
 }
 

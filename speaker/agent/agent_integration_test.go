@@ -133,7 +133,7 @@ func TestAgentsAnnounceAndFailOver(t *testing.T) {
 		go func() {
 			done <- runLoop(actx, c.Client, LoopConfig{
 				Config: loop.Config{NodeName: name, API: api, Membership: mem,
-					Informers: loop.NewInformers(c.Client, api, nil, time.Minute), Logger: klog.FromContext(actx)},
+					Informers: loop.NewInformers(c.Client, api, time.Minute), Logger: klog.FromContext(actx)},
 				L2: &l2mode.Config{NodeName: name, Announcer: ann, Logger: klog.FromContext(actx)},
 			})
 		}()

@@ -64,12 +64,12 @@ func agentHelper(cfgJSON string) int {
 		return 2
 	}
 	// The clients, informers and loop the speaker's start builds for --bgp, without layer 2.
-	readers, err := newClients(cfg, true, "informers'")
+	readers, err := newClients(cfg, "informers'")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	writers, err := newClients(cfg, true, "writers'")
+	writers, err := newClients(cfg, "writers'")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -78,8 +78,8 @@ func agentHelper(cfgJSON string) int {
 	defer klog.Flush()
 	err = runLoop(ctx, writers.kube, LoopConfig{
 		Config: loop.Config{NodeName: hc.Node, API: writers.api, Logger: log,
-			Informers: loop.NewInformers(readers.kube, readers.api, readers.bgp, resyncPeriod)},
-		BGP: &bgpmode.Config{NodeName: hc.Node, Namespace: hc.Namespace, BGP: writers.bgp,
+			Informers: loop.NewInformers(readers.kube, readers.api, resyncPeriod)},
+		BGP: &bgpmode.Config{NodeName: hc.Node, Namespace: hc.Namespace, BGP: writers.api,
 			NewSpeaker: bgpmode.GoBGP(hc.ASN), Logger: log},
 	})
 	if err != nil {
@@ -125,10 +125,6 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 		tb.Fatal(err)
 	}
 	api, err := client.NewForConfig(c.Config)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	bgpAPI, err := client.NewBGPForConfig(c.Config)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -231,9 +227,9 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 	must(kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "frontdesk"}}, metav1.CreateOptions{}))
 	must(api.IPPools().Create(ctx, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "blue"},
 		Spec: v1alpha1.IPPoolSpec{Addresses: []string{"198.51.100.0/24"}}}, metav1.CreateOptions{}))
-	must(bgpAPI.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "r"},
+	must(api.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "r"},
 		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.0.1", PeerASN: 64512, LocalASN: 64513}}, metav1.CreateOptions{}))
-	must(bgpAPI.BGPAdvertisements().Create(ctx, &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "all"}}, metav1.CreateOptions{}))
+	must(api.BGPAdvertisements().Create(ctx, &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "all"}}, metav1.CreateOptions{}))
 
 	hc, _ := json.Marshal(agentHelperConfig{Kubeconfig: c.KubeconfigPath, Node: "node-0", Namespace: "frontdesk", ASN: 64513})
 	self, err := os.Executable()
@@ -277,7 +273,7 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 		tb.Fatalf("%s: after %v: %s", what, timeout, last)
 	}
 	poll("the BGPPeer status shows node-0 Established", 60*time.Second, func() string {
-		p, err := bgpAPI.BGPPeers().Get(ctx, "r", metav1.GetOptions{})
+		p, err := api.BGPPeers().Get(ctx, "r", metav1.GetOptions{})
 		if err != nil {
 			return err.Error()
 		}

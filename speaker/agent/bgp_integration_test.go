@@ -90,10 +90,6 @@ func TestBGPAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bgpAPI, err := client.NewBGPForConfig(c.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	kube := c.Client
 	vip := netip.MustParseAddr("198.51.100.7")
 	must := func(_ any, err error) {
@@ -114,16 +110,16 @@ func TestBGPAgent(t *testing.T) {
 		Data: map[string][]byte{"password": []byte("s3cret")}}, metav1.CreateOptions{}))
 	must(api.IPPools().Create(ctx, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "blue"},
 		Spec: v1alpha1.IPPoolSpec{Addresses: []string{"198.51.100.0/24"}}}, metav1.CreateOptions{}))
-	must(bgpAPI.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor1"},
+	must(api.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor1"},
 		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.0.1", PeerASN: 64512, LocalASN: 64513,
 			PasswordSecret: &v1alpha1.SecretKeyRef{Name: "tor-password"}}}, metav1.CreateOptions{}))
-	must(bgpAPI.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor2"},
+	must(api.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor2"},
 		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.0.2", PeerASN: 64512, LocalASN: 64513,
 			PasswordSecret: &v1alpha1.SecretKeyRef{Name: "missing"}}}, metav1.CreateOptions{}))
-	must(bgpAPI.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "other-rack"},
+	must(api.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "other-rack"},
 		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.1.1", PeerASN: 64512, LocalASN: 64513,
 			NodeSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "b"}}}}}, metav1.CreateOptions{}))
-	must(bgpAPI.BGPAdvertisements().Create(ctx, &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "all"},
+	must(api.BGPAdvertisements().Create(ctx, &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "all"},
 		Spec: v1alpha1.BGPAdvertisementSpec{Communities: []string{"65000:100"}}}, metav1.CreateOptions{}))
 	svc, err := kube.CoreV1().Services("default").Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{v1alpha1.ServiceCommunitiesAnnotation: "65000:7"}},
@@ -146,8 +142,8 @@ func TestBGPAgent(t *testing.T) {
 	go func() {
 		done <- runLoop(actx, kube, LoopConfig{
 			Config: loop.Config{NodeName: "node-1", API: api,
-				Informers: loop.NewInformers(kube, api, bgpAPI, time.Minute), Logger: klog.FromContext(actx)},
-			BGP: &bgpmode.Config{NodeName: "node-1", Namespace: "frontdesk", BGP: bgpAPI, Logger: klog.FromContext(actx),
+				Informers: loop.NewInformers(kube, api, time.Minute), Logger: klog.FromContext(actx)},
+			BGP: &bgpmode.Config{NodeName: "node-1", Namespace: "frontdesk", BGP: api, Logger: klog.FromContext(actx),
 				NewSpeaker: func(id netip.Addr, listen bool, onState func(bgp.SessionState)) (bgpmode.Speaker, error) {
 					fake.mu.Lock()
 					fake.routerID, fake.onState = id, onState
@@ -212,7 +208,7 @@ func TestBGPAgent(t *testing.T) {
 		return ""
 	})
 	sessions := func(peer string) string {
-		p, err := bgpAPI.BGPPeers().Get(ctx, peer, metav1.GetOptions{})
+		p, err := api.BGPPeers().Get(ctx, peer, metav1.GetOptions{})
 		if err != nil {
 			return err.Error()
 		}

@@ -57,7 +57,7 @@ func testAgentWaitsForTheNodeProxy(t *testing.T, notified bool) {
 	go func() {
 		done <- runLoop(actx, c.Client, LoopConfig{
 			Config: loop.Config{NodeName: "node-1", API: api, Membership: w.member(),
-				Informers: loop.NewInformers(c.Client, api, nil, time.Minute), Logger: klog.FromContext(actx)},
+				Informers: loop.NewInformers(c.Client, api, time.Minute), Logger: klog.FromContext(actx)},
 			L2: &l2mode.Config{NodeName: "node-1", Announcer: ann, Logger: klog.FromContext(actx),
 				Forwards: func(a netip.Addr) bool { return a == vip && forwards.Load() }, ForwardsChanged: changed},
 		})

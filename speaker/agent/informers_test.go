@@ -108,7 +108,7 @@ func startWatchServer(t *testing.T) (*watchServer, clients) {
 	s := &watchServer{starts: map[string]int{}, watches: map[string]int{}}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	c, err := newClients(&rest.Config{Host: srv.URL}, true, "test's")
+	c, err := newClients(&rest.Config{Host: srv.URL}, "test's")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func loopConfig(c clients, set *loop.Informers, withBGP bool, synced func()) Loo
 		L2:     &l2mode.Config{NodeName: "n1", Announcer: nopAnnouncer{}, Synced: synced},
 	}
 	if withBGP {
-		cfg.BGP = &bgpmode.Config{NodeName: "n1", Namespace: "frontdesk-system", BGP: c.bgp,
+		cfg.BGP = &bgpmode.Config{NodeName: "n1", Namespace: "frontdesk-system", BGP: c.api,
 			NewSpeaker: func(netip.Addr, bool, func(bgp.SessionState)) (bgpmode.Speaker, error) {
 				return nil, fmt.Errorf("no speaker in this test") // no Node, so never called
 			}}
@@ -156,7 +156,7 @@ func TestLoopWatchesEachResourceOnce(t *testing.T) {
 	synced := make(chan struct{})
 	errs := make(chan error, 1)
 	wg.Go(func() {
-		errs <- runLoop(ctx, c.kube, loopConfig(c, loop.NewInformers(c.kube, c.api, c.bgp, time.Hour), true, func() { close(synced) }))
+		errs <- runLoop(ctx, c.kube, loopConfig(c, loop.NewInformers(c.kube, c.api, time.Hour), true, func() { close(synced) }))
 	})
 	// The loop runs its protocols only once every informer of the set has synced.
 	select {
@@ -189,9 +189,9 @@ func TestLoopsOnTheirOwnInformersWatchTwice(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() {
-		_ = runLoop(ctx, c.kube, loopConfig(c, loop.NewInformers(c.kube, c.api, nil, time.Hour), false, nil))
+		_ = runLoop(ctx, c.kube, loopConfig(c, loop.NewInformers(c.kube, c.api, time.Hour), false, nil))
 	})
-	bgpAlone := loopConfig(c, loop.NewInformers(c.kube, c.api, c.bgp, time.Hour), true, nil)
+	bgpAlone := loopConfig(c, loop.NewInformers(c.kube, c.api, time.Hour), true, nil)
 	bgpAlone.L2 = nil
 	wg.Go(func() { _ = runLoop(ctx, c.kube, bgpAlone) })
 	shared := []string{"services", "endpointslices", "nodes", "ippools", "ipallocations"}

@@ -89,16 +89,15 @@ const (
 	clientBurst = 100
 )
 
-// clients are one set of the speaker's clients; bgp is nil without --bgp.
+// clients are one set of the speaker's clients.
 type clients struct {
 	kube kubernetes.Interface
-	api  client.Interface
-	bgp  client.BGPInterface
+	api  client.Interface // every frontdesk.dev kind, BGP's too
 }
 
 // newClients builds a set of clients over cfg with a rate limit of its own; whose names them in
 // errors.
-func newClients(cfg *rest.Config, withBGP bool, whose string) (c clients, err error) {
+func newClients(cfg *rest.Config, whose string) (c clients, err error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = clientQPS, clientBurst
 	if c.kube, err = kubernetes.NewForConfig(cfg); err != nil {
@@ -106,11 +105,6 @@ func newClients(cfg *rest.Config, withBGP bool, whose string) (c clients, err er
 	}
 	if c.api, err = client.NewForConfig(cfg); err != nil {
 		return c, fmt.Errorf("building the %s frontdesk.dev client: %w", whose, err)
-	}
-	if withBGP {
-		if c.bgp, err = client.NewBGPForConfig(cfg); err != nil {
-			return c, fmt.Errorf("building the %s frontdesk.dev BGP client: %w", whose, err)
-		}
 	}
 	return c, nil
 }

@@ -70,11 +70,11 @@ func start(stop context.Context, o Options) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	readers, err := newClients(cfg, o.BGP.Enabled, "informers'")
+	readers, err := newClients(cfg, "informers'")
 	if err != nil {
 		return nil, err
 	}
-	writers, err := newClients(cfg, o.BGP.Enabled, "writers'")
+	writers, err := newClients(cfg, "writers'")
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func start(stop context.Context, o Options) (*process, error) {
 	startDeadNodes(p.runCtx, o, p.np, p.mem, rec, p.log, p.wg.Go)
 
 	// One informer set, one loop, layer 2 and BGP as its protocols.
-	p.set = loop.NewInformers(readers.kube, readers.api, readers.bgp, resyncPeriod)
+	p.set = loop.NewInformers(readers.kube, readers.api, resyncPeriod)
 	lc := LoopConfig{
 		Config: loop.Config{NodeName: o.NodeName, API: writers.api, Informers: p.set, Membership: p.mem,
 			LivenessPort: o.LivenessPort, Classes: o.Classes, Events: rec, Logger: p.log},
@@ -132,7 +132,7 @@ func start(stop context.Context, o Options) (*process, error) {
 	}
 	if o.BGP.Enabled {
 		// With the node proxy in this process, nothing is advertised before it forwards.
-		lc.BGP = &bgpmode.Config{NodeName: o.NodeName, Namespace: o.Namespace, BGP: writers.bgp,
+		lc.BGP = &bgpmode.Config{NodeName: o.NodeName, Namespace: o.Namespace, BGP: writers.api,
 			NewSpeaker: bgpmode.GoBGP(o.BGP.ASN), Ready: p.np.ready(), Logger: p.log}
 	}
 	if p.loop, p.bgp, err = NewLoop(lc); err != nil {

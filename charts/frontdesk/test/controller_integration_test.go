@@ -335,7 +335,7 @@ func runSpeaker(t *testing.T, c *controlplane.Cluster, node string, vip netip.Ad
 	go func() {
 		done <- runLoop(runCtx, kube, agent.LoopConfig{
 			Config: loop.Config{NodeName: node, API: api, Membership: alone{node, make(chan struct{})},
-				Informers: loop.NewInformers(kube, api, nil, time.Minute)},
+				Informers: loop.NewInformers(kube, api, time.Minute)},
 			L2: &l2mode.Config{NodeName: node, Announcer: announceAll{}},
 		})
 	}()

@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
+	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp"
@@ -63,7 +64,7 @@ type Config struct {
 	// Namespace holds the BGPPeers' password Secrets (the speakers' own namespace).
 	Namespace string
 	// BGP writes this node's entries of BGPPeer.status.sessions.
-	BGP        client.BGPInterface
+	BGP        client.Interface
 	NewSpeaker NewSpeaker
 	// Ready, when not nil, holds everything back until it is closed: with the node proxy in the
 	// speaker's process, nothing is advertised before it forwards.
@@ -78,8 +79,8 @@ type Protocol struct {
 	log klog.Logger
 
 	secrets corelisters.SecretLister
-	peers   client.BGPPeerLister
-	ads     client.BGPAdvertisementLister
+	peers   fdlisters.BGPPeerLister
+	ads     fdlisters.BGPAdvertisementLister
 	wake    chan struct{}
 
 	speaker  Speaker
@@ -117,8 +118,8 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 	return &Protocol{
 		cfg: cfg, log: cfg.Logger.WithName("bgp"),
 		secrets:    corelisters.NewSecretLister(set.Secrets(cfg.Namespace).GetIndexer()),
-		peers:      client.NewBGPPeerLister(set.BGPPeers().GetIndexer()),
-		ads:        client.NewBGPAdvertisementLister(set.BGPAdvertisements().GetIndexer()),
+		peers:      fdlisters.NewBGPPeerLister(set.BGPPeers().GetIndexer()),
+		ads:        fdlisters.NewBGPAdvertisementLister(set.BGPAdvertisements().GetIndexer()),
 		wake:       make(chan struct{}, 1),
 		advertised: map[netip.Addr]bool{},
 		refused:    map[routes.RefusedCommunity]bool{},

@@ -19,7 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
-	"github.com/frontdesk-lb/frontdesk/api/client"
+	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
@@ -69,7 +69,7 @@ type Config struct {
 type Protocol struct {
 	cfg Config
 	log klog.Logger
-	ads client.L2AdvertisementLister
+	ads fdlisters.L2AdvertisementLister
 
 	prev     announce.Plan
 	alive    map[string]bool       // the liveness of the previous run, to notice peers coming back
@@ -97,7 +97,7 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 	}
 	return &Protocol{
 		cfg: cfg, log: cfg.Logger.WithName("l2"),
-		ads:           client.NewL2AdvertisementLister(set.L2Advertisements().GetIndexer()),
+		ads:           fdlisters.NewL2AdvertisementLister(set.L2Advertisements().GetIndexer()),
 		events:        map[netip.Addr]string{},
 		badRules:      map[string]string{},
 		contestedSeen: map[netip.Addr]string{},

@@ -19,29 +19,25 @@ import (
 // at once.
 type Informers struct {
 	kube   kubernetes.Interface
-	api    client.Interface
-	bgp    client.BGPInterface
 	resync time.Duration
 
-	factory informers.SharedInformerFactory
+	factory informers.SharedInformerFactory // the built-in kinds
+	fd      client.InformerFactory          // the frontdesk.dev kinds
 
 	mu       sync.Mutex
 	byNS     map[string]informers.SharedInformerFactory // Secrets of one namespace
-	custom   map[string]cache.SharedIndexInformer       // frontdesk.dev kinds, by kind
 	stop     <-chan struct{}                            // set by Start
 	shutdown bool
-	wg       sync.WaitGroup // the custom informers' goroutines
 	all      []cache.SharedIndexInformer
 }
 
-// NewInformers returns an unstarted set over the clients. bgp may be nil when no loop reads the
-// BGP kinds.
-func NewInformers(kube kubernetes.Interface, api client.Interface, bgp client.BGPInterface, resync time.Duration) *Informers {
+// NewInformers returns an unstarted set over the clients.
+func NewInformers(kube kubernetes.Interface, api client.Interface, resync time.Duration) *Informers {
 	return &Informers{
-		kube: kube, api: api, bgp: bgp, resync: resync,
+		kube: kube, resync: resync,
 		factory: informers.NewSharedInformerFactory(kube, resync),
+		fd:      client.NewInformerFactory(api, resync),
 		byNS:    map[string]informers.SharedInformerFactory{},
-		custom:  map[string]cache.SharedIndexInformer{},
 	}
 }
 
@@ -54,11 +50,9 @@ func (s *Informers) Start(ctx context.Context) {
 	}
 	s.stop = ctx.Done()
 	s.factory.Start(s.stop)
+	s.fd.Start(s.stop)
 	for _, f := range s.byNS {
 		f.Start(s.stop)
-	}
-	for _, inf := range s.custom {
-		s.runLocked(inf)
 	}
 }
 
@@ -69,25 +63,25 @@ func (s *Informers) Shutdown() {
 	s.shutdown = true
 	s.mu.Unlock()
 	s.factory.Shutdown()
+	s.fd.Shutdown()
 	for _, f := range s.byNS {
 		f.Shutdown()
 	}
-	s.wg.Wait()
 }
 
 // Services, EndpointSlices and Nodes are cluster-wide informers of the core factory.
 func (s *Informers) Services() cache.SharedIndexInformer {
-	return s.core(func() cache.SharedIndexInformer { return s.factory.Core().V1().Services().Informer() })
+	return s.from(s.factory, func() cache.SharedIndexInformer { return s.factory.Core().V1().Services().Informer() })
 }
 
 // EndpointSlices: see Services.
 func (s *Informers) EndpointSlices() cache.SharedIndexInformer {
-	return s.core(func() cache.SharedIndexInformer { return s.factory.Discovery().V1().EndpointSlices().Informer() })
+	return s.from(s.factory, func() cache.SharedIndexInformer { return s.factory.Discovery().V1().EndpointSlices().Informer() })
 }
 
 // Nodes: see Services.
 func (s *Informers) Nodes() cache.SharedIndexInformer {
-	return s.core(func() cache.SharedIndexInformer { return s.factory.Core().V1().Nodes().Informer() })
+	return s.from(s.factory, func() cache.SharedIndexInformer { return s.factory.Core().V1().Nodes().Informer() })
 }
 
 // Secrets watches the Secrets of one namespace only (the BGP passwords), not the cluster's.
@@ -107,58 +101,43 @@ func (s *Informers) Secrets(namespace string) cache.SharedIndexInformer {
 	return inf
 }
 
-func (s *Informers) core(get func() cache.SharedIndexInformer) cache.SharedIndexInformer {
+// from returns the informer get makes from factory f (which makes each one once), tracked and, when
+// the set already runs, started.
+func (s *Informers) from(f interface{ Start(<-chan struct{}) }, get func() cache.SharedIndexInformer) cache.SharedIndexInformer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inf := get() // the factory creates each informer once
+	inf := get()
 	s.trackLocked(inf)
 	if s.stop != nil {
-		s.factory.Start(s.stop)
+		f.Start(s.stop)
 	}
 	return inf
 }
 
 // IPPools, IPAllocations, L2Advertisements, BGPPeers and BGPAdvertisements are the frontdesk.dev
-// kinds, which have no factory of their own.
+// kinds, from their own factory.
 func (s *Informers) IPPools() cache.SharedIndexInformer {
-	return s.own("IPPool", func() cache.SharedIndexInformer { return client.NewIPPoolInformer(s.api, s.resync, nil) })
+	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().IPPools().Informer() })
 }
 
 // IPAllocations: see IPPools.
 func (s *Informers) IPAllocations() cache.SharedIndexInformer {
-	return s.own("IPAllocation", func() cache.SharedIndexInformer { return client.NewIPAllocationInformer(s.api, s.resync, nil) })
+	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().IPAllocations().Informer() })
 }
 
 // L2Advertisements: see IPPools.
 func (s *Informers) L2Advertisements() cache.SharedIndexInformer {
-	return s.own("L2Advertisement", func() cache.SharedIndexInformer {
-		return client.NewL2AdvertisementInformer(s.api, s.resync, nil)
-	})
+	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().L2Advertisements().Informer() })
 }
 
-// BGPPeers: see IPPools; the set needs its BGP client.
+// BGPPeers: see IPPools.
 func (s *Informers) BGPPeers() cache.SharedIndexInformer {
-	return s.own("BGPPeer", func() cache.SharedIndexInformer { return client.NewBGPPeerInformer(s.bgp, s.resync) })
+	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().BGPPeers().Informer() })
 }
 
-// BGPAdvertisements: see BGPPeers.
+// BGPAdvertisements: see IPPools.
 func (s *Informers) BGPAdvertisements() cache.SharedIndexInformer {
-	return s.own("BGPAdvertisement", func() cache.SharedIndexInformer { return client.NewBGPAdvertisementInformer(s.bgp, s.resync) })
-}
-
-func (s *Informers) own(kind string, build func() cache.SharedIndexInformer) cache.SharedIndexInformer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if inf, ok := s.custom[kind]; ok {
-		return inf
-	}
-	inf := build()
-	s.custom[kind] = inf
-	s.all = append(s.all, inf)
-	if s.stop != nil {
-		s.runLocked(inf)
-	}
-	return inf
+	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().BGPAdvertisements().Informer() })
 }
 
 // All lists every informer asked for so far.
@@ -172,11 +151,6 @@ func (s *Informers) trackLocked(inf cache.SharedIndexInformer) {
 	if !slices.Contains(s.all, inf) {
 		s.all = append(s.all, inf)
 	}
-}
-
-func (s *Informers) runLocked(inf cache.SharedIndexInformer) {
-	stop := s.stop
-	s.wg.Go(func() { inf.Run(stop) })
 }
 
 // handle adds one loop's handler to informers; the returned remove takes it off again, so that

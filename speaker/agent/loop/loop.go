@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
+	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
 
@@ -102,8 +103,8 @@ type Loop struct {
 	services corelisters.ServiceLister
 	slices   discoverylisters.EndpointSliceLister
 	nodes    corelisters.NodeLister
-	pools    client.IPPoolLister
-	allocs   client.IPAllocationLister
+	pools    fdlisters.IPPoolLister
+	allocs   fdlisters.IPAllocationLister
 
 	dirty   chan struct{}
 	retire  chan retirement
@@ -135,8 +136,8 @@ func New(cfg Config) (*Loop, error) {
 		services: corelisters.NewServiceLister(set.Services().GetIndexer()),
 		slices:   discoverylisters.NewEndpointSliceLister(set.EndpointSlices().GetIndexer()),
 		nodes:    corelisters.NewNodeLister(set.Nodes().GetIndexer()),
-		pools:    client.NewIPPoolLister(set.IPPools().GetIndexer()),
-		allocs:   client.NewIPAllocationLister(set.IPAllocations().GetIndexer()),
+		pools:    fdlisters.NewIPPoolLister(set.IPPools().GetIndexer()),
+		allocs:   fdlisters.NewIPAllocationLister(set.IPAllocations().GetIndexer()),
 		dirty:    make(chan struct{}, 1),
 		retire:   make(chan retirement),
 		done:     make(chan struct{}),

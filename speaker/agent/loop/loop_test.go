@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
-	"github.com/frontdesk-lb/frontdesk/api/client"
+	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 )
 
@@ -73,7 +73,7 @@ func TestLoopRunsProtocolsAndRetires(t *testing.T) {
 		cfg: Config{NodeName: "n1", API: api, MinInterval: time.Millisecond}, log: klog.Background(),
 		protocols: []Protocol{p1, p2},
 		services:  corelisters.NewServiceLister(idx()), slices: discoverylisters.NewEndpointSliceLister(idx()),
-		nodes: corelisters.NewNodeLister(idx()), pools: client.NewIPPoolLister(idx()), allocs: base.allocs,
+		nodes: corelisters.NewNodeLister(idx()), pools: fdlisters.NewIPPoolLister(idx()), allocs: base.allocs,
 		dirty: make(chan struct{}, 1), retire: make(chan retirement), done: make(chan struct{}),
 		events: ServiceEvents(record.NewFakeRecorder(10), corelisters.NewServiceLister(idx())),
 	}

@@ -15,22 +15,23 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
+	fdv1alpha1 "github.com/frontdesk-lb/frontdesk/api/generated/clientset/versioned/typed/api/v1alpha1"
+	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 )
 
 // fakeAllocations is the API server's IPAllocations: Get and UpdateStatus, with optimistic
 // concurrency on a resourceVersion, and a count of the writes.
 type fakeAllocations struct {
-	client.IPAllocationInterface // the rest is not called
-	mu                           sync.Mutex
-	objs                         map[string]*v1alpha1.IPAllocation
-	writes                       int
-	conflicts                    int // the next writes that fail with a conflict
+	client.Interface                 // the other kinds are not called
+	fdv1alpha1.IPAllocationInterface // nor the other methods
+	mu                               sync.Mutex
+	objs                             map[string]*v1alpha1.IPAllocation
+	writes                           int
+	conflicts                        int // the next writes that fail with a conflict
 }
 
-func (f *fakeAllocations) IPPools() client.IPPoolInterface                   { return nil }
-func (f *fakeAllocations) L2Advertisements() client.L2AdvertisementInterface { return nil }
-func (f *fakeAllocations) IPAllocations() client.IPAllocationInterface       { return f }
+func (f *fakeAllocations) IPAllocations() fdv1alpha1.IPAllocationInterface { return f }
 
 var allocationsResource = schema.GroupResource{Group: "frontdesk.dev", Resource: "ipallocations"}
 
@@ -116,7 +117,7 @@ func newTestLoop(t *testing.T, objs ...*v1alpha1.IPAllocation) (*Loop, *fakeAllo
 			t.Fatal(err)
 		}
 	}
-	l := &Loop{cfg: Config{NodeName: "n1", API: api}, log: klog.Background(), allocs: client.NewIPAllocationLister(idx)}
+	l := &Loop{cfg: Config{NodeName: "n1", API: api}, log: klog.Background(), allocs: fdlisters.NewIPAllocationLister(idx)}
 	return l, api, objs
 }
 

@@ -66,7 +66,7 @@ func testBGP(t *testing.T, l *lab) {
 	// Every node's session runs BFD with the router (the chart's BGPPeer asks for it, gobgpd's
 	// peer group too), so that a node's failure takes it out of the route within a second.
 	eventually(t, 30*time.Second, "BFD Up on every node's session with the router", func() (bool, string) {
-		p, err := l.bgp.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
+		p, err := l.api.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}

@@ -36,7 +36,6 @@ type lab struct {
 	plan topology.Plan
 	kube kubernetes.Interface
 	api  client.Interface
-	bgp  client.BGPInterface
 	repo string
 }
 
@@ -149,9 +148,6 @@ func startLab(t testing.TB, proxy, bin string) *lab {
 		t.Fatal(err)
 	}
 	if l.api, err = client.NewForConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if l.bgp, err = client.NewBGPForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
 	return l

@@ -57,7 +57,7 @@ type env struct {
 	t        testing.TB
 	c        *controlplane.Cluster
 	kube     kubernetes.Interface
-	api      *client.Clientset
+	api      client.Interface
 	nodes    []*netnstest.NS
 	client   *netnstest.NS
 	speakers []*proc.Proc
