@@ -34,11 +34,11 @@ HELM = $(shell bash hack/helm.sh --print)
 # Packages holding tests of a tier, found by their build tag so that a tier starts its heavy fixtures
 # (a control plane, network namespaces) only where they are used.
 tier_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\b$(1)\b' . 2>/dev/null \
-	| grep -v -e '^./test/tools/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' | xargs -r -n1 dirname | sort -u)
+	| grep -v -e '^./hack/k8s/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' | xargs -r -n1 dirname | sort -u)
 # The integration tier leaves out files that also need root (netns): the netns tier runs those,
 # and a package made only of them has nothing to build without the tag.
 integration_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\bintegration\b' . 2>/dev/null \
-	| grep -v -e '^./test/tools/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' \
+	| grep -v -e '^./hack/k8s/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' \
 	| xargs -r grep -L -E '^//go:build .*\bnetns\b' | xargs -r -n1 dirname | sort -u)
 
 .PHONY: all version build images images-check images-lock generate verify-generated unit unit-race lint fmt deps k8s-tools integration netns test bench lab lab-down clean help
@@ -154,7 +154,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 lint: verify-generated
-	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' | grep -v -e '^test/tools/' -e '^hack/tools/')); \
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' | grep -v -e '^hack/k8s/' -e '^hack/tools/')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags integration,netns ./...
 	$(TOOL) golangci-lint run --allow-serial-runners --build-tags integration,netns ./...
@@ -165,9 +165,9 @@ deps:
 	@bash hack/install-deps.sh
 
 k8s-tools:
-	@bash test/tools/build.sh
+	@bash hack/k8s/build.sh
 
-K8S_BIN = $(shell bash test/tools/build.sh --print-dir)
+K8S_BIN = $(shell bash hack/k8s/build.sh --print-dir)
 
 integration: k8s-tools
 	@pkgs="$(integration_pkgs)"; if [ -z "$$pkgs" ]; then echo "integration: no tests"; exit 0; fi; \

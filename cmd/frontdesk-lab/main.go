@@ -57,7 +57,7 @@ func run(ctx context.Context, sub string, args []string) error {
 	fs.StringVar(&o.Proxy, "proxy", supervisor.ProxyFrontdesk, "node proxy: frontdesk (frontdesk-speaker --proxy=nftables) or kube-proxy (the real one, nftables mode)")
 	fs.BoolVar(&o.BGP, "bgp", true, "speakers announce the IPPool \"bgp\" (198.18.100.0/24) to the router over BGP; --bgp=false: ARP only")
 	fs.StringVar(&o.Repo, "repo", "", "the frontdesk checkout to build from (default: the one holding the working directory)")
-	fs.StringVar(&o.K8sBin, "k8s-bin", "", "folder of the pinned Kubernetes binaries (default: test/tools/build.sh --print-dir)")
+	fs.StringVar(&o.K8sBin, "k8s-bin", "", "folder of the pinned Kubernetes binaries (default: hack/k8s/build.sh --print-dir)")
 	fs.StringVar(&o.NodeBin, "node-bin", "", "folder of containerd, crictl and the CNI plugins (default: "+supervisor.NodeBuild+" --print-dir)")
 	fs.StringVar(&o.Images, "images", "", "folder of the OCI image archives every node imports (default: <repo>/bin/images, made by make images)")
 	fs.BoolVar(&o.Prebuilt, "prebuilt", false, "do not build: <dir>/bin already holds the lab's binaries, and the images are made")

@@ -104,7 +104,7 @@ func (s suite) run() ([]byte, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), s.env...)
 	if s.k8sBins && os.Getenv("FRONTDESK_K8S_BIN") == "" {
-		dir, err := exec.Command("bash", "test/tools/build.sh", "--print-dir").Output()
+		dir, err := exec.Command("bash", "hack/k8s/build.sh", "--print-dir").Output()
 		if err != nil {
 			return nil, fmt.Errorf("locating the control-plane binaries (run make k8s-tools): %w", err)
 		}

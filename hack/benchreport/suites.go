@@ -10,7 +10,7 @@ type suite struct {
 	tags    string   // build tags, if the benchmark needs a tier's fixtures
 	count   int      // -count; figures are the median over the runs
 	root    bool     // needs root (network namespaces)
-	k8sBins bool     // needs the control-plane binaries from test/tools
+	k8sBins bool     // needs the control-plane binaries from hack/k8s
 	ratios  []ratio  // figures computed from two benchmarks of the same run
 	extra   []string // extra `go test` flags
 	env     []string // NAME=value settings of the benchmark, shown in the section's command

@@ -32,7 +32,7 @@ var (
 	}
 )
 
-const k8sTools = "test/tools" // the module pinning Kubernetes (test/tools/build.sh builds from it)
+const k8sTools = "hack/k8s" // the module pinning Kubernetes (hack/k8s/build.sh builds from it)
 
 var images = []build.Image{
 	{

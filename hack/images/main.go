@@ -48,7 +48,7 @@ func run() int {
 	fs.StringVar(&epoch, "source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "seconds since 1970: every file's time and the images' creation time (the commit's date)")
 	fs.StringVar(&cfg.Arch, "arch", arch, "GOARCH of the images (linux only)")
 	fs.StringVar(&cfg.GoLDFlags, "go-ldflags", "", "-ldflags of the Go builds: the version variables (-s -w is added)")
-	fs.StringVar(&cfg.K8sBinDir, "k8s-bin", "", "folder holding kube-proxy and agnhost (default: run test/tools/build.sh, which builds what its cache lacks)")
+	fs.StringVar(&cfg.K8sBinDir, "k8s-bin", "", "folder holding kube-proxy and agnhost (default: run hack/k8s/build.sh, which builds what its cache lacks)")
 	fs.StringVar(&cfg.LockFile, "lock", "hack/images/debian.lock", "Debian package versions to use when still served")
 	fs.BoolVar(&cfg.WriteLock, "write-lock", false, "rewrite the lock file with the versions used")
 	fs.Func("set", "NAME=VALUE: a variable of the image list, such as FRONTDESK_COREDNS=/path/to/coredns (repeatable; the environment is read too)", func(v string) error {

@@ -14,13 +14,13 @@ import (
 
 // BinDirEnv names the environment variable that points the package at a
 // directory holding the control-plane binaries, instead of the cache folder
-// test/tools/build.sh fills.
+// hack/k8s/build.sh fills.
 const BinDirEnv = "FRONTDESK_K8S_BIN"
 
 // buildHint is what to do when binaries are missing.
-const buildHint = "run: make k8s-tools (or bash test/tools/build.sh)"
+const buildHint = "run: make k8s-tools (or bash hack/k8s/build.sh)"
 
-// Binary names, as test/tools/build.sh writes them.
+// Binary names, as hack/k8s/build.sh writes them.
 const (
 	binEtcd              = "etcd"
 	binAPIServer         = "kube-apiserver"
@@ -34,7 +34,7 @@ var ErrBinariesMissing = errors.New("control-plane binaries missing")
 
 // BinDir returns the directory the control-plane binaries are taken from:
 // $FRONTDESK_K8S_BIN if set, otherwise the cache folder that
-// test/tools/build.sh derives from the versions pinned in test/tools/go.mod.
+// hack/k8s/build.sh derives from the versions pinned in hack/k8s/go.mod.
 // It does not check that the binaries are there.
 func BinDir() (string, error) {
 	if d := os.Getenv(BinDirEnv); d != "" {
@@ -60,11 +60,11 @@ var defaultBinDir = sync.OnceValues(func() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 })
 
-// findBuildScript looks for test/tools/build.sh above the working directory
+// findBuildScript looks for hack/k8s/build.sh above the working directory
 // (go test runs in the package's directory, which is inside the repository),
 // then next to this source file.
 func findBuildScript() (string, error) {
-	const rel = "test/tools/build.sh"
+	const rel = "hack/k8s/build.sh"
 	var tried []string
 	if wd, err := os.Getwd(); err == nil {
 		for d := wd; ; d = filepath.Dir(d) {

@@ -19,7 +19,7 @@ import (
 )
 
 // The process tests run this test binary itself as the component (role "helper"), in one of
-// the modes below (the payload), so they need no binary from test/tools.
+// the modes below (the payload), so they need no binary from hack/k8s.
 func TestMain(m *testing.M) {
 	testkit.Main(m, map[string]func(string) int{
 		"helper": func(mode string) int { return runHelper(mode, os.Args[1:]) },

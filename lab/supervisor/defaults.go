@@ -10,24 +10,24 @@ import (
 	"strings"
 )
 
-// FindRepo returns the frontdesk checkout holding dir: the nearest parent with test/tools/build.sh.
+// FindRepo returns the frontdesk checkout holding dir: the nearest parent with hack/k8s/build.sh.
 func FindRepo(dir string) (string, error) {
 	for d := dir; ; d = filepath.Dir(d) {
-		if exists(filepath.Join(d, "test/tools/build.sh")) && exists(filepath.Join(d, "go.mod")) {
+		if exists(filepath.Join(d, "hack/k8s/build.sh")) && exists(filepath.Join(d, "go.mod")) {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("%s is not inside a frontdesk checkout (no test/tools/build.sh above it): run from the repository or pass --repo", dir)
+			return "", fmt.Errorf("%s is not inside a frontdesk checkout (no hack/k8s/build.sh above it): run from the repository or pass --repo", dir)
 		}
 	}
 }
 
-// K8sBinDir is the folder test/tools/build.sh builds the pinned Kubernetes binaries into.
+// K8sBinDir is the folder hack/k8s/build.sh builds the pinned Kubernetes binaries into.
 func K8sBinDir(repo string) (string, error) {
 	if d := os.Getenv("FRONTDESK_K8S_BIN"); d != "" {
 		return d, nil
 	}
-	cmd := exec.Command("bash", filepath.Join(repo, "test/tools/build.sh"), "--print-dir")
+	cmd := exec.Command("bash", filepath.Join(repo, "hack/k8s/build.sh"), "--print-dir")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -38,7 +38,7 @@ type Options struct {
 	// pool's addresses from every node (make lab's default).
 	BGP    bool
 	Repo   string // the frontdesk checkout the binaries are built from
-	K8sBin string // kube-apiserver, kubelet, kubectl, kube-proxy...: test/tools/build.sh's folder
+	K8sBin string // kube-apiserver, kubelet, kubectl, kube-proxy...: hack/k8s/build.sh's folder
 	// NodeBin is lab/tools/node-build.sh's folder: containerd, its runc shim, ctr, crictl and the
 	// CNI plugins in cni/.
 	NodeBin string

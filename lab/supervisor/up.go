@@ -87,8 +87,8 @@ func Build(ctx context.Context, o Options) error {
 	if err := run(ctx, o, "bash", filepath.Join(o.Repo, "hack/install-deps.sh")); err != nil {
 		return err
 	}
-	step(o.Out, "Kubernetes binaries (test/tools/build.sh; the first build takes about 10 minutes)")
-	if err := run(ctx, o, "bash", filepath.Join(o.Repo, "test/tools/build.sh")); err != nil {
+	step(o.Out, "Kubernetes binaries (hack/k8s/build.sh; the first build takes about 10 minutes)")
+	if err := run(ctx, o, "bash", filepath.Join(o.Repo, "hack/k8s/build.sh")); err != nil {
 		return err
 	}
 	step(o.Out, "node binaries: containerd, crictl, CNI plugins, CoreDNS, the registry and crane (%s; a few minutes the first time)", NodeBuild)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds what a lab node runs besides the kubelet (which test/tools/build.sh
+# Builds what a lab node runs besides the kubelet (which hack/k8s/build.sh
 # builds with the control plane), from pinned upstream releases, into a cache
 # folder named after those versions:
 #

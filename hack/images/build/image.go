@@ -52,7 +52,7 @@ func Version() Tag {
 }
 
 // ModuleVersion is the version a module (dir, relative to the repository) requires of mod, such
-// as the Kubernetes version test/tools builds.
+// as the Kubernetes version hack/k8s builds.
 func ModuleVersion(dir, mod string) Tag {
 	return func(ctx context.Context, r *run) (string, error) {
 		m, err := r.module(ctx, dir, mod)

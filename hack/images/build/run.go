@@ -32,7 +32,7 @@ type Config struct {
 	Arch    string // GOARCH of the images (linux only)
 	// GoLDFlags are the version -ldflags of Go builds (-s -w is added).
 	GoLDFlags string
-	// K8sBinDir holds kube-proxy and agnhost; empty runs test/tools/build.sh, which builds what is
+	// K8sBinDir holds kube-proxy and agnhost; empty runs hack/k8s/build.sh, which builds what is
 	// missing and prints it.
 	K8sBinDir string
 	// Vars are variables given on the command line (NAME=VALUE), read before the environment:
@@ -210,19 +210,19 @@ func (r *run) unpack(ctx context.Context, pkgs ...string) ([]string, error) {
 	return roots, nil
 }
 
-// k8sBinDir runs test/tools/build.sh once (it builds only what its cache lacks) unless the
+// k8sBinDir runs hack/k8s/build.sh once (it builds only what its cache lacks) unless the
 // folder was given.
 func (r *run) k8sBinDir(ctx context.Context) (string, error) {
 	if r.cfg.K8sBinDir != "" {
 		return r.cfg.K8sBinDir, nil
 	}
 	if r.k8sDir == "" {
-		_, _ = fmt.Fprintln(r.cfg.Log, "  test/tools/build.sh (pinned Kubernetes binaries; the first build takes about 10 minutes)")
+		_, _ = fmt.Fprintln(r.cfg.Log, "  hack/k8s/build.sh (pinned Kubernetes binaries; the first build takes about 10 minutes)")
 		cmd := exec.CommandContext(ctx, "bash", filepath.Join(r.cfg.Repo, "test", "tools", "build.sh"))
 		cmd.Stderr = r.cfg.Log
 		out, err := cmd.Output()
 		if err != nil {
-			return "", fmt.Errorf("test/tools/build.sh: %w", err)
+			return "", fmt.Errorf("hack/k8s/build.sh: %w", err)
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		r.k8sDir = lines[len(lines)-1]

@@ -51,13 +51,13 @@ func (s goSource) entries(ctx context.Context, r *run) ([]oci.Entry, error) {
 	return []oci.Entry{oci.File(s.dest, 0o755, data)}, nil
 }
 
-// K8sBinary takes a binary from the cache of pinned Kubernetes builds (test/tools/build.sh),
+// K8sBinary takes a binary from the cache of pinned Kubernetes builds (hack/k8s/build.sh),
 // building what is missing there first.
 func K8sBinary(name, dest string) Source { return k8sSource{name: name, dest: dest} }
 
 type k8sSource struct{ name, dest string }
 
-func (s k8sSource) String() string { return s.name + " from test/tools/build.sh's cache" }
+func (s k8sSource) String() string { return s.name + " from hack/k8s/build.sh's cache" }
 
 func (s k8sSource) entries(ctx context.Context, r *run) ([]oci.Entry, error) {
 	dir, err := r.k8sBinDir(ctx)

@@ -1,4 +1,4 @@
-module github.com/frontdesk-lb/frontdesk/test/tools
+module github.com/frontdesk-lb/frontdesk/hack/k8s
 
 go 1.26.0
 
