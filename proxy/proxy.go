@@ -14,6 +14,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/knftables"
 )
 
@@ -64,8 +65,8 @@ type Config struct {
 	LocalAddrs func() ([]netip.Addr, error)
 	// Listen opens the healthCheckNodePort listeners (default net.Listen).
 	Listen func(network, address string) (net.Listener, error)
-	// Logger defaults to the context's logger.
-	Logger *logr.Logger
+	// Logger; the zero value means the logger of New's context (klog.FromContext).
+	Logger klog.Logger
 }
 
 // ErrConfig says a Config cannot be used; the message says which field and what is accepted.
@@ -170,9 +171,9 @@ func New(ctx context.Context, cfg Config) (*Proxy, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	log := logr.FromContextOrDiscard(ctx)
-	if cfg.Logger != nil {
-		log = *cfg.Logger
+	log := cfg.Logger
+	if log.GetSink() == nil {
+		log = klog.FromContext(ctx)
 	}
 	p := &Proxy{cfg: cfg, log: log.WithName("proxy"), store: newStore(), ready: make(chan struct{}),
 		vips: map[netip.Addr]bool{}, vipsChanged: make(chan struct{}, 1), metrics: newMetrics()}

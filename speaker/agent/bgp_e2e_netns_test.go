@@ -80,7 +80,7 @@ func agentHelper(cfgJSON string) int {
 		Config: loop.Config{NodeName: hc.Node, API: writers.api, Logger: log,
 			Informers: loop.NewInformers(readers.kube, readers.api, resyncPeriod)},
 		BGP: &bgpmode.Config{NodeName: hc.Node, Namespace: hc.Namespace, BGP: writers.api,
-			NewSpeaker: bgpmode.GoBGP(hc.ASN), Logger: log},
+			NewSpeaker: bgpmode.GoBGP(hc.ASN, log.WithName("bgp")), Logger: log},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

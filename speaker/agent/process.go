@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
@@ -86,7 +84,7 @@ func start(stop context.Context, o Options) (*process, error) {
 	}
 	p.mem, err = liveness.New(liveness.Config{
 		NodeName: o.NodeName, Key: key, Conn: conn, BootID: nodeBootID(o.BootIDFile, p.log), RestartGrace: o.RestartGrace,
-		Logger: slog.New(logr.ToSlogHandler(p.log.WithName("liveness"))),
+		Logger: p.log.WithName("liveness"),
 	})
 	if err != nil {
 		_ = conn.Close()
@@ -133,7 +131,7 @@ func start(stop context.Context, o Options) (*process, error) {
 	if o.BGP.Enabled {
 		// With the node proxy in this process, nothing is advertised before it forwards.
 		lc.BGP = &bgpmode.Config{NodeName: o.NodeName, Namespace: o.Namespace, BGP: writers.api,
-			NewSpeaker: bgpmode.GoBGP(o.BGP.ASN), Ready: p.np.ready(), Logger: p.log}
+			NewSpeaker: bgpmode.GoBGP(o.BGP.ASN, p.log.WithName("bgp")), Ready: p.np.ready(), Logger: p.log}
 	}
 	if p.loop, p.bgp, err = NewLoop(lc); err != nil {
 		p.release()

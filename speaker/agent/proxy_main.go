@@ -53,9 +53,8 @@ func startProxy(ctx context.Context, o Options, cfg *rest.Config, log klog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("building the node proxy's Kubernetes client: %w", err)
 	}
-	plog := log.WithName("proxy")
 	pc := o.Proxy.Config
-	pc.Client, pc.NodeName, pc.Logger, pc.MetricsBindAddress = kube, o.NodeName, &plog, ""
+	pc.Client, pc.NodeName, pc.Logger, pc.MetricsBindAddress = kube, o.NodeName, log, "" // New names it "proxy"
 	p, err := proxy.New(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("node proxy: %w", err)

@@ -20,6 +20,7 @@ import (
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/server"
+	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
 )
@@ -38,8 +39,8 @@ type Config struct {
 	// OnState, if set, is called on every session state change, from one goroutine owned
 	// by the Speaker, never after Close returns.
 	OnState func(SessionState)
-	// Logger receives GoBGP's logs; nil discards them.
-	Logger *slog.Logger
+	// Logger receives GoBGP's logs too (logs.go); the zero value means klog.Background().
+	Logger klog.Logger
 }
 
 // Speaker is an embedded BGP speaker. Its methods are safe for concurrent use.
@@ -73,13 +74,10 @@ func New(cfg Config) (*Speaker, error) {
 	if cfg.ASN == 0 {
 		return nil, errors.New("bgp: the ASN is 0; want 1 to 4294967295")
 	}
-	var opts []server.ServerOption
-	if cfg.Logger != nil {
-		lvl := new(slog.LevelVar)
-		lvl.Set(slog.LevelWarn)
-		opts = append(opts, server.LoggerOption(cfg.Logger, lvl))
+	if cfg.Logger.GetSink() == nil {
+		cfg.Logger = klog.Background()
 	}
-	srv := server.NewBgpServer(opts...)
+	srv := server.NewBgpServer(server.LoggerOption(gobgpLogger(cfg.Logger), new(slog.LevelVar)))
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Speaker{
 		cfg: cfg, srv: srv, stop: cancel,

@@ -148,6 +148,11 @@ func TestMalformedUpdates(t *testing.T) {
 			}
 		})
 	}
+	// GoBGP reports what it refused through the speaker's logger (Config.Logger), not to a
+	// logger of its own that nobody reads.
+	if logs := sp.stderr.String(); !strings.Contains(logs, `"logger":"gobgp"`) {
+		t.Errorf("no GoBGP warning reached the speaker's log after five malformed updates; its stderr:\n%s", logs)
+	}
 }
 
 // TestSessionOptions peers with GTSM on both ends (gobgpd requires TTL 255 on arrival, the

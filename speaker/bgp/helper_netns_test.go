@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
@@ -66,7 +67,9 @@ func helperMain(cfgJSON string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	cfg := Config{RouterID: hc.RouterID, ASN: hc.ASN, Listen: hc.Listen}
+	cfg := Config{RouterID: hc.RouterID, ASN: hc.ASN, Listen: hc.Listen,
+		// JSON lines on stderr, which the test reads (speakerProc.stderr) and shows on failure.
+		Logger: funcr.NewJSON(func(obj string) { fmt.Fprintln(os.Stderr, obj) }, funcr.Options{})}
 	var outMu sync.Mutex
 	enc := json.NewEncoder(os.Stdout)
 	emit := func(o helperOut) {

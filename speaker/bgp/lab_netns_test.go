@@ -143,6 +143,7 @@ type speakerProc struct {
 	replies chan helperOut
 	closed  chan helperOut
 	exited  chan struct{}
+	stderr  *lockedBuffer // the speaker's logs, GoBGP's among them
 
 	mu     sync.Mutex
 	states map[string]SessionState
@@ -173,13 +174,13 @@ func startSpeakerWith(t testing.TB, ns *netnstest.NS, hc helperConfig) *speakerP
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	p := &speakerProc{t: t, cmd: cmd, stdin: stdin, replies: make(chan helperOut, 16), closed: make(chan helperOut, 1),
-		exited: make(chan struct{}), states: map[string]SessionState{}}
+		exited: make(chan struct{}), stderr: stderr, states: map[string]SessionState{}}
 	go func() {
 		defer close(p.exited)
 		sc := bufio.NewScanner(stdout)

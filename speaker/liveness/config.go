@@ -3,9 +3,10 @@ package liveness
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 // Defaults. A peer is declared dead after DefaultTimeout without a heartbeat: 4 intervals, so three
@@ -67,8 +68,9 @@ type Config struct {
 
 	// Clock is the time source; nil means the system clock.
 	Clock Clock
-	// Logger receives membership changes (Info) and rejected datagrams (Debug); nil discards.
-	Logger *slog.Logger
+	// Logger receives membership changes (Info) and rejected datagrams (V(4)); the zero value
+	// means klog.Background().
+	Logger klog.Logger
 }
 
 // ConfigError is returned by New for a Config it cannot use.
@@ -137,8 +139,8 @@ func (c *Config) validate() error {
 	if c.Clock == nil {
 		c.Clock = systemClock{}
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+	if c.Logger.GetSink() == nil {
+		c.Logger = klog.Background()
 	}
 	return nil
 }

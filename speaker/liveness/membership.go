@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"hash"
-	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 type runState uint8
@@ -30,7 +31,7 @@ type Membership struct {
 	self string
 	inc  uint64 // our incarnation
 	conn net.PacketConn
-	log  *slog.Logger
+	log  klog.Logger
 
 	changes  chan struct{} // coalescing: one pending notification at most
 	subMu    sync.Mutex

@@ -173,5 +173,5 @@ func (m *Membership) handleLocked(b []byte, now time.Time) (changed bool) {
 func (m *Membership) reject(r RejectReason, name string, inc uint64) {
 	m.rejected[r]++
 	rejectedMetric.WithLabelValues(r.String()).Inc()
-	m.log.Debug("Rejected heartbeat datagram", "reason", r.String(), "peer", name, "incarnation", inc)
+	m.log.V(4).Info("Rejected heartbeat datagram", "reason", r.String(), "peer", name, "incarnation", inc)
 }

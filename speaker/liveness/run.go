@@ -189,7 +189,7 @@ func (m *Membership) send(out []outgoing) {
 		if err != nil {
 			m.sendErrors.Add(1)
 			sendErrorsMetric.Inc()
-			m.log.Debug("Sending heartbeat failed", "to", o.to, "err", err)
+			m.log.V(4).Info("Sending heartbeat failed", "to", o.to, "err", err)
 			continue
 		}
 		m.sent.Add(1)

@@ -51,10 +51,11 @@ var _ Speaker = (*bgp.Speaker)(nil)
 // every session state change.
 type NewSpeaker func(routerID netip.Addr, listen bool, onState func(bgp.SessionState)) (Speaker, error)
 
-// GoBGP is the NewSpeaker of production: an embedded GoBGP v4.
-func GoBGP(asn uint32) NewSpeaker {
+// GoBGP is the NewSpeaker of production: an embedded GoBGP v4, whose warnings and errors go to
+// log.
+func GoBGP(asn uint32, log klog.Logger) NewSpeaker {
 	return func(id netip.Addr, listen bool, onState func(bgp.SessionState)) (Speaker, error) {
-		return bgp.New(bgp.Config{RouterID: id, ASN: asn, Listen: listen, OnState: onState})
+		return bgp.New(bgp.Config{RouterID: id, ASN: asn, Listen: listen, OnState: onState, Logger: log})
 	}
 }
 
@@ -107,7 +108,7 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 	case cfg.BGP == nil:
 		return nil, &loop.ConfigError{Field: "BGP", Reason: "nil; want the frontdesk.dev BGP clientset"}
 	case cfg.NewSpeaker == nil:
-		return nil, &loop.ConfigError{Field: "NewSpeaker", Reason: "nil; want GoBGP(asn)"}
+		return nil, &loop.ConfigError{Field: "NewSpeaker", Reason: "nil; want GoBGP(asn, logger)"}
 	case cfg.Namespace == "":
 		return nil, &loop.ConfigError{Field: "Namespace", Reason: "empty; want the speakers' namespace (password Secrets live there)"}
 	}
