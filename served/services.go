@@ -9,6 +9,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
+// DefaultClass is the spec.loadBalancerClass frontdesk serves unless told otherwise, in the
+// controller and the speakers alike.
+const DefaultClass = "frontdesk.dev/lb"
+
 // Classes says which Services frontdesk serves by their spec.loadBalancerClass (immutable, so a
 // Service never changes hands).
 type Classes struct {

@@ -29,8 +29,8 @@ import (
 
 // Defaults of Config and Run.
 const (
-	// DefaultClass is the spec.loadBalancerClass frontdesk serves.
-	DefaultClass = "frontdesk.dev/lb"
+	// DefaultClass is the spec.loadBalancerClass served by default (with Services of no class).
+	DefaultClass = served.DefaultClass
 	// DefaultWorkers is how many Services are synced at once. One slow
 	// load balancer must not hold up the others (upstream's default is 1).
 	DefaultWorkers = 10

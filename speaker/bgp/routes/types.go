@@ -20,8 +20,8 @@ import (
 	"github.com/frontdesk-lb/frontdesk/served"
 )
 
-// DefaultClass is the spec.loadBalancerClass frontdesk serves when Snapshot.Classes is nil.
-const DefaultClass = "frontdesk.dev/lb"
+// DefaultClass is the spec.loadBalancerClass served when Snapshot.Classes is nil.
+const DefaultClass = served.DefaultClass
 
 // Snapshot is everything Compute reads; objects are read, never changed.
 type Snapshot struct {

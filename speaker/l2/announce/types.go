@@ -8,11 +8,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/frontdesk-lb/frontdesk/served"
 	"github.com/frontdesk-lb/frontdesk/speaker/election"
 )
 
-// DefaultClass is the spec.loadBalancerClass frontdesk serves when Snapshot.Classes is nil.
-const DefaultClass = "frontdesk.dev/lb"
+// DefaultClass is the spec.loadBalancerClass served when Snapshot.Classes is nil.
+const DefaultClass = served.DefaultClass
 
 // Snapshot is everything Compute reads. The objects are read, never changed, so they may come
 // straight from informer listers.
