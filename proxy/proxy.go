@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/knftables"
+
+	"github.com/frontdesk-lb/frontdesk/internal/runner"
 )
 
 // Config is what a proxy needs; Run and New fill in the defaults documented on each field.
@@ -144,8 +146,11 @@ type Proxy struct {
 	metrics *metrics
 	health  *health
 
-	// syncMu serializes syncs: the loop's and those callers ask for with Sync.
+	// syncMu serializes syncs: the runner's and those callers ask for with Sync.
 	syncMu sync.Mutex
+	runner *runner.Runner
+	// failures counts the runner's failed syncs in a row, for the log; only its runs touch it.
+	failures int
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -175,8 +180,10 @@ func New(ctx context.Context, cfg Config) (*Proxy, error) {
 	if log.GetSink() == nil {
 		log = klog.FromContext(ctx)
 	}
-	p := &Proxy{cfg: cfg, log: log.WithName("proxy"), store: newStore(), ready: make(chan struct{}),
+	p := &Proxy{cfg: cfg, log: log.WithName("proxy"), ready: make(chan struct{}),
 		vips: map[netip.Addr]bool{}, vipsChanged: make(chan struct{}, 1), metrics: newMetrics()}
+	p.runner = p.newRunner()
+	p.store = newStore(p.runner.Run, p.runner.Expedite)
 	p.health = newHealth(p)
 	var local []netip.Addr
 	if len(cfg.NodePortAddresses) > 0 {

@@ -4,14 +4,16 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/frontdesk-lb/frontdesk/internal/runner"
 )
 
 // Run is the whole node proxy: New, then (*Proxy).Run.
@@ -149,18 +151,51 @@ func handler[T any](delivered func(), set func(T), del func(T)) cache.ResourceEv
 const syncBurst = 2
 
 // gainedSyncsPerPeriod bounds the syncs that a Service gaining an external address may start
-// without waiting for the limiter, per MinSyncPeriod. A new LoadBalancer Service is three changes
-// in quick succession (the Service, its EndpointSlice, the address in its status), so the burst
-// is spent by the time its address comes, and waiting for the next token delayed every new
-// Service's first request by up to MinSyncPeriod (BenchmarkLab: ≈1 s of its ≈1 s). During a
-// storm of new addresses each such sync takes everything pending, so they stay few; this bound
-// keeps them from running back to back.
+// without waiting out MinSyncPeriod (the runner's Expedite), per MinSyncPeriod. A new
+// LoadBalancer Service is three changes in quick succession (the Service, its EndpointSlice, the
+// address in its status), so the burst is spent by the time its address comes, and waiting out
+// the interval delayed every new Service's first request by up to MinSyncPeriod (BenchmarkLab:
+// ≈1 s of its ≈1 s). During a storm of new addresses each such sync takes everything pending, so
+// they stay few; this bound keeps them from running back to back.
 const gainedSyncsPerPeriod = 10
 
-// loop syncs whenever something changed, at most syncBurst times in a row and then once per
-// MinSyncPeriod, and fully every SyncPeriod; with NodePortAddresses it lists the node's addresses
-// every NodeAddressesPeriod. A failed sync is retried with a growing pause, each retry a full sync.
+// newRunner paces the syncs: whenever something changed, at most syncBurst times in a row and
+// then once per MinSyncPeriod. A failed sync is retried after a pause that doubles from twice
+// MinSyncPeriod to 64 times it (30 s at most), each retry a full sync: a kernel that refuses a
+// transaction is not hammered with rewrites of the whole table.
+func (p *Proxy) newRunner() *runner.Runner {
+	return runner.New("proxy", p.runSync, runner.Options{
+		MinInterval:      p.cfg.MinSyncPeriod,
+		Burst:            syncBurst,
+		RetryMin:         min(2*p.cfg.MinSyncPeriod, 30*time.Second),
+		RetryMax:         min(64*p.cfg.MinSyncPeriod, 30*time.Second),
+		ExpediteInterval: p.cfg.MinSyncPeriod / gainedSyncsPerPeriod,
+	})
+}
+
+func (p *Proxy) runSync(ctx context.Context) error {
+	if err := p.sync(ctx); err != nil {
+		p.failures++
+		p.log.Error(err, "sync failed; the next one is a full sync", "failures", p.failures)
+		return err
+	}
+	p.failures = 0
+	return nil
+}
+
+// loop syncs as the runner paces it, fully every SyncPeriod; with NodePortAddresses it lists the
+// node's addresses every NodeAddressesPeriod.
 func (p *Proxy) loop(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { p.tick(ctx) })
+	p.runner.Loop(ctx)
+	wg.Wait()
+}
+
+// tick asks for the periodic full resync, on a fixed period rather than the runner's MaxInterval,
+// which counts from the last sync of any kind, and refreshes the NodePort addresses, until ctx
+// ends.
+func (p *Proxy) tick(ctx context.Context) {
 	resync := time.NewTicker(p.cfg.SyncPeriod)
 	defer resync.Stop()
 	// Without NodePortAddresses the rules match local addresses with a fib lookup, which follows
@@ -171,63 +206,16 @@ func (p *Proxy) loop(ctx context.Context) {
 		defer tk.Stop()
 		addrTick = tk.C
 	}
-	limit := rate.NewLimiter(rate.Every(p.cfg.MinSyncPeriod), syncBurst)
-	gained := rate.NewLimiter(rate.Every(p.cfg.MinSyncPeriod/gainedSyncsPerPeriod), 1)
-	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-p.store.changed:
 		case <-resync.C:
 			p.store.markAll()
-			continue // the token markAll left starts the sync
 		case <-addrTick:
 			if err := p.refreshNodePortIPs(ctx); err != nil {
 				p.log.Error(err, "refreshing the NodePort addresses; keeping the previous ones or falling back to a full sync")
 			}
-			continue
 		}
-		if failures > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(min(p.cfg.MinSyncPeriod<<min(failures, 6), 30*time.Second)):
-			}
-		}
-		// Changes arriving while this waits join the same sync: take() empties the change set.
-		if !p.waitTurn(ctx, limit, gained) {
-			return
-		}
-		if err := p.sync(ctx); err != nil {
-			failures++
-			p.log.Error(err, "sync failed; the next one is a full sync", "failures", failures)
-			continue
-		}
-		failures = 0
-	}
-}
-
-// waitTurn waits until the next sync may run: until limit's next token, or, when a Service gains
-// an external address (now or while waiting), only until gained allows a sync; the limit's token
-// is then given back, so that these syncs do not delay the ordinary ones. It returns false when
-// ctx ended.
-func (p *Proxy) waitTurn(ctx context.Context, limit, gained *rate.Limiter) bool {
-	r := limit.Reserve()
-	d := r.Delay()
-	if d == 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		r.Cancel()
-		return false
-	case <-t.C:
-		return true
-	case <-p.store.gained:
-		r.Cancel()
-		return gained.Wait(ctx) == nil
 	}
 }

@@ -29,26 +29,22 @@ type store struct {
 	all      bool
 	// synced is set once the informers have listed everything (at once without informers).
 	synced bool
-	// changed holds one token when there is something to sync; the loop coalesces everything
-	// that arrives while it waits out the minimum interval into one sync.
-	changed chan struct{}
-	// gained holds one token, besides changed, when a pending change gives a Service an
-	// external address it did not have; take() empties it with the changes.
-	gained chan struct{}
+	// wake asks for a sync (the runner coalesces the requests); expedite asks for one that does
+	// not wait out the minimum interval, when a change gives a Service an external address.
+	wake, expedite func()
 }
 
-func newStore() *store {
+func newStore(wake, expedite func()) *store {
 	return &store{
 		services: map[types.NamespacedName]*v1.Service{},
 		slices:   map[types.NamespacedName]map[string]*discovery.EndpointSlice{},
 		dirty:    map[types.NamespacedName]bool{},
 		readyAt:  map[types.NamespacedName]map[netip.Addr]time.Time{},
-		changed:  make(chan struct{}, 1),
-		gained:   make(chan struct{}, 1),
+		wake:     wake, expedite: expedite,
 	}
 }
 
-func (s *store) poke() { pokeChan(s.changed) }
+func (s *store) poke() { s.wake() }
 
 func pokeChan(ch chan struct{}) {
 	select {
@@ -69,14 +65,14 @@ func (s *store) setService(svc *v1.Service) {
 	s.dirty[key] = true
 	s.poke()
 	if gainsAddress(old, svc) {
-		pokeChan(s.gained)
+		s.expedite()
 	}
 }
 
 // gainsAddress says whether cur has an external address (in spec.externalIPs, or a LoadBalancer
 // ingress IP) that old, the version the store held (nil: none), did not have. Such a change is
-// not held back by MinSyncPeriod (see Proxy.loop): the speaker withholds an address until this
-// proxy forwards it, so until the next sync the Service is unreachable through it.
+// not held back by MinSyncPeriod (see gainedSyncsPerPeriod): the speaker withholds an address
+// until this proxy forwards it, so until the next sync the Service is unreachable through it.
 func gainsAddress(old, cur *v1.Service) bool {
 	had := map[string]bool{}
 	if old != nil {
@@ -229,12 +225,6 @@ func (s *store) take(full bool) snapshot {
 	}
 	s.dirty = map[types.NamespacedName]bool{}
 	s.all = false
-	// The changes that gave an address are in this snapshot: a later wait is not to be cut short
-	// for them.
-	select {
-	case <-s.gained:
-	default:
-	}
 	return snap
 }
 

@@ -10,7 +10,8 @@ import (
 // broken watch) changes nothing, so the next sync does not rewrite every Service; a new version
 // of an object does count.
 func TestStoreIgnoresSameVersion(t *testing.T) {
-	s := newStore()
+	changed := make(chan struct{}, 1)
+	s := newStore(func() { pokeChan(changed) }, func() {})
 	svc := newService("web", clusterIP("10.96.0.10"))
 	svc.ResourceVersion = "7"
 	es := newSlice("web", "web-1", v1.ProtocolTCP, remote1)
@@ -20,7 +21,7 @@ func TestStoreIgnoresSameVersion(t *testing.T) {
 	if snap := s.take(false); len(snap.keys) != 1 {
 		t.Fatalf("first delivery: %d changed Services, want 1", len(snap.keys))
 	}
-	<-s.changed
+	<-changed
 
 	s.setService(svc.DeepCopy())
 	s.setSlice(es.DeepCopy())
@@ -28,7 +29,7 @@ func TestStoreIgnoresSameVersion(t *testing.T) {
 		t.Errorf("the same versions again: %d changed Services, want 0", len(snap.keys))
 	}
 	select {
-	case <-s.changed:
+	case <-changed:
 		t.Error("the same versions again asked for a sync")
 	default:
 	}

@@ -207,10 +207,10 @@ func (e *noPoolError) Error() string { return e.msg }
 type poolState struct {
 	mu   sync.RWMutex
 	all  []poolView
-	kick chan struct{}
+	wake func() // the status writer's runner's Run
 }
 
-func newPoolState() *poolState { return &poolState{kick: make(chan struct{}, 1)} }
+func newPoolState(wake func()) *poolState { return &poolState{wake: wake} }
 
 func (p *poolState) views() []poolView {
 	p.mu.RLock()
@@ -226,9 +226,4 @@ func (p *poolState) set(v []poolView) {
 }
 
 // changed asks the status writer for a pass; calls coalesce while one is pending.
-func (p *poolState) changed() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
-}
+func (p *poolState) changed() { p.wake() }

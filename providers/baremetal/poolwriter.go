@@ -2,6 +2,8 @@ package baremetal
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/runner"
 )
 
 // poolStatusWriter is the part of the IPPool client the writer uses.
@@ -25,12 +28,23 @@ type poolStatusWriter interface {
 // validity, addresses in use outside the spec, exhaustion. Services whose address lost its pool
 // altogether (the pool was deleted) get a warning Event, since no pool status can tell them.
 type poolWriter struct {
-	b        *balancer
+	b      *balancer
+	runner *runner.Runner
+	// Start sets the rest, before the runner's Loop.
 	pools    poolStatusWriter
 	lister   cache.Store
 	services corelisters.ServiceLister
 	recorder record.EventRecorder
 	warned   map[string]bool // "address owner" pairs already told their pool is gone
+}
+
+// newPoolWriter returns b's status writer, whose runner a poolState wakes. Passes are at least
+// interval apart, so that a burst of allocations updates each pool's status once; after a failed
+// update the next pass waits interval too.
+func newPoolWriter(b *balancer, interval time.Duration) *poolWriter {
+	w := &poolWriter{b: b}
+	w.runner = runner.New("ippool-status", w.pass, runner.Options{MinInterval: interval, RetryMin: interval})
+	return w
 }
 
 // reloadIfSpecChanged ignores the status updates the writer itself makes.
@@ -55,25 +69,9 @@ func (w *poolWriter) reload(ctx context.Context) {
 	w.b.wakeWaiting()
 }
 
-// run writes statuses when kicked, at most once per interval, until ctx is done.
-func (w *poolWriter) run(ctx context.Context, interval time.Duration) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.b.pools.kick:
-		}
-		w.pass(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
-}
-
-func (w *poolWriter) pass(ctx context.Context) {
+func (w *poolWriter) pass(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
+	var errs []error
 	stats, orphans := w.b.alloc.Stats(), w.b.alloc.Orphans()
 	w.b.metrics.observePools(stats)
 	existing := map[string]bool{}
@@ -91,9 +89,9 @@ func (w *poolWriter) pass(ctx context.Context) {
 		upd := p.DeepCopy()
 		upd.Status = st
 		if _, err := w.pools.UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil {
-			// A conflict means the cache is behind; the informer's update kicks another pass.
+			// A conflict means the cache is behind; the retry, interval later, reads it again.
 			logger.V(2).Info("Updating IPPool status failed; will retry", "pool", p.Name, "err", err)
-			w.b.pools.changed()
+			errs = append(errs, fmt.Errorf("IPPool %s: %w", p.Name, err))
 		}
 	}
 	// Keep only the pairs still orphaned: a pair that recovers and is orphaned again is warned again,
@@ -118,4 +116,5 @@ func (w *poolWriter) pass(ctx context.Context) {
 		}
 	}
 	w.warned = still
+	return errors.Join(errs...)
 }

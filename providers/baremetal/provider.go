@@ -70,9 +70,10 @@ func (o *Options) defaults() {
 // Cloud is the bare-metal cloudprovider.Interface: load balancers are addresses from IPPools, and
 // instances are whatever the Nodes say.
 type Cloud struct {
-	opts  Options
-	ready chan struct{}
-	lb    *balancer
+	opts   Options
+	ready  chan struct{}
+	lb     *balancer
+	status *poolWriter
 
 	mu        sync.Mutex
 	started   bool
@@ -101,7 +102,9 @@ var (
 func New(opts Options) *Cloud {
 	opts.defaults()
 	c := &Cloud{opts: opts, ready: make(chan struct{}), informersSet: make(chan struct{})}
-	c.lb = &balancer{pools: newPoolState(), ready: c.ready, metrics: newRecorder()}
+	c.lb = &balancer{ready: c.ready, metrics: newRecorder()}
+	c.status = newPoolWriter(c.lb, opts.StatusInterval)
+	c.lb.pools = newPoolState(c.status.runner.Run)
 	return c
 }
 
@@ -251,7 +254,8 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	logger.Info("Restored load-balancer allocations", "services", len(svcs), "conflicts", len(problems), "duration", took)
 	close(c.ready)
 
-	w := &poolWriter{b: b, pools: api.pools, lister: poolInformer.GetStore(), recorder: recorder, services: svcLister}
+	w := c.status
+	w.pools, w.lister, w.recorder, w.services = api.pools, poolInformer.GetStore(), recorder, svcLister
 	if _, err := poolInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { w.reload(ctx) },
 		UpdateFunc: func(old, cur any) { w.reloadIfSpecChanged(ctx, old, cur) },
@@ -259,7 +263,7 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	}); err != nil {
 		return err
 	}
-	go w.run(ctx, c.opts.StatusInterval)
+	go w.runner.Loop(ctx)
 	r := newRepairer(b)
 	go wait.UntilWithContext(ctx, func(ctx context.Context) {
 		r.pass(ctx, allocsOf(allocInformer.GetStore().List()), func(ns, name string) (*v1.Service, bool) {

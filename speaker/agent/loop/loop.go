@@ -18,6 +18,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/runner"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
 
@@ -106,22 +107,19 @@ type Loop struct {
 	pools    fdlisters.IPPoolLister
 	allocs   fdlisters.IPAllocationLister
 
-	dirty   chan struct{}
-	retire  chan retirement
-	done    chan struct{} // closed when Run returns
-	peers   map[string]netip.AddrPort
-	stalled atomic.Bool
-	events  Recorder
+	runner *runner.Runner
+	// turn is held by a run and by Retire, so that a protocol is retired between two runs; a
+	// channel of one, not a mutex, so that Retire gives up when its context ends.
+	turn chan struct{}
+	// announced says, under turn, that the runs have begun: from then on Retire writes the
+	// retired protocol's Report.
+	announced bool
+	peers     map[string]netip.AddrPort
+	stalled   atomic.Bool
+	events    Recorder
 
 	synced         []cache.InformerSynced
 	removeHandlers func()
-}
-
-// retirement is a request of Retire, served by the worker.
-type retirement struct {
-	ctx  context.Context
-	p    Protocol
-	done chan error
 }
 
 // New adds the loop's handler to every informer of cfg.Informers (the protocols' too).
@@ -138,10 +136,8 @@ func New(cfg Config) (*Loop, error) {
 		nodes:    corelisters.NewNodeLister(set.Nodes().GetIndexer()),
 		pools:    fdlisters.NewIPPoolLister(set.IPPools().GetIndexer()),
 		allocs:   fdlisters.NewIPAllocationLister(set.IPAllocations().GetIndexer()),
-		dirty:    make(chan struct{}, 1),
-		retire:   make(chan retirement),
-		done:     make(chan struct{}),
 	}
+	l.init()
 	l.events = ServiceEvents(cfg.Events, l.services)
 	var err error
 	l.synced, l.removeHandlers, err = handle(cache.ResourceEventHandlerFuncs{
@@ -155,25 +151,36 @@ func New(cfg Config) (*Loop, error) {
 	return l, nil
 }
 
+func (l *Loop) init() {
+	l.turn = make(chan struct{}, 1)
+	l.runner = runner.New("speaker", l.run, runner.Options{MinInterval: l.cfg.MinInterval})
+}
+
 // Run waits for the informers' caches (until ctx ends: a missing CRD keeps it waiting, and its
 // informer logs why), then runs the loop until ctx ends; it returns once its worker has stopped.
 // It never withdraws anything itself: Retire withdraws a protocol, and the caller decides what to
 // do with those left when Run returns.
 func (l *Loop) Run(ctx context.Context) error {
-	defer close(l.done)
 	defer l.removeHandlers()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if !l.waitSynced(ctx) {
+	if !cache.WaitForCacheSync(ctx.Done(), l.synced...) {
 		return nil // stopped before the caches synced: nothing was announced
 	}
 	l.log.Info("caches synced; announcing", "node", l.cfg.NodeName)
-	var wg sync.WaitGroup
+	var wakes []<-chan struct{}
+	if l.cfg.Membership != nil {
+		wakes = append(wakes, l.cfg.Membership.Changes())
+	}
+	l.turn <- struct{}{} // Retire may be changing the protocols
 	for _, p := range l.protocols {
-		for _, c := range p.Wakes() {
-			if c != nil {
-				wg.Go(func() { l.forward(ctx, c) })
-			}
+		wakes = append(wakes, p.Wakes()...)
+	}
+	<-l.turn
+	var wg sync.WaitGroup
+	for _, c := range wakes {
+		if c != nil {
+			wg.Go(func() { l.forward(ctx, c) })
 		}
 	}
 	wg.Go(func() { l.watchStalls(ctx) })
@@ -181,34 +188,6 @@ func (l *Loop) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	return nil
-}
-
-// waitSynced waits for every handler to have seen its informer's first list, serving Retire
-// meanwhile (nothing was announced yet, so there is nothing to write).
-func (l *Loop) waitSynced(ctx context.Context) bool {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if allSynced(l.synced) {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case r := <-l.retire:
-			r.done <- l.retireNow(r, false)
-		case <-t.C:
-		}
-	}
-}
-
-func allSynced(synced []cache.InformerSynced) bool {
-	for _, f := range synced {
-		if !f() {
-			return false
-		}
-	}
-	return true
 }
 
 // forward runs the loop on each receive from c, until c closes or ctx ends.
@@ -226,66 +205,41 @@ func (l *Loop) forward(ctx context.Context, c <-chan struct{}) {
 	}
 }
 
-func (l *Loop) markDirty() {
-	select {
-	case l.dirty <- struct{}{}:
-	default:
-	}
+// markDirty asks for a run: every informer event, Membership change and protocol wake does.
+// Runs are at least MinInterval apart, so a burst of events costs one run.
+func (l *Loop) markDirty() { l.runner.Run() }
+
+// loop runs the worker until ctx ends, starting with a run right after the caches synced.
+func (l *Loop) loop(ctx context.Context) {
+	l.turn <- struct{}{}
+	l.announced = true
+	<-l.turn
+	l.runner.Run()
+	l.runner.Loop(ctx)
 }
 
-// loop is the single worker: every informer event, Membership change and protocol wake marks the
-// state dirty; runs are at least MinInterval apart, so a burst of events costs one run. A failed
-// run is retried after DefaultRetry.
-func (l *Loop) loop(ctx context.Context) {
-	var last time.Time
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	defer retry.Stop()
-	var changes <-chan struct{}
-	if l.cfg.Membership != nil {
-		changes = l.cfg.Membership.Changes()
-	}
-	l.markDirty() // the first run, right after the caches synced
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-l.retire:
-			r.done <- l.retireNow(r, true)
-			continue
-		case <-l.dirty:
-		case <-changes:
-		case <-retry.C:
+// run is one run of the worker. A failed run is retried after DefaultRetry, but, unlike the
+// runner's own retry, without holding back the runs events ask for meanwhile: the event that
+// follows a conflict or a protocol's failure is often what mends it.
+func (l *Loop) run(ctx context.Context) error {
+	l.turn <- struct{}{}
+	defer func() { <-l.turn }()
+	start := time.Now()
+	again, err := l.sync(ctx)
+	syncDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		syncs.WithLabelValues("error").Inc()
+		if ctx.Err() == nil {
+			l.log.Error(err, "speaker sync failed; retrying", "after", DefaultRetry)
 		}
-		if wait := time.Until(last.Add(l.cfg.MinInterval)); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		select { // what arrived while waiting is covered by this run
-		case <-l.dirty:
-		default:
-		}
-		last = time.Now()
-		again, err := l.sync(ctx)
-		syncDuration.Observe(time.Since(last).Seconds())
-		if err != nil {
-			syncs.WithLabelValues("error").Inc()
-			if ctx.Err() == nil {
-				l.log.Error(err, "speaker sync failed; retrying", "after", DefaultRetry)
-			}
-			retry.Reset(DefaultRetry)
-			continue
-		}
+		again = DefaultRetry
+	} else {
 		syncs.WithLabelValues("ok").Inc()
-		if again > 0 {
-			retry.Reset(again)
-		}
 	}
+	if again > 0 {
+		l.runner.RunAfter(again)
+	}
+	return nil
 }
 
 // sync runs the loop once: the snapshot, every protocol's Sync, then one status write per address.
@@ -316,35 +270,27 @@ func (l *Loop) sync(ctx context.Context) (time.Duration, error) {
 	return again, errors.Join(errs...)
 }
 
-// Retire withdraws p while the loop keeps running the others: in the worker, between two runs,
-// p.Close withdraws what it announces, then its Report is written (this node's entries of its
-// mode removed), within ctx. Main retires BGP first on SIGTERM. After Run has returned, Retire
-// does the same in the caller.
+// Retire withdraws p while the loop keeps running the others: between two runs (or at once when
+// the loop does not run, before or after Run), p.Close withdraws what it announces, then, once the
+// runs have begun, its Report is written (this node's entries of its mode removed), within ctx.
+// Main retires BGP first on SIGTERM.
 func (l *Loop) Retire(ctx context.Context, p Protocol) error {
-	r := retirement{ctx: ctx, p: p, done: make(chan error, 1)}
 	select {
-	case l.retire <- r:
-		return <-r.done
-	case <-l.done:
-		return l.retireNow(r, allSynced(l.synced))
+	case l.turn <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// retireNow closes the protocol, drops it from the loop and, once the caches have synced, writes
-// its last Report.
-func (l *Loop) retireNow(r retirement, synced bool) error {
+	defer func() { <-l.turn }()
 	start := time.Now()
-	rep, err := r.p.Close(r.ctx)
-	l.protocols = slices.DeleteFunc(l.protocols, func(p Protocol) bool { return p == r.p })
-	l.log.Info("withdrawn", "mode", r.p.Mode(), "took", time.Since(start))
-	if !synced {
-		return err
+	rep, err := p.Close(ctx)
+	l.protocols = slices.DeleteFunc(l.protocols, func(q Protocol) bool { return q == p })
+	l.log.Info("withdrawn", "mode", p.Mode(), "took", time.Since(start))
+	if !l.announced {
+		return err // nothing was announced, so there is nothing to write
 	}
 	allocs, lerr := l.allocs.List(everything)
 	if lerr != nil {
 		return errors.Join(err, lerr)
 	}
-	return errors.Join(err, l.writeStatus(r.ctx, allocs, []Report{rep}))
+	return errors.Join(err, l.writeStatus(ctx, allocs, []Report{rep}))
 }

@@ -74,9 +74,9 @@ func TestLoopRunsProtocolsAndRetires(t *testing.T) {
 		protocols: []Protocol{p1, p2},
 		services:  corelisters.NewServiceLister(idx()), slices: discoverylisters.NewEndpointSliceLister(idx()),
 		nodes: corelisters.NewNodeLister(idx()), pools: fdlisters.NewIPPoolLister(idx()), allocs: base.allocs,
-		dirty: make(chan struct{}, 1), retire: make(chan retirement), done: make(chan struct{}),
 		events: ServiceEvents(record.NewFakeRecorder(10), corelisters.NewServiceLister(idx())),
 	}
+	l.init()
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); l.loop(ctx) }()
