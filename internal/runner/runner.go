@@ -3,7 +3,9 @@
 // while a run is pending join it; one that comes during a run asks for exactly one more. Runs
 // never overlap, so fn needs no lock against itself.
 //
-// The model is kube-proxy's BoundedFrequencyRunner, with two additions the users need: RunAfter
+// The model is kube-proxy's BoundedFrequencyRunner, without its periodic run (the proxy's full
+// resync keeps a period of its own, counted from the last full sync, not from any run), and with
+// two additions the users need: RunAfter
 // (a run at a time of the caller's choosing, for state that goes stale by itself) and Expedite (a
 // run that does not wait out MinInterval, for a change that something outside waits for).
 package runner
@@ -26,9 +28,6 @@ type Options struct {
 	// a change right after a run is not held back a whole interval, while a storm of changes
 	// still costs one run per interval once the burst is spent.
 	Burst int
-	// MaxInterval, when positive, is the longest time between the starts of two runs (or from
-	// Loop's start to the first): a periodic run, asked for or not.
-	MaxInterval time.Duration
 	// RetryMin and RetryMax bound the pause after a failed run, which doubles with each failure
 	// in a row from RetryMin up to RetryMax and resets on a success. No run starts during the
 	// pause, whatever asks; one starts at its end. RetryMin 0: a failed run is asked for again
@@ -52,7 +51,6 @@ type Runner struct {
 	pending   bool      // Run or Expedite since the last run started
 	expedite  bool      // Expedite since the last run started
 	by        time.Time // RunAfter's earliest deadline since the last run started (zero: none)
-	last      time.Time // the last run's start, or Loop's
 	ordinary  pace
 	expedited pace
 	hold      time.Time // the end of the pause after a failure (zero: none)
@@ -116,9 +114,6 @@ func (r *Runner) nudge() {
 // Loop runs fn as asked until ctx ends. A run under way when it ends is waited for: fn gets ctx,
 // and is expected to return soon once it is done.
 func (r *Runner) Loop(ctx context.Context) {
-	r.mu.Lock()
-	r.last = r.clk.Now()
-	r.mu.Unlock()
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		at, asked := r.due()
@@ -160,9 +155,6 @@ func (r *Runner) due() (time.Time, bool) {
 	if !r.by.IsZero() {
 		want(r.by)
 	}
-	if r.opt.MaxInterval > 0 {
-		want(r.last.Add(r.opt.MaxInterval))
-	}
 	allowed := r.ordinary.next()
 	if r.expedite && r.expedited.next().Before(allowed) {
 		allowed = r.expedited.next()
@@ -178,7 +170,7 @@ func (r *Runner) run(ctx context.Context) {
 	} else {
 		r.ordinary.spend(now)
 	}
-	r.pending, r.expedite, r.by, r.last = false, false, time.Time{}, now
+	r.pending, r.expedite, r.by = false, false, time.Time{}
 	r.mu.Unlock()
 
 	err := r.fn(ctx)

@@ -125,23 +125,6 @@ func TestBurst(t *testing.T) {
 	})
 }
 
-func TestMaxInterval(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := start(t, Options{MinInterval: time.Second, MaxInterval: time.Minute}, nil)
-		h.step(time.Minute - time.Millisecond)
-		h.want("before MaxInterval")
-		h.step(time.Millisecond)
-		h.want("MaxInterval after Loop started", time.Minute)
-		h.step(30 * time.Second)
-		h.r.Run()
-		h.want("a request", time.Minute, 90*time.Second)
-		h.step(time.Minute - time.Millisecond)
-		h.want("the requested run restarted the period", time.Minute, 90*time.Second)
-		h.step(time.Millisecond)
-		h.want("MaxInterval after the requested run", time.Minute, 90*time.Second, 150*time.Second)
-	})
-}
-
 func TestRetryBacksOffAndResets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := start(t, Options{MinInterval: 100 * time.Millisecond, RetryMin: time.Second, RetryMax: 4 * time.Second}, nil)
