@@ -8,8 +8,8 @@
 // Whatever a package's fixtures add on top belongs in a package-local wrapper made of tweaks, so
 // that the difference reads at the call site.
 //
-// Tweaks copy the slices and maps they are given: two objects built from one argument share no
-// backing storage, and a test that edits one does not edit the other.
+// Tweaks copy the slices, maps and values they are given, each time they apply: two objects built
+// with one tweak share no storage, and a test that edits one does not edit the other.
 package objects
 
 import (
@@ -79,7 +79,7 @@ func WithPorts(ports ...corev1.ServicePort) func(*corev1.Service) {
 
 // WithClass sets spec.loadBalancerClass.
 func WithClass(class string) func(*corev1.Service) {
-	return func(s *corev1.Service) { s.Spec.LoadBalancerClass = &class }
+	return func(s *corev1.Service) { c := class; s.Spec.LoadBalancerClass = &c }
 }
 
 // WithExternalTrafficPolicy sets spec.externalTrafficPolicy.
@@ -99,7 +99,7 @@ func WithIPFamilies(fams ...corev1.IPFamily) func(*corev1.Service) {
 
 // WithIPFamilyPolicy sets spec.ipFamilyPolicy.
 func WithIPFamilyPolicy(p corev1.IPFamilyPolicy) func(*corev1.Service) {
-	return func(s *corev1.Service) { s.Spec.IPFamilyPolicy = &p }
+	return func(s *corev1.Service) { c := p; s.Spec.IPFamilyPolicy = &c }
 }
 
 // WithIngressIPs appends one status.loadBalancer.ingress entry with only IP set per address.
@@ -180,7 +180,7 @@ func WithProviderID(id string) func(*corev1.Node) {
 
 // WithDeletionTimestamp marks the node as being deleted at t.
 func WithDeletionTimestamp(t metav1.Time) func(*corev1.Node) {
-	return func(n *corev1.Node) { n.DeletionTimestamp = &t }
+	return func(n *corev1.Node) { c := t; n.DeletionTimestamp = &c }
 }
 
 // EndpointSlice returns an IPv4 EndpointSlice namespace/name with no ports or endpoints, labelled
@@ -237,7 +237,7 @@ func Addresses(addrs ...string) func(*discoveryv1.Endpoint) {
 
 // OnNode sets the endpoint's nodeName.
 func OnNode(name string) func(*discoveryv1.Endpoint) {
-	return func(e *discoveryv1.Endpoint) { e.NodeName = &name }
+	return func(e *discoveryv1.Endpoint) { c := name; e.NodeName = &c }
 }
 
 // ForZones sets topology hints naming these zones.
@@ -253,7 +253,8 @@ func ForZones(zones ...string) func(*discoveryv1.Endpoint) {
 // Conditions sets all three endpoint conditions.
 func Conditions(ready, serving, terminating bool) func(*discoveryv1.Endpoint) {
 	return func(e *discoveryv1.Endpoint) {
-		e.Conditions = discoveryv1.EndpointConditions{Ready: &ready, Serving: &serving, Terminating: &terminating}
+		r, s, t := ready, serving, terminating
+		e.Conditions = discoveryv1.EndpointConditions{Ready: &r, Serving: &s, Terminating: &t}
 	}
 }
 
