@@ -91,6 +91,12 @@ func TestTweaksCopyTheirArguments(t *testing.T) {
 	if b.Spec.Ports[0].Port != 80 || b.Spec.Selector["app"] != "web" || ports[0].Port != 80 || sel["app"] != "web" {
 		t.Errorf("editing one Service changed another or the arguments: %+v %+v", b.Spec, ports)
 	}
+	class := objects.WithClass("example.com/lb")
+	c, d := objects.Service("ns", "c", class), objects.Service("ns", "d", class)
+	*c.Spec.LoadBalancerClass = "example.com/other"
+	if *d.Spec.LoadBalancerClass != "example.com/lb" {
+		t.Errorf("one WithClass applied twice shares its value")
+	}
 	addrs := []string{"10.0.0.1"}
 	e := objects.Endpoint(objects.Addresses(addrs...))
 	e.Addresses[0] = "10.0.0.2"
