@@ -69,7 +69,6 @@ func endpoint(node string, tweaks ...func(*discoveryv1.Endpoint)) discoveryv1.En
 // nilConditions leaves the endpoint with no conditions at all.
 var nilConditions = objects.WithConditions(discoveryv1.EndpointConditions{})
 
-
 func nn(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
 
 func selector(t *testing.T, s string) labels.Selector {
