@@ -14,9 +14,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/knftables"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 // IP plan of the unit tests.
@@ -42,21 +43,14 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const testNode = "node-a"
 
+// newService is a ClusterIP Service default/name at 10.96.0.1 with one TCP port, http 80 → "web";
+// tweaks change it.
 func newService(name string, tweaks ...func(*v1.Service)) *v1.Service {
-	svc := &v1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
-		Spec: v1.ServiceSpec{
-			Type:       v1.ServiceTypeClusterIP,
-			ClusterIP:  "10.96.0.1",
-			ClusterIPs: []string{"10.96.0.1"},
-			Ports: []v1.ServicePort{{Name: "http", Protocol: v1.ProtocolTCP, Port: 80,
-				TargetPort: intstr.FromString("web")}},
-		},
-	}
-	for _, tw := range tweaks {
-		tw(svc)
-	}
-	return svc
+	return objects.Service("default", name, append([]func(*v1.Service){
+		objects.WithType(v1.ServiceTypeClusterIP),
+		clusterIP("10.96.0.1"),
+		objects.WithPorts(v1.ServicePort{Name: "http", Protocol: v1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("web")}),
+	}, tweaks...)...)
 }
 
 func clusterIP(ips ...string) func(*v1.Service) {
@@ -74,16 +68,14 @@ func nodePort(np int32) func(*v1.Service) {
 
 func loadBalancer(ips ...string) func(*v1.Service) {
 	return func(s *v1.Service) {
-		s.Spec.Type = v1.ServiceTypeLoadBalancer
-		for _, ip := range ips {
-			s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, v1.LoadBalancerIngress{IP: ip})
-		}
+		objects.LoadBalancer(s)
+		objects.WithIngressIPs(ips...)(s)
 	}
 }
 
 func externalLocal(hcPort int32) func(*v1.Service) {
 	return func(s *v1.Service) {
-		s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
+		objects.LocalTraffic(s)
 		s.Spec.HealthCheckNodePort = hcPort
 	}
 }
@@ -128,29 +120,22 @@ type ep struct {
 // newSlice builds the EndpointSlice the controller would write for a Service with one port named
 // "http" resolved to targetPort 8080.
 func newSlice(svc, name string, proto v1.Protocol, eps ...ep) *discovery.EndpointSlice {
-	port, pname := int32(8080), "http"
-	es := &discovery.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{discovery.LabelServiceName: svc}},
-		AddressType: discovery.AddressTypeIPv4,
-		Ports:       []discovery.EndpointPort{{Name: &pname, Port: &port, Protocol: &proto}},
-	}
+	es := objects.EndpointSlice("default", name, svc, objects.WithEndpointPorts(objects.EndpointPort("http", proto, 8080)))
 	for _, e := range eps {
 		if netip.MustParseAddr(e.ip).Is6() {
 			es.AddressType = discovery.AddressTypeIPv6
 		}
-		ready, serving := !e.notReady && !e.terminating, !e.notReady || e.terminating
-		d := discovery.Endpoint{Addresses: []string{e.ip}, Conditions: discovery.EndpointConditions{
-			Ready: &ready, Serving: &serving, Terminating: &e.terminating}}
+		tweaks := []func(*discovery.Endpoint){
+			objects.Addresses(e.ip),
+			objects.Conditions(!e.notReady && !e.terminating, !e.notReady || e.terminating, e.terminating),
+		}
 		if e.node != "" {
-			d.NodeName = &e.node
+			tweaks = append(tweaks, objects.OnNode(e.node))
 		}
 		if e.zones != nil {
-			d.Hints = &discovery.EndpointHints{}
-			for _, z := range e.zones {
-				d.Hints.ForZones = append(d.Hints.ForZones, discovery.ForZone{Name: z})
-			}
+			tweaks = append(tweaks, objects.ForZones(e.zones...))
 		}
-		es.Endpoints = append(es.Endpoints, d)
+		es.Endpoints = append(es.Endpoints, objects.Endpoint(tweaks...))
 	}
 	return es
 }

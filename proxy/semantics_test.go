@@ -7,8 +7,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/knftables"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 func tcp(src, dst string, port uint16) packet {
@@ -181,7 +182,7 @@ func TestSemantics(t *testing.T) {
 		name:   "trafficDistribution PreferClose",
 		config: nil,
 		objs: []any{
-			&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode, Labels: map[string]string{v1.LabelTopologyZone: "z1"}}},
+			objects.Node(testNode, objects.NoConditions, objects.WithLabel(v1.LabelTopologyZone, "z1")),
 			newService("svc", distribution(v1.ServiceTrafficDistributionPreferClose)),
 			tcpSlice(zone("z1", local1), zone("z1", remote1), zone("z2", remote2)),
 		},
@@ -191,7 +192,7 @@ func TestSemantics(t *testing.T) {
 	}, {
 		name: "trafficDistribution PreferClose with an endpoint lacking hints uses all",
 		objs: []any{
-			&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode, Labels: map[string]string{v1.LabelTopologyZone: "z1"}}},
+			objects.Node(testNode, objects.NoConditions, objects.WithLabel(v1.LabelTopologyZone, "z1")),
 			newService("svc", distribution(v1.ServiceTrafficDistributionPreferClose)),
 			tcpSlice(zone("z1", local1), remote2),
 		},

@@ -10,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/served"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
@@ -73,31 +74,18 @@ func randomCluster(r *rand.Rand) ([]*corev1.Node, []*corev1.Service, []*discover
 		nodes = append(nodes, randomNode(r, fmt.Sprintf("node-%d", i)))
 	}
 	svc := func(name string, vip netip.Addr, policy corev1.ServiceExternalTrafficPolicy) *corev1.Service {
-		return &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
-			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: policy},
-			Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: vip.String()}}}},
-		}
+		return objects.Service("ns", name, objects.LoadBalancer, objects.WithExternalTrafficPolicy(policy), objects.WithIngressIPs(vip.String()))
 	}
 	svcs := []*corev1.Service{
 		svc("web", vipCluster, corev1.ServiceExternalTrafficPolicyCluster),
 		svc("db", vipLocal, corev1.ServiceExternalTrafficPolicyLocal),
 	}
-	es := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: "ns", Name: "db-1", Labels: map[string]string{discoveryv1.LabelServiceName: "db"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-	}
+	es := objects.EndpointSlice("ns", "db-1", "db")
 	for i, n := range nodes {
-		t, f := true, false
-		c := []discoveryv1.EndpointConditions{
-			{Ready: &t, Serving: &t, Terminating: &f},
-			{Ready: &f, Serving: &t, Terminating: &t},
-			{Ready: &f, Serving: &f, Terminating: &f},
-		}[r.IntN(3)]
+		state := []func(*discoveryv1.Endpoint){objects.EndpointReady, objects.EndpointTerminating, objects.EndpointNotReady}[r.IntN(3)]
 		if r.IntN(2) == 0 {
-			name := n.Name
-			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
-				Addresses: []string{fmt.Sprintf("10.0.0.%d", i+1)}, NodeName: &name, Conditions: c})
+			es.Endpoints = append(es.Endpoints, objects.Endpoint(
+				objects.Addresses(fmt.Sprintf("10.0.0.%d", i+1)), objects.OnNode(n.Name), state))
 		}
 	}
 	return nodes, svcs, []*discoveryv1.EndpointSlice{es}

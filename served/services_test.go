@@ -6,33 +6,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 // lb is a LoadBalancer Service ns/name with these ingress IPs; tweaks change it.
 func lb(name string, ips []string, tweaks ...func(*corev1.Service)) *corev1.Service {
-	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
-		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer},
-	}
-	for _, ip := range ips {
-		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
-	}
-	for _, t := range tweaks {
-		t(s)
-	}
-	return s
-}
-
-func class(c string) func(*corev1.Service) {
-	return func(s *corev1.Service) { s.Spec.LoadBalancerClass = &c }
-}
-
-func localPolicy(s *corev1.Service) {
-	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	return objects.Service("ns", name, append([]func(*corev1.Service){objects.LoadBalancer, objects.WithIngressIPs(ips...)}, tweaks...)...)
 }
 
 func nn(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
@@ -46,9 +29,9 @@ func TestClasses(t *testing.T) {
 		ours, cls bool
 	}{
 		{"unset class", lb("a", nil), true, false},
-		{"our class", lb("a", nil, class("frontdesk.dev/lb")), true, true},
-		{"another class", lb("a", nil, class("example.com/lb")), false, false},
-		{"NodePort", lb("a", nil, func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort }), false, false},
+		{"our class", lb("a", nil, objects.WithClass("frontdesk.dev/lb")), true, true},
+		{"another class", lb("a", nil, objects.WithClass("example.com/lb")), false, false},
+		{"NodePort", lb("a", nil, objects.WithType(corev1.ServiceTypeNodePort)), false, false},
 		{"nil", nil, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,13 +72,11 @@ func TestIngressAddr(t *testing.T) {
 
 func TestByAddress(t *testing.T) {
 	svcs := []*corev1.Service{
-		lb("web", []string{"192.0.2.1", "2001:db8::1"}, localPolicy),
+		lb("web", []string{"192.0.2.1", "2001:db8::1"}, objects.LocalTraffic),
 		lb("dns", []string{"192.0.2.1"}),
 		lb("twice", []string{"192.0.2.2", "::ffff:192.0.2.2"}),
-		lb("other", []string{"192.0.2.3"}, class("example.com/lb")),
-		lb("named", nil, func(s *corev1.Service) {
-			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{Hostname: "lb.example.com"}}
-		}),
+		lb("other", []string{"192.0.2.3"}, objects.WithClass("example.com/lb")),
+		lb("named", nil, objects.WithIngress(corev1.LoadBalancerIngress{Hostname: "lb.example.com"})),
 		nil,
 	}
 	got := ByAddress(svcs, Classes{Names: []string{"frontdesk.dev/lb"}, Unset: true})

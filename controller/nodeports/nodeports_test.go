@@ -5,16 +5,16 @@ import (
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/allocator"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 func svc(name string, nodePorts ...int32) *v1.Service {
-	s := &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, Spec: v1.ServiceSpec{Type: v1.ServiceTypeNodePort}}
+	s := objects.Service("default", name, objects.WithType(v1.ServiceTypeNodePort))
 	for _, p := range nodePorts {
 		s.Spec.Ports = append(s.Spec.Ports, v1.ServicePort{Port: 80, Protocol: v1.ProtocolTCP, NodePort: p})
 	}

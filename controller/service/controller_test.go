@@ -22,6 +22,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/controller/internal/fakelb"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 // waitEvery is how often the tests poll the fakes and the API server for a state.
@@ -89,9 +90,9 @@ func nn(svc *v1.Service) types.NamespacedName {
 func TestServesOnlyItsClasses(t *testing.T) {
 	cfg := fastConfig()
 	cfg.ServeDefaultClass = false
-	ours := newService("ours", withClass(DefaultClass))
+	ours := newService("ours", objects.WithClass(DefaultClass))
 	defaultClass := newService("default-class")
-	other := newService("other", withClass(otherClass))
+	other := newService("other", objects.WithClass(otherClass))
 	clusterIP := newService("cluster-ip", withType(v1.ServiceTypeClusterIP))
 	h := startUnit(t, cfg, 2, newNode("a"), ours, defaultClass, other, clusterIP)
 
@@ -131,8 +132,8 @@ func TestNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 }
 
 func testNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
-	svcA, svcB := newService("a"), newService("b", withClass(DefaultClass))
-	h := startUnit(t, fastConfig(), 2, newNode("n1"), newNode("n2"), newNode("n3", withReady(v1.ConditionFalse)), svcA, svcB)
+	svcA, svcB := newService("a"), newService("b", objects.WithClass(DefaultClass))
+	h := startUnit(t, fastConfig(), 2, newNode("n1"), newNode("n2"), newNode("n3", objects.NotReady), svcA, svcB)
 
 	wantNodes := func(want ...string) func() string {
 		return func() string {
@@ -174,7 +175,7 @@ func testNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 	})
 
 	ctx := context.Background()
-	n2 := newNode("n2", withReady(v1.ConditionFalse))
+	n2 := newNode("n2", objects.NotReady)
 	if _, err := h.client.CoreV1().Nodes().Update(ctx, n2, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func testNodeSetChangeUpdatesLoadBalancers(t *testing.T) {
 	}
 	synctest.Wait()
 	idle := idleSyncs()
-	n1 := newNode("n1", withNodeLabel("example.com/rack", "r1"))
+	n1 := newNode("n1", objects.WithLabel("example.com/rack", "r1"))
 	if _, err := h.client.CoreV1().Nodes().Update(ctx, n1, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

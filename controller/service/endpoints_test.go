@@ -16,6 +16,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/controller/internal/fakelb"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 // followAnnotation marks the Services whose endpoints followingLB follows.
@@ -50,18 +51,14 @@ func (f *followingLB) counts() map[string]int {
 	return out
 }
 
+// newSlice is an IPv4 slice default/name of Service svcName (unlabelled when svcName is "") with
+// one condition-less endpoint per address.
 func newSlice(svcName, name string, addrs ...string) *discoveryv1.EndpointSlice {
-	s := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: "default"},
-		AddressType: discoveryv1.AddressTypeIPv4,
-	}
-	if svcName != "" {
-		s.Labels = map[string]string{discoveryv1.LabelServiceName: svcName}
-	}
+	es := objects.EndpointSlice("default", name, svcName)
 	for _, a := range addrs {
-		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{a}})
+		es.Endpoints = append(es.Endpoints, objects.Endpoint(objects.Addresses(a)))
 	}
-	return s
+	return es
 }
 
 // waitServed waits until the named Services have a load balancer and the
@@ -93,9 +90,9 @@ func TestEndpointsChangeSyncsOnlyFollowedServices(t *testing.T) {
 
 func testEndpointsChangeSyncsOnlyFollowedServices(t *testing.T) {
 	lb := &followingLB{Fake: fakelb.New(), ensures: map[string]int{}}
-	followed := newService("followed", withAnnotation(followAnnotation, "true"))
+	followed := newService("followed", objects.WithAnnotations(followAnnotation, "true"))
 	notFollowed := newService("not-followed")
-	notServed := newService("not-served", withClass(otherClass), withAnnotation(followAnnotation, "true"))
+	notServed := newService("not-served", objects.WithClass(otherClass), objects.WithAnnotations(followAnnotation, "true"))
 	h := startUnitWith(t, lb.Fake, lb, fastConfig(), 2, newNode("a"), followed, notFollowed, notServed)
 	waitServed(t, h, "followed", "not-followed")
 	before := lb.counts()
@@ -146,7 +143,7 @@ func TestEndpointsNotWatchedWithoutFollower(t *testing.T) {
 }
 
 func testEndpointsNotWatchedWithoutFollower(t *testing.T) {
-	h := startUnit(t, fastConfig(), 2, newNode("a"), newService("web", withAnnotation(followAnnotation, "true")))
+	h := startUnit(t, fastConfig(), 2, newNode("a"), newService("web", objects.WithAnnotations(followAnnotation, "true")))
 	waitServed(t, h, "web")
 	for typ := range h.factory.WaitForCacheSync(nil) {
 		if typ == reflect.TypeFor[*discoveryv1.EndpointSlice]() {

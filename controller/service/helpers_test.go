@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/served"
 )
 
@@ -19,23 +20,21 @@ func TestNodeEligible(t *testing.T) {
 		want bool
 	}{
 		{"ready", newNode("n"), true},
-		{"not ready", newNode("n", withReady(v1.ConditionFalse)), false},
-		{"ready unknown", newNode("n", withReady(v1.ConditionUnknown)), false},
-		{"no conditions yet", newNode("n", withoutConditions()), false},
-		{"exclude label", newNode("n", withNodeLabel(v1.LabelNodeExcludeBalancers, "")), false},
-		{"exclude label true", newNode("n", withNodeLabel(v1.LabelNodeExcludeBalancers, "true")), false},
-		{"exclude label false", newNode("n", withNodeLabel(v1.LabelNodeExcludeBalancers, "false")), true},
-		{"exclude label garbage", newNode("n", withNodeLabel(v1.LabelNodeExcludeBalancers, "maybe")), false},
-		{"autoscaler taint", newNode("n", withTaint(served.TaintToBeDeleted)), false},
-		{"other taint", newNode("n", withTaint("example.com/dedicated")), true},
+		{"not ready", newNode("n", objects.NotReady), false},
+		{"ready unknown", newNode("n", objects.WithCondition(v1.NodeReady, v1.ConditionUnknown)), false},
+		{"no conditions yet", newNode("n", objects.NoConditions), false},
+		{"exclude label", newNode("n", objects.WithLabel(v1.LabelNodeExcludeBalancers, "")), false},
+		{"exclude label true", newNode("n", objects.WithLabel(v1.LabelNodeExcludeBalancers, "true")), false},
+		{"exclude label false", newNode("n", objects.WithLabel(v1.LabelNodeExcludeBalancers, "false")), true},
+		{"exclude label garbage", newNode("n", objects.WithLabel(v1.LabelNodeExcludeBalancers, "maybe")), false},
+		{"autoscaler taint", newNode("n", objects.WithTaint(served.TaintToBeDeleted)), false},
+		{"other taint", newNode("n", objects.WithTaint("example.com/dedicated")), true},
 		{"being deleted", newNode("n", nodeDeleting()), false},
 		// A cordon stops new Pods, not traffic (docs/design/eligibility.md).
-		{"cordoned", newNode("n", func(n *v1.Node) { n.Spec.Unschedulable = true }), true},
+		{"cordoned", newNode("n", objects.Unschedulable), true},
 		// The cloud's health checks find a broken data path; the speakers, with none in front
 		// of them, do not announce from such a node.
-		{"network unavailable", newNode("n", func(n *v1.Node) {
-			n.Status.Conditions = append(n.Status.Conditions, v1.NodeCondition{Type: v1.NodeNetworkUnavailable, Status: v1.ConditionTrue})
-		}), true},
+		{"network unavailable", newNode("n", objects.WithCondition(v1.NodeNetworkUnavailable, v1.ConditionTrue)), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := nodeEligible(tc.node); got != tc.want {
@@ -53,12 +52,12 @@ func TestNodeChangeMatters(t *testing.T) {
 		want     bool
 	}{
 		{"heartbeat", ready, newNode("n"), false},
-		{"becomes not ready", ready, newNode("n", withReady(v1.ConditionFalse)), true},
-		{"becomes ready", newNode("n", withReady(v1.ConditionFalse)), ready, true},
-		{"gets excluded", ready, newNode("n", withNodeLabel(v1.LabelNodeExcludeBalancers, "true")), true},
-		{"provider ID set", newNode("n", withProviderID("")), ready, true},
-		{"provider ID of ineligible node", newNode("n", withReady(v1.ConditionFalse), withProviderID("")),
-			newNode("n", withReady(v1.ConditionFalse)), false},
+		{"becomes not ready", ready, newNode("n", objects.NotReady), true},
+		{"becomes ready", newNode("n", objects.NotReady), ready, true},
+		{"gets excluded", ready, newNode("n", objects.WithLabel(v1.LabelNodeExcludeBalancers, "true")), true},
+		{"provider ID set", newNode("n", objects.WithProviderID("")), ready, true},
+		{"provider ID of ineligible node", newNode("n", objects.NotReady, objects.WithProviderID("")),
+			newNode("n", objects.NotReady), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := nodeChangeMatters(tc.old, tc.new); got != tc.want {
@@ -80,18 +79,18 @@ func TestDecide(t *testing.T) {
 	}{
 		{"no class, default served", ours, newService("s"), false, actEnsure},
 		{"no class, default not served", onlyClass, newService("s"), false, actNone},
-		{"our class", onlyClass, newService("s", withClass(DefaultClass)), false, actEnsure},
-		{"other class", ours, newService("s", withClass(otherClass)), false, actNone},
+		{"our class", onlyClass, newService("s", objects.WithClass(DefaultClass)), false, actEnsure},
+		{"other class", ours, newService("s", objects.WithClass(otherClass)), false, actNone},
 		{"ClusterIP", ours, newService("s", withType(v1.ServiceTypeClusterIP)), false, actNone},
 		{"NodePort", ours, newService("s", withType(v1.ServiceTypeNodePort)), false, actNone},
 
-		{"our class deleted", ours, newService("s", withClass(DefaultClass), withFinalizerBy(FieldManager), beingDeleted()), false, actCleanup},
+		{"our class deleted", ours, newService("s", objects.WithClass(DefaultClass), withFinalizerBy(FieldManager), beingDeleted()), false, actCleanup},
 		{"our class deleted, finalizer by another manager", ours,
-			newService("s", withClass(DefaultClass), withFinalizerBy("cloud-controller-manager"), beingDeleted()), false, actCleanup},
-		{"our class deleted, no finalizer", ours, newService("s", withClass(DefaultClass), beingDeleted()), false, actNone},
-		{"our class deleted, no finalizer, tracked", ours, newService("s", withClass(DefaultClass), beingDeleted()), true, actCleanup},
+			newService("s", objects.WithClass(DefaultClass), withFinalizerBy("cloud-controller-manager"), beingDeleted()), false, actCleanup},
+		{"our class deleted, no finalizer", ours, newService("s", objects.WithClass(DefaultClass), beingDeleted()), false, actNone},
+		{"our class deleted, no finalizer, tracked", ours, newService("s", objects.WithClass(DefaultClass), beingDeleted()), true, actCleanup},
 		{"other class deleted with finalizer", ours,
-			newService("s", withClass(otherClass), withFinalizerBy("other-controller"), beingDeleted()), false, actNone},
+			newService("s", objects.WithClass(otherClass), withFinalizerBy("other-controller"), beingDeleted()), false, actNone},
 		{"no class deleted, default not served", onlyClass,
 			newService("s", withFinalizerBy("cloud-controller-manager"), beingDeleted()), false, actNone},
 
@@ -213,13 +212,13 @@ func TestEnsureReason(t *testing.T) {
 			s.Spec.Ports[0].Port = 443
 		}), "spec changed"},
 		{"annotation added", prev, true, false, newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil),
-			withAnnotation("frontdesk.dev/pool", "public")), "spec changed"},
+			objects.WithAnnotations("frontdesk.dev/pool", "public")), "spec changed"},
 		{"status edited by hand", prev, true, false, newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.99", nil)),
 			"status changed outside the controller"},
 		{"resync", applied{svc: prev.svc, nodes: prev.nodes, stale: true}, true, false, base, whyResync},
 		{"endpoints changed", prev, true, true, base, whyEndpoints},
 		{"endpoints changed and spec too", prev, true, true,
-			newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil), withAnnotation("frontdesk.dev/pool", "public")), "spec changed"},
+			newService("s", withFinalizerBy(FieldManager), withIngressIP("192.0.2.1", nil), objects.WithAnnotations("frontdesk.dev/pool", "public")), "spec changed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ensureReason(tc.prev, tc.tracked, tc.endpoints, tc.svc); got != tc.want {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 )
 
@@ -178,7 +179,7 @@ func (e *env) setNodeReady(t *testing.T, name string, status v1.ConditionStatus)
 	if err != nil {
 		t.Fatal(err)
 	}
-	withReady(status)(n)
+	objects.WithCondition(v1.NodeReady, status)(n)
 	if _, err := e.admin.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

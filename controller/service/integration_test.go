@@ -21,6 +21,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/controller/internal/fakelb"
 	"github.com/frontdesk-lb/frontdesk/internal/poll"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 // TestController runs the controller against a real kube-apiserver (from
@@ -51,7 +52,7 @@ func testEnsureAndDelete(t *testing.T, e *env) {
 	ns := e.namespace(t)
 	lb := fakelb.New()
 	e.start(t, ns, lb, testConfig())
-	created := e.create(t, newService("web", inNamespace(ns)), metav1.CreateOptions{})
+	created := e.create(t, newService("web", objects.WithNamespace(ns)), metav1.CreateOptions{})
 
 	svc := e.waitServed(t, ns, "web")
 	got, ok := lb.Get(key(svc))
@@ -95,12 +96,12 @@ func testClasses(t *testing.T, e *env) {
 	cfg.ServeDefaultClass = false
 	e.start(t, ns, lb, cfg)
 
-	e.create(t, newService("ours", inNamespace(ns), withClass(DefaultClass)), metav1.CreateOptions{})
-	e.create(t, newService("default-class", inNamespace(ns)), metav1.CreateOptions{})
-	e.create(t, newService("other", inNamespace(ns), withClass(otherClass)), metav1.CreateOptions{})
+	e.create(t, newService("ours", objects.WithNamespace(ns), objects.WithClass(DefaultClass)), metav1.CreateOptions{})
+	e.create(t, newService("default-class", objects.WithNamespace(ns)), metav1.CreateOptions{})
+	e.create(t, newService("other", objects.WithNamespace(ns), objects.WithClass(otherClass)), metav1.CreateOptions{})
 	// Another implementation's Service, carrying the shared cleanup
 	// finalizer it added, being deleted: its finalizer is not ours to remove.
-	theirs := e.create(t, newService("theirs", inNamespace(ns), withClass(otherClass), withFinalizer(cleanupFinalizer)),
+	theirs := e.create(t, newService("theirs", objects.WithNamespace(ns), objects.WithClass(otherClass), withFinalizer(cleanupFinalizer)),
 		metav1.CreateOptions{FieldManager: "other-controller"})
 	t.Cleanup(func() { e.dropFinalizers(t, ns, "theirs") })
 	if err := e.admin.CoreV1().Services(ns).Delete(context.Background(), "theirs", metav1.DeleteOptions{}); err != nil {
@@ -142,7 +143,7 @@ func testTypeChange(t *testing.T, e *env) {
 	ns := e.namespace(t)
 	lb := fakelb.New()
 	e.start(t, ns, lb, testConfig())
-	svc := e.create(t, newService("web", inNamespace(ns), withClass(DefaultClass)), metav1.CreateOptions{})
+	svc := e.create(t, newService("web", objects.WithNamespace(ns), objects.WithClass(DefaultClass)), metav1.CreateOptions{})
 	e.waitServed(t, ns, "web")
 
 	e.update(t, ns, "web", func(s *v1.Service) { s.Spec.Type = v1.ServiceTypeClusterIP })
@@ -169,12 +170,12 @@ func testTypeChangeWhileStopped(t *testing.T, e *env) {
 	cfg := testConfig()
 	cfg.ServeDefaultClass = false
 	first := e.start(t, ns, lb, cfg)
-	svc := e.create(t, newService("web", inNamespace(ns), withClass(DefaultClass)), metav1.CreateOptions{})
+	svc := e.create(t, newService("web", objects.WithNamespace(ns), objects.WithClass(DefaultClass)), metav1.CreateOptions{})
 	e.waitServed(t, ns, "web")
 	first.stop()
 
 	e.update(t, ns, "web", func(s *v1.Service) { s.Spec.Type = v1.ServiceTypeClusterIP })
-	e.create(t, newService("theirs", inNamespace(ns), withType(v1.ServiceTypeClusterIP), withFinalizer(cleanupFinalizer)),
+	e.create(t, newService("theirs", objects.WithNamespace(ns), withType(v1.ServiceTypeClusterIP), withFinalizer(cleanupFinalizer)),
 		metav1.CreateOptions{FieldManager: "other-controller"})
 	t.Cleanup(func() { e.dropFinalizers(t, ns, "theirs") })
 
@@ -203,7 +204,7 @@ func testProviderError(t *testing.T, e *env) {
 	ns := e.namespace(t)
 	lb := fakelb.New()
 	e.start(t, ns, lb, testConfig()) // backoff 200 ms doubling, capped at 1 s
-	bad := newService("bad", inNamespace(ns))
+	bad := newService("bad", objects.WithNamespace(ns))
 	lb.FailFor(key(bad), errors.New(`pool "gold" does not exist; accepted: "silver"`))
 	svc := e.create(t, bad, metav1.CreateOptions{})
 
@@ -251,7 +252,7 @@ func testRetryError(t *testing.T, e *env) {
 	// Created with the finalizer, as the controller's field manager would
 	// have set it, so that no write of ours re-queues the Service early.
 	start := time.Now()
-	e.create(t, newService("slow", inNamespace(ns), withFinalizer(cleanupFinalizer)), metav1.CreateOptions{FieldManager: FieldManager})
+	e.create(t, newService("slow", objects.WithNamespace(ns), withFinalizer(cleanupFinalizer)), metav1.CreateOptions{FieldManager: FieldManager})
 	e.waitServed(t, ns, "slow")
 	elapsed := time.Since(start)
 	t.Logf("served %s after creation, provider asked for %s", elapsed.Round(time.Millisecond), retryAfter)
@@ -267,7 +268,7 @@ func testNodeSetChange(t *testing.T, e *env) {
 	ns := e.namespace(t)
 	lb := fakelb.New()
 	e.start(t, ns, lb, testConfig())
-	svc := e.create(t, newService("web", inNamespace(ns)), metav1.CreateOptions{})
+	svc := e.create(t, newService("web", objects.WithNamespace(ns)), metav1.CreateOptions{})
 	e.waitServed(t, ns, "web")
 	wantNodes := func(want ...string) func() string {
 		return func() string {
@@ -306,7 +307,7 @@ func testResyncWritesNothing(t *testing.T, e *env) {
 	cfg := testConfig()
 	cfg.ResyncPeriod = time.Second
 	e.start(t, ns, lb, cfg)
-	e.create(t, newService("web", inNamespace(ns)), metav1.CreateOptions{})
+	e.create(t, newService("web", objects.WithNamespace(ns)), metav1.CreateOptions{})
 	e.waitServed(t, ns, "web")
 	time.Sleep(500 * time.Millisecond) // let the events of our own writes pass
 	svc, _ := e.get(t, ns, "web")
@@ -368,7 +369,7 @@ func testStatusWriteIsFenced(t *testing.T, e *env) {
 	e.start(t, ns, answerByAnnotation{lb}, testConfig())
 	release := lb.Hold(types.NamespacedName{Namespace: ns, Name: "web"})
 	defer release() // idempotent
-	created := e.create(t, newService("web", inNamespace(ns), withAnnotation(answerAnnotation, "192.0.2.101")), metav1.CreateOptions{})
+	created := e.create(t, newService("web", objects.WithNamespace(ns), objects.WithAnnotations(answerAnnotation, "192.0.2.101")), metav1.CreateOptions{})
 	w, err := e.admin.CoreV1().Services(ns).Watch(context.Background(), metav1.ListOptions{
 		FieldSelector: "metadata.name=web", ResourceVersion: created.ResourceVersion,
 	})

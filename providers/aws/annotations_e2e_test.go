@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
@@ -256,7 +257,7 @@ func TestAnnotationsEndToEnd(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tweaks := []func(*v1.Service){withAnn(tc.ann...)}
+			tweaks := []func(*v1.Service){objects.WithAnnotations(tc.ann...)}
 			if tc.tweak != nil {
 				tweaks = append(tweaks, tc.tweak)
 			}
@@ -291,7 +292,7 @@ func TestBadAnnotationsMakeNoCall(t *testing.T) {
 		t.Run(kv[0]+"="+kv[1], func(t *testing.T) {
 			e.t = t
 			e.fake.ResetCalls()
-			svc := newService("bad", withAnn(kv[0], kv[1]))
+			svc := newService("bad", objects.WithAnnotations(kv[0], kv[1]))
 			err := e.ensure(svc)
 			if !annotations.IsInvalid(err) || !strings.Contains(err.Error(), kv[0]) {
 				t.Fatalf("error %v: want an annotation error naming %s", err, kv[0])

@@ -6,6 +6,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkAWSCalls(b *testing.B) {
 	}{
 		{"nlb-1-port", func(s *v1.Service) { s.Spec.Ports = s.Spec.Ports[:1] }},
 		{"nlb-2-ports", func(*v1.Service) {}},
-		{"clb-2-ports", withAnn(annotations.Type, "clb")},
+		{"clb-2-ports", objects.WithAnnotations(annotations.Type, "clb")},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			e := newEnv(b, envOption{})

@@ -12,6 +12,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	frontdeskaws "github.com/frontdesk-lb/frontdesk/providers/aws"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
@@ -29,7 +30,7 @@ func TestTypeChanges(t *testing.T) {
 		check func(t *testing.T, host string)
 	}{
 		{"nlb", func(*v1.Service) {}, "listener=2 load-balancer=1 security-group=1 target-group=2", nil},
-		{"nlb to ip targets", withAnn(annotations.NLBTargetType, "ip"), "listener=2 load-balancer=1 security-group=1 target-group=2",
+		{"nlb to ip targets", objects.WithAnnotations(annotations.NLBTargetType, "ip"), "listener=2 load-balancer=1 security-group=1 target-group=2",
 			nil},
 		{"nlb to clb", func(s *v1.Service) {
 			delete(s.Annotations, annotations.NLBTargetType)
@@ -39,7 +40,7 @@ func TestTypeChanges(t *testing.T) {
 				t.Errorf("hostname %q is not a classic load balancer's", host)
 			}
 		}},
-		{"clb internal", withAnn(annotations.Internal, "true"), "classic-load-balancer=1 security-group=1", nil},
+		{"clb internal", objects.WithAnnotations(annotations.Internal, "true"), "classic-load-balancer=1 security-group=1", nil},
 		{"back to nlb", func(s *v1.Service) {
 			s.Annotations = map[string]string{}
 		}, "listener=2 load-balancer=1 security-group=1 target-group=2", func(t *testing.T, host string) {
@@ -107,7 +108,7 @@ func overlap(a, b []string) bool {
 func TestCLBAnnotations(t *testing.T) {
 	e := newEnv(t, envOption{})
 	cert := "arn:aws:acm:eu-west-1:123456789012:certificate/0e1f"
-	svc := newService("classic", withAnn(
+	svc := newService("classic", objects.WithAnnotations(
 		annotations.Type, "clb",
 		annotations.SSLCert, cert, annotations.SSLPorts, "443",
 		annotations.BackendProtocol, "http",
@@ -205,14 +206,14 @@ func TestInPlaceUpdates(t *testing.T) {
 		set  func(*v1.Service)
 		want []string // mutating calls, in order
 	}{
-		{"subnets", withAnn(annotations.Subnets, "public-a"), []string{"elbv2:SetSubnets"}},
-		{"health check", withAnn(annotations.HCInterval, "30"), []string{"elbv2:ModifyTargetGroup", "elbv2:ModifyTargetGroup"}},
-		{"cross zone", withAnn(annotations.CrossZone, "true"), []string{"elbv2:ModifyLoadBalancerAttributes"}},
-		{"proxy protocol", withAnn(annotations.ProxyProtocol, "*"), []string{"elbv2:ModifyTargetGroupAttributes", "elbv2:ModifyTargetGroupAttributes"}},
-		{"tls on 443", withAnn(annotations.SSLCert, cert, annotations.SSLPorts, "443"), []string{"elbv2:ModifyListener"}},
+		{"subnets", objects.WithAnnotations(annotations.Subnets, "public-a"), []string{"elbv2:SetSubnets"}},
+		{"health check", objects.WithAnnotations(annotations.HCInterval, "30"), []string{"elbv2:ModifyTargetGroup", "elbv2:ModifyTargetGroup"}},
+		{"cross zone", objects.WithAnnotations(annotations.CrossZone, "true"), []string{"elbv2:ModifyLoadBalancerAttributes"}},
+		{"proxy protocol", objects.WithAnnotations(annotations.ProxyProtocol, "*"), []string{"elbv2:ModifyTargetGroupAttributes", "elbv2:ModifyTargetGroupAttributes"}},
+		{"tls on 443", objects.WithAnnotations(annotations.SSLCert, cert, annotations.SSLPorts, "443"), []string{"elbv2:ModifyListener"}},
 		{"source ranges", func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"198.51.100.0/24"} },
 			[]string{"ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"}},
-		{"tags", withAnn(annotations.AdditionalTags, "team=shop"), []string{"ec2:CreateTags", "elbv2:AddTags", "elbv2:AddTags", "elbv2:AddTags"}},
+		{"tags", objects.WithAnnotations(annotations.AdditionalTags, "team=shop"), []string{"ec2:CreateTags", "elbv2:AddTags", "elbv2:AddTags", "elbv2:AddTags"}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -254,17 +255,17 @@ func TestIPTargetsFollowEndpoints(t *testing.T) {
 		svc  *v1.Service
 		want bool
 	}{
-		{"nlb ip", newService("pods", withAnn(annotations.NLBTargetType, "ip")), true},
-		{"nlb-ip shorthand", newService("shorthand", withAnn(annotations.Type, "nlb-ip")), true},
+		{"nlb ip", newService("pods", objects.WithAnnotations(annotations.NLBTargetType, "ip")), true},
+		{"nlb-ip shorthand", newService("shorthand", objects.WithAnnotations(annotations.Type, "nlb-ip")), true},
 		{"nlb instance", newService("nodes"), false},
-		{"classic", newService("classic", withAnn(annotations.Type, "clb")), false},
-		{"bad annotation", newService("bad", withAnn(annotations.NLBTargetType, "ip"), withAnn(annotations.Scheme, "sideways")), false},
+		{"classic", newService("classic", objects.WithAnnotations(annotations.Type, "clb")), false},
+		{"bad annotation", newService("bad", objects.WithAnnotations(annotations.NLBTargetType, "ip"), objects.WithAnnotations(annotations.Scheme, "sideways")), false},
 	} {
 		if got := e.cloud.FollowsEndpoints(tc.svc); got != tc.want {
 			t.Errorf("%s: FollowsEndpoints = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	svc := newService("pods", withAnn(annotations.NLBTargetType, "ip"))
+	svc := newService("pods", objects.WithAnnotations(annotations.NLBTargetType, "ip"))
 	e.mustEnsure(svc)
 	pods = append(pods, model.Endpoint{Addr: mustAddr("10.0.12.30"), Ports: map[string]int32{"http": 8080, "https": 8443}})
 	e.fake.ResetCalls()
@@ -285,7 +286,7 @@ func TestBackendSecurityGroup(t *testing.T) {
 	ctx := context.Background()
 	var svcs []*v1.Service
 	for i, typ := range []string{"nlb", "clb", "nlb"} {
-		svc := newService("be"+itoa(int32(i)), withAnn(annotations.Type, typ))
+		svc := newService("be"+itoa(int32(i)), objects.WithAnnotations(annotations.Type, typ))
 		if i == 2 {
 			svc.Annotations[annotations.HCPort] = "10254" // outside the NodePort range
 		}

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	frontdeskaws "github.com/frontdesk-lb/frontdesk/providers/aws"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
@@ -68,14 +68,13 @@ func newEnv(t testing.TB, o envOption) *env {
 		if sn == "private-b" {
 			zone = region + "b"
 		}
-		labels := map[string]string{"role": "worker"}
+		role := "worker"
 		if i == 0 {
-			labels["role"] = "edge"
+			role = "edge"
 		}
-		e.nodes = append(e.nodes, &v1.Node{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%d", i), Labels: labels},
-			Spec:       v1.NodeSpec{ProviderID: "aws:///" + zone + "/" + id},
-		})
+		// No conditions: the cloud reads only labels and provider IDs.
+		e.nodes = append(e.nodes, objects.Node(fmt.Sprintf("node-%d", i), objects.NoConditions,
+			objects.WithLabel("role", role), objects.WithProviderID("aws:///"+zone+"/"+id)))
 	}
 	e.cfg = &config.Config{ClusterName: cluster, Region: region, VPCID: vpc, Endpoints: map[string]string{
 		config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL(), config.ServiceELBv2: fake.URL(),
@@ -109,31 +108,21 @@ func newEnv(t testing.TB, o envOption) *env {
 
 var uidSeq int
 
+// newService is a LoadBalancer Service shop/name with a fresh UID, empty (non-nil) annotations,
+// Cluster policy and two TCP ports, http 80 → 8080 (node port 30080) and https 443 → 8443
+// (30443); tweaks change it.
 func newService(name string, tweaks ...func(*v1.Service)) *v1.Service {
 	uidSeq++
-	s := &v1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, UID: types.UID(fmt.Sprintf("uid-%s-%d", name, uidSeq)), Annotations: map[string]string{}},
-		Spec: v1.ServiceSpec{
-			Type: v1.ServiceTypeLoadBalancer,
-			Ports: []v1.ServicePort{
-				{Name: "http", Port: 80, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromInt32(8080), NodePort: 30080},
-				{Name: "https", Port: 443, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromInt32(8443), NodePort: 30443},
-			},
-			ExternalTrafficPolicy: v1.ServiceExternalTrafficPolicyCluster,
-		},
-	}
-	for _, t := range tweaks {
-		t(s)
-	}
-	return s
-}
-
-func withAnn(kv ...string) func(*v1.Service) {
-	return func(s *v1.Service) {
-		for i := 0; i < len(kv); i += 2 {
-			s.Annotations[kv[i]] = kv[i+1]
-		}
-	}
+	return objects.Service("shop", name, append([]func(*v1.Service){
+		objects.WithUID(types.UID(fmt.Sprintf("uid-%s-%d", name, uidSeq))),
+		objects.WithAnnotations(),
+		objects.LoadBalancer,
+		objects.WithPorts(
+			v1.ServicePort{Name: "http", Port: 80, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromInt32(8080), NodePort: 30080},
+			v1.ServicePort{Name: "https", Port: 443, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromInt32(8443), NodePort: 30443},
+		),
+		objects.WithExternalTrafficPolicy(v1.ServiceExternalTrafficPolicyCluster),
+	}, tweaks...)...)
 }
 
 // ensure runs EnsureLoadBalancer and records the status in svc, as the

@@ -9,6 +9,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	frontdeskaws "github.com/frontdesk-lb/frontdesk/providers/aws"
 	"github.com/frontdesk-lb/frontdesk/test/fakeaws"
 )
@@ -67,7 +68,7 @@ func TestKillDuringCreate(t *testing.T) {
 	for _, lbType := range []string{"nlb", "clb"} {
 		t.Run(lbType, func(t *testing.T) {
 			base := newEnv(t, envOption{})
-			svc := newService("killed", withAnn("service.beta.kubernetes.io/aws-load-balancer-type", lbType))
+			svc := newService("killed", objects.WithAnnotations("service.beta.kubernetes.io/aws-load-balancer-type", lbType))
 			base.fake.ResetCalls()
 			base.mustEnsure(svc)
 			calls := len(base.fake.Calls())
@@ -80,7 +81,7 @@ func TestKillDuringCreate(t *testing.T) {
 					t.Run(fmt.Sprintf("call %d %s", i, mode.name), func(t *testing.T) {
 						for _, after := range []string{"resumed", "swept"} {
 							e := newEnv(t, envOption{})
-							svc := newService("killed", withAnn("service.beta.kubernetes.io/aws-load-balancer-type", lbType))
+							svc := newService("killed", objects.WithAnnotations("service.beta.kubernetes.io/aws-load-balancer-type", lbType))
 							ctx, cancel := e.killAt(i, mode.err)
 							_, err := e.cloud.EnsureLoadBalancer(ctx, cluster, svc, e.nodes)
 							cancel()
@@ -111,7 +112,7 @@ func TestKillDuringDelete(t *testing.T) {
 	for _, lbType := range []string{"nlb", "clb"} {
 		t.Run(lbType, func(t *testing.T) {
 			base := newEnv(t, envOption{})
-			svc := newService("killed", withAnn("service.beta.kubernetes.io/aws-load-balancer-type", lbType))
+			svc := newService("killed", objects.WithAnnotations("service.beta.kubernetes.io/aws-load-balancer-type", lbType))
 			base.mustEnsure(svc)
 			base.fake.ResetCalls()
 			base.mustDelete(svc)
@@ -121,7 +122,7 @@ func TestKillDuringDelete(t *testing.T) {
 					t.Run(fmt.Sprintf("call %d %s", i, mode.name), func(t *testing.T) {
 						for _, after := range []string{"resumed", "swept"} {
 							e := newEnv(t, envOption{})
-							svc := newService("killed", withAnn("service.beta.kubernetes.io/aws-load-balancer-type", lbType))
+							svc := newService("killed", objects.WithAnnotations("service.beta.kubernetes.io/aws-load-balancer-type", lbType))
 							e.mustEnsure(svc)
 							ctx, cancel := e.killAt(i, mode.err)
 							err := e.cloud.EnsureLoadBalancerDeleted(ctx, cluster, svc)

@@ -23,6 +23,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/crds"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/controller/service"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/providers/baremetal"
 )
@@ -117,19 +118,15 @@ func (e *env) createPool(t testing.TB, name string, addrs ...string) *v1alpha1.I
 	return p
 }
 
+// lbService is a LoadBalancer Service default/name with empty (non-nil) annotations, selector
+// app=<name> and one TCP port, http 80 → 8080; tweaks change it.
 func lbService(name string, tweaks ...func(*v1.Service)) *v1.Service {
-	s := &v1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Annotations: map[string]string{}},
-		Spec: v1.ServiceSpec{
-			Type:     v1.ServiceTypeLoadBalancer,
-			Selector: map[string]string{"app": name},
-			Ports:    []v1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: v1.ProtocolTCP}},
-		},
-	}
-	for _, tw := range tweaks {
-		tw(s)
-	}
-	return s
+	return objects.Service("default", name, append([]func(*v1.Service){
+		objects.WithAnnotations(),
+		objects.LoadBalancer,
+		objects.WithSelector(map[string]string{"app": name}),
+		objects.WithPorts(v1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: v1.ProtocolTCP}),
+	}, tweaks...)...)
 }
 
 func (e *env) create(t testing.TB, s *v1.Service) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/allocator"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 func newPool(name string, addresses []string, tweaks ...func(*v1alpha1.IPPool)) *v1alpha1.IPPool {
@@ -142,11 +143,11 @@ func TestEnsureBadInputChangesNothing(t *testing.T) {
 		svc  *v1.Service
 		want string
 	}{
-		{"malformed annotation", newService("x", withAnnotation(AnnotationLoadBalancerIPs, "not-an-ip")), "is not an IP address"},
+		{"malformed annotation", newService("x", objects.WithAnnotations(AnnotationLoadBalancerIPs, "not-an-ip")), "is not an IP address"},
 		{"address outside every pool", newService("x", withLoadBalancerIP("192.0.2.1")), "is not in any candidate pool"},
 		{"address of a pool the namespace may not use", newService("x", withLoadBalancerIP("203.0.113.1")), "is not in any candidate pool"},
-		{"unknown pool", newService("x", withAnnotation(AnnotationIPPool, "green")), `IPPool "green" named by frontdesk.dev/ip-pool does not exist`},
-		{"pool of another namespace", newService("x", withAnnotation(AnnotationIPPool, "team-only")), `namespace "default" is neither listed`},
+		{"unknown pool", newService("x", objects.WithAnnotations(AnnotationIPPool, "green")), `IPPool "green" named by frontdesk.dev/ip-pool does not exist`},
+		{"pool of another namespace", newService("x", objects.WithAnnotations(AnnotationIPPool, "team-only")), `namespace "default" is neither listed`},
 		{"family without pool", newService("x", withFamilies(v1.IPFamilyPolicySingleStack, v1.IPv6Protocol)), "no free address"},
 	}
 	for _, tt := range tests {
@@ -178,20 +179,20 @@ func TestEnsureExhaustedPool(t *testing.T) {
 
 func TestEnsureRequestedAndShared(t *testing.T) {
 	lb := newTestBalancer(t, nil, nil, newPool("blue", []string{"198.51.100.0/28"}))
-	a := newService("a", withLoadBalancerIP("198.51.100.5"), withAnnotation(AnnotationAllowSharedIP, "k"), withPorts(tcp(80)))
+	a := newService("a", withLoadBalancerIP("198.51.100.5"), objects.WithAnnotations(AnnotationAllowSharedIP, "k"), objects.WithPorts(tcp(80)))
 	if got := mustEnsure(t, lb, a); !cmp.Equal(got, []string{"198.51.100.5"}) {
 		t.Fatalf("a got %v, want the requested 198.51.100.5", got)
 	}
-	b := newService("b", withLoadBalancerIP("198.51.100.5"), withAnnotation(AnnotationAllowSharedIP, "k"), withPorts(udp(53)))
+	b := newService("b", withLoadBalancerIP("198.51.100.5"), objects.WithAnnotations(AnnotationAllowSharedIP, "k"), objects.WithPorts(udp(53)))
 	if got := mustEnsure(t, lb, b); !cmp.Equal(got, []string{"198.51.100.5"}) {
 		t.Fatalf("b got %v, want to share 198.51.100.5", got)
 	}
-	c := newService("c", withLoadBalancerIP("198.51.100.5"), withAnnotation(AnnotationAllowSharedIP, "k"), withPorts(tcp(80)))
+	c := newService("c", withLoadBalancerIP("198.51.100.5"), objects.WithAnnotations(AnnotationAllowSharedIP, "k"), objects.WithPorts(tcp(80)))
 	if _, err := lb.ensure(t, c); err == nil || !strings.Contains(err.Error(), "cannot be shared") {
 		t.Fatalf("c with a colliding port: err = %v, want a refusal to share", err)
 	}
-	d := newService("d", withLoadBalancerIP("198.51.100.5"), withAnnotation(AnnotationAllowSharedIP, "k"),
-		withPorts(tcp(8080)), withLocalTraffic())
+	d := newService("d", withLoadBalancerIP("198.51.100.5"), objects.WithAnnotations(AnnotationAllowSharedIP, "k"),
+		objects.WithPorts(tcp(8080)), objects.LocalTraffic)
 	if _, err := lb.ensure(t, d); err == nil || !strings.Contains(err.Error(), "cannot be shared") {
 		t.Fatalf("d with an incompatible traffic policy: err = %v, want a refusal to share", err)
 	}
@@ -247,7 +248,7 @@ func TestPoolPriorityAndAutoAssign(t *testing.T) {
 			t.Fatalf("allocation order %v: address %d should come from %s*", got, i, prefix)
 		}
 	}
-	if got := mustEnsure(t, lb, newService("r", withAnnotation(AnnotationIPPool, "reserved"))); !strings.HasPrefix(got[0], "192.0.2.") {
+	if got := mustEnsure(t, lb, newService("r", objects.WithAnnotations(AnnotationIPPool, "reserved"))); !strings.HasPrefix(got[0], "192.0.2.") {
 		t.Fatalf("named reserved pool gave %v", got)
 	}
 	if got := mustEnsure(t, lb, newService("q", withLoadBalancerIP("192.0.2.3"))); got[0] != "192.0.2.3" {
@@ -337,17 +338,17 @@ func TestNamespaceRestrictionsAndLocalSharing(t *testing.T) {
 	lb := newTestBalancer(t, nil, nil,
 		newPool("team-only", []string{"203.0.113.0/30"}, func(p *v1alpha1.IPPool) { p.Spec.Namespaces = []string{"team"} }),
 		newPool("shared", []string{"198.51.100.0/30"}, func(p *v1alpha1.IPPool) { p.Spec.Priority = 1 }))
-	if got := mustEnsure(t, lb, newService("t", withNamespace("team"))); !strings.HasPrefix(got[0], "203.0.113.") {
+	if got := mustEnsure(t, lb, newService("t", objects.WithNamespace("team"))); !strings.HasPrefix(got[0], "203.0.113.") {
 		t.Fatalf("Service in namespace team got %v, want its team pool first", got)
 	}
-	if got := mustEnsure(t, lb, newService("o", withNamespace("other"))); !strings.HasPrefix(got[0], "198.51.100.") {
+	if got := mustEnsure(t, lb, newService("o", objects.WithNamespace("other"))); !strings.HasPrefix(got[0], "198.51.100.") {
 		t.Fatalf("Service in namespace other got %v, want the shared pool", got)
 	}
 	// externalTrafficPolicy Local Services share an address only when they select the same Pods.
 	sel := map[string]string{"app": "dns"}
-	a := newService("dns-tcp", withLocalTraffic(), withSelector(sel), withPorts(tcp(53)), withAnnotation(AnnotationAllowSharedIP, "dns"))
-	b := newService("dns-udp", withLocalTraffic(), withSelector(sel), withPorts(udp(53)), withAnnotation(AnnotationAllowSharedIP, "dns"))
-	c := newService("web", withLocalTraffic(), withPorts(tcp(80)), withAnnotation(AnnotationAllowSharedIP, "dns"))
+	a := newService("dns-tcp", objects.LocalTraffic, objects.WithSelector(sel), objects.WithPorts(tcp(53)), objects.WithAnnotations(AnnotationAllowSharedIP, "dns"))
+	b := newService("dns-udp", objects.LocalTraffic, objects.WithSelector(sel), objects.WithPorts(udp(53)), objects.WithAnnotations(AnnotationAllowSharedIP, "dns"))
+	c := newService("web", objects.LocalTraffic, objects.WithPorts(tcp(80)), objects.WithAnnotations(AnnotationAllowSharedIP, "dns"))
 	ga, gb, gc := mustEnsure(t, lb, a), mustEnsure(t, lb, b), mustEnsure(t, lb, c)
 	if ga[0] != gb[0] {
 		t.Errorf("Local Services with the same selector got %v and %v, want one shared address", ga, gb)

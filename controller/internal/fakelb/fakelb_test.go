@@ -11,21 +11,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 func service(name string) *v1.Service {
-	return &v1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name)},
-		Spec:       v1.ServiceSpec{Ports: []v1.ServicePort{{Protocol: v1.ProtocolTCP, Port: 80}}},
-	}
+	return objects.Service("ns", name, objects.WithUID(types.UID("uid-"+name)),
+		objects.WithPorts(v1.ServicePort{Protocol: v1.ProtocolTCP, Port: 80}))
 }
 
 func nodes(names ...string) []*v1.Node {
 	var out []*v1.Node
 	for _, n := range names {
-		out = append(out, &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}})
+		out = append(out, objects.Node(n, objects.NoConditions)) // a bare name: no conditions
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
 )
@@ -31,9 +32,12 @@ var vpcSubnets = []Subnet{
 	{ID: "subnet-priv-b", Zone: "eu-west-1b", Tags: map[string]string{TagRoleInternalELB: "1", "Name": "private-b"}},
 }
 
+// node is a Node in eu-west-1a with these labels and no conditions: the model reads only labels
+// and provider IDs.
 func node(name, id string, labels map[string]string) *v1.Node {
-	return &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: v1.NodeSpec{ProviderID: "aws:///eu-west-1a/" + id}}
+	n := objects.Node(name, objects.NoConditions, objects.WithProviderID("aws:///eu-west-1a/"+id))
+	n.Labels = labels
+	return n
 }
 
 var nodes = []*v1.Node{
@@ -43,30 +47,20 @@ var nodes = []*v1.Node{
 	{ObjectMeta: metav1.ObjectMeta{Name: "no-provider-id"}},
 }
 
+// service is the LoadBalancer Service shop/frontend with a fixed UID, empty (non-nil) annotations,
+// Cluster policy and two TCP ports, http 80 → 8080 (node port 30080) and https 443 → "tls"
+// (30443); tweaks change it.
 func service(tweaks ...func(*v1.Service)) *v1.Service {
-	s := &v1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "frontend", UID: "0b5a1c2e-uid", Annotations: map[string]string{}},
-		Spec: v1.ServiceSpec{
-			Type: v1.ServiceTypeLoadBalancer,
-			Ports: []v1.ServicePort{
-				{Name: "http", Port: 80, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromInt32(8080), NodePort: 30080},
-				{Name: "https", Port: 443, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromString("tls"), NodePort: 30443},
-			},
-			ExternalTrafficPolicy: v1.ServiceExternalTrafficPolicyCluster,
-		},
-	}
-	for _, t := range tweaks {
-		t(s)
-	}
-	return s
-}
-
-func ann(kv ...string) func(*v1.Service) {
-	return func(s *v1.Service) {
-		for i := 0; i < len(kv); i += 2 {
-			s.Annotations[kv[i]] = kv[i+1]
-		}
-	}
+	return objects.Service("shop", "frontend", append([]func(*v1.Service){
+		objects.WithUID("0b5a1c2e-uid"),
+		objects.WithAnnotations(),
+		objects.LoadBalancer,
+		objects.WithPorts(
+			v1.ServicePort{Name: "http", Port: 80, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromInt32(8080), NodePort: 30080},
+			v1.ServicePort{Name: "https", Port: 443, Protocol: v1.ProtocolTCP, TargetPort: intstr.FromString("tls"), NodePort: 30443},
+		),
+		objects.WithExternalTrafficPolicy(v1.ServiceExternalTrafficPolicyCluster),
+	}, tweaks...)...)
 }
 
 var endpoints = []Endpoint{
@@ -104,8 +98,8 @@ func TestBuildGolden(t *testing.T) {
 		}), nil},
 		{"nlb-node-proxy-health", service(), proxyHC},
 		{"nlb-config-node-selector", service(), selCfg},
-		{"nlb-ip-targets", service(ann(annotations.NLBTargetType, "ip")), nil},
-		{"nlb-internal-tls-proxy", service(ann(
+		{"nlb-ip-targets", service(objects.WithAnnotations(annotations.NLBTargetType, "ip")), nil},
+		{"nlb-internal-tls-proxy", service(objects.WithAnnotations(
 			annotations.Internal, "true",
 			annotations.SSLCert, "arn:aws:acm:eu-west-1:123:certificate/abc",
 			annotations.SSLPorts, "https",
@@ -114,7 +108,7 @@ func TestBuildGolden(t *testing.T) {
 			annotations.AdditionalTags, "team=shop,cost=42",
 			annotations.TargetNodeLabels, "role=edge",
 		)), nil},
-		{"nlb-lbc-names", service(ann(
+		{"nlb-lbc-names", service(objects.WithAnnotations(
 			annotations.Type, "external",
 			annotations.Scheme, "internet-facing",
 			annotations.Subnets, "public-a,subnet-pub-b",
@@ -130,7 +124,7 @@ func TestBuildGolden(t *testing.T) {
 		{"nlb-udp", service(func(s *v1.Service) {
 			s.Spec.Ports = []v1.ServicePort{{Name: "dns", Port: 53, Protocol: v1.ProtocolUDP, TargetPort: intstr.FromInt32(53), NodePort: 30053}}
 		}), nil},
-		{"clb", service(ann(
+		{"clb", service(objects.WithAnnotations(
 			annotations.Type, "clb",
 			annotations.SSLCert, "arn:aws:acm:eu-west-1:123:certificate/abc",
 			annotations.SSLPorts, "443",
@@ -138,7 +132,7 @@ func TestBuildGolden(t *testing.T) {
 			annotations.ConnectionIdleTimeout, "120",
 			annotations.ConnectionDraining, "true",
 		)), nil},
-		{"clb-proxy-local", service(ann(annotations.Type, "clb", annotations.ProxyProtocol, "*", annotations.Internal, "true"),
+		{"clb-proxy-local", service(objects.WithAnnotations(annotations.Type, "clb", annotations.ProxyProtocol, "*", annotations.Internal, "true"),
 			func(s *v1.Service) {
 				s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
 				s.Spec.HealthCheckNodePort = 32000
@@ -180,14 +174,14 @@ func TestBuildErrors(t *testing.T) {
 		want    string
 		invalid bool // an annotation error
 	}{
-		{"unknown subnet", service(ann(annotations.Subnets, "nope")), vpcSubnets, "subnet-pub-a (public-a)", true},
+		{"unknown subnet", service(objects.WithAnnotations(annotations.Subnets, "nope")), vpcSubnets, "subnet-pub-a (public-a)", true},
 		{"no tagged subnet", service(), nil, "kubernetes.io/role/elb=1", false},
-		{"eip count", service(ann(annotations.EIPAllocations, "eipalloc-1")), vpcSubnets, "one allocation per subnet", true},
+		{"eip count", service(objects.WithAnnotations(annotations.EIPAllocations, "eipalloc-1")), vpcSubnets, "one allocation per subnet", true},
 		{"bad source range", service(func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"10.0.0.300/8"} }), vpcSubnets, "CIDR prefixes", true},
 		{"sctp", service(func(s *v1.Service) { s.Spec.Ports[0].Protocol = v1.ProtocolSCTP }), vpcSubnets, "accepted: TCP, UDP", false},
 		{"no node port", service(func(s *v1.Service) { s.Spec.Ports[0].NodePort = 0 }), vpcSubnets, "nlb-target-type: ip", false},
-		{"clb udp", service(ann(annotations.Type, "clb"), func(s *v1.Service) { s.Spec.Ports[0].Protocol = v1.ProtocolUDP }), vpcSubnets, "accepted: TCP", false},
-		{"cross-zone conflict", service(ann(annotations.CrossZone, "true", annotations.LBAttributes, "load_balancing.cross_zone.enabled=false")), vpcSubnets, "agrees with", true},
+		{"clb udp", service(objects.WithAnnotations(annotations.Type, "clb"), func(s *v1.Service) { s.Spec.Ports[0].Protocol = v1.ProtocolUDP }), vpcSubnets, "accepted: TCP", false},
+		{"cross-zone conflict", service(objects.WithAnnotations(annotations.CrossZone, "true", annotations.LBAttributes, "load_balancing.cross_zone.enabled=false")), vpcSubnets, "agrees with", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,66 +12,36 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // IP plan: pool "blue" is 198.51.100.0/24 and 2001:db8:b::/64, pool "red" 203.0.113.0/24.
 // This node is n1; n2 is another node.
 
+// service is a LoadBalancer Service default/name with these ingress IPs; tweaks change it.
 func service(name string, ips []string, tweaks ...func(*corev1.Service)) *corev1.Service {
-	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
-		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer},
-	}
-	for _, ip := range ips {
-		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
-	}
-	for _, f := range tweaks {
-		f(s)
-	}
-	return s
+	return objects.Service("default", name, append([]func(*corev1.Service){objects.LoadBalancer, objects.WithIngressIPs(ips...)}, tweaks...)...)
 }
 
-func local(s *corev1.Service) {
-	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-}
-
-func annotated(v string) func(*corev1.Service) {
-	return func(s *corev1.Service) {
-		s.Annotations = map[string]string{v1alpha1.ServiceCommunitiesAnnotation: v}
-	}
-}
-
+// node is this node, n1, Ready and labelled rack=a; tweaks change it.
 func node(tweaks ...func(*corev1.Node)) *corev1.Node {
-	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"rack": "a"}},
-		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
-			{Type: corev1.NodeReady, Status: corev1.ConditionTrue},
-		}},
-	}
-	for _, f := range tweaks {
-		f(n)
-	}
-	return n
+	return objects.Node("n1", append([]func(*corev1.Node){objects.WithLabel("rack", "a")}, tweaks...)...)
 }
 
 func slice(svc string, family discoveryv1.AddressType, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
-	return &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: svc + "-x",
-			Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
-		AddressType: family,
-		Endpoints:   eps,
-	}
+	return objects.EndpointSlice("default", svc+"-x", svc, objects.WithAddressType(family), objects.WithEndpoints(eps...))
 }
 
+// endpoint is an endpoint on the node with only its Ready condition set (serving and terminating
+// nil).
 func endpoint(nodeName string, ready bool) discoveryv1.Endpoint {
-	return discoveryv1.Endpoint{NodeName: &nodeName, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}
+	return objects.Endpoint(objects.OnNode(nodeName), objects.WithConditions(discoveryv1.EndpointConditions{Ready: &ready}))
 }
 
 // terminating is an endpoint of a Pod being deleted: not ready, serving as its readiness says.
 func terminating(nodeName string, serving bool) discoveryv1.Endpoint {
-	f, tr := false, true
-	return discoveryv1.Endpoint{NodeName: &nodeName, Conditions: discoveryv1.EndpointConditions{Ready: &f, Serving: &serving, Terminating: &tr}}
+	return objects.Endpoint(objects.OnNode(nodeName), objects.Conditions(false, serving, true))
 }
 
 func sel(t *testing.T, s string) labels.Selector {
@@ -144,8 +114,8 @@ func TestCompute(t *testing.T) {
 				other := "other.example/lb"
 				s.Services = []*corev1.Service{
 					service("a", []string{"192.0.2.1", "203.0.113.9"}),
-					service("b", []string{"198.51.100.7"}, func(s *corev1.Service) { s.Spec.LoadBalancerClass = &other }),
-					service("c", []string{"198.51.100.8"}, func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort }),
+					service("b", []string{"198.51.100.7"}, objects.WithClass(other)),
+					service("c", []string{"198.51.100.8"}, objects.WithType(corev1.ServiceTypeNodePort)),
 				}
 			},
 			routes:  map[string][]Route{"tor1": nil, "tor2": nil},
@@ -193,10 +163,10 @@ func TestCompute(t *testing.T) {
 			name: "ETP Local: ready endpoint here, elsewhere, not ready, other family",
 			tweak: func(s *Snapshot) {
 				s.Services = []*corev1.Service{
-					service("here", []string{"198.51.100.7"}, local),
-					service("elsewhere", []string{"198.51.100.8"}, local),
-					service("v6only", []string{"2001:db8:b::7"}, local),
-					service("notready", []string{"203.0.113.9"}, local),
+					service("here", []string{"198.51.100.7"}, objects.LocalTraffic),
+					service("elsewhere", []string{"198.51.100.8"}, objects.LocalTraffic),
+					service("v6only", []string{"2001:db8:b::7"}, objects.LocalTraffic),
+					service("notready", []string{"203.0.113.9"}, objects.LocalTraffic),
 				}
 				s.EndpointSlices = []*discoveryv1.EndpointSlice{
 					slice("here", discoveryv1.AddressTypeIPv4, endpoint("n2", true), endpoint("n1", true)),
@@ -215,9 +185,9 @@ func TestCompute(t *testing.T) {
 			name: "ETP Local: serving terminating endpoints count only when none is ready anywhere",
 			tweak: func(s *Snapshot) {
 				s.Services = []*corev1.Service{
-					service("draining", []string{"198.51.100.7"}, local),
-					service("last", []string{"198.51.100.8"}, local),
-					service("notserving", []string{"203.0.113.9"}, local),
+					service("draining", []string{"198.51.100.7"}, objects.LocalTraffic),
+					service("last", []string{"198.51.100.8"}, objects.LocalTraffic),
+					service("notserving", []string{"203.0.113.9"}, objects.LocalTraffic),
 				}
 				s.EndpointSlices = []*discoveryv1.EndpointSlice{
 					slice("draining", discoveryv1.AddressTypeIPv4, terminating("n1", true), endpoint("n2", true)),
@@ -232,9 +202,9 @@ func TestCompute(t *testing.T) {
 			name: "shared address: every Local Service needs an endpoint here",
 			tweak: func(s *Snapshot) {
 				s.Services = []*corev1.Service{
-					service("a", []string{"198.51.100.7"}, local),
-					service("b", []string{"198.51.100.7"}, local),
-					service("c", []string{"198.51.100.8"}, local),
+					service("a", []string{"198.51.100.7"}, objects.LocalTraffic),
+					service("b", []string{"198.51.100.7"}, objects.LocalTraffic),
+					service("c", []string{"198.51.100.8"}, objects.LocalTraffic),
 					service("d", []string{"198.51.100.8"}),
 				}
 				s.EndpointSlices = []*discoveryv1.EndpointSlice{
@@ -283,7 +253,7 @@ func TestCompute(t *testing.T) {
 				s.Peers = []Peer{{Name: "tor1"}}
 				s.Rules[0].ServiceCommunities = []v1alpha1.CommunityPattern{{Community: 65000 << 16, AnyValue: true}}
 				s.Services = []*corev1.Service{
-					service("a", []string{"198.51.100.7"}, annotated("65000:7, 65001:1,no-export,bogus")),
+					service("a", []string{"198.51.100.7"}, objects.WithAnnotations(v1alpha1.ServiceCommunitiesAnnotation, "65000:7, 65001:1,no-export,bogus")),
 					service("b", []string{"198.51.100.8"}),
 				}
 			},
@@ -329,17 +299,15 @@ func TestComputeNode(t *testing.T) {
 	}{
 		{"ready", node(), Advertising},
 		{"unknown", nil, NodeUnknown},
-		{"not ready", node(func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse }), NodeNotReady},
-		{"no Ready condition", node(func(n *corev1.Node) { n.Status.Conditions = nil }), NodeNotReady},
-		{"excluded", node(func(n *corev1.Node) { n.Labels[corev1.LabelNodeExcludeBalancers] = "" }), NodeExcluded},
-		{"exclude label false", node(func(n *corev1.Node) { n.Labels[corev1.LabelNodeExcludeBalancers] = "false" }), Advertising},
+		{"not ready", node(objects.NotReady), NodeNotReady},
+		{"no Ready condition", node(objects.NoConditions), NodeNotReady},
+		{"excluded", node(objects.WithLabel(corev1.LabelNodeExcludeBalancers, "")), NodeExcluded},
+		{"exclude label false", node(objects.WithLabel(corev1.LabelNodeExcludeBalancers, "false")), Advertising},
 		{"to be deleted", node(func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: served.TaintToBeDeleted}} }), NodeToBeDeleted},
-		{"being deleted", node(func(n *corev1.Node) { n.DeletionTimestamp = &metav1.Time{} }), NodeToBeDeleted},
+		{"being deleted", node(objects.WithDeletionTimestamp(metav1.Time{})), NodeToBeDeleted},
 		// A cordon stops new Pods, not traffic (docs/design/eligibility.md).
-		{"cordoned", node(func(n *corev1.Node) { n.Spec.Unschedulable = true }), Advertising},
-		{"network unavailable", node(func(n *corev1.Node) {
-			n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue})
-		}), NetworkUnavailable},
+		{"cordoned", node(objects.Unschedulable), Advertising},
+		{"network unavailable", node(objects.WithCondition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)), NetworkUnavailable},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := baseSnapshot()

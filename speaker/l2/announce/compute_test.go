@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/served"
 	"github.com/frontdesk-lb/frontdesk/speaker/election"
 )
@@ -106,7 +107,7 @@ func TestComputeServiceSelection(t *testing.T) {
 		},
 		{
 			name: "not a LoadBalancer",
-			snap: snap(w, services(newService("web", ingress(vip1), svcType(corev1.ServiceTypeNodePort)))),
+			snap: snap(w, services(newService("web", ingress(vip1), objects.WithType(corev1.ServiceTypeNodePort)))),
 		},
 		{
 			name: "no ingress yet",
@@ -115,29 +116,29 @@ func TestComputeServiceSelection(t *testing.T) {
 		{
 			name: "hostname and bad IP ingress ignored",
 			snap: snap(w, services(newService("web",
-				ingressRaw(corev1.LoadBalancerIngress{Hostname: "lb.example.com"}),
-				ingressRaw(corev1.LoadBalancerIngress{IP: "192.0.2.300"}),
-				ingressRaw(corev1.LoadBalancerIngress{IP: "fe80::1%eth0"})))),
+				objects.WithIngress(corev1.LoadBalancerIngress{Hostname: "lb.example.com"}),
+				objects.WithIngress(corev1.LoadBalancerIngress{IP: "192.0.2.300"}),
+				objects.WithIngress(corev1.LoadBalancerIngress{IP: "fe80::1%eth0"})))),
 		},
 		{
 			name: "IPv4-mapped ingress is the IPv4 address",
-			snap: snap(w, services(newService("web", ingressRaw(corev1.LoadBalancerIngress{IP: "::ffff:192.0.2.1"})))),
+			snap: snap(w, services(newService("web", objects.WithIngress(corev1.LoadBalancerIngress{IP: "::ffff:192.0.2.1"})))),
 			want: []Decision{dec(vip1, w, Announcing, "web")},
 		},
 		{
 			name: "default class served",
-			snap: snap(w, services(newService("web", ingress(vip1), class(DefaultClass)))),
+			snap: snap(w, services(newService("web", ingress(vip1), objects.WithClass(DefaultClass)))),
 			want: []Decision{dec(vip1, w, Announcing, "web")},
 		},
 		{
 			name: "other class ignored",
-			snap: snap(w, services(newService("web", ingress(vip1), class("example.com/other")))),
+			snap: snap(w, services(newService("web", ingress(vip1), objects.WithClass("example.com/other")))),
 		},
 		{
 			name: "configured classes replace the default",
 			snap: snap(w, services(
-				newService("mine", ingress(vip1), class("example.com/mine")),
-				newService("default", ingress(vip2), class(DefaultClass)),
+				newService("mine", ingress(vip1), objects.WithClass("example.com/mine")),
+				newService("default", ingress(vip2), objects.WithClass(DefaultClass)),
 			), func(s *Snapshot) { s.Classes = []string{"example.com/mine"} }),
 			want: []Decision{dec(vip1, w, Announcing, "mine")},
 		},
@@ -145,7 +146,7 @@ func TestComputeServiceSelection(t *testing.T) {
 			name: "empty classes: only unset class",
 			snap: snap(w, services(
 				newService("unset", ingress(vip1)),
-				newService("default", ingress(vip2), class(DefaultClass)),
+				newService("default", ingress(vip2), objects.WithClass(DefaultClass)),
 			), func(s *Snapshot) { s.Classes = []string{} }),
 			want: []Decision{dec(vip1, w, Announcing, "unset")},
 		},
@@ -178,48 +179,48 @@ func TestComputeNodeEligibility(t *testing.T) {
 	tests := []computeCase{
 		{
 			name: "not Ready",
-			snap: snap(w, web, tweakNode(w, condition(corev1.NodeReady, corev1.ConditionFalse))),
+			snap: snap(w, web, tweakNode(w, objects.WithCondition(corev1.NodeReady, corev1.ConditionFalse))),
 			want: []Decision{dec(vip1, next, NodeNotReady, "web")},
 		},
 		{
 			name: "Ready Unknown",
-			snap: snap(w, web, tweakNode(w, condition(corev1.NodeReady, corev1.ConditionUnknown))),
+			snap: snap(w, web, tweakNode(w, objects.WithCondition(corev1.NodeReady, corev1.ConditionUnknown))),
 			want: []Decision{dec(vip1, next, NodeNotReady, "web")},
 		},
 		{
 			name: "excluded by label",
-			snap: snap(w, web, tweakNode(w, nodeLabel(corev1.LabelNodeExcludeBalancers, ""))),
+			snap: snap(w, web, tweakNode(w, objects.WithLabel(corev1.LabelNodeExcludeBalancers, ""))),
 			want: []Decision{dec(vip1, next, NodeExcluded, "web")},
 		},
 		{
 			// As the service controller and cloud-provider read it (docs/design/eligibility.md).
 			name: "exclude label false keeps the node",
-			snap: snap(w, web, tweakNode(w, nodeLabel(corev1.LabelNodeExcludeBalancers, "false"))),
+			snap: snap(w, web, tweakNode(w, objects.WithLabel(corev1.LabelNodeExcludeBalancers, "false"))),
 			want: []Decision{dec(vip1, w, Announcing, "web")},
 		},
 		{
 			name: "being deleted",
-			snap: snap(w, web, tweakNode(w, func(n *corev1.Node) { n.DeletionTimestamp = &metav1.Time{} })),
+			snap: snap(w, web, tweakNode(w, objects.WithDeletionTimestamp(metav1.Time{}))),
 			want: []Decision{dec(vip1, next, NodeToBeDeleted, "web")},
 		},
 		{
 			name: "a cordon does not matter",
-			snap: snap(w, web, tweakNode(w, func(n *corev1.Node) { n.Spec.Unschedulable = true })),
+			snap: snap(w, web, tweakNode(w, objects.Unschedulable)),
 			want: []Decision{dec(vip1, w, Announcing, "web")},
 		},
 		{
 			name: "NetworkUnavailable",
-			snap: snap(w, web, tweakNode(w, condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue))),
+			snap: snap(w, web, tweakNode(w, objects.WithCondition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue))),
 			want: []Decision{dec(vip1, next, NetworkUnavailable, "web")},
 		},
 		{
 			name: "being removed by the autoscaler",
-			snap: snap(w, web, tweakNode(w, taint(served.TaintToBeDeleted))),
+			snap: snap(w, web, tweakNode(w, objects.WithTaint(served.TaintToBeDeleted))),
 			want: []Decision{dec(vip1, next, NodeToBeDeleted, "web")},
 		},
 		{
 			name: "other taints do not matter",
-			snap: snap(w, web, tweakNode(w, taint("node.kubernetes.io/unschedulable"))),
+			snap: snap(w, web, tweakNode(w, objects.WithTaint("node.kubernetes.io/unschedulable"))),
 			want: []Decision{dec(vip1, w, Announcing, "web")},
 		},
 		{

@@ -7,10 +7,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/speaker/election"
 )
 
@@ -32,124 +32,42 @@ var addrCmp = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 // newService returns a LoadBalancer Service in namespace "ns" with no class, Cluster policy and
 // no address; tweaks change it.
 func newService(name string, tweaks ...func(*corev1.Service)) *corev1.Service {
-	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
-		Spec: corev1.ServiceSpec{
-			Type:                  corev1.ServiceTypeLoadBalancer,
-			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
-		},
-	}
-	for _, t := range tweaks {
-		t(s)
-	}
-	return s
+	return objects.Service("ns", name, append([]func(*corev1.Service){
+		objects.LoadBalancer, objects.WithExternalTrafficPolicy(corev1.ServiceExternalTrafficPolicyCluster),
+	}, tweaks...)...)
 }
 
+// ingress appends these addresses to the Service's status.
 func ingress(addrs ...netip.Addr) func(*corev1.Service) {
-	return func(s *corev1.Service) {
-		for _, a := range addrs {
-			s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: a.String()})
-		}
+	ips := make([]string, len(addrs))
+	for i, a := range addrs {
+		ips[i] = a.String()
 	}
+	return objects.WithIngressIPs(ips...)
 }
 
-func ingressRaw(ing corev1.LoadBalancerIngress) func(*corev1.Service) {
-	return func(s *corev1.Service) {
-		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, ing)
-	}
-}
-
-func class(c string) func(*corev1.Service) {
-	return func(s *corev1.Service) { s.Spec.LoadBalancerClass = &c }
-}
-
-func svcType(t corev1.ServiceType) func(*corev1.Service) {
-	return func(s *corev1.Service) { s.Spec.Type = t }
-}
-
-func etpLocal(s *corev1.Service) {
-	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-}
-
-// newNode returns a Ready node; tweaks change it.
+// newNode returns a Ready node whose network is available (Ready=True, then
+// NetworkUnavailable=False); tweaks change it.
 func newNode(name string, tweaks ...func(*corev1.Node)) *corev1.Node {
-	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
-			{Type: corev1.NodeReady, Status: corev1.ConditionTrue},
-			{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionFalse},
-		}},
-	}
-	for _, t := range tweaks {
-		t(n)
-	}
-	return n
-}
-
-func condition(typ corev1.NodeConditionType, st corev1.ConditionStatus) func(*corev1.Node) {
-	return func(n *corev1.Node) {
-		for i := range n.Status.Conditions {
-			if n.Status.Conditions[i].Type == typ {
-				n.Status.Conditions[i].Status = st
-				return
-			}
-		}
-		n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: typ, Status: st})
-	}
-}
-
-func nodeLabel(k, v string) func(*corev1.Node) {
-	return func(n *corev1.Node) {
-		if n.Labels == nil {
-			n.Labels = map[string]string{}
-		}
-		n.Labels[k] = v
-	}
-}
-
-func taint(key string) func(*corev1.Node) {
-	return func(n *corev1.Node) {
-		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: key, Effect: corev1.TaintEffectNoSchedule})
-	}
+	return objects.Node(name, append([]func(*corev1.Node){
+		objects.WithCondition(corev1.NodeNetworkUnavailable, corev1.ConditionFalse),
+	}, tweaks...)...)
 }
 
 // newSlice returns an EndpointSlice of Service ns/svc.
 func newSlice(svc string, at discoveryv1.AddressType, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
-	return &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: "ns", Name: svc + "-" + string(at),
-			Labels: map[string]string{discoveryv1.LabelServiceName: svc},
-		},
-		AddressType: at,
-		Endpoints:   eps,
-	}
+	return objects.EndpointSlice("ns", svc+"-"+string(at), svc, objects.WithAddressType(at), objects.WithEndpoints(eps...))
 }
 
-// endpoint returns a ready endpoint on node; tweaks change its conditions.
-func endpoint(node string, tweaks ...func(*discoveryv1.EndpointConditions)) discoveryv1.Endpoint {
-	e := discoveryv1.Endpoint{Addresses: []string{"10.0.0.1"}, NodeName: &node,
-		Conditions: discoveryv1.EndpointConditions{Ready: ptr(true), Serving: ptr(true), Terminating: ptr(false)}}
-	for _, t := range tweaks {
-		t(&e.Conditions)
-	}
-	return e
+// endpoint returns a ready endpoint 10.0.0.1 on node; tweaks change it.
+func endpoint(node string, tweaks ...func(*discoveryv1.Endpoint)) discoveryv1.Endpoint {
+	return objects.Endpoint(append([]func(*discoveryv1.Endpoint){
+		objects.Addresses("10.0.0.1"), objects.OnNode(node), objects.EndpointReady,
+	}, tweaks...)...)
 }
 
-func notReadyEP(c *discoveryv1.EndpointConditions) { c.Ready, c.Serving = ptr(false), ptr(false) }
-
-// terminatingEP: serving but terminating, as during a graceful rollout.
-func terminatingEP(c *discoveryv1.EndpointConditions) {
-	c.Ready, c.Serving, c.Terminating = ptr(false), ptr(true), ptr(true)
-}
-
-// goneEP: terminating and no longer serving.
-func goneEP(c *discoveryv1.EndpointConditions) {
-	c.Ready, c.Serving, c.Terminating = ptr(false), ptr(false), ptr(true)
-}
-
-func nilConditions(c *discoveryv1.EndpointConditions) { *c = discoveryv1.EndpointConditions{} }
-
-func ptr[T any](v T) *T { return &v }
+// nilConditions leaves the endpoint with no conditions at all.
+var nilConditions = objects.WithConditions(discoveryv1.EndpointConditions{})
 
 func nn(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
 

@@ -4,11 +4,13 @@ import (
 	"testing"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 func TestComputeLocalPolicy(t *testing.T) {
 	v4 := discoveryv1.AddressTypeIPv4
-	web := services(newService("web", ingress(vip1), etpLocal))
+	web := services(newService("web", ingress(vip1), objects.LocalTraffic))
 	ld := func(winner string, r Reason) []Decision {
 		return []Decision{withPolicyLocal(dec(vip1, winner, r, "web"))}
 	}
@@ -36,7 +38,7 @@ func TestComputeLocalPolicy(t *testing.T) {
 		},
 		{
 			name: "not-ready endpoint does not count",
-			snap: snap("node-a", web, slicesOf(newSlice("web", v4, endpoint("node-a", notReadyEP), endpoint("node-b")))),
+			snap: snap("node-a", web, slicesOf(newSlice("web", v4, endpoint("node-a", objects.EndpointNotReady), endpoint("node-b")))),
 			want: ld("node-b", NoLocalEndpoint),
 		},
 		{
@@ -51,25 +53,25 @@ func TestComputeLocalPolicy(t *testing.T) {
 		},
 		{
 			name: "terminating endpoints ignored while a ready one exists",
-			snap: snap("node-a", web, slicesOf(newSlice("web", v4, endpoint("node-a", terminatingEP), endpoint("node-b")))),
+			snap: snap("node-a", web, slicesOf(newSlice("web", v4, endpoint("node-a", objects.EndpointTerminating), endpoint("node-b")))),
 			want: ld("node-b", NoLocalEndpoint),
 		},
 		{
 			name: "serving terminating endpoints used when none is ready",
-			snap: snap("node-a", web, slicesOf(newSlice("web", v4, endpoint("node-a", terminatingEP), endpoint("node-b", notReadyEP)))),
+			snap: snap("node-a", web, slicesOf(newSlice("web", v4, endpoint("node-a", objects.EndpointTerminating), endpoint("node-b", objects.EndpointNotReady)))),
 			want: ld("node-a", Announcing),
 		},
 		{
 			name: "ready endpoint in another slice wins over terminating ones",
 			snap: snap("node-a", web, slicesOf(
-				newSlice("web", v4, endpoint("node-a", terminatingEP)),
+				newSlice("web", v4, endpoint("node-a", objects.EndpointTerminating)),
 				newSlice("web", v4, endpoint("node-c")),
 			)),
 			want: ld("node-c", NoLocalEndpoint),
 		},
 		{
 			name: "terminating and no longer serving does not count",
-			snap: snap("node-a", web, slicesOf(newSlice("web", v4, endpoint("node-a", goneEP)))),
+			snap: snap("node-a", web, slicesOf(newSlice("web", v4, endpoint("node-a", objects.EndpointGone)))),
 			want: ld("", NoLocalEndpoint),
 		},
 		{
@@ -93,7 +95,7 @@ func TestComputeLocalPolicy(t *testing.T) {
 		},
 		{
 			name: "local endpoint on a node that is not Ready",
-			snap: snap("node-a", web, tweakNode("node-a", condition("Ready", "False")),
+			snap: snap("node-a", web, tweakNode("node-a", objects.WithCondition("Ready", "False")),
 				slicesOf(newSlice("web", v4, endpoint("node-a"), endpoint("node-b")))),
 			want: ld("node-b", NodeNotReady),
 		},
@@ -114,19 +116,19 @@ func TestComputeSharing(t *testing.T) {
 		},
 		{
 			name: "one Local Service makes the address Local",
-			snap: snap("node-a", services(newService("web", ingress(vip1)), newService("api", ingress(vip1), etpLocal)),
+			snap: snap("node-a", services(newService("web", ingress(vip1)), newService("api", ingress(vip1), objects.LocalTraffic)),
 				slicesOf(newSlice("api", v4, endpoint("node-c")), newSlice("web", v4, endpoint("node-a")))),
 			want: []Decision{withPolicyLocal(dec(vip1, "node-c", NoLocalEndpoint, "api", "web"))},
 		},
 		{
 			name: "Local Services: nodes serving both",
-			snap: snap("node-a", services(newService("web", ingress(vip1), etpLocal), newService("api", ingress(vip1), etpLocal)),
+			snap: snap("node-a", services(newService("web", ingress(vip1), objects.LocalTraffic), newService("api", ingress(vip1), objects.LocalTraffic)),
 				slicesOf(newSlice("api", v4, endpoint("node-b"), endpoint("node-c")), newSlice("web", v4, endpoint("node-a"), endpoint("node-b")))),
 			want: []Decision{withPolicyLocal(dec(vip1, "node-b", NoLocalEndpoint, "api", "web"))},
 		},
 		{
 			name: "Local Services with disjoint nodes: any node serving one",
-			snap: snap("node-a", services(newService("web", ingress(vip1), etpLocal), newService("api", ingress(vip1), etpLocal)),
+			snap: snap("node-a", services(newService("web", ingress(vip1), objects.LocalTraffic), newService("api", ingress(vip1), objects.LocalTraffic)),
 				slicesOf(newSlice("api", v4, endpoint("node-b")), newSlice("web", v4, endpoint("node-a")))),
 			want: []Decision{withPolicyLocal(dec(vip1, ab, map[bool]Reason{true: Announcing, false: NotElected}[ab == "node-a"], "api", "web"))},
 		},
@@ -167,7 +169,7 @@ func TestComputeDualStack(t *testing.T) {
 		},
 		{
 			name: "Local: endpoints per family",
-			snap: snap("node-a", services(newService("web", ingress(vip1, vip6), etpLocal)), slicesOf(
+			snap: snap("node-a", services(newService("web", ingress(vip1, vip6), objects.LocalTraffic)), slicesOf(
 				newSlice("web", discoveryv1.AddressTypeIPv4, endpoint("node-a")),
 				newSlice("web", discoveryv1.AddressTypeIPv6, endpoint("node-b")))),
 			want: []Decision{

@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/served"
 )
 
@@ -101,10 +102,10 @@ func syntheticSnapshot(n, nodes, slicesPer int, rng *rand.Rand) Snapshot {
 		name := fmt.Sprintf("node-%d", i)
 		var tw []func(*corev1.Node)
 		if i%10 == 9 {
-			tw = append(tw, condition(corev1.NodeReady, corev1.ConditionFalse))
+			tw = append(tw, objects.WithCondition(corev1.NodeReady, corev1.ConditionFalse))
 		}
 		if i%2 == 1 {
-			tw = append(tw, nodeLabel("parity", "odd"))
+			tw = append(tw, objects.WithLabel("parity", "odd"))
 		}
 		s.Nodes = append(s.Nodes, newNode(name, tw...))
 		s.Alive[name] = true
@@ -123,7 +124,7 @@ func syntheticSnapshot(n, nodes, slicesPer int, rng *rand.Rand) Snapshot {
 		name := fmt.Sprintf("svc-%d", i)
 		tw := []func(*corev1.Service){ingress(addrs...)}
 		if i%4 == 0 {
-			tw = append(tw, etpLocal)
+			tw = append(tw, objects.LocalTraffic)
 		}
 		s.Services = append(s.Services, newService(name, tw...))
 		for _, a := range addrs {
@@ -135,9 +136,9 @@ func syntheticSnapshot(n, nodes, slicesPer int, rng *rand.Rand) Snapshot {
 				node := fmt.Sprintf("node-%d", rng.IntN(nodes))
 				switch rng.IntN(10) {
 				case 0:
-					eps = append(eps, endpoint(node, terminatingEP))
+					eps = append(eps, endpoint(node, objects.EndpointTerminating))
 				case 1:
-					eps = append(eps, endpoint(node, notReadyEP))
+					eps = append(eps, endpoint(node, objects.EndpointNotReady))
 				default:
 					eps = append(eps, endpoint(node))
 				}

@@ -6,6 +6,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 func TestComputeRules(t *testing.T) {
@@ -14,8 +16,8 @@ func TestComputeRules(t *testing.T) {
 	bc := top(t, vip1, "node-b", "node-c")
 	web := services(newService("web", ingress(vip1)))
 	rackB := func(s *Snapshot) {
-		tweakNode("node-b", nodeLabel("rack", "b"))(s)
-		tweakNode("node-c", nodeLabel("rack", "c"))(s)
+		tweakNode("node-b", objects.WithLabel("rack", "b"))(s)
+		tweakNode("node-c", objects.WithLabel("rack", "c"))(s)
 	}
 	onRacks := []labels.Selector{selector(t, "rack in (b,c)")}
 	blue := func(d Decision, rules ...string) Decision { d.Rules = rules; return d }
@@ -83,20 +85,20 @@ func TestComputeRules(t *testing.T) {
 		},
 		{
 			name: "node not Ready reported before not selected",
-			snap: snap("node-a", web, rackB, tweakNode("node-a", condition(corev1.NodeReady, corev1.ConditionFalse)),
+			snap: snap("node-a", web, rackB, tweakNode("node-a", objects.WithCondition(corev1.NodeReady, corev1.ConditionFalse)),
 				rules(L2Rule{Name: "l2/racks", NodeSelectors: onRacks})),
 			want: []Decision{blue(dec(vip1, bc, NodeNotReady, "web"), "l2/racks")},
 		},
 		{
 			name: "Local: endpoints only on unselected nodes",
-			snap: snap("node-b", services(newService("web", ingress(vip1), etpLocal)), rackB,
+			snap: snap("node-b", services(newService("web", ingress(vip1), objects.LocalTraffic)), rackB,
 				slicesOf(newSlice("web", discoveryv1.AddressTypeIPv4, endpoint("node-a"))),
 				rules(L2Rule{Name: "l2/racks", NodeSelectors: onRacks})),
 			want: []Decision{withPolicyLocal(blue(dec(vip1, "", NoLocalEndpoint, "web"), "l2/racks"))},
 		},
 		{
 			name: "Local: selected nodes with endpoints",
-			snap: snap("node-b", services(newService("web", ingress(vip1), etpLocal)), rackB,
+			snap: snap("node-b", services(newService("web", ingress(vip1), objects.LocalTraffic)), rackB,
 				slicesOf(newSlice("web", discoveryv1.AddressTypeIPv4, endpoint("node-a"), endpoint("node-b"))),
 				rules(L2Rule{Name: "l2/racks", NodeSelectors: onRacks})),
 			want: []Decision{withPolicyLocal(blue(dec(vip1, "node-b", Announcing, "web"), "l2/racks"))},
