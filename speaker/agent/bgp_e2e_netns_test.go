@@ -3,16 +3,13 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +31,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
+	"github.com/frontdesk-lb/frontdesk/test/bgprouters"
 )
 
 // The end-to-end test runs the speaker's loop with BGP alone (NewLoop with the real embedded
@@ -89,33 +87,6 @@ func agentHelper(cfgJSON string) int {
 	return 0
 }
 
-func goTool(tb testing.TB, name string) string {
-	tb.Helper()
-	wd, _ := os.Getwd()
-	out, err := exec.Command("go", "tool", "-modfile="+filepath.Join(wd, "../../hack/tools/go.mod"), "-n", name).Output()
-	if err != nil {
-		tb.Fatalf("building %s: %v", name, err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// routerMonitor streams gobgpd's best-path changes and records when each prefix appeared and
-// went.
-type routerMonitor struct {
-	mu       sync.Mutex
-	up, down map[netip.Prefix]time.Time
-}
-
-func (m *routerMonitor) seen(p netip.Prefix, gone bool, after time.Time) (time.Time, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	at, ok := m.up[p]
-	if gone {
-		at, ok = m.down[p]
-	}
-	return at, ok && !at.Before(after)
-}
-
 func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time.Duration) {
 	netnstest.RequireRoot(tb)
 	c := controlplane.Start(tb)
@@ -149,73 +120,10 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 	}
 	netnstest.ForwardLoopback(tb, node, u.Host)
 
-	dir := tb.TempDir()
-	conf := filepath.Join(dir, "gobgpd.toml")
-	if err := os.WriteFile(conf, []byte(`[global.config]
-  as = 64512
-  router-id = "10.0.0.1"
-  port = 179
-  local-address-list = ["10.0.0.1"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "10.0.0.11"
-    peer-as = 64513
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-`), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	gobgpd := router.Command(goTool(tb, "gobgpd"), "-f", conf, "--api-hosts=127.0.0.1:50051", "--pprof-disable", "-p")
-	if err := gobgpd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = gobgpd.Process.Kill(); _ = gobgpd.Wait() })
-	cli := goTool(tb, "gobgp")
-	m := &routerMonitor{up: map[netip.Prefix]time.Time{}, down: map[netip.Prefix]time.Time{}}
-	var mon *exec.Cmd
-	for range 100 { // gobgpd's API needs a moment
-		if exec.Command("ip", "netns", "exec", router.Name, cli, "global").Run() == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	mon = router.Command(cli, "-j", "monitor", "global", "rib")
-	out, err := mon.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := mon.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	monDone := make(chan struct{})
-	go func() {
-		defer close(monDone)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		for sc.Scan() {
-			now := time.Now()
-			var paths []struct {
-				Nlri       struct{ Prefix string } `json:"nlri"`
-				Withdrawal bool                    `json:"withdrawal"`
-			}
-			if json.Unmarshal(sc.Bytes(), &paths) != nil {
-				continue
-			}
-			m.mu.Lock()
-			for _, p := range paths {
-				if pfx, err := netip.ParsePrefix(p.Nlri.Prefix); err == nil {
-					if p.Withdrawal {
-						m.down[pfx] = now
-					} else {
-						m.up[pfx] = now
-					}
-				}
-			}
-			m.mu.Unlock()
-		}
-	}()
-	tb.Cleanup(func() { _ = mon.Process.Kill(); <-monDone; _ = mon.Wait() })
+	m := bgprouters.StartGoBGP(tb, router, tb.TempDir(), bgprouters.Config{
+		Router: netip.MustParseAddr("10.0.0.1"), RouterASN: 64512,
+		Speakers: []netip.Addr{netip.MustParseAddr("10.0.0.11")}, SpeakerASN: 64513,
+	}).Monitor(tb)
 
 	// The cluster: this node, a pool, the router as BGPPeer, one advertisement.
 	n, err := kube.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-0"}}, metav1.CreateOptions{})
@@ -300,7 +208,7 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 		start := time.Now()
 		pfx := netip.PrefixFrom(vip, 32)
 		poll("route at the router", 10*time.Second, func() string {
-			if at, ok := m.seen(pfx, false, start); ok {
+			if at, ok := m.Up(pfx); ok && !at.Before(start) {
 				announce = append(announce, at.Sub(start))
 				return ""
 			}
@@ -328,7 +236,7 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 	poll("every route withdrawn after SIGTERM", 10*time.Second, func() string {
 		for i := range services {
 			pfx := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)}), 32)
-			if _, ok := m.seen(pfx, true, start); !ok {
+			if at, ok := m.Down(pfx); !ok || at.Before(start) {
 				return pfx.String() + " still at the router"
 			}
 		}

@@ -3,97 +3,20 @@
 package bgp
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
+	"github.com/frontdesk-lb/frontdesk/test/bgprouters"
 )
 
 // The benchmarks run one speaker (a child process in a node namespace) against gobgpd in the
-// router namespace, and time what the router sees through `gobgp monitor global rib`, which
-// streams every best-path change as gobgpd processes it (no polling).
-
-// ribMonitor records when the router saw each prefix appear and disappear.
-type ribMonitor struct {
-	mu   sync.Mutex
-	cond *sync.Cond
-	up   map[netip.Prefix]time.Time
-	down map[netip.Prefix]time.Time
-}
-
-func startMonitor(tb testing.TB, l *lab, r *gobgpRouter) *ribMonitor {
-	tb.Helper()
-	m := &ribMonitor{up: map[netip.Prefix]time.Time{}, down: map[netip.Prefix]time.Time{}}
-	m.cond = sync.NewCond(&m.mu)
-	cmd := l.router.Command(r.cli, "-j", "monitor", "global", "rib")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 256<<20)
-		for sc.Scan() {
-			now := time.Now()
-			var paths []struct {
-				Nlri       struct{ Prefix string } `json:"nlri"`
-				Withdrawal bool                    `json:"withdrawal"`
-			}
-			if json.Unmarshal(sc.Bytes(), &paths) != nil {
-				continue
-			}
-			m.mu.Lock()
-			for _, p := range paths {
-				pfx, err := netip.ParsePrefix(p.Nlri.Prefix)
-				if err != nil {
-					continue
-				}
-				if p.Withdrawal {
-					m.down[pfx] = now
-					delete(m.up, pfx)
-				} else if _, ok := m.up[pfx]; !ok {
-					m.up[pfx] = now
-				}
-			}
-			m.cond.Broadcast()
-			m.mu.Unlock()
-		}
-	}()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		_ = cmd.Wait()
-	})
-	return m
-}
-
-// wait blocks until f holds (under the lock) or timeout passes.
-func (m *ribMonitor) wait(tb testing.TB, timeout time.Duration, what string, f func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	timer := time.AfterFunc(timeout, func() { m.mu.Lock(); m.cond.Broadcast(); m.mu.Unlock() })
-	defer timer.Stop()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for !f() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %v: %s", timeout, what)
-		}
-		m.cond.Wait()
-	}
-}
+// router namespace, and time what the router sees through bgprouters.Monitor (`gobgp monitor
+// global rib`, which streams every best-path change as gobgpd processes it: no polling).
 
 func vipRoutes(n int) []routes.Route {
 	rs := make([]routes.Route, n)
@@ -112,11 +35,12 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // benchLab is one router (gobgpd with BFD), one speaker, a monitor.
-func benchLab(b *testing.B) (*lab, *speakerProc, *ribMonitor, []PeerConfig) {
+func benchLab(b *testing.B) (*lab, *speakerProc, *bgprouters.Monitor, []PeerConfig) {
 	b.Helper()
 	l := newLab(b, 1)
-	r := startGoBGP(b, l, routerConfig{nodes: []netip.Addr{nodeAddr(0)}, speakerASN: speakerASN, bfd: true}).(*gobgpRouter)
-	m := startMonitor(b, l, r)
+	rc := routerConfig(speakerASN, nodeAddr(0))
+	rc.BFD = routerBFD
+	m := l.startGoBGP(b, rc).Monitor(b)
 	sp := startSpeaker(b, l.nodes[0], nodeAddr(0))
 	peers := []PeerConfig{routerPeer("r", func(p *PeerConfig) {
 		p.BFD = &BFDConfig{ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 300 * time.Millisecond, DetectMultiplier: 3}
@@ -134,25 +58,23 @@ func BenchmarkRouteLatency(b *testing.B) {
 		_, sp, m, peers := benchLab(b)
 		base := vipRoutes(1000)
 		sp.set(peers, map[string][]routes.Route{"r": base})
-		m.wait(b, 30*time.Second, "1000 routes at the router", func() bool { return len(m.up) >= 1000 })
+		m.Wait(b, 30*time.Second, "1000 routes at the router", func() bool { up, _ := m.Counts(); return up >= 1000 })
 		var add, del []time.Duration
 		for i := range 50 {
 			extra := routes.Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, 0, byte(i)}), 32)}
 			start := time.Now()
 			sp.set(peers, map[string][]routes.Route{"r": append(slices.Clone(base), extra)})
-			m.wait(b, 10*time.Second, fmt.Sprintf("%s at the router", extra.Prefix), func() bool { _, ok := m.up[extra.Prefix]; return ok })
-			m.mu.Lock()
-			add = append(add, m.up[extra.Prefix].Sub(start))
-			m.mu.Unlock()
+			m.Wait(b, 10*time.Second, fmt.Sprintf("%s at the router", extra.Prefix), func() bool { _, ok := m.Up(extra.Prefix); return ok })
+			up, _ := m.Up(extra.Prefix)
+			add = append(add, up.Sub(start))
 			start = time.Now()
 			sp.set(peers, map[string][]routes.Route{"r": base})
-			m.wait(b, 10*time.Second, fmt.Sprintf("%s withdrawn at the router", extra.Prefix), func() bool {
-				d, ok := m.down[extra.Prefix]
+			m.Wait(b, 10*time.Second, fmt.Sprintf("%s withdrawn at the router", extra.Prefix), func() bool {
+				d, ok := m.Down(extra.Prefix)
 				return ok && d.After(start)
 			})
-			m.mu.Lock()
-			del = append(del, m.down[extra.Prefix].Sub(start))
-			m.mu.Unlock()
+			down, _ := m.Down(extra.Prefix)
+			del = append(del, down.Sub(start))
 		}
 		b.ReportMetric(ms(percentile(add, 50)), "announce-p50-ms")
 		b.ReportMetric(ms(percentile(add, 99)), "announce-p99-ms")
@@ -169,11 +91,11 @@ func BenchmarkBulk(b *testing.B) {
 		rs := vipRoutes(10000)
 		start := time.Now()
 		sp.set(peers, map[string][]routes.Route{"r": rs})
-		m.wait(b, 60*time.Second, "10k routes at the router", func() bool { return len(m.up) >= len(rs) })
+		m.Wait(b, 60*time.Second, "10k routes at the router", func() bool { up, _ := m.Counts(); return up >= len(rs) })
 		b.ReportMetric(float64(time.Since(start))/float64(time.Second), "announce-10k-s")
 		start = time.Now()
 		sp.terminate()
-		m.wait(b, 60*time.Second, "10k routes withdrawn", func() bool { return len(m.up) == 0 && len(m.down) >= len(rs) })
+		m.Wait(b, 60*time.Second, "10k routes withdrawn", func() bool { up, down := m.Counts(); return up == 0 && down >= len(rs) })
 		b.ReportMetric(ms(time.Since(start)), "sigterm-withdraw-10k-ms")
 	}
 }
@@ -187,14 +109,13 @@ func BenchmarkFailureDetection(b *testing.B) {
 		sp.set(peers, map[string][]routes.Route{"r": {{Prefix: vip}}})
 		var ds []time.Duration
 		for range 5 {
-			m.wait(b, 60*time.Second, "route at the router", func() bool { _, ok := m.up[vip]; return ok })
+			m.Wait(b, 60*time.Second, "route at the router", func() bool { _, ok := m.Up(vip); return ok })
 			waitBFDUp(b, sp)
 			start := time.Now()
 			l.nodes[0].IP("link", "set", "eth0", "down")
-			m.wait(b, 10*time.Second, "route withdrawn", func() bool { d, ok := m.down[vip]; return ok && d.After(start) })
-			m.mu.Lock()
-			ds = append(ds, m.down[vip].Sub(start))
-			m.mu.Unlock()
+			m.Wait(b, 10*time.Second, "route withdrawn", func() bool { d, ok := m.Down(vip); return ok && d.After(start) })
+			down, _ := m.Down(vip)
+			ds = append(ds, down.Sub(start))
 			l.nodes[0].IP("link", "set", "eth0", "up")
 			l.nodes[0].IP("route", "replace", "default", "via", routerAddr.String())
 		}

@@ -17,7 +17,7 @@ import (
 // passive peers), and that a passive session works when it is.
 func TestListening(t *testing.T) {
 	l := newLab(t, 2)
-	r := startGoBGP(t, l, routerConfig{nodes: []netip.Addr{nodeAddr(0), nodeAddr(1)}, speakerASN: speakerASN})
+	r := l.startGoBGP(t, routerConfig(speakerASN, nodeAddr(0), nodeAddr(1)))
 	active := startSpeaker(t, l.nodes[0], nodeAddr(0))
 	active.set([]PeerConfig{routerPeer("r")}, hostRoutes("r", "198.51.100.7"))
 	passive := startSpeakerWith(t, l.nodes[1], helperConfig{RouterID: nodeAddr(1), ASN: speakerASN, Listen: true})
@@ -159,7 +159,9 @@ func TestMalformedUpdates(t *testing.T) {
 // speaker sends with 255) and graceful restart, which the router must see in the speaker's OPEN.
 func TestSessionOptions(t *testing.T) {
 	l := newLab(t, 1)
-	r := startGoBGP(t, l, routerConfig{nodes: []netip.Addr{nodeAddr(0)}, speakerASN: speakerASN, gtsm: true}).(*gobgpRouter)
+	rc := routerConfig(speakerASN, nodeAddr(0))
+	rc.GTSM = true
+	r := l.startGoBGP(t, rc)
 	sp := startSpeaker(t, l.nodes[0], nodeAddr(0))
 	sp.set([]PeerConfig{routerPeer("r", func(p *PeerConfig) {
 		p.TTLSecurityHops = 1
@@ -167,7 +169,7 @@ func TestSessionOptions(t *testing.T) {
 	})}, hostRoutes("r", "198.51.100.7"))
 	sp.waitState("r", StateEstablished, 30*time.Second)
 	waitPaths(t, r, "198.51.100.7/32", []netip.Addr{nodeAddr(0)}, 10*time.Second)
-	out, err := l.router.Command(r.cli, "neighbor", nodeAddr(0).String()).CombinedOutput()
+	out, err := r.Command("neighbor", nodeAddr(0).String()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("gobgp neighbor: %v\n%s", err, out)
 	}

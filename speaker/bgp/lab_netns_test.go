@@ -19,6 +19,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
+	"github.com/frontdesk-lb/frontdesk/test/bgprouters"
 )
 
 // waitEvery is how often the tests poll the routers and the speakers for a state.
@@ -77,44 +78,36 @@ func newLab(t testing.TB, nodes int) *lab {
 	return l
 }
 
-// dir is a directory for daemon configuration, removed at the end.
+// dir is a directory for a router's configuration, sockets and log, removed at the end; under
+// the shared temporary directory, so that FRR's bgpd (user frr) reaches it.
 func (l *lab) dir(name string) string {
 	d, err := os.MkdirTemp("", "fd"+l.id+"-"+name+"-")
 	if err != nil {
 		l.t.Fatal(err)
 	}
 	l.t.Cleanup(func() { _ = os.RemoveAll(d) })
-	if err := os.Chmod(d, 0o777); err != nil { // FRR drops to user frr
-		l.t.Fatal(err)
-	}
 	return d
 }
 
-// startDaemon runs a command inside ns until the test ends; its output goes to the test log
-// when the test fails.
-func startDaemon(t testing.TB, ns *netnstest.NS, name string, args ...string) *exec.Cmd {
+// routerConfig is the lab's router for speakers in asn at nodes: the router's address and AS,
+// and peerRoute, which it announces to the speakers.
+func routerConfig(asn uint32, nodes ...netip.Addr) bgprouters.Config {
+	return bgprouters.Config{Router: routerAddr, RouterASN: routerASN, Speakers: nodes, SpeakerASN: asn, Originate: peerRoute}
+}
+
+// routerBFD are the BFD timers of the tests' routers and speakers: 300 ms × 3.
+var routerBFD = bgprouters.BFD{Interval: 300 * time.Millisecond, Multiplier: 3}
+
+// startRouter starts a router of kind k in the lab's router namespace.
+func (l *lab) startRouter(t testing.TB, k bgprouters.Kind, c bgprouters.Config) bgprouters.Router {
 	t.Helper()
-	cmd := ns.Command(name, args...)
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
-	})
-	return cmd
+	return bgprouters.Start(t, k, l.router, l.dir(string(k)), c)
+}
+
+// startGoBGP starts gobgpd in the lab's router namespace.
+func (l *lab) startGoBGP(t testing.TB, c bgprouters.Config) *bgprouters.GoBGP {
+	t.Helper()
+	return bgprouters.StartGoBGP(t, l.router, l.dir("gobgp"), c)
 }
 
 type lockedBuffer struct {

@@ -17,18 +17,19 @@ import (
 	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
+	"github.com/frontdesk-lb/frontdesk/test/bgprouters"
 )
 
 // These tests run speakers (each in its own node namespace) against three real BGP daemons in
 // a router namespace: gobgpd built from the pinned GoBGP module, BIRD 2 and FRR.
 
-func forEachRouter(t *testing.T, f func(t *testing.T, k routerKind)) {
-	for _, k := range routerKinds {
-		t.Run(k.name, func(t *testing.T) { f(t, k) })
+func forEachRouter(t *testing.T, f func(t *testing.T, k bgprouters.Kind)) {
+	for _, k := range bgprouters.Kinds {
+		t.Run(string(k), func(t *testing.T) { f(t, k) })
 	}
 }
 
-func nextHops(ps []peerPath) []netip.Addr {
+func nextHops(ps []bgprouters.Path) []netip.Addr {
 	var out []netip.Addr
 	for _, p := range ps {
 		out = append(out, p.NextHop)
@@ -37,11 +38,11 @@ func nextHops(ps []peerPath) []netip.Addr {
 }
 
 // waitPaths waits until the router's next hops for prefix are want (nil: no route).
-func waitPaths(t *testing.T, r router, prefix string, want []netip.Addr, timeout time.Duration) time.Duration {
+func waitPaths(t *testing.T, r bgprouters.Router, prefix string, want []netip.Addr, timeout time.Duration) time.Duration {
 	t.Helper()
 	pfx := netip.MustParsePrefix(prefix)
 	return testkit.Eventually(t, timeout, waitEvery, func() string {
-		got := nextHops(r.paths(t)[pfx])
+		got := nextHops(r.Paths(t)[pfx])
 		if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 			return fmt.Sprintf("next hops of %s (-want +got):\n%s", prefix, d)
 		}
@@ -50,9 +51,9 @@ func waitPaths(t *testing.T, r router, prefix string, want []netip.Addr, timeout
 }
 
 func TestAnnounceWithdraw(t *testing.T) {
-	forEachRouter(t, func(t *testing.T, k routerKind) {
+	forEachRouter(t, func(t *testing.T, k bgprouters.Kind) {
 		l := newLab(t, 1)
-		r := k.start(t, l, routerConfig{nodes: []netip.Addr{nodeAddr(0)}, speakerASN: speakerASN})
+		r := l.startRouter(t, k, routerConfig(speakerASN, nodeAddr(0)))
 		sp := startSpeaker(t, l.nodes[0], nodeAddr(0))
 		peers := []PeerConfig{routerPeer("r")}
 		sp.set(peers, hostRoutes("r", "198.51.100.7", "198.51.100.8"))
@@ -99,17 +100,17 @@ func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
 // reaches the VIP on several nodes; a SIGTERMed speaker's route is gone at once, and a node
 // whose last local endpoint went (an empty set) withdraws.
 func TestECMP(t *testing.T) {
-	forEachRouter(t, func(t *testing.T, k routerKind) {
+	forEachRouter(t, func(t *testing.T, k bgprouters.Kind) {
 		l := newLab(t, 3)
 		nodes := []netip.Addr{nodeAddr(0), nodeAddr(1), nodeAddr(2)}
-		r := k.start(t, l, routerConfig{nodes: nodes, speakerASN: speakerASN})
+		r := l.startRouter(t, k, routerConfig(speakerASN, nodes...))
 		peers := []PeerConfig{routerPeer("r")}
 		var sps []*speakerProc
 		for i, n := range l.nodes {
 			sp := startSpeaker(t, n, nodeAddr(i))
 			sp.set(peers, hostRoutes("r", "198.51.100.7"))
 			sps = append(sps, sp)
-			if k.name == "bird" {
+			if k == bgprouters.BIRD {
 				serveVIP(t, n, fmt.Sprintf("n%d", i))
 			}
 		}
@@ -117,7 +118,7 @@ func TestECMP(t *testing.T) {
 			sp.waitState("r", StateEstablished, 30*time.Second)
 		}
 		waitPaths(t, r, "198.51.100.7/32", nodes, 10*time.Second)
-		if k.name == "bird" {
+		if k == bgprouters.BIRD {
 			waitKernelNextHops(t, l, 3)
 			if got := clientSpread(t, l, 40); len(got) < 2 {
 				t.Errorf("40 connections from the client reached %v; want several nodes (ECMP)", got)
@@ -130,12 +131,12 @@ func TestECMP(t *testing.T) {
 			t.Errorf("closing on SIGTERM: %s", closed.Err)
 		}
 		waitPaths(t, r, "198.51.100.7/32", nodes[:2], 5*time.Second)
-		t.Logf("%s: the SIGTERMed speaker's route was gone at the router %v after SIGTERM", k.name, time.Since(start))
+		t.Logf("%s: the SIGTERMed speaker's route was gone at the router %v after SIGTERM", k, time.Since(start))
 
 		// The last local endpoint on node 1 goes: its set is empty, the route goes.
 		sps[1].set(peers, nil)
 		waitPaths(t, r, "198.51.100.7/32", nodes[:1], 5*time.Second)
-		if k.name == "bird" {
+		if k == bgprouters.BIRD {
 			waitKernelNextHops(t, l, 1)
 			if got := clientSpread(t, l, 10); len(got) != 1 || !got["n0"] {
 				t.Errorf("after two withdrawals the client reached %v; want n0 only", got)
@@ -197,9 +198,11 @@ func waitKernelNextHops(t *testing.T, l *lab, want int) {
 // TestMD5 checks TCP MD5 (RFC 2385): the right password establishes, a wrong one never does
 // and the session state says it is not established; fixing it establishes.
 func TestMD5(t *testing.T) {
-	forEachRouter(t, func(t *testing.T, k routerKind) {
+	forEachRouter(t, func(t *testing.T, k bgprouters.Kind) {
 		l := newLab(t, 1)
-		r := k.start(t, l, routerConfig{nodes: []netip.Addr{nodeAddr(0)}, speakerASN: speakerASN, password: "s3cret"})
+		rc := routerConfig(speakerASN, nodeAddr(0))
+		rc.Password = "s3cret"
+		r := l.startRouter(t, k, rc)
 		sp := startSpeaker(t, l.nodes[0], nodeAddr(0))
 		sp.set([]PeerConfig{routerPeer("r", func(p *PeerConfig) { p.Password = "wrong" })}, hostRoutes("r", "198.51.100.7"))
 		// Segments with a wrong signature are dropped silently by the router's kernel: nothing
@@ -209,12 +212,12 @@ func TestMD5(t *testing.T) {
 			if st := sp.state("r"); st.State == StateEstablished {
 				t.Fatalf("established with a wrong password: %+v", st)
 			}
-			if ps := r.paths(t); len(ps) != 0 {
+			if ps := r.Paths(t); len(ps) != 0 {
 				t.Fatalf("the router has routes with a wrong password: %v", ps)
 			}
 		}
 		sessions := sp.call(helperCmd{Cmd: "sessions"}).Sessions
-		t.Logf("%s, wrong password: %+v", k.name, sessions)
+		t.Logf("%s, wrong password: %+v", k, sessions)
 
 		sp.set([]PeerConfig{routerPeer("r", func(p *PeerConfig) { p.Password = "s3cret" })}, hostRoutes("r", "198.51.100.7"))
 		sp.waitState("r", StateEstablished, 30*time.Second)
@@ -226,9 +229,9 @@ func TestMD5(t *testing.T) {
 // router (over iBGP, since eBGP never carries LOCAL_PREF), and that two prefixes with different
 // attributes each keep their own.
 func TestAttributes(t *testing.T) {
-	forEachRouter(t, func(t *testing.T, k routerKind) {
+	forEachRouter(t, func(t *testing.T, k bgprouters.Kind) {
 		l := newLab(t, 1)
-		r := k.start(t, l, routerConfig{nodes: []netip.Addr{nodeAddr(0)}, speakerASN: routerASN})
+		r := l.startRouter(t, k, routerConfig(routerASN, nodeAddr(0)))
 		sp := startSpeaker(t, l.nodes[0], nodeAddr(0))
 		lp := uint32(250)
 		c := func(s string) v1alpha1.Community {
@@ -245,13 +248,13 @@ func TestAttributes(t *testing.T) {
 		}}
 		sp.set([]PeerConfig{routerPeer("r", func(p *PeerConfig) { p.LocalASN = routerASN })}, want)
 		sp.waitState("r", StateEstablished, 30*time.Second)
-		wantPaths := map[netip.Prefix][]peerPath{
+		wantPaths := map[netip.Prefix][]bgprouters.Path{
 			netip.MustParsePrefix("198.51.100.7/32"): {{NextHop: nodeAddr(0), Communities: []string{"65000:100", "65535:65281"},
 				LargeCommunities: []string{"65000:1:2"}, LocalPref: 250}},
 			netip.MustParsePrefix("198.51.100.8/32"): {{NextHop: nodeAddr(0), Communities: []string{"65000:200"}, LocalPref: 100}},
 		}
 		testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
-			if d := cmp.Diff(wantPaths, r.paths(t), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+			if d := cmp.Diff(wantPaths, r.Paths(t), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 				return "paths at the router (-want +got):\n" + d
 			}
 			return ""
@@ -262,7 +265,7 @@ func TestAttributes(t *testing.T) {
 		sp.set([]PeerConfig{routerPeer("r", func(p *PeerConfig) { p.LocalASN = routerASN })}, want)
 		wantPaths[netip.MustParsePrefix("198.51.100.8/32")][0].Communities = []string{"65000:300"}
 		testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
-			if d := cmp.Diff(wantPaths, r.paths(t), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+			if d := cmp.Diff(wantPaths, r.Paths(t), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 				return "paths at the router after the change (-want +got):\n" + d
 			}
 			return ""
@@ -273,27 +276,27 @@ func TestAttributes(t *testing.T) {
 // TestPeerRestart restarts the router: the session state shows it went down, the speaker
 // reconnects, and the routes come back.
 func TestPeerRestart(t *testing.T) {
-	forEachRouter(t, func(t *testing.T, k routerKind) {
+	forEachRouter(t, func(t *testing.T, k bgprouters.Kind) {
 		l := newLab(t, 1)
-		r := k.start(t, l, routerConfig{nodes: []netip.Addr{nodeAddr(0)}, speakerASN: speakerASN})
+		r := l.startRouter(t, k, routerConfig(speakerASN, nodeAddr(0)))
 		sp := startSpeaker(t, l.nodes[0], nodeAddr(0))
 		sp.set([]PeerConfig{routerPeer("r")}, hostRoutes("r", "198.51.100.7"))
 		sp.waitState("r", StateEstablished, 30*time.Second)
 		waitPaths(t, r, "198.51.100.7/32", []netip.Addr{nodeAddr(0)}, 10*time.Second)
 
-		r.stop(t)
+		r.Stop(t)
 		testkit.Eventually(t, 10*time.Second, waitEvery, func() string {
 			if st := sp.state("r"); st.State == StateEstablished {
 				return "still established after the router stopped"
 			}
 			return ""
 		})
-		t.Logf("%s stopped: session %+v", k.name, sp.state("r"))
+		t.Logf("%s stopped: session %+v", k, sp.state("r"))
 		start := time.Now()
-		r.restart(t)
+		r.Restart(t)
 		sp.waitState("r", StateEstablished, 30*time.Second)
 		waitPaths(t, r, "198.51.100.7/32", []netip.Addr{nodeAddr(0)}, 10*time.Second)
-		t.Logf("%s restarted: route back after %v", k.name, time.Since(start))
+		t.Logf("%s restarted: route back after %v", k, time.Since(start))
 	})
 }
 
@@ -302,11 +305,16 @@ func TestPeerRestart(t *testing.T) {
 // cut off the network (its link down: nothing is sent at all) is detected by BFD (gobgpd and
 // BIRD; 300 ms × 3) or, without BFD, by the hold time (3 s; FRR, whose BFD needs bfdd).
 func TestNodeFailure(t *testing.T) {
-	forEachRouter(t, func(t *testing.T, k routerKind) {
+	forEachRouter(t, func(t *testing.T, k bgprouters.Kind) {
 		l := newLab(t, 3)
-		bfd := k.name != "frr"
+		bfd := k != bgprouters.FRR
 		nodes := []netip.Addr{nodeAddr(0), nodeAddr(1), nodeAddr(2)}
-		r := k.start(t, l, routerConfig{nodes: nodes, speakerASN: speakerASN, bfd: bfd, hold: 3})
+		rc := routerConfig(speakerASN, nodes...)
+		rc.Hold = 3 * time.Second
+		if bfd {
+			rc.BFD = routerBFD
+		}
+		r := l.startRouter(t, k, rc)
 		var sps []*speakerProc
 		for i, n := range l.nodes {
 			sp := startSpeaker(t, n, nodeAddr(i))
@@ -335,13 +343,13 @@ func TestNodeFailure(t *testing.T) {
 		start := time.Now()
 		sps[1].kill()
 		waitPaths(t, r, "198.51.100.7/32", []netip.Addr{nodes[0], nodes[2]}, 5*time.Second)
-		t.Logf("%s: SIGKILLed speaker's route gone after %v", k.name, time.Since(start))
+		t.Logf("%s: SIGKILLed speaker's route gone after %v", k, time.Since(start))
 
 		start = time.Now()
 		l.nodes[2].IP("link", "set", "eth0", "down")
 		waitPaths(t, r, "198.51.100.7/32", nodes[:1], 10*time.Second)
 		took := time.Since(start)
-		t.Logf("%s: cut-off node's route gone after %v (BFD %v)", k.name, took, bfd)
+		t.Logf("%s: cut-off node's route gone after %v (BFD %v)", k, took, bfd)
 		limit := 4500 * time.Millisecond // hold time 3 s, plus polling
 		if bfd {
 			limit = 1500 * time.Millisecond // 0.9 s, plus polling
