@@ -168,17 +168,15 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 		}
 	})
 
+	// The times measured come from the router's monitor, not from these polls.
 	poll := func(what string, timeout time.Duration, f func() string) {
 		tb.Helper()
-		deadline := time.Now().Add(timeout)
-		last := ""
-		for time.Now().Before(deadline) {
-			if last = f(); last == "" {
-				return
+		testkit.Eventually(tb, timeout, 20*time.Millisecond, func() string {
+			if why := f(); why != "" {
+				return what + ": " + why
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		tb.Fatalf("%s: after %v: %s", what, timeout, last)
+			return ""
+		})
 	}
 	poll("the BGPPeer status shows node-0 Established", 60*time.Second, func() string {
 		p, err := api.BGPPeers().Get(ctx, "r", metav1.GetOptions{})
