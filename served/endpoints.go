@@ -2,7 +2,30 @@ package served
 
 import (
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
+
+// SliceOf says which Service an EndpointSlice holds endpoints of, and of which IP family (0:
+// IPv4, 1: IPv6). ok is false for a slice of no Service and for an FQDN slice, which carries no
+// backend kube-proxy would use.
+func SliceOf(s *discoveryv1.EndpointSlice) (svc types.NamespacedName, family int, ok bool) {
+	if s == nil {
+		return svc, 0, false
+	}
+	name, ok := s.Labels[discoveryv1.LabelServiceName]
+	if !ok {
+		return svc, 0, false
+	}
+	switch s.AddressType {
+	case discoveryv1.AddressTypeIPv4:
+		family = 0
+	case discoveryv1.AddressTypeIPv6:
+		family = 1
+	default:
+		return svc, 0, false
+	}
+	return types.NamespacedName{Namespace: s.Namespace, Name: name}, family, true
+}
 
 // Conditions are an endpoint's conditions as kube-proxy reads them (pkg/proxy's EndpointSlice
 // cache): a nil Ready or Serving means true, a nil Terminating false.

@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
 
 func TestConditionsOf(t *testing.T) {
@@ -54,6 +57,35 @@ func TestLocalServes(t *testing.T) {
 	} {
 		if got := tt.l.Serves(); got != tt.want {
 			t.Errorf("%s: Serves = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSliceOf(t *testing.T) {
+	slice := func(label bool, at discoveryv1.AddressType) *discoveryv1.EndpointSlice {
+		s := objects.EndpointSlice("ns", "web-x", "web", objects.WithAddressType(at))
+		if !label {
+			delete(s.Labels, discoveryv1.LabelServiceName)
+		}
+		return s
+	}
+	web := types.NamespacedName{Namespace: "ns", Name: "web"}
+	for _, tt := range []struct {
+		name   string
+		s      *discoveryv1.EndpointSlice
+		want   types.NamespacedName
+		family int
+		ok     bool
+	}{
+		{"IPv4", slice(true, discoveryv1.AddressTypeIPv4), web, 0, true},
+		{"IPv6", slice(true, discoveryv1.AddressTypeIPv6), web, 1, true},
+		{"FQDN: no backend kube-proxy uses", slice(true, discoveryv1.AddressTypeFQDN), types.NamespacedName{}, 0, false},
+		{"no Service label", slice(false, discoveryv1.AddressTypeIPv4), types.NamespacedName{}, 0, false},
+		{"nil", nil, types.NamespacedName{}, 0, false},
+	} {
+		svc, f, ok := SliceOf(tt.s)
+		if svc != tt.want || f != tt.family || ok != tt.ok {
+			t.Errorf("%s: SliceOf = %v, %d, %v; want %v, %d, %v", tt.name, svc, f, ok, tt.want, tt.family, tt.ok)
 		}
 	}
 }

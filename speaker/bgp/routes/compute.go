@@ -322,24 +322,9 @@ func readyHere(slices []*discoveryv1.EndpointSlice, self string, groups map[neti
 		return lr
 	}
 	for _, s := range slices {
-		if s == nil {
-			continue
-		}
-		name, ok := s.Labels[discoveryv1.LabelServiceName]
-		if !ok {
-			continue
-		}
-		fam := lr[types.NamespacedName{Namespace: s.Namespace, Name: name}]
-		if fam == nil {
-			continue
-		}
-		var f int
-		switch s.AddressType {
-		case discoveryv1.AddressTypeIPv4:
-			f = 0
-		case discoveryv1.AddressTypeIPv6:
-			f = 1
-		default:
+		svc, f, ok := served.SliceOf(s)
+		fam := lr[svc]
+		if !ok || fam == nil {
 			continue
 		}
 		l := &fam[f]

@@ -52,26 +52,12 @@ func indexEndpoints(slices []*discoveryv1.EndpointSlice, want map[types.Namespac
 	}
 	size := len(nodeIdx)
 	for _, s := range slices {
-		if s == nil {
+		svc, fi, ok := served.SliceOf(s)
+		le := want[svc]
+		if !ok || le == nil {
 			continue
 		}
-		name, ok := s.Labels[discoveryv1.LabelServiceName]
-		if !ok {
-			continue
-		}
-		le := want[types.NamespacedName{Namespace: s.Namespace, Name: name}]
-		if le == nil {
-			continue
-		}
-		var f family
-		switch s.AddressType {
-		case discoveryv1.AddressTypeIPv4:
-			f = ipv4
-		case discoveryv1.AddressTypeIPv6:
-			f = ipv6
-		default: // FQDN slices carry no node-local backends kube-proxy would use.
-			continue
-		}
+		f := family(fi)
 		for i := range s.Endpoints {
 			ep := &s.Endpoints[i]
 			if ep.NodeName == nil {
