@@ -94,7 +94,9 @@ func TestParseFlags(t *testing.T) {
 			if tt.wantErr {
 				return
 			}
-			if diff := cmp.Diff(tt.want, got, cmpopts.EquateComparable(netip.Prefix{})); diff != "" {
+			// The flags never set the proxy's Logger, a value cmp cannot look into.
+			ignoreLogger := cmpopts.IgnoreFields(proxy.Config{}, "Logger")
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateComparable(netip.Prefix{}), ignoreLogger); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
