@@ -50,7 +50,7 @@ var suites = []suite{
 		about: "Time for lab/controlplane to start a real control plane from the cached binaries, until " +
 			"/readyz (and the controllers' /healthz) answer ok. The cold build of the binaries is a " +
 			"one-off, reported by make k8s-tools.",
-		pkg:     "./test/cluster/",
+		pkg:     "./lab/controlplane/",
 		bench:   "BenchmarkStart",
 		tags:    "integration",
 		count:   1,

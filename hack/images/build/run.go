@@ -218,7 +218,7 @@ func (r *run) k8sBinDir(ctx context.Context) (string, error) {
 	}
 	if r.k8sDir == "" {
 		_, _ = fmt.Fprintln(r.cfg.Log, "  hack/k8s/build.sh (pinned Kubernetes binaries; the first build takes about 10 minutes)")
-		cmd := exec.CommandContext(ctx, "bash", filepath.Join(r.cfg.Repo, "test", "tools", "build.sh"))
+		cmd := exec.CommandContext(ctx, "bash", filepath.Join(r.cfg.Repo, "hack", "k8s", "build.sh"))
 		cmd.Stderr = r.cfg.Log
 		out, err := cmd.Output()
 		if err != nil {
