@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -69,6 +70,13 @@ func TestHealthz(t *testing.T) {
 	tp.apply(t, newService("web"))
 	if code, body := get(); code != http.StatusOK || !strings.Contains(body, "lastSuccessfulSync") {
 		t.Errorf("after a sync: %d %s, want 200", code, body)
+	}
+	// A failing sync's error stays in the log: the port answers anyone.
+	tp.mu.Lock()
+	tp.lastErr = errors.New("nft: table ip frontdesk-proxy: chain secret-chain")
+	tp.mu.Unlock()
+	if _, body := get(); strings.Contains(body, "secret-chain") {
+		t.Errorf("/healthz shows the sync's error: %s", body)
 	}
 }
 
