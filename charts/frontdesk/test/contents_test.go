@@ -116,10 +116,11 @@ func TestSpeaker(t *testing.T) {
 	}{
 		{set: "defaults", keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", generatedKeyRendered: true},
 		{set: "baremetal", keySecret: "speaker-key", keyPath: "/etc/frontdesk/liveness/heartbeat"},
-		{set: "bgp-proxy", proxy: true, proxyArgs: []string{"--bgp", "--bgp-asn=64513", "--proxy=nftables", "--proxy-exclude-dead-nodes=true"},
+		{set: "bgp-proxy", proxy: true, proxyArgs: []string{"--bgp", "--bgp-asn=64513", "--proxy=nftables", "--proxy-exclude-dead-nodes=true",
+			"--proxy-healthz-bind-address=[$(POD_IP)]:10256"},
 			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", apiHost: "192.0.2.10", generatedKeyRendered: true},
 		{set: "proxy-lab", proxy: true, proxyArgs: []string{"--proxy=nftables", "--proxy-exclude-dead-nodes=false",
-			"--boot-id-file=/etc/frontdesk/boot-id/$(NODE_NAME)"}, bootIDConfigMap: "frontdesk-lab-boot-ids",
+			"--proxy-healthz-bind-address=[$(POD_IP)]:10256", "--boot-id-file=/etc/frontdesk/boot-id/$(NODE_NAME)"}, bootIDConfigMap: "frontdesk-lab-boot-ids",
 			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", generatedKeyRendered: true},
 	}
 	for _, tt := range tests {
