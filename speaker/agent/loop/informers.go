@@ -71,73 +71,69 @@ func (s *Informers) Shutdown() {
 
 // Services, EndpointSlices and Nodes are cluster-wide informers of the core factory.
 func (s *Informers) Services() cache.SharedIndexInformer {
-	return s.from(s.factory, func() cache.SharedIndexInformer { return s.factory.Core().V1().Services().Informer() })
+	return s.track(s.factory, s.factory.Core().V1().Services().Informer())
 }
 
 // EndpointSlices: see Services.
 func (s *Informers) EndpointSlices() cache.SharedIndexInformer {
-	return s.from(s.factory, func() cache.SharedIndexInformer { return s.factory.Discovery().V1().EndpointSlices().Informer() })
+	return s.track(s.factory, s.factory.Discovery().V1().EndpointSlices().Informer())
 }
 
 // Nodes: see Services.
 func (s *Informers) Nodes() cache.SharedIndexInformer {
-	return s.from(s.factory, func() cache.SharedIndexInformer { return s.factory.Core().V1().Nodes().Informer() })
+	return s.track(s.factory, s.factory.Core().V1().Nodes().Informer())
 }
 
 // Secrets watches the Secrets of one namespace only (the BGP passwords), not the cluster's.
 func (s *Informers) Secrets(namespace string) cache.SharedIndexInformer {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	f, ok := s.byNS[namespace]
 	if !ok {
 		f = informers.NewSharedInformerFactoryWithOptions(s.kube, s.resync, informers.WithNamespace(namespace))
 		s.byNS[namespace] = f
 	}
-	inf := f.Core().V1().Secrets().Informer()
-	s.trackLocked(inf)
-	if s.stop != nil {
-		f.Start(s.stop)
-	}
-	return inf
-}
-
-// from returns the informer get makes from factory f (which makes each one once), tracked and, when
-// the set already runs, started.
-func (s *Informers) from(f interface{ Start(<-chan struct{}) }, get func() cache.SharedIndexInformer) cache.SharedIndexInformer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	inf := get()
-	s.trackLocked(inf)
-	if s.stop != nil {
-		f.Start(s.stop)
-	}
-	return inf
+	s.mu.Unlock()
+	return s.track(f, f.Core().V1().Secrets().Informer())
 }
 
 // IPPools, IPAllocations, L2Advertisements, BGPPeers and BGPAdvertisements are the frontdesk.dev
 // kinds, from their own factory.
 func (s *Informers) IPPools() cache.SharedIndexInformer {
-	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().IPPools().Informer() })
+	return s.track(s.fd, s.fd.Frontdesk().V1alpha1().IPPools().Informer())
 }
 
 // IPAllocations: see IPPools.
 func (s *Informers) IPAllocations() cache.SharedIndexInformer {
-	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().IPAllocations().Informer() })
+	return s.track(s.fd, s.fd.Frontdesk().V1alpha1().IPAllocations().Informer())
 }
 
 // L2Advertisements: see IPPools.
 func (s *Informers) L2Advertisements() cache.SharedIndexInformer {
-	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().L2Advertisements().Informer() })
+	return s.track(s.fd, s.fd.Frontdesk().V1alpha1().L2Advertisements().Informer())
 }
 
 // BGPPeers: see IPPools.
 func (s *Informers) BGPPeers() cache.SharedIndexInformer {
-	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().BGPPeers().Informer() })
+	return s.track(s.fd, s.fd.Frontdesk().V1alpha1().BGPPeers().Informer())
 }
 
 // BGPAdvertisements: see IPPools.
 func (s *Informers) BGPAdvertisements() cache.SharedIndexInformer {
-	return s.from(s.fd, func() cache.SharedIndexInformer { return s.fd.Frontdesk().V1alpha1().BGPAdvertisements().Informer() })
+	return s.track(s.fd, s.fd.Frontdesk().V1alpha1().BGPAdvertisements().Informer())
+}
+
+// track records inf, an informer of factory f (a factory makes each informer once), and starts
+// f again when the set already runs: Start starts only the informers made before it.
+func (s *Informers) track(f interface{ Start(<-chan struct{}) }, inf cache.SharedIndexInformer) cache.SharedIndexInformer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.all, inf) {
+		s.all = append(s.all, inf)
+	}
+	if s.stop != nil {
+		f.Start(s.stop)
+	}
+	return inf
 }
 
 // All lists every informer asked for so far.
@@ -145,12 +141,6 @@ func (s *Informers) All() []cache.SharedIndexInformer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.all)
-}
-
-func (s *Informers) trackLocked(inf cache.SharedIndexInformer) {
-	if !slices.Contains(s.all, inf) {
-		s.all = append(s.all, inf)
-	}
 }
 
 // handle adds one loop's handler to informers; the returned remove takes it off again, so that
