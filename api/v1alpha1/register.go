@@ -12,13 +12,6 @@ const GroupName = "frontdesk.dev"
 // SchemeGroupVersion is the group and version of the types in this package.
 var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1alpha1"}
 
-// The resources, as they appear in URLs and RBAC rules.
-var (
-	IPPoolsResource          = SchemeGroupVersion.WithResource("ippools")
-	IPAllocationsResource    = SchemeGroupVersion.WithResource("ipallocations")
-	L2AdvertisementsResource = SchemeGroupVersion.WithResource("l2advertisements")
-)
-
 // Resource returns the group and resource of a resource name of this group (the generated
 // listers name resources with it in their NotFound errors).
 func Resource(resource string) schema.GroupResource {
