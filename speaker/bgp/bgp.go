@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -77,7 +76,7 @@ func New(cfg Config) (*Speaker, error) {
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = klog.Background()
 	}
-	srv := server.NewBgpServer(server.LoggerOption(gobgpLogger(cfg.Logger), new(slog.LevelVar)))
+	srv := server.NewBgpServer(server.LoggerOption(gobgpLogger(cfg.Logger), nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Speaker{
 		cfg: cfg, srv: srv, stop: cancel,

@@ -20,7 +20,7 @@ func gobgpLogger(log klog.Logger) *slog.Logger {
 }
 
 // quieter shifts the levels of the records below Warn that it hands on. (GoBGP's own level
-// setting only serves its API; it filters nothing.)
+// level variable, nil here, only serves its SetLogLevel API; it filters nothing.)
 type quieter struct{ slog.Handler }
 
 func (q quieter) Enabled(ctx context.Context, l slog.Level) bool {
