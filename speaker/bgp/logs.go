@@ -19,7 +19,7 @@ func gobgpLogger(log klog.Logger) *slog.Logger {
 	return slog.New(quieter{logr.ToSlogHandler(log.WithName("gobgp"))})
 }
 
-// quieter shifts the levels of the records below Warn that it hands on. (GoBGP's own level
+// quieter shifts the levels of the records below Warn that it hands on. (GoBGP's own
 // level variable, nil here, only serves its SetLogLevel API; it filters nothing.)
 type quieter struct{ slog.Handler }
 
