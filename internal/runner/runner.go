@@ -5,9 +5,9 @@
 //
 // The model is kube-proxy's BoundedFrequencyRunner, without its periodic run (the proxy's full
 // resync keeps a period of its own, counted from the last full sync, not from any run), and with
-// two additions the users need: RunAfter
-// (a run at a time of the caller's choosing, for state that goes stale by itself) and Expedite (a
-// run that does not wait out MinInterval, for a change that something outside waits for).
+// two additions the users need: RunAfter (a run at a time of the caller's choosing, for state
+// that goes stale by itself) and Expedite (a run that does not wait out MinInterval, for a change
+// that something outside waits for).
 package runner
 
 import (
@@ -44,7 +44,6 @@ type Runner struct {
 	name string
 	fn   func(context.Context) error
 	opt  Options
-	clk  clock.Clock
 	wake chan struct{} // one token: the state below changed, Loop is to look again
 
 	mu        sync.Mutex
@@ -69,7 +68,7 @@ func New(name string, fn func(context.Context) error, opt Options) *Runner {
 		opt.Clock = clock.RealClock{}
 	}
 	return &Runner{
-		name: name, fn: fn, opt: opt, clk: opt.Clock, wake: make(chan struct{}, 1),
+		name: name, fn: fn, opt: opt, wake: make(chan struct{}, 1),
 		ordinary:  pace{interval: opt.MinInterval, burst: opt.Burst},
 		expedited: pace{interval: opt.ExpediteInterval, burst: 1},
 	}
@@ -97,7 +96,7 @@ func (r *Runner) Expedite() {
 // RunAfter asks for a run d from now, or at any run that starts before then.
 func (r *Runner) RunAfter(d time.Duration) {
 	r.mu.Lock()
-	if at := r.clk.Now().Add(d); r.by.IsZero() || at.Before(r.by) {
+	if at := r.opt.Clock.Now().Add(d); r.by.IsZero() || at.Before(r.by) {
 		r.by = at
 	}
 	r.mu.Unlock()
@@ -117,7 +116,7 @@ func (r *Runner) Loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		at, asked := r.due()
-		wait := at.Sub(r.clk.Now())
+		wait := at.Sub(r.opt.Clock.Now())
 		r.mu.Unlock()
 		if asked && wait <= 0 {
 			r.run(ctx)
@@ -126,7 +125,7 @@ func (r *Runner) Loop(ctx context.Context) {
 		var timer clock.Timer
 		var fire <-chan time.Time
 		if asked {
-			timer = r.clk.NewTimer(wait)
+			timer = r.opt.Clock.NewTimer(wait)
 			fire = timer.C()
 		}
 		select {
@@ -164,7 +163,7 @@ func (r *Runner) due() (time.Time, bool) {
 
 func (r *Runner) run(ctx context.Context) {
 	r.mu.Lock()
-	now := r.clk.Now()
+	now := r.opt.Clock.Now()
 	if r.ordinary.next().After(now) {
 		r.expedited.spend(now) // due() let it start early: only Expedite does that
 	} else {
@@ -189,7 +188,7 @@ func (r *Runner) run(ctx context.Context) {
 			d *= 2
 		}
 		d = min(d, r.opt.RetryMax)
-		r.hold = r.clk.Now().Add(d)
+		r.hold = r.opt.Clock.Now().Add(d)
 		klog.FromContext(ctx).V(4).Info("Run failed; retrying after a pause", "runner", r.name, "failures", r.failures, "pause", d, "err", err)
 	}
 }
