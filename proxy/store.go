@@ -29,22 +29,20 @@ type store struct {
 	all      bool
 	// synced is set once the informers have listed everything (at once without informers).
 	synced bool
-	// wake asks for a sync (the runner coalesces the requests); expedite asks for one that does
+	// poke asks for a sync (the runner coalesces the requests); expedite asks for one that does
 	// not wait out the minimum interval, when a change gives a Service an external address.
-	wake, expedite func()
+	poke, expedite func()
 }
 
-func newStore(wake, expedite func()) *store {
+func newStore(poke, expedite func()) *store {
 	return &store{
 		services: map[types.NamespacedName]*v1.Service{},
 		slices:   map[types.NamespacedName]map[string]*discovery.EndpointSlice{},
 		dirty:    map[types.NamespacedName]bool{},
 		readyAt:  map[types.NamespacedName]map[netip.Addr]time.Time{},
-		wake:     wake, expedite: expedite,
+		poke:     poke, expedite: expedite,
 	}
 }
-
-func (s *store) poke() { s.wake() }
 
 func pokeChan(ch chan struct{}) {
 	select {
