@@ -168,7 +168,7 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 		}
 	})
 
-	// The times measured come from the router's monitor, not from these polls.
+	// poll waits on the API server; what the router sees is waited for on its monitor.
 	poll := func(what string, timeout time.Duration, f func() string) {
 		tb.Helper()
 		testkit.Eventually(tb, timeout, 20*time.Millisecond, func() string {
@@ -205,13 +205,12 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 		must(kube.CoreV1().Services("default").UpdateStatus(ctx, svc, metav1.UpdateOptions{}))
 		start := time.Now()
 		pfx := netip.PrefixFrom(vip, 32)
-		poll("route at the router", 10*time.Second, func() string {
-			if at, ok := m.Up(pfx); ok && !at.Before(start) {
-				announce = append(announce, at.Sub(start))
-				return ""
-			}
-			return pfx.String() + " not at the router"
+		m.Wait(tb, 10*time.Second, pfx.String()+" at the router", func() bool {
+			at, ok := m.Up(pfx)
+			return ok && !at.Before(start)
 		})
+		at, _ := m.Up(pfx)
+		announce = append(announce, at.Sub(start))
 	}
 	poll("every IPAllocation names node-0 over BGP", 30*time.Second, func() string {
 		list, err := api.IPAllocations().List(ctx, metav1.ListOptions{})
@@ -231,15 +230,18 @@ func e2eBGP(tb testing.TB, services int) (announce []time.Duration, sigterm time
 	if err := agent.Process.Signal(syscall.SIGTERM); err != nil {
 		tb.Fatal(err)
 	}
-	poll("every route withdrawn after SIGTERM", 10*time.Second, func() string {
+	// The last withdrawal as the router's stream timed it, not when a poll noticed it.
+	m.Wait(tb, 10*time.Second, "every route withdrawn after SIGTERM", func() bool {
+		sigterm = 0
 		for i := range services {
 			pfx := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)}), 32)
-			if at, ok := m.Down(pfx); !ok || at.Before(start) {
-				return pfx.String() + " still at the router"
+			at, ok := m.Down(pfx)
+			if !ok || at.Before(start) {
+				return false
 			}
+			sigterm = max(sigterm, at.Sub(start))
 		}
-		sigterm = time.Since(start)
-		return ""
+		return true
 	})
 	select {
 	case err := <-agentDone:
