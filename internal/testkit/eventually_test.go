@@ -1,7 +1,6 @@
 package testkit
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,8 +10,7 @@ import (
 // recorder is a TB that records a failure instead of ending the test.
 type recorder struct{ failed string }
 
-func (r *recorder) Context() context.Context { return context.Background() }
-func (r *recorder) Helper()                  {}
+func (r *recorder) Helper() {}
 func (r *recorder) Fatalf(format string, args ...any) {
 	if r.failed == "" {
 		r.failed = fmt.Sprintf(format, args...)
@@ -61,5 +59,21 @@ func TestEventuallyTrueNamesWhatItWaitedFor(t *testing.T) {
 	EventuallyTrue(&ok, time.Second, time.Millisecond, "nothing", func() bool { return true })
 	if ok.failed != "" {
 		t.Errorf("a condition that holds failed: %q", ok.failed)
+	}
+}
+
+// A condition that comes true between the last tick and the deadline holds: cond runs once more
+// at the deadline.
+func TestEventuallyChecksAtTheDeadline(t *testing.T) {
+	var r recorder
+	start := time.Now()
+	Eventually(&r, 50*time.Millisecond, 40*time.Millisecond, func() string {
+		if time.Since(start) < 45*time.Millisecond {
+			return "not yet"
+		}
+		return ""
+	})
+	if r.failed != "" {
+		t.Errorf("failed with %q; the condition held at the deadline", r.failed)
 	}
 }
