@@ -11,6 +11,7 @@ import (
 var testOnly = []string{
 	"github.com/frontdesk-lb/frontdesk/internal/testkit",
 	"github.com/frontdesk-lb/frontdesk/internal/netns/netnstest",
+	"github.com/frontdesk-lb/frontdesk/controller/internal/fakelb",
 	"github.com/frontdesk-lb/frontdesk/test",
 }
 

@@ -74,7 +74,12 @@ func WithSelector(sel map[string]string) func(*corev1.Service) {
 
 // WithPorts replaces the Service's ports by a copy of ports.
 func WithPorts(ports ...corev1.ServicePort) func(*corev1.Service) {
-	return func(s *corev1.Service) { s.Spec.Ports = slices.Clone(ports) }
+	return func(s *corev1.Service) {
+		s.Spec.Ports = nil
+		for _, p := range ports {
+			s.Spec.Ports = append(s.Spec.Ports, *p.DeepCopy())
+		}
+	}
 }
 
 // WithClass sets spec.loadBalancerClass.
@@ -114,7 +119,9 @@ func WithIngressIPs(ips ...string) func(*corev1.Service) {
 // WithIngress appends the given status.loadBalancer.ingress entries as they are.
 func WithIngress(ings ...corev1.LoadBalancerIngress) func(*corev1.Service) {
 	return func(s *corev1.Service) {
-		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, ings...)
+		for _, ing := range ings {
+			s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, *ing.DeepCopy())
+		}
 	}
 }
 
@@ -207,12 +214,20 @@ func WithAddressType(at discoveryv1.AddressType) func(*discoveryv1.EndpointSlice
 
 // WithEndpoints appends endpoints to the slice.
 func WithEndpoints(eps ...discoveryv1.Endpoint) func(*discoveryv1.EndpointSlice) {
-	return func(es *discoveryv1.EndpointSlice) { es.Endpoints = append(es.Endpoints, eps...) }
+	return func(es *discoveryv1.EndpointSlice) {
+		for _, e := range eps {
+			es.Endpoints = append(es.Endpoints, *e.DeepCopy())
+		}
+	}
 }
 
 // WithEndpointPorts appends ports to the slice.
 func WithEndpointPorts(ports ...discoveryv1.EndpointPort) func(*discoveryv1.EndpointSlice) {
-	return func(es *discoveryv1.EndpointSlice) { es.Ports = append(es.Ports, ports...) }
+	return func(es *discoveryv1.EndpointSlice) {
+		for _, p := range ports {
+			es.Ports = append(es.Ports, *p.DeepCopy())
+		}
+	}
 }
 
 // EndpointPort is a named slice port; protocol and port are always set.
@@ -260,7 +275,7 @@ func Conditions(ready, serving, terminating bool) func(*discoveryv1.Endpoint) {
 
 // WithConditions replaces the endpoint's conditions by c as given, nil fields included.
 func WithConditions(c discoveryv1.EndpointConditions) func(*discoveryv1.Endpoint) {
-	return func(e *discoveryv1.Endpoint) { e.Conditions = c }
+	return func(e *discoveryv1.Endpoint) { e.Conditions = *c.DeepCopy() }
 }
 
 // EndpointReady: a running Pod that passes its readiness probe (ready, serving, not terminating).

@@ -8,11 +8,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 )
-
-func ptr[T any](v T) *T { return &v }
 
 func TestServiceDefaultIsBare(t *testing.T) {
 	want := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}}
@@ -44,10 +43,10 @@ func TestServiceTweaks(t *testing.T) {
 			Type:                  corev1.ServiceTypeLoadBalancer,
 			Selector:              map[string]string{"app": "web"},
 			Ports:                 []corev1.ServicePort{port},
-			LoadBalancerClass:     ptr("example.com/lb"),
+			LoadBalancerClass:     ptr.To("example.com/lb"),
 			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal,
 			IPFamilies:            []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol},
-			IPFamilyPolicy:        ptr(corev1.IPFamilyPolicyRequireDualStack),
+			IPFamilyPolicy:        ptr.To(corev1.IPFamilyPolicyRequireDualStack),
 		},
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{
 			{IP: "192.0.2.1"}, {IP: "2001:db8::1"}, {Hostname: "lb.example"},
@@ -86,8 +85,10 @@ func TestWithAnnotationsOddPanics(t *testing.T) {
 func TestTweaksCopyTheirArguments(t *testing.T) {
 	ports := []corev1.ServicePort{{Port: 80}}
 	sel := map[string]string{"app": "web"}
-	a := objects.Service("ns", "a", objects.WithPorts(ports...), objects.WithSelector(sel))
-	b := objects.Service("ns", "b", objects.WithPorts(ports...), objects.WithSelector(sel))
+	// The same two tweaks for both: each application copies, not only the tweak's making.
+	withPorts, withSel := objects.WithPorts(ports...), objects.WithSelector(sel)
+	a := objects.Service("ns", "a", withPorts, withSel)
+	b := objects.Service("ns", "b", withPorts, withSel)
 	a.Spec.Ports[0].Port = 443
 	a.Spec.Selector["app"] = "db"
 	if b.Spec.Ports[0].Port != 80 || b.Spec.Selector["app"] != "web" || ports[0].Port != 80 || sel["app"] != "web" {
@@ -104,6 +105,22 @@ func TestTweaksCopyTheirArguments(t *testing.T) {
 	e.Addresses[0] = "10.0.0.2"
 	if addrs[0] != "10.0.0.1" {
 		t.Errorf("editing an endpoint changed the argument")
+	}
+	// Endpoints, ports and conditions hold pointers: one tweak applied to two slices shares none.
+	eps := objects.WithEndpoints(objects.Endpoint(objects.Addresses("10.0.0.1"), objects.EndpointReady))
+	eports := objects.WithEndpointPorts(objects.EndpointPort("http", corev1.ProtocolTCP, 80))
+	s1 := objects.EndpointSlice("ns", "s1", "web", eps, eports)
+	s2 := objects.EndpointSlice("ns", "s2", "web", eps, eports)
+	*s1.Ports[0].Port = 443
+	*s1.Endpoints[0].Conditions.Ready = false
+	if *s2.Ports[0].Port != 80 || !*s2.Endpoints[0].Conditions.Ready {
+		t.Errorf("editing one slice changed another built with the same tweaks: %+v", s2)
+	}
+	cond := objects.WithConditions(discoveryv1.EndpointConditions{Ready: ptr.To(true)})
+	e1, e2 := objects.Endpoint(cond), objects.Endpoint(cond)
+	*e1.Conditions.Ready = false
+	if !*e2.Conditions.Ready {
+		t.Errorf("one WithConditions applied twice shares its pointers")
 	}
 }
 
@@ -181,13 +198,13 @@ func TestEndpointSlice(t *testing.T) {
 		),
 	)
 	want.AddressType = discoveryv1.AddressTypeIPv6
-	want.Ports = []discoveryv1.EndpointPort{{Name: ptr("http"), Protocol: ptr(corev1.ProtocolTCP), Port: ptr(int32(8080))}}
+	want.Ports = []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(int32(8080))}}
 	want.Endpoints = []discoveryv1.Endpoint{
 		{
 			Addresses:  []string{"fd00::1"},
-			NodeName:   ptr("n1"),
+			NodeName:   ptr.To("n1"),
 			Hints:      &discoveryv1.EndpointHints{ForZones: []discoveryv1.ForZone{{Name: "a"}, {Name: "b"}}},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr(true), Serving: ptr(true), Terminating: ptr(false)},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
 		},
 		{},
 	}
@@ -203,11 +220,11 @@ func TestEndpointConditions(t *testing.T) {
 		want  discoveryv1.EndpointConditions
 	}{
 		{"none", func(*discoveryv1.Endpoint) {}, discoveryv1.EndpointConditions{}},
-		{"ready", objects.EndpointReady, discoveryv1.EndpointConditions{Ready: ptr(true), Serving: ptr(true), Terminating: ptr(false)}},
-		{"not ready", objects.EndpointNotReady, discoveryv1.EndpointConditions{Ready: ptr(false), Serving: ptr(false), Terminating: ptr(false)}},
-		{"terminating", objects.EndpointTerminating, discoveryv1.EndpointConditions{Ready: ptr(false), Serving: ptr(true), Terminating: ptr(true)}},
-		{"gone", objects.EndpointGone, discoveryv1.EndpointConditions{Ready: ptr(false), Serving: ptr(false), Terminating: ptr(true)}},
-		{"ready only", objects.WithConditions(discoveryv1.EndpointConditions{Ready: ptr(false)}), discoveryv1.EndpointConditions{Ready: ptr(false)}},
+		{"ready", objects.EndpointReady, discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)}},
+		{"not ready", objects.EndpointNotReady, discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(false), Terminating: ptr.To(false)}},
+		{"terminating", objects.EndpointTerminating, discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(true), Terminating: ptr.To(true)}},
+		{"gone", objects.EndpointGone, discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(false), Terminating: ptr.To(true)}},
+		{"ready only", objects.WithConditions(discoveryv1.EndpointConditions{Ready: ptr.To(false)}), discoveryv1.EndpointConditions{Ready: ptr.To(false)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if diff := cmp.Diff(tt.want, objects.Endpoint(tt.tweak).Conditions); diff != "" {
