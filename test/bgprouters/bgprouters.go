@@ -74,8 +74,6 @@ func (b BFD) On() bool { return b.Interval > 0 }
 
 // Router is a BGP daemon in a router namespace, peering with the speakers.
 type Router interface {
-	// Kind says which implementation it is.
-	Kind() Kind
 	// Paths returns the paths the router holds for prefixes learnt from the speakers.
 	Paths(t testing.TB) map[netip.Prefix][]Path
 	// Restart stops the daemon and starts it again with the same configuration.
@@ -144,8 +142,6 @@ type daemon struct {
 	ready func(t testing.TB)
 }
 
-func (d *daemon) Kind() Kind { return d.kind }
-
 func (d *daemon) start(t testing.TB) {
 	t.Helper()
 	d.proc = proc.Start(t, d.dir, string(d.kind), d.ns.Command(d.name, d.args...))
@@ -163,9 +159,8 @@ func (d *daemon) Restart(t testing.TB) {
 	d.start(t)
 }
 
-// sortPaths puts paths in next-hop order, their communities sorted, and leaves out skip.
-func sortPaths(m map[netip.Prefix][]Path, skip netip.Prefix) map[netip.Prefix][]Path {
-	delete(m, skip)
+// sortPaths puts paths in next-hop order, their communities sorted.
+func sortPaths(m map[netip.Prefix][]Path) map[netip.Prefix][]Path {
 	for _, ps := range m {
 		for i := range ps {
 			slices.Sort(ps[i].Communities)

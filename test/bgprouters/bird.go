@@ -91,7 +91,7 @@ func (r *BIRDRouter) Paths(t testing.TB) map[netip.Prefix][]Path {
 	if err != nil {
 		t.Fatalf("birdc show route: %v\n%s", err, out)
 	}
-	return sortPaths(ParseBIRD(out), r.cfg.Originate)
+	return sortPaths(ParseBIRD(out))
 }
 
 var (

@@ -105,7 +105,7 @@ func (r *FRRRouter) Paths(t testing.TB) map[netip.Prefix][]Path {
 		}
 		res[pfx] = append(res[pfx], ps...)
 	}
-	return sortPaths(res, r.cfg.Originate)
+	return sortPaths(res)
 }
 
 // ParseFRRTable reads the prefixes of `show bgp ipv4 unicast json`.
