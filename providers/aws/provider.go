@@ -193,6 +193,9 @@ func (c *Cloud) desired(ctx context.Context, cluster string, svc *v1.Service, no
 	if svc.UID == "" {
 		return nil, errors.New("the Service has no UID")
 	}
+	if err := c.checkAllowed(ctx, svc, spec); err != nil {
+		return nil, err
+	}
 	subnets, err := c.vpcSubnets(ctx)
 	if err != nil {
 		return nil, err

@@ -66,6 +66,9 @@ type Config struct {
 	SweepDryRun bool `json:"sweepDryRun,omitempty"`
 	// DisableRateLimits turns the client-side rate limits off (tests only).
 	DisableRateLimits bool `json:"disableRateLimits,omitempty"`
+	// Allow says which AWS resources and attributes a Service's annotations
+	// may name (allow.go).
+	Allow Allow `json:"allow,omitzero"`
 }
 
 // Duration is a time.Duration written as "90s" in the file.
@@ -139,6 +142,7 @@ func (c *Config) Validate() error {
 	if c.NodeProxyHealthPort < 1 || c.NodeProxyHealthPort > 65535 {
 		errs = append(errs, fmt.Errorf("nodeProxyHealthPort: %d, accepted: 1-65535", c.NodeProxyHealthPort))
 	}
+	errs = append(errs, c.Allow.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
