@@ -83,7 +83,7 @@ func newEnv(t testing.TB, o envOption) *env {
 			objects.WithLabel("role", role), objects.WithProviderID("aws:///"+zone+"/"+id)))
 	}
 	e.cfg = &config.Config{ClusterName: cluster, Region: region, VPCID: vpc, Endpoints: map[string]string{
-		config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL(), config.ServiceELBv2: fake.URL(),
+		config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL(), config.ServiceELBv2: fake.URL(), config.ServiceTagging: fake.URL(),
 	}}
 	if o.cfg != nil {
 		o.cfg(e.cfg)
@@ -95,7 +95,8 @@ func newEnv(t testing.TB, o envOption) *env {
 	if o.limits == nil {
 		// Far above AWS's budget: functional tests should not wait. The
 		// burst test sets real, scaled limits.
-		o.limits = awsapi.Limits{"Elastic Load Balancing v2": {QPS: 5000, Burst: 5000}, "Elastic Load Balancing": {QPS: 5000, Burst: 5000}, "EC2": {QPS: 5000, Burst: 5000}}
+		o.limits = awsapi.Limits{"Elastic Load Balancing v2": {QPS: 5000, Burst: 5000}, "Elastic Load Balancing": {QPS: 5000, Burst: 5000}, "EC2": {QPS: 5000, Burst: 5000},
+			"Resource Groups Tagging API": {QPS: 5000, Burst: 5000}}
 	}
 	clients, err := awsapi.New(context.Background(), e.cfg, awsapi.Options{
 		Credentials: awsapi.StaticCredentials(),

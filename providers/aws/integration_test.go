@@ -90,7 +90,7 @@ func TestControllerEndToEnd(t *testing.T) {
 		"AWS_ACCESS_KEY_ID=AKIDFRONTDESKTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",
 		// Endpoints through the SDK's own variables, as a user would set them.
 		"AWS_ENDPOINT_URL_EC2="+fake.URL(), "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING="+fake.URL(),
-		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="+fake.URL())
+		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="+fake.URL(), "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API="+fake.URL())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func TestControllerEndToEnd(t *testing.T) {
 
 	// ip targets follow the Service's EndpointSlices without a Service change.
 	slice := createIPTargetService(ctx, t, c.Client, "10.0.1.50")
-	cfg := &config.Config{Region: region, Endpoints: map[string]string{config.ServiceELBv2: fake.URL(), config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL()}}
+	cfg := &config.Config{Region: region, Endpoints: map[string]string{config.ServiceELBv2: fake.URL(), config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL(), config.ServiceTagging: fake.URL()}}
 	cfg.Default()
 	api, err := awsapi.New(ctx, cfg, awsapi.Options{Credentials: awsapi.StaticCredentials()})
 	if err != nil {

@@ -31,7 +31,7 @@ sweepDryRun: true
 
 func TestReadErrors(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"endpoints: {s3: http://x}", "accepted: ec2, elasticloadbalancing, elasticloadbalancingv2"},
+		{"endpoints: {s3: http://x}", "accepted: ec2, elasticloadbalancing, elasticloadbalancingv2, resourcegroupstaggingapi"},
 		{"endpoints: {ec2: not-a-url}", "not an absolute URL"},
 		{"nodeSelector: 'a=(b'", "nodeSelector"},
 		{"healthCheck: icmp", "accepted: traffic-port, node-proxy"},
