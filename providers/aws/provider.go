@@ -2,15 +2,19 @@
 // load balancers for Services of type LoadBalancer, and InstancesV2 from EC2.
 // See docs/aws.md for the annotations and the cloud config.
 //
-// EnsureLoadBalancer parses the annotations (a bad one stops it before any
-// AWS call), builds the desired model (package model) and converges AWS to
-// it: security group, then load balancer, target groups, listeners and
+// EnsureLoadBalancer parses the annotations (a bad one, or one naming a
+// certificate, Elastic IP or attribute the cloud config's allow list does not
+// allow, stops it before any AWS call that changes state), builds the desired
+// model (package model) and converges AWS to it: security group, then load balancer, target groups, listeners and
 // targets. Every resource carries kubernetes.io/cluster/<cluster>=owned and
 // the Service's namespace, name and UID; only resources so tagged are ever
 // deleted. Changes AWS cannot make in place (load-balancer type, scheme,
 // target type...) give a resource with a new name, and the old one is deleted
-// once traffic has moved. A periodic sweep deletes what a killed process or a
-// Service deleted behind our back left behind.
+// once traffic has moved. A periodic sweep, which finds the cluster's
+// resources through the Tagging API, deletes what a killed process or a
+// Service deleted behind our back left behind. Errors reach the Service's
+// Events as PublicErrors: frontdesk's words and AWS's error code, never AWS's
+// message with its account IDs and ARNs, which go to the log.
 package aws
 
 import (
