@@ -53,7 +53,9 @@ func public(ctx context.Context, svc *v1.Service, op string, err error) error {
 // the wrapped text last, so a wrapper's own words are its text minus the
 // wrapped error's.
 func publicText(err error) string {
-	switch e := err.(type) {
+	// This level of the chain only: the wrappers above it were taken apart
+	// by the caller, the ones below are taken apart by the recursion.
+	switch e := err.(type) { //nolint:errorlint // one level at a time, see above
 	case *smithy.OperationError:
 		var pe *awsapi.PermissionError
 		if errors.As(e.Err, &pe) {
@@ -63,7 +65,7 @@ func publicText(err error) string {
 	case *awsapi.PermissionError:
 		return fmt.Sprintf("missing IAM permission %s (grant it to the controller's role)", e.Action)
 	}
-	if api, ok := err.(smithy.APIError); ok {
+	if api, ok := err.(smithy.APIError); ok { //nolint:errorlint // this level only, as above
 		return "AWS error " + api.ErrorCode()
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
