@@ -18,6 +18,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
 )
 
@@ -110,10 +111,14 @@ func TestAnnotationsEndToEnd(t *testing.T) {
 		{Addr: netip.MustParseAddr("10.0.11.20"), Ports: map[string]int32{"http": 8080, "https": 8443}},
 		{Addr: netip.MustParseAddr("10.0.12.30"), Ports: map[string]int32{"http": 8080, "https": 8443}},
 	}
-	e := newEnv(t, envOption{endpoints: pods})
-	eipA := e.fake.AddEIP(netip.MustParseAddr("203.0.113.10"), nil)
-	eipB := e.fake.AddEIP(netip.MustParseAddr("203.0.113.11"), nil)
-	cert := "arn:aws:acm:eu-west-1:123456789012:certificate/0e1f"
+	e := newEnv(t, envOption{endpoints: pods, cfg: func(c *config.Config) {
+		allowCerts(c)
+		c.Allow.EIPAllocationTags = map[string]string{"eip-for": "{namespace}"}
+		c.Allow.LoadBalancerAttributes = []string{config.AnyKey}
+	}})
+	eipA := e.fake.AddEIP(netip.MustParseAddr("203.0.113.10"), map[string]string{"eip-for": "shop"})
+	eipB := e.fake.AddEIP(netip.MustParseAddr("203.0.113.11"), map[string]string{"eip-for": "shop"})
+	cert := certPrefix + "0e1f"
 	pub := []string{e.subnets["public-a"], e.subnets["public-b"]}
 	priv := []string{e.subnets["private-a"], e.subnets["private-b"]}
 	slices.Sort(pub)

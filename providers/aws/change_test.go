@@ -106,8 +106,8 @@ func overlap(a, b []string) bool {
 
 // TestCLBAnnotations checks the classic load balancer's settings in AWS.
 func TestCLBAnnotations(t *testing.T) {
-	e := newEnv(t, envOption{})
-	cert := "arn:aws:acm:eu-west-1:123456789012:certificate/0e1f"
+	e := newEnv(t, envOption{cfg: allowCerts})
+	cert := certPrefix + "0e1f"
 	svc := newService("classic", objects.WithAnnotations(
 		annotations.Type, "clb",
 		annotations.SSLCert, cert, annotations.SSLPorts, "443",
@@ -196,8 +196,8 @@ func mustSpec(t *testing.T, svc *v1.Service) *annotations.Spec {
 // TestInPlaceUpdates: changes AWS can make in place keep the load balancer
 // and touch only what changed.
 func TestInPlaceUpdates(t *testing.T) {
-	e := newEnv(t, envOption{})
-	cert := "arn:aws:acm:eu-west-1:123456789012:certificate/0e1f"
+	e := newEnv(t, envOption{cfg: allowCerts})
+	cert := certPrefix + "0e1f"
 	svc := newService("updated")
 	e.mustEnsure(svc)
 	host := svc.Status.LoadBalancer.Ingress[0].Hostname

@@ -29,6 +29,12 @@ const (
 	cluster = "test"
 )
 
+// certPrefix is where the tests' ACM certificates live; allowCerts lets
+// Services name them (the cloud config allows no certificate by default).
+const certPrefix = "arn:aws:acm:eu-west-1:123456789012:certificate/"
+
+func allowCerts(c *config.Config) { c.Allow.CertificateARNPrefixes = []string{certPrefix} }
+
 type env struct {
 	t       testing.TB
 	fake    *fakeaws.Server
@@ -77,7 +83,7 @@ func newEnv(t testing.TB, o envOption) *env {
 			objects.WithLabel("role", role), objects.WithProviderID("aws:///"+zone+"/"+id)))
 	}
 	e.cfg = &config.Config{ClusterName: cluster, Region: region, VPCID: vpc, Endpoints: map[string]string{
-		config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL(), config.ServiceELBv2: fake.URL(),
+		config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL(), config.ServiceELBv2: fake.URL(), config.ServiceTagging: fake.URL(),
 	}}
 	if o.cfg != nil {
 		o.cfg(e.cfg)
@@ -89,7 +95,8 @@ func newEnv(t testing.TB, o envOption) *env {
 	if o.limits == nil {
 		// Far above AWS's budget: functional tests should not wait. The
 		// burst test sets real, scaled limits.
-		o.limits = awsapi.Limits{"Elastic Load Balancing v2": {QPS: 5000, Burst: 5000}, "Elastic Load Balancing": {QPS: 5000, Burst: 5000}, "EC2": {QPS: 5000, Burst: 5000}}
+		o.limits = awsapi.Limits{"Elastic Load Balancing v2": {QPS: 5000, Burst: 5000}, "Elastic Load Balancing": {QPS: 5000, Burst: 5000}, "EC2": {QPS: 5000, Burst: 5000},
+			"Resource Groups Tagging API": {QPS: 5000, Burst: 5000}}
 	}
 	clients, err := awsapi.New(context.Background(), e.cfg, awsapi.Options{
 		Credentials: awsapi.StaticCredentials(),

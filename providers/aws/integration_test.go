@@ -77,40 +77,7 @@ func TestControllerEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logPath := filepath.Join(dir, "controller.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "--cloud-provider=aws", "--cloud-config="+cloudConfig,
-		"--kubeconfig="+c.KubeconfigPath, "--authentication-kubeconfig="+c.KubeconfigPath, "--authorization-kubeconfig="+c.KubeconfigPath,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(controlplane.FreePort(t)), "--leader-elect=false",
-		"--controllers=service,cloud-node", "--cluster-name="+cluster, "--v=2")
-	cmd.Env = testkit.ChildEnv("controller", "",
-		"AWS_ACCESS_KEY_ID=AKIDFRONTDESKTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",
-		// Endpoints through the SDK's own variables, as a user would set them.
-		"AWS_ENDPOINT_URL_EC2="+fake.URL(), "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING="+fake.URL(),
-		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="+fake.URL())
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := bytes.Split(b, []byte("\n"))
-			t.Logf("--- controller log (end) ---\n%s", bytes.Join(lines[max(0, len(lines)-60):], []byte("\n")))
-		}
-	})
+	startController(t, c, fake, cloudConfig, "--controllers=service,cloud-node")
 
 	testkit.Eventually(t, 60*time.Second, waitEvery, func() string {
 		n, err := c.Client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
@@ -160,7 +127,7 @@ func TestControllerEndToEnd(t *testing.T) {
 
 	// ip targets follow the Service's EndpointSlices without a Service change.
 	slice := createIPTargetService(ctx, t, c.Client, "10.0.1.50")
-	cfg := &config.Config{Region: region, Endpoints: map[string]string{config.ServiceELBv2: fake.URL(), config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL()}}
+	cfg := &config.Config{Region: region, Endpoints: map[string]string{config.ServiceELBv2: fake.URL(), config.ServiceEC2: fake.URL(), config.ServiceELB: fake.URL(), config.ServiceTagging: fake.URL()}}
 	cfg.Default()
 	api, err := awsapi.New(ctx, cfg, awsapi.Options{Credentials: awsapi.StaticCredentials()})
 	if err != nil {
@@ -235,6 +202,48 @@ func TestControllerEndToEnd(t *testing.T) {
 		}
 		return "no SweptAWSResource Event for Service ghost"
 	})
+}
+
+// startController runs frontdesk-controller --cloud-provider=aws as a
+// separate process against c and the fake (endpoints through the SDK's own
+// variables, as a user would set them), stops it at cleanup and prints the
+// end of its log if the test failed. It returns the log's path.
+func startController(t *testing.T, c *controlplane.Cluster, fake *fakeaws.Server, cloudConfig string, args ...string) string {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "controller.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], append([]string{"--cloud-provider=aws", "--cloud-config=" + cloudConfig,
+		"--kubeconfig=" + c.KubeconfigPath, "--authentication-kubeconfig=" + c.KubeconfigPath, "--authorization-kubeconfig=" + c.KubeconfigPath,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(controlplane.FreePort(t)), "--leader-elect=false",
+		"--cluster-name=" + cluster, "--v=2"}, args...)...)
+	cmd.Env = testkit.ChildEnv("controller", "",
+		"AWS_ACCESS_KEY_ID=AKIDFRONTDESKTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ENDPOINT_URL_EC2="+fake.URL(), "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING="+fake.URL(),
+		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="+fake.URL(), "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API="+fake.URL())
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			lines := bytes.Split(b, []byte("\n"))
+			t.Logf("--- controller log (end) ---\n%s", bytes.Join(lines[max(0, len(lines)-60):], []byte("\n")))
+		}
+	})
+	return logPath
 }
 
 func ptrS(s string) *string { return &s }

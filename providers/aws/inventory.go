@@ -14,7 +14,9 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/smithy-go"
 	"k8s.io/cloud-provider/api"
+	"k8s.io/klog/v2"
 
+	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
 )
 
@@ -33,7 +35,23 @@ type owned struct {
 // inventory lists every resource tagged as owned by the cluster (and, when
 // uid is set, by that Service). It is the only way to find what a process
 // killed half-way left behind, so deletion and the sweep both start here.
+// It asks the Tagging API for the cluster's resources (inventory_tags.go);
+// without the tag:GetResources permission it lists the account's.
 func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, error) {
+	items, err := c.inventoryByTag(ctx, cluster, uid)
+	var pe *awsapi.PermissionError
+	if !errors.As(err, &pe) {
+		return items, err
+	}
+	klog.FromContext(ctx).Info("Listing every load balancer and target group of the account: grant "+pe.Action+
+		" so that only the cluster's are listed", "err", err.Error())
+	return c.inventoryAll(ctx, cluster, uid)
+}
+
+// inventoryAll finds the cluster's resources by listing every load
+// balancer and target group of the account and reading their tags, 20 at a
+// time: O(account) calls.
+func (c *Cloud) inventoryAll(ctx context.Context, cluster, uid string) ([]owned, error) {
 	var out []owned
 	usedSGs := map[string]bool{}
 
@@ -103,7 +121,18 @@ func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, er
 	}
 	out = appendOwned(out, names, clbs, clbTags, cluster, uid)
 
-	// Security groups: EC2 filters by tag on the server side.
+	sgs, err := c.ownedSecurityGroups(ctx, cluster, uid, usedSGs)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, sgs...), nil
+}
+
+// ownedSecurityGroups lists the cluster's (or the Service's) security
+// groups: EC2 filters by tag on the server side. used are the groups some
+// load balancer uses.
+func (c *Cloud) ownedSecurityGroups(ctx context.Context, cluster, uid string, used map[string]bool) ([]owned, error) {
+	var out []owned
 	filters := []ec2types.Filter{{Name: aws.String("tag:" + model.ClusterTag(cluster)), Values: []string{model.TagOwned}}}
 	if uid != "" {
 		filters = append(filters, ec2types.Filter{Name: aws.String("tag:" + model.TagServiceUID), Values: []string{uid}})
@@ -121,7 +150,7 @@ func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, er
 			}
 			id := aws.ToString(g.GroupId)
 			out = append(out, owned{Kind: model.ResourceSecurityGroup, ID: id, Name: aws.ToString(g.GroupName),
-				Owner: model.OwnerOf(t), InUse: usedSGs[id]})
+				Owner: model.OwnerOf(t), InUse: used[id]})
 		}
 	}
 	return out, nil

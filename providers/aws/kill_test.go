@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -169,6 +170,12 @@ func TestSweep(t *testing.T) {
 	}
 	if n := len(rec.Events); n != 4 {
 		t.Errorf("dry run recorded %d events, want 4", n)
+	}
+	for range len(rec.Events) {
+		// The Service's owner reads these: names, never ARNs or the account.
+		if ev := <-rec.Events; strings.Contains(ev, "arn:") || strings.Contains(ev, "123456789012") {
+			t.Errorf("sweep Event %q shows an ARN or the account ID", ev)
+		}
 	}
 	for _, s := range found {
 		if s.Owner.UID != string(orphan.UID) {

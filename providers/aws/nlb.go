@@ -68,7 +68,7 @@ func (r *reconcile) ensureNetwork(ctx context.Context, groups []string) (string,
 		if !model.OwnedBy(tags[arn], r.cluster, want.Owner.UID) {
 			return "", fmt.Errorf("load balancer %s %w", want.Name, ErrNotOwned)
 		}
-		if err := r.addMissingTags(ctx, arn, tags[arn], want.Tags); err != nil {
+		if err := r.addMissingTags(ctx, "load balancer "+want.Name, arn, tags[arn], want.Tags); err != nil {
 			return "", err
 		}
 		if err := r.ensureSubnets(ctx, cur); err != nil {
@@ -104,7 +104,7 @@ func (r *reconcile) ensureNetwork(ctx context.Context, groups []string) (string,
 			return "", err
 		}
 		if have != nil {
-			if err := r.addMissingTags(ctx, tgARN, tags[tgARN], l.TargetGroup.Tags); err != nil {
+			if err := r.addMissingTags(ctx, "target group "+l.TargetGroup.Name, tgARN, tags[tgARN], l.TargetGroup.Tags); err != nil {
 				return "", err
 			}
 		}
@@ -137,7 +137,9 @@ func (r *reconcile) ensureNetwork(ctx context.Context, groups []string) (string,
 	return aws.ToString(cur.DNSName), nil
 }
 
-func (r *reconcile) addMissingTags(ctx context.Context, arn string, have, want map[string]string) error {
+// addMissingTags tags arn; what names it in errors (not the ARN, which
+// carries the account ID into the Service's Events).
+func (r *reconcile) addMissingTags(ctx context.Context, what, arn string, have, want map[string]string) error {
 	var add []types.Tag
 	for _, k := range sortedKeys(want) {
 		if v, ok := have[k]; !ok || v != want[k] {
@@ -149,7 +151,7 @@ func (r *reconcile) addMissingTags(ctx context.Context, arn string, have, want m
 	}
 	r.mutated = true
 	if _, err := r.c.api.ELBv2.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: add}); err != nil {
-		return fmt.Errorf("tagging %s: %w", arn, err)
+		return fmt.Errorf("tagging %s: %w", what, err)
 	}
 	return nil
 }

@@ -2,15 +2,19 @@
 // load balancers for Services of type LoadBalancer, and InstancesV2 from EC2.
 // See docs/aws.md for the annotations and the cloud config.
 //
-// EnsureLoadBalancer parses the annotations (a bad one stops it before any
-// AWS call), builds the desired model (package model) and converges AWS to
-// it: security group, then load balancer, target groups, listeners and
+// EnsureLoadBalancer parses the annotations (a bad one, or one naming a
+// certificate, Elastic IP or attribute the cloud config's allow list does not
+// allow, stops it before any AWS call that changes state), builds the desired
+// model (package model) and converges AWS to it: security group, then load balancer, target groups, listeners and
 // targets. Every resource carries kubernetes.io/cluster/<cluster>=owned and
 // the Service's namespace, name and UID; only resources so tagged are ever
 // deleted. Changes AWS cannot make in place (load-balancer type, scheme,
 // target type...) give a resource with a new name, and the old one is deleted
-// once traffic has moved. A periodic sweep deletes what a killed process or a
-// Service deleted behind our back left behind.
+// once traffic has moved. A periodic sweep, which finds the cluster's
+// resources through the Tagging API, deletes what a killed process or a
+// Service deleted behind our back left behind. Errors reach the Service's
+// Events as PublicErrors: frontdesk's words and AWS's error code, never AWS's
+// message with its account IDs and ARNs, which go to the log.
 package aws
 
 import (
@@ -121,6 +125,11 @@ func (c *Cloud) clusterName(fromController string) string {
 
 // GetLoadBalancer reports the Service's current load balancer.
 func (c *Cloud) GetLoadBalancer(ctx context.Context, clusterName string, svc *v1.Service) (*v1.LoadBalancerStatus, bool, error) {
+	st, ok, err := c.getLoadBalancer(ctx, clusterName, svc)
+	return st, ok, public(ctx, svc, "get", err)
+}
+
+func (c *Cloud) getLoadBalancer(ctx context.Context, clusterName string, svc *v1.Service) (*v1.LoadBalancerStatus, bool, error) {
 	items, err := c.resourcesOf(ctx, c.clusterName(clusterName), svc)
 	if err != nil {
 		return nil, false, err
@@ -146,8 +155,14 @@ func (c *Cloud) GetLoadBalancerName(_ context.Context, clusterName string, svc *
 
 // EnsureLoadBalancer converges the Service's load balancer and returns its
 // hostname. Like every call for one Service, it is never made twice at once:
-// the service controller's queue serialises them.
+// the service controller's queue serialises them. Its errors are
+// PublicErrors: the service controller shows them in the Service's Events.
 func (c *Cloud) EnsureLoadBalancer(ctx context.Context, clusterName string, svc *v1.Service, nodes []*v1.Node) (*v1.LoadBalancerStatus, error) {
+	st, err := c.ensureLoadBalancer(ctx, clusterName, svc, nodes)
+	return st, public(ctx, svc, "ensure", err)
+}
+
+func (c *Cloud) ensureLoadBalancer(ctx context.Context, clusterName string, svc *v1.Service, nodes []*v1.Node) (*v1.LoadBalancerStatus, error) {
 	cluster := c.clusterName(clusterName)
 	desired, err := c.desired(ctx, cluster, svc, nodes)
 	if err != nil {
@@ -173,6 +188,10 @@ func (c *Cloud) UpdateLoadBalancer(ctx context.Context, clusterName string, svc 
 // whatever state a previous run left them in. It does not read the
 // annotations: a Service with bad ones is still cleaned up.
 func (c *Cloud) EnsureLoadBalancerDeleted(ctx context.Context, clusterName string, svc *v1.Service) error {
+	return public(ctx, svc, "delete", c.ensureLoadBalancerDeleted(ctx, clusterName, svc))
+}
+
+func (c *Cloud) ensureLoadBalancerDeleted(ctx context.Context, clusterName string, svc *v1.Service) error {
 	cluster := c.clusterName(clusterName)
 	if svc.UID == "" {
 		return errors.New("the Service has no UID; its resources cannot be told from others")
@@ -184,7 +203,8 @@ func (c *Cloud) EnsureLoadBalancerDeleted(ctx context.Context, clusterName strin
 	return c.deleteOwned(ctx, items)
 }
 
-// desired parses and models; errors from the annotations come before any AWS call.
+// desired parses and models; errors from the annotations and the allow list
+// come before any AWS call that changes state.
 func (c *Cloud) desired(ctx context.Context, cluster string, svc *v1.Service, nodes []*v1.Node) (*model.LoadBalancer, error) {
 	spec, err := annotations.Parse(svc.Annotations)
 	if err != nil {
@@ -192,6 +212,9 @@ func (c *Cloud) desired(ctx context.Context, cluster string, svc *v1.Service, no
 	}
 	if svc.UID == "" {
 		return nil, errors.New("the Service has no UID")
+	}
+	if err := c.checkAllowed(ctx, svc, spec); err != nil {
+		return nil, err
 	}
 	subnets, err := c.vpcSubnets(ctx)
 	if err != nil {

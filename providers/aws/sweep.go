@@ -113,7 +113,9 @@ func (c *Cloud) Sweep(ctx context.Context, lookup ServiceLookup, recorder record
 		sweptTotal.WithLabelValues(s.Kind, outcome).Inc()
 		if recorder != nil {
 			ref := &v1.ObjectReference{Kind: "Service", APIVersion: "v1", Namespace: s.Owner.Namespace, Name: s.Owner.Name, UID: typesUID(s.Owner.UID)}
-			recorder.Eventf(ref, v1.EventTypeNormal, reason, "%s %s %s (%s): %s", verb, s.Kind, s.Name, s.ID, s.Why)
+			// The name, not the ID: an ARN carries the account ID, and
+			// the Event is the tenant's to read (the log has the ID).
+			recorder.Eventf(ref, v1.EventTypeNormal, reason, "%s %s %s: %s", verb, s.Kind, s.Name, s.Why)
 		}
 	}
 	if delErr != nil {

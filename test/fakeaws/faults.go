@@ -95,8 +95,11 @@ func (s *Server) Allow(action string) {
 }
 
 func throttleErr(svc Service) *APIError {
-	if svc == EC2 {
+	switch svc {
+	case EC2:
 		return apiErr(http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
+	case Tagging:
+		return apiErr(http.StatusBadRequest, "ThrottledException", "Rate exceeded")
 	}
 	return apiErr(http.StatusBadRequest, "Throttling", "Rate exceeded")
 }
@@ -112,9 +115,13 @@ func (s *Server) injectedLocked(c Call) error {
 		if matches(p, c.Service, c.Action) {
 			arn := "arn:aws:iam::" + s.cfg.account + ":user/fakeaws"
 			act := c.Service.iamPrefix() + ":" + c.Action
-			if c.Service == EC2 {
+			switch c.Service {
+			case EC2:
 				return apiErr(http.StatusForbidden, "UnauthorizedOperation",
 					"You are not authorized to perform this operation. User: %s is not authorized to perform: %s", arn, act)
+			case Tagging:
+				return apiErr(http.StatusBadRequest, "AccessDeniedException",
+					"User: %s is not authorized to perform: %s", arn, act)
 			}
 			return apiErr(http.StatusForbidden, "AccessDenied",
 				"User: %s is not authorized to perform: %s", arn, act)

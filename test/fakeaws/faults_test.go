@@ -13,6 +13,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/frontdesk-lb/frontdesk/test/fakeaws"
@@ -270,6 +271,7 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_EC2", srv.URL())
 	t.Setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", srv.URL())
 	t.Setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING", srv.URL())
+	t.Setenv("AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API", srv.URL())
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDFAKE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	t.Setenv("AWS_REGION", "us-east-1")
@@ -289,11 +291,14 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	if _, err := elb.NewFromConfig(cfg).DescribeLoadBalancers(ctx, nil); err != nil {
 		t.Errorf("elb: %v", err)
 	}
+	if _, err := tagging.NewFromConfig(cfg).GetResources(ctx, &tagging.GetResourcesInput{}); err != nil {
+		t.Errorf("tagging: %v", err)
+	}
 	var got []string
 	for _, call := range srv.Calls() {
 		got = append(got, string(call.Service)+":"+call.Action)
 	}
-	if d := cmp.Diff([]string{"ec2:DescribeVpcs", "elbv2:DescribeLoadBalancers", "elb:DescribeLoadBalancers"}, got); d != "" {
+	if d := cmp.Diff([]string{"ec2:DescribeVpcs", "elbv2:DescribeLoadBalancers", "elb:DescribeLoadBalancers", "tagging:GetResources"}, got); d != "" {
 		t.Errorf("routing (-want +got)\n%s", d)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,7 +18,7 @@ import (
 	"time"
 )
 
-// Service names one of the three APIs served.
+// Service names one of the APIs served.
 type Service string
 
 // The served APIs. ELBv2 and ELB share the SigV4 signing name
@@ -26,6 +27,8 @@ const (
 	EC2   Service = "ec2"
 	ELBv2 Service = "elbv2"
 	ELB   Service = "elb"
+	// Tagging is the Resource Groups Tagging API (RPC v2 CBOR, tagging.go).
+	Tagging Service = "tagging"
 )
 
 // API versions the SDK sends in the Version form field.
@@ -48,8 +51,11 @@ func (s Service) namespace() string {
 
 // iamPrefix is the IAM service prefix used in AccessDenied messages.
 func (s Service) iamPrefix() string {
-	if s == EC2 {
+	switch s {
+	case EC2:
 		return "ec2"
+	case Tagging:
+		return "tag"
 	}
 	return "elasticloadbalancing"
 }
@@ -80,6 +86,7 @@ type Server struct {
 	denied   map[string]bool
 	buckets  map[Service]*bucket
 	handlers map[Service]map[string]handler
+	rpc      map[Service]map[string]cborHandler
 
 	ec2   ec2State
 	elbv2 elbv2State
@@ -105,6 +112,7 @@ func New(opts ...Option) *Server {
 			ELBv2: elbv2Handlers(),
 			ELB:   elbHandlers(),
 		},
+		rpc: map[Service]map[string]cborHandler{Tagging: taggingHandlers()},
 	}
 	for svc, rl := range cfg.rateLimits {
 		s.buckets[svc] = &bucket{burst: float64(rl.burst), rate: rl.perSecond, tokens: float64(rl.burst), last: cfg.now()}
@@ -152,16 +160,41 @@ func (s *Server) ResetCalls() {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		writeError(w, ELB, "", apiErr(http.StatusBadRequest, "MalformedQueryString", "%v", err))
-		return
-	}
-	form := r.Form
-	action := form.Get("Action")
-	svc, perr := route(r.Header.Get("Authorization"), form.Get("Version"))
-	if perr != nil {
-		writeError(w, svc, "", perr)
-		return
+	var (
+		form   url.Values
+		action string
+		svc    Service
+		perr   *APIError
+		doc    map[string]any // the document of an RPC v2 request
+	)
+	if isRPCv2(r) {
+		svc, action, perr = routeRPCv2(r.Header.Get("Authorization"), r.URL.Path)
+		if perr == nil {
+			body, err := io.ReadAll(r.Body)
+			if err == nil {
+				doc, err = decodeCBOR(body)
+			}
+			if err != nil {
+				perr = apiErr(http.StatusBadRequest, "SerializationException", "%v", err)
+			}
+		}
+		if perr != nil {
+			writeCBORError(w, "", perr)
+			return
+		}
+		form = rpcParams(action, doc)
+	} else {
+		if err := r.ParseForm(); err != nil {
+			writeError(w, ELB, "", apiErr(http.StatusBadRequest, "MalformedQueryString", "%v", err))
+			return
+		}
+		form = r.Form
+		action = form.Get("Action")
+		svc, perr = route(r.Header.Get("Authorization"), form.Get("Version"))
+		if perr != nil {
+			writeError(w, svc, "", perr)
+			return
+		}
 	}
 
 	s.mu.Lock()
@@ -187,16 +220,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = h(call)
 	}
 
-	var body []*node
+	var out []*node
+	var rpcOut any
 	dropAfter := errors.Is(err, ErrDropResponse)
 	if err == nil || dropAfter {
 		s.mu.Lock()
-		h, ok := s.handlers[svc][action]
 		var herr error
-		if !ok {
-			herr = unknownAction(svc, action)
+		if rh, ok := s.rpc[svc][action]; ok {
+			rpcOut, herr = rh(s, doc)
+		} else if h, ok := s.handlers[svc][action]; ok {
+			out, herr = h(s, params(form))
 		} else {
-			body, herr = h(s, params(form))
+			herr = unknownAction(svc, action)
 		}
 		if herr != nil {
 			err = herr
@@ -213,10 +248,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case dropAfter || errors.Is(err, ErrDropConnection):
 		dropConnection(w)
+	case err != nil && svc == Tagging:
+		writeCBORError(w, reqID, asAPIError(err))
 	case err != nil:
 		writeError(w, svc, reqID, asAPIError(err))
+	case svc == Tagging:
+		writeCBOR(w, reqID, rpcOut)
 	default:
-		writeSuccess(w, svc, action, reqID, body)
+		writeSuccess(w, svc, action, reqID, out)
 	}
 }
 

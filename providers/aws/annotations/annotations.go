@@ -117,6 +117,27 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("annotation %s: %q is not accepted; accepted: %s", e.Name, e.Value, e.Accepted)
 }
 
+// NotAllowedError is a well-formed annotation that names what the cluster's
+// AWS cloud config does not allow (its allow: section): another team's
+// certificate or Elastic IP, or a load-balancer attribute such as deletion
+// protection. Rule names the config field that decides and Why says what
+// the refusal protects; neither lists the allowed values, which are the
+// operator's (they may name other accounts and teams).
+type NotAllowedError struct {
+	Name string // the annotation
+	Item string // the refused item: an ARN, allocation ID or attribute key
+	Rule string // the cloud config field, e.g. allow.certificateARNPrefixes
+	Why  string // optional: what allowing it would cost
+}
+
+func (e *NotAllowedError) Error() string {
+	msg := fmt.Sprintf("annotation %s: %q is not allowed in this cluster (decided by %s in the AWS cloud config; ask the cluster's operator)", e.Name, e.Item, e.Rule)
+	if e.Why != "" {
+		msg += ": " + e.Why
+	}
+	return msg
+}
+
 // ErrUnsupported is wrapped by the error for an annotation with the prefix
 // that frontdesk does not implement.
 var ErrUnsupported = errors.New("is not supported by frontdesk (docs/aws.md lists the supported annotations)")
@@ -125,7 +146,8 @@ var ErrUnsupported = errors.New("is not supported by frontdesk (docs/aws.md list
 // be fixed, and retrying with AWS calls would not help.
 func IsInvalid(err error) bool {
 	var e *Error
-	return errors.As(err, &e) || errors.Is(err, ErrUnsupported)
+	var na *NotAllowedError
+	return errors.As(err, &e) || errors.As(err, &na) || errors.Is(err, ErrUnsupported)
 }
 
 type parser func(s *Spec, name, v string) error

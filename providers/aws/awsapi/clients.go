@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
@@ -34,6 +35,7 @@ type EC2 interface {
 	AuthorizeSecurityGroupIngress(context.Context, *ec2.AuthorizeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
 	RevokeSecurityGroupIngress(context.Context, *ec2.RevokeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error)
 	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	DescribeAddresses(context.Context, *ec2.DescribeAddressesInput, ...func(*ec2.Options)) (*ec2.DescribeAddressesOutput, error)
 }
 
 // ELBv2 is the part of Elastic Load Balancing v2 (NLB) the provider calls.
@@ -81,11 +83,19 @@ type ELB interface {
 	SetLoadBalancerPoliciesForBackendServer(context.Context, *elb.SetLoadBalancerPoliciesForBackendServerInput, ...func(*elb.Options)) (*elb.SetLoadBalancerPoliciesForBackendServerOutput, error)
 }
 
-// Clients are the three services, ready to use.
+// Tagging is the part of the Resource Groups Tagging API the provider calls:
+// the sweep lists the cluster's resources by tag instead of listing the
+// whole account's load balancers.
+type Tagging interface {
+	GetResources(context.Context, *tagging.GetResourcesInput, ...func(*tagging.Options)) (*tagging.GetResourcesOutput, error)
+}
+
+// Clients are the services, ready to use.
 type Clients struct {
-	EC2   EC2
-	ELBv2 ELBv2
-	ELB   ELB
+	EC2     EC2
+	ELBv2   ELBv2
+	ELB     ELB
+	Tagging Tagging
 }
 
 // Options tune the clients; the zero value is production.
@@ -167,6 +177,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Clients, error) {
 		}),
 		ELB: elb.NewFromConfig(awsCfg, func(o *elb.Options) {
 			if e := endpoint(config.ServiceELB); e != nil {
+				o.BaseEndpoint = e
+			}
+		}),
+		Tagging: tagging.NewFromConfig(awsCfg, func(o *tagging.Options) {
+			if e := endpoint(config.ServiceTagging); e != nil {
 				o.BaseEndpoint = e
 			}
 		}),

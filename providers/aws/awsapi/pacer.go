@@ -41,6 +41,9 @@ func DefaultLimits() Limits {
 		"Elastic Load Balancing/RegisterInstancesWithLoadBalancer":   {QPS: 4, Burst: 20},
 		"Elastic Load Balancing/DeregisterInstancesFromLoadBalancer": {QPS: 4, Burst: 20},
 		"EC2": {QPS: 20, Burst: 90},
+		// Only the sweep calls it, a few pages per pass; AWS publishes no
+		// figure we could check, so a small bucket.
+		"Resource Groups Tagging API": {QPS: 5, Burst: 10},
 	}
 }
 
@@ -48,6 +51,7 @@ func DefaultLimits() Limits {
 var throttleCodes = map[string]bool{
 	"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
 	"TooManyRequestsException": true, "RequestThrottled": true, "SlowDown": true,
+	"ThrottledException": true, // the Tagging API's
 }
 
 // IsThrottle reports whether err is AWS asking us to slow down.
@@ -189,8 +193,11 @@ func permissions(ctx context.Context, in middleware.InitializeInput, next middle
 		switch ae.ErrorCode() {
 		case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation":
 			prefix := "elasticloadbalancing"
-			if strings.EqualFold(awsmiddleware.GetServiceID(ctx), "EC2") {
+			switch id := awsmiddleware.GetServiceID(ctx); {
+			case strings.EqualFold(id, "EC2"):
 				prefix = "ec2"
+			case strings.EqualFold(id, "Resource Groups Tagging API"):
+				prefix = "tag"
 			}
 			err = &PermissionError{Action: prefix + ":" + awsmiddleware.GetOperationName(ctx), Err: err}
 		}

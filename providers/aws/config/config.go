@@ -17,11 +17,13 @@ import (
 
 // Service names accepted under endpoints:, the SDK's service IDs in lower case.
 const (
-	ServiceEC2    = "ec2"
-	ServiceELB    = "elasticloadbalancing"
-	ServiceELBv2  = "elasticloadbalancingv2"
-	DefaultSweep  = 10 * time.Minute
-	DefaultHCPort = 10256 // the node proxy's /healthz (kube-proxy and frontdesk's proxy agree on it)
+	ServiceEC2   = "ec2"
+	ServiceELB   = "elasticloadbalancing"
+	ServiceELBv2 = "elasticloadbalancingv2"
+	// ServiceTagging is the Resource Groups Tagging API, which the sweep lists by tag.
+	ServiceTagging = "resourcegroupstaggingapi"
+	DefaultSweep   = 10 * time.Minute
+	DefaultHCPort  = 10256 // the node proxy's /healthz (kube-proxy and frontdesk's proxy agree on it)
 )
 
 // HealthCheckMode says what the load balancer probes on a Service with
@@ -48,7 +50,7 @@ type Config struct {
 	// the VPC of the first subnet tagged for the cluster.
 	VPCID string `json:"vpcID,omitempty"`
 	// Endpoints overrides service endpoints by SDK service ID (ec2,
-	// elasticloadbalancing, elasticloadbalancingv2). The SDK's
+	// elasticloadbalancing, elasticloadbalancingv2, resourcegroupstaggingapi). The SDK's
 	// AWS_ENDPOINT_URL_<SERVICE> variables work too; this file wins.
 	Endpoints map[string]string `json:"endpoints,omitempty"`
 	// NodeSelector limits the nodes registered as targets of every load
@@ -66,6 +68,9 @@ type Config struct {
 	SweepDryRun bool `json:"sweepDryRun,omitempty"`
 	// DisableRateLimits turns the client-side rate limits off (tests only).
 	DisableRateLimits bool `json:"disableRateLimits,omitempty"`
+	// Allow says which AWS resources and attributes a Service's annotations
+	// may name (allow.go).
+	Allow Allow `json:"allow,omitzero"`
 }
 
 // Duration is a time.Duration written as "90s" in the file.
@@ -120,7 +125,7 @@ func (c *Config) Default() {
 // Validate says what is wrong and what is accepted.
 func (c *Config) Validate() error {
 	var errs []error
-	known := []string{ServiceEC2, ServiceELB, ServiceELBv2}
+	known := []string{ServiceEC2, ServiceELB, ServiceELBv2, ServiceTagging}
 	for svc, u := range c.Endpoints {
 		if !slices.Contains(known, svc) {
 			errs = append(errs, fmt.Errorf("endpoints: unknown service %q, accepted: %s", svc, strings.Join(known, ", ")))
@@ -139,6 +144,7 @@ func (c *Config) Validate() error {
 	if c.NodeProxyHealthPort < 1 || c.NodeProxyHealthPort > 65535 {
 		errs = append(errs, fmt.Errorf("nodeProxyHealthPort: %d, accepted: 1-65535", c.NodeProxyHealthPort))
 	}
+	errs = append(errs, c.Allow.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
