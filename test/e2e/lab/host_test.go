@@ -133,6 +133,37 @@ func checkHostDuringLab(t testing.TB, before hostState, o supervisor.Options) {
 	for _, l := range labListeners(t, o) {
 		t.Errorf("a lab component listens in the machine's namespace: %s", l)
 	}
+	for _, d := range routingDaemons(t) {
+		t.Errorf("a routing daemon runs in the machine's namespace: %s", d)
+	}
+}
+
+// routingDaemonNames are the programs of the Debian packages make deps installs (bird2, frr,
+// gobgpd) that would speak BGP or rewrite routes if their package scripts had started them
+// (hack/install-deps.sh keeps them from it). The lab's and the tests' copies run in namespaces.
+var routingDaemonNames = []string{"bird", "bgpd", "zebra", "watchfrr", "staticd", "mgmtd", "gobgpd"}
+
+// routingDaemons are the processes of routingDaemonNames in the machine's network namespace (the
+// test's own).
+func routingDaemons(t testing.TB) []string {
+	t.Helper()
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatalf("reading the test's network namespace: %v", err)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	var found []string
+	for _, p := range procs {
+		comm, err := os.ReadFile(p)
+		if err != nil || !slices.Contains(routingDaemonNames, strings.TrimSpace(string(comm))) {
+			continue // gone meanwhile, or another program
+		}
+		dir := filepath.Dir(p)
+		if ns, err := os.Readlink(filepath.Join(dir, "ns", "net")); err == nil && ns == self {
+			found = append(found, fmt.Sprintf("%s (pid %s)", strings.TrimSpace(string(comm)), filepath.Base(dir)))
+		}
+	}
+	return found
 }
 
 // ssPid finds the owners in ss -p output: users:(("name",pid=123,fd=4),...).
@@ -182,6 +213,9 @@ func checkNothingLeft(t testing.TB, before hostState, name, dir string) {
 		t.Errorf("nftables tables of the machine's namespace before and after the lab (-before +after):\n%s", d)
 	}
 	checkHostNetwork(t, before, after, "after the lab")
+	for _, d := range routingDaemons(t) {
+		t.Errorf("a routing daemon runs in the machine's namespace after the lab: %s", d)
+	}
 	for _, d := range after.runcState {
 		if !slices.Contains(before.runcState, d) {
 			t.Errorf("runc state left in the machine's %s: %s", runcDefaultRoot, d)

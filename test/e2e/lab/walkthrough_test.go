@@ -60,6 +60,7 @@ func walkthrough(t *testing.T, proxy, bin string) {
 	})
 
 	t.Run("frontdesk runs as the chart's ServiceAccounts", func(t *testing.T) { testChartRBAC(t, l) })
+	t.Run("the speakers hold only the chart's capabilities", func(t *testing.T) { testSpeakerPrivileges(t, l) })
 
 	t.Run("the router installs gobgpd's routes in its table", func(t *testing.T) {
 		// Until the speakers speak BGP (#6), a route added to gobgpd's RIB by hand stands in for
