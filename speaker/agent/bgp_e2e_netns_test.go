@@ -62,12 +62,12 @@ func agentHelper(cfgJSON string) int {
 		return 2
 	}
 	// The clients, informers and loop the speaker's start builds for --bgp, without layer 2.
-	readers, err := newClients(cfg, "informers'")
+	readers, err := newClients(cfg, "informers'", 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	writers, err := newClients(cfg, "writers'")
+	writers, err := newClients(cfg, "writers'", loop.DefaultWriteTimeout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -108,7 +108,7 @@ func startWatchServer(t *testing.T) (*watchServer, clients) {
 	s := &watchServer{starts: map[string]int{}, watches: map[string]int{}}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	c, err := newClients(&rest.Config{Host: srv.URL}, "test's")
+	c, err := newClients(&rest.Config{Host: srv.URL}, "test's", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,10 +96,14 @@ type clients struct {
 }
 
 // newClients builds a set of clients over cfg with a rate limit of its own; whose names them in
-// errors.
-func newClients(cfg *rest.Config, whose string) (c clients, err error) {
+// errors. timeout bounds each request (rest.Config.Timeout), so that a blackholed API server
+// fails a write in that time instead of when the connection's health check gives up (client-go's
+// HTTP/2 pings: 30 s idle, then 15 s): the writers' set gets loop.DefaultWriteTimeout. The
+// informers' set gets none (0), which would end every watch after that long.
+func newClients(cfg *rest.Config, whose string, timeout time.Duration) (c clients, err error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	cfg.Timeout = timeout
 	if c.kube, err = kubernetes.NewForConfig(cfg); err != nil {
 		return c, fmt.Errorf("building the %s Kubernetes client: %w", whose, err)
 	}

@@ -68,11 +68,11 @@ func start(stop context.Context, o Options) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	readers, err := newClients(cfg, "informers'")
+	readers, err := newClients(cfg, "informers'", 0)
 	if err != nil {
 		return nil, err
 	}
-	writers, err := newClients(cfg, "writers'")
+	writers, err := newClients(cfg, "writers'", loop.DefaultWriteTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +169,9 @@ type LoopConfig struct {
 // without cfg.BGP. The caller starts the informers once NewLoop returns, and shuts them down.
 func NewLoop(cfg LoopConfig) (l *loop.Loop, bgp *bgpmode.Protocol, err error) {
 	cfg.Protocols = nil
+	if cfg.Writer == nil {
+		cfg.Writer = loop.NewWriter(loop.DefaultWriteTimeout, cfg.Logger)
+	}
 	if cfg.L2 != nil {
 		l2p, err := l2mode.New(cfg.Informers, *cfg.L2)
 		if err != nil {
@@ -177,7 +180,9 @@ func NewLoop(cfg LoopConfig) (l *loop.Loop, bgp *bgpmode.Protocol, err error) {
 		cfg.Protocols = append(cfg.Protocols, l2p)
 	}
 	if cfg.BGP != nil {
-		if bgp, err = bgpmode.New(cfg.Informers, *cfg.BGP); err != nil {
+		bc := *cfg.BGP
+		bc.Writes = cfg.Writer
+		if bgp, err = bgpmode.New(cfg.Informers, bc); err != nil {
 			return nil, nil, err
 		}
 		cfg.Protocols = append(cfg.Protocols, bgp)
@@ -224,15 +229,17 @@ func (p *process) wait(stop context.Context) (restart bool, runErr error) {
 	return restart, runErr
 }
 
-// shutdownBudget bounds the withdrawal of BGP on shutdown: its status writes after the routes
-// are withdrawn, within the Pod's termination grace period (30 s by default).
+// shutdownBudget bounds the withdrawal of BGP on shutdown, and, from then on, the last status
+// writes (flushStatus), within the Pod's termination grace period (30 s by default).
 const shutdownBudget = 10 * time.Second
 
 // shutdown hands over, in this order:
-//  1. BGP is withdrawn through the running loop (every route, before the sessions close, then
-//     this node's BGP status entries): over BGP every node advertises, so there is nothing to
-//     hand over and the peers move the traffic as soon as they see the withdrawal. Layer 2 keeps
-//     following the cluster meanwhile.
+//  1. BGP is withdrawn through the running loop (every route, before the sessions close; its
+//     status entries queued): over BGP every node advertises, so there is nothing to hand over
+//     and the peers move the traffic as soon as they see the withdrawal. Layer 2 keeps
+//     following the cluster meanwhile. The last status writes start then, beside the steps
+//     below, and are waited for (within shutdownBudget) before release: an API server that does
+//     not answer delays the exit, never the hand-over.
 //  2. The loop stops. After Leave it would see this node not alive, re-elect and withdraw every
 //     address at once, before the peers have taken them over; stopped, it leaves the announcer
 //     answering for the last set.
@@ -243,13 +250,20 @@ const shutdownBudget = 10 * time.Second
 //     is back, while the node's kernel goes on forwarding by the node proxy's rules.
 //  5. release: the rest, the announcer last.
 func (p *process) shutdown(restart bool) {
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), shutdownBudget)
+	defer cancelFlush()
 	if p.bgp != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
-		if err := p.loop.Retire(ctx, p.bgp); err != nil {
+		if err := p.loop.Retire(flushCtx, p.bgp); err != nil {
 			p.log.Error(err, "withdrawing BGP")
 		}
-		cancel()
 	}
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		if err := p.loop.Flush(flushCtx); err != nil {
+			p.log.Error(err, "the last status writes failed")
+		}
+	}()
 
 	p.cancelLoop()
 	<-p.loopDone
@@ -267,6 +281,7 @@ func (p *process) shutdown(restart bool) {
 	if !restart {
 		time.Sleep(p.o.Drain)
 	}
+	<-flushed
 
 	p.release()
 }

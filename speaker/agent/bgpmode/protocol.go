@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,8 +63,10 @@ type Config struct {
 	NodeName string
 	// Namespace holds the BGPPeers' password Secrets (the speakers' own namespace).
 	Namespace string
-	// BGP writes this node's entries of BGPPeer.status.sessions.
-	BGP        client.Interface
+	// BGP writes this node's entries of BGPPeer.status.sessions, through Writes.
+	BGP client.Interface
+	// Writes makes those writes off the announce path: the loop's Writer (NewLoop gives it).
+	Writes     loop.Writes
 	NewSpeaker NewSpeaker
 	// Ready, when not nil, holds everything back until it is closed: with the node proxy in the
 	// speaker's process, nothing is advertised before it forwards.
@@ -107,6 +108,8 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 		return nil, &loop.ConfigError{Field: "NodeName", Reason: "empty; want this node's Node name"}
 	case cfg.BGP == nil:
 		return nil, &loop.ConfigError{Field: "BGP", Reason: "nil; want the frontdesk.dev BGP clientset"}
+	case cfg.Writes == nil:
+		return nil, &loop.ConfigError{Field: "Writes", Reason: "nil; want the loop's Writer"}
 	case cfg.NewSpeaker == nil:
 		return nil, &loop.ConfigError{Field: "NewSpeaker", Reason: "nil; want GoBGP(asn, logger)"}
 	case cfg.Namespace == "":
@@ -157,7 +160,7 @@ func (p *Protocol) Sync(ctx context.Context, s *loop.Snapshot, ev loop.Recorder)
 	return rep, err
 }
 
-func (p *Protocol) sync(ctx context.Context, s *loop.Snapshot, ev loop.Recorder) (loop.Report, error) {
+func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (loop.Report, error) {
 	snap, peerCfgs, peerErrs, err := p.snapshot(s)
 	if err != nil {
 		return loop.Report{}, err
@@ -176,13 +179,15 @@ func (p *Protocol) sync(ctx context.Context, s *loop.Snapshot, ev loop.Recorder)
 		return loop.Report{}, fmt.Errorf("advertising routes: %w", err)
 	}
 	rep := p.publish(plan, s.Now, ev)
-	return rep, p.writeSessions(ctx, peerErrs)
+	p.writeSessions(peerErrs)
+	return rep, nil
 }
 
 // Close withdraws every route (the speaker does so before the sessions close: the peers move
-// the traffic to the other nodes at once; with ECMP there is nothing to hand over), removes this
-// node's entries of the BGPPeers' status, and reports the removal of its IPAllocation entries.
-func (p *Protocol) Close(ctx context.Context) (loop.Report, error) {
+// the traffic to the other nodes at once; with ECMP there is nothing to hand over), asks Writes
+// to remove this node's entries of the BGPPeers' status, and reports the removal of its
+// IPAllocation entries. It never waits for the API server: the caller flushes the Writer.
+func (p *Protocol) Close(context.Context) (loop.Report, error) {
 	var err error
 	if p.speaker != nil {
 		start := time.Now()
@@ -190,19 +195,9 @@ func (p *Protocol) Close(ctx context.Context) (loop.Report, error) {
 		p.log.Info("BGP routes withdrawn and sessions closed", "took", time.Since(start))
 		p.speaker = nil
 	}
-	// A few at a time: one node may have many peers.
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
 	for peer := range p.sessions {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if e := p.applySession(ctx, peer, nil); e != nil {
-				p.log.Error(e, "removing the BGP session entry on shutdown", "peer", peer)
-			}
-		})
+		p.putSession(peer, nil)
 	}
-	wg.Wait()
 	p.sessions = map[string]v1alpha1.BGPSession{}
 	now := metav1.Now()
 	gone := func(addr netip.Addr) loop.Part { return p.part(addr, false, "the speaker stopped", now) }

@@ -2,7 +2,6 @@ package bgpmode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -62,10 +61,10 @@ func (p *Protocol) part(addr netip.Addr, advertising bool, why string, now metav
 	}
 }
 
-// writeSessions writes this node's entries of the BGPPeers' status.sessions that changed (every
-// peer this node has, configured or in error; none for the others) and the session metrics.
-func (p *Protocol) writeSessions(ctx context.Context, peerErrs map[string]string) error {
-	var errs []error
+// writeSessions asks Writes for this node's entries of the BGPPeers' status.sessions that changed
+// (every peer this node has, configured or in error; none for the others) and sets the session
+// metrics. sessions records what was asked for: Writes retries until it is written.
+func (p *Protocol) writeSessions(peerErrs map[string]string) {
 	want := map[string]v1alpha1.BGPSession{}
 	established, routesOut := 0, 0
 	for _, s := range p.speaker.Sessions() {
@@ -88,23 +87,20 @@ func (p *Protocol) writeSessions(ctx context.Context, peerErrs map[string]string
 		if old, ok := p.sessions[name]; ok && sameSession(old, e) {
 			continue
 		}
-		if err := p.applySession(ctx, name, &e); err != nil {
-			errs = append(errs, err)
-			continue
-		}
+		p.putSession(name, &e)
 		p.sessions[name] = e
 	}
 	for name := range p.sessions {
-		if _, ok := want[name]; ok {
-			continue
+		if _, ok := want[name]; !ok {
+			p.putSession(name, nil)
+			delete(p.sessions, name)
 		}
-		if err := p.applySession(ctx, name, nil); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, err)
-			continue
-		}
-		delete(p.sessions, name)
 	}
-	return errors.Join(errs...)
+}
+
+// putSession asks Writes for this node's entry of a BGPPeer's status.sessions (nil: its removal).
+func (p *Protocol) putSession(peer string, e *v1alpha1.BGPSession) {
+	p.cfg.Writes.Put("BGPPeer/"+peer, func(ctx context.Context) error { return p.applySession(ctx, peer, e) })
 }
 
 func sameSession(a, b v1alpha1.BGPSession) bool {

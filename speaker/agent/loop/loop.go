@@ -18,6 +18,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/runner"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
@@ -45,8 +46,11 @@ var _ Membership = (*liveness.Membership)(nil)
 type Config struct {
 	// NodeName is this node's Node name.
 	NodeName string
-	// API writes the IPAllocation status.
+	// API writes the IPAllocation status, through Writer.
 	API client.Interface
+	// Writer makes the status writes off the announce path; the loop runs it (nil: one of its
+	// own, with DefaultWriteTimeout). The protocols that write status of their own share it.
+	Writer *Writer
 	// Informers is the set the loop reads; every informer of it runs the loop on each change.
 	// The protocols register theirs before New; the caller starts the set and shuts it down.
 	Informers *Informers
@@ -92,6 +96,9 @@ func (c *Config) validate() error {
 	if c.Logger.GetSink() == nil {
 		c.Logger = klog.Background()
 	}
+	if c.Writer == nil {
+		c.Writer = NewWriter(DefaultWriteTimeout, c.Logger)
+	}
 	return nil
 }
 
@@ -117,6 +124,14 @@ type Loop struct {
 	peers     map[string]netip.AddrPort
 	stalled   atomic.Bool
 	events    Recorder
+
+	// writer makes the status writes; unwritten holds, per address and mode, the latest part
+	// not written yet (queueStatus), under statusMu; modes is the protocols' order of parts.
+	writer    *Writer
+	statusMu  sync.Mutex
+	unwritten map[netip.Addr]map[v1alpha1.AnnouncementMode]queuedPart
+	partSeq   uint64
+	modes     []v1alpha1.AnnouncementMode
 
 	synced         []cache.InformerSynced
 	removeHandlers func()
@@ -153,6 +168,14 @@ func New(cfg Config) (*Loop, error) {
 
 func (l *Loop) init() {
 	l.turn = make(chan struct{}, 1)
+	l.writer = l.cfg.Writer
+	if l.writer == nil {
+		l.writer = NewWriter(DefaultWriteTimeout, l.log)
+	}
+	l.unwritten = map[netip.Addr]map[v1alpha1.AnnouncementMode]queuedPart{}
+	for _, p := range l.protocols {
+		l.modes = append(l.modes, p.Mode())
+	}
 	l.runner = runner.New("speaker", l.run, runner.Options{MinInterval: l.cfg.MinInterval})
 }
 
@@ -209,8 +232,12 @@ func (l *Loop) forward(ctx context.Context, c <-chan struct{}) {
 // Runs are at least MinInterval apart, so a burst of events costs one run.
 func (l *Loop) markDirty() { l.runner.Run() }
 
-// loop runs the worker until ctx ends, starting with a run right after the caches synced.
+// loop runs the worker and the status Writer until ctx ends, starting with a run right after
+// the caches synced.
 func (l *Loop) loop(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { l.writer.Run(ctx) })
 	l.turn <- struct{}{}
 	l.announced = true
 	<-l.turn
@@ -242,7 +269,8 @@ func (l *Loop) run(ctx context.Context) error {
 	return nil
 }
 
-// sync runs the loop once: the snapshot, every protocol's Sync, then one status write per address.
+// sync runs the loop once: the snapshot, every protocol's Sync, then the status handed to the
+// Writer (queueStatus), which writes it meanwhile: no run waits for the API server.
 func (l *Loop) sync(ctx context.Context) (time.Duration, error) {
 	snap, err := l.snapshot()
 	if err != nil {
@@ -250,20 +278,18 @@ func (l *Loop) sync(ctx context.Context) (time.Duration, error) {
 	}
 	var errs []error
 	var again time.Duration
-	reports := make([]Report, 0, len(l.protocols))
+	reports := make([]modeReport, 0, len(l.protocols))
 	for _, p := range l.protocols {
 		rep, err := p.Sync(ctx, snap, l.events)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Mode(), err))
 		}
-		reports = append(reports, rep)
+		reports = append(reports, modeReport{p.Mode(), rep})
 		if rep.Again > 0 && (again == 0 || rep.Again < again) {
 			again = rep.Again
 		}
 	}
-	if err := l.writeStatus(ctx, snap.allocs, reports); err != nil {
-		errs = append(errs, err)
-	}
+	l.queueStatus(snap.allocs, reports)
 	if len(errs) > 0 && snap.Stalled {
 		l.stalled.Store(true) // not acted on yet: the retry sees it again
 	}
@@ -272,8 +298,9 @@ func (l *Loop) sync(ctx context.Context) (time.Duration, error) {
 
 // Retire withdraws p while the loop keeps running the others: between two runs (or at once when
 // the loop does not run, before or after Run), p.Close withdraws what it announces, then, once the
-// runs have begun, its Report is written (this node's entries of its mode removed), within ctx.
-// Main retires BGP first on SIGTERM.
+// runs have begun, its Report is queued for the Writer (this node's entries of its mode removed).
+// It does not wait for the API server: Flush writes what is queued. Main retires BGP first on
+// SIGTERM.
 func (l *Loop) Retire(ctx context.Context, p Protocol) error {
 	select {
 	case l.turn <- struct{}{}:
@@ -292,5 +319,10 @@ func (l *Loop) Retire(ctx context.Context, p Protocol) error {
 	if lerr != nil {
 		return errors.Join(err, lerr)
 	}
-	return errors.Join(err, l.writeStatus(ctx, allocs, []Report{rep}))
+	l.queueStatus(allocs, []modeReport{{p.Mode(), rep}})
+	return err
 }
+
+// Flush writes the status writes queued now (Retire's, the runs'), within ctx: the last writes
+// on shutdown, whether the loop still runs or not.
+func (l *Loop) Flush(ctx context.Context) error { return l.writer.Flush(ctx) }

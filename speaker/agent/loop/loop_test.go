@@ -61,8 +61,8 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 }
 
 // The worker runs every protocol on one snapshot and writes their parts of an address at once;
-// Retire withdraws one protocol between two runs, writes its removal, and the loop goes on with
-// the other.
+// Retire withdraws one protocol between two runs and queues its removal, which Flush writes, and
+// the loop goes on with the other.
 func TestLoopRunsProtocolsAndRetires(t *testing.T) {
 	idx := func() cache.Indexer {
 		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
@@ -90,6 +90,9 @@ func TestLoopRunsProtocolsAndRetires(t *testing.T) {
 	}
 
 	if err := l.Retire(t.Context(), p2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if _, closes := p2.calls(); closes != 1 {

@@ -18,7 +18,7 @@ var (
 	}, []string{"result"})
 	syncDuration = metrics.NewHistogram(&metrics.HistogramOpts{
 		Namespace: "frontdesk", Subsystem: "speaker", Name: "sync_duration_seconds",
-		Help:           "Time of one run of the speaker loop: snapshot, every protocol's plan and apply, status writes.",
+		Help:           "Time of one run of the speaker loop: snapshot, every protocol's plan and apply (the status is written apart, by its writer).",
 		Buckets:        metrics.ExponentialBuckets(0.001, 2, 14),
 		StabilityLevel: metrics.ALPHA,
 	})

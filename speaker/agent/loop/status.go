@@ -2,7 +2,6 @@ package loop
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -15,22 +14,37 @@ import (
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 )
 
-// maxConflicts bounds the re-read-and-retry of one status write; the loop retries later anyway.
+// maxConflicts bounds the re-read-and-retry of one status write; the Writer retries later anyway.
 const maxConflicts = 5
 
-// writeStatus is the one writer of the IPAllocation status: for every address a report speaks of,
-// and, when a report has a Default, every allocation whose status names this node, it applies
-// each report's part in turn to the stored status and writes the result once, if it differs.
-// Comparing with the informer's copy first, nothing is written while nothing changes: API load
-// grows with changes, not with addresses or time.
-func (l *Loop) writeStatus(ctx context.Context, allocs []*v1alpha1.IPAllocation, reports []Report) error {
+// modeReport is one protocol's Report with the mode of the entries it owns.
+type modeReport struct {
+	mode v1alpha1.AnnouncementMode
+	Report
+}
+
+// queuedPart is the latest part of one mode of one address not written yet.
+type queuedPart struct {
+	seq  uint64
+	part Part
+	sure bool
+}
+
+// queueStatus hands the status of every address a report speaks of (and, when a report has a
+// Default, of every allocation whose status names this node) to the Writer, and returns at once:
+// the runs announce, the Writer writes, and a sick API server delays only the status.
+//
+// Per address and mode the latest part not written yet is kept, so a write merges every
+// protocol's latest part of the address (a run where a protocol says nothing keeps the part it
+// gave before), and each address is written once, if it differs: comparing with the informer's
+// copy first, nothing is written while nothing changes, so API load grows with changes, not
+// with addresses or time.
+func (l *Loop) queueStatus(allocs []*v1alpha1.IPAllocation, reports []modeReport) {
 	addrs := map[netip.Addr]bool{}
-	sure := map[netip.Addr]bool{}
 	defaults := false
 	for _, r := range reports {
 		for a := range r.Parts {
 			addrs[a] = true
-			sure[a] = sure[a] || r.Sure
 		}
 		defaults = defaults || r.Default != nil
 	}
@@ -43,26 +57,81 @@ func (l *Loop) writeStatus(ctx context.Context, allocs []*v1alpha1.IPAllocation,
 			}
 		}
 	}
-	order := make([]netip.Addr, 0, len(addrs))
-	for a := range addrs {
-		order = append(order, a)
-	}
-	slices.SortFunc(order, netip.Addr.Compare)
-	var errs []error
-	for _, addr := range order {
-		var parts []Part
+	l.statusMu.Lock()
+	defer l.statusMu.Unlock()
+	for addr := range addrs {
+		q := l.unwritten[addr]
+		if q == nil {
+			q = map[v1alpha1.AnnouncementMode]queuedPart{}
+			l.unwritten[addr] = q
+		}
 		for _, r := range reports {
-			if p, ok := r.Parts[addr]; ok {
-				parts = append(parts, p)
-			} else if r.Default != nil {
-				parts = append(parts, r.Default(addr))
+			p, ok := r.Parts[addr]
+			if !ok && r.Default == nil {
+				continue
+			}
+			if !ok {
+				p = r.Default(addr)
+			}
+			l.partSeq++
+			q[r.mode] = queuedPart{seq: l.partSeq, part: p, sure: r.Sure}
+		}
+		l.putStatus(addr, q)
+	}
+}
+
+// putStatus asks the Writer for addr's write with the parts queued now, in the protocols' order.
+// The caller holds statusMu.
+func (l *Loop) putStatus(addr netip.Addr, q map[v1alpha1.AnnouncementMode]queuedPart) {
+	var parts []Part
+	seqs := make(map[v1alpha1.AnnouncementMode]uint64, len(q))
+	sure := false
+	for _, m := range l.modeOrder(q) {
+		parts = append(parts, q[m].part)
+		seqs[m] = q[m].seq
+		sure = sure || q[m].sure
+	}
+	l.writer.Put("IPAllocation/"+v1alpha1.IPAllocationName(addr), func(ctx context.Context) error {
+		if err := l.write(ctx, addr, parts, sure); err != nil {
+			return err
+		}
+		l.statusMu.Lock()
+		defer l.statusMu.Unlock()
+		for m, seq := range seqs {
+			if l.unwritten[addr][m].seq == seq {
+				delete(l.unwritten[addr], m)
 			}
 		}
-		if err := l.write(ctx, addr, parts, sure[addr]); err != nil {
-			errs = append(errs, err)
+		if len(l.unwritten[addr]) == 0 {
+			delete(l.unwritten, addr)
+		}
+		return nil
+	})
+}
+
+// modeOrder is the modes of q in the order of the loop's protocols (Config.Protocols), then any
+// other (none in practice) by name.
+func (l *Loop) modeOrder(q map[v1alpha1.AnnouncementMode]queuedPart) []v1alpha1.AnnouncementMode {
+	out := make([]v1alpha1.AnnouncementMode, 0, len(q))
+	for _, m := range l.modes {
+		if _, ok := q[m]; ok {
+			out = append(out, m)
 		}
 	}
-	return errors.Join(errs...)
+	var rest []v1alpha1.AnnouncementMode
+	for m := range q {
+		if !slices.Contains(l.modes, m) {
+			rest = append(rest, m)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}
+
+// writeStatus queues reports and writes what is queued within ctx: the tests' synchronous form.
+func (l *Loop) writeStatus(ctx context.Context, allocs []*v1alpha1.IPAllocation, reports []modeReport) error {
+	l.queueStatus(allocs, reports)
+	return l.writer.Flush(ctx)
 }
 
 // EntryIndex is the index of node's entry of mode in st.Announcers, -1 when it has none: each

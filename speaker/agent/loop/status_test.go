@@ -117,7 +117,9 @@ func newTestLoop(t *testing.T, objs ...*v1alpha1.IPAllocation) (*Loop, *fakeAllo
 			t.Fatal(err)
 		}
 	}
-	l := &Loop{cfg: Config{NodeName: "n1", API: api}, log: klog.Background(), allocs: fdlisters.NewIPAllocationLister(idx)}
+	l := &Loop{cfg: Config{NodeName: "n1", API: api}, log: klog.Background(), allocs: fdlisters.NewIPAllocationLister(idx),
+		protocols: []Protocol{&fakeProtocol{mode: l2}, &fakeProtocol{mode: bgp}}}
+	l.init()
 	return l, api, objs
 }
 
@@ -130,9 +132,9 @@ var (
 // Every protocol's part of one address goes into one write.
 func TestWriteStatusMergesParts(t *testing.T) {
 	l, api, allocs := newTestLoop(t, alloc(addr, "1"))
-	reports := []Report{
-		{Parts: map[netip.Addr]Part{addr: entry("n1", l2, true)}},
-		{Parts: map[netip.Addr]Part{addr: entry("n1", bgp, true)}},
+	reports := []modeReport{
+		{l2, Report{Parts: map[netip.Addr]Part{addr: entry("n1", l2, true)}}},
+		{bgp, Report{Parts: map[netip.Addr]Part{addr: entry("n1", bgp, true)}}},
 	}
 	if err := l.writeStatus(t.Context(), allocs, reports); err != nil {
 		t.Fatal(err)
@@ -151,9 +153,9 @@ func TestWriteStatusConflict(t *testing.T) {
 	api.objs[allocs[0].Name].Status.Announcers = []v1alpha1.Announcer{{Node: "n2", Mode: l2}}
 	api.objs[allocs[0].Name].ResourceVersion = "2"
 	api.setConflicts(1)
-	reports := []Report{
-		{Parts: map[netip.Addr]Part{addr: entry("n1", l2, true)}},
-		{Parts: map[netip.Addr]Part{addr: entry("n1", bgp, true)}},
+	reports := []modeReport{
+		{l2, Report{Parts: map[netip.Addr]Part{addr: entry("n1", l2, true)}}},
+		{bgp, Report{Parts: map[netip.Addr]Part{addr: entry("n1", bgp, true)}}},
 	}
 	if err := l.writeStatus(t.Context(), allocs, reports); err != nil {
 		t.Fatal(err)
@@ -164,7 +166,7 @@ func TestWriteStatusConflict(t *testing.T) {
 	}
 
 	l, api, allocs = newTestLoop(t, alloc(addr, "1", v1alpha1.Announcer{Node: "n1", Mode: l2}))
-	if err := l.writeStatus(t.Context(), allocs, []Report{{Parts: map[netip.Addr]Part{addr: entry("n1", l2, true)}}}); err != nil {
+	if err := l.writeStatus(t.Context(), allocs, []modeReport{{l2, Report{Parts: map[netip.Addr]Part{addr: entry("n1", l2, true)}}}}); err != nil {
 		t.Fatal(err)
 	}
 	if api.count() != 0 {
@@ -188,7 +190,7 @@ func TestWriteStatusDefault(t *testing.T) {
 			return entry("n1", bgp, false)
 		},
 	}
-	if err := l.writeStatus(t.Context(), allocs, []Report{rep}); err != nil {
+	if err := l.writeStatus(t.Context(), allocs, []modeReport{{bgp, rep}}); err != nil {
 		t.Fatal(err)
 	}
 	if !cmp.Equal(visited, map[netip.Addr]bool{other: true}) {
@@ -209,11 +211,11 @@ func TestWriteStatusSure(t *testing.T) {
 	api.objs[allocs[0].Name].Status.Announcers = []v1alpha1.Announcer{{Node: "n1", Mode: bgp}}
 	api.objs[allocs[0].Name].ResourceVersion = "2"
 	gone := Report{Parts: map[netip.Addr]Part{addr: entry("n1", bgp, false)}}
-	if err := l.writeStatus(t.Context(), allocs, []Report{gone}); err != nil || api.count() != 0 {
+	if err := l.writeStatus(t.Context(), allocs, []modeReport{{bgp, gone}}); err != nil || api.count() != 0 {
 		t.Fatalf("without Sure: %v, %d writes; want none, as the informer shows nothing to remove", err, api.count())
 	}
 	gone.Sure = true
-	if err := l.writeStatus(t.Context(), allocs, []Report{gone}); err != nil {
+	if err := l.writeStatus(t.Context(), allocs, []modeReport{{bgp, gone}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := api.status(allocs[0].Name).Announcers; len(got) != 0 || api.count() != 1 {

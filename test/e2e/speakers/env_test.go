@@ -63,12 +63,17 @@ type env struct {
 	speakers []*proc.Proc
 	bins     string
 	keyFile  string
+	// flags are added to every speaker's command line (newEnv's).
+	flags  []string
+	bridge *netnstest.Bridge
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv starts the control plane, the controller and a speaker in every node namespace, each
+// with speakerFlags added to its command line.
+func newEnv(t testing.TB, speakerFlags ...string) *env {
 	t.Helper()
 	netnstest.RequireRoot(t, "curl")
-	e := &env{t: t, bins: proc.Build(t, "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker")}
+	e := &env{t: t, bins: proc.Build(t, "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker"), flags: speakerFlags}
 	e.c = controlplane.Start(t)
 	e.kube = e.c.Client
 	var err error
@@ -83,6 +88,7 @@ func newEnv(t testing.TB) *env {
 
 	id := netnstest.RunID(t)
 	br := netnstest.NewBridge(t, id, "br")
+	e.bridge = br
 	for i := range nodeCount {
 		n := netnstest.New(t, id, fmt.Sprintf("n%d", i+1))
 		n.Sysctl("net.ipv4.conf.all.arp_ignore", "1")
@@ -146,9 +152,9 @@ func (e *env) startController() {
 // the process is the speaker itself and signals reach it directly.
 func (e *env) startSpeaker(i int) *proc.Proc {
 	e.t.Helper()
-	p := proc.Start(e.t, "", "speaker-"+nodeName(i), e.nodes[i].Command(filepath.Join(e.bins, "frontdesk-speaker"),
-		"--kubeconfig="+e.c.KubeconfigPath, "--node-name="+nodeName(i), "--liveness-key-file="+e.keyFile,
-		"--metrics-bind-address=127.0.0.1:7472", "--v=2"))
+	args := append([]string{"--kubeconfig=" + e.c.KubeconfigPath, "--node-name=" + nodeName(i), "--liveness-key-file=" + e.keyFile,
+		"--metrics-bind-address=127.0.0.1:7472", "--v=2"}, e.flags...)
+	p := proc.Start(e.t, "", "speaker-"+nodeName(i), e.nodes[i].Command(filepath.Join(e.bins, "frontdesk-speaker"), args...))
 	e.t.Cleanup(func() { p.Stop(syscall.SIGKILL) })
 	return p
 }
