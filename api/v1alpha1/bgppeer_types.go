@@ -151,6 +151,11 @@ type BGPPeerSpec struct {
 	GracefulRestart *GracefulRestartSettings `json:"gracefulRestart,omitempty"`
 }
 
+// BGPPasswordSecretLabel, set to "true", marks the Secrets of the speakers' namespace that hold
+// BGP passwords. The speakers list and watch only those, so that no node caches the other
+// Secrets of the namespace (Helm's release Secrets, the heartbeat key, a cloud config).
+const BGPPasswordSecretLabel = "frontdesk.dev/bgp-password"
+
 // SecretKeyRef names one key of a Secret in the speakers' namespace.
 type SecretKeyRef struct {
 	// Name is the Secret's name.

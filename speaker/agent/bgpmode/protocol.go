@@ -99,7 +99,10 @@ type Protocol struct {
 
 var _ loop.Protocol = (*Protocol)(nil)
 
-// New registers the Secrets of cfg.Namespace, the BGPPeers and the BGPAdvertisements on set,
+// passwordSelector selects the password Secrets, the only Secrets the speaker reads.
+var passwordSelector = v1alpha1.BGPPasswordSecretLabel + "=true"
+
+// New registers the password Secrets of cfg.Namespace (passwordSelector), the BGPPeers and the BGPAdvertisements on set,
 // which needs its BGP client (loop.NewInformers).
 func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 	switch {
@@ -118,7 +121,7 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 	}
 	return &Protocol{
 		cfg: cfg, log: cfg.Logger.WithName("bgp"),
-		secrets:    corelisters.NewSecretLister(set.Secrets(cfg.Namespace).GetIndexer()),
+		secrets:    corelisters.NewSecretLister(set.Secrets(cfg.Namespace, passwordSelector).GetIndexer()),
 		peers:      fdlisters.NewBGPPeerLister(set.BGPPeers().GetIndexer()),
 		ads:        fdlisters.NewBGPAdvertisementLister(set.BGPAdvertisements().GetIndexer()),
 		wake:       make(chan struct{}, 1),

@@ -1,13 +1,13 @@
 package bgpmode
 
 import (
-	"errors"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
@@ -71,7 +71,7 @@ func TestPeerConfigFrom(t *testing.T) {
 	}}
 	secrets := func(name string) (*corev1.Secret, error) {
 		if name != "pw" {
-			return nil, errors.New(`secret "` + name + `" not found`)
+			return nil, apierrors.NewNotFound(corev1.Resource("secrets"), name) // as the lister says
 		}
 		return &corev1.Secret{Data: map[string][]byte{"password": []byte("s3cret")}}, nil
 	}
@@ -92,7 +92,7 @@ func TestPeerConfigFrom(t *testing.T) {
 		ref  v1alpha1.SecretKeyRef
 		want string
 	}{
-		{"no Secret", v1alpha1.SecretKeyRef{Name: "nope"}, `password Secret frontdesk/nope: secret "nope" not found`},
+		{"no Secret", v1alpha1.SecretKeyRef{Name: "nope"}, "password Secret frontdesk/nope not found among the Secrets labelled frontdesk.dev/bgp-password=true (the speakers read no others)"},
 		{"no key", v1alpha1.SecretKeyRef{Name: "pw", Key: "other"}, `password Secret frontdesk/pw has no key "other"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
