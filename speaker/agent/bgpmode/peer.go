@@ -45,6 +45,9 @@ func peerConfigFrom(p *v1alpha1.BGPPeer, secret secretGetter, namespace string) 
 	if s.EBGPMultiHop != nil {
 		pc.EBGPMultiHop = uint8(min(max(*s.EBGPMultiHop, 0), 255))
 	}
+	if s.MaxPrefixes != nil {
+		pc.MaxPrefixes = uint32(min(max(*s.MaxPrefixes, 1), 10_000_000))
+	}
 	if s.TTLSecurityHops != nil {
 		pc.TTLSecurityHops = uint8(min(max(*s.TTLSecurityHops, 0), 254))
 	}
