@@ -87,6 +87,11 @@ type Protocol struct {
 	speaker  Speaker
 	routerID netip.Addr
 	listen   bool
+	// listenErr is why the speaker does not listen although a passive peer wants it to (nil
+	// otherwise): the passive peers are then left out, with this reason in their status.
+	listenErr error
+	// retry wakes a run listenRetry after listening failed.
+	retry *time.Timer
 	// advertised is the set of addresses advertised by the last run, for Events.
 	advertised map[netip.Addr]bool
 	// refused are the refusals already reported as Events.
@@ -171,6 +176,10 @@ func (p *Protocol) sync(ctx context.Context, s *loop.Snapshot, ev loop.Recorder)
 	if p.speaker == nil {
 		return loop.Report{}, nil // no router ID yet: nothing to advertise from
 	}
+	if p.listenErr != nil {
+		peerCfgs = p.leaveOutPassive(peerCfgs, peerErrs)
+		snap.Peers = slices.DeleteFunc(snap.Peers, func(rp routes.Peer) bool { _, out := peerErrs[rp.Name]; return out })
+	}
 	if err := p.speaker.SetPeers(peerCfgs); err != nil {
 		return loop.Report{}, fmt.Errorf("configuring %d BGP sessions: %w", len(peerCfgs), err)
 	}
@@ -187,6 +196,9 @@ func (p *Protocol) sync(ctx context.Context, s *loop.Snapshot, ev loop.Recorder)
 // node's entries of the BGPPeers' status, and reports the removal of its IPAllocation entries.
 func (p *Protocol) Close(ctx context.Context) (loop.Report, error) {
 	var err error
+	if p.retry != nil {
+		p.retry.Stop()
+	}
 	if p.speaker != nil {
 		start := time.Now()
 		err = p.speaker.Close()
@@ -218,7 +230,12 @@ func (p *Protocol) Close(ctx context.Context) (loop.Report, error) {
 }
 
 // ensureSpeaker starts the speaker once the node's router ID is known, and restarts it when
-// its router ID or whether it must listen changes.
+// its router ID or whether it must listen changes. Listening can fail where starting cannot
+// (TCP 179 needs NET_BIND_SERVICE, the port may be taken): so the new speaker is started
+// before the working one is closed, and when it cannot listen the working one stays (or, with
+// none or a new router ID, one that does not listen starts), the passive peers are left out
+// with the reason (listenErr), and the next run tries again. A passive BGPPeer never takes
+// down the node's other sessions (issue 17).
 func (p *Protocol) ensureSpeaker(self *corev1.Node, peers []bgp.PeerConfig) error {
 	id, ok := routerIDOf(self)
 	if !ok {
@@ -229,26 +246,74 @@ func (p *Protocol) ensureSpeaker(self *corev1.Node, peers []bgp.PeerConfig) erro
 	}
 	listen := slices.ContainsFunc(peers, func(pc bgp.PeerConfig) bool { return pc.Passive })
 	if p.speaker != nil && id == p.routerID && listen == p.listen {
+		p.listenErr = nil
 		return nil
 	}
-	if p.speaker != nil {
-		p.log.Info("restarting the BGP speaker", "routerID", id, "listen", listen)
-		if err := p.speaker.Close(); err != nil {
-			p.log.Error(err, "closing the BGP speaker")
-		}
-		p.speaker = nil
+	onState := func(bgp.SessionState) { p.poke() }
+	if p.speaker != nil && p.listen && listen {
+		// Only the router ID changed, and both would listen on one port: the old one goes first.
+		p.closeSpeaker()
 	}
-	s, err := p.cfg.NewSpeaker(id, listen, func(bgp.SessionState) {
-		select {
-		case p.wake <- struct{}{}:
-		default: // a run is already due
+	s, err := p.cfg.NewSpeaker(id, listen, onState)
+	if err != nil && listen {
+		if p.listenErr == nil || p.listenErr.Error() != err.Error() {
+			p.log.Error(err, "the BGP speaker cannot listen for passive peers; keeping the sessions it has, and leaving the passive peers out")
 		}
-	})
+		p.listenErr = err
+		// Nothing else may change for a while; the port may be freed or the capability granted
+		// (a restart) meanwhile.
+		if p.retry == nil {
+			p.retry = time.AfterFunc(listenRetry, p.poke)
+		} else {
+			p.retry.Reset(listenRetry)
+		}
+		if p.speaker != nil && p.routerID == id {
+			return nil // the working speaker stays, as it was
+		}
+		listen = false
+		s, err = p.cfg.NewSpeaker(id, listen, onState)
+	} else if err == nil {
+		p.listenErr = nil
+	}
 	if err != nil {
 		return fmt.Errorf("starting the BGP speaker: %w", err)
 	}
+	if p.speaker != nil {
+		p.log.Info("restarting the BGP speaker", "routerID", id, "listen", listen)
+		p.closeSpeaker()
+	}
 	p.speaker, p.routerID, p.listen = s, id, listen
 	return nil
+}
+
+// listenRetry is how soon a speaker that could not listen tries again.
+const listenRetry = 10 * time.Second
+
+// poke asks for a run.
+func (p *Protocol) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default: // a run is already due
+	}
+}
+
+func (p *Protocol) closeSpeaker() {
+	if err := p.speaker.Close(); err != nil {
+		p.log.Error(err, "closing the BGP speaker")
+	}
+	p.speaker = nil
+}
+
+// leaveOutPassive moves the passive peers from cfgs to peerErrs, with p.listenErr.
+func (p *Protocol) leaveOutPassive(cfgs []bgp.PeerConfig, peerErrs map[string]string) []bgp.PeerConfig {
+	return slices.DeleteFunc(cfgs, func(pc bgp.PeerConfig) bool {
+		if pc.Passive {
+			peerErrs[pc.Name] = fmt.Sprintf("passive, but this node's speaker cannot listen for the peer to connect (%v); "+
+				"TCP port 179 needs the NET_BIND_SERVICE capability (chart value announce.bgp.passivePeers: true) and a free port; "+
+				"the node's other sessions are kept", p.listenErr)
+		}
+		return pc.Passive
+	})
 }
 
 // snapshot adds the BGP kinds to the run's snapshot. Peers whose object cannot be used (a
