@@ -387,6 +387,22 @@ func TestPassivePeerCannotListen(t *testing.T) {
 		t.Errorf("BGPPeer r: %s %+v, want Established", why, s)
 	}
 
+	l.poll(t, "a Warning Event on the passive BGPPeer", 10*time.Second, func() string {
+		evs, err := l.kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=passive"})
+		if err != nil {
+			return err.Error()
+		}
+		var seen []string
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Kind == "BGPPeer" && e.Type == corev1.EventTypeWarning && e.Reason == bgpmode.ReasonBGPPassiveNotListening &&
+				strings.HasPrefix(e.Message, "node-0: passive, but this node's speaker cannot listen") {
+				return ""
+			}
+			seen = append(seen, e.Reason+": "+e.Message)
+		}
+		return fmt.Sprintf("Events %q", seen)
+	})
+
 	// The port freed, the speaker tries again by itself and listens; the passive session then
 	// waits for its peer, without the error.
 	if err := taken.Close(); err != nil {

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
@@ -34,6 +35,9 @@ const (
 	// ReasonBGPCommunityRefused (warning): the Service asks for a community no
 	// BGPAdvertisement of its address allows, or that is not a community.
 	ReasonBGPCommunityRefused = "BGPCommunityRefused"
+	// ReasonBGPPassiveNotListening (warning, on the BGPPeer): the peer is passive, and this
+	// node's speaker cannot listen for it (NET_BIND_SERVICE missing, or the port taken).
+	ReasonBGPPassiveNotListening = "BGPPassiveNotListening"
 )
 
 // Speaker is the embedded BGP speaker; *bgp.Speaker satisfies it.
@@ -70,6 +74,8 @@ type Config struct {
 	// Ready, when not nil, holds everything back until it is closed: with the node proxy in the
 	// speaker's process, nothing is advertised before it forwards.
 	Ready <-chan struct{}
+	// Events, when not nil, records the Events on BGPPeers (the process's one recorder).
+	Events record.EventRecorder
 	// Logger; the zero value means klog.Background.
 	Logger klog.Logger
 }
@@ -92,6 +98,9 @@ type Protocol struct {
 	listenErr error
 	// retry wakes a run listenRetry after listening failed.
 	retry *time.Timer
+	// notListening are the passive peers told (an Event) that the speaker cannot listen, with
+	// what they were told.
+	notListening map[string]string
 	// advertised is the set of addresses advertised by the last run, for Events.
 	advertised map[netip.Addr]bool
 	// refused are the refusals already reported as Events.
@@ -135,6 +144,8 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 		sessions:   map[string]v1alpha1.BGPSession{},
 		updates:    map[string]uint64{},
 		badObjs:    map[string]string{},
+
+		notListening: map[string]string{},
 	}, nil
 }
 
@@ -176,10 +187,12 @@ func (p *Protocol) sync(ctx context.Context, s *loop.Snapshot, ev loop.Recorder)
 	if p.speaker == nil {
 		return loop.Report{}, nil // no router ID yet: nothing to advertise from
 	}
+	var passiveOut []string
 	if p.listenErr != nil {
-		peerCfgs = p.leaveOutPassive(peerCfgs, peerErrs)
+		peerCfgs, passiveOut = p.leaveOutPassive(peerCfgs, peerErrs)
 		snap.Peers = slices.DeleteFunc(snap.Peers, func(rp routes.Peer) bool { _, out := peerErrs[rp.Name]; return out })
 	}
+	p.tellNotListening(passiveOut, peerErrs)
 	if err := p.speaker.SetPeers(peerCfgs); err != nil {
 		return loop.Report{}, fmt.Errorf("configuring %d BGP sessions: %w", len(peerCfgs), err)
 	}
@@ -304,16 +317,41 @@ func (p *Protocol) closeSpeaker() {
 	p.speaker = nil
 }
 
-// leaveOutPassive moves the passive peers from cfgs to peerErrs, with p.listenErr.
-func (p *Protocol) leaveOutPassive(cfgs []bgp.PeerConfig, peerErrs map[string]string) []bgp.PeerConfig {
-	return slices.DeleteFunc(cfgs, func(pc bgp.PeerConfig) bool {
+// leaveOutPassive moves the passive peers from cfgs to peerErrs, with p.listenErr, and names them.
+func (p *Protocol) leaveOutPassive(cfgs []bgp.PeerConfig, peerErrs map[string]string) ([]bgp.PeerConfig, []string) {
+	var out []string
+	cfgs = slices.DeleteFunc(cfgs, func(pc bgp.PeerConfig) bool {
 		if pc.Passive {
+			out = append(out, pc.Name)
 			peerErrs[pc.Name] = fmt.Sprintf("passive, but this node's speaker cannot listen for the peer to connect (%v); "+
 				"TCP port 179 needs the NET_BIND_SERVICE capability (chart value announce.bgp.passivePeers: true) and a free port; "+
 				"the node's other sessions are kept", p.listenErr)
 		}
 		return pc.Passive
 	})
+	return cfgs, out
+}
+
+// tellNotListening records a Warning Event on each passive peer left out (names), once per
+// message; a peer served again is forgotten, so that another failure is told again.
+func (p *Protocol) tellNotListening(names []string, peerErrs map[string]string) {
+	told := map[string]string{}
+	for _, name := range names {
+		msg := peerErrs[name]
+		told[name] = msg
+		if p.notListening[name] == msg || p.cfg.Events == nil {
+			continue
+		}
+		obj, err := p.peers.Get(name)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		obj = obj.DeepCopy()
+		// Objects from the cache carry no kind, and the recorder's scheme has no frontdesk.dev types.
+		obj.APIVersion, obj.Kind = v1alpha1.SchemeGroupVersion.String(), "BGPPeer"
+		p.cfg.Events.Event(obj, corev1.EventTypeWarning, ReasonBGPPassiveNotListening, p.cfg.NodeName+": "+msg)
+	}
+	p.notListening = told
 }
 
 // snapshot adds the BGP kinds to the run's snapshot. Peers whose object cannot be used (a
