@@ -352,7 +352,7 @@ func TestPassivePeerCannotListen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	defer func() { _ = taken.Close() }() // closed again below: this one only for an early failure
 	if _, err := l.api.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "passive"},
 		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.0.2", PeerASN: 64512, LocalASN: 64513, Passive: true}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
