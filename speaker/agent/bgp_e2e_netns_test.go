@@ -94,6 +94,7 @@ func agentHelper(cfgJSON string) int {
 // the agent runs for node-0 (AS 64513), peered with the router as BGPPeer r, whose session is
 // Established when newAgentLab returns.
 type agentLab struct {
+	id        string // netnstest.RunID
 	ctx       context.Context
 	api       client.Interface
 	kube      kubernetes.Interface
@@ -185,7 +186,7 @@ func newAgentLab(tb testing.TB) *agentLab {
 		}
 	})
 
-	l := &agentLab{ctx: ctx, api: api, kube: kube, lan: lan, node: node, m: m, agent: agent, agentDone: agentDone}
+	l := &agentLab{id: id, ctx: ctx, api: api, kube: kube, lan: lan, node: node, m: m, agent: agent, agentDone: agentDone}
 	l.poll(tb, "the BGPPeer status shows node-0 Established", 60*time.Second, func() string {
 		p, err := api.BGPPeers().Get(ctx, "r", metav1.GetOptions{})
 		if err != nil {
@@ -423,4 +424,43 @@ func TestPassivePeerCannotListen(t *testing.T) {
 		_, down := l.m.Down(vip)
 		return up && down
 	})
+}
+
+// TestMaxPrefixStatus: a second router (BIRD) sends node-0 more routes than the BGPPeer's
+// default limit; its session is shut down and the BGPPeer's status says why, while the session
+// to the first router stays Established (issue 17; speaker/bgp's TestMaxPrefix floods 100,000
+// routes and measures the memory).
+func TestMaxPrefixStatus(t *testing.T) {
+	l := newAgentLab(t)
+	ctx := l.ctx
+	r2 := netnstest.New(t, l.id, "r2")
+	l.lan.Attach(r2, "eth0", "", netip.MustParsePrefix("10.0.0.2/24"))
+	bgprouters.StartBIRD(t, r2, t.TempDir(), bgprouters.Config{
+		Router: netip.MustParseAddr("10.0.0.2"), RouterASN: 64512,
+		Speakers: []netip.Addr{netip.MustParseAddr("10.0.0.11")}, SpeakerASN: 64513, Flood: 1000,
+	})
+	if _, err := l.api.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "flood"},
+		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.0.2", PeerASN: 64512, LocalASN: 64513}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	l.poll(t, "the flooding peer's status says max-prefix", 60*time.Second, func() string {
+		p, err := l.api.BGPPeers().Get(ctx, "flood", metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		for _, s := range p.Status.Sessions {
+			if s.Node == "node-0" && s.State != v1alpha1.BGPSessionEstablished &&
+				strings.HasPrefix(s.Message, "max-prefix: the peer sent more than 100 routes") {
+				return ""
+			}
+		}
+		return fmt.Sprintf("%+v", p.Status.Sessions)
+	})
+	p, err := l.api.BGPPeers().Get(ctx, "r", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Status.Sessions) != 1 || p.Status.Sessions[0].State != v1alpha1.BGPSessionEstablished {
+		t.Errorf("BGPPeer r: %+v, want node-0 Established", p.Status.Sessions)
+	}
 }
