@@ -108,7 +108,9 @@ type BGPPeerSpec struct {
 	KeepaliveTimeSeconds *int32 `json:"keepaliveTimeSeconds,omitempty"`
 
 	// PasswordSecret names a Secret, in the namespace the speakers run in, whose key holds
-	// the TCP MD5 password (RFC 2385) of the session. Empty means no password.
+	// the TCP MD5 password (RFC 2385) of the session. Empty means no password. The Secret
+	// must carry the label frontdesk.dev/bgp-password=true: the speakers read only the
+	// Secrets so labelled (BGPPasswordSecretLabel).
 	//
 	// +optional
 	PasswordSecret *SecretKeyRef `json:"passwordSecret,omitempty"`
@@ -149,7 +151,24 @@ type BGPPeerSpec struct {
 	//
 	// +optional
 	GracefulRestart *GracefulRestartSettings `json:"gracefulRestart,omitempty"`
+
+	// MaxPrefixes is how many routes the peer may send, 1 to 10000000, default 100. The
+	// speakers import no route, but hold what a peer sends until the session ends; so a peer
+	// that sends more (a full table, a flood) has its session shut down with a Cease
+	// NOTIFICATION (maximum number of prefixes reached, RFC 4486), said in the session's
+	// status, and retried after 5 minutes. Better than raising it: have the router send the
+	// speakers nothing.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000000
+	MaxPrefixes *int32 `json:"maxPrefixes,omitempty"`
 }
+
+// BGPPasswordSecretLabel, set to "true", marks the Secrets of the speakers' namespace that hold
+// BGP passwords. The speakers list and watch only those, so that no node caches the other
+// Secrets of the namespace (Helm's release Secrets, the heartbeat key, a cloud config).
+const BGPPasswordSecretLabel = "frontdesk.dev/bgp-password"
 
 // SecretKeyRef names one key of a Secret in the speakers' namespace.
 type SecretKeyRef struct {

@@ -106,7 +106,11 @@ func TestBGPAgent(t *testing.T) {
 	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.11"}}
 	must(kube.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}))
 	must(kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "frontdesk"}}, metav1.CreateOptions{}))
-	must(kube.CoreV1().Secrets("frontdesk").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tor-password"},
+	must(kube.CoreV1().Secrets("frontdesk").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tor-password",
+		Labels: map[string]string{v1alpha1.BGPPasswordSecretLabel: "true"}},
+		Data: map[string][]byte{"password": []byte("s3cret")}}, metav1.CreateOptions{}))
+	// Without the label the speaker does not see a Secret, even in its namespace (issue 17).
+	must(kube.CoreV1().Secrets("frontdesk").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "unlabelled"},
 		Data: map[string][]byte{"password": []byte("s3cret")}}, metav1.CreateOptions{}))
 	must(api.IPPools().Create(ctx, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "blue"},
 		Spec: v1alpha1.IPPoolSpec{Addresses: []string{"198.51.100.0/24"}}}, metav1.CreateOptions{}))
@@ -116,6 +120,9 @@ func TestBGPAgent(t *testing.T) {
 	must(api.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor2"},
 		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.0.2", PeerASN: 64512, LocalASN: 64513,
 			PasswordSecret: &v1alpha1.SecretKeyRef{Name: "missing"}}}, metav1.CreateOptions{}))
+	must(api.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor3"},
+		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.0.3", PeerASN: 64512, LocalASN: 64513,
+			PasswordSecret: &v1alpha1.SecretKeyRef{Name: "unlabelled"}}}, metav1.CreateOptions{}))
 	must(api.BGPPeers().Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "other-rack"},
 		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.1.1", PeerASN: 64512, LocalASN: 64513,
 			NodeSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "b"}}}}}, metav1.CreateOptions{}))
@@ -219,8 +226,11 @@ func TestBGPAgent(t *testing.T) {
 		return strings.Join(out, "; ")
 	}
 	poll("BGPPeer status shows the sessions", func() string {
-		got := []string{sessions("tor1"), sessions("tor2"), sessions("other-rack")}
-		want := []string{"node-1 Established 1 ", `node-1 Idle 0 password Secret frontdesk/missing: secret "missing" not found`, ""}
+		got := []string{sessions("tor1"), sessions("tor2"), sessions("tor3"), sessions("other-rack")}
+		want := []string{"node-1 Established 1 ",
+			"node-1 Idle 0 password Secret frontdesk/missing not found among the Secrets labelled frontdesk.dev/bgp-password=true (the speakers read no others)",
+			"node-1 Idle 0 password Secret frontdesk/unlabelled not found among the Secrets labelled frontdesk.dev/bgp-password=true (the speakers read no others)",
+			""}
 		if d := cmp.Diff(want, got); d != "" {
 			return d
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -28,6 +29,8 @@ type watchServer struct {
 	mu      sync.Mutex
 	starts  map[string]int
 	watches map[string]int
+	// selectors are the label selectors of the requests, by resource.
+	selectors map[string]map[string]bool
 }
 
 // kinds are the resources the speaker's loops read, with their kind and group version.
@@ -51,6 +54,10 @@ func (s *watchServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	watch, initial := q.Get("watch") == "true", q.Get("sendInitialEvents") == "true"
 	s.mu.Lock()
+	if s.selectors[res] == nil {
+		s.selectors[res] = map[string]bool{}
+	}
+	s.selectors[res][q.Get("labelSelector")] = true
 	if !watch || initial {
 		s.starts[res]++
 	}
@@ -105,7 +112,7 @@ func (s *watchServer) waitFor(t *testing.T, what string, ok func(starts, watches
 }
 
 func startWatchServer(t *testing.T) (*watchServer, clients) {
-	s := &watchServer{starts: map[string]int{}, watches: map[string]int{}}
+	s := &watchServer{starts: map[string]int{}, watches: map[string]int{}, selectors: map[string]map[string]bool{}}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	c, err := newClients(&rest.Config{Host: srv.URL}, "test's", 0)
@@ -176,6 +183,13 @@ func TestLoopWatchesEachResourceOnce(t *testing.T) {
 		if starts[res] != 1 || watches[res] != 1 {
 			t.Errorf("%s: %d lists and %d watches, want 1 and 1", res, starts[res], watches[res])
 		}
+	}
+	// Only the labelled password Secrets reach the node, not every Secret of the namespace
+	// (Helm's release Secrets, the heartbeat key): the API server filters by label (issue 17).
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if want := map[string]bool{"frontdesk.dev/bgp-password=true": true}; !maps.Equal(s.selectors["secrets"], want) {
+		t.Errorf("Secrets were listed and watched with the label selectors %v, want only %v", s.selectors["secrets"], want)
 	}
 }
 

@@ -38,6 +38,10 @@ type Config struct {
 	// OnState, if set, is called on every session state change, from one goroutine owned
 	// by the Speaker, never after Close returns.
 	OnState func(SessionState)
+	// MaxPrefixRestart is how long a session shut down for sending more than its
+	// PeerConfig.MaxPrefixes routes stays down before the speaker connects again; 0 means
+	// DefaultMaxPrefixRestart. (GoBGP alone would keep it down until the peer is re-added.)
+	MaxPrefixRestart time.Duration
 	// Logger receives GoBGP's logs too (logs.go); the zero value means klog.Background().
 	Logger klog.Logger
 }
@@ -54,8 +58,13 @@ type Speaker struct {
 	// adv is what SetRoutes last applied: per peer, per prefix, the route.
 	adv    map[string]map[netip.Prefix]routes.Route
 	global map[netip.Prefix]bool // prefixes in GoBGP's global RIB
-	closed bool
+	// maxedOut are the peers shut down for exceeding MaxPrefixes, each with the generation
+	// of the restart that waits for it.
+	maxedOut map[string]uint64
+	gen      uint64
+	closed   bool
 
+	ctx      context.Context // ends when the speaker shuts down
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	stateCh  chan SessionState
@@ -76,10 +85,13 @@ func New(cfg Config) (*Speaker, error) {
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = klog.Background()
 	}
+	if cfg.MaxPrefixRestart <= 0 {
+		cfg.MaxPrefixRestart = DefaultMaxPrefixRestart
+	}
 	srv := server.NewBgpServer(server.LoggerOption(gobgpLogger(cfg.Logger), nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Speaker{
-		cfg: cfg, srv: srv, stop: cancel,
+		cfg: cfg, srv: srv, ctx: ctx, stop: cancel, maxedOut: map[string]uint64{},
 		peers: map[string]PeerConfig{}, byAddr: map[netip.Addr]string{}, states: map[string]SessionState{},
 		adv: map[string]map[netip.Prefix]routes.Route{}, global: map[netip.Prefix]bool{},
 		stateCh: make(chan SessionState, 256), serveErr: make(chan struct{}),
@@ -163,6 +175,10 @@ func keys[K comparable, V any](m map[K]V) []K {
 	}
 	return out
 }
+
+// DefaultMaxPrefixRestart: a router that sent too many routes is usually misconfigured, and a
+// session that comes back at once would flap the speakers' routes with every full table.
+const DefaultMaxPrefixRestart = 5 * time.Minute
 
 // opTimeout bounds one GoBGP management call; they are in-process and fast.
 const opTimeout = 30 * time.Second

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -34,7 +35,8 @@ func TestMain(m *testing.M) {
 
 // helperCmd is one line on the helper's stdin.
 type helperCmd struct {
-	// Cmd is "set" (Peers and Routes), "rib" (list the global RIB), "sessions" or "withdraw".
+	// Cmd is "set" (Peers and Routes), "rib" (list the global RIB), "sessions", "withdraw"
+	// or "mem" (the helper's memory).
 	Cmd    string
 	Peers  []PeerConfig
 	Routes map[string][]routes.Route
@@ -50,15 +52,19 @@ type helperOut struct {
 	// AdjIn are the prefixes the peers sent (before the import policy).
 	AdjIn    []netip.Prefix `json:",omitempty"`
 	Sessions []SessionState `json:",omitempty"`
+	// PeakRSS and RSS are the helper's peak and current resident memory, in bytes (VmHWM and
+	// VmRSS of /proc/self/status).
+	PeakRSS, RSS int64 `json:",omitempty"`
 	// At is when the helper acted (applied a set, or finished withdrawing on SIGTERM).
 	At time.Time
 }
 
 // helperConfig is the JSON form of the Config fields a helper takes.
 type helperConfig struct {
-	RouterID netip.Addr
-	ASN      uint32
-	Listen   bool
+	RouterID         netip.Addr
+	ASN              uint32
+	Listen           bool
+	MaxPrefixRestart time.Duration
 }
 
 func helperMain(cfgJSON string) int {
@@ -67,7 +73,7 @@ func helperMain(cfgJSON string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	cfg := Config{RouterID: hc.RouterID, ASN: hc.ASN, Listen: hc.Listen,
+	cfg := Config{RouterID: hc.RouterID, ASN: hc.ASN, Listen: hc.Listen, MaxPrefixRestart: hc.MaxPrefixRestart,
 		// JSON lines on stderr, which the test reads (speakerProc.stderr) and shows on failure.
 		Logger: funcr.NewJSON(func(obj string) { fmt.Fprintln(os.Stderr, obj) }, funcr.Options{})}
 	var outMu sync.Mutex
@@ -137,6 +143,22 @@ func (s *Speaker) helperDo(c helperCmd) helperOut {
 		return helperOut{Kind: "ok", At: time.Now()}
 	case "sessions":
 		return helperOut{Kind: "sessions", Sessions: s.Sessions()}
+	case "mem":
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return errOut(err)
+		}
+		out := helperOut{Kind: "mem"}
+		for _, line := range strings.Split(string(b), "\n") {
+			var kb int64
+			if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
+				out.PeakRSS = kb << 10
+			}
+			if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
+				out.RSS = kb << 10
+			}
+		}
+		return out
 	case "rib":
 		// Everything in GoBGP's global RIB, whatever its source: a route a peer managed to
 		// get past the import policy would show here.

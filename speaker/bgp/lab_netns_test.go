@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +49,7 @@ func nodeAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(
 type lab struct {
 	t      testing.TB
 	id     string
+	lan    *netnstest.Bridge
 	router *netnstest.NS
 	nodes  []*netnstest.NS
 	client *netnstest.NS
@@ -57,8 +59,8 @@ func newLab(t testing.TB, nodes int) *lab {
 	t.Helper()
 	netnstest.RequireRoot(t)
 	id := netnstest.RunID(t)
-	l := &lab{t: t, id: id}
 	lan := netnstest.NewBridge(t, id, "lan")
+	l := &lab{t: t, id: id, lan: lan}
 	l.router = netnstest.New(t, id, "r")
 	lan.Attach(l.router, "eth0", "", netip.PrefixFrom(routerAddr, 24))
 	for i := range nodes {
@@ -104,6 +106,14 @@ func (l *lab) startRouter(t testing.TB, k bgprouters.Kind, c bgprouters.Config) 
 	return bgprouters.Start(t, k, l.router, l.dir(string(k)), c)
 }
 
+// addRouterNS adds a second router namespace on the LAN, at addr.
+func (l *lab) addRouterNS(t testing.TB, role string, addr netip.Addr) *netnstest.NS {
+	t.Helper()
+	ns := netnstest.New(t, l.id, role)
+	l.lan.Attach(ns, "eth0", "", netip.PrefixFrom(addr, 24))
+	return ns
+}
+
 // startGoBGP starts gobgpd in the lab's router namespace.
 func (l *lab) startGoBGP(t testing.TB, c bgprouters.Config) *bgprouters.GoBGP {
 	t.Helper()
@@ -140,6 +150,8 @@ type speakerProc struct {
 
 	mu     sync.Mutex
 	states map[string]SessionState
+	// history is every state each session went through, in order.
+	history map[string][]SessionState
 }
 
 func startSpeaker(t testing.TB, ns *netnstest.NS, routerID netip.Addr) *speakerProc {
@@ -173,7 +185,7 @@ func startSpeakerWith(t testing.TB, ns *netnstest.NS, hc helperConfig) *speakerP
 		t.Fatal(err)
 	}
 	p := &speakerProc{t: t, cmd: cmd, stdin: stdin, replies: make(chan helperOut, 16), closed: make(chan helperOut, 1),
-		exited: make(chan struct{}), stderr: stderr, states: map[string]SessionState{}}
+		exited: make(chan struct{}), stderr: stderr, states: map[string]SessionState{}, history: map[string][]SessionState{}}
 	go func() {
 		defer close(p.exited)
 		sc := bufio.NewScanner(stdout)
@@ -187,6 +199,7 @@ func startSpeakerWith(t testing.TB, ns *netnstest.NS, hc helperConfig) *speakerP
 			case "state":
 				p.mu.Lock()
 				p.states[o.State.Peer] = *o.State
+				p.history[o.State.Peer] = append(p.history[o.State.Peer], *o.State)
 				p.mu.Unlock()
 			case "closed":
 				p.closed <- o
@@ -239,6 +252,13 @@ func (p *speakerProc) state(peer string) SessionState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.states[peer]
+}
+
+// historyOf is every state the session went through so far.
+func (p *speakerProc) historyOf(peer string) []SessionState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.history[peer])
 }
 
 func (p *speakerProc) waitState(peer string, want State, timeout time.Duration) {

@@ -41,6 +41,10 @@ type PeerConfig struct {
 	BFD *BFDConfig
 	// GracefulRestart, when positive, advertises graceful restart with this restart time.
 	GracefulRestart time.Duration
+	// MaxPrefixes is how many routes the peer may send (GoBGP's prefix limit on the session's
+	// family); one more shuts the session down (a Cease NOTIFICATION, RFC 4486 subcode 1)
+	// until Config.MaxPrefixRestart has passed. 0 means DefaultMaxPrefixes.
+	MaxPrefixes uint32
 }
 
 // BFDConfig are BFD timers (RFC 5880).
@@ -48,6 +52,12 @@ type BFDConfig struct {
 	ReceiveInterval, TransmitInterval time.Duration
 	DetectMultiplier                  uint8
 }
+
+// DefaultMaxPrefixes is small because the speaker imports nothing: every route a peer sends
+// is refused, yet GoBGP keeps it in the peer's Adj-RIB-In before any policy runs (there is no
+// switch for that), so without a limit a peer could fill the speaker's memory (issue 17).
+// A router that sends the speakers its full table needs an export filter, or a larger limit.
+const DefaultMaxPrefixes = 100
 
 // DefaultConnectRetry is short because a speaker peers with one or two routers it must reach
 // quickly after they restart; RFC 4271's 120 s suggestion is for meshes of many peers.
@@ -109,6 +119,7 @@ func (s *Speaker) SetPeers(peers []PeerConfig) error {
 			continue
 		}
 		delete(s.peers, name)
+		delete(s.maxedOut, name) // its restart, if one waits, finds it gone
 		delete(s.byAddr, old.Address)
 		delete(s.states, name)
 		delete(s.adv, name)
@@ -129,6 +140,13 @@ func (s *Speaker) SetPeers(peers []PeerConfig) error {
 		s.states[name] = SessionState{Peer: name, State: StateIdle, Since: time.Now()}
 	}
 	return errors.Join(errs...)
+}
+
+func (p PeerConfig) maxPrefixes() uint32 {
+	if p.MaxPrefixes == 0 {
+		return DefaultMaxPrefixes
+	}
+	return p.MaxPrefixes
 }
 
 func seconds(d time.Duration) uint64 { return uint64((d + time.Second - 1) / time.Second) }
@@ -152,7 +170,10 @@ func apiPeer(p PeerConfig) *api.Peer {
 			HoldTime: seconds(p.HoldTime), KeepaliveInterval: seconds(p.Keepalive),
 		}},
 		Transport: &api.Transport{PassiveMode: p.Passive, RemotePort: uint32(p.Port)},
-		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: family, Enabled: true}}},
+		AfiSafis: []*api.AfiSafi{{
+			Config:       &api.AfiSafiConfig{Family: family, Enabled: true},
+			PrefixLimits: &api.PrefixLimit{Family: family, MaxPrefixes: p.maxPrefixes()},
+		}},
 	}
 	if p.SourceAddress.IsValid() {
 		ap.Transport.LocalAddress = p.SourceAddress.String()

@@ -18,7 +18,7 @@ func TestAPIPeer(t *testing.T) {
 	got := apiPeer(PeerConfig{
 		Name: "tor1", Address: netip.MustParseAddr("2001:db8::1"), ASN: 64512, LocalASN: 64513, Port: 1179,
 		SourceAddress: netip.MustParseAddr("2001:db8::10"), HoldTime: 9 * time.Second, Keepalive: 3 * time.Second,
-		Password: "pw", TTLSecurityHops: 1, GracefulRestart: 90 * time.Second,
+		Password: "pw", TTLSecurityHops: 1, GracefulRestart: 90 * time.Second, MaxPrefixes: 5000,
 		BFD: &BFDConfig{ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 200 * time.Millisecond, DetectMultiplier: 3},
 	})
 	want := &api.Peer{
@@ -27,6 +27,7 @@ func TestAPIPeer(t *testing.T) {
 		Transport: &api.Transport{RemotePort: 1179, LocalAddress: "2001:db8::10"},
 		AfiSafis: []*api.AfiSafi{{
 			Config:            &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true},
+			PrefixLimits:      &api.PrefixLimit{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, MaxPrefixes: 5000},
 			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
 		}},
 		TtlSecurity:     &api.TtlSecurity{Enabled: true, TtlMin: 254},
@@ -35,6 +36,16 @@ func TestAPIPeer(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got, protocmp.Transform()); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+// A peer without MaxPrefixes still gets a limit: the speaker imports nothing, so a peer has
+// no business sending more than a few routes (issue 17).
+func TestAPIPeerDefaultPrefixLimit(t *testing.T) {
+	got := apiPeer(PeerConfig{Name: "r", Address: netip.MustParseAddr("192.0.2.1"), ASN: 1, LocalASN: 2}).GetAfiSafis()[0].GetPrefixLimits()
+	want := &api.PrefixLimit{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, MaxPrefixes: DefaultMaxPrefixes}
+	if d := cmp.Diff(want, got, protocmp.Transform()); d != "" {
+		t.Errorf("prefix limit (-want +got):\n%s", d)
 	}
 }
 

@@ -2,6 +2,8 @@ package bgp
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -73,6 +75,11 @@ func (s *Speaker) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, ts time.T
 	st := SessionState{Peer: name, State: stateOf(ev.Peer.State.SessionState), Since: ts}
 	if st.State != StateEstablished {
 		st.Message = disconnectMessage(ev.Peer.State.DisconnectReason, ev.Peer.State.DisconnectMessage)
+		if ev.Peer.State.AdminState == api.PeerState_ADMIN_STATE_PFX_CT {
+			st.Message = fmt.Sprintf("max-prefix: the peer sent more than %d routes (frontdesk imports none: filter what the router sends the speakers, or raise spec.maxPrefixes); session shut down, next attempt in %v",
+				s.peers[name].maxPrefixes(), s.cfg.MaxPrefixRestart)
+			s.restartLater(name, ev.Peer.State.NeighborAddress)
+		}
 		if st.Message == "" {
 			st.Message = s.states[name].Message
 		}
@@ -91,6 +98,42 @@ func (s *Speaker) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, ts time.T
 	default:
 		// The consumer is behind; Sessions still has the latest state.
 	}
+}
+
+// restartLater enables the peer again after MaxPrefixRestart, once per shutdown: GoBGP leaves a
+// peer that exceeded its prefix limit administratively down for good. Called with s.mu held.
+func (s *Speaker) restartLater(name string, addr netip.Addr) {
+	if _, waiting := s.maxedOut[name]; waiting || s.closed {
+		return
+	}
+	s.gen++
+	gen := s.gen
+	s.maxedOut[name] = gen
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(s.cfg.MaxPrefixRestart)
+		defer t.Stop()
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		current := s.maxedOut[name] == gen && !s.closed
+		if current {
+			delete(s.maxedOut, name)
+		}
+		s.mu.Unlock()
+		if !current {
+			return // removed or replaced meanwhile: a new peer starts up by itself
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, opTimeout)
+		defer cancel()
+		if err := s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr.String()}); err != nil {
+			s.cfg.Logger.Error(err, "restarting a BGP session after max-prefix", "peer", name)
+		}
+	}()
 }
 
 func disconnectMessage(r api.PeerState_DisconnectReason, msg string) string {

@@ -60,7 +60,14 @@ type Config struct {
 	// Originate, if valid, is a prefix the router originates and announces to the speakers.
 	// Paths leaves it out.
 	Originate netip.Prefix
+	// Flood, if positive, is how many more routes the router announces to the speakers: /32s
+	// from FloodFrom up, as a misconfigured or hostile router sends its full table (BIRD only).
+	Flood int
 }
+
+// FloodFrom is the first address of Config.Flood's routes (100.64.0.0/10, RFC 6598: room for
+// four million /32s that no test uses otherwise).
+var FloodFrom = netip.MustParseAddr("100.64.0.0")
 
 // BFD are the router's BFD timers: Interval is both the desired minimum transmit and the required
 // minimum receive interval, and a session goes down after Multiplier intervals without a packet.

@@ -60,6 +60,20 @@ func birdConfig(t testing.TB, c Config) string {
 		fmt.Fprintf(&b, "protocol static announced { ipv4; route %s blackhole; }\n", c.Originate)
 		export = "where proto = \"announced\""
 	}
+	if c.Flood > 0 {
+		b.WriteString("protocol static flood { ipv4;\n")
+		a := FloodFrom
+		for range c.Flood {
+			fmt.Fprintf(&b, "route %s/32 blackhole;\n", a)
+			a = a.Next()
+		}
+		b.WriteString("}\n")
+		if export == "none" {
+			export = "where proto = \"flood\""
+		} else {
+			export = "where proto = \"announced\" || proto = \"flood\""
+		}
+	}
 	if c.BFD.On() {
 		ms := c.BFD.Interval.Milliseconds()
 		fmt.Fprintf(&b, "protocol bfd { interface \"*\" { min rx interval %d ms; min tx interval %d ms; multiplier %d; }; }\n", ms, ms, c.BFD.Multiplier)

@@ -38,7 +38,8 @@ func workloads(t *testing.T, objs []*unstructured.Unstructured) []workload {
 
 // TestPodPolicy checks every rendered pod template against the project's security targets
 // (shared TARGETS.md, "Security"): nothing privileged, no host PID/IPC, capabilities dropped and
-// only NET_ADMIN and NET_RAW added back, on the speaker only; a read-only root filesystem, seccomp,
+// only NET_ADMIN and NET_RAW added back (and NET_BIND_SERVICE for passive BGP peers), on the
+// speaker only; a read-only root filesystem, seccomp,
 // resources, and a non-root controller.
 func TestPodPolicy(t *testing.T) {
 	for _, vs := range valueSets {
@@ -48,7 +49,7 @@ func TestPodPolicy(t *testing.T) {
 				t.Fatal("no workload rendered")
 			}
 			for _, w := range ws {
-				for _, problem := range podProblems(w) {
+				for _, problem := range podProblems(w, vs.bindService) {
 					t.Errorf("%s %s: %s", w.kind, w.name, problem)
 				}
 			}
@@ -57,7 +58,8 @@ func TestPodPolicy(t *testing.T) {
 }
 
 // podProblems lists what is wrong with one workload; empty means it passes.
-func podProblems(w workload) []string {
+// bindService: the speaker must have NET_BIND_SERVICE, and only then may.
+func podProblems(w workload, bindService bool) []string {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	speaker := w.kind == "DaemonSet"
@@ -84,14 +86,14 @@ func podProblems(w workload) []string {
 		add("no containers")
 	}
 	for _, c := range pod.Containers {
-		for _, problem := range containerProblems(pod, c, speaker) {
+		for _, problem := range containerProblems(pod, c, speaker, bindService) {
 			add("container %s: %s", c.Name, problem)
 		}
 	}
 	return p
 }
 
-func containerProblems(pod corev1.PodSpec, c corev1.Container, speaker bool) []string {
+func containerProblems(pod corev1.PodSpec, c corev1.Container, speaker, bindService bool) []string {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	sc := c.SecurityContext
@@ -125,6 +127,9 @@ func containerProblems(pod corev1.PodSpec, c corev1.Container, speaker bool) []s
 	var wantAdd []string
 	if speaker {
 		wantAdd = []string{"NET_ADMIN", "NET_RAW"}
+		if bindService {
+			wantAdd = []string{"NET_ADMIN", "NET_BIND_SERVICE", "NET_RAW"} // sorted, as added is
+		}
 	}
 	slices.Sort(added)
 	if diff := cmp.Diff(wantAdd, added); diff != "" {
@@ -198,6 +203,9 @@ func TestPodPolicyCatchesViolations(t *testing.T) {
 		{"SYS_ADMIN on the speaker", "DaemonSet", func(p *corev1.PodSpec) {
 			p.Containers[0].SecurityContext.Capabilities.Add = append(p.Containers[0].SecurityContext.Capabilities.Add, "SYS_ADMIN")
 		}, "capabilities.add"},
+		{"NET_BIND_SERVICE without passive BGP peers", "DaemonSet", func(p *corev1.PodSpec) {
+			p.Containers[0].SecurityContext.Capabilities.Add = append(p.Containers[0].SecurityContext.Capabilities.Add, "NET_BIND_SERVICE")
+		}, "capabilities.add"},
 		{"NET_RAW on the controller", "Deployment", func(p *corev1.PodSpec) {
 			p.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"NET_RAW"}
 		}, "capabilities.add"},
@@ -223,7 +231,7 @@ func TestPodPolicyCatchesViolations(t *testing.T) {
 			}
 			w.pod = *w.pod.DeepCopy()
 			tt.mutate(&w.pod)
-			problems := podProblems(w)
+			problems := podProblems(w, false)
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tt.want) }) {
 				t.Errorf("podProblems = %q; want one mentioning %q", problems, tt.want)
 			}

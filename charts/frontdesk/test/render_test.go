@@ -39,6 +39,8 @@ type valueSet struct {
 	// bgpObjects: the set creates BGPPeer/BGPAdvertisement objects, whose CRDs come with the BGP
 	// speaker; integration tests leave the set out while the chart has no BGP CRDs.
 	bgpObjects bool
+	// bindService: the speaker must get NET_BIND_SERVICE (passive BGP peers).
+	bindService bool
 }
 
 var valueSets = []valueSet{
@@ -86,10 +88,10 @@ announce:
 controller:
   controllers: ["*", "-cloud-node"]
 `},
-	{name: "bgp-proxy", values: `
+	{name: "bgp-proxy", bindService: true, values: `
 announce:
   l2: {enabled: true}
-  bgp: {enabled: true, asn: 64513}
+  bgp: {enabled: true, asn: 64513, passivePeers: true}
 proxy: {enabled: true}
 speaker:
   kubernetesServiceHost: 192.0.2.10

@@ -28,6 +28,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"BGP peers without BGP", `bgpPeers: [{name: a, spec: {address: 192.0.2.1}}]`, "enabled"},
 		{"BGP without an ASN", `announce: {bgp: {enabled: true}}`, "asn"},
 		{"ASN too big", `announce: {bgp: {enabled: true, asn: 4294967296}}`, "asn"},
+		// Without NET_BIND_SERVICE the speakers cannot listen for a passive peer (issue 17).
+		{"a passive BGP peer without passivePeers", `{announce: {bgp: {enabled: true, asn: 64513}},
+  bgpPeers: [{name: a, spec: {address: 192.0.2.1, peerASN: 64512, localASN: 64513, passive: true}}]}`, "passivePeers"},
 		{"empty image repository", `controller: {image: {repository: ""}}`, "repository"},
 		{"bad pull policy", `speaker: {image: {repository: frontdesk-lb/frontdesk-speaker, pullPolicy: Sometimes}}`, "pullPolicy"},
 		{"digest too short", `controller: {image: {digest: "sha256:0123abcd"}}`, "digest"},
@@ -73,6 +76,8 @@ func TestSchemaAccepts(t *testing.T) {
 		{"only the service controller", `controller: {controllers: ["*", "-cloud-node-lifecycle"]}`},
 		{"port as a number", `speaker: {kubernetesServicePort: 6443}`},
 		{"the largest ASN", `announce: {bgp: {enabled: true, asn: 4294967295}}`},
+		{"a passive BGP peer with passivePeers", `{announce: {bgp: {enabled: true, asn: 64513, passivePeers: true}},
+  bgpPeers: [{name: a, spec: {address: 192.0.2.1, peerASN: 64512, localASN: 64513, passive: true}}]}`},
 		{"a digest", `controller: {image: {digest: "sha256:` + strings.Repeat("0f", 32) + `"}}`},
 		{"a registry with a port and a path", `image: {registry: "registry.example:5000/team/sub"}`},
 		{"an IPv6 registry", `image: {registry: "[2001:db8::1]:5000"}`},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp"
@@ -44,6 +45,9 @@ func peerConfigFrom(p *v1alpha1.BGPPeer, secret secretGetter, namespace string) 
 	if s.EBGPMultiHop != nil {
 		pc.EBGPMultiHop = uint8(min(max(*s.EBGPMultiHop, 0), 255))
 	}
+	if s.MaxPrefixes != nil {
+		pc.MaxPrefixes = uint32(min(max(*s.MaxPrefixes, 1), 10_000_000))
+	}
 	if s.TTLSecurityHops != nil {
 		pc.TTLSecurityHops = uint8(min(max(*s.TTLSecurityHops, 0), 254))
 	}
@@ -63,6 +67,10 @@ func peerConfigFrom(p *v1alpha1.BGPPeer, secret secretGetter, namespace string) 
 			key = "password"
 		}
 		sec, err := secret(ref.Name)
+		if apierrors.IsNotFound(err) {
+			// The speaker sees only labelled Secrets: an unlabelled one looks missing.
+			return bgp.PeerConfig{}, fmt.Errorf("password Secret %s/%s not found among the Secrets labelled %s (the speakers read no others)", namespace, ref.Name, passwordSelector)
+		}
 		if err != nil {
 			return bgp.PeerConfig{}, fmt.Errorf("password Secret %s/%s: %w", namespace, ref.Name, err)
 		}

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
@@ -33,6 +34,9 @@ const (
 	// ReasonBGPCommunityRefused (warning): the Service asks for a community no
 	// BGPAdvertisement of its address allows, or that is not a community.
 	ReasonBGPCommunityRefused = "BGPCommunityRefused"
+	// ReasonBGPPassiveNotListening (warning, on the BGPPeer): the peer is passive, and this
+	// node's speaker cannot listen for it (NET_BIND_SERVICE missing, or the port taken).
+	ReasonBGPPassiveNotListening = "BGPPassiveNotListening"
 )
 
 // Speaker is the embedded BGP speaker; *bgp.Speaker satisfies it.
@@ -71,6 +75,8 @@ type Config struct {
 	// Ready, when not nil, holds everything back until it is closed: with the node proxy in the
 	// speaker's process, nothing is advertised before it forwards.
 	Ready <-chan struct{}
+	// Events, when not nil, records the Events on BGPPeers (the process's one recorder).
+	Events record.EventRecorder
 	// Logger; the zero value means klog.Background.
 	Logger klog.Logger
 }
@@ -88,6 +94,14 @@ type Protocol struct {
 	speaker  Speaker
 	routerID netip.Addr
 	listen   bool
+	// listenErr is why the speaker does not listen although a passive peer wants it to (nil
+	// otherwise): the passive peers are then left out, with this reason in their status.
+	listenErr error
+	// retry wakes a run listenRetry after listening failed.
+	retry *time.Timer
+	// notListening are the passive peers told (an Event) that the speaker cannot listen, with
+	// what they were told.
+	notListening map[string]string
 	// advertised is the set of addresses advertised by the last run, for Events.
 	advertised map[netip.Addr]bool
 	// refused are the refusals already reported as Events.
@@ -100,7 +114,10 @@ type Protocol struct {
 
 var _ loop.Protocol = (*Protocol)(nil)
 
-// New registers the Secrets of cfg.Namespace, the BGPPeers and the BGPAdvertisements on set,
+// passwordSelector selects the password Secrets, the only Secrets the speaker reads.
+var passwordSelector = v1alpha1.BGPPasswordSecretLabel + "=true"
+
+// New registers the password Secrets of cfg.Namespace (passwordSelector), the BGPPeers and the BGPAdvertisements on set,
 // which needs its BGP client (loop.NewInformers).
 func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 	switch {
@@ -121,7 +138,7 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 	}
 	return &Protocol{
 		cfg: cfg, log: cfg.Logger.WithName("bgp"),
-		secrets:    corelisters.NewSecretLister(set.Secrets(cfg.Namespace).GetIndexer()),
+		secrets:    corelisters.NewSecretLister(set.Secrets(cfg.Namespace, passwordSelector).GetIndexer()),
 		peers:      fdlisters.NewBGPPeerLister(set.BGPPeers().GetIndexer()),
 		ads:        fdlisters.NewBGPAdvertisementLister(set.BGPAdvertisements().GetIndexer()),
 		wake:       make(chan struct{}, 1),
@@ -130,6 +147,8 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 		sessions:   map[string]v1alpha1.BGPSession{},
 		updates:    map[string]uint64{},
 		badObjs:    map[string]string{},
+
+		notListening: map[string]string{},
 	}, nil
 }
 
@@ -171,6 +190,12 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 	if p.speaker == nil {
 		return loop.Report{}, nil // no router ID yet: nothing to advertise from
 	}
+	var passiveOut []string
+	if p.listenErr != nil {
+		peerCfgs, passiveOut = p.leaveOutPassive(peerCfgs, peerErrs)
+		snap.Peers = slices.DeleteFunc(snap.Peers, func(rp routes.Peer) bool { _, out := peerErrs[rp.Name]; return out })
+	}
+	p.tellNotListening(passiveOut, peerErrs)
 	if err := p.speaker.SetPeers(peerCfgs); err != nil {
 		return loop.Report{}, fmt.Errorf("configuring %d BGP sessions: %w", len(peerCfgs), err)
 	}
@@ -189,6 +214,9 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 // IPAllocation entries. It never waits for the API server: the caller flushes the Writer.
 func (p *Protocol) Close(context.Context) (loop.Report, error) {
 	var err error
+	if p.retry != nil {
+		p.retry.Stop()
+	}
 	if p.speaker != nil {
 		start := time.Now()
 		err = p.speaker.Close()
@@ -210,7 +238,12 @@ func (p *Protocol) Close(context.Context) (loop.Report, error) {
 }
 
 // ensureSpeaker starts the speaker once the node's router ID is known, and restarts it when
-// its router ID or whether it must listen changes.
+// its router ID or whether it must listen changes. Listening can fail where starting cannot
+// (TCP 179 needs NET_BIND_SERVICE, the port may be taken): so the new speaker is started
+// before the working one is closed, and when it cannot listen the working one stays (or, with
+// none or a new router ID, one that does not listen starts), the passive peers are left out
+// with the reason (listenErr), and the next run tries again. A passive BGPPeer never takes
+// down the node's other sessions (issue 17).
 func (p *Protocol) ensureSpeaker(self *corev1.Node, peers []bgp.PeerConfig) error {
 	id, ok := routerIDOf(self)
 	if !ok {
@@ -221,26 +254,99 @@ func (p *Protocol) ensureSpeaker(self *corev1.Node, peers []bgp.PeerConfig) erro
 	}
 	listen := slices.ContainsFunc(peers, func(pc bgp.PeerConfig) bool { return pc.Passive })
 	if p.speaker != nil && id == p.routerID && listen == p.listen {
+		p.listenErr = nil
 		return nil
 	}
-	if p.speaker != nil {
-		p.log.Info("restarting the BGP speaker", "routerID", id, "listen", listen)
-		if err := p.speaker.Close(); err != nil {
-			p.log.Error(err, "closing the BGP speaker")
-		}
-		p.speaker = nil
+	onState := func(bgp.SessionState) { p.poke() }
+	if p.speaker != nil && p.listen && listen {
+		// Only the router ID changed, and both would listen on one port: the old one goes first.
+		p.closeSpeaker()
 	}
-	s, err := p.cfg.NewSpeaker(id, listen, func(bgp.SessionState) {
-		select {
-		case p.wake <- struct{}{}:
-		default: // a run is already due
+	s, err := p.cfg.NewSpeaker(id, listen, onState)
+	if err != nil && listen {
+		if p.listenErr == nil || p.listenErr.Error() != err.Error() {
+			p.log.Error(err, "the BGP speaker cannot listen for passive peers; keeping the sessions it has, and leaving the passive peers out")
 		}
-	})
+		p.listenErr = err
+		// Nothing else may change for a while; the port may be freed or the capability granted
+		// (a restart) meanwhile.
+		if p.retry == nil {
+			p.retry = time.AfterFunc(listenRetry, p.poke)
+		} else {
+			p.retry.Reset(listenRetry)
+		}
+		if p.speaker != nil && p.routerID == id {
+			return nil // the working speaker stays, as it was
+		}
+		listen = false
+		s, err = p.cfg.NewSpeaker(id, listen, onState)
+	} else if err == nil {
+		p.listenErr = nil
+	}
 	if err != nil {
 		return fmt.Errorf("starting the BGP speaker: %w", err)
 	}
+	if p.speaker != nil {
+		p.log.Info("restarting the BGP speaker", "routerID", id, "listen", listen)
+		p.closeSpeaker()
+	}
 	p.speaker, p.routerID, p.listen = s, id, listen
 	return nil
+}
+
+// listenRetry is how soon a speaker that could not listen tries again.
+const listenRetry = 10 * time.Second
+
+// poke asks for a run.
+func (p *Protocol) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default: // a run is already due
+	}
+}
+
+func (p *Protocol) closeSpeaker() {
+	if err := p.speaker.Close(); err != nil {
+		p.log.Error(err, "closing the BGP speaker")
+	}
+	p.speaker = nil
+}
+
+// leaveOutPassive moves the passive peers from cfgs to peerErrs, with p.listenErr, and names them.
+func (p *Protocol) leaveOutPassive(cfgs []bgp.PeerConfig, peerErrs map[string]string) ([]bgp.PeerConfig, []string) {
+	var out []string
+	cfgs = slices.DeleteFunc(cfgs, func(pc bgp.PeerConfig) bool {
+		if pc.Passive {
+			out = append(out, pc.Name)
+			peerErrs[pc.Name] = fmt.Sprintf("passive, but this node's speaker cannot listen for the peer to connect (%v); "+
+				"TCP port 179 needs the NET_BIND_SERVICE capability (chart value announce.bgp.passivePeers: true) and a free port; "+
+				"the node's other sessions are kept", p.listenErr)
+		}
+		return pc.Passive
+	})
+	return cfgs, out
+}
+
+// tellNotListening records a Warning Event on each passive peer left out (names), once per
+// message; a peer served again is forgotten, so that another failure is told again.
+func (p *Protocol) tellNotListening(names []string, peerErrs map[string]string) {
+	told := map[string]string{}
+	for _, name := range names {
+		msg := peerErrs[name]
+		told[name] = msg
+		if p.notListening[name] == msg || p.cfg.Events == nil {
+			continue
+		}
+		obj, err := p.peers.Get(name)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		obj = obj.DeepCopy()
+		// Objects from the cache carry no kind, and the recorder's scheme has no frontdesk.dev types.
+		obj.APIVersion, obj.Kind = v1alpha1.SchemeGroupVersion.String(), "BGPPeer"
+		p.cfg.Events.Event(obj, corev1.EventTypeWarning, ReasonBGPPassiveNotListening, p.cfg.NodeName+": "+msg)
+	}
+	p.notListening = told
 }
 
 // snapshot adds the BGP kinds to the run's snapshot. Peers whose object cannot be used (a

@@ -1,13 +1,13 @@
 package bgpmode
 
 import (
-	"errors"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
@@ -61,17 +61,17 @@ func TestNextBGPStatus(t *testing.T) {
 }
 
 func TestPeerConfigFrom(t *testing.T) {
-	hold, ka, hops := int32(9), int32(3), int32(2)
+	hold, ka, hops, maxPfx := int32(9), int32(3), int32(2), int32(5000)
 	p := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor1"}, Spec: v1alpha1.BGPPeerSpec{
 		Address: "192.0.2.1", PeerASN: 4200000000, LocalASN: 64513, Port: 179, SourceAddress: "192.0.2.10",
-		HoldTimeSeconds: &hold, KeepaliveTimeSeconds: &ka, EBGPMultiHop: &hops,
+		HoldTimeSeconds: &hold, KeepaliveTimeSeconds: &ka, EBGPMultiHop: &hops, MaxPrefixes: &maxPfx,
 		PasswordSecret:  &v1alpha1.SecretKeyRef{Name: "pw", Key: "password"},
 		BFD:             &v1alpha1.BFDSettings{ReceiveIntervalMilliseconds: 300, TransmitIntervalMilliseconds: 200, DetectMultiplier: 3},
 		GracefulRestart: &v1alpha1.GracefulRestartSettings{RestartTimeSeconds: 120},
 	}}
 	secrets := func(name string) (*corev1.Secret, error) {
 		if name != "pw" {
-			return nil, errors.New(`secret "` + name + `" not found`)
+			return nil, apierrors.NewNotFound(corev1.Resource("secrets"), name) // as the lister says
 		}
 		return &corev1.Secret{Data: map[string][]byte{"password": []byte("s3cret")}}, nil
 	}
@@ -81,7 +81,7 @@ func TestPeerConfigFrom(t *testing.T) {
 	}
 	want := bgp.PeerConfig{Name: "tor1", Address: mustAddr("192.0.2.1"), ASN: 4200000000, LocalASN: 64513, Port: 179,
 		SourceAddress: mustAddr("192.0.2.10"), HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, EBGPMultiHop: 2,
-		Password: "s3cret", GracefulRestart: 120 * time.Second,
+		Password: "s3cret", GracefulRestart: 120 * time.Second, MaxPrefixes: 5000,
 		BFD: &bgp.BFDConfig{ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 200 * time.Millisecond, DetectMultiplier: 3}}
 	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
@@ -92,7 +92,7 @@ func TestPeerConfigFrom(t *testing.T) {
 		ref  v1alpha1.SecretKeyRef
 		want string
 	}{
-		{"no Secret", v1alpha1.SecretKeyRef{Name: "nope"}, `password Secret frontdesk/nope: secret "nope" not found`},
+		{"no Secret", v1alpha1.SecretKeyRef{Name: "nope"}, "password Secret frontdesk/nope not found among the Secrets labelled frontdesk.dev/bgp-password=true (the speakers read no others)"},
 		{"no key", v1alpha1.SecretKeyRef{Name: "pw", Key: "other"}, `password Secret frontdesk/pw has no key "other"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -25,8 +26,8 @@ type Informers struct {
 	fd      client.InformerFactory          // the frontdesk.dev kinds
 
 	mu       sync.Mutex
-	byNS     map[string]informers.SharedInformerFactory // Secrets of one namespace
-	stop     <-chan struct{}                            // set by Start
+	byNS     map[[2]string]informers.SharedInformerFactory // Secrets of one namespace and label selector
+	stop     <-chan struct{}                               // set by Start
 	shutdown bool
 	all      []cache.SharedIndexInformer
 }
@@ -37,7 +38,7 @@ func NewInformers(kube kubernetes.Interface, api client.Interface, resync time.D
 		kube: kube, resync: resync,
 		factory: informers.NewSharedInformerFactory(kube, resync),
 		fd:      client.NewInformerFactory(api, resync),
-		byNS:    map[string]informers.SharedInformerFactory{},
+		byNS:    map[[2]string]informers.SharedInformerFactory{},
 	}
 }
 
@@ -84,13 +85,18 @@ func (s *Informers) Nodes() cache.SharedIndexInformer {
 	return s.track(s.factory, s.factory.Core().V1().Nodes().Informer())
 }
 
-// Secrets watches the Secrets of one namespace only (the BGP passwords), not the cluster's.
-func (s *Informers) Secrets(namespace string) cache.SharedIndexInformer {
+// Secrets watches the Secrets of one namespace that match a label selector (the BGP passwords,
+// labelled so), not the cluster's nor the namespace's: a node then holds no copy of the Helm
+// release Secrets, the heartbeat key or a cloud config that share the namespace (issue 17).
+// The selector is sent to the API server, so Secrets outside it never reach the node.
+func (s *Informers) Secrets(namespace, labelSelector string) cache.SharedIndexInformer {
 	s.mu.Lock()
-	f, ok := s.byNS[namespace]
+	key := [2]string{namespace, labelSelector}
+	f, ok := s.byNS[key]
 	if !ok {
-		f = informers.NewSharedInformerFactoryWithOptions(s.kube, s.resync, informers.WithNamespace(namespace))
-		s.byNS[namespace] = f
+		f = informers.NewSharedInformerFactoryWithOptions(s.kube, s.resync, informers.WithNamespace(namespace),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = labelSelector }))
+		s.byNS[key] = f
 	}
 	s.mu.Unlock()
 	return s.track(f, f.Core().V1().Secrets().Informer())
