@@ -109,6 +109,16 @@ type IPPoolSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	ServiceSelectors []metav1.LabelSelector `json:"serviceSelectors,omitempty"`
+
+	// AllowCrossNamespaceSharing, when true, lets Services of different namespaces share an
+	// address of this pool (with the same frontdesk.dev/allow-shared-ip key, as always). By
+	// default a sharing key is a namespace's own: a Service joins an address only when every
+	// Service holding it is in its namespace, so a tenant who learns or guesses another tenant's
+	// key cannot join that tenant's address. Set it only on pools whose namespaces trust each
+	// other.
+	//
+	// +optional
+	AllowCrossNamespaceSharing bool `json:"allowCrossNamespaceSharing,omitempty"`
 }
 
 // IPPoolStatus is what the controller observed of a pool. Counts and capacities are per family,

@@ -262,7 +262,7 @@ func TestEnsureLosesRaceToOtherController(t *testing.T) {
 	lb := newTestBalancer(t, nil, nil, newPool("blue", []string{"198.51.100.0/30"}))
 	other := &claimStore{client: lb.api}
 	for _, a := range []string{"198.51.100.0", "198.51.100.1"} {
-		if err := other.claim(context.Background(), mustAddr(a), "blue", "", refOf("default", "elsewhere-"+a, "u"), ""); err != nil {
+		if err := other.claim(context.Background(), mustAddr(a), "blue", "", false, refOf("default", "elsewhere-"+a, "u"), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

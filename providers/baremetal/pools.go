@@ -37,7 +37,7 @@ type poolView struct {
 func viewPool(p *v1alpha1.IPPool) poolView {
 	v := poolView{name: p.Name, created: p.CreationTimestamp, priority: p.Spec.Priority,
 		autoAssign: p.Spec.AutoAssign == nil || *p.Spec.AutoAssign, namespaces: p.Spec.Namespaces}
-	v.def = allocator.Pool{Name: p.Name, AvoidBuggyIPs: p.Spec.AvoidBuggyIPs}
+	v.def = allocator.Pool{Name: p.Name, AvoidBuggyIPs: p.Spec.AvoidBuggyIPs, ShareAcrossScopes: p.Spec.AllowCrossNamespaceSharing}
 	// The same rules as the CRD's validation; they matter here for objects the API server never
 	// checked (stored before a rule existed, or kept unchanged through an update).
 	entries, err := v1alpha1.ParseAddresses(p.Spec.Addresses)
