@@ -384,6 +384,9 @@ func TestUnvalidatedPoolIsRefused(t *testing.T) {
 		{"198.51.100.9-198.51.100.1"},            // reversed
 		{"198.51.100.0/24", "198.51.100.128/25"}, // overlapping entries
 		{"198.51.100.7/24"},                      // host bits set
+		// Issue 17: addresses that are never a LoadBalancer's, and whole address spaces.
+		{"127.0.0.0/30"}, {"169.254.1.0/24"}, {"224.0.0.0/24"}, {"0.0.0.0/0"},
+		{"::1/128"}, {"fe80::/64"}, {"ff02::/16"}, {"::/0"},
 	} {
 		v := viewPool(newPool("old", addrs))
 		if v.invalidReason != v1alpha1.IPPoolReasonInvalidAddresses || !strings.HasPrefix(v.invalid, "spec.addresses: ") {
