@@ -173,7 +173,8 @@ const (
 	// overlap, no entry overlaps another pool and every selector is a valid label selector.
 	// When it is False the pool hands out no new address (addresses already held stay held).
 	// Reasons: IPPoolReasonValid; IPPoolReasonOverlap, whose message names the other pool and
-	// both entries; IPPoolReasonInvalidAddresses; IPPoolReasonInvalidSelector.
+	// both entries; IPPoolReasonInvalidAddresses; IPPoolReasonInvalidSelector;
+	// IPPoolReasonServiceCIDROverlap, whose message names the entry and the Service CIDR.
 	IPPoolConditionValid = "Valid"
 
 	// IPPoolConditionAddressesOutsideSpec is True when some IPAllocation of this pool holds an
@@ -196,10 +197,13 @@ const (
 	IPPoolReasonOverlap          = "Overlap"
 	IPPoolReasonInvalidAddresses = "InvalidAddresses"
 	IPPoolReasonInvalidSelector  = "InvalidSelector"
-	IPPoolReasonAddressesInUse   = "AddressesInUse"
-	IPPoolReasonAllInSpec        = "AllInSpec"
-	IPPoolReasonNoFreeAddresses  = "NoFreeAddresses"
-	IPPoolReasonFreeAddresses    = "FreeAddresses"
+	// IPPoolReasonServiceCIDROverlap: an entry overlaps one of the cluster's Service CIDRs (the
+	// networking.k8s.io/v1 ServiceCIDR objects), which no CEL rule can see (issue 17).
+	IPPoolReasonServiceCIDROverlap = "ServiceCIDROverlap"
+	IPPoolReasonAddressesInUse     = "AddressesInUse"
+	IPPoolReasonAllInSpec          = "AllInSpec"
+	IPPoolReasonNoFreeAddresses    = "NoFreeAddresses"
+	IPPoolReasonFreeAddresses      = "FreeAddresses"
 )
 
 // IPPoolList is a list of IPPools.
