@@ -398,3 +398,35 @@ func TestUnvalidatedPoolIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// Issue 17: a Service's Events name no pool kept for other namespaces or Services, nor its
+// restrictions: a tenant learns only that such pools exist.
+func TestPoolRefusalsHideOtherTenantsPools(t *testing.T) {
+	pools := []*v1alpha1.IPPool{
+		newPool("team-secret", []string{"203.0.113.0/30"}, func(p *v1alpha1.IPPool) { p.Spec.Namespaces = []string{"team"} }),
+		newPool("labelled", []string{"203.0.113.8/30"}, func(p *v1alpha1.IPPool) {
+			p.Spec.ServiceSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"tier": "gold"}}}
+		}),
+	}
+	for _, tt := range []struct {
+		name string
+		svc  *v1.Service
+		want string
+	}{
+		{"no pool for the namespace", newService("x"), "no IPPool may serve this Service: 2 reserved for other namespaces or Services"},
+		{"unknown pool", newService("x", objects.WithAnnotations(AnnotationIPPool, "green")), `IPPool "green" named by frontdesk.dev/ip-pool does not exist; pools this Service may use: (none)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lb := newTestBalancer(t, nil, nil, pools...)
+			_, err := lb.ensure(t, tt.svc)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			for _, leak := range []string{"team", "tier", "gold", "labelled"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("the message shows %q of another tenant's pool: %v", leak, err)
+				}
+			}
+		})
+	}
+}
