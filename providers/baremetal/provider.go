@@ -37,7 +37,7 @@ const ProviderName = "baremetal"
 
 func init() {
 	cloudprovider.RegisterCloudProvider(ProviderName, func(io.Reader) (cloudprovider.Interface, error) {
-		return New(Options{}), nil
+		return New(Options{ServiceCIDRs: flagServiceCIDRs}), nil
 	})
 }
 
