@@ -37,12 +37,20 @@ type ErrConflict struct {
 	Owner  string // who asked
 	Holder string // who holds Addr (may equal Owner when a restore contradicts the owner's own holding)
 	Reason string // why sharing is refused
+	// Foreign says Holder is of another scope than Owner: the message, which reaches Owner, does
+	// not name it.
+	Foreign bool
 }
 
 func (e *ErrConflict) Error() string {
-	return fmt.Sprintf("address %s is held by %q and cannot also be given to %q: %s "+
-		"(owners share an address only with equal non-empty sharing keys, equal backends and no common port/protocol)",
-		e.Addr, e.Holder, e.Owner, e.Reason)
+	holder := fmt.Sprintf("%q", e.Holder)
+	if e.Foreign {
+		holder = "an owner of another scope"
+	}
+	return fmt.Sprintf("address %s is held by %s and cannot also be given to %q: %s "+
+		"(owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, "+
+		"and the same scope unless the pool allows sharing across scopes)",
+		e.Addr, holder, e.Owner, e.Reason)
 }
 
 func (e *ErrConflict) Unwrap() error { return ErrAllocated }

@@ -36,7 +36,7 @@ func (a *IPAllocator) newOwner(name string, s Sharing) *ownerState {
 		o = new(ownerState)
 	}
 	o.name = name
-	o.sharing = Sharing{Key: s.Key, Backend: s.Backend, Ports: append(o.sharing.Ports[:0], s.Ports...)}
+	o.sharing = Sharing{Key: s.Key, Scope: s.Scope, Backend: s.Backend, Ports: append(o.sharing.Ports[:0], s.Ports...)}
 	return o
 }
 

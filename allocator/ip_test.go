@@ -9,15 +9,18 @@ import (
 )
 
 // testPools: "blue" 192.0.2.0/25 (AvoidBuggyIPs) and 2001:db8::/64; "green" 198.51.100.0/24 and
-// 2001:db8:1::/64; "tiny" one address, 192.0.2.200; "v4only" 192.0.2.210-192.0.2.219.
+// 2001:db8:1::/64; "tiny" one address, 192.0.2.200, shared across scopes; "v4only"
+// 192.0.2.210-192.0.2.219.
 func testPools() []Pool {
 	return []Pool{
 		{Name: "blue", CIDRs: []netip.Prefix{prefix("192.0.2.0/25"), prefix("2001:db8::/64")}, AvoidBuggyIPs: true},
 		{Name: "green", CIDRs: []netip.Prefix{prefix("198.51.100.0/24"), prefix("2001:db8:1::/64")}},
-		{Name: "tiny", Ranges: []Range{rng("192.0.2.200", "192.0.2.200")}},
+		{Name: "tiny", Ranges: []Range{rng("192.0.2.200", "192.0.2.200")}, ShareAcrossScopes: true},
 		{Name: "v4only", Ranges: []Range{rng("192.0.2.210", "192.0.2.219")}},
 	}
 }
+
+const sharingRules = "(owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, and the same scope unless the pool allows sharing across scopes)"
 
 type step func(t *testing.T, a *IPAllocator)
 
@@ -54,6 +57,12 @@ func v4(owner string, pools ...string) Request {
 
 func shared(r Request, key, backend string, ports ...Port) Request {
 	r.Sharing = Sharing{Key: key, Backend: backend, Ports: ports}
+	return r
+}
+
+// scoped sets the request's sharing scope.
+func scoped(r Request, scope string) Request {
+	r.Sharing.Scope = scope
 	return r
 }
 
@@ -150,14 +159,14 @@ func TestAssign(t *testing.T) {
 			before:  []step{assigned(want(v4("ns/x", "blue"), "192.0.2.9"))},
 			req:     shared(want(v4("ns/a", "blue"), "192.0.2.9"), "k", ""),
 			wantIs:  ErrAllocated,
-			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": "ns/x" holds it without a sharing key (owners share an address only with equal non-empty sharing keys, equal backends and no common port/protocol)`,
+			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": the holder has no sharing key (owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, and the same scope unless the pool allows sharing across scopes)`,
 		},
 		{
 			name:    "requested address, requester has no key",
 			before:  []step{assigned(shared(want(v4("ns/x", "blue"), "192.0.2.9"), "k", ""))},
 			req:     want(v4("ns/a", "blue"), "192.0.2.9"),
 			wantIs:  ErrAllocated,
-			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": "ns/a" sets no sharing key (owners share an address only with equal non-empty sharing keys, equal backends and no common port/protocol)`,
+			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": "ns/a" sets no sharing key (owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, and the same scope unless the pool allows sharing across scopes)`,
 		},
 		{
 			name:   "shared: same key, backend, distinct ports",
@@ -170,21 +179,56 @@ func TestAssign(t *testing.T) {
 			before:  []step{assigned(shared(want(v4("ns/x", "blue"), "192.0.2.9"), "k", "b", http, dns))},
 			req:     shared(want(v4("ns/a", "blue"), "192.0.2.9"), "k", "b", https, dns),
 			wantIs:  ErrAllocated,
-			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": both use port 53/UDP (owners share an address only with equal non-empty sharing keys, equal backends and no common port/protocol)`,
+			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": both use port 53/UDP (owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, and the same scope unless the pool allows sharing across scopes)`,
 		},
 		{
 			name:    "sharing refused: keys differ",
 			before:  []step{assigned(shared(want(v4("ns/x", "blue"), "192.0.2.9"), "k1", "b"))},
 			req:     shared(want(v4("ns/a", "blue"), "192.0.2.9"), "k2", "b"),
 			wantIs:  ErrAllocated,
-			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": sharing keys differ ("ns/x" has "k1", "ns/a" has "k2") (owners share an address only with equal non-empty sharing keys, equal backends and no common port/protocol)`,
+			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": the holder's sharing key is not "k2" (owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, and the same scope unless the pool allows sharing across scopes)`,
 		},
 		{
 			name:    "sharing refused: backends differ",
 			before:  []step{assigned(shared(want(v4("ns/x", "blue"), "192.0.2.9"), "k", "local:app=a"))},
 			req:     shared(want(v4("ns/a", "blue"), "192.0.2.9"), "k", "local:app=b"),
 			wantIs:  ErrAllocated,
-			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": backends differ ("ns/x" has "local:app=a", "ns/a" has "local:app=b") (owners share an address only with equal non-empty sharing keys, equal backends and no common port/protocol)`,
+			wantErr: `address 192.0.2.9 is held by "ns/x" and cannot also be given to "ns/a": the holder's backend is not "local:app=b" (owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, and the same scope unless the pool allows sharing across scopes)`,
+		},
+		{
+			// Issue 17: a key is its scope's own. The reply says neither the holder nor whether
+			// the key was right.
+			name:    "sharing refused: another scope, same key",
+			before:  []step{assigned(scoped(shared(want(v4("ns-a/x", "blue"), "192.0.2.9"), "k", "b", http), "ns-a"))},
+			req:     scoped(shared(want(v4("ns-b/a", "blue"), "192.0.2.9"), "k", "b", https), "ns-b"),
+			wantIs:  ErrAllocated,
+			wantErr: `address 192.0.2.9 is held by an owner of another scope and cannot also be given to "ns-b/a": it is held in another scope, and its pool does not allow sharing across scopes ` + sharingRules,
+		},
+		{
+			name:    "sharing refused: another scope, another key",
+			before:  []step{assigned(scoped(shared(want(v4("ns-a/x", "blue"), "192.0.2.9"), "k", "b", http), "ns-a"))},
+			req:     scoped(shared(want(v4("ns-b/a", "blue"), "192.0.2.9"), "guess", "b", https), "ns-b"),
+			wantIs:  ErrAllocated,
+			wantErr: `address 192.0.2.9 is held by an owner of another scope and cannot also be given to "ns-b/a": it is held in another scope, and its pool does not allow sharing across scopes ` + sharingRules,
+		},
+		{
+			name:   "sharing key: holders of another scope are not joined",
+			before: []step{assigned(scoped(shared(v4("ns-a/x", "blue"), "k", "b", http), "ns-a"))},
+			req:    scoped(shared(v4("ns-b/a", "blue"), "k", "b", https), "ns-b"),
+			want:   Result{Addresses: []Address{{Addr: addr("192.0.2.2"), Pool: "blue", New: true}}},
+		},
+		{
+			name:   "shared across scopes in a pool that allows it",
+			before: []step{assigned(scoped(shared(v4("ns-a/x", "tiny"), "k", "b", http), "ns-a"))},
+			req:    scoped(shared(v4("ns-b/a", "tiny"), "k", "b", https), "ns-b"),
+			want:   Result{Addresses: []Address{{Addr: addr("192.0.2.200"), Pool: "tiny", New: true, Shared: true}}},
+		},
+		{
+			name:    "across scopes the keys must still match, and the holder's stays unsaid",
+			before:  []step{assigned(scoped(shared(want(v4("ns-a/x", "tiny"), "192.0.2.200"), "k", "b", http), "ns-a"))},
+			req:     scoped(shared(want(v4("ns-b/a", "tiny"), "192.0.2.200"), "guess", "b", https), "ns-b"),
+			wantIs:  ErrAllocated,
+			wantErr: `address 192.0.2.200 is held by an owner of another scope and cannot also be given to "ns-b/a": the holder's sharing key is not "guess" ` + sharingRules,
 		},
 		{
 			name: "sharing key joins an address held under the key",

@@ -20,6 +20,10 @@ type Pool struct {
 	// Nothing else is skipped: not /31 and /32 CIDRs (RFC 3021: no network or broadcast address),
 	// not explicit ranges (the admin listed exactly what to hand out), not IPv6 (no broadcast).
 	AvoidBuggyIPs bool
+
+	// ShareAcrossScopes lets owners of different Sharing.Scope share the pool's addresses (with
+	// equal keys, as always). Off, an address is shared within one scope only.
+	ShareAcrossScopes bool
 }
 
 // pool is the compiled form of a Pool.

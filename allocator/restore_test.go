@@ -119,7 +119,7 @@ func TestRestore(t *testing.T) {
 			name:   "conflict names both owners, nothing restored",
 			before: []step{restored("ns/x", Sharing{}, "192.0.2.5")},
 			owner:  "ns/a", addrs: addrs("2001:db8::7", "192.0.2.5"),
-			wantErr: `address 192.0.2.5 is held by "ns/x" and cannot also be given to "ns/a": "ns/a" sets no sharing key (owners share an address only with equal non-empty sharing keys, equal backends and no common port/protocol)`,
+			wantErr: `address 192.0.2.5 is held by "ns/x" and cannot also be given to "ns/a": "ns/a" sets no sharing key (owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, and the same scope unless the pool allows sharing across scopes)`,
 			want:    map[string][]netip.Addr{"ns/x": addrs("192.0.2.5")},
 		},
 		{
@@ -132,7 +132,7 @@ func TestRestore(t *testing.T) {
 			name:   "never overwrites the owner's own address",
 			before: []step{restored("ns/a", Sharing{}, "192.0.2.5")},
 			owner:  "ns/a", addrs: addrs("192.0.2.6"),
-			wantErr: `address 192.0.2.6 is held by "ns/a" and cannot also be given to "ns/a": "ns/a" already holds 192.0.2.5 for IPv4; release it before restoring another (owners share an address only with equal non-empty sharing keys, equal backends and no common port/protocol)`,
+			wantErr: `address 192.0.2.6 is held by "ns/a" and cannot also be given to "ns/a": "ns/a" already holds 192.0.2.5 for IPv4; release it before restoring another (owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, and the same scope unless the pool allows sharing across scopes)`,
 			want:    map[string][]netip.Addr{"ns/a": addrs("192.0.2.5")},
 		},
 		{
@@ -154,7 +154,7 @@ func TestRestore(t *testing.T) {
 				restored("ns/a", Sharing{Key: "k", Ports: []Port{https}}, "192.0.2.5"),
 			},
 			owner: "ns/a", addrs: addrs("2001:db8::5"), sharing: Sharing{Key: "k", Ports: []Port{http}},
-			wantErr: `address 192.0.2.5 is held by "ns/x" and cannot also be given to "ns/a": both use port 80/TCP (owners share an address only with equal non-empty sharing keys, equal backends and no common port/protocol)`,
+			wantErr: `address 192.0.2.5 is held by "ns/x" and cannot also be given to "ns/a": both use port 80/TCP (owners share an address only with equal non-empty sharing keys, equal backends, no common port/protocol, and the same scope unless the pool allows sharing across scopes)`,
 			want:    map[string][]netip.Addr{"ns/x": addrs("192.0.2.5"), "ns/a": addrs("192.0.2.5")},
 		},
 		{

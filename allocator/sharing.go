@@ -7,12 +7,18 @@ import (
 )
 
 // Sharing says with whom an owner may share an address. Two owners share one address only when
-// their keys are non-empty and equal, their backends are equal, and no port/protocol appears in
-// both. An empty key never shares.
+// their keys are non-empty and equal, their backends are equal, no port/protocol appears in both,
+// and their scopes are equal or the address's pool has ShareAcrossScopes. An empty key never
+// shares.
 type Sharing struct {
 	// Key is the sharing key, e.g. from a Service annotation. Empty: the owner wants an address of
 	// its own.
 	Key string
+	// Scope is who the key belongs to: the bare-metal provider puts the Service's namespace here,
+	// so that a key is a namespace's own (issue 17: a tenant who learns or guesses another
+	// namespace's key must not join its address). Owners of different scopes share only in a pool
+	// with ShareAcrossScopes.
+	Scope string
 	// Backend is an opaque compatibility string: owners share only if theirs are equal. The
 	// bare-metal provider puts traffic-policy facts in it (externalTrafficPolicy Local Services must
 	// select the same Pods, or one node would announce an address for Pods it does not run).
@@ -34,17 +40,22 @@ func (s Sharing) validate() string {
 }
 
 // refusal says why an owner with sharing o cannot share with a holder with sharing h, or "" if it
-// can.
-func refusal(owner string, o Sharing, holder string, h Sharing) string {
+// can; across allows owners of different scopes to share. The reason goes to the owner (a
+// Service's Event): it never shows the holder's key or backend, which would hand the key to
+// whoever asks for the address once, and it says nothing of a holder of another scope but that.
+func refusal(owner string, o Sharing, holder string, h Sharing, across bool) string {
 	switch {
 	case o.Key == "":
 		return fmt.Sprintf("%q sets no sharing key", owner)
+	case o.Scope != h.Scope && !across:
+		// Checked before the keys, so that the reply does not say whether a guessed key is right.
+		return "it is held in another scope, and its pool does not allow sharing across scopes"
 	case h.Key == "":
-		return fmt.Sprintf("%q holds it without a sharing key", holder)
+		return "the holder has no sharing key"
 	case o.Key != h.Key:
-		return fmt.Sprintf("sharing keys differ (%q has %q, %q has %q)", holder, h.Key, owner, o.Key)
+		return fmt.Sprintf("the holder's sharing key is not %q", o.Key)
 	case o.Backend != h.Backend:
-		return fmt.Sprintf("backends differ (%q has %q, %q has %q)", holder, h.Backend, owner, o.Backend)
+		return fmt.Sprintf("the holder's backend is not %q", o.Backend)
 	}
 	for _, p := range o.Ports {
 		if slices.Contains(h.Ports, p) {
@@ -56,12 +67,13 @@ func refusal(owner string, o Sharing, holder string, h Sharing) string {
 
 // conflict checks that o may hold x alongside x's current holders (o's own entry aside).
 func conflict(x netip.Addr, st *addrState, o *ownerState) *ErrConflict {
+	across := st.seg != nil && st.seg.pool.cfg.ShareAcrossScopes
 	for _, h := range st.holders {
 		if h.name == o.name {
 			continue
 		}
-		if r := refusal(o.name, o.sharing, h.name, h.sharing); r != "" {
-			return &ErrConflict{Addr: x, Owner: o.name, Holder: h.name, Reason: r}
+		if r := refusal(o.name, o.sharing, h.name, h.sharing, across); r != "" {
+			return &ErrConflict{Addr: x, Owner: o.name, Holder: h.name, Reason: r, Foreign: h.sharing.Scope != o.sharing.Scope}
 		}
 	}
 	return nil

@@ -77,7 +77,7 @@ func ParseAddressEntry(s string) (AddressEntry, error) {
 		if m := p.Masked(); m != p {
 			return bad(fmt.Sprintf("has bits set after its prefix length; write its network address, %s, or use a range", m))
 		}
-		return AddressEntry{Text: s, Prefix: p, First: p.Addr(), Last: lastAddr(p)}, nil
+		return checkAllowed(AddressEntry{Text: s, Prefix: p, First: p.Addr(), Last: lastAddr(p)})
 	}
 	first, last, ok := strings.Cut(s, "-")
 	if !ok {
@@ -94,7 +94,95 @@ func ParseAddressEntry(s string) (AddressEntry, error) {
 	if a.Compare(b) > 0 {
 		return bad(fmt.Sprintf("is reversed; its first address must not be greater than its last, as in %s-%s", last, first))
 	}
-	return AddressEntry{Text: s, First: a, Last: b}, nil
+	return checkAllowed(AddressEntry{Text: s, First: a, Last: b})
+}
+
+// checkAllowed refuses a well-formed entry that is too large or holds reserved addresses.
+func checkAllowed(e AddressEntry) (AddressEntry, error) {
+	if isTooLarge(e) {
+		return AddressEntry{}, &InvalidAddressError{Entry: e.Text, Reason: tooLarge}
+	}
+	if r := reservedProblem(e); r != "" {
+		return AddressEntry{}, &InvalidAddressError{Entry: e.Text, Reason: r}
+	}
+	return e, nil
+}
+
+// ReservedPrefix is a range of addresses that is never a LoadBalancer address.
+//
+// +kubebuilder:object:generate=false
+type ReservedPrefix struct {
+	Prefix netip.Prefix
+	What   string // what the range is, for messages
+}
+
+// ReservedPrefixes are the ranges no IPPool entry may overlap (issue 17): the node proxy programs
+// every pool address in nat-output on every node, so a pool holding 127.0.0.1 or a link-local
+// address would redirect the nodes' own traffic, and multicast, broadcast and unspecified
+// addresses are not unicast destinations. The CRD's CEL rule is generated from this list
+// (celrules_test.go).
+var ReservedPrefixes = []ReservedPrefix{
+	{netip.MustParsePrefix("0.0.0.0/8"), "this network (RFC 791)"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved, with the broadcast address"},
+	{netip.MustParsePrefix("::/128"), "the unspecified address"},
+	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("::ffff:0:0/96"), "IPv4-mapped"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast"},
+}
+
+// The largest entry a pool may hold, by family: as many addresses as a /8 of IPv4 and a /32 of
+// IPv6 (an RIR's usual allocation to a whole network operator). No set of LoadBalancer addresses
+// comes near it, and it keeps 0.0.0.0/0 and ::/0 out, which would take every address there is.
+const (
+	MinPrefixLengthIPv4 = 8
+	MinPrefixLengthIPv6 = 32
+)
+
+// tooLarge is the message of an entry larger than the largest allowed.
+const tooLarge = "holds more addresses than a /8 of IPv4 or a /32 of IPv6, the largest pool entry; " +
+	"no pool needs more, and 0.0.0.0/0 or ::/0 would take every address"
+
+// reservedProblem says which reserved range e overlaps, or "".
+func reservedProblem(e AddressEntry) string {
+	for _, r := range ReservedPrefixes {
+		if e.Overlaps(AddressEntry{First: r.Prefix.Addr(), Last: lastAddr(r.Prefix)}) {
+			return fmt.Sprintf("overlaps %s (%s), which is never a LoadBalancer address", r.Prefix, r.What)
+		}
+	}
+	return ""
+}
+
+// isTooLarge says whether e holds more addresses than a prefix of the minimum length.
+func isTooLarge(e AddressEntry) bool {
+	minLen := MinPrefixLengthIPv4
+	if e.First.Is6() {
+		minLen = MinPrefixLengthIPv6
+	}
+	// e fits within the count of a /min exactly when Last-First < 2^(bits-min).
+	f, l := e.First.As16(), e.Last.As16()
+	var d [16]byte
+	borrow := 0
+	for i := 15; i >= 0; i-- {
+		v := int(l[i]) - int(f[i]) - borrow
+		borrow = 0
+		if v < 0 {
+			v += 256
+			borrow = 1
+		}
+		d[i] = byte(v)
+	}
+	// The difference is below 2^(bits-min) when its top min bits (of the family's width) are 0.
+	off := 128 - e.First.BitLen()
+	for i := off; i < off+minLen; i++ {
+		if d[i/8]&(0x80>>(i%8)) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // parseAddr parses an address as the CRD's ip() does: no zone, no IPv4-mapped IPv6 address.

@@ -90,7 +90,9 @@ func TestEntryOverlapsContains(t *testing.T) {
 		}
 		return x
 	}
-	v4, v6 := e("198.51.100.0/24"), e("::/0")
+	// ::/0 is refused by the parser now (issue 17), but an entry that holds the IPv4-mapped
+	// spellings of v4's addresses is still the sharpest test that families never overlap.
+	v4, v6 := e("198.51.100.0/24"), AddressEntry{Text: "::/0", First: netip.IPv6Unspecified(), Last: lastAddr(netip.MustParsePrefix("::/0"))}
 	if v4.Overlaps(v6) || v6.Overlaps(v4) {
 		t.Error("entries of different families overlap")
 	}

@@ -95,6 +95,8 @@ func bgpAdvertisement(tweaks ...func(*v1alpha1.BGPAdvertisementSpec)) *v1alpha1.
 const (
 	badCommunity      = `: each entry of spec.communities must be a community ASN:VALUE with both halves 0 to 65535 in decimal without leading zeros (65000:100), or no-export, no-advertise, no-export-subconfed or no-peer`
 	badLargeCommunity = `: each entry of spec.largeCommunities must be a large community GLOBAL:LOCAL1:LOCAL2, each part 0 to 4294967295 in decimal without leading zeros (65000:1:2)`
+	shortV4           = `spec.aggregationLength must be 8 to 32: no IPPool entry is larger than a /8, so a shorter route (0 is a default route) would advertise addresses no pool holds; use the prefix length of the pools advertised, or 32`
+	shortV6           = `spec.aggregationLengthV6 must be 32 to 128: no IPPool entry is larger than a /32, so a shorter route (0 is a default route) would advertise addresses no pool holds; use the prefix length of the pools advertised, or 128`
 	badPattern        = `: each entry of spec.serviceCommunities must be a community ASN:VALUE (65000:100), ASN:* (65000:*), or no-export, no-advertise, no-export-subconfed or no-peer`
 )
 
@@ -132,6 +134,20 @@ var bgpAdvertisementCases = []struct {
 	}), want: []string{
 		`spec.serviceCommunities[0]: Invalid value: "*:1"` + badPattern,
 		`spec.serviceCommunities[1]: Invalid value: "65000:**"` + badPattern}},
+	// Issue 17: no route shorter than the largest pool entry; 0 would be a default route.
+	{name: "shortest aggregation", obj: bgpAdvertisement(func(s *v1alpha1.BGPAdvertisementSpec) {
+		s.AggregationLength, s.AggregationLengthV6 = ptr[int32](8), ptr[int32](32)
+	})},
+	{name: "aggregation to a default route", obj: bgpAdvertisement(func(s *v1alpha1.BGPAdvertisementSpec) {
+		s.AggregationLength, s.AggregationLengthV6 = ptr[int32](0), ptr[int32](0)
+	}), want: []string{
+		`spec.aggregationLength: Invalid value: 0: ` + shortV4,
+		`spec.aggregationLengthV6: Invalid value: 0: ` + shortV6}},
+	{name: "aggregation shorter than any pool", obj: bgpAdvertisement(func(s *v1alpha1.BGPAdvertisementSpec) {
+		s.AggregationLength, s.AggregationLengthV6 = ptr[int32](7), ptr[int32](31)
+	}), want: []string{
+		`spec.aggregationLength: Invalid value: 7: ` + shortV4,
+		`spec.aggregationLengthV6: Invalid value: 31: ` + shortV6}},
 	{name: "peer name not a subdomain", obj: bgpAdvertisement(func(s *v1alpha1.BGPAdvertisementSpec) { s.Peers = []string{"Tor_1"} }),
 		want: []string{`spec.peers[0]: Invalid value: "Tor_1": each entry of spec.peers must be the name of a BGPPeer: a DNS subdomain such as tor1`}},
 }

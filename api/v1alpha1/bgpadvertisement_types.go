@@ -108,19 +108,25 @@ type BGPAdvertisementSpec struct {
 	// +kubebuilder:validation:Maximum=4294967295
 	LocalPreference *int64 `json:"localPreference,omitempty"`
 
-	// AggregationLength is the prefix length of the IPv4 routes, 0 to 32, default 32: with
-	// 24, every address of 198.51.100.0/24 is advertised as that one /24 route.
+	// AggregationLength is the prefix length of the IPv4 routes, 8 to 32, default 32: with
+	// 24, every address of 198.51.100.0/24 is advertised as that one /24 route. It must not be
+	// shorter than the prefix of the pools advertised, or the route covers addresses frontdesk
+	// does not own; the API server refuses lengths under 8 (no pool entry is larger than a /8,
+	// and 0 would be a default route: issue 17).
 	//
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=32
+	// +kubebuilder:validation:XValidation:rule=`self >= 8`,message=`spec.aggregationLength must be 8 to 32: no IPPool entry is larger than a /8, so a shorter route (0 is a default route) would advertise addresses no pool holds; use the prefix length of the pools advertised, or 32`
 	AggregationLength *int32 `json:"aggregationLength,omitempty"`
 
-	// AggregationLengthV6 is the prefix length of the IPv6 routes, 0 to 128, default 128.
+	// AggregationLengthV6 is the prefix length of the IPv6 routes, 32 to 128, default 128. As
+	// with AggregationLength, lengths under 32 (the largest IPv6 pool entry) are refused.
 	//
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=128
+	// +kubebuilder:validation:XValidation:rule=`self >= 32`,message=`spec.aggregationLengthV6 must be 32 to 128: no IPPool entry is larger than a /32, so a shorter route (0 is a default route) would advertise addresses no pool holds; use the prefix length of the pools advertised, or 128`
 	AggregationLengthV6 *int32 `json:"aggregationLengthV6,omitempty"`
 
 	// ServiceCommunities are the communities a Service may ask for with the

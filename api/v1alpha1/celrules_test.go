@@ -24,7 +24,10 @@ package v1alpha1_test
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"strings"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 )
 
 var printMarkers = flag.Bool("print-markers", false, "print the kubebuilder markers composed by celrules_test.go")
@@ -122,6 +125,51 @@ func celOverlap(x, y string) string {
 	return "(" + celLE(x+"[0]", y+"[1]") + " && " + celLE(y+"[0]", x+"[1]") + ")"
 }
 
+// celWellFormed says E is a masked CIDR or a range of one family: what celSpan reads.
+func celWellFormed(e string) string {
+	return celSub("(isCIDR({E}) && cidr({E}) == cidr({E}).masked() || {R})", "{E}", e, "{R}", celIsFamilyRange(e))
+}
+
+// celKeyOf is the order key of a, as a CEL literal.
+func celKeyOf(a netip.Addr) string {
+	b := a.As16()
+	g := func(i int) uint64 { return uint64(b[2*i])<<8 | uint64(b[2*i+1]) }
+	if a.Is4() {
+		return fmt.Sprintf("[4, %d, 0, 0]", g(6)<<32|g(7)<<16)
+	}
+	return fmt.Sprintf("[6, %d, %d, %d]", g(0)<<32|g(1)<<16|g(2), g(3)<<32|g(4)<<16|g(5), g(6)<<16|g(7))
+}
+
+// celReserved is v1alpha1.ReservedPrefixes as a list of spans, and celReservedNames their
+// names as the Go parser's messages spell them.
+func celReserved() string {
+	spans := make([]string, len(v1alpha1.ReservedPrefixes))
+	for i, r := range v1alpha1.ReservedPrefixes {
+		spans[i] = "[" + celKeyOf(r.Prefix.Addr()) + ", " + celKeyOf(lastOf(r.Prefix)) + "]"
+	}
+	return "[" + strings.Join(spans, ", ") + "]"
+}
+
+func celReservedNames() string {
+	names := make([]string, len(v1alpha1.ReservedPrefixes))
+	for i, r := range v1alpha1.ReservedPrefixes {
+		names[i] = fmt.Sprintf("'%s (%s)'", r.Prefix, r.What)
+	}
+	return "[" + strings.Join(names, ", ") + "]"
+}
+
+// celTooLarge says the span S holds more addresses than a /MinPrefixLengthIPv4 or
+// /MinPrefixLengthIPv6: Last - First >= 2^(32-8) for IPv4, whose addresses sit in bits 0-31 of
+// key[1] shifted by 16; >= 2^(128-32) for IPv6, where key[1] is bits 0-47 and the lower parts
+// may borrow.
+func celTooLarge(s string) string {
+	v4 := uint64(1) << (32 - v1alpha1.MinPrefixLengthIPv4 + 16)
+	v6 := uint64(1) << (48 - v1alpha1.MinPrefixLengthIPv6)
+	return celSub("({S}[0][0] == 4 ? {S}[1][1] - {S}[0][1] >= {V4} : {S}[1][1] - {S}[0][1] > {V6} || {S}[1][1] - {S}[0][1] == {V6} && "+
+		"({S}[1][2] > {S}[0][2] || {S}[1][2] == {S}[0][2] && {S}[1][3] >= {S}[0][3]))",
+		"{S}", s, "{V4}", fmt.Sprint(v4), "{V6}", fmt.Sprint(v6))
+}
+
 // celAllocationName is the IPAllocation name of the canonical address A (IPAllocationName).
 func celAllocationName(a string) string {
 	return celSub(`(ip({A}).family() == 4 ? {A} : ({A}.startsWith(':') ? '0' : "") + {A}.replace(':', '-') + ({A}.endsWith(':') ? '0' : ""))`, "{A}", a)
@@ -174,6 +222,16 @@ func composedRules() []celRule {
 		rule:        `isCIDR(self) || !` + celIsFamilyRange("self") + ` || [` + celRangeSpan("self") + `].all(r, ` + celLE("r[0]", "r[1]") + `)`,
 		messageExpr: `'reversed range: the first address must not be greater than the last; write ' + ` + celLast("self") + ` + '-' + ` + celFirst("self"),
 		message:     `reversed range: the first address must not be greater than the last`,
+	}, {
+		where: "IPPool spec.addresses items", items: true,
+		rule:    `!` + celWellFormed("self") + ` || [` + celSpan("self") + `].all(s, !` + celTooLarge("s") + `)`,
+		message: `holds more addresses than a /8 of IPv4 or a /32 of IPv6, the largest pool entry; no pool needs more, and 0.0.0.0/0 or ::/0 would take every address`,
+	}, {
+		where: "IPPool spec.addresses items", items: true,
+		rule: `!` + celWellFormed("self") + ` || [` + celSpan("self") + `].all(s, ` + celReserved() + `.all(r, !` + celOverlap("s", "r") + `))`,
+		messageExpr: `[` + celSpan("self") + `].map(s, 'overlaps ' + ` + celReservedNames() + `[lists.range(` + fmt.Sprint(len(v1alpha1.ReservedPrefixes)) +
+			`).filter(i, ` + celOverlap("s", celReserved()+"[i]") + `)[0]] + ', which is never a LoadBalancer address')[0]`,
+		message: `overlaps a range that is never a LoadBalancer address: 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 240.0.0.0/4, ::, ::1, ::ffff:0:0/96, fe80::/10 or ff00::/8`,
 	}, {
 		where: "IPPool spec.addresses",
 		rule: `!self.all(e, isCIDR(e) && cidr(e) == cidr(e).masked() || ` + celIsFamilyRange("e") + `) || [self.map(e, ` + celSpan("e") +

@@ -28,6 +28,12 @@ const (
 	reversed = "reversed range: the first address must not be greater than the last; write "
 )
 
+const tooLarge = "holds more addresses than a /8 of IPv4 or a /32 of IPv6, the largest pool entry; no pool needs more, and 0.0.0.0/0 or ::/0 would take every address"
+
+func reserved(what string) string {
+	return "overlaps " + what + ", which is never a LoadBalancer address"
+}
+
 func badEntry(i int, entry, msg string) string {
 	return fmt.Sprintf("spec.addresses[%d]: Invalid value: %q: %s", i, entry, msg)
 }
@@ -54,7 +60,7 @@ var ipPoolCases = []struct {
 	{name: "IPv6 range across groups", addresses: []string{"2001:db8::ffff-2001:db8::1:0"}},
 	{name: "IPv6 in other textual forms", addresses: []string{
 		"2001:DB8::10-2001:db8:0:0::1f", "64:ff9b::198.51.100.1-64:ff9b::198.51.100.9"}},
-	{name: "whole IPv6 space", addresses: []string{"::/0"}},
+	{name: "largest entries", addresses: []string{"10.0.0.0/8", "2001:db8::/32", "11.0.0.1-12.0.0.0", "2001:db9::1-2001:dba::"}},
 
 	{name: "bad CIDR", addresses: []string{"198.51.100.0/33"}, want: []string{
 		badEntry(0, "198.51.100.0/33", "not a valid CIDR; "+accepted)}},
@@ -90,6 +96,30 @@ var ipPoolCases = []struct {
 		overlapping("198.51.100.10-198.51.100.20", "198.51.100.20-198.51.100.30")}},
 	{name: "IPv6 ranges overlapping", addresses: []string{"2001:db8::1:0-2001:db8::2:0", "2001:db8::-2001:db8::1:0"}, want: []string{
 		overlapping("2001:db8::1:0-2001:db8::2:0", "2001:db8::-2001:db8::1:0")}},
+
+	// Issue 17: too large, or holding addresses that are never a LoadBalancer's.
+	{name: "whole IPv4 space", addresses: []string{"0.0.0.0/0"}, want: []string{
+		badEntry(0, "0.0.0.0/0", tooLarge), badEntry(0, "0.0.0.0/0", reserved("0.0.0.0/8 (this network (RFC 791))"))}},
+	{name: "whole IPv6 space", addresses: []string{"::/0"}, want: []string{
+		badEntry(0, "::/0", tooLarge), badEntry(0, "::/0", reserved("::/128 (the unspecified address)"))}},
+	{name: "IPv4 shorter than /8", addresses: []string{"198.0.0.0/7"}, want: []string{badEntry(0, "198.0.0.0/7", tooLarge)}},
+	{name: "IPv6 shorter than /32", addresses: []string{"2001:db8::/31"}, want: []string{badEntry(0, "2001:db8::/31", tooLarge)}},
+	{name: "IPv4 range one address over", addresses: []string{"11.0.0.0-12.0.0.0"}, want: []string{badEntry(0, "11.0.0.0-12.0.0.0", tooLarge)}},
+	{name: "IPv6 range one address over", addresses: []string{"2001:db9::-2001:dba::"}, want: []string{badEntry(0, "2001:db9::-2001:dba::", tooLarge)}},
+	{name: "loopback", addresses: []string{"198.51.100.0/24", "127.0.0.1/32"}, want: []string{badEntry(1, "127.0.0.1/32", reserved("127.0.0.0/8 (loopback)"))}},
+	{name: "link-local range", addresses: []string{"169.253.255.0-169.254.0.1"}, want: []string{badEntry(0, "169.253.255.0-169.254.0.1", reserved("169.254.0.0/16 (link-local)"))}},
+	{name: "range around link-local", addresses: []string{"169.253.0.0-169.255.0.0"}, want: []string{badEntry(0, "169.253.0.0-169.255.0.0", reserved("169.254.0.0/16 (link-local)"))}},
+	{name: "multicast", addresses: []string{"239.1.0.0/16"}, want: []string{badEntry(0, "239.1.0.0/16", reserved("224.0.0.0/4 (multicast)"))}},
+	{name: "broadcast", addresses: []string{"255.255.255.255/32"}, want: []string{badEntry(0, "255.255.255.255/32", reserved("240.0.0.0/4 (reserved, with the broadcast address)"))}},
+	{name: "IPv6 loopback", addresses: []string{"::1/128"}, want: []string{badEntry(0, "::1/128", reserved("::1/128 (loopback)"))}},
+	{name: "IPv6 unspecified in a range", addresses: []string{"::-::5"}, want: []string{badEntry(0, "::-::5", reserved("::/128 (the unspecified address)"))}},
+	{name: "IPv4-mapped space in a range", addresses: []string{"::fffe:ffff:ffff-::1:0:0:0"}, want: []string{badEntry(0, "::fffe:ffff:ffff-::1:0:0:0", reserved("::ffff:0.0.0.0/96 (IPv4-mapped)"))}},
+	{name: "IPv6 link-local", addresses: []string{"fe80::/64"}, want: []string{badEntry(0, "fe80::/64", reserved("fe80::/10 (link-local)"))}},
+	{name: "IPv6 multicast", addresses: []string{"FF02::1-ff02::2"}, want: []string{badEntry(0, "FF02::1-ff02::2", reserved("ff00::/8 (multicast)"))}},
+	{name: "next to reserved ranges", addresses: []string{"1.0.0.0/8", "126.255.255.255/32", "128.0.0.0/32", "169.253.255.255-169.255.0.0", "223.255.255.255/32",
+		"::2-::ff", "fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "fec0::/32", "feff:ffff::/32"}, want: []string{
+		badEntry(3, "169.253.255.255-169.255.0.0", reserved("169.254.0.0/16 (link-local)"))}},
+
 	{name: "overlap with a bad entry", addresses: []string{"198.51.100.0/24", "198.51.100.0/25", "198.51.100.7/33"}, want: []string{
 		// Overlaps are looked for once every entry is well formed.
 		badEntry(2, "198.51.100.7/33", "not a valid CIDR; "+accepted)}},

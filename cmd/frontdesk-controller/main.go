@@ -14,10 +14,12 @@ import (
 	// Providers register themselves under their --cloud-provider name when
 	// imported.
 	_ "github.com/frontdesk-lb/frontdesk/providers/aws"
-	_ "github.com/frontdesk-lb/frontdesk/providers/baremetal"
+	"github.com/frontdesk-lb/frontdesk/providers/baremetal"
 )
 
 func main() {
 	// The first SIGTERM or SIGINT stops the command; a second one exits at once.
-	os.Exit(cli.Run(manager.NewCommand(genericapiserver.SetupSignalHandler())))
+	cmd := manager.NewCommand(genericapiserver.SetupSignalHandler())
+	baremetal.AddFlags(cmd.Flags()) // the provider's own: --service-cluster-ip-range
+	os.Exit(cli.Run(cmd))
 }

@@ -41,14 +41,31 @@ type claimStore struct {
 
 // ClaimedError says an address is held in the API server by Services this one cannot join. The
 // in-memory allocator did not know (another controller replica took it, or the cache is behind).
+//
+// The message reaches the asking Service's Event, so it names only the holders of that Service's
+// own namespace and never the holders' sharing key (issue 17: a key read from an Event let any
+// tenant join another's address).
 type ClaimedError struct {
-	Addr    netip.Addr
-	Holders []v1alpha1.ServiceRef
-	Key     string
+	Addr      netip.Addr
+	Holders   []v1alpha1.ServiceRef
+	Key       string // the holders' sharing key: for the controller, never for the message
+	Namespace string // the asking Service's namespace
 }
 
 func (e *ClaimedError) Error() string {
-	return fmt.Sprintf("address %s is already held by %s (sharing key %q)", e.Addr, refsString(e.Holders), e.Key)
+	var own []v1alpha1.ServiceRef
+	for _, h := range e.Holders {
+		if h.Namespace == e.Namespace {
+			own = append(own, h)
+		}
+	}
+	switch {
+	case len(own) == 0:
+		return fmt.Sprintf("address %s is already held by a Service of another namespace", e.Addr)
+	case len(own) < len(e.Holders):
+		return fmt.Sprintf("address %s is already held by %s and a Service of another namespace", e.Addr, refsString(own))
+	}
+	return fmt.Sprintf("address %s is already held by %s, under another sharing key or pool", e.Addr, refsString(own))
 }
 
 // fencePrefix starts the annotation, one per holder (keyed by its UID), that records the
@@ -124,7 +141,11 @@ const maxConflictRetries = 5
 // status write adding addr will be preconditioned on, "" when the status already names addr: when
 // set, claim writes (or raises) the holder's fence, so that the IPAllocation is known live to name
 // svc after the Service was read, and no release can slip in before that status write (see release).
-func (s *claimStore) claim(ctx context.Context, addr netip.Addr, pool, key string, svc v1alpha1.ServiceRef, fence string) error {
+//
+// across says the pool lets Services of different namespaces share addr; without it, svc joins
+// only holders of its own namespace, whatever the key (the in-memory allocator checks the same;
+// this is the check between controller replicas).
+func (s *claimStore) claim(ctx context.Context, addr netip.Addr, pool, key string, across bool, svc v1alpha1.ServiceRef, fence string) error {
 	name := v1alpha1.IPAllocationName(addr)
 	ann, _ := withFence(nil, svc.UID, fence)
 	obj := &v1alpha1.IPAllocation{
@@ -159,8 +180,9 @@ func (s *claimStore) claim(ctx context.Context, addr netip.Addr, pool, key strin
 			}
 			continue
 		}
-		if len(others) > 0 && (key == "" || cur.Spec.SharingKey != key || cur.Spec.Pool != pool) {
-			return &ClaimedError{Addr: addr, Holders: others, Key: cur.Spec.SharingKey}
+		foreign := slices.ContainsFunc(others, func(r v1alpha1.ServiceRef) bool { return r.Namespace != svc.Namespace })
+		if len(others) > 0 && (key == "" || cur.Spec.SharingKey != key || cur.Spec.Pool != pool || foreign && !across) {
+			return &ClaimedError{Addr: addr, Holders: others, Key: cur.Spec.SharingKey, Namespace: svc.Namespace}
 		}
 		if len(others) == 0 && cur.Spec.Pool != pool {
 			// Only a stale entry of our own name held it, from another pool: the pool cannot change

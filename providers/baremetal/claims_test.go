@@ -18,14 +18,14 @@ func TestClaimAndRelease(t *testing.T) {
 
 	f := newFakeAllocations()
 	s := &claimStore{client: f}
-	if err := s.claim(ctx, x, "blue", "", a, ""); err != nil {
+	if err := s.claim(ctx, x, "blue", "", false, a, ""); err != nil {
 		t.Fatalf("first claim: %v", err)
 	}
-	if err := s.claim(ctx, x, "blue", "", a, ""); err != nil {
+	if err := s.claim(ctx, x, "blue", "", false, a, ""); err != nil {
 		t.Fatalf("claim is not idempotent: %v", err)
 	}
 	var ce *ClaimedError
-	if err := s.claim(ctx, x, "blue", "", b, ""); !errors.As(err, &ce) {
+	if err := s.claim(ctx, x, "blue", "", false, b, ""); !errors.As(err, &ce) {
 		t.Fatalf("claim of a held address without sharing key: err = %v, want *ClaimedError", err)
 	}
 
@@ -37,9 +37,9 @@ func TestClaimAndRelease(t *testing.T) {
 		key  string
 		call func() error
 	}{
-		{ref: "a", call: func() error { return s.claim(ctx, y, "blue", "k", a, "") }},
-		{ref: "b", call: func() error { return s.claim(ctx, y, "blue", "k", b, "") }},
-		{ref: "c", err: true, call: func() error { return s.claim(ctx, y, "blue", "other", c, "") }},
+		{ref: "a", call: func() error { return s.claim(ctx, y, "blue", "k", false, a, "") }},
+		{ref: "b", call: func() error { return s.claim(ctx, y, "blue", "k", false, b, "") }},
+		{ref: "c", err: true, call: func() error { return s.claim(ctx, y, "blue", "other", false, c, "") }},
 	} {
 		if err := r.call(); (err != nil) != r.err {
 			t.Fatalf("claim %s: err = %v, want error %v", r.ref, err, r.err)
@@ -76,11 +76,11 @@ func TestClaimStaleEntryOfSameName(t *testing.T) {
 	f := newFakeAllocations()
 	s := &claimStore{client: f}
 	x := mustAddr("198.51.100.8")
-	if err := s.claim(ctx, x, "blue", "", refOf("default", "a", "old"), ""); err != nil {
+	if err := s.claim(ctx, x, "blue", "", false, refOf("default", "a", "old"), ""); err != nil {
 		t.Fatal(err)
 	}
 	// The Service was deleted and re-created before the release happened: the new one takes over.
-	if err := s.claim(ctx, x, "blue", "", refOf("default", "a", "new"), ""); err != nil {
+	if err := s.claim(ctx, x, "blue", "", false, refOf("default", "a", "new"), ""); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := f.Get(ctx, "198.51.100.8", metaGet)
@@ -88,7 +88,7 @@ func TestClaimStaleEntryOfSameName(t *testing.T) {
 		t.Fatalf("holders = %+v, want only the new Service", got.Spec.Services)
 	}
 	// Same name, but the stale claim was from another pool: the object is replaced.
-	if err := s.claim(ctx, x, "green", "", refOf("default", "a", "newer"), ""); err != nil {
+	if err := s.claim(ctx, x, "green", "", false, refOf("default", "a", "newer"), ""); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = f.Get(ctx, "198.51.100.8", metaGet)
@@ -110,7 +110,7 @@ func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				s := &claimStore{client: f}
-				errs[j] = s.claim(ctx, x, "blue", "", refOf("default", string(rune('a'+j)), "uid"), "")
+				errs[j] = s.claim(ctx, x, "blue", "", false, refOf("default", string(rune('a'+j)), "uid"), "")
 			}()
 		}
 		wg.Wait()
@@ -128,7 +128,7 @@ func TestClaimPassesOnAPIErrors(t *testing.T) {
 	boom := apierrors.NewServiceUnavailable("etcd is away")
 	f.failNext = []error{boom}
 	s := &claimStore{client: f}
-	err := s.claim(context.Background(), mustAddr("198.51.100.10"), "blue", "", refOf("default", "a", "u"), "")
+	err := s.claim(context.Background(), mustAddr("198.51.100.10"), "blue", "", false, refOf("default", "a", "u"), "")
 	if !apierrors.IsServiceUnavailable(err) {
 		t.Fatalf("err = %v, want the API error passed on", err)
 	}
@@ -138,5 +138,37 @@ func TestClaimPassesOnAPIErrors(t *testing.T) {
 	f.failNext = []error{apierrors.NewConflict(schema.GroupResource{}, "x", errors.New("c"))}
 	if err := s.release(context.Background(), mustAddr("198.51.100.10"), refOf("default", "a", "u"), serviceGone); !apierrors.IsConflict(err) {
 		t.Fatalf("release err = %v, want the conflict from Get passed on", err)
+	}
+}
+
+// Issue 17: between controller replicas too, a key is its namespace's own unless the pool allows
+// sharing across namespaces, and the refusal names no Service of another namespace nor its key.
+func TestClaimKeepsSharingInANamespace(t *testing.T) {
+	ctx := context.Background()
+	a, b, b2 := refOf("tenant-a", "web", "uid-a"), refOf("tenant-b", "api", "uid-b"), refOf("tenant-b", "db", "uid-b2")
+	x, y := mustAddr("198.51.100.7"), mustAddr("198.51.100.8")
+	s := &claimStore{client: newFakeAllocations()}
+	for _, a0 := range []struct {
+		addr   string
+		across bool
+	}{{"198.51.100.7", false}, {"198.51.100.8", true}} {
+		if err := s.claim(ctx, mustAddr(a0.addr), "blue", "secret", a0.across, a, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ce *ClaimedError
+	err := s.claim(ctx, x, "blue", "secret", false, b, "")
+	if !errors.As(err, &ce) {
+		t.Fatalf("claim across namespaces in a pool that does not allow it: err = %v, want *ClaimedError", err)
+	}
+	if want := "address 198.51.100.7 is already held by a Service of another namespace"; err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
+	}
+	if err := s.claim(ctx, y, "blue", "secret", true, b, ""); err != nil {
+		t.Fatalf("claim across namespaces in a pool that allows it: %v", err)
+	}
+	err = s.claim(ctx, y, "blue", "other", true, b2, "")
+	if want := "address 198.51.100.8 is already held by tenant-b/api and a Service of another namespace"; err == nil || err.Error() != want {
+		t.Errorf("message %v, want %q", err, want)
 	}
 }

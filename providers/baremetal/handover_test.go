@@ -93,7 +93,7 @@ func TestReleaseWaitsForTheFence(t *testing.T) {
 	api := newFakeAllocations()
 	st := &claimStore{client: api}
 	x, ref := mustAddr("198.51.100.1"), refOf("default", "s", "uid-s")
-	if err := st.claim(ctx, x, "blue", "", ref, "10"); err != nil { // a status write at 10 is coming
+	if err := st.claim(ctx, x, "blue", "", false, ref, "10"); err != nil { // a status write at 10 is coming
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -110,11 +110,11 @@ func TestReleaseWaitsForTheFence(t *testing.T) {
 		}
 	}
 	// Claiming again for a later write raises the fence; an older one leaves it.
-	if err := st.claim(ctx, x, "blue", "", ref, "12"); err != nil {
+	if err := st.claim(ctx, x, "blue", "", false, ref, "12"); err != nil {
 		t.Fatal(err)
 	}
 	writes := api.writes
-	if err := st.claim(ctx, x, "blue", "", ref, "11"); err != nil || api.writes != writes {
+	if err := st.claim(ctx, x, "blue", "", false, ref, "11"); err != nil || api.writes != writes {
 		t.Fatalf("claim with an older fence: err %v, %d writes; want nil and none", err, api.writes-writes)
 	}
 	if err := st.release(ctx, x, ref, serviceState{version: "11"}); !errors.Is(err, errReleaseDeferred) {

@@ -195,7 +195,7 @@ func (b *balancer) assign(ctx context.Context, svc *v1.Service) (allocator.Resul
 	}
 	ports, backend := sharingOf(svc)
 	req := allocator.Request{Owner: ownerKey(svc), Pools: cands, Families: plan.families, Addresses: w.addrs,
-		Sharing: allocator.Sharing{Key: w.sharingKey, Backend: backend, Ports: ports}}
+		Sharing: allocator.Sharing{Key: w.sharingKey, Scope: svc.Namespace, Backend: backend, Ports: ports}}
 	ref := refOf(svc.Namespace, svc.Name, svc.UID)
 	b.adopt(ctx, req, ref)
 	dropped := b.preferStatus(ctx, svc, req)
@@ -226,7 +226,7 @@ func (b *balancer) assign(ctx context.Context, svc *v1.Service) (allocator.Resul
 		}
 		b.alloc.Release(req.Owner)
 		for i, h := range holders {
-			if rerr := b.alloc.Restore(h, []netip.Addr{lost.Addr}, allocator.Sharing{Key: lost.Key}); rerr != nil {
+			if rerr := b.alloc.Restore(h, []netip.Addr{lost.Addr}, allocator.Sharing{Key: lost.Key, Scope: lost.Holders[i].Namespace}); rerr != nil {
 				// The holder holds another address of that family here: this claim is likely one
 				// it is giving up (another replica's pick). Hold it apart, so that it is not picked
 				// again while claimed; repair releases the claim if the holder does not stand
@@ -270,7 +270,7 @@ func (b *balancer) adopt(ctx context.Context, req allocator.Request, ref v1alpha
 		keep = append(keep, take...)
 	}
 	if len(keep) > 0 {
-		if err := b.alloc.Restore(stale, keep, allocator.Sharing{Key: req.Sharing.Key}); err != nil {
+		if err := b.alloc.Restore(stale, keep, allocator.Sharing{Key: req.Sharing.Key, Scope: req.Sharing.Scope}); err != nil {
 			logger.Error(err, "Could not keep holding addresses of a stale owner", "owner", stale, "addresses", keep)
 		}
 	}
@@ -322,7 +322,7 @@ func (b *balancer) claimAll(ctx context.Context, res allocator.Result, key strin
 		if pool == "" {
 			pool = "(outside every pool)"
 		}
-		if err := b.claims.claim(ctx, a.Addr, pool, key, ref, fence); err != nil {
+		if err := b.claims.claim(ctx, a.Addr, pool, key, b.sharesAcrossNamespaces(a.Pool), ref, fence); err != nil {
 			var ce *ClaimedError
 			if errors.As(err, &ce) {
 				return ce, err
@@ -334,6 +334,17 @@ func (b *balancer) claimAll(ctx context.Context, res allocator.Result, key strin
 		}
 	}
 	return nil, nil
+}
+
+// sharesAcrossNamespaces says whether the pool in force named pool lets Services of different
+// namespaces share its addresses.
+func (b *balancer) sharesAcrossNamespaces(pool string) bool {
+	for _, v := range b.pools.views() {
+		if v.name == pool {
+			return v.invalid == "" && v.def.ShareAcrossScopes
+		}
+	}
+	return false
 }
 
 // changedHoldings says whether Assign took or gave up any address.
@@ -364,6 +375,12 @@ func statusOf(addrs []netip.Addr) *v1.LoadBalancerStatus {
 func explain(err error) error {
 	var conflict *allocator.ErrConflict
 	switch {
+	case errors.As(err, &conflict) && conflict.Foreign:
+		// The holder is another namespace's: its name, key and traffic policy are not this
+		// tenant's to read (issue 17), and the allocator's message is not quoted for that reason.
+		return fmt.Errorf("requested address %s is in use by a Service of another namespace and cannot be shared with this Service; "+
+			"only Services of one namespace share an address, unless its IPPool sets spec.allowCrossNamespaceSharing: %w",
+			conflict.Addr, allocator.ErrAllocated)
 	case errors.As(err, &conflict):
 		return fmt.Errorf("requested address %s is in use by %s and cannot be shared with this Service (%s); "+
 			"to share it, give both Services the same %s annotation, distinct ports, and compatible traffic policies: %w",

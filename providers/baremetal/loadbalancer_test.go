@@ -262,7 +262,7 @@ func TestEnsureLosesRaceToOtherController(t *testing.T) {
 	lb := newTestBalancer(t, nil, nil, newPool("blue", []string{"198.51.100.0/30"}))
 	other := &claimStore{client: lb.api}
 	for _, a := range []string{"198.51.100.0", "198.51.100.1"} {
-		if err := other.claim(context.Background(), mustAddr(a), "blue", "", refOf("default", "elsewhere-"+a, "u"), ""); err != nil {
+		if err := other.claim(context.Background(), mustAddr(a), "blue", "", false, refOf("default", "elsewhere-"+a, "u"), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -384,6 +384,9 @@ func TestUnvalidatedPoolIsRefused(t *testing.T) {
 		{"198.51.100.9-198.51.100.1"},            // reversed
 		{"198.51.100.0/24", "198.51.100.128/25"}, // overlapping entries
 		{"198.51.100.7/24"},                      // host bits set
+		// Issue 17: addresses that are never a LoadBalancer's, and whole address spaces.
+		{"127.0.0.0/30"}, {"169.254.1.0/24"}, {"224.0.0.0/24"}, {"0.0.0.0/0"},
+		{"::1/128"}, {"fe80::/64"}, {"ff02::/16"}, {"::/0"},
 	} {
 		v := viewPool(newPool("old", addrs))
 		if v.invalidReason != v1alpha1.IPPoolReasonInvalidAddresses || !strings.HasPrefix(v.invalid, "spec.addresses: ") {
@@ -393,5 +396,37 @@ func TestUnvalidatedPoolIsRefused(t *testing.T) {
 		if len(defs) != 0 {
 			t.Errorf("pool %v was admitted", addrs)
 		}
+	}
+}
+
+// Issue 17: a Service's Events name no pool kept for other namespaces or Services, nor its
+// restrictions: a tenant learns only that such pools exist.
+func TestPoolRefusalsHideOtherTenantsPools(t *testing.T) {
+	pools := []*v1alpha1.IPPool{
+		newPool("team-secret", []string{"203.0.113.0/30"}, func(p *v1alpha1.IPPool) { p.Spec.Namespaces = []string{"team"} }),
+		newPool("labelled", []string{"203.0.113.8/30"}, func(p *v1alpha1.IPPool) {
+			p.Spec.ServiceSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"tier": "gold"}}}
+		}),
+	}
+	for _, tt := range []struct {
+		name string
+		svc  *v1.Service
+		want string
+	}{
+		{"no pool for the namespace", newService("x"), "no IPPool may serve this Service: 2 reserved for other namespaces or Services"},
+		{"unknown pool", newService("x", objects.WithAnnotations(AnnotationIPPool, "green")), `IPPool "green" named by frontdesk.dev/ip-pool does not exist; pools this Service may use: (none)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lb := newTestBalancer(t, nil, nil, pools...)
+			_, err := lb.ensure(t, tt.svc)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			for _, leak := range []string{"team", "tier", "gold", "labelled"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("the message shows %q of another tenant's pool: %v", leak, err)
+				}
+			}
+		})
 	}
 }

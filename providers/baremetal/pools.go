@@ -37,7 +37,7 @@ type poolView struct {
 func viewPool(p *v1alpha1.IPPool) poolView {
 	v := poolView{name: p.Name, created: p.CreationTimestamp, priority: p.Spec.Priority,
 		autoAssign: p.Spec.AutoAssign == nil || *p.Spec.AutoAssign, namespaces: p.Spec.Namespaces}
-	v.def = allocator.Pool{Name: p.Name, AvoidBuggyIPs: p.Spec.AvoidBuggyIPs}
+	v.def = allocator.Pool{Name: p.Name, AvoidBuggyIPs: p.Spec.AvoidBuggyIPs, ShareAcrossScopes: p.Spec.AllowCrossNamespaceSharing}
 	// The same rules as the CRD's validation; they matter here for objects the API server never
 	// checked (stored before a rule existed, or kept unchanged through an update).
 	entries, err := v1alpha1.ParseAddresses(p.Spec.Addresses)
@@ -132,15 +132,18 @@ func candidates(views []poolView, svc *v1.Service, nsLabels labels.Set, w wishes
 			}
 			return []string{v.name}, nil
 		}
-		return nil, &noPoolError{fmt.Sprintf("IPPool %q named by %s does not exist; existing pools: %s", w.pool, AnnotationIPPool, poolNames(views))}
+		return nil, &noPoolError{fmt.Sprintf("IPPool %q named by %s does not exist; pools this Service may use: %s", w.pool, AnnotationIPPool, poolNames(usable(views, svc, nsLabels)))}
 	}
 	var ok []poolView
 	var refusals []string
+	reserved := 0
 	for _, v := range views {
 		switch why := v.refuses(svc, nsLabels); {
 		case v.invalid != "":
 		case why != "":
-			refusals = append(refusals, fmt.Sprintf("%q: %s", v.name, why))
+			// Neither the name nor the restrictions of a pool kept for other namespaces or
+			// Services are this Service's owner's to read (issue 17): only how many.
+			reserved++
 		case v.autoAssign || len(w.addrs) > 0:
 			ok = append(ok, v)
 		default:
@@ -150,6 +153,9 @@ func candidates(views []poolView, svc *v1.Service, nsLabels labels.Set, w wishes
 	if len(ok) == 0 {
 		if len(views) == 0 {
 			return nil, &noPoolError{"no IPPool exists: create an IPPool (frontdesk.dev/v1alpha1) with addresses for LoadBalancer Services"}
+		}
+		if reserved > 0 {
+			refusals = append(refusals, fmt.Sprintf("%d reserved for other namespaces or Services", reserved))
 		}
 		return nil, &noPoolError{"no IPPool may serve this Service: " + strings.Join(refusals, "; ")}
 	}
@@ -161,6 +167,17 @@ func candidates(views []poolView, svc *v1.Service, nsLabels labels.Set, w wishes
 		names[i] = v.name
 	}
 	return names, nil
+}
+
+// usable are the valid pools whose restrictions admit svc.
+func usable(views []poolView, svc *v1.Service, nsLabels labels.Set) []poolView {
+	var out []poolView
+	for _, v := range views {
+		if v.invalid == "" && v.refuses(svc, nsLabels) == "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // refuses says why the pool's namespace and Service restrictions exclude svc ("" if they do not).

@@ -35,6 +35,7 @@ type poolWriter struct {
 	lister   cache.Store
 	services corelisters.ServiceLister
 	recorder record.EventRecorder
+	cidrs    *serviceCIDRs   // pools overlapping them are refused
 	warned   map[string]bool // "address owner" pairs already told their pool is gone
 }
 
@@ -59,7 +60,7 @@ func (w *poolWriter) reloadIfSpecChanged(ctx context.Context, old, cur any) {
 
 // reload recomputes the pools in force from every IPPool and hands them to the allocator at once.
 func (w *poolWriter) reload(ctx context.Context) {
-	views, defs := admitPools(poolViews(w.lister.List()))
+	views, defs := admitPools(refuseServiceCIDRs(poolViews(w.lister.List()), w.cidrs.list()))
 	if err := w.b.alloc.SetPools(defs); err != nil {
 		klog.FromContext(ctx).Error(err, "Admitted pools were refused by the allocator; keeping the previous pools")
 		return

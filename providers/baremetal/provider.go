@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ const ProviderName = "baremetal"
 
 func init() {
 	cloudprovider.RegisterCloudProvider(ProviderName, func(io.Reader) (cloudprovider.Interface, error) {
-		return New(Options{}), nil
+		return New(Options{ServiceCIDRs: flagServiceCIDRs}), nil
 	})
 }
 
@@ -53,6 +54,10 @@ type Options struct {
 	// StatusInterval is the shortest time between two IPPool status passes (default 1 second):
 	// a burst of allocations updates each pool's status once, not once per Service.
 	StatusInterval time.Duration
+	// ServiceCIDRs are the cluster's Service CIDRs, used only when the API server does not serve
+	// networking.k8s.io/v1 ServiceCIDR objects (which are read otherwise): a pool overlapping one
+	// is refused.
+	ServiceCIDRs []netip.Prefix
 }
 
 func (o *Options) defaults() {
@@ -187,6 +192,19 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return api.set.IPAllocations().Watch(ctx, o)
 		})
+	cidrInformer, err := serviceCIDRInformer(ctx, kube)
+	if err != nil {
+		return err
+	}
+	cidrs := &serviceCIDRs{}
+	for _, p := range c.opts.ServiceCIDRs {
+		cidrs.static = append(cidrs.static, serviceCIDR{prefix: p.Masked(), source: "the provider's ServiceCIDRs option"})
+	}
+	if cidrInformer != nil {
+		cidrs.store = cidrInformer.GetStore()
+	} else {
+		logger.Info("The API server serves no ServiceCIDR objects; checking pools against the configured Service CIDRs", "serviceCIDRs", c.opts.ServiceCIDRs)
+	}
 	svcLister := corelisters.NewServiceLister(svcInformer.GetIndexer())
 	nsLister := corelisters.NewNamespaceLister(nsInformer.GetIndexer())
 
@@ -219,12 +237,16 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		go inf.Run(ctx.Done())
 	}
 	synced := []cache.InformerSynced{svcInformer.HasSynced, nsInformer.HasSynced, poolInformer.HasSynced, allocInformer.HasSynced}
+	if cidrInformer != nil {
+		go cidrInformer.Run(ctx.Done())
+		synced = append(synced, cidrInformer.HasSynced)
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("waiting for the Service, Namespace, IPPool and IPAllocation caches (are the frontdesk CRDs installed?): %w", ctx.Err())
 	}
 
 	// Restore before the first allocation: pools, then every IPAllocation, then Service statuses.
-	views := poolViews(poolInformer.GetStore().List())
+	views := refuseServiceCIDRs(poolViews(poolInformer.GetStore().List()), cidrs.list())
 	views, defs := admitPools(views)
 	alloc, err := allocator.NewIPAllocator(defs)
 	if err != nil {
@@ -255,13 +277,23 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	close(c.ready)
 
 	w := c.status
-	w.pools, w.lister, w.recorder, w.services = api.pools, poolInformer.GetStore(), recorder, svcLister
+	w.pools, w.lister, w.recorder, w.services, w.cidrs = api.pools, poolInformer.GetStore(), recorder, svcLister, cidrs
 	if _, err := poolInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { w.reload(ctx) },
 		UpdateFunc: func(old, cur any) { w.reloadIfSpecChanged(ctx, old, cur) },
 		DeleteFunc: func(any) { w.reload(ctx) },
 	}); err != nil {
 		return err
+	}
+	if cidrInformer != nil {
+		// A Service CIDR added (or removed) changes which pools are in force.
+		if _, err := cidrInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { w.reload(ctx) },
+			UpdateFunc: func(any, any) { w.reload(ctx) },
+			DeleteFunc: func(any) { w.reload(ctx) },
+		}); err != nil {
+			return err
+		}
 	}
 	go w.runner.Loop(ctx)
 	r := newRepairer(b)

@@ -59,11 +59,11 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 			continue // the CRD's validation makes this impossible; nothing to restore
 		}
 		for _, r := range o.Spec.Services {
-			owner, sharing := staleOwner(r), allocator.Sharing{Key: o.Spec.SharingKey}
+			owner, sharing := staleOwner(r), allocator.Sharing{Key: o.Spec.SharingKey, Scope: r.Namespace}
 			var named []netip.Addr
 			if s := byKey[r.Namespace+"/"+r.Name]; s != nil && s.UID == r.UID {
 				ports, backend := sharingOf(s)
-				owner, sharing = ownerKey(s), allocator.Sharing{Key: o.Spec.SharingKey, Backend: backend, Ports: ports}
+				owner, sharing = ownerKey(s), allocator.Sharing{Key: o.Spec.SharingKey, Scope: s.Namespace, Backend: backend, Ports: ports}
 				named = statusAddrs(s)
 			}
 			h := owners[owner]
@@ -123,7 +123,7 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 		}
 		w, _ := readWishes(s) // a malformed annotation still leaves the status address worth keeping
 		ports, backend := sharingOf(s)
-		if err := alloc.Restore(k, extra, allocator.Sharing{Key: w.sharingKey, Backend: backend, Ports: ports}); err != nil {
+		if err := alloc.Restore(k, extra, allocator.Sharing{Key: w.sharingKey, Scope: s.Namespace, Backend: backend, Ports: ports}); err != nil {
 			problems = append(problems, restoreProblem{service: k,
 				err: fmt.Errorf("status.loadBalancer.ingress %v cannot be kept: %w", extra, err)})
 		}

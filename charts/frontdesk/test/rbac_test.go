@@ -130,6 +130,7 @@ func controllerNeeds(s settings) []access {
 	case "baremetal":
 		add(verbs("baremetal: namespace selectors", "", "namespaces", "", "", "", "list", "watch"))
 		add(verbs("baremetal: pools", frontdeskGroup, "ippools", "", "", "", "list", "watch"))
+		add(verbs("baremetal: Service CIDRs, which no pool may overlap", "networking.k8s.io", "servicecidrs", "", "", "", "list", "watch"))
 		add(verbs("baremetal: pool status", frontdeskGroup, "ippools", "status", "", "lan", "update"))
 		add(verbs("baremetal: claims", frontdeskGroup, "ipallocations", "", "", "", "list", "watch", "create"))
 		add(verbs("baremetal: claims", frontdeskGroup, "ipallocations", "", "", "198.51.100.7", "get", "update", "delete"))
