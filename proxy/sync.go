@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // sync programs the pending changes: a partial sync of the changed Services, or a full sync when
@@ -44,6 +46,7 @@ func (p *Proxy) sync(ctx context.Context) error {
 		for _, k := range snap.keys {
 			if svc, ok := snap.services[k]; ok {
 				opts.readyAt = snap.readyAt[k]
+				opts.notMine = p.notMine(k, snap.refusals[k])
 				want[k] = buildService(svc, snap.slices[k], opts, p.refused)
 			} else {
 				want[k] = nil
@@ -161,8 +164,30 @@ func (p *Proxy) markReady(synced bool) {
 }
 
 func (p *Proxy) refused(err error) {
+	if errors.Is(err, ErrOverLimit) {
+		p.metrics.overLimit.Inc()
+		p.log.V(1).Info("service over a limit", "reason", err.Error())
+		return
+	}
 	p.metrics.refused.Inc()
 	p.log.V(1).Info("endpoint not programmed", "reason", err.Error())
+}
+
+// notMine turns a Service's refusals into the set buildService leaves out. The log and metric
+// are for the node's operator; the Event the Service's owner reads comes from the controller
+// (controller/nodeproxy), which applies the same rule once for the cluster instead of once per
+// node.
+func (p *Proxy) notMine(key types.NamespacedName, refusals []served.Refusal) map[addrClaim]bool {
+	if len(refusals) == 0 {
+		return nil
+	}
+	out := make(map[addrClaim]bool, len(refusals))
+	for _, r := range refusals {
+		out[addrClaim{r.Addr, r.Kind}] = true
+		p.metrics.addrsRefused.Inc()
+		p.log.V(1).Info("address not programmed", "service", key, "reason", r.Message(key))
+	}
+	return out
 }
 
 // staleFlows lists the UDP conntrack entries a change of one Service leaves pointing at endpoints
