@@ -162,8 +162,8 @@ const (
 	// NotAllowed: an externalIP outside the allowed CIDRs (--allowed-external-ip-cidrs).
 	NotAllowed RefusalReason = iota + 1
 	// Taken: the address is held at a higher rank (Refusal.Owner): an externalIP equal to a
-	// ClusterIP or to another Service's LoadBalancer IP, or a LoadBalancer IP equal to another
-	// Service's ClusterIP.
+	// ClusterIP or to another Service's LoadBalancer IP, or a LoadBalancer IP equal to a
+	// ClusterIP. A ClusterIP is never an external address, even of its own Service.
 	Taken
 )
 
@@ -190,14 +190,14 @@ func (r Refusal) Message(svc types.NamespacedName) string {
 	case r.Owner.Service.Namespace == svc.Namespace:
 		owner = "of Service " + r.Owner.Service.Name
 	}
-	return fmt.Sprintf("%s: it is the %s %s, which an %s may not take", what, r.Owner.Kind, owner, r.Kind)
+	return fmt.Sprintf("%s: it is the %s %s", what, r.Owner.Kind, owner)
 }
 
 // CheckAddrs applies the ownership rule to svc's addresses against every Service in c (svc
 // itself included or not; c's entry for svc is not consulted):
 //   - a ClusterIP always belongs to its Service;
-//   - a LoadBalancer IP belongs to the Service(s) whose status carries it, unless it is another
-//     Service's ClusterIP (Services sharing one LoadBalancer IP all hold it);
+//   - a LoadBalancer IP belongs to the Service(s) whose status carries it, unless it is a
+//     ClusterIP, svc's own too (Services sharing one LoadBalancer IP all hold it);
 //   - an externalIP is programmed only inside allowed, and never when it is a ClusterIP (svc's
 //     own too) or another Service's LoadBalancer IP. Two externalIPs on one address are left to
 //     the node proxy's port-level tie-break, as kube-proxy leaves them.
@@ -216,8 +216,13 @@ func CheckAddrs(svc *corev1.Service, allowed []netip.Prefix, c *Claims) []Refusa
 				owner, found = cl, true
 			}
 		}
-		if slices.Contains(kinds, KindLoadBalancerIP) && found && owner.Kind == KindClusterIP {
-			out = append(out, Refusal{Addr: a, Kind: KindLoadBalancerIP, Reason: Taken, Owner: owner})
+		if slices.Contains(kinds, KindLoadBalancerIP) {
+			switch {
+			case slices.Contains(kinds, KindClusterIP):
+				out = append(out, Refusal{Addr: a, Kind: KindLoadBalancerIP, Reason: Taken, Owner: Claim{Service: key, Kind: KindClusterIP}})
+			case found && owner.Kind == KindClusterIP:
+				out = append(out, Refusal{Addr: a, Kind: KindLoadBalancerIP, Reason: Taken, Owner: owner})
+			}
 		}
 		if !slices.Contains(kinds, KindExternalIP) {
 			continue

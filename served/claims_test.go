@@ -41,11 +41,11 @@ func TestCheckAddrs(t *testing.T) {
 		got = append(got, r.Message(types.NamespacedName{Namespace: "a", Name: "evil"}))
 	}
 	want := []string{
-		"externalIP 10.96.0.10 is not programmed by the node proxies: it is the ClusterIP of a Service in another namespace, which an externalIP may not take",
-		"externalIP 10.96.0.30 is not programmed by the node proxies: it is the ClusterIP of Service web, which an externalIP may not take",
-		"externalIP 10.96.0.99 is not programmed by the node proxies: it is the ClusterIP of this Service, which an externalIP may not take",
+		"externalIP 10.96.0.10 is not programmed by the node proxies: it is the ClusterIP of a Service in another namespace",
+		"externalIP 10.96.0.30 is not programmed by the node proxies: it is the ClusterIP of Service web",
+		"externalIP 10.96.0.99 is not programmed by the node proxies: it is the ClusterIP of this Service",
 		"externalIP 192.0.2.1 is not programmed by the node proxies: it is outside the allowed external IP CIDRs (--allowed-external-ip-cidrs)",
-		"externalIP 203.0.113.1 is not programmed by the node proxies: it is the LoadBalancer IP of a Service in another namespace, which an externalIP may not take",
+		"externalIP 203.0.113.1 is not programmed by the node proxies: it is the LoadBalancer IP of a Service in another namespace",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("refusals (-want +got):\n%s", diff)
@@ -77,5 +77,24 @@ func TestSharedLoadBalancerIP(t *testing.T) {
 		if r := CheckAddrs(s, nil, c); len(r) != 0 {
 			t.Errorf("%s: %v", s.Name, r)
 		}
+	}
+}
+
+// TestClusterIPIsNeverExternal: a Service whose own ClusterIP appears as its LoadBalancer IP or
+// externalIP has neither programmed: a speaker would announce a ClusterIP.
+func TestClusterIPIsNeverExternal(t *testing.T) {
+	s := svcWith("a", "one", "10.96.0.1", objects.LoadBalancer, objects.WithIngressIPs("10.96.0.1"), ext("10.96.0.1"))
+	c := NewClaims()
+	c.Set(s)
+	var got []string
+	for _, r := range CheckAddrs(s, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, c) {
+		got = append(got, r.Message(types.NamespacedName{Namespace: "a", Name: "one"}))
+	}
+	want := []string{
+		"LoadBalancer IP 10.96.0.1 is not programmed by the node proxies: it is the ClusterIP of this Service",
+		"externalIP 10.96.0.1 is not programmed by the node proxies: it is the ClusterIP of this Service",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -51,7 +51,7 @@ func TestHijackerIsToldOnce(t *testing.T) {
 	dns := service("kube-system", "kube-dns", "10.96.0.10")
 	evil := service("a", "evil", "10.96.0.99", func(s *v1.Service) { s.Spec.ExternalIPs = []string{"10.96.0.10"} })
 	want := []string{"Warning AddressNotProgrammed externalIP 10.96.0.10 is not programmed by the node proxies: " +
-		"it is the ClusterIP of a Service in another namespace, which an externalIP may not take"}
+		"it is the ClusterIP of a Service in another namespace"}
 	for _, order := range [][]*v1.Service{{dns, evil}, {evil, dns}} {
 		t.Run(order[0].Name+" first", func(t *testing.T) {
 			rec := record.NewFakeRecorder(10)
