@@ -55,6 +55,15 @@ func TestControllerSetKeepsItsMeaning(t *testing.T) {
 	}
 }
 
+// TestNodeProxyEventsOffByDefault: "*" leaves node-proxy-events out; with kube-proxy its Events
+// would describe rules no node applies.
+func TestNodeProxyEventsOffByDefault(t *testing.T) {
+	NewCommand(make(chan struct{}))
+	if !app.ControllersDisabledByDefault.Has(NodeProxyEventsController) {
+		t.Errorf("%s is not disabled by default", NodeProxyEventsController)
+	}
+}
+
 func funcPointer(f any) uintptr { return reflect.ValueOf(f).Pointer() }
 
 func TestFlagDefaults(t *testing.T) {
