@@ -181,9 +181,11 @@ type Proxy struct {
 	vipsChanged chan struct{}
 	lastGood    time.Time
 	lastErr     error
-	// pendingCT are conntrack deletions that failed and are retried after the next sync.
-	pendingCT []FlowFilter
-	synced    bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
+	// pendingCT are conntrack deletions that failed, or did not fit a sync's batch, and are
+	// tried at the next sync (clearConntrack); conntrackTimeout bounds one sync's deletions.
+	pendingCT        []FlowFilter
+	conntrackTimeout time.Duration
+	synced           bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
 
 	// Test hooks: delivered runs in the informer handlers before each object is stored;
 	// onReady runs under syncMu at the instant Ready is closed, with the kernel as it is then.
@@ -200,7 +202,7 @@ func New(ctx context.Context, cfg Config) (*Proxy, error) {
 	if log.GetSink() == nil {
 		log = klog.FromContext(ctx)
 	}
-	p := &Proxy{cfg: cfg, log: log.WithName("proxy"), ready: make(chan struct{}),
+	p := &Proxy{cfg: cfg, log: log.WithName("proxy"), ready: make(chan struct{}), conntrackTimeout: 10 * time.Second,
 		vips: map[netip.Addr]bool{}, vipsChanged: make(chan struct{}, 1), metrics: newMetrics()}
 	p.runner = p.newRunner()
 	p.store = newStore(p.runner.Run, p.runner.Expedite)

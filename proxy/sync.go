@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"net/netip"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -26,6 +27,8 @@ func (p *Proxy) sync(ctx context.Context) error {
 	if !snap.all && len(snap.keys) == 0 {
 		// An excluded node with no endpoint changes no rule, only the gauges.
 		p.metrics.observeExcluded(snap.excluded, p.tables)
+		// Conntrack deletions left over by an earlier sync's batch bound.
+		p.clearConntrack(ctx, nil)
 		// Nothing pending: the kernel holds the store as it is, and if the store now holds the
 		// whole first list, that is a sync from fully delivered caches written (an earlier sync
 		// may have started just before the caches were marked synced).
@@ -130,16 +133,67 @@ func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter, synced bool) 
 	if changed {
 		pokeChan(p.vipsChanged)
 	}
-	if len(flows) > 0 {
-		if err := p.cfg.Conntrack.Delete(ctx, flows); err != nil {
-			p.metrics.conntrackErrors.Inc()
-			p.log.Error(err, "clearing stale conntrack entries; retrying after the next sync", "filters", len(flows))
-			p.mu.Lock()
-			p.pendingCT = append(p.pendingCT, flows...)
-			p.mu.Unlock()
-		}
-	}
+	p.clearConntrack(ctx, flows)
 	p.markReady(synced)
+}
+
+// Bounds of one sync's conntrack clean-up, which runs under syncMu: a UDP Service with many
+// endpoints scaled to zero, or a conntrack that hangs, must not hold rule updates for minutes
+// (issue 17, Also).
+const (
+	conntrackBatch   = 256  // filters tried per sync; the rest go to a following one
+	conntrackPending = 4096 // filters kept for later at most; beyond, the oldest are dropped
+)
+
+// clearConntrack deletes the conntrack entries of flows and of the earlier syncs' leftovers:
+// each filter once, at most conntrackBatch of them, within p.conntrackTimeout. Failed filters
+// are kept for the next sync; untried ones too, and a sync is asked for to try them.
+func (p *Proxy) clearConntrack(ctx context.Context, flows []FlowFilter) {
+	p.mu.Lock()
+	all := dedupFlows(append(p.pendingCT, flows...))
+	p.pendingCT = nil
+	p.mu.Unlock()
+	if len(all) == 0 {
+		return
+	}
+	batch, rest := all[:min(len(all), conntrackBatch)], all[min(len(all), conntrackBatch):]
+	cctx, cancel := context.WithTimeout(ctx, p.conntrackTimeout)
+	err := p.cfg.Conntrack.Delete(cctx, batch)
+	cancel()
+	var retry []FlowFilter
+	if err != nil {
+		p.metrics.conntrackErrors.Inc()
+		failed := batch
+		var fe *FlowErrors
+		if errors.As(err, &fe) {
+			failed = fe.Failed
+		}
+		p.log.Error(err, "clearing stale conntrack entries; retrying after the next sync", "filters", len(batch), "failed", len(failed))
+		retry = failed
+	}
+	retry = append(retry, rest...)
+	if n := len(retry) - conntrackPending; n > 0 {
+		p.log.Error(nil, "too many conntrack deletions pending; dropping the oldest", "dropped", n)
+		retry = retry[n:]
+	}
+	p.mu.Lock()
+	p.pendingCT = dedupFlows(append(retry, p.pendingCT...))
+	p.mu.Unlock()
+	if len(rest) > 0 {
+		p.runner.Run()
+	}
+}
+
+// dedupFlows keeps the first of equal filters, in order.
+func dedupFlows(flows []FlowFilter) []FlowFilter {
+	seen := make(map[FlowFilter]bool, len(flows))
+	return slices.DeleteFunc(flows, func(f FlowFilter) bool {
+		if seen[f] {
+			return true
+		}
+		seen[f] = true
+		return false
+	})
 }
 
 // markReady closes Ready after a sync that started from a store holding the informers' whole
