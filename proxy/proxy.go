@@ -185,7 +185,10 @@ type Proxy struct {
 	// tried at the next sync (clearConntrack); conntrackTimeout bounds one sync's deletions.
 	pendingCT        []FlowFilter
 	conntrackTimeout time.Duration
-	synced           bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
+	// orphansChecked: the start-up comparison of the kernel's conntrack table with the
+	// endpoints (orphanFlows) was done; only syncs touch it, under syncMu.
+	orphansChecked bool
+	synced         bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
 
 	// Test hooks: delivered runs in the informer handlers before each object is stored;
 	// onReady runs under syncMu at the instant Ready is closed, with the kernel as it is then.

@@ -95,6 +95,10 @@ func (p *Proxy) sync(ctx context.Context) error {
 			flows = append(flows, staleFlows(old[k], t.applied[k], first)...)
 			flows = append(flows, deadFlows(old[k], t.applied[k])...)
 		}
+		if snap.synced && !p.orphansChecked {
+			// Once per process, when the table holds every Service of the first list.
+			flows = append(flows, p.orphanFlows(ctx, t)...)
+		}
 	}
 	p.metrics.syncDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 	if err := errors.Join(errs...); err != nil {
@@ -104,6 +108,9 @@ func (p *Proxy) sync(ctx context.Context) error {
 		p.lastErr = err
 		p.mu.Unlock()
 		return err
+	}
+	if snap.synced {
+		p.orphansChecked = true
 	}
 	p.health.update(snap, p.tables)
 	p.metrics.observeExcluded(snap.excluded, p.tables)
