@@ -218,14 +218,17 @@ func (t *table) partialSync(ctx context.Context, want map[types.NamespacedName]*
 	tx := t.nft.NewTransaction()
 	p.emit(tx, t.fam.addrType)
 	st := syncStats{operations: tx.NumOperations()}
-	if st.operations == 0 {
-		return st, nil
+	if st.operations > 0 {
+		st.transactions = 1
+		if err := t.nft.Run(ctx, tx); err != nil {
+			t.needFull = true
+			return st, fmt.Errorf("%s table: partial sync of %d Services: %w", t.fam.nft, len(want), err)
+		}
 	}
-	st.transactions = 1
-	if err := t.nft.Run(ctx, tx); err != nil {
-		t.needFull = true
-		return st, fmt.Errorf("%s table: partial sync of %d Services: %w", t.fam.nft, len(want), err)
-	}
+	// Recorded even when the kernel needed nothing: the claims above already count these
+	// states (a Service whose elements another already installed changes no rule), and a
+	// later change must take back exactly what they claimed, or a deleted Service's claim
+	// would keep its element in the kernel (found by FuzzNoServiceAnswersForAnotherServicesAddress).
 	for key, s := range want {
 		t.account(t.applied[key], s)
 		if s == nil {

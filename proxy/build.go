@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -61,8 +62,24 @@ func buildService(svc *v1.Service, epSlices []*discovery.EndpointSlice, opts mod
 	local := map[netip.Addr]bool{}
 	vips := map[netip.Addr]bool{}
 	dead := map[netip.Addr]bool{}
-	for _, sp := range servicePorts(svc, opts.fam) {
-		eps, out, failOpen := excludeDead(endpointsFor(epSlices, opts.fam, sp, refused), opts)
+	if len(svc.Spec.Ports) > opts.limits.Ports {
+		// Not programmed at all: a tenant's port list is a spec the API took, not load that grew,
+		// and half a Service is harder to diagnose than none (served.Limits).
+		if refused != nil {
+			refused(fmt.Errorf("service %s/%s: %w: %s", svc.Namespace, svc.Name, ErrOverLimit, opts.limits.PortsMessage(len(svc.Spec.Ports))))
+		}
+		return st
+	}
+	for _, sp := range servicePorts(svc, opts.fam, opts.notMine) {
+		eps := endpointsFor(epSlices, opts.fam, sp, refused)
+		if len(eps) > opts.limits.EndpointsPerPort {
+			if refused != nil {
+				refused(fmt.Errorf("service %s: %w: %s", sp.name, ErrOverLimit,
+					opts.limits.EndpointsMessage(fmt.Sprintf("%s/%d", sp.name.protocol, sp.port), len(eps))))
+			}
+			eps = capEndpoints(eps, opts.limits.EndpointsPerPort)
+		}
+		eps, out, failOpen := excludeDead(eps, opts)
 		for _, e := range out {
 			dead[e.addr] = true
 		}
@@ -82,6 +99,33 @@ func buildService(svc *v1.Service, epSlices []*discovery.EndpointSlice, opts mod
 		st.dead = sortedAddrs(dead)
 	}
 	return st
+}
+
+// ErrOverLimit says a Service or one of its ports is over a cap of Config.Limits.
+var ErrOverLimit = errors.New("over the node proxy's per-Service limits")
+
+// capEndpoints keeps max of eps: ready ones first, then serving ones, each by address, so that
+// every node keeps the same ones; the result is in endpointsFor's order.
+func capEndpoints(eps []endpoint, max int) []endpoint {
+	rank := func(e endpoint) int {
+		switch {
+		case e.ready:
+			return 0
+		case e.serving:
+			return 1
+		}
+		return 2
+	}
+	kept := slices.Clone(eps)
+	slices.SortStableFunc(kept, func(a, b endpoint) int { return rank(a) - rank(b) })
+	kept = kept[:max]
+	slices.SortFunc(kept, func(a, b endpoint) int {
+		if c := a.addr.Compare(b.addr); c != 0 {
+			return c
+		}
+		return int(a.port) - int(b.port)
+	})
+	return kept
 }
 
 func sortedAddrs(m map[netip.Addr]bool) []netip.Addr {

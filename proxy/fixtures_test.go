@@ -183,6 +183,8 @@ func newTestProxy(t *testing.T, tweak ...func(*Config)) *testProxy {
 		},
 		Conntrack: tp.ct,
 		Listen:    nil,
+		// The plan's externalIP range; kube-dns-like hijack tests put externalIPs elsewhere too.
+		AllowedExternalIPCIDRs: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 	}
 	for _, tw := range tweak {
 		tw(&cfg)

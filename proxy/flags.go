@@ -9,6 +9,8 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // Default ports: kube-proxy's, so that frontdesk's proxy stands in for it as is (a cloud load
@@ -42,6 +44,16 @@ func AddFlags(fs *flag.FlagSet, prefix, note string, c *Config) {
 		}
 		return nil
 	})
+	fs.Func(prefix+"allowed-external-ip-cidrs", note+"comma-separated CIDRs that a Service's spec.externalIPs may point into "+
+		"(default: none, so no externalIP is programmed, as with kube-proxy behind the DenyServiceExternalIPs admission plugin); "+
+		"even inside them, an externalIP that is a ClusterIP or another Service's LoadBalancer IP is never programmed. "+
+		"Give frontdesk-controller the same value, for the Events it writes",
+		prefixList(&c.AllowedExternalIPCIDRs))
+	c.Limits = served.DefaultLimits
+	fs.IntVar(&c.Limits.Ports, prefix+"max-ports-per-service", c.Limits.Ports,
+		note+"a Service with more ports is not programmed (give frontdesk-controller the same value, for its Events)")
+	fs.IntVar(&c.Limits.EndpointsPerPort, prefix+"max-endpoints-per-service-port", c.Limits.EndpointsPerPort,
+		note+"a Service port with more endpoints (per IP family) gets only this many, ready ones first (give frontdesk-controller the same value)")
 	fs.StringVar(&c.TableName, prefix+"table-name", c.TableName, note+"name of frontdesk's nftables table in the ip and ip6 families")
 	fs.DurationVar(&c.MinSyncPeriod, prefix+"min-sync-period", c.MinSyncPeriod, note+"least time between two syncs of the rules; changes meanwhile are coalesced")
 	fs.DurationVar(&c.SyncPeriod, prefix+"sync-period", c.SyncPeriod, note+"full resync period")
@@ -57,6 +69,9 @@ func CheckFlags(prefix string, c Config) error {
 	}
 	if c.TableName == "" {
 		return errors.New("--" + prefix + "table-name must not be empty")
+	}
+	if c.Limits.Ports <= 0 || c.Limits.EndpointsPerPort <= 0 {
+		return fmt.Errorf("--%[1]smax-ports-per-service and --%[1]smax-endpoints-per-service-port must be positive", prefix)
 	}
 	return nil
 }

@@ -21,6 +21,8 @@ type metrics struct {
 	elements        *prometheus.GaugeVec
 	chains          *prometheus.GaugeVec
 	refused         prometheus.Counter
+	overLimit       prometheus.Counter
+	addrsRefused    prometheus.Counter
 	conntrackErrors prometheus.Counter
 	// Dead-node exclusion (SetExcludedNodes).
 	excludedEndpoints *prometheus.GaugeVec
@@ -64,6 +66,14 @@ func newMetrics() *metrics {
 			Name: "frontdesk_proxy_endpoints_refused_total",
 			Help: "Endpoint addresses skipped because they are loopback or link-local.",
 		}),
+		overLimit: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "frontdesk_proxy_service_limits_exceeded_total",
+			Help: "Services built over --max-ports-per-service (not programmed) or Service ports over --max-endpoints-per-service-port (capped), counted at each build.",
+		}),
+		addrsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "frontdesk_proxy_addresses_refused_total",
+			Help: "externalIPs and LoadBalancer IPs left out at a Service's build: outside --allowed-external-ip-cidrs, or another Service's address.",
+		}),
 		conntrackErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "frontdesk_proxy_conntrack_errors_total",
 			Help: "Failed clean-ups of stale UDP conntrack entries (retried after the next sync).",
@@ -94,7 +104,7 @@ func newMetrics() *metrics {
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
 	})
 	m.applied = map[string]time.Time{}
-	m.reg.MustRegister(m.syncDuration, m.syncErrors, m.transactions, m.rules, m.chains, m.elements, m.refused,
+	m.reg.MustRegister(m.syncDuration, m.syncErrors, m.transactions, m.rules, m.chains, m.elements, m.refused, m.overLimit, m.addrsRefused,
 		m.conntrackErrors, m.excludedEndpoints, m.failOpen, m.excludedNodes, m.exclusionLatency, buildInfo)
 	return m
 }

@@ -26,6 +26,16 @@ type modelOptions struct {
 	// readyAt when each endpoint of the Service being built was last seen to become ready.
 	excluded map[string]ExcludedNode
 	readyAt  map[netip.Addr]time.Time
+	// notMine are the addresses of the Service being built that it may not have (refused by
+	// served.CheckAddrs against every other Service); limits caps its ports and endpoints.
+	notMine map[addrClaim]bool
+	limits  served.Limits
+}
+
+// addrClaim is one address a Service names, with how it names it.
+type addrClaim struct {
+	addr netip.Addr
+	kind served.AddrKind
 }
 
 // portName identifies one port of one Service; it names that port's chains.
@@ -96,7 +106,7 @@ func (f family) has(a netip.Addr) bool {
 
 // servicePorts turns a Service into its ports for one family. Services the proxy does not serve
 // (headless, ExternalName, none of this family's addresses) give nothing.
-func servicePorts(svc *v1.Service, fam family) []servicePort {
+func servicePorts(svc *v1.Service, fam family, notMine map[addrClaim]bool) []servicePort {
 	if svc.Spec.Type == v1.ServiceTypeExternalName || svc.Spec.ClusterIP == v1.ClusterIPNone {
 		return nil
 	}
@@ -116,7 +126,7 @@ func servicePorts(svc *v1.Service, fam family) []servicePort {
 	}
 	var ext, lb []netip.Addr
 	for _, s := range svc.Spec.ExternalIPs {
-		if a, err := netip.ParseAddr(s); err == nil && fam.has(a) {
+		if a, err := netip.ParseAddr(s); err == nil && fam.has(a) && !notMine[addrClaim{a.Unmap(), served.KindExternalIP}] {
 			ext = append(ext, a)
 		}
 	}
@@ -127,7 +137,7 @@ func servicePorts(svc *v1.Service, fam family) []servicePort {
 			if ing.IPMode != nil && *ing.IPMode == v1.LoadBalancerIPModeProxy {
 				continue
 			}
-			if a, err := netip.ParseAddr(ing.IP); err == nil && fam.has(a) {
+			if a, err := netip.ParseAddr(ing.IP); err == nil && fam.has(a) && !notMine[addrClaim{a.Unmap(), served.KindLoadBalancerIP}] {
 				lb = append(lb, a)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"github.com/frontdesk-lb/frontdesk/internal/runner"
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // Config is what a proxy needs; Run and New fill in the defaults documented on each field.
@@ -51,6 +52,13 @@ type Config struct {
 	SyncPeriod time.Duration
 	// ColdStartChunk bounds the Services per transaction of a full sync (default 1000).
 	ColdStartChunk int
+	// AllowedExternalIPCIDRs are where spec.externalIPs may point. Empty: no externalIP is
+	// programmed, as kube-proxy users get with the DenyServiceExternalIPs admission plugin. Inside
+	// them still, an externalIP that is a ClusterIP or another Service's LoadBalancer IP is not
+	// programmed (served.CheckAddrs): a tenant must not take cluster DNS or another tenant's VIP.
+	AllowedExternalIPCIDRs []netip.Prefix
+	// Limits caps ports per Service and endpoints per Service port (zero fields: served.DefaultLimits).
+	Limits served.Limits
 	// MasqueradeMark is the packet-mark bit that asks for masquerading (default 0x4000, the bit
 	// kube-proxy uses, so that both agree when they run side by side).
 	MasqueradeMark uint32
@@ -95,6 +103,18 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SyncPeriod == 0 {
 		c.SyncPeriod = time.Hour
+	}
+	if c.Limits.Ports < 0 || c.Limits.EndpointsPerPort < 0 {
+		return fmt.Errorf("%w: Limits must not be negative", ErrConfig)
+	}
+	if c.Limits.Ports == 0 {
+		c.Limits.Ports = served.DefaultLimits.Ports
+	}
+	if c.Limits.EndpointsPerPort == 0 {
+		c.Limits.EndpointsPerPort = served.DefaultLimits.EndpointsPerPort
+	}
+	for i, pf := range c.AllowedExternalIPCIDRs {
+		c.AllowedExternalIPCIDRs[i] = netip.PrefixFrom(pf.Addr().Unmap(), pf.Bits()).Masked()
 	}
 	if c.ColdStartChunk == 0 {
 		c.ColdStartChunk = 1000
@@ -161,9 +181,14 @@ type Proxy struct {
 	vipsChanged chan struct{}
 	lastGood    time.Time
 	lastErr     error
-	// pendingCT are conntrack deletions that failed and are retried after the next sync.
-	pendingCT []FlowFilter
-	synced    bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
+	// pendingCT are conntrack deletions that failed, or did not fit a sync's batch, and are
+	// tried at the next sync (clearConntrack); conntrackTimeout bounds one sync's deletions.
+	pendingCT        []FlowFilter
+	conntrackTimeout time.Duration
+	// orphansChecked: the start-up comparison of the kernel's conntrack table with the
+	// endpoints (orphanFlows) was done; only syncs touch it, under syncMu.
+	orphansChecked bool
+	synced         bool // one sync succeeded: UDP cleanup on an empty-to-some transition is meaningful
 
 	// Test hooks: delivered runs in the informer handlers before each object is stored;
 	// onReady runs under syncMu at the instant Ready is closed, with the kernel as it is then.
@@ -180,10 +205,11 @@ func New(ctx context.Context, cfg Config) (*Proxy, error) {
 	if log.GetSink() == nil {
 		log = klog.FromContext(ctx)
 	}
-	p := &Proxy{cfg: cfg, log: log.WithName("proxy"), ready: make(chan struct{}),
+	p := &Proxy{cfg: cfg, log: log.WithName("proxy"), ready: make(chan struct{}), conntrackTimeout: 10 * time.Second,
 		vips: map[netip.Addr]bool{}, vipsChanged: make(chan struct{}, 1), metrics: newMetrics()}
 	p.runner = p.newRunner()
 	p.store = newStore(p.runner.Run, p.runner.Expedite)
+	p.store.allowedExternal = cfg.AllowedExternalIPCIDRs
 	p.health = newHealth(p)
 	var local []netip.Addr
 	if len(cfg.NodePortAddresses) > 0 {
@@ -197,7 +223,7 @@ func New(ctx context.Context, cfg Config) (*Proxy, error) {
 		if f == v1.IPv6Protocol {
 			fam = familyIPv6
 		}
-		opts := modelOptions{fam: fam, nodeName: cfg.NodeName, masqueradeMark: cfg.MasqueradeMark}
+		opts := modelOptions{fam: fam, nodeName: cfg.NodeName, masqueradeMark: cfg.MasqueradeMark, limits: cfg.Limits}
 		for _, pf := range cfg.ClusterCIDRs {
 			if fam.has(pf.Addr()) {
 				opts.podCIDRs = append(opts.podCIDRs, pf.Masked())

@@ -10,6 +10,8 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // store holds the objects the rules are computed from and which Services changed since the last
@@ -29,6 +31,11 @@ type store struct {
 	all      bool
 	// synced is set once the informers have listed everything (at once without informers).
 	synced bool
+	// claims indexes every Service's addresses, so that a Service's externalIPs and
+	// LoadBalancer IPs are checked against all the others' (served.CheckAddrs); allowedExternal
+	// is Config.AllowedExternalIPCIDRs.
+	claims          *served.Claims
+	allowedExternal []netip.Prefix
 	// poke asks for a sync (the runner coalesces the requests); expedite asks for one that does
 	// not wait out the minimum interval, when a change gives a Service an external address.
 	poke, expedite func()
@@ -40,6 +47,7 @@ func newStore(poke, expedite func()) *store {
 		slices:   map[types.NamespacedName]map[string]*discovery.EndpointSlice{},
 		dirty:    map[types.NamespacedName]bool{},
 		readyAt:  map[types.NamespacedName]map[netip.Addr]time.Time{},
+		claims:   served.NewClaims(),
 		poke:     poke, expedite: expedite,
 	}
 }
@@ -61,6 +69,11 @@ func (s *store) setService(svc *v1.Service) {
 	}
 	s.services[key] = svc
 	s.dirty[key] = true
+	// A Service that gains or loses a ClusterIP or LoadBalancer IP changes what the Services
+	// naming that address as an externalIP may have: they are rebuilt in the same sync.
+	for _, k := range s.claims.Set(svc) {
+		s.dirty[k] = true
+	}
 	s.poke()
 	if gainsAddress(old, svc) {
 		s.expedite()
@@ -114,6 +127,9 @@ func (s *store) deleteService(key types.NamespacedName) {
 	defer s.mu.Unlock()
 	delete(s.services, key)
 	s.dirty[key] = true
+	for _, k := range s.claims.Delete(key) {
+		s.dirty[k] = true
+	}
 	s.poke()
 }
 
@@ -187,6 +203,9 @@ type snapshot struct {
 	zone     string
 	excluded map[string]ExcludedNode
 	readyAt  map[types.NamespacedName]map[netip.Addr]time.Time
+	// refusals are the changed Services' addresses they may not have (served.CheckAddrs), taken
+	// under the store's lock, so that they agree with the Services of the snapshot.
+	refusals map[types.NamespacedName][]served.Refusal
 	// synced: the store held every object of the informers' first list when this was taken, so
 	// a sync from it (after a full one) leaves the kernel with everything the cluster had.
 	synced bool
@@ -198,7 +217,7 @@ func (s *store) take(full bool) snapshot {
 	defer s.mu.Unlock()
 	snap := snapshot{all: s.all || full, synced: s.synced, services: map[types.NamespacedName]*v1.Service{},
 		slices: map[types.NamespacedName][]*discovery.EndpointSlice{}, excluded: s.excluded,
-		readyAt: map[types.NamespacedName]map[netip.Addr]time.Time{}}
+		readyAt: map[types.NamespacedName]map[netip.Addr]time.Time{}, refusals: map[types.NamespacedName][]served.Refusal{}}
 	if s.node != nil {
 		snap.zone = s.node.Labels[v1.LabelTopologyZone]
 	}
@@ -213,6 +232,9 @@ func (s *store) take(full bool) snapshot {
 		snap.keys = append(snap.keys, k)
 		if svc, ok := s.services[k]; ok {
 			snap.services[k] = svc
+			if r := served.CheckAddrs(svc, s.allowedExternal, s.claims); len(r) > 0 {
+				snap.refusals[k] = r
+			}
 			if r := s.readyAt[k]; r != nil {
 				snap.readyAt[k] = r
 			}

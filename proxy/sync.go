@@ -5,9 +5,12 @@ import (
 	"errors"
 	"maps"
 	"net/netip"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/frontdesk-lb/frontdesk/served"
 )
 
 // sync programs the pending changes: a partial sync of the changed Services, or a full sync when
@@ -24,6 +27,8 @@ func (p *Proxy) sync(ctx context.Context) error {
 	if !snap.all && len(snap.keys) == 0 {
 		// An excluded node with no endpoint changes no rule, only the gauges.
 		p.metrics.observeExcluded(snap.excluded, p.tables)
+		// Conntrack deletions left over by an earlier sync's batch bound.
+		p.clearConntrack(ctx, nil)
 		// Nothing pending: the kernel holds the store as it is, and if the store now holds the
 		// whole first list, that is a sync from fully delivered caches written (an earlier sync
 		// may have started just before the caches were marked synced).
@@ -44,6 +49,7 @@ func (p *Proxy) sync(ctx context.Context) error {
 		for _, k := range snap.keys {
 			if svc, ok := snap.services[k]; ok {
 				opts.readyAt = snap.readyAt[k]
+				opts.notMine = p.notMine(k, snap.refusals[k])
 				want[k] = buildService(svc, snap.slices[k], opts, p.refused)
 			} else {
 				want[k] = nil
@@ -89,6 +95,10 @@ func (p *Proxy) sync(ctx context.Context) error {
 			flows = append(flows, staleFlows(old[k], t.applied[k], first)...)
 			flows = append(flows, deadFlows(old[k], t.applied[k])...)
 		}
+		if snap.synced && !p.orphansChecked {
+			// Once per process, when the table holds every Service of the first list.
+			flows = append(flows, p.orphanFlows(ctx, t)...)
+		}
 	}
 	p.metrics.syncDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 	if err := errors.Join(errs...); err != nil {
@@ -98,6 +108,9 @@ func (p *Proxy) sync(ctx context.Context) error {
 		p.lastErr = err
 		p.mu.Unlock()
 		return err
+	}
+	if snap.synced {
+		p.orphansChecked = true
 	}
 	p.health.update(snap, p.tables)
 	p.metrics.observeExcluded(snap.excluded, p.tables)
@@ -127,16 +140,67 @@ func (p *Proxy) afterSync(ctx context.Context, flows []FlowFilter, synced bool) 
 	if changed {
 		pokeChan(p.vipsChanged)
 	}
-	if len(flows) > 0 {
-		if err := p.cfg.Conntrack.Delete(ctx, flows); err != nil {
-			p.metrics.conntrackErrors.Inc()
-			p.log.Error(err, "clearing stale conntrack entries; retrying after the next sync", "filters", len(flows))
-			p.mu.Lock()
-			p.pendingCT = append(p.pendingCT, flows...)
-			p.mu.Unlock()
-		}
-	}
+	p.clearConntrack(ctx, flows)
 	p.markReady(synced)
+}
+
+// Bounds of one sync's conntrack clean-up, which runs under syncMu: a UDP Service with many
+// endpoints scaled to zero, or a conntrack that hangs, must not hold rule updates for minutes
+// (issue 17, Also).
+const (
+	conntrackBatch   = 256  // filters tried per sync; the rest go to a following one
+	conntrackPending = 4096 // filters kept for later at most; beyond, the oldest are dropped
+)
+
+// clearConntrack deletes the conntrack entries of flows and of the earlier syncs' leftovers:
+// each filter once, at most conntrackBatch of them, within p.conntrackTimeout. Failed filters
+// are kept for the next sync; untried ones too, and a sync is asked for to try them.
+func (p *Proxy) clearConntrack(ctx context.Context, flows []FlowFilter) {
+	p.mu.Lock()
+	all := dedupFlows(append(p.pendingCT, flows...))
+	p.pendingCT = nil
+	p.mu.Unlock()
+	if len(all) == 0 {
+		return
+	}
+	batch, rest := all[:min(len(all), conntrackBatch)], all[min(len(all), conntrackBatch):]
+	cctx, cancel := context.WithTimeout(ctx, p.conntrackTimeout)
+	err := p.cfg.Conntrack.Delete(cctx, batch)
+	cancel()
+	var retry []FlowFilter
+	if err != nil {
+		p.metrics.conntrackErrors.Inc()
+		failed := batch
+		var fe *FlowErrors
+		if errors.As(err, &fe) {
+			failed = fe.Failed
+		}
+		p.log.Error(err, "clearing stale conntrack entries; retrying after the next sync", "filters", len(batch), "failed", len(failed))
+		retry = failed
+	}
+	retry = append(retry, rest...)
+	if n := len(retry) - conntrackPending; n > 0 {
+		p.log.Error(nil, "too many conntrack deletions pending; dropping the oldest", "dropped", n)
+		retry = retry[n:]
+	}
+	p.mu.Lock()
+	p.pendingCT = dedupFlows(append(retry, p.pendingCT...))
+	p.mu.Unlock()
+	if len(rest) > 0 {
+		p.runner.Run()
+	}
+}
+
+// dedupFlows keeps the first of equal filters, in order.
+func dedupFlows(flows []FlowFilter) []FlowFilter {
+	seen := make(map[FlowFilter]bool, len(flows))
+	return slices.DeleteFunc(flows, func(f FlowFilter) bool {
+		if seen[f] {
+			return true
+		}
+		seen[f] = true
+		return false
+	})
 }
 
 // markReady closes Ready after a sync that started from a store holding the informers' whole
@@ -161,8 +225,30 @@ func (p *Proxy) markReady(synced bool) {
 }
 
 func (p *Proxy) refused(err error) {
+	if errors.Is(err, ErrOverLimit) {
+		p.metrics.overLimit.Inc()
+		p.log.V(1).Info("service over a limit", "reason", err.Error())
+		return
+	}
 	p.metrics.refused.Inc()
 	p.log.V(1).Info("endpoint not programmed", "reason", err.Error())
+}
+
+// notMine turns a Service's refusals into the set buildService leaves out. The log and metric
+// are for the node's operator; the Event the Service's owner reads comes from the controller
+// (controller/nodeproxy), which applies the same rule once for the cluster instead of once per
+// node.
+func (p *Proxy) notMine(key types.NamespacedName, refusals []served.Refusal) map[addrClaim]bool {
+	if len(refusals) == 0 {
+		return nil
+	}
+	out := make(map[addrClaim]bool, len(refusals))
+	for _, r := range refusals {
+		out[addrClaim{r.Addr, r.Kind}] = true
+		p.metrics.addrsRefused.Inc()
+		p.log.V(1).Info("address not programmed", "service", key, "reason", r.Message(key))
+	}
+	return out
 }
 
 // staleFlows lists the UDP conntrack entries a change of one Service leaves pointing at endpoints

@@ -10,12 +10,13 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/frontdesk-lb/frontdesk/proxy"
+	"github.com/frontdesk-lb/frontdesk/served"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent"
 )
 
 // proxyConfig is the node proxy's configuration without --proxy-* flags.
 var proxyConfig = proxy.Config{TableName: "frontdesk", MinSyncPeriod: time.Second, SyncPeriod: time.Hour,
-	ColdStartChunk: 1000, HealthzBindAddress: "0.0.0.0:10256"}
+	ColdStartChunk: 1000, HealthzBindAddress: "0.0.0.0:10256", Limits: served.DefaultLimits}
 
 // proxyDefaults are the node-proxy options without --proxy flags.
 var proxyDefaults = agent.ProxyOptions{Config: proxyConfig, ExcludeDeadNodes: true}
@@ -56,13 +57,16 @@ func TestParseFlags(t *testing.T) {
 			name: "node proxy",
 			args: []string{"--liveness-key-file=/k", "--proxy=nftables", "--proxy-cluster-cidr=10.244.0.0/16, fd00:10:244::/48",
 				"--proxy-nodeport-addresses=198.18.0.0/24", "--proxy-min-sync-period=100ms", "--proxy-healthz-bind-address=",
-				"--proxy-exclude-dead-nodes=false"},
+				"--proxy-exclude-dead-nodes=false", "--proxy-allowed-external-ip-cidrs=198.51.100.0/24", "--proxy-max-ports-per-service=10",
+				"--proxy-max-endpoints-per-service-port=20"},
 			want: agent.Options{NodeName: "node-env", LivenessPort: 7473, LivenessKeyFile: "/k", BootIDFile: "/proc/sys/kernel/random/boot_id",
 				Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond, RestartGrace: 30 * time.Second,
 				Proxy: agent.ProxyOptions{Mode: "nftables", Config: proxy.Config{TableName: "frontdesk",
 					MinSyncPeriod: 100 * time.Millisecond, SyncPeriod: time.Hour, ColdStartChunk: 1000,
-					ClusterCIDRs:      []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:10:244::/48")},
-					NodePortAddresses: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")}}}},
+					ClusterCIDRs:           []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:10:244::/48")},
+					NodePortAddresses:      []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24")},
+					AllowedExternalIPCIDRs: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
+					Limits:                 served.Limits{Ports: 10, EndpointsPerPort: 20}}}},
 		},
 		{
 			name: "boot ID from a file of the lab's",
@@ -80,6 +84,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "negative restart grace", args: []string{"--liveness-key-file=/k", "--restart-grace=-1s"}, wantErr: true},
 		{name: "unknown proxy mode", args: []string{"--liveness-key-file=/k", "--proxy=iptables"}, wantErr: true},
 		{name: "bad cluster CIDR", args: []string{"--liveness-key-file=/k", "--proxy-cluster-cidr=10.244.0.0"}, wantErr: true},
+		{name: "zero port cap with the proxy", args: []string{"--liveness-key-file=/k", "--proxy=nftables", "--proxy-max-ports-per-service=0"}, wantErr: true},
 		{name: "zero sync period with the proxy", args: []string{"--liveness-key-file=/k", "--proxy=nftables", "--proxy-min-sync-period=0s"}, wantErr: true},
 		{name: "key file required", args: nil, wantErr: true},
 		{name: "port zero", args: []string{"--liveness-key-file=/k", "--liveness-port=0"}, wantErr: true},

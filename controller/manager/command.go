@@ -68,11 +68,15 @@ func NewCommand(stopCh <-chan struct{}) *cobra.Command {
 
 	sf := &serviceFlags{}
 	nf := &nodePortFlags{}
+	pf := &nodeProxyFlags{}
 	var extra cliflag.NamedFlagSets
 	sf.addFlags(extra.FlagSet("frontdesk service controller"))
 	nf.addFlags(extra.FlagSet("frontdesk nodeport usage"))
+	pf.addFlags(extra.FlagSet("frontdesk node proxy events"))
+	// cloud-provider's one list of controllers that "*" leaves out; inserting is idempotent.
+	app.ControllersDisabledByDefault.Insert(NodeProxyEventsController)
 
-	cmd := app.NewCloudControllerManagerCommand(opts, initCloud, controllerInitializers(sf, nf),
+	cmd := app.NewCloudControllerManagerCommand(opts, initCloud, controllerInitializers(sf, nf, pf),
 		names.CCMControllerAliases(), extra, stopCh)
 	cmd.Use = Name
 	cmd.Long = Name + ` runs the cloud-controller-manager loops with frontdesk's own
@@ -92,14 +96,18 @@ loadBalancerClass is one of --load-balancer-class (or unset, with
 		if err := sf.config().Validate(); err != nil {
 			return err
 		}
+		if _, err := pf.prefixes(); err != nil {
+			return err
+		}
 		return runE(cmd, args)
 	}
 	return cmd
 }
 
 // controllerInitializers is cloud-provider's default controller set with the
-// "service" controller replaced by ours, plus the NodePort usage watcher.
-func controllerInitializers(sf *serviceFlags, nf *nodePortFlags) map[string]app.ControllerInitFuncConstructor {
+// "service" controller replaced by ours, plus the NodePort usage watcher and the node proxy's
+// Events (off by default).
+func controllerInitializers(sf *serviceFlags, nf *nodePortFlags, pf *nodeProxyFlags) map[string]app.ControllerInitFuncConstructor {
 	constructors := maps.Clone(app.DefaultInitFuncConstructors)
 	constructors[names.ServiceLBController] = app.ControllerInitFuncConstructor{
 		InitContext: app.ControllerInitContext{ClientName: serviceClientName},
@@ -108,6 +116,10 @@ func controllerInitializers(sf *serviceFlags, nf *nodePortFlags) map[string]app.
 	constructors[NodePortUsageController] = app.ControllerInitFuncConstructor{
 		InitContext: app.ControllerInitContext{ClientName: "frontdesk-nodeport-usage"},
 		Constructor: nf.start,
+	}
+	constructors[NodeProxyEventsController] = app.ControllerInitFuncConstructor{
+		InitContext: app.ControllerInitContext{ClientName: "frontdesk-node-proxy-events"},
+		Constructor: pf.start,
 	}
 	return constructors
 }

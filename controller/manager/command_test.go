@@ -19,15 +19,18 @@ import (
 
 func TestControllerSetKeepsItsMeaning(t *testing.T) {
 	sf := &serviceFlags{}
-	got := controllerInitializers(sf, &nodePortFlags{})
+	got := controllerInitializers(sf, &nodePortFlags{}, &nodeProxyFlags{})
 	wantNames := slices.Sorted(func(yield func(string) bool) {
 		for name := range app.DefaultInitFuncConstructors {
 			if !yield(name) {
 				return
 			}
 		}
-		yield(NodePortUsageController)
+		if yield(NodePortUsageController) {
+			yield(NodeProxyEventsController)
+		}
 	})
+	wantNames = slices.Sorted(slices.Values(wantNames))
 	if diff := cmp.Diff(wantNames, app.ControllerNames(got)); diff != "" {
 		t.Errorf("controller names (-want +got):\n%s", diff)
 	}
@@ -43,12 +46,21 @@ func TestControllerSetKeepsItsMeaning(t *testing.T) {
 		t.Errorf("app.DefaultInitFuncConstructors was modified")
 	}
 	for name, c := range got {
-		if name == names.ServiceLBController || name == NodePortUsageController {
+		if name == names.ServiceLBController || name == NodePortUsageController || name == NodeProxyEventsController {
 			continue
 		}
 		if funcPointer(c.Constructor) != funcPointer(app.DefaultInitFuncConstructors[name].Constructor) {
 			t.Errorf("controller %q was changed", name)
 		}
+	}
+}
+
+// TestNodeProxyEventsOffByDefault: "*" leaves node-proxy-events out; with kube-proxy its Events
+// would describe rules no node applies.
+func TestNodeProxyEventsOffByDefault(t *testing.T) {
+	NewCommand(make(chan struct{}))
+	if !app.ControllersDisabledByDefault.Has(NodeProxyEventsController) {
+		t.Errorf("%s is not disabled by default", NodeProxyEventsController)
 	}
 }
 
@@ -64,6 +76,10 @@ func TestFlagDefaults(t *testing.T) {
 		"load-balancer-class":      "[" + service.DefaultClass + "]",
 		"serve-default-class":      "true",
 		"leader-elect":             "true",
+		// The node proxies' defaults (proxy.AddFlags), so that the Events match them.
+		"allowed-external-ip-cidrs":      "[]",
+		"max-ports-per-service":          "100",
+		"max-endpoints-per-service-port": "5000",
 	} {
 		f := cmd.Flags().Lookup(flag)
 		if f == nil {

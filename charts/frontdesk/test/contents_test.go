@@ -57,6 +57,10 @@ func TestControllerArgs(t *testing.T) {
 				"--cloud-config=/etc/frontdesk/cloud-config", "--v=2"),
 			env:     []corev1.EnvVar{{Name: "AWS_REGION", Value: "eu-west-1"}},
 			volumes: []string{"tmp", "cloud-config"}},
+		// With the node proxy the controller tells Services what the proxies refuse, with their settings.
+		{set: "bgp-proxy", args: append(append([]string{"--cloud-provider=baremetal", "--cluster-name=kubernetes",
+			"--controllers=*,node-proxy-events", "--allowed-external-ip-cidrs=", "--max-ports-per-service=100",
+			"--max-endpoints-per-service-port=5000"}, common[2:]...), "--v=2"), volumes: []string{"tmp"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.set, func(t *testing.T) {
@@ -117,9 +121,11 @@ func TestSpeaker(t *testing.T) {
 		{set: "defaults", keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", generatedKeyRendered: true},
 		{set: "baremetal", keySecret: "speaker-key", keyPath: "/etc/frontdesk/liveness/heartbeat"},
 		{set: "bgp-proxy", proxy: true, proxyArgs: []string{"--bgp", "--bgp-asn=64513", "--proxy=nftables", "--proxy-exclude-dead-nodes=true",
+			"--proxy-allowed-external-ip-cidrs=", "--proxy-max-ports-per-service=100", "--proxy-max-endpoints-per-service-port=5000",
 			"--proxy-healthz-bind-address=[$(POD_IP)]:10256"},
 			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", apiHost: "192.0.2.10", generatedKeyRendered: true},
 		{set: "proxy-lab", proxy: true, proxyArgs: []string{"--proxy=nftables", "--proxy-exclude-dead-nodes=false",
+			"--proxy-allowed-external-ip-cidrs=", "--proxy-max-ports-per-service=100", "--proxy-max-endpoints-per-service-port=5000",
 			"--proxy-healthz-bind-address=[$(POD_IP)]:10256", "--boot-id-file=/etc/frontdesk/boot-id/$(NODE_NAME)"}, bootIDConfigMap: "frontdesk-lab-boot-ids",
 			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", generatedKeyRendered: true},
 	}

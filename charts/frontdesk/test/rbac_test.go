@@ -140,6 +140,9 @@ func controllerNeeds(s settings) []access {
 		}
 		add(verbs("aws: ip targets", discoveryGroup, "endpointslices", "", "", "", "list", "watch"))
 	}
+	if s.proxy {
+		add(verbs("node-proxy-events: endpoints per port", discoveryGroup, "endpointslices", "", "", "", "list", "watch"))
+	}
 	return a
 }
 
@@ -177,7 +180,9 @@ func controllerMustNot(s settings) []access {
 	switch s.provider {
 	case "baremetal":
 		add(verbs("baremetal never deletes Nodes", "", "nodes", "", "", "n1", "delete"))
-		add(verbs("baremetal needs no endpoints", discoveryGroup, "endpointslices", "", "", "", "list"))
+		if !s.proxy {
+			add(verbs("baremetal needs no endpoints without the node proxy", discoveryGroup, "endpointslices", "", "", "", "list"))
+		}
 	case "aws":
 		add(verbs("aws needs no pools", frontdeskGroup, "ippools", "", "", "", "list"))
 		add(verbs("aws needs no namespaces", "", "namespaces", "", "", "", "list"))

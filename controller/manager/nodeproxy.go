@@ -1,0 +1,88 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/spf13/pflag"
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+	cloudprovider "k8s.io/cloud-provider"
+	"k8s.io/cloud-provider/app"
+	cloudcontrollerconfig "k8s.io/cloud-provider/app/config"
+	genericcontrollermanager "k8s.io/controller-manager/app"
+	"k8s.io/controller-manager/controller"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/controller/nodeproxy"
+	"github.com/frontdesk-lb/frontdesk/served"
+)
+
+// NodeProxyEventsController is the --controllers name of the watcher that tells Services what
+// frontdesk's node proxies refuse to program. Off by default: with kube-proxy or another node
+// proxy, its rules are not the ones applied, and its Events would mislead.
+const NodeProxyEventsController = "node-proxy-events"
+
+// nodeProxyFlags mirror the node proxies' flags of the same names (proxy.AddFlags): give both
+// the same values, or the Events describe rules no node applies.
+type nodeProxyFlags struct {
+	allowed []string
+	limits  served.Limits
+}
+
+func (f *nodeProxyFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&f.allowed, "allowed-external-ip-cidrs", nil,
+		"With --controllers including "+NodeProxyEventsController+": the node proxies' --allowed-external-ip-cidrs, for the Events on Services whose externalIPs they refuse.")
+	f.limits = served.DefaultLimits
+	fs.IntVar(&f.limits.Ports, "max-ports-per-service", f.limits.Ports, "The node proxies' --max-ports-per-service, for the Events of "+NodeProxyEventsController+".")
+	fs.IntVar(&f.limits.EndpointsPerPort, "max-endpoints-per-service-port", f.limits.EndpointsPerPort,
+		"The node proxies' --max-endpoints-per-service-port, for the Events of "+NodeProxyEventsController+".")
+}
+
+func (f *nodeProxyFlags) prefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range f.allowed {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--allowed-external-ip-cidrs: %q is not a CIDR such as 192.168.0.0/24 or fd00::/64", s)
+		}
+		out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked())
+	}
+	if f.limits.Ports <= 0 || f.limits.EndpointsPerPort <= 0 {
+		return nil, fmt.Errorf("--max-ports-per-service and --max-endpoints-per-service-port must be positive")
+	}
+	return out, nil
+}
+
+func (f *nodeProxyFlags) start(initCtx app.ControllerInitContext, cc *cloudcontrollerconfig.CompletedConfig, _ cloudprovider.Interface) app.InitFunc {
+	return func(ctx context.Context, _ genericcontrollermanager.ControllerContext) (controller.Interface, bool, error) {
+		allowed, err := f.prefixes()
+		if err != nil {
+			return nil, false, err
+		}
+		client := cc.ClientBuilder.ClientOrDie(initCtx.ClientName)
+		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+		recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: Name})
+		go func() { <-ctx.Done(); broadcaster.Shutdown() }()
+		_, err = nodeproxy.New(nodeproxy.Config{
+			Services:               cc.SharedInformers.Core().V1().Services(),
+			EndpointSlices:         cc.SharedInformers.Discovery().V1().EndpointSlices(),
+			Recorder:               recorder,
+			AllowedExternalIPCIDRs: allowed,
+			Limits:                 f.limits,
+			Logger:                 klog.FromContext(ctx).WithName(NodeProxyEventsController),
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		return nil, true, nil
+	}
+}

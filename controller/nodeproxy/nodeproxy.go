@@ -1,0 +1,226 @@
+// Package nodeproxy tells a Service's owner what frontdesk's node proxies refuse to program for
+// it: an externalIP or LoadBalancer IP that is not its to take, or ports and endpoints over the
+// per-Service caps (served.CheckAddrs, served.Limits; issue 17, items 1 and 3). Every node's
+// proxy applies the same rules; the Event comes from here, once for the cluster, instead of
+// once per node.
+//
+// The Watcher's handlers only update memory and send Events (asynchronously, through the
+// recorder), so they run directly on informer events, like controller/nodeports.
+package nodeproxy
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/served"
+)
+
+// Config is what a Watcher needs. AllowedExternalIPCIDRs and Limits must be the node proxies'
+// (--allowed-external-ip-cidrs, --max-ports-per-service, --max-endpoints-per-service-port).
+type Config struct {
+	Services               coreinformers.ServiceInformer
+	EndpointSlices         discoveryinformers.EndpointSliceInformer
+	Recorder               record.EventRecorder
+	AllowedExternalIPCIDRs []netip.Prefix
+	Limits                 served.Limits
+	Logger                 klog.Logger
+}
+
+// Watcher mirrors Services and the endpoint counts of their ports.
+type Watcher struct {
+	cfg      Config
+	mu       sync.Mutex
+	claims   *served.Claims
+	services map[types.NamespacedName]*v1.Service
+	// counts holds, per Service and EndpointSlice, the endpoints per port (countKey).
+	counts map[types.NamespacedName]map[string]map[countKey]int
+	// reported holds what each Service was last told (warning keys), so that an Event is sent
+	// when a refusal appears, not on every update while it lasts.
+	reported map[types.NamespacedName]map[string]bool
+}
+
+// countKey is one port of one EndpointSlice's address type, as the proxy caps it.
+type countKey struct {
+	port     string
+	protocol v1.Protocol
+	family   discovery.AddressType
+}
+
+// New registers a Watcher with the informers.
+func New(cfg Config) (*Watcher, error) {
+	w := &Watcher{cfg: cfg, claims: served.NewClaims(), services: map[types.NamespacedName]*v1.Service{},
+		counts: map[types.NamespacedName]map[string]map[countKey]int{}, reported: map[types.NamespacedName]map[string]bool{}}
+	if _, err := cfg.Services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    w.setService,
+		UpdateFunc: func(_, obj any) { w.setService(obj) },
+		DeleteFunc: w.deleteService,
+	}); err != nil {
+		return nil, err
+	}
+	_, err := cfg.EndpointSlices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.setSlice(obj, false) },
+		UpdateFunc: func(_, obj any) { w.setSlice(obj, false) },
+		DeleteFunc: func(obj any) { w.setSlice(obj, true) },
+	})
+	return w, err
+}
+
+func (w *Watcher) setService(obj any) {
+	svc, ok := obj.(*v1.Service)
+	if !ok {
+		return
+	}
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.services[key] = svc
+	affected := w.claims.Set(svc)
+	w.check(key)
+	for _, k := range affected {
+		w.check(k)
+	}
+}
+
+func (w *Watcher) deleteService(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	svc, ok := obj.(*v1.Service)
+	if !ok {
+		return
+	}
+	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.services, key)
+	delete(w.reported, key)
+	for _, k := range w.claims.Delete(key) {
+		w.check(k)
+	}
+}
+
+func (w *Watcher) setSlice(obj any, deleted bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	es, ok := obj.(*discovery.EndpointSlice)
+	if !ok {
+		return
+	}
+	name := es.Labels[discovery.LabelServiceName]
+	if name == "" {
+		return
+	}
+	key := types.NamespacedName{Namespace: es.Namespace, Name: name}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if deleted {
+		delete(w.counts[key], es.Name)
+		if len(w.counts[key]) == 0 {
+			delete(w.counts, key)
+		}
+	} else {
+		if w.counts[key] == nil {
+			w.counts[key] = map[string]map[countKey]int{}
+		}
+		w.counts[key][es.Name] = countSlice(es)
+	}
+	w.check(key)
+}
+
+// countSlice counts an EndpointSlice's endpoints per port, as the proxy takes them: the first
+// address of each endpoint, whatever its conditions.
+func countSlice(es *discovery.EndpointSlice) map[countKey]int {
+	n := 0
+	for _, e := range es.Endpoints {
+		if len(e.Addresses) > 0 {
+			n++
+		}
+	}
+	out := map[countKey]int{}
+	for _, p := range es.Ports {
+		k := countKey{protocol: v1.ProtocolTCP, family: es.AddressType}
+		if p.Name != nil {
+			k.port = *p.Name
+		}
+		if p.Protocol != nil {
+			k.protocol = *p.Protocol
+		}
+		out[k] += n
+	}
+	return out
+}
+
+// warning is one Event to send, keyed so that a lasting condition is told once.
+type warning struct{ key, reason, message string }
+
+// check sends the Service's new warnings. It holds w.mu.
+func (w *Watcher) check(key types.NamespacedName) {
+	svc := w.services[key]
+	if svc == nil {
+		return
+	}
+	var warns []warning
+	if svc.Spec.Type != v1.ServiceTypeExternalName && svc.Spec.ClusterIP != v1.ClusterIPNone {
+		warns = w.warnings(key, svc)
+	}
+	now := map[string]bool{}
+	for _, x := range warns {
+		now[x.key] = true
+		if w.reported[key][x.key] {
+			continue
+		}
+		w.cfg.Logger.V(2).Info("Service refused by the node proxies", "service", key, "reason", x.reason, "message", x.message)
+		w.cfg.Recorder.Event(svc, v1.EventTypeWarning, x.reason, x.message)
+	}
+	if len(now) == 0 {
+		delete(w.reported, key)
+	} else {
+		w.reported[key] = now
+	}
+}
+
+func (w *Watcher) warnings(key types.NamespacedName, svc *v1.Service) []warning {
+	var out []warning
+	for _, r := range served.CheckAddrs(svc, w.cfg.AllowedExternalIPCIDRs, w.claims) {
+		out = append(out, warning{fmt.Sprintf("addr/%s/%s", r.Kind, r.Addr), served.ReasonAddressRefused, r.Message(key)})
+	}
+	l := w.cfg.Limits
+	if len(svc.Spec.Ports) > l.Ports {
+		return append(out, warning{"ports", served.ReasonTooManyPorts, l.PortsMessage(len(svc.Spec.Ports))})
+	}
+	total := map[countKey]int{}
+	for _, c := range w.counts[key] {
+		for k, n := range c {
+			total[k] += n
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = v1.ProtocolTCP
+		}
+		for _, fam := range []discovery.AddressType{discovery.AddressTypeIPv4, discovery.AddressTypeIPv6} {
+			n := total[countKey{p.Name, proto, fam}]
+			if n <= l.EndpointsPerPort {
+				continue
+			}
+			port := fmt.Sprintf("%s/%d", proto, p.Port)
+			out = append(out, warning{"endpoints/" + port + "/" + string(fam), served.ReasonTooManyEndpoints, l.EndpointsMessage(port, n)})
+		}
+	}
+	slices.SortFunc(out, func(a, b warning) int { return cmp.Compare(a.key, b.key) })
+	return out
+}
