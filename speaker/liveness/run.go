@@ -66,12 +66,29 @@ func (m *Membership) beginLocked(now time.Time) {
 // readLoop hands every datagram to handle until the socket fails or is closed.
 func (m *Membership) readLoop() error {
 	buf := make([]byte, readBufferSz)
+	fast, _ := m.conn.(addrPortReader)
 	for {
-		n, _, err := m.conn.ReadFrom(buf)
+		var (
+			n    int
+			from netip.AddrPort
+			err  error
+		)
+		if fast != nil {
+			n, from, err = fast.ReadFromUDPAddrPort(buf)
+		} else {
+			var a net.Addr
+			n, a, err = m.conn.ReadFrom(buf)
+			if ua, ok := a.(*net.UDPAddr); ok {
+				from = ua.AddrPort()
+			}
+		}
 		if err != nil {
 			return err
 		}
-		m.handle(buf[:n], m.cfg.Clock.Now())
+		now := m.cfg.Clock.Now()
+		if m.admitFrom(from.Addr(), now) {
+			m.handle(buf[:n], now)
+		}
 	}
 }
 
@@ -170,6 +187,12 @@ func (m *Membership) buildLocked(flags uint8, dead []string) []outgoing {
 		out = append(out, outgoing{to: p.addr, b: buf[start:len(buf):len(buf)]})
 	}
 	return out
+}
+
+// addrPortReader is implemented by *net.UDPConn; it saves a net.UDPAddr allocation per datagram,
+// which matters under a flood.
+type addrPortReader interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
 }
 
 // addrPortWriter is implemented by *net.UDPConn; it saves a net.UDPAddr allocation per datagram.
