@@ -201,6 +201,9 @@ func (m *Membership) SetPeers(peers map[string]netip.AddrPort) error {
 		sources = append(sources, p.addr.Addr())
 	}
 	m.admit.setSources(sources)
+	if err := setSourceFilter(m.conn, sources); err != nil && m.state != stateStopped {
+		m.log.Info("Heartbeat socket: no filter in the kernel; the reader drops other sources alone", "err", err)
+	}
 	m.mu.Unlock()
 	if changed {
 		m.notify()

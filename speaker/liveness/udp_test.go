@@ -254,3 +254,101 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	rank := (p*len(s) + 99) / 100
 	return s[max(rank, 1)-1]
 }
+
+// TestSocketFilterDropsStrangers: on a real socket, datagrams from an address that is no peer's
+// are dropped by the kernel (the socket filter SetPeers attaches) and never reach the reader,
+// while a peer's still do.
+func TestSocketFilterDropsStrangers(t *testing.T) {
+	conn, err := Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Config{NodeName: "node-0", Key: testKey, Conn: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	send := func(from string, n int) {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for range n {
+			if _, err := c.WriteToUDPAddrPort(encode(datagram{inc: 1, seq: 1, nonce: 1, name: "node-1"}, otherKey), to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Before any peer is known, the reader alone filters: the stranger's datagrams reach it.
+	send("127.0.0.3:0", 5)
+	waitFor(t, "the reader to drop 5 datagrams as unknown_source", func() bool { return m.Stats().Rejected[RejectUnknownSource] == 5 })
+
+	if err := m.SetPeers(map[string]netip.AddrPort{"node-1": netip.MustParseAddrPort("127.0.0.2:7473")}); err != nil {
+		t.Fatal(err)
+	}
+	send("127.0.0.3:0", 100) // dropped by the kernel
+	send("127.0.0.2:0", 1)   // reaches the reader, which checks its MAC
+	waitFor(t, "the peer's datagram to be refused for its MAC", func() bool { return m.Stats().Rejected[RejectMAC] == 1 })
+	if got := m.Stats().Rejected[RejectUnknownSource]; got != 5 {
+		t.Errorf("unknown_source: %d after the filter was set, want still 5: the kernel drops the stranger's", got)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSocketFilterIPv6: the same on ::1, the one IPv6 loopback address: while the peer is another
+// address, ::1's datagrams are dropped by the kernel; once ::1 is the peer's, they pass.
+func TestSocketFilterIPv6(t *testing.T) {
+	conn, err := Listen(netip.MustParseAddrPort("[::1]:0"))
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	m, err := New(Config{NodeName: "node-0", Key: testKey, Conn: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func() {
+		if _, err := c.WriteToUDPAddrPort(encode(datagram{inc: 1, seq: 1, nonce: 1, name: "node-1"}, otherKey), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// fd00::1:2 shares ::1's first three words, so every word of the comparison is exercised.
+	for _, peer := range []string{"[fd00::2]:7473", "[::1:2]:7473", "[::2]:7473"} {
+		if err := m.SetPeers(map[string]netip.AddrPort{"node-1": netip.MustParseAddrPort(peer)}); err != nil {
+			t.Fatal(err)
+		}
+		send()
+	}
+	if err := m.SetPeers(map[string]netip.AddrPort{"node-1": netip.MustParseAddrPort("[::1]:7473")}); err != nil {
+		t.Fatal(err)
+	}
+	send()
+	waitFor(t, "::1's datagram to be refused for its MAC", func() bool { return m.Stats().Rejected[RejectMAC] == 1 })
+	if got := m.Stats().Rejected[RejectUnknownSource]; got != 0 {
+		t.Errorf("unknown_source: %d, want 0: the kernel drops ::1's while it is no peer's", got)
+	}
+}
