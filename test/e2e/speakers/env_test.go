@@ -63,12 +63,17 @@ type env struct {
 	speakers []*proc.Proc
 	bins     string
 	keyFile  string
+	// speakerArgs, when set, gives node i's speaker its liveness key flags instead of keyFile.
+	speakerArgs func(i int) []string
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with node i's speaker given speakerArgs(i) as its key flags.
+func newEnvWith(t testing.TB, speakerArgs func(i int) []string) *env {
 	t.Helper()
 	netnstest.RequireRoot(t, "curl")
-	e := &env{t: t, bins: proc.Build(t, "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker")}
+	e := &env{t: t, bins: proc.Build(t, "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker"), speakerArgs: speakerArgs}
 	e.c = controlplane.Start(t)
 	e.kube = e.c.Client
 	var err error
@@ -146,9 +151,13 @@ func (e *env) startController() {
 // the process is the speaker itself and signals reach it directly.
 func (e *env) startSpeaker(i int) *proc.Proc {
 	e.t.Helper()
+	keys := []string{"--liveness-key-file=" + e.keyFile}
+	if e.speakerArgs != nil {
+		keys = e.speakerArgs(i)
+	}
 	p := proc.Start(e.t, "", "speaker-"+nodeName(i), e.nodes[i].Command(filepath.Join(e.bins, "frontdesk-speaker"),
-		"--kubeconfig="+e.c.KubeconfigPath, "--node-name="+nodeName(i), "--liveness-key-file="+e.keyFile,
-		"--metrics-bind-address=127.0.0.1:7472", "--v=2"))
+		append([]string{"--kubeconfig=" + e.c.KubeconfigPath, "--node-name=" + nodeName(i),
+			"--metrics-bind-address=127.0.0.1:7472", "--v=2"}, keys...)...))
 	e.t.Cleanup(func() { p.Stop(syscall.SIGKILL) })
 	return p
 }
