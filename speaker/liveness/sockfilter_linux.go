@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -25,33 +26,33 @@ func setSourceFilter(conn net.PacketConn, addrs []netip.Addr) error {
 	if !ok {
 		return nil
 	}
-	prog, err := sourceFilter(addrs)
-	if err != nil {
-		return err
-	}
-	raw, err := bpf.Assemble(prog)
-	if err != nil {
-		return err
-	}
-	fprog := unix.SockFprog{Len: uint16(len(raw)), Filter: (*unix.SockFilter)(nil)}
-	ins := make([]unix.SockFilter, len(raw))
-	for i, r := range raw {
-		ins[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
-	}
-	if len(ins) > 0 {
-		fprog.Filter = &ins[0]
-	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog)
-	}); err != nil {
-		return err
+	prog, perr := sourceFilter(addrs)
+	var raw []bpf.RawInstruction
+	if perr == nil {
+		raw, perr = bpf.Assemble(prog)
 	}
-	return serr
+	var serr error
+	cerr := rc.Control(func(fd uintptr) {
+		if perr != nil {
+			// The previous filter would drop new peers' heartbeats: none is better.
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+			if errors.Is(serr, unix.ENOENT) { // there was none
+				serr = nil
+			}
+			return
+		}
+		ins := make([]unix.SockFilter, len(raw))
+		for i, r := range raw {
+			ins[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+		}
+		fprog := unix.SockFprog{Len: uint16(len(ins)), Filter: &ins[0]} // never empty: sourceFilter has 6 or more
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog)
+	})
+	return errors.Join(perr, cerr, serr)
 }
 
 // skfNetOff is SKF_NET_OFF: an absolute load at skfNetOff+k reads byte k of the IP header (a UDP
@@ -76,7 +77,7 @@ func sourceFilter(addrs []netip.Addr) ([]bpf.Instruction, error) {
 		a = a.Unmap()
 		if a.Is4() {
 			b := a.As4()
-			v4 = append(v4, bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(b[:]), SkipTrue: 0, SkipFalse: 1},
+			v4 = append(v4, bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(b[:]), SkipTrue: 0, SkipFalse: 1},
 				bpf.RetConstant{Val: acceptAll})
 			continue
 		}
@@ -86,7 +87,7 @@ func sourceFilter(addrs []netip.Addr) ([]bpf.Instruction, error) {
 			// after it, and the accept.
 			skip := uint8(2*(3-w) + 1)
 			v6 = append(v6, bpf.LoadAbsolute{Off: skfNetOff + 8 + uint32(4*w), Size: 4},
-				bpf.JumpIf{Cond: bpf.JumpEqual, Val: be32(b[4*w:]), SkipFalse: skip})
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(b[4*w:]), SkipFalse: skip})
 		}
 		v6 = append(v6, bpf.RetConstant{Val: acceptAll})
 	}
@@ -103,8 +104,4 @@ func sourceFilter(addrs []netip.Addr) ([]bpf.Instruction, error) {
 		return nil, errTooManyPeers
 	}
 	return prog, nil
-}
-
-func be32(b []byte) uint32 {
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }

@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -350,5 +351,44 @@ func TestSocketFilterIPv6(t *testing.T) {
 	waitFor(t, "::1's datagram to be refused for its MAC", func() bool { return m.Stats().Rejected[RejectMAC] == 1 })
 	if got := m.Stats().Rejected[RejectUnknownSource]; got != 0 {
 		t.Errorf("unknown_source: %d, want 0: the kernel drops ::1's while it is no peer's", got)
+	}
+}
+
+// TestSocketFilterTooManyPeers: past the kernel's limit on a filter's length the filter is
+// removed, not left as it was (it would drop the new peers' heartbeats), and the reader filters
+// alone.
+func TestSocketFilterTooManyPeers(t *testing.T) {
+	conn, err := Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	few := []netip.Addr{netip.MustParseAddr("127.0.0.2")}
+	if err := setSourceFilter(conn, few); err != nil {
+		t.Fatal(err)
+	}
+	var many []netip.Addr
+	for i := range 2100 {
+		many = append(many, netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}))
+	}
+	many = append(many, netip.MustParseAddr("127.0.0.3"))
+	if err := setSourceFilter(conn, many); !errors.Is(err, errTooManyPeers) {
+		t.Fatalf("setSourceFilter with %d peers: %v, want errTooManyPeers", len(many), err)
+	}
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.3:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.WriteToUDPAddrPort([]byte("from the new peer"), conn.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 64)
+	if n, _, err := conn.ReadFrom(buf); err != nil || string(buf[:n]) != "from the new peer" {
+		t.Errorf("the new peer's datagram: %q, %v; want it delivered (no filter left)", buf[:n], err)
+	}
+	if _, err := sourceFilter(many[:2000]); err != nil {
+		t.Errorf("2,000 IPv4 peers: %v, want a filter", err)
 	}
 }
