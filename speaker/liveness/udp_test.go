@@ -271,14 +271,19 @@ func TestSocketFilterDropsStrangers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	send := func(from string, n int) {
 		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		for range n {
 			if _, err := c.WriteToUDPAddrPort(encode(datagram{inc: 1, seq: 1, nonce: 1, name: "node-1"}, otherKey), to); err != nil {
 				t.Fatal(err)
@@ -325,13 +330,18 @@ func TestSocketFilterIPv6(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:0")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	send := func() {
 		if _, err := c.WriteToUDPAddrPort(encode(datagram{inc: 1, seq: 1, nonce: 1, name: "node-1"}, otherKey), to); err != nil {
 			t.Fatal(err)
@@ -362,7 +372,7 @@ func TestSocketFilterTooManyPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	few := []netip.Addr{netip.MustParseAddr("127.0.0.2")}
 	if err := setSourceFilter(conn, few); err != nil {
 		t.Fatal(err)
@@ -379,7 +389,7 @@ func TestSocketFilterTooManyPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if _, err := c.WriteToUDPAddrPort([]byte("from the new peer"), conn.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func (e *env) watchARP(vips ...netip.Addr) *arpWatch {
 	w.start = time.Now()
 	go func() {
 		defer close(w.done)
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		for !w.isStopped() {
 			w.record(w.ask(c))
 		}

@@ -113,7 +113,7 @@ func flood(t *testing.T, pod *netnstest.NS, dsts []netip.AddrPort, b []byte, d t
 			t.Fatal(err)
 		}
 		wg.Go(func() {
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			for n := 0; ; n++ {
 				if n%1024 == 0 && time.Now().After(stop) {
 					return
