@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -69,7 +70,19 @@ func parseFlags(args []string, getenv func(string) string) (agent.Options, error
 		o.LivenessPort = uint16(p)
 		return nil
 	})
-	fs.StringVar(&o.LivenessKeyFile, "liveness-key-file", "", "file holding the shared heartbeat key, at least 16 bytes (required)")
+	fs.StringVar(&o.LivenessKeyFile, "liveness-key-file", "", "file holding the shared heartbeat key, at least 16 bytes (required); re-read while running")
+	fs.StringVar(&o.LivenessAcceptKeyFile, "liveness-accept-key-file", "",
+		"file holding a second heartbeat key, accepted but never used to sign: the next or the previous key during a rotation; a missing or empty file: none; re-read while running")
+	fs.Func("liveness-bind-address", "address of the heartbeat socket (default: the node's first InternalIP, read from its Node, where the peers send)", func(v string) error {
+		a, err := netip.ParseAddr(v)
+		if err != nil || a.Zone() != "" {
+			return fmt.Errorf("%q is not an IP address", v)
+		}
+		o.LivenessBindAddress = a.Unmap()
+		return nil
+	})
+	fs.BoolVar(&o.LivenessQuorum, "liveness-quorum", false,
+		"announce nothing while this speaker sees at most half of the speakers alive: the minority side of a partition, or a node whose heartbeats are flooded, falls silent instead of answering beside the majority; but losing half of the nodes at once silences every address (see speaker/liveness/README.md)")
 	fs.StringVar(&o.BootIDFile, "boot-id-file", liveness.KernelBootIDFile,
 		"file holding this node's boot ID (a UUID), sent in the heartbeats so that peers tell a speaker restart from a node reboot; override only where nodes share a kernel (a lab); empty: unknown")
 	fs.StringVar(&classes, "load-balancer-class", announce.DefaultClass,

@@ -81,6 +81,14 @@ func TestParseFlags(t *testing.T) {
 				BootIDFile: "/proc/sys/kernel/random/boot_id", Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472",
 				Drain: 300 * time.Millisecond, Proxy: proxyDefaults},
 		},
+		{
+			name: "liveness: bind address, accepted key and quorum",
+			args: []string{"--liveness-key-file=/k", "--liveness-accept-key-file=/a", "--liveness-bind-address=::ffff:198.18.0.1", "--liveness-quorum"},
+			want: agent.Options{NodeName: "node-env", LivenessPort: 7473, LivenessKeyFile: "/k", LivenessAcceptKeyFile: "/a",
+				LivenessBindAddress: netip.MustParseAddr("198.18.0.1"), LivenessQuorum: true, BootIDFile: "/proc/sys/kernel/random/boot_id",
+				Classes: []string{"frontdesk.dev/lb"}, MetricsAddr: "127.0.0.1:7472", Drain: 300 * time.Millisecond, RestartGrace: 30 * time.Second, Proxy: proxyDefaults},
+		},
+		{name: "liveness bind address not an address", args: []string{"--liveness-key-file=/k", "--liveness-bind-address=node-1"}, wantErr: true},
 		{name: "negative restart grace", args: []string{"--liveness-key-file=/k", "--restart-grace=-1s"}, wantErr: true},
 		{name: "unknown proxy mode", args: []string{"--liveness-key-file=/k", "--proxy=iptables"}, wantErr: true},
 		{name: "bad cluster CIDR", args: []string{"--liveness-key-file=/k", "--proxy-cluster-cidr=10.244.0.0"}, wantErr: true},
@@ -101,7 +109,7 @@ func TestParseFlags(t *testing.T) {
 			}
 			// The flags never set the proxy's Logger, a value cmp cannot look into.
 			ignoreLogger := cmpopts.IgnoreFields(proxy.Config{}, "Logger")
-			if diff := cmp.Diff(tt.want, got, cmpopts.EquateComparable(netip.Prefix{}), ignoreLogger); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{}), ignoreLogger); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -29,9 +30,18 @@ type Options struct {
 	PodName string
 	// RestartGrace is how long a peer that left for a restart stays alive to this speaker
 	// (liveness.Config.RestartGrace); zero: none, a restart is a leave.
-	RestartGrace    time.Duration
-	LivenessPort    uint16
-	LivenessKeyFile string
+	RestartGrace time.Duration
+	LivenessPort uint16
+	// LivenessBindAddress is where the heartbeat socket listens; invalid (unset): the node's
+	// first InternalIP, read from its Node object, where the peers send to.
+	LivenessBindAddress netip.Addr
+	// LivenessKeyFile holds the heartbeat key; LivenessAcceptKeyFile, optional, a key accepted
+	// too (a rotation). Both are re-read while the speaker runs (liveness.WatchKeys).
+	LivenessKeyFile       string
+	LivenessAcceptKeyFile string
+	// LivenessQuorum: announce nothing while this speaker sees at most half of the speakers
+	// alive (liveness.Config.RequireQuorum).
+	LivenessQuorum bool
 	// BootIDFile holds this node's boot ID, sent in the heartbeats so that peers tell a speaker
 	// restart from a node reboot: liveness.KernelBootIDFile, or a file of the same form where
 	// nodes share a kernel (the lab). Empty: unknown.

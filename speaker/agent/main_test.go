@@ -20,7 +20,7 @@ func TestMainRefusesBadOptions(t *testing.T) {
 		{name: "BGP without an ASN", o: Options{NodeName: "n1", LivenessKeyFile: "/nonexistent", BGP: BGPOptions{Enabled: true}},
 			want: "--bgp-asn is required with --bgp"},
 		{name: "key file unreadable", o: Options{NodeName: "n1", LivenessKeyFile: filepath.Join(t.TempDir(), "missing")},
-			want: "reading the liveness key (--liveness-key-file)", is: fs.ErrNotExist},
+			want: "reading the heartbeat key", is: fs.ErrNotExist},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

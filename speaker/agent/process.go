@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
@@ -60,9 +59,8 @@ func start(stop context.Context, o Options) (*process, error) {
 	if o.BGP.Enabled && o.BGP.ASN == 0 {
 		return nil, errors.New("--bgp-asn is required with --bgp (1 to 4294967295)")
 	}
-	key, err := os.ReadFile(o.LivenessKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading the liveness key (--liveness-key-file): %w", err)
+	if _, _, err := o.livenessKeyFiles().Read(); err != nil { // before any API call: a fast, clear failure
+		return nil, fmt.Errorf("%w (--liveness-key-file, --liveness-accept-key-file)", err)
 	}
 	cfg, err := kubeclient.Config(o.Kubeconfig, kubeclient.Options{})
 	if err != nil {
@@ -78,18 +76,11 @@ func start(stop context.Context, o Options) (*process, error) {
 	}
 	p.kube = writers.kube
 
-	conn, err := liveness.Listen(netip.AddrPortFrom(netip.IPv6Unspecified(), o.LivenessPort))
+	mem, conn, keys, err := startLiveness(stop, p.kube, o, p.log)
 	if err != nil {
 		return nil, err
 	}
-	p.mem, err = liveness.New(liveness.Config{
-		NodeName: o.NodeName, Key: key, Conn: conn, BootID: nodeBootID(o.BootIDFile, p.log), RestartGrace: o.RestartGrace,
-		Logger: p.log.WithName("liveness"),
-	})
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
+	p.mem = mem
 	// The announcer lives until the very end: it must keep answering during the drain.
 	statusChanged := make(chan struct{}, 1)
 	p.ann, err = l2.New(context.WithoutCancel(stop), l2.Config{
@@ -107,6 +98,8 @@ func start(stop context.Context, o Options) (*process, error) {
 	}
 
 	p.runCtx, p.cancelRun = context.WithCancel(context.WithoutCancel(stop))
+	// A rotated key Secret reaches the heartbeats without a restart (issue 17, item 7).
+	p.wg.Go(func() { liveness.WatchKeys(p.runCtx, p.mem, o.livenessKeyFiles(), keys, 0, p.log.WithName("liveness")) })
 	if p.np, err = startProxy(p.runCtx, o, cfg, p.log, p.wg.Go, p.errc); err != nil {
 		p.release()
 		return nil, err

@@ -168,6 +168,13 @@ const (
 	// it was sent recently. Normal for a peer's first datagrams after either side starts or a
 	// partition heals; they then teach us the peer's nonce, to echo back.
 	RejectStaleEcho
+	// RejectUnknownSource: from an address that is no peer's (SetPeers), dropped before its MAC
+	// is checked: a Pod or LAN host flooding the port costs a map lookup, not an HMAC.
+	RejectUnknownSource
+	// RejectRateLimited: from a peer's address, but beyond that address's budget (ten times what
+	// a speaker sends), dropped before its MAC is checked: a flood from one address silences that
+	// address only.
+	RejectRateLimited
 
 	numRejectReasons
 )
@@ -180,6 +187,8 @@ var rejectNames = [numRejectReasons]string{
 	RejectSelf:          "self",
 	RejectReplay:        "replay",
 	RejectStaleEcho:     "stale_echo",
+	RejectUnknownSource: "unknown_source",
+	RejectRateLimited:   "rate_limited",
 }
 
 // String returns the reason as a snake_case metric label value.

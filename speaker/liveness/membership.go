@@ -3,6 +3,7 @@ package liveness
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"hash"
 	"maps"
 	"net"
@@ -42,6 +43,12 @@ type Membership struct {
 
 	sent, sendErrors atomic.Uint64
 
+	// admit filters datagrams by source before the MAC and mu; dropped counts them by reason
+	// (RejectUnknownSource, RejectRateLimited), outside mu since a flood is what they count.
+	admit   *admission
+	dropped [numRejectReasons]atomic.Uint64
+	dropMet [numRejectReasons]counter
+
 	mu        sync.Mutex
 	state     runState
 	signer    hash.Hash
@@ -78,17 +85,57 @@ func New(cfg Config) (*Membership, error) {
 		kick:     make(chan struct{}, 1),
 		leaveReq: make(chan leaveRequest),
 		stopped:  make(chan struct{}),
-		signer:   newMAC(cfg.Key),
 		peers:    map[string]*peer{},
 		quorum:   !cfg.RequireQuorum,
 		random:   newRandom,
+		admit:    newAdmission(cfg.Interval),
 	}
 	m.inc = m.random()
-	m.verifiers = append(m.verifiers, newMAC(cfg.Key))
-	for _, k := range cfg.AcceptKeys {
-		m.verifiers = append(m.verifiers, newMAC(k))
+	m.signer, m.verifiers = keyMACs(cfg.Key, cfg.AcceptKeys)
+	for _, r := range []RejectReason{RejectUnknownSource, RejectRateLimited} {
+		m.dropMet[r] = rejectedMetric.WithLabelValues(r.String())
 	}
 	return m, nil
+}
+
+// keyMACs returns the signer under key and the verifiers under key and accept.
+func keyMACs(key []byte, accept [][]byte) (signer hash.Hash, verifiers []hash.Hash) {
+	verifiers = []hash.Hash{newMAC(key)}
+	for _, k := range accept {
+		verifiers = append(verifiers, newMAC(k))
+	}
+	return newMAC(key), verifiers
+}
+
+// SetKeys replaces Config.Key and Config.AcceptKeys, for a key rotated while the speaker runs
+// (see README.md, Key rotation). Keys under MinKeySize fail with a *ConfigError and change
+// nothing.
+func (m *Membership) SetKeys(key []byte, accept [][]byte) error {
+	if len(key) < MinKeySize {
+		return &ConfigError{"Key", fmt.Sprintf("%d bytes; want at least %d (32 random bytes recommended)", len(key), MinKeySize)}
+	}
+	for i, k := range accept {
+		if len(k) < MinKeySize {
+			return &ConfigError{fmt.Sprintf("AcceptKeys[%d]", i), fmt.Sprintf("%d bytes; want at least %d", len(k), MinKeySize)}
+		}
+	}
+	signer, verifiers := keyMACs(key, accept)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.signer, m.verifiers = signer, verifiers
+	return nil
+}
+
+// admitFrom is the check of a datagram's source before its MAC (see admission); false: dropped
+// and counted.
+func (m *Membership) admitFrom(from netip.Addr, now time.Time) bool {
+	r := m.admit.admit(from, now)
+	if r == 0 {
+		return true
+	}
+	m.dropped[r].Add(1)
+	m.dropMet[r].Inc()
+	return false
 }
 
 // newRandom returns a random non-zero uint64, for incarnations and nonces.
@@ -148,6 +195,14 @@ func (m *Membership) SetPeers(peers map[string]netip.AddrPort) error {
 	if changed {
 		m.order = slices.Sorted(maps.Keys(m.peers))
 		m.publishLocked(now)
+	}
+	sources := make([]netip.Addr, 0, len(m.peers))
+	for _, p := range m.peers {
+		sources = append(sources, p.addr.Addr())
+	}
+	m.admit.setSources(sources)
+	if err := setSourceFilter(m.conn, sources); err != nil && m.state != stateStopped {
+		m.log.Info("Heartbeat socket: no filter in the kernel; the reader drops other sources alone", "err", err)
 	}
 	m.mu.Unlock()
 	if changed {
@@ -214,7 +269,7 @@ func (m *Membership) Stats() Stats {
 	defer m.mu.Unlock()
 	s := Stats{Sent: m.sent.Load(), SendErrors: m.sendErrors.Load(), Received: m.received, Rejected: map[RejectReason]uint64{}}
 	for r, n := range m.rejected {
-		if n > 0 {
+		if n += m.dropped[r].Load(); n > 0 {
 			s.Rejected[RejectReason(r)] = n
 		}
 	}

@@ -39,8 +39,8 @@ var (
 	})
 	rejectedMetric = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: "frontdesk", Subsystem: "liveness", Name: "heartbeats_rejected_total",
-		Help: "Datagrams not taken as heartbeats, by reason: malformed, version, mac, unknown_sender, self, replay, " +
-			"stale_echo (normal once per peer after a start).",
+		Help: "Datagrams not taken as heartbeats, by reason: unknown_source and rate_limited (dropped before the MAC check), " +
+			"malformed, version, mac, unknown_sender, self, replay, stale_echo (normal once per peer after a start).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"reason"})
 	deathsMetric = metrics.NewCounterVec(&metrics.CounterOpts{
@@ -57,12 +57,22 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	})
 
+	keyInfoMetric = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: "frontdesk", Subsystem: "liveness", Name: "key_info",
+		Help: "1 for each heartbeat key in use, by id (KeyID: a hash prefix, not the key) and use (sign: signs and " +
+			"verifies; accept: verifies only, during a rotation). Every speaker showing the same ids: a rotation step is done.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"id", "use"})
+
 	registerOnce sync.Once
 )
+
+// counter is a resolved series of a vector, looked up once rather than per datagram.
+type counter interface{ Inc() }
 
 func registerMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(peersMetric, quorumMetric, sentMetric, sendErrorsMetric, receivedMetric,
-			rejectedMetric, deathsMetric, gapMetric)
+			rejectedMetric, deathsMetric, gapMetric, keyInfoMetric)
 	})
 }

@@ -11,12 +11,23 @@ import (
 	"time"
 )
 
-// Listen opens the UDP socket for Config.Conn. addr is usually the unspecified address and the
-// heartbeat port (DefaultPort), so peers may use any of the node's addresses.
+// ReadBuffer is the socket receive buffer Listen asks for: room for about ten thousand datagrams
+// (the kernel counts each at several times its size), so that a burst of unwanted traffic, which
+// the reader drops cheaply (admission), does not make the kernel drop heartbeats first.
+const ReadBuffer = 8 << 20
+
+// Listen opens the UDP socket for Config.Conn on addr: the node's address that its peers send to
+// (its first InternalIP) and the heartbeat port (DefaultPort). The unspecified address would also
+// take datagrams sent to any other address of the node, a Pod network's gateway included. The
+// receive buffer is raised to ReadBuffer where the kernel allows.
 func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, fmt.Errorf("liveness: listening for heartbeats on %s: %w", addr, err)
+	}
+	if err := raiseReadBuffer(c, ReadBuffer); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("liveness: raising the heartbeat socket's receive buffer: %w", err)
 	}
 	return c, nil
 }
@@ -66,12 +77,29 @@ func (m *Membership) beginLocked(now time.Time) {
 // readLoop hands every datagram to handle until the socket fails or is closed.
 func (m *Membership) readLoop() error {
 	buf := make([]byte, readBufferSz)
+	fast, _ := m.conn.(addrPortReader)
 	for {
-		n, _, err := m.conn.ReadFrom(buf)
+		var (
+			n    int
+			from netip.AddrPort
+			err  error
+		)
+		if fast != nil {
+			n, from, err = fast.ReadFromUDPAddrPort(buf)
+		} else {
+			var a net.Addr
+			n, a, err = m.conn.ReadFrom(buf)
+			if ua, ok := a.(*net.UDPAddr); ok {
+				from = ua.AddrPort()
+			}
+		}
 		if err != nil {
 			return err
 		}
-		m.handle(buf[:n], m.cfg.Clock.Now())
+		now := m.cfg.Clock.Now()
+		if m.admitFrom(from.Addr(), now) {
+			m.handle(buf[:n], now)
+		}
 	}
 }
 
@@ -170,6 +198,12 @@ func (m *Membership) buildLocked(flags uint8, dead []string) []outgoing {
 		out = append(out, outgoing{to: p.addr, b: buf[start:len(buf):len(buf)]})
 	}
 	return out
+}
+
+// addrPortReader is implemented by *net.UDPConn; it saves a net.UDPAddr allocation per datagram,
+// which matters under a flood.
+type addrPortReader interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
 }
 
 // addrPortWriter is implemented by *net.UDPConn; it saves a net.UDPAddr allocation per datagram.

@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -253,4 +254,151 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	rank := (p*len(s) + 99) / 100
 	return s[max(rank, 1)-1]
+}
+
+// TestSocketFilterDropsStrangers: on a real socket, datagrams from an address that is no peer's
+// are dropped by the kernel (the socket filter SetPeers attaches) and never reach the reader,
+// while a peer's still do.
+func TestSocketFilterDropsStrangers(t *testing.T) {
+	conn, err := Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Config{NodeName: "node-0", Key: testKey, Conn: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	send := func(from string, n int) {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = c.Close() }()
+		for range n {
+			if _, err := c.WriteToUDPAddrPort(encode(datagram{inc: 1, seq: 1, nonce: 1, name: "node-1"}, otherKey), to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Before any peer is known, the reader alone filters: the stranger's datagrams reach it.
+	send("127.0.0.3:0", 5)
+	waitFor(t, "the reader to drop 5 datagrams as unknown_source", func() bool { return m.Stats().Rejected[RejectUnknownSource] == 5 })
+
+	if err := m.SetPeers(map[string]netip.AddrPort{"node-1": netip.MustParseAddrPort("127.0.0.2:7473")}); err != nil {
+		t.Fatal(err)
+	}
+	send("127.0.0.3:0", 100) // dropped by the kernel
+	send("127.0.0.2:0", 1)   // reaches the reader, which checks its MAC
+	waitFor(t, "the peer's datagram to be refused for its MAC", func() bool { return m.Stats().Rejected[RejectMAC] == 1 })
+	if got := m.Stats().Rejected[RejectUnknownSource]; got != 5 {
+		t.Errorf("unknown_source: %d after the filter was set, want still 5: the kernel drops the stranger's", got)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSocketFilterIPv6: the same on ::1, the one IPv6 loopback address: while the peer is another
+// address, ::1's datagrams are dropped by the kernel; once ::1 is the peer's, they pass.
+func TestSocketFilterIPv6(t *testing.T) {
+	conn, err := Listen(netip.MustParseAddrPort("[::1]:0"))
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	m, err := New(Config{NodeName: "node-0", Key: testKey, Conn: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	send := func() {
+		if _, err := c.WriteToUDPAddrPort(encode(datagram{inc: 1, seq: 1, nonce: 1, name: "node-1"}, otherKey), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// fd00::1:2 shares ::1's first three words, so every word of the comparison is exercised.
+	for _, peer := range []string{"[fd00::2]:7473", "[::1:2]:7473", "[::2]:7473"} {
+		if err := m.SetPeers(map[string]netip.AddrPort{"node-1": netip.MustParseAddrPort(peer)}); err != nil {
+			t.Fatal(err)
+		}
+		send()
+	}
+	if err := m.SetPeers(map[string]netip.AddrPort{"node-1": netip.MustParseAddrPort("[::1]:7473")}); err != nil {
+		t.Fatal(err)
+	}
+	send()
+	waitFor(t, "::1's datagram to be refused for its MAC", func() bool { return m.Stats().Rejected[RejectMAC] == 1 })
+	if got := m.Stats().Rejected[RejectUnknownSource]; got != 0 {
+		t.Errorf("unknown_source: %d, want 0: the kernel drops ::1's while it is no peer's", got)
+	}
+}
+
+// TestSocketFilterTooManyPeers: past the kernel's limit on a filter's length the filter is
+// removed, not left as it was (it would drop the new peers' heartbeats), and the reader filters
+// alone.
+func TestSocketFilterTooManyPeers(t *testing.T) {
+	conn, err := Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	few := []netip.Addr{netip.MustParseAddr("127.0.0.2")}
+	if err := setSourceFilter(conn, few); err != nil {
+		t.Fatal(err)
+	}
+	var many []netip.Addr
+	for i := range 2100 {
+		many = append(many, netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}))
+	}
+	many = append(many, netip.MustParseAddr("127.0.0.3"))
+	if err := setSourceFilter(conn, many); !errors.Is(err, errTooManyPeers) {
+		t.Fatalf("setSourceFilter with %d peers: %v, want errTooManyPeers", len(many), err)
+	}
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.3:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if _, err := c.WriteToUDPAddrPort([]byte("from the new peer"), conn.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 64)
+	if n, _, err := conn.ReadFrom(buf); err != nil || string(buf[:n]) != "from the new peer" {
+		t.Errorf("the new peer's datagram: %q, %v; want it delivered (no filter left)", buf[:n], err)
+	}
+	if _, err := sourceFilter(many[:2000]); err != nil {
+		t.Errorf("2,000 IPv4 peers: %v, want a filter", err)
+	}
 }

@@ -81,6 +81,11 @@ over the tag. */}}
 {{- if .Values.speaker.livenessKey.existingSecret -}}{{ .Values.speaker.livenessKey.secretKey }}{{- else -}}key{{- end -}}
 {{- end -}}
 
+{{/* The data key of the accepted second heartbeat key (a rotation's); optional in the Secret. */}}
+{{- define "frontdesk.livenessAcceptKey" -}}
+{{- if .Values.speaker.livenessKey.existingSecret -}}{{ .Values.speaker.livenessKey.acceptSecretKey }}{{- else -}}accept{{- end -}}
+{{- end -}}
+
 {{/* Whether --controllers runs a controller, known by any of .names (its alias and full name):
 "true" or "". Call with (dict "root" $ "names" (list "cloud-node" "cloud-node-controller")). */}}
 {{- define "frontdesk.controller.runs" -}}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -245,13 +246,14 @@ func TestLivenessKeySurvivesUpgrade(t *testing.T) {
 	c, _ := startCluster(t)
 	ch := mustChart(t)
 	vals := parseValues(t, "")
-	renderKey := func() string {
+	renderSecret := func() *corev1.Secret {
 		objs, err := renderValues(ch, vals, c.Config)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return string(into[corev1.Secret](t, mustFind(t, objs, "Secret", "frontdesk-liveness-key")).Data["key"])
+		return into[corev1.Secret](t, mustFind(t, objs, "Secret", "frontdesk-liveness-key"))
 	}
+	renderKey := func() string { return string(renderSecret().Data["key"]) }
 	first := renderKey()
 	if second := renderKey(); second == first {
 		t.Fatalf("without an installed Secret two renders made the same key %q", first)
@@ -263,6 +265,18 @@ func TestLivenessKeySurvivesUpgrade(t *testing.T) {
 	}
 	if got := renderKey(); got != first {
 		t.Errorf("upgrade rendered key %q; want the installed %q", got, first)
+	}
+	if s := renderSecret(); s.Data["accept"] != nil {
+		t.Errorf("upgrade rendered an accepted key %q the installed Secret does not have", s.Data["accept"])
+	}
+
+	// In the middle of a rotation (docs/chart.md), an upgrade keeps both keys.
+	installed.Data["accept"] = []byte("the-next-key-0123456789abcdef")
+	if _, err := c.Client.CoreV1().Secrets(releaseNS).Update(t.Context(), installed, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(installed.Data, renderSecret().Data); diff != "" {
+		t.Errorf("upgrade during a rotation rendered keys (-installed +rendered):\n%s", diff)
 	}
 }
 

@@ -3,6 +3,7 @@ package charttest
 import (
 	"encoding/base64"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -115,19 +116,25 @@ func TestSpeaker(t *testing.T) {
 		proxyArgs            []string // with proxy: what follows --proxy=nftables
 		bootIDConfigMap      string
 		keySecret, keyPath   string
+		acceptPath           string
+		quorum               bool
 		apiHost              string
 		generatedKeyRendered bool
 	}{
-		{set: "defaults", keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", generatedKeyRendered: true},
-		{set: "baremetal", keySecret: "speaker-key", keyPath: "/etc/frontdesk/liveness/heartbeat"},
+		{set: "defaults", keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key",
+			acceptPath: "/etc/frontdesk/liveness/accept", generatedKeyRendered: true},
+		{set: "baremetal", keySecret: "speaker-key", keyPath: "/etc/frontdesk/liveness/heartbeat", acceptPath: "/etc/frontdesk/liveness/heartbeat-next",
+			quorum: true},
 		{set: "bgp-proxy", proxy: true, proxyArgs: []string{"--bgp", "--bgp-asn=64513", "--proxy=nftables", "--proxy-exclude-dead-nodes=true",
 			"--proxy-allowed-external-ip-cidrs=", "--proxy-max-ports-per-service=100", "--proxy-max-endpoints-per-service-port=5000",
 			"--proxy-healthz-bind-address=[$(POD_IP)]:10256"},
-			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", apiHost: "192.0.2.10", generatedKeyRendered: true},
+			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", acceptPath: "/etc/frontdesk/liveness/accept",
+			apiHost: "192.0.2.10", generatedKeyRendered: true},
 		{set: "proxy-lab", proxy: true, proxyArgs: []string{"--proxy=nftables", "--proxy-exclude-dead-nodes=false",
 			"--proxy-allowed-external-ip-cidrs=", "--proxy-max-ports-per-service=100", "--proxy-max-endpoints-per-service-port=5000",
 			"--proxy-healthz-bind-address=[$(POD_IP)]:10256", "--boot-id-file=/etc/frontdesk/boot-id/$(NODE_NAME)"}, bootIDConfigMap: "frontdesk-lab-boot-ids",
-			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", generatedKeyRendered: true},
+			keySecret: "frontdesk-liveness-key", keyPath: "/etc/frontdesk/liveness/key", acceptPath: "/etc/frontdesk/liveness/accept",
+			generatedKeyRendered: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.set, func(t *testing.T) {
@@ -141,7 +148,8 @@ func TestSpeaker(t *testing.T) {
 				t.Errorf("tolerations %v: want one that tolerates every taint", pod.Tolerations)
 			}
 			c := pod.Containers[0]
-			wantArgs := []string{"--liveness-port=7473", "--liveness-key-file=" + tt.keyPath, "--load-balancer-class=frontdesk.dev/lb",
+			wantArgs := []string{"--liveness-port=7473", "--liveness-key-file=" + tt.keyPath, "--liveness-accept-key-file=" + tt.acceptPath,
+				"--liveness-quorum=" + strconv.FormatBool(tt.quorum), "--load-balancer-class=frontdesk.dev/lb",
 				"--metrics-bind-address=[$(POD_IP)]:7472", "--drain=300ms", "--restart-grace=30s"}
 			wantArgs = append(wantArgs, tt.proxyArgs...)
 			wantArgs = append(wantArgs, "--v=2")

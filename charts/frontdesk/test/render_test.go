@@ -62,7 +62,8 @@ l2Advertisements:
       ipPools: [lan]
       interfaces: [eth0]
 speaker:
-  livenessKey: {existingSecret: speaker-key, secretKey: heartbeat}
+  livenessKey: {existingSecret: speaker-key, secretKey: heartbeat, acceptSecretKey: heartbeat-next}
+  livenessQuorum: true
 `},
 	{name: "aws", values: `
 provider: aws

@@ -17,6 +17,8 @@ func TestSchemaRejects(t *testing.T) {
 		{"liveness port zero", `speaker: {livenessPort: 0}`, "livenessPort"},
 		{"liveness port too big", `speaker: {livenessPort: 70000}`, "livenessPort"},
 		{"liveness port as text", `speaker: {livenessPort: "7473"}`, "livenessPort"},
+		{"accept key not a data key", `speaker: {livenessKey: {acceptSecretKey: "a/b"}}`, "acceptSecretKey"},
+		{"quorum as text", `speaker: {livenessQuorum: "yes"}`, "livenessQuorum"},
 		{"metrics port negative", `speaker: {metricsPort: -1}`, "metricsPort"},
 		{"secure port too big", `controller: {securePort: 65536}`, "securePort"},
 		{"no replicas", `controller: {replicas: 0}`, "replicas"},

@@ -66,14 +66,20 @@ type env struct {
 	// flags are added to every speaker's command line (newEnv's).
 	flags  []string
 	bridge *netnstest.Bridge
+	// speakerArgs, when set, gives node i's speaker its liveness key flags instead of keyFile.
+	speakerArgs func(i int) []string
 }
 
 // newEnv starts the control plane, the controller and a speaker in every node namespace, each
 // with speakerFlags added to its command line.
-func newEnv(t testing.TB, speakerFlags ...string) *env {
+func newEnv(t testing.TB, speakerFlags ...string) *env { return newEnvWith(t, nil, speakerFlags...) }
+
+// newEnvWith is newEnv with node i's speaker given speakerArgs(i) as its key flags.
+func newEnvWith(t testing.TB, speakerArgs func(i int) []string, speakerFlags ...string) *env {
 	t.Helper()
 	netnstest.RequireRoot(t, "curl")
-	e := &env{t: t, bins: proc.Build(t, "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker"), flags: speakerFlags}
+	e := &env{t: t, bins: proc.Build(t, "./cmd/frontdesk-controller", "./cmd/frontdesk-speaker"),
+		flags: speakerFlags, speakerArgs: speakerArgs}
 	e.c = controlplane.Start(t)
 	e.kube = e.c.Client
 	var err error
@@ -152,9 +158,14 @@ func (e *env) startController() {
 // the process is the speaker itself and signals reach it directly.
 func (e *env) startSpeaker(i int) *proc.Proc {
 	e.t.Helper()
-	args := append([]string{"--kubeconfig=" + e.c.KubeconfigPath, "--node-name=" + nodeName(i), "--liveness-key-file=" + e.keyFile,
-		"--metrics-bind-address=127.0.0.1:7472", "--v=2"}, e.flags...)
-	p := proc.Start(e.t, "", "speaker-"+nodeName(i), e.nodes[i].Command(filepath.Join(e.bins, "frontdesk-speaker"), args...))
+	keys := []string{"--liveness-key-file=" + e.keyFile}
+	if e.speakerArgs != nil {
+		keys = e.speakerArgs(i)
+	}
+	args := append([]string{"--kubeconfig=" + e.c.KubeconfigPath, "--node-name=" + nodeName(i),
+		"--metrics-bind-address=127.0.0.1:7472", "--v=2"}, keys...)
+	p := proc.Start(e.t, "", "speaker-"+nodeName(i), e.nodes[i].Command(filepath.Join(e.bins, "frontdesk-speaker"),
+		append(args, e.flags...)...))
 	e.t.Cleanup(func() { p.Stop(syscall.SIGKILL) })
 	return p
 }

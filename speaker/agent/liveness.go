@@ -1,0 +1,95 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
+)
+
+// startLiveness reads the heartbeat keys, opens the heartbeat socket on the node's own address
+// and builds the Membership, which owns the socket once it runs; keys are those it runs with, for
+// liveness.WatchKeys.
+func startLiveness(stop context.Context, kube kubernetes.Interface, o Options, log klog.Logger) (m *liveness.Membership, conn *net.UDPConn, keys [][]byte, err error) {
+	files := o.livenessKeyFiles()
+	key, accept, err := files.Read()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w (--liveness-key-file, --liveness-accept-key-file)", err)
+	}
+	addr := o.LivenessBindAddress
+	if !addr.IsValid() {
+		if addr, err = nodeInternalIP(stop, kube, o.NodeName, log); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	conn, err = liveness.Listen(netip.AddrPortFrom(addr, o.LivenessPort))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w (the node's first InternalIP, where its peers send heartbeats; --liveness-bind-address overrides it)", err)
+	}
+	m, err = liveness.New(liveness.Config{
+		NodeName: o.NodeName, Key: key, AcceptKeys: accept, Conn: conn, BootID: nodeBootID(o.BootIDFile, log),
+		RestartGrace: o.RestartGrace, RequireQuorum: o.LivenessQuorum, Logger: log.WithName("liveness"),
+	})
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, nil, err
+	}
+	liveness.PublishKeys(key, accept)
+	log.Info("Heartbeats on the node's address", "address", conn.LocalAddr().String(), "quorum", o.LivenessQuorum,
+		"key", liveness.KeyID(key), "accept", len(accept))
+	return m, conn, append([][]byte{key}, accept...), nil
+}
+
+func (o Options) livenessKeyFiles() liveness.KeyFiles {
+	return liveness.KeyFiles{Key: o.LivenessKeyFile, Accept: o.LivenessAcceptKeyFile}
+}
+
+// nodeLookupTimeout bounds each read of the speaker's own Node at start; reads are retried until
+// one succeeds or the speaker is stopped.
+const nodeLookupTimeout = 5 * time.Second
+
+// nodeInternalIP reads this node's first InternalIP: the address its peers send heartbeats to
+// (speaker/agent/loop's peersFrom makes the same choice). Until the API server answers, the
+// speaker cannot list anything either, so waiting here delays nothing it could do.
+func nodeInternalIP(stop context.Context, kube kubernetes.Interface, name string, log klog.Logger) (netip.Addr, error) {
+	var addr netip.Addr
+	err := wait.PollUntilContextCancel(stop, time.Second, true, func(ctx context.Context) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, nodeLookupTimeout)
+		defer cancel()
+		n, err := kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			log.Info("Reading this node's address for the heartbeat socket; retrying", "node", name, "err", err)
+			return false, nil
+		}
+		var ok bool
+		if addr, ok = firstInternalIP(n); !ok {
+			log.Info("This node has no InternalIP yet; retrying: the heartbeat socket binds to it", "node", name)
+		}
+		return ok, nil
+	})
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("reading the InternalIP of Node %s for the heartbeat socket: %w", name, err)
+	}
+	return addr, nil
+}
+
+func firstInternalIP(n *corev1.Node) (netip.Addr, bool) {
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		if ip, err := netip.ParseAddr(a.Address); err == nil && ip.Zone() == "" {
+			return ip.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}

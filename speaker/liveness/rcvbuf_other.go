@@ -1,0 +1,7 @@
+//go:build !linux
+
+package liveness
+
+import "net"
+
+func raiseReadBuffer(c *net.UDPConn, n int) error { return c.SetReadBuffer(n) }
