@@ -155,7 +155,17 @@ func (k *kernelNet) address(p kernelPlan) {
 // start runs the proxy for the node namespace until the test ends.
 func (k *kernelNet) start(t *testing.T, tweak ...func(*Config)) {
 	t.Helper()
+	k.startWith(t, nil, tweak...)
+}
+
+// startWith is start with objs in the proxy's store before it runs, as a proxy with a client
+// has its informers' first lists before it syncs: without a client, Run syncs at once, and a
+// test feeding objects meanwhile would see a sync of some of them.
+func (k *kernelNet) startWith(t *testing.T, objs []any, tweak ...func(*Config)) {
+	t.Helper()
 	p := k.build(t, tweak...)
+	k.proxy = p
+	k.feed(objs...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	k.proxy, k.cancel, k.done = p, cancel, done
@@ -222,6 +232,14 @@ func (k *kernelNet) stop(t *testing.T) {
 // program feeds objects to the proxy and waits until they are in the kernel.
 func (k *kernelNet) program(t *testing.T, objs ...any) {
 	t.Helper()
+	k.feed(objs...)
+	if err := k.proxy.Sync(context.Background()); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+}
+
+// feed gives objects to the proxy's store.
+func (k *kernelNet) feed(objs ...any) {
 	for _, o := range objs {
 		switch o := o.(type) {
 		case *v1.Service:
@@ -231,9 +249,6 @@ func (k *kernelNet) program(t *testing.T, objs ...any) {
 		default:
 			k.proxy.store.setSlice(o.(*discovery.EndpointSlice))
 		}
-	}
-	if err := k.proxy.Sync(context.Background()); err != nil {
-		t.Fatalf("sync: %v", err)
 	}
 }
 

@@ -77,7 +77,7 @@ func TestKernelRestartNeverUnserves(t *testing.T) {
 	k.stop(t)
 
 	var checked int
-	k.start(t, small, func(c *Config) {
+	k.startWith(t, objs, small, func(c *Config) {
 		inner := c.NFTables
 		c.NFTables = func(f knftables.Family, table string) (knftables.Interface, error) {
 			nft, err := inner(f, table)
