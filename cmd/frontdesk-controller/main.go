@@ -19,7 +19,7 @@ import (
 
 func main() {
 	// The first SIGTERM or SIGINT stops the command; a second one exits at once.
-	cmd := manager.NewCommand(genericapiserver.SetupSignalHandler())
-	baremetal.AddFlags(cmd.Flags()) // the provider's own: --service-cluster-ip-range
+	cmd := manager.NewCommand(genericapiserver.SetupSignalHandler(),
+		manager.ProviderFlags{Section: "baremetal provider", Add: baremetal.AddFlags})
 	os.Exit(cli.Run(cmd))
 }

@@ -45,6 +45,13 @@ const Name = "frontdesk-controller"
 // API server's bootstrap role system:controller:service-controller applies.
 const serviceClientName = "service-controller"
 
+// ProviderFlags are a provider's own flags: cloud-provider prints only the named flag sets the
+// command was built with, so flags added to the command afterwards would work but not show.
+type ProviderFlags struct {
+	Section string // the --help section, e.g. "baremetal provider"
+	Add     func(*pflag.FlagSet)
+}
+
 // knownProviders are the providers frontdesk ships. cloud-provider keeps its
 // registry private, so an error can only list those of these that this
 // binary registered.
@@ -56,7 +63,9 @@ var knownProviders = []string{"aws", "baremetal"}
 // --concurrent-service-syncs defaults to service.DefaultWorkers (10)
 // instead of cloud-provider's 1, so one slow load balancer does not hold up
 // the others; an explicit --concurrent-service-syncs=1 is honoured.
-func NewCommand(stopCh <-chan struct{}) *cobra.Command {
+//
+// providerFlags are the providers' own flags, each shown in --help as a section of its own.
+func NewCommand(stopCh <-chan struct{}, providerFlags ...ProviderFlags) *cobra.Command {
 	opts, err := options.NewCloudControllerManagerOptions()
 	if err != nil {
 		// Only a broken build of cloud-provider's defaults gets here.
@@ -73,6 +82,9 @@ func NewCommand(stopCh <-chan struct{}) *cobra.Command {
 	sf.addFlags(extra.FlagSet("frontdesk service controller"))
 	nf.addFlags(extra.FlagSet("frontdesk nodeport usage"))
 	pf.addFlags(extra.FlagSet("frontdesk node proxy events"))
+	for _, p := range providerFlags {
+		p.Add(extra.FlagSet(p.Section))
+	}
 	// cloud-provider's one list of controllers that "*" leaves out; inserting is idempotent.
 	app.ControllersDisabledByDefault.Insert(NodeProxyEventsController)
 

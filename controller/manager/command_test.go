@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
 	"k8s.io/cloud-provider/app"
 	"k8s.io/cloud-provider/names"
 
@@ -88,6 +90,28 @@ func TestFlagDefaults(t *testing.T) {
 		}
 		if f.DefValue != want {
 			t.Errorf("--%s defaults to %q, want %q", flag, f.DefValue, want)
+		}
+	}
+}
+
+// TestProviderFlagsInHelp: a provider's flags parse and show in --help under their own section
+// (cloud-provider prints only the named flag sets the command is built with).
+func TestProviderFlagsInHelp(t *testing.T) {
+	var got string
+	cmd := NewCommand(make(chan struct{}), ProviderFlags{Section: "example provider", Add: func(fs *pflag.FlagSet) {
+		fs.StringVar(&got, "example-range", "", "the example provider's range")
+	}})
+	if err := cmd.ParseFlags([]string{"--example-range=10.96.0.0/12"}); err != nil || got != "10.96.0.0/12" {
+		t.Fatalf("--example-range: parsed %q, %v", got, err)
+	}
+	var help bytes.Buffer
+	cmd.SetOut(&help)
+	if err := cmd.Help(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Example provider flags:", "--example-range", "the example provider's range"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("--help lacks %q", want)
 		}
 	}
 }
