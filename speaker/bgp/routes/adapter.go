@@ -49,15 +49,17 @@ func RuleFromAdvertisement(a *v1alpha1.BGPAdvertisement) (Rule, error) {
 		v := uint32(*lp)
 		r.LocalPref = &v
 	}
+	// The CRD's floor (8 and 32, a pool entry's largest size) is checked again for objects stored
+	// before it: 0 would advertise a default route.
 	if l := a.Spec.AggregationLength; l != nil {
-		if *l < 0 || *l > 32 {
-			return Rule{}, fmt.Errorf("spec.aggregationLength %d is out of range; want 0 to 32", *l)
+		if *l < v1alpha1.MinPrefixLengthIPv4 || *l > 32 {
+			return Rule{}, fmt.Errorf("spec.aggregationLength %d is out of range; want %d to 32", *l, v1alpha1.MinPrefixLengthIPv4)
 		}
 		r.AggregationLength = int(*l)
 	}
 	if l := a.Spec.AggregationLengthV6; l != nil {
-		if *l < 0 || *l > 128 {
-			return Rule{}, fmt.Errorf("spec.aggregationLengthV6 %d is out of range; want 0 to 128", *l)
+		if *l < v1alpha1.MinPrefixLengthIPv6 || *l > 128 {
+			return Rule{}, fmt.Errorf("spec.aggregationLengthV6 %d is out of range; want %d to 128", *l, v1alpha1.MinPrefixLengthIPv6)
 		}
 		r.AggregationLengthV6 = int(*l)
 	}

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
@@ -356,6 +357,11 @@ func TestRuleFromAdvertisement(t *testing.T) {
 			`spec.communities[1]: invalid BGP community "70000:1": each half must be 0 to 65535 in decimal without leading zeros (65000:100)`},
 		{"selector", v1alpha1.BGPAdvertisementSpec{NodeSelectors: []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}}},
 			`spec.nodeSelectors[0] is not a valid label selector: "Near" is not a valid label selector operator`},
+		// Stored before the CRD's floor: a default route must not be advertised.
+		{"default route", v1alpha1.BGPAdvertisementSpec{AggregationLength: ptr.To[int32](0)},
+			"spec.aggregationLength 0 is out of range; want 8 to 32"},
+		{"IPv6 shorter than a pool entry", v1alpha1.BGPAdvertisementSpec{AggregationLengthV6: ptr.To[int32](16)},
+			"spec.aggregationLengthV6 16 is out of range; want 32 to 128"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := RuleFromAdvertisement(&v1alpha1.BGPAdvertisement{Spec: tt.spec})

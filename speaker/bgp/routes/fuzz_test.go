@@ -83,7 +83,8 @@ func FuzzRuleFromAdvertisement(f *testing.F) {
 		if c, err := v1alpha1.ParseLargeCommunity(r.LargeCommunities[0].String()); err != nil || c != r.LargeCommunities[0] {
 			t.Errorf("large community %q read as %v, which does not print back", large, r.LargeCommunities[0])
 		}
-		if r.AggregationLength < 0 || r.AggregationLength > 32 || r.AggregationLengthV6 < 0 || r.AggregationLengthV6 > 128 {
+		if r.AggregationLength < v1alpha1.MinPrefixLengthIPv4 || r.AggregationLength > 32 ||
+			r.AggregationLengthV6 < v1alpha1.MinPrefixLengthIPv6 || r.AggregationLengthV6 > 128 {
 			t.Errorf("lengths %d, %d out of range", r.AggregationLength, r.AggregationLengthV6)
 		}
 		if r.LocalPref == nil || int64(*r.LocalPref) != lp {
