@@ -61,7 +61,10 @@ func run(version, acceptedFile string, pkgs []string) error {
 	if err != nil {
 		return err
 	}
-	return report(os.Stdout, findings, accepted)
+	var text strings.Builder
+	err = report(&text, findings, accepted)
+	fmt.Print(text.String())
+	return err
 }
 
 // downloadDB fetches the database module (from the module cache once it is there) and returns
@@ -72,9 +75,17 @@ func downloadDB(version string) (string, error) {
 	out, err := cmd.Output()
 	var m struct{ Dir, Error string }
 	if jerr := json.Unmarshal(out, &m); jerr != nil || m.Error != "" || err != nil {
-		return "", fmt.Errorf("downloading golang.org/x/vulndb@%s: %v %s %v", version, err, m.Error, jerr)
+		return "", fmt.Errorf("downloading golang.org/x/vulndb@%s: %w", version, errors.Join(err, jerr, errorText(m.Error)))
 	}
 	return m.Dir, nil
+}
+
+// errorText is the go command's error text as an error, nil when empty.
+func errorText(s string) error {
+	if s == "" {
+		return nil
+	}
+	return errors.New(s)
 }
 
 // finding is what govulncheck's JSON stream says of one advisory in one place.
@@ -114,7 +125,7 @@ func reachable(r io.Reader) (map[string][]finding, error) {
 }
 
 // report prints each reachable advisory and fails unless every one is accepted.
-func report(w io.Writer, findings map[string][]finding, accepted map[string]string) error {
+func report(w *strings.Builder, findings map[string][]finding, accepted map[string]string) error {
 	ids := make([]string, 0, len(findings))
 	for id := range findings {
 		ids = append(ids, id)
