@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -65,13 +67,21 @@ func nodeInternalIP(stop context.Context, kube kubernetes.Interface, name string
 	err := wait.PollUntilContextCancel(stop, time.Second, true, func(ctx context.Context) (bool, error) {
 		ctx, cancel := context.WithTimeout(ctx, nodeLookupTimeout)
 		defer cancel()
-		n, err := kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		// A list of the one Node, not a get: the chart lets the speaker list and watch Nodes (its
+		// informer), and get would be one more verb for the same data.
+		nodes, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
 		if err != nil {
 			log.Info("Reading this node's address for the heartbeat socket; retrying", "node", name, "err", err)
 			return false, nil
 		}
+		i := slices.IndexFunc(nodes.Items, func(n corev1.Node) bool { return n.Name == name })
+		if i < 0 {
+			log.Info("This node is not registered yet; retrying: the heartbeat socket binds to its InternalIP", "node", name)
+			return false, nil
+		}
 		var ok bool
-		if addr, ok = firstInternalIP(n); !ok {
+		if addr, ok = firstInternalIP(&nodes.Items[i]); !ok {
 			log.Info("This node has no InternalIP yet; retrying: the heartbeat socket binds to it", "node", name)
 		}
 		return ok, nil
