@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,12 +104,12 @@ type frame struct {
 	Receiver string `json:"receiver"`
 }
 
-// reachable reads govulncheck's JSON stream and returns, by advisory, the findings the code
-// reaches: those whose trace names a function (a finding on a module or an imported package only
+// reachable reads govulncheck's JSON stream and returns, by advisory, the first finding the code
+// reaches: one whose trace names a function (a finding on a module or an imported package only
 // does not).
-func reachable(r io.Reader) (map[string][]finding, error) {
+func reachable(r io.Reader) (map[string]finding, error) {
 	dec := json.NewDecoder(r)
-	found := map[string][]finding{}
+	found := map[string]finding{}
 	for {
 		var msg struct {
 			Finding *finding `json:"finding"`
@@ -119,38 +120,36 @@ func reachable(r io.Reader) (map[string][]finding, error) {
 			return nil, fmt.Errorf("reading govulncheck's output: %w", err)
 		}
 		if f := msg.Finding; f != nil && len(f.Trace) > 0 && f.Trace[0].Function != "" {
-			found[f.OSV] = append(found[f.OSV], *f)
+			if _, seen := found[f.OSV]; !seen {
+				found[f.OSV] = *f
+			}
 		}
 	}
 }
 
 // report prints each reachable advisory and fails unless every one is accepted.
-func report(w *strings.Builder, findings map[string][]finding, accepted map[string]string) error {
-	ids := make([]string, 0, len(findings))
-	for id := range findings {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+func report(w *strings.Builder, findings map[string]finding, accepted map[string]string) error {
 	var failing []string
-	for _, id := range ids {
-		f := findings[id][0]
+	for _, id := range slices.Sorted(maps.Keys(findings)) {
+		f := findings[id]
 		vuln := f.Trace[0]
-		fixed := f.FixedVersion
-		if fixed == "" {
+		fixed := "fixed in " + f.FixedVersion
+		if f.FixedVersion == "" {
 			fixed = "no fixed version"
 		}
 		at := vuln.Package + "." + vuln.Function
 		if vuln.Receiver != "" {
 			at = vuln.Package + "." + strings.TrimPrefix(vuln.Receiver, "*") + "." + vuln.Function
 		}
+		line := fmt.Sprintf("%s in %s@%s (%s), reached at %s", id, vuln.Module, vuln.Version, fixed, at)
 		if reason, ok := accepted[id]; ok {
-			fmt.Fprintf(w, "accepted  %s in %s@%s (%s), reached at %s: %s\n", id, vuln.Module, vuln.Version, fixed, at, reason)
+			fmt.Fprintf(w, "accepted  %s: %s\n", line, reason)
 			continue
 		}
-		fmt.Fprintf(w, "REACHABLE %s in %s@%s (fixed in %s), reached at %s\n", id, vuln.Module, vuln.Version, fixed, at)
+		fmt.Fprintf(w, "REACHABLE %s\n", line)
 		failing = append(failing, id)
 	}
-	for id := range accepted {
+	for _, id := range slices.Sorted(maps.Keys(accepted)) {
 		if _, ok := findings[id]; !ok {
 			fmt.Fprintf(w, "note: %s is accepted in the list but no longer reached: remove it\n", id)
 		}

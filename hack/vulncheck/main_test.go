@@ -22,7 +22,7 @@ func TestReachableKeepsOnlyFindingsDownToAFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(found) != 1 || len(found["GO-2026-0001"]) != 1 {
+	if f, ok := found["GO-2026-0001"]; len(found) != 1 || !ok || f.Trace[0].Function != "Parse" {
 		t.Fatalf("reachable = %v, want GO-2026-0001 only", found)
 	}
 }

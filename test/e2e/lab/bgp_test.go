@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,24 +152,12 @@ func (l *lab) checkRouterContainer(t *testing.T) {
 		t.Fatalf("gobgpd (pid %d) is not in the container's cgroup %s: %v\n%s", pid, want, err, cg)
 	}
 	routerNS := l.plan.NS(topology.RoleRouter)
-	want, err := os.Stat(filepath.Join("/run/netns", routerNS))
+	gobgpds, err := processesIn(filepath.Join("/run/netns", routerNS), "gobgpd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	have, err := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err != nil || !os.SameFile(want, have) {
-		t.Fatalf("gobgpd (pid %d) is not on the network of %s: %v", pid, routerNS, err)
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
-	for _, f := range procs {
-		comm, _ := os.ReadFile(f)
-		p, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
-		if strings.TrimSpace(string(comm)) != "gobgpd" || p == pid {
-			continue
-		}
-		if ns, err := os.Stat(fmt.Sprintf("/proc/%d/ns/net", p)); err == nil && os.SameFile(ns, want) {
-			t.Errorf("another gobgpd (pid %d) runs in %s besides the container's (pid %d)", p, routerNS, pid)
-		}
+	if len(gobgpds) != 1 || gobgpds[0].pid != pid {
+		t.Fatalf("gobgpd on the network of %s: %v; want the container's task (pid %d) alone", routerNS, gobgpds, pid)
 	}
 	t.Logf("router: gobgpd is the task of container %s (pid %d, %s)", router.ContainerID, pid, status)
 }

@@ -100,21 +100,9 @@ type speakerKill struct{}
 
 func (speakerKill) name() string { return "sigkill" }
 func (speakerKill) apply(ctx context.Context, tr *trial) error {
-	id, err := tr.sandbox(ctx)
+	pid, err := tr.l.speakerPID(ctx, tr.node.Name, tr.speaker.Name)
 	if err != nil {
 		return err
-	}
-	c, err := tr.l.crictl(ctx, tr.node.Name, "ps", "--pod", id, "--name", "^speaker$", "--state", "running", "-q")
-	if err != nil || c == "" {
-		return fmt.Errorf("speaker container in sandbox %s: %q %w", id, c, err)
-	}
-	out, err := tr.l.crictl(ctx, tr.node.Name, "inspect", "-o", "go-template", "--template", "{{.info.pid}}", strings.Fields(c)[0])
-	if err != nil {
-		return err
-	}
-	pid, err := strconv.Atoi(out)
-	if err != nil || pid <= 1 {
-		return fmt.Errorf("speaker's pid from crictl inspect: %q", out)
 	}
 	return syscall.Kill(pid, syscall.SIGKILL)
 }
@@ -203,12 +191,39 @@ func (l *lab) nodeProcs(ctx context.Context, n topology.Node) []int {
 
 // sandbox is the CRI id of the trial's speaker Pod's ready sandbox on its node.
 func (tr *trial) sandbox(ctx context.Context) (string, error) {
-	out, err := tr.l.crictl(ctx, tr.node.Name, "pods", "--namespace", supervisor.ChartNamespace,
-		"--name", "^"+tr.speaker.Name+"$", "--state", "ready", "-q")
+	return tr.l.speakerSandbox(ctx, tr.node.Name, tr.speaker.Name)
+}
+
+// speakerSandbox is the CRI id of speaker Pod pod's ready sandbox on node.
+func (l *lab) speakerSandbox(ctx context.Context, node, pod string) (string, error) {
+	out, err := l.crictl(ctx, node, "pods", "--namespace", supervisor.ChartNamespace,
+		"--name", "^"+pod+"$", "--state", "ready", "-q")
 	if err != nil || out == "" {
-		return "", fmt.Errorf("ready sandbox of %s on %s: %q %w", tr.speaker.Name, tr.node.Name, out, err)
+		return "", fmt.Errorf("ready sandbox of %s on %s: %q %w", pod, node, out, err)
 	}
 	return strings.Fields(out)[0], nil
+}
+
+// speakerPID is the process of speaker Pod pod's running speaker container on node (its
+// container's init process), as the CRI reports it.
+func (l *lab) speakerPID(ctx context.Context, node, pod string) (int, error) {
+	id, err := l.speakerSandbox(ctx, node, pod)
+	if err != nil {
+		return 0, err
+	}
+	c, err := l.crictl(ctx, node, "ps", "--pod", id, "--name", "^speaker$", "--state", "running", "-q")
+	if err != nil || c == "" {
+		return 0, fmt.Errorf("speaker container in sandbox %s: %q %w", id, c, err)
+	}
+	out, err := l.crictl(ctx, node, "inspect", "-o", "go-template", "--template", "{{.info.pid}}", strings.Fields(c)[0])
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(out)
+	if err != nil || pid <= 1 {
+		return 0, fmt.Errorf("speaker's pid from crictl inspect: %q", out)
+	}
+	return pid, nil
 }
 
 // crictl runs crictl against a node's containerd.

@@ -145,25 +145,44 @@ var routingDaemonNames = []string{"bird", "bgpd", "zebra", "watchfrr", "staticd"
 
 // routingDaemons are the processes of routingDaemonNames in the machine's network namespace (the
 // test's own).
-func routingDaemons(t testing.TB) []string {
+func routingDaemons(t testing.TB) []process {
 	t.Helper()
-	self, err := os.Readlink("/proc/self/ns/net")
+	found, err := processesIn("/proc/self/ns/net", routingDaemonNames...)
 	if err != nil {
-		t.Fatalf("reading the test's network namespace: %v", err)
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
-	var found []string
-	for _, p := range procs {
-		comm, err := os.ReadFile(p)
-		if err != nil || !slices.Contains(routingDaemonNames, strings.TrimSpace(string(comm))) {
-			continue // gone meanwhile, or another program
-		}
-		dir := filepath.Dir(p)
-		if ns, err := os.Readlink(filepath.Join(dir, "ns", "net")); err == nil && ns == self {
-			found = append(found, fmt.Sprintf("%s (pid %s)", strings.TrimSpace(string(comm)), filepath.Base(dir)))
-		}
+		t.Fatal(err)
 	}
 	return found
+}
+
+// process is a process found by processesIn.
+type process struct {
+	pid  int
+	name string // its comm
+}
+
+func (p process) String() string { return fmt.Sprintf("%s (pid %d)", p.name, p.pid) }
+
+// processesIn lists the processes whose name (comm) is one of names, on the network namespace
+// at nsPath (/run/netns/<name>, or /proc/self/ns/net for the test's own).
+func processesIn(nsPath string, names ...string) ([]process, error) {
+	want, err := os.Stat(nsPath)
+	if err != nil {
+		return nil, fmt.Errorf("network namespace %s: %w", nsPath, err)
+	}
+	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
+	var found []process
+	for _, f := range comms {
+		comm, err := os.ReadFile(f)
+		name := strings.TrimSpace(string(comm))
+		if err != nil || !slices.Contains(names, name) {
+			continue // gone meanwhile, or another program
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if ns, err := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid)); err == nil && os.SameFile(ns, want) {
+			found = append(found, process{pid: pid, name: name})
+		}
+	}
+	return found, nil
 }
 
 // ssPid finds the owners in ss -p output: users:(("name",pid=123,fd=4),...).

@@ -3,12 +3,9 @@
 package lab
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -43,7 +40,7 @@ func testSpeakerPrivileges(t *testing.T, l *lab) {
 		t.Fatal("no running speaker")
 	}
 	for _, pod := range pods {
-		pid, err := speakerPID(pod.Name)
+		pid, err := l.speakerPID(t.Context(), pod.Spec.NodeName, pod.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,28 +84,6 @@ func chartCapabilities(ds appsv1.DaemonSet) (uint64, error) {
 		mask |= 1 << bit
 	}
 	return mask, nil
-}
-
-// speakerPID finds the process of the speaker Pod podName on this machine: the one whose
-// environment has the POD_NAME the chart sets from the Pod's name.
-func speakerPID(podName string) (int, error) {
-	environs, _ := filepath.Glob("/proc/[0-9]*/environ")
-	var found []int
-	for _, e := range environs {
-		env, err := os.ReadFile(e)
-		if err != nil || !slices.ContainsFunc(bytes.Split(env, []byte{0}), func(v []byte) bool { return string(v) == "POD_NAME="+podName }) {
-			continue
-		}
-		exe, _ := os.Readlink(filepath.Join(filepath.Dir(e), "exe"))
-		if filepath.Base(exe) == "frontdesk-speaker" {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(e)))
-			found = append(found, pid)
-		}
-	}
-	if len(found) != 1 {
-		return 0, fmt.Errorf("processes of speaker Pod %s: %v, want one", podName, found)
-	}
-	return found[0], nil
 }
 
 // statusField is the value of one "Name:\tvalue" line of /proc/<pid>/status.
