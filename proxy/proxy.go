@@ -114,7 +114,7 @@ func (c *Config) setDefaults() error {
 		c.Limits.EndpointsPerPort = served.DefaultLimits.EndpointsPerPort
 	}
 	for i, pf := range c.AllowedExternalIPCIDRs {
-		c.AllowedExternalIPCIDRs[i] = netip.PrefixFrom(pf.Addr().Unmap(), pf.Bits()).Masked()
+		c.AllowedExternalIPCIDRs[i] = served.UnmapPrefix(pf)
 	}
 	if c.ColdStartChunk == 0 {
 		c.ColdStartChunk = 1000

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
@@ -44,16 +43,12 @@ func (f *nodeProxyFlags) addFlags(fs *pflag.FlagSet) {
 }
 
 func (f *nodeProxyFlags) prefixes() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range f.allowed {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("--allowed-external-ip-cidrs: %q is not a CIDR such as 192.168.0.0/24 or fd00::/64", s)
-		}
-		out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked())
+	out, err := served.ParseCIDRs(f.allowed)
+	if err != nil {
+		return nil, fmt.Errorf("--allowed-external-ip-cidrs: %w", err)
+	}
+	for i, p := range out {
+		out[i] = served.UnmapPrefix(p)
 	}
 	if f.limits.Ports <= 0 || f.limits.EndpointsPerPort <= 0 {
 		return nil, fmt.Errorf("--max-ports-per-service and --max-endpoints-per-service-port must be positive")
