@@ -24,7 +24,12 @@ func ParseCIDRs(list []string) ([]netip.Prefix, error) {
 }
 
 // UnmapPrefix is p in the form CheckAddrs compares with, whose addresses ClaimsOf unmaps:
-// masked, and an IPv4-mapped prefix (::ffff:a.b.c.d/n) as the IPv4 one.
+// masked, and an IPv4-mapped prefix (::ffff:a.b.c.d/n, n >= 96) as the IPv4 one (/n-96). A
+// shorter prefix is wider than the mapped range and stays an IPv6 prefix.
 func UnmapPrefix(p netip.Prefix) netip.Prefix {
-	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked()
+	p = p.Masked()
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
 }
