@@ -60,8 +60,7 @@ type countKey struct {
 
 // New registers a Watcher with the informers.
 func New(cfg Config) (*Watcher, error) {
-	w := &Watcher{cfg: cfg, claims: served.NewClaims(), services: map[types.NamespacedName]*v1.Service{},
-		counts: map[types.NamespacedName]map[string]map[countKey]int{}, reported: map[types.NamespacedName]map[string]bool{}}
+	w := newWatcher(cfg)
 	if _, err := cfg.Services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    w.setService,
 		UpdateFunc: func(_, obj any) { w.setService(obj) },
@@ -75,6 +74,12 @@ func New(cfg Config) (*Watcher, error) {
 		DeleteFunc: func(obj any) { w.setSlice(obj, true) },
 	})
 	return w, err
+}
+
+// newWatcher is a Watcher of nothing yet; New gives it the informers' events, tests their own.
+func newWatcher(cfg Config) *Watcher {
+	return &Watcher{cfg: cfg, claims: served.NewClaims(), services: map[types.NamespacedName]*v1.Service{},
+		counts: map[types.NamespacedName]map[string]map[countKey]int{}, reported: map[types.NamespacedName]map[string]bool{}}
 }
 
 func (w *Watcher) setService(obj any) {
