@@ -3,6 +3,8 @@ package served
 import (
 	"net/netip"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // TestUnmapPrefix: an IPv4-mapped CIDR allows the IPv4 addresses it maps, which are what
@@ -28,7 +30,7 @@ func TestUnmapPrefix(t *testing.T) {
 	svc := svcWith("a", "web", "10.96.0.1", ext("198.51.100.1"))
 	c := NewClaims()
 	c.Set(svc)
-	if r := CheckAddrs(svc, []netip.Prefix{UnmapPrefix(allowed[0])}, c); len(r) != 0 {
+	if r := c.CheckAddrs(types.NamespacedName{Namespace: "a", Name: "web"}, []netip.Prefix{UnmapPrefix(allowed[0])}); len(r) != 0 {
 		t.Errorf("externalIP inside an allowed IPv4-mapped CIDR refused: %v", r)
 	}
 }

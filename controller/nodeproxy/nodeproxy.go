@@ -1,6 +1,6 @@
 // Package nodeproxy tells a Service's owner what frontdesk's node proxies refuse to program for
 // it: an externalIP or LoadBalancer IP that is not its to take, or ports and endpoints over the
-// per-Service caps (served.CheckAddrs, served.Limits; issue 17, items 1 and 3). Every node's
+// per-Service caps (served.Claims.CheckAddrs, served.Limits; issue 17, items 1 and 3). Every node's
 // proxy applies the same rules; the Event comes from here, once for the cluster, instead of
 // once per node.
 //
@@ -199,7 +199,7 @@ func (w *Watcher) check(key types.NamespacedName) {
 
 func (w *Watcher) warnings(key types.NamespacedName, svc *v1.Service) []warning {
 	var out []warning
-	for _, r := range served.CheckAddrs(svc, w.cfg.AllowedExternalIPCIDRs, w.claims) {
+	for _, r := range w.claims.CheckAddrs(key, w.cfg.AllowedExternalIPCIDRs) {
 		out = append(out, warning{fmt.Sprintf("addr/%s/%s", r.Kind, r.Addr), served.ReasonAddressRefused, r.Message(key)})
 	}
 	l := w.cfg.Limits
