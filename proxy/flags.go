@@ -79,17 +79,8 @@ func CheckFlags(prefix string, c Config) error {
 // prefixList parses a comma-separated list of CIDRs into dst, replacing what it held.
 func prefixList(dst *[]netip.Prefix) func(string) error {
 	return func(v string) error {
-		*dst = nil
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return fmt.Errorf("%q is not a CIDR such as 192.168.0.0/24 or fd00::/64", s)
-			}
-			*dst = append(*dst, p.Masked())
-		}
-		return nil
+		p, err := served.ParseCIDRs(strings.Split(v, ","))
+		*dst = p
+		return err
 	}
 }

@@ -27,7 +27,7 @@ type modelOptions struct {
 	excluded map[string]ExcludedNode
 	readyAt  map[netip.Addr]time.Time
 	// notMine are the addresses of the Service being built that it may not have (refused by
-	// served.CheckAddrs against every other Service); limits caps its ports and endpoints.
+	// served.Claims.CheckAddrs against every other Service); limits caps its ports and endpoints.
 	notMine map[addrClaim]bool
 	limits  served.Limits
 }

@@ -55,7 +55,7 @@ type Config struct {
 	// AllowedExternalIPCIDRs are where spec.externalIPs may point. Empty: no externalIP is
 	// programmed, as kube-proxy users get with the DenyServiceExternalIPs admission plugin. Inside
 	// them still, an externalIP that is a ClusterIP or another Service's LoadBalancer IP is not
-	// programmed (served.CheckAddrs): a tenant must not take cluster DNS or another tenant's VIP.
+	// programmed (served.Claims.CheckAddrs): a tenant must not take cluster DNS or another tenant's VIP.
 	AllowedExternalIPCIDRs []netip.Prefix
 	// Limits caps ports per Service and endpoints per Service port (zero fields: served.DefaultLimits).
 	Limits served.Limits
@@ -114,7 +114,7 @@ func (c *Config) setDefaults() error {
 		c.Limits.EndpointsPerPort = served.DefaultLimits.EndpointsPerPort
 	}
 	for i, pf := range c.AllowedExternalIPCIDRs {
-		c.AllowedExternalIPCIDRs[i] = netip.PrefixFrom(pf.Addr().Unmap(), pf.Bits()).Masked()
+		c.AllowedExternalIPCIDRs[i] = served.UnmapPrefix(pf)
 	}
 	if c.ColdStartChunk == 0 {
 		c.ColdStartChunk = 1000

@@ -32,7 +32,7 @@ type store struct {
 	// synced is set once the informers have listed everything (at once without informers).
 	synced bool
 	// claims indexes every Service's addresses, so that a Service's externalIPs and
-	// LoadBalancer IPs are checked against all the others' (served.CheckAddrs); allowedExternal
+	// LoadBalancer IPs are checked against all the others' (served.Claims.CheckAddrs); allowedExternal
 	// is Config.AllowedExternalIPCIDRs.
 	claims          *served.Claims
 	allowedExternal []netip.Prefix
@@ -203,7 +203,7 @@ type snapshot struct {
 	zone     string
 	excluded map[string]ExcludedNode
 	readyAt  map[types.NamespacedName]map[netip.Addr]time.Time
-	// refusals are the changed Services' addresses they may not have (served.CheckAddrs), taken
+	// refusals are the changed Services' addresses they may not have (served.Claims.CheckAddrs), taken
 	// under the store's lock, so that they agree with the Services of the snapshot.
 	refusals map[types.NamespacedName][]served.Refusal
 	// synced: the store held every object of the informers' first list when this was taken, so
@@ -232,7 +232,7 @@ func (s *store) take(full bool) snapshot {
 		snap.keys = append(snap.keys, k)
 		if svc, ok := s.services[k]; ok {
 			snap.services[k] = svc
-			if r := served.CheckAddrs(svc, s.allowedExternal, s.claims); len(r) > 0 {
+			if r := s.claims.CheckAddrs(k, s.allowedExternal); len(r) > 0 {
 				snap.refusals[k] = r
 			}
 			if r := s.readyAt[k]; r != nil {

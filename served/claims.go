@@ -75,7 +75,7 @@ func ClaimsOf(svc *corev1.Service) map[netip.Addr][]AddrKind {
 }
 
 // Claims indexes the addresses every Service holds, so that one Service's addresses can be
-// checked against all the others' (CheckAddrs). Not safe for concurrent use.
+// checked against all the others' (Claims.CheckAddrs). Not safe for concurrent use.
 type Claims struct {
 	byAddr map[netip.Addr][]Claim
 	bySvc  map[types.NamespacedName]map[netip.Addr][]AddrKind
@@ -90,7 +90,7 @@ func NewClaims() *Claims {
 func (c *Claims) Of(a netip.Addr) []Claim { return c.byAddr[a.Unmap()] }
 
 // Set records svc's addresses, replacing what it held, and returns the other Services whose
-// CheckAddrs verdict may have changed: those claiming, at a lower rank, an address whose owners
+// Claims.CheckAddrs verdict may have changed: those claiming, at a lower rank, an address whose owners
 // changed.
 func (c *Claims) Set(svc *corev1.Service) []types.NamespacedName {
 	return c.replace(types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}, ClaimsOf(svc))
@@ -193,8 +193,8 @@ func (r Refusal) Message(svc types.NamespacedName) string {
 	return fmt.Sprintf("%s: it is the %s %s", what, r.Owner.Kind, owner)
 }
 
-// CheckAddrs applies the ownership rule to svc's addresses against every Service in c (svc
-// itself included or not; c's entry for svc is not consulted):
+// CheckAddrs applies the ownership rule to the addresses c holds for the Service key (as the
+// last Set recorded them) against every other Service in c:
 //   - a ClusterIP always belongs to its Service;
 //   - a LoadBalancer IP belongs to the Service(s) whose status carries it, unless it is a
 //     ClusterIP, svc's own too (Services sharing one LoadBalancer IP all hold it);
@@ -203,9 +203,8 @@ func (r Refusal) Message(svc types.NamespacedName) string {
 //     the node proxy's port-level tie-break, as kube-proxy leaves them.
 //
 // It returns the refused addresses, sorted by address then kind.
-func CheckAddrs(svc *corev1.Service, allowed []netip.Prefix, c *Claims) []Refusal {
-	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
-	mine := ClaimsOf(svc)
+func (c *Claims) CheckAddrs(key types.NamespacedName, allowed []netip.Prefix) []Refusal {
+	mine := c.bySvc[key]
 	var out []Refusal
 	for _, a := range slices.SortedFunc(maps.Keys(mine), netip.Addr.Compare) {
 		kinds := mine[a]

@@ -37,7 +37,7 @@ func TestCheckAddrs(t *testing.T) {
 		t.Errorf("Set(evil) = %v: no one's verdict depends on an externalIP", affected)
 	}
 	var got []string
-	for _, r := range CheckAddrs(evil, allowed, c) {
+	for _, r := range c.CheckAddrs(types.NamespacedName{Namespace: "a", Name: "evil"}, allowed) {
 		got = append(got, r.Message(types.NamespacedName{Namespace: "a", Name: "evil"}))
 	}
 	want := []string{
@@ -74,7 +74,7 @@ func TestSharedLoadBalancerIP(t *testing.T) {
 	c.Set(a)
 	c.Set(b)
 	for _, s := range []*corev1.Service{a, b} {
-		if r := CheckAddrs(s, nil, c); len(r) != 0 {
+		if r := c.CheckAddrs(types.NamespacedName{Namespace: s.Namespace, Name: s.Name}, nil); len(r) != 0 {
 			t.Errorf("%s: %v", s.Name, r)
 		}
 	}
@@ -87,7 +87,7 @@ func TestClusterIPIsNeverExternal(t *testing.T) {
 	c := NewClaims()
 	c.Set(s)
 	var got []string
-	for _, r := range CheckAddrs(s, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, c) {
+	for _, r := range c.CheckAddrs(types.NamespacedName{Namespace: "a", Name: "one"}, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}) {
 		got = append(got, r.Message(types.NamespacedName{Namespace: "a", Name: "one"}))
 	}
 	want := []string{

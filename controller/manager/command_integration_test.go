@@ -52,7 +52,21 @@ type replica struct {
 	done chan struct{}
 }
 
+// startReplica runs a replica with leader election, as a Deployment runs several.
 func startReplica(t *testing.T, name, kubeconfig string) *replica {
+	t.Helper()
+	return startCommand(t, name, kubeconfig,
+		"--use-service-account-credentials",
+		"--leader-elect=true",
+		"--leader-elect-lease-duration=4s",
+		"--leader-elect-renew-deadline=3s",
+		"--leader-elect-retry-period=500ms",
+	)
+}
+
+// startCommand runs the command against kubeconfig with args after the flags every test
+// needs, logging to a file that a failed test prints; it is stopped at cleanup.
+func startCommand(t *testing.T, name, kubeconfig string, args ...string) *replica {
 	t.Helper()
 	port := controlplane.FreePort(t)
 	logPath := filepath.Join(t.TempDir(), name+".log")
@@ -60,21 +74,16 @@ func startReplica(t *testing.T, name, kubeconfig string) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0],
-		"--cloud-provider="+testProvider,
-		"--kubeconfig="+kubeconfig,
-		"--authentication-kubeconfig="+kubeconfig,
-		"--authorization-kubeconfig="+kubeconfig,
-		"--use-service-account-credentials",
+	cmd := exec.Command(os.Args[0], append([]string{
+		"--cloud-provider=" + testProvider,
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
 		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(port),
-		"--leader-elect=true",
-		"--leader-elect-lease-duration=4s",
-		"--leader-elect-renew-deadline=3s",
-		"--leader-elect-retry-period=500ms",
+		"--secure-port=" + strconv.Itoa(port),
 		"--controller-start-interval=0",
 		"--v=2",
-	)
+	}, args...)...)
 	cmd.Env = testkit.ChildEnv("controller", "")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -4,10 +4,6 @@ import (
 	"context"
 
 	"github.com/spf13/pflag"
-	v1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/cloud-provider/app"
 	cloudcontrollerconfig "k8s.io/cloud-provider/app/config"
@@ -41,11 +37,7 @@ func (f *nodePortFlags) start(initCtx app.ControllerInitContext, cc *cloudcontro
 		if err != nil {
 			return nil, false, err
 		}
-		client := cc.ClientBuilder.ClientOrDie(initCtx.ClientName)
-		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-		recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: Name})
-		go func() { <-ctx.Done(); broadcaster.Shutdown() }()
+		recorder := eventRecorder(ctx, cc.ClientBuilder.ClientOrDie(initCtx.ClientName))
 		logger := klog.FromContext(ctx).WithName(NodePortUsageController)
 		if _, err := nodeports.New(logger, cc.SharedInformers.Core().V1().Services(), r, recorder, f.warnRatio); err != nil {
 			return nil, false, err

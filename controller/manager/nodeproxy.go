@@ -4,13 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/spf13/pflag"
-	v1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/cloud-provider/app"
 	cloudcontrollerconfig "k8s.io/cloud-provider/app/config"
@@ -44,16 +39,12 @@ func (f *nodeProxyFlags) addFlags(fs *pflag.FlagSet) {
 }
 
 func (f *nodeProxyFlags) prefixes() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range f.allowed {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("--allowed-external-ip-cidrs: %q is not a CIDR such as 192.168.0.0/24 or fd00::/64", s)
-		}
-		out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked())
+	out, err := served.ParseCIDRs(f.allowed)
+	if err != nil {
+		return nil, fmt.Errorf("--allowed-external-ip-cidrs: %w", err)
+	}
+	for i, p := range out {
+		out[i] = served.UnmapPrefix(p)
 	}
 	if f.limits.Ports <= 0 || f.limits.EndpointsPerPort <= 0 {
 		return nil, fmt.Errorf("--max-ports-per-service and --max-endpoints-per-service-port must be positive")
@@ -67,11 +58,7 @@ func (f *nodeProxyFlags) start(initCtx app.ControllerInitContext, cc *cloudcontr
 		if err != nil {
 			return nil, false, err
 		}
-		client := cc.ClientBuilder.ClientOrDie(initCtx.ClientName)
-		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-		recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: Name})
-		go func() { <-ctx.Done(); broadcaster.Shutdown() }()
+		recorder := eventRecorder(ctx, cc.ClientBuilder.ClientOrDie(initCtx.ClientName))
 		_, err = nodeproxy.New(nodeproxy.Config{
 			Services:               cc.SharedInformers.Core().V1().Services(),
 			EndpointSlices:         cc.SharedInformers.Discovery().V1().EndpointSlices(),

@@ -5,10 +5,6 @@ package manager
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +44,8 @@ func TestNodeProxyEvents(t *testing.T) {
 		}
 		return list.Items
 	}
-	startEventsController(t, c.KubeconfigPath, "node-proxy-events", "--allowed-external-ip-cidrs=10.0.0.0/8")
+	startCommand(t, NodeProxyEventsController, c.KubeconfigPath,
+		"--leader-elect=false", "--controllers="+NodeProxyEventsController, "--allowed-external-ip-cidrs=10.0.0.0/8")
 	var got v1.Event
 	testkit.Eventually(t, 60*time.Second, waitEvery, func() string {
 		for _, e := range warnings("a") {
@@ -78,43 +75,4 @@ func TestNodeProxyEvents(t *testing.T) {
 			t.Errorf("the owner was warned: %s %s", e.Reason, e.Message)
 		}
 	}
-}
-
-// startEventsController runs the command with the controllers given and no leader election.
-func startEventsController(t *testing.T, kubeconfig, controllers string, args ...string) {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "controller.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], append([]string{
-		"--cloud-provider=" + testProvider,
-		"--kubeconfig=" + kubeconfig,
-		"--authentication-kubeconfig=" + kubeconfig,
-		"--authorization-kubeconfig=" + kubeconfig,
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(controlplane.FreePort(t)),
-		"--leader-elect=false",
-		"--controllers=" + controllers,
-		"--controller-start-interval=0",
-		"--v=2",
-	}, args...)...)
-	cmd.Env = testkit.ChildEnv("controller", "")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := &replica{name: controllers, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		r.stop(t)
-		if t.Failed() {
-			t.Logf("--- %s log (end) ---\n%s", controllers, tail(logPath, 40))
-		}
-	})
 }

@@ -1,6 +1,6 @@
 // Package nodeproxy tells a Service's owner what frontdesk's node proxies refuse to program for
 // it: an externalIP or LoadBalancer IP that is not its to take, or ports and endpoints over the
-// per-Service caps (served.CheckAddrs, served.Limits; issue 17, items 1 and 3). Every node's
+// per-Service caps (served.Claims.CheckAddrs, served.Limits; issue 17, items 1 and 3). Every node's
 // proxy applies the same rules; the Event comes from here, once for the cluster, instead of
 // once per node.
 //
@@ -60,8 +60,7 @@ type countKey struct {
 
 // New registers a Watcher with the informers.
 func New(cfg Config) (*Watcher, error) {
-	w := &Watcher{cfg: cfg, claims: served.NewClaims(), services: map[types.NamespacedName]*v1.Service{},
-		counts: map[types.NamespacedName]map[string]map[countKey]int{}, reported: map[types.NamespacedName]map[string]bool{}}
+	w := newWatcher(cfg)
 	if _, err := cfg.Services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    w.setService,
 		UpdateFunc: func(_, obj any) { w.setService(obj) },
@@ -75,6 +74,12 @@ func New(cfg Config) (*Watcher, error) {
 		DeleteFunc: func(obj any) { w.setSlice(obj, true) },
 	})
 	return w, err
+}
+
+// newWatcher is a Watcher of nothing yet; New gives it the informers' events, tests their own.
+func newWatcher(cfg Config) *Watcher {
+	return &Watcher{cfg: cfg, claims: served.NewClaims(), services: map[types.NamespacedName]*v1.Service{},
+		counts: map[types.NamespacedName]map[string]map[countKey]int{}, reported: map[types.NamespacedName]map[string]bool{}}
 }
 
 func (w *Watcher) setService(obj any) {
@@ -194,7 +199,7 @@ func (w *Watcher) check(key types.NamespacedName) {
 
 func (w *Watcher) warnings(key types.NamespacedName, svc *v1.Service) []warning {
 	var out []warning
-	for _, r := range served.CheckAddrs(svc, w.cfg.AllowedExternalIPCIDRs, w.claims) {
+	for _, r := range w.claims.CheckAddrs(key, w.cfg.AllowedExternalIPCIDRs) {
 		out = append(out, warning{fmt.Sprintf("addr/%s/%s", r.Kind, r.Addr), served.ReasonAddressRefused, r.Message(key)})
 	}
 	l := w.cfg.Limits

@@ -8,7 +8,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -17,13 +16,13 @@ import (
 	"github.com/frontdesk-lb/frontdesk/served"
 )
 
-func newWatcher(rec record.EventRecorder, allowed ...string) *Watcher {
+// testWatcher is a Watcher with small caps whose handlers the tests call.
+func testWatcher(rec record.EventRecorder, allowed ...string) *Watcher {
 	cfg := Config{Recorder: rec, Limits: served.Limits{Ports: 3, EndpointsPerPort: 2}, Logger: klog.Background()}
 	for _, a := range allowed {
 		cfg.AllowedExternalIPCIDRs = append(cfg.AllowedExternalIPCIDRs, netip.MustParsePrefix(a))
 	}
-	return &Watcher{cfg: cfg, claims: served.NewClaims(), services: map[types.NamespacedName]*v1.Service{},
-		counts: map[types.NamespacedName]map[string]map[countKey]int{}, reported: map[types.NamespacedName]map[string]bool{}}
+	return newWatcher(cfg)
 }
 
 func service(ns, name, clusterIP string, tweaks ...func(*v1.Service)) *v1.Service {
@@ -55,7 +54,7 @@ func TestHijackerIsToldOnce(t *testing.T) {
 	for _, order := range [][]*v1.Service{{dns, evil}, {evil, dns}} {
 		t.Run(order[0].Name+" first", func(t *testing.T) {
 			rec := record.NewFakeRecorder(10)
-			w := newWatcher(rec, "10.0.0.0/8")
+			w := testWatcher(rec, "10.0.0.0/8")
 			for _, s := range order {
 				w.setService(s)
 			}
@@ -82,7 +81,7 @@ func TestHijackerIsToldOnce(t *testing.T) {
 
 func TestExternalIPOutsideTheAllowedCIDRs(t *testing.T) {
 	rec := record.NewFakeRecorder(10)
-	w := newWatcher(rec)
+	w := testWatcher(rec)
 	w.setService(service("a", "web", "10.96.0.1", func(s *v1.Service) { s.Spec.ExternalIPs = []string{"198.51.100.1"} }))
 	want := []string{"Warning AddressNotProgrammed externalIP 198.51.100.1 is not programmed by the node proxies: " +
 		"it is outside the allowed external IP CIDRs (--allowed-external-ip-cidrs)"}
@@ -93,7 +92,7 @@ func TestExternalIPOutsideTheAllowedCIDRs(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	rec := record.NewFakeRecorder(10)
-	w := newWatcher(rec)
+	w := testWatcher(rec)
 	many := service("a", "many", "10.96.0.1", func(s *v1.Service) {
 		for i := range 3 {
 			s.Spec.Ports = append(s.Spec.Ports, v1.ServicePort{Name: fmt.Sprint(i), Protocol: v1.ProtocolTCP, Port: int32(80 + i)})
