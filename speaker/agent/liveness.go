@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
 
@@ -60,7 +61,7 @@ func (o Options) livenessKeyFiles() liveness.KeyFiles {
 const nodeLookupTimeout = 5 * time.Second
 
 // nodeInternalIP reads this node's first InternalIP: the address its peers send heartbeats to
-// (speaker/agent/loop's peersFrom makes the same choice). Until the API server answers, the
+// (loop.FirstInternalIP, the choice of its peers). Until the API server answers, the
 // speaker cannot list anything either, so waiting here delays nothing it could do.
 func nodeInternalIP(stop context.Context, kube kubernetes.Interface, name string, log klog.Logger) (netip.Addr, error) {
 	var addr netip.Addr
@@ -81,7 +82,7 @@ func nodeInternalIP(stop context.Context, kube kubernetes.Interface, name string
 			return false, nil
 		}
 		var ok bool
-		if addr, ok = firstInternalIP(&nodes.Items[i]); !ok {
+		if addr, ok = loop.FirstInternalIP(&nodes.Items[i]); !ok {
 			log.Info("This node has no InternalIP yet; retrying: the heartbeat socket binds to it", "node", name)
 		}
 		return ok, nil
@@ -90,16 +91,4 @@ func nodeInternalIP(stop context.Context, kube kubernetes.Interface, name string
 		return netip.Addr{}, fmt.Errorf("reading the InternalIP of Node %s for the heartbeat socket: %w", name, err)
 	}
 	return addr, nil
-}
-
-func firstInternalIP(n *corev1.Node) (netip.Addr, bool) {
-	for _, a := range n.Status.Addresses {
-		if a.Type != corev1.NodeInternalIP {
-			continue
-		}
-		if ip, err := netip.ParseAddr(a.Address); err == nil && ip.Zone() == "" {
-			return ip.Unmap(), true
-		}
-	}
-	return netip.Addr{}, false
 }
