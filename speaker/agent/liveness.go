@@ -19,24 +19,18 @@ import (
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
 
-// startLiveness reads the heartbeat keys, opens the heartbeat socket on the node's own address
-// and builds the Membership, which owns the socket once it runs; keys are those it runs with, for
-// liveness.WatchKeys.
-func startLiveness(stop context.Context, kube kubernetes.Interface, o Options, log klog.Logger) (m *liveness.Membership, conn *net.UDPConn, keys [][]byte, err error) {
-	files := o.livenessKeyFiles()
-	key, accept, err := files.Read()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w (--liveness-key-file, --liveness-accept-key-file)", err)
-	}
+// startLiveness opens the heartbeat socket on the node's own address and builds the
+// Membership, which owns the socket once it runs, with the keys start read from the key files.
+func startLiveness(stop context.Context, kube kubernetes.Interface, o Options, key []byte, accept [][]byte, log klog.Logger) (m *liveness.Membership, conn *net.UDPConn, err error) {
 	addr := o.LivenessBindAddress
 	if !addr.IsValid() {
 		if addr, err = nodeInternalIP(stop, kube, o.NodeName, log); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 	}
 	conn, err = liveness.Listen(netip.AddrPortFrom(addr, o.LivenessPort))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w (the node's first InternalIP, where its peers send heartbeats; --liveness-bind-address overrides it)", err)
+		return nil, nil, fmt.Errorf("%w (the node's first InternalIP, where its peers send heartbeats; --liveness-bind-address overrides it)", err)
 	}
 	m, err = liveness.New(liveness.Config{
 		NodeName: o.NodeName, Key: key, AcceptKeys: accept, Conn: conn, BootID: nodeBootID(o.BootIDFile, log),
@@ -44,12 +38,12 @@ func startLiveness(stop context.Context, kube kubernetes.Interface, o Options, l
 	})
 	if err != nil {
 		_ = conn.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	liveness.PublishKeys(key, accept)
 	log.Info("Heartbeats on the node's address", "address", conn.LocalAddr().String(), "quorum", o.LivenessQuorum,
 		"key", liveness.KeyID(key), "accept", len(accept))
-	return m, conn, append([][]byte{key}, accept...), nil
+	return m, conn, nil
 }
 
 func (o Options) livenessKeyFiles() liveness.KeyFiles {
