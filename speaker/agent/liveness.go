@@ -15,27 +15,22 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
 
-// startLiveness reads the heartbeat keys, opens the heartbeat socket on the node's own address
-// and builds the Membership, which owns the socket once it runs; keys are those it runs with, for
-// liveness.WatchKeys.
-func startLiveness(stop context.Context, kube kubernetes.Interface, o Options, log klog.Logger) (m *liveness.Membership, conn *net.UDPConn, keys [][]byte, err error) {
-	files := o.livenessKeyFiles()
-	key, accept, err := files.Read()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w (--liveness-key-file, --liveness-accept-key-file)", err)
-	}
+// startLiveness opens the heartbeat socket on the node's own address and builds the
+// Membership, which owns the socket once it runs, with the keys start read from the key files.
+func startLiveness(stop context.Context, kube kubernetes.Interface, o Options, key []byte, accept [][]byte, log klog.Logger) (m *liveness.Membership, conn *net.UDPConn, err error) {
 	addr := o.LivenessBindAddress
 	if !addr.IsValid() {
 		if addr, err = nodeInternalIP(stop, kube, o.NodeName, log); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 	}
 	conn, err = liveness.Listen(netip.AddrPortFrom(addr, o.LivenessPort))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w (the node's first InternalIP, where its peers send heartbeats; --liveness-bind-address overrides it)", err)
+		return nil, nil, fmt.Errorf("%w (the node's first InternalIP, where its peers send heartbeats; --liveness-bind-address overrides it)", err)
 	}
 	m, err = liveness.New(liveness.Config{
 		NodeName: o.NodeName, Key: key, AcceptKeys: accept, Conn: conn, BootID: nodeBootID(o.BootIDFile, log),
@@ -43,12 +38,12 @@ func startLiveness(stop context.Context, kube kubernetes.Interface, o Options, l
 	})
 	if err != nil {
 		_ = conn.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	liveness.PublishKeys(key, accept)
 	log.Info("Heartbeats on the node's address", "address", conn.LocalAddr().String(), "quorum", o.LivenessQuorum,
 		"key", liveness.KeyID(key), "accept", len(accept))
-	return m, conn, append([][]byte{key}, accept...), nil
+	return m, conn, nil
 }
 
 func (o Options) livenessKeyFiles() liveness.KeyFiles {
@@ -60,7 +55,7 @@ func (o Options) livenessKeyFiles() liveness.KeyFiles {
 const nodeLookupTimeout = 5 * time.Second
 
 // nodeInternalIP reads this node's first InternalIP: the address its peers send heartbeats to
-// (speaker/agent/loop's peersFrom makes the same choice). Until the API server answers, the
+// (loop.FirstInternalIP, the choice of its peers). Until the API server answers, the
 // speaker cannot list anything either, so waiting here delays nothing it could do.
 func nodeInternalIP(stop context.Context, kube kubernetes.Interface, name string, log klog.Logger) (netip.Addr, error) {
 	var addr netip.Addr
@@ -81,7 +76,7 @@ func nodeInternalIP(stop context.Context, kube kubernetes.Interface, name string
 			return false, nil
 		}
 		var ok bool
-		if addr, ok = firstInternalIP(&nodes.Items[i]); !ok {
+		if addr, ok = loop.FirstInternalIP(&nodes.Items[i]); !ok {
 			log.Info("This node has no InternalIP yet; retrying: the heartbeat socket binds to it", "node", name)
 		}
 		return ok, nil
@@ -90,16 +85,4 @@ func nodeInternalIP(stop context.Context, kube kubernetes.Interface, name string
 		return netip.Addr{}, fmt.Errorf("reading the InternalIP of Node %s for the heartbeat socket: %w", name, err)
 	}
 	return addr, nil
-}
-
-func firstInternalIP(n *corev1.Node) (netip.Addr, bool) {
-	for _, a := range n.Status.Addresses {
-		if a.Type != corev1.NodeInternalIP {
-			continue
-		}
-		if ip, err := netip.ParseAddr(a.Address); err == nil && ip.Zone() == "" {
-			return ip.Unmap(), true
-		}
-	}
-	return netip.Addr{}, false
 }

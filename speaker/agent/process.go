@@ -59,7 +59,8 @@ func start(stop context.Context, o Options) (*process, error) {
 	if o.BGP.Enabled && o.BGP.ASN == 0 {
 		return nil, errors.New("--bgp-asn is required with --bgp (1 to 4294967295)")
 	}
-	if _, _, err := o.livenessKeyFiles().Read(); err != nil { // before any API call: a fast, clear failure
+	key, accept, err := o.livenessKeyFiles().Read() // before any API call: a fast, clear failure
+	if err != nil {
 		return nil, fmt.Errorf("%w (--liveness-key-file, --liveness-accept-key-file)", err)
 	}
 	cfg, err := kubeclient.Config(o.Kubeconfig, kubeclient.Options{})
@@ -76,7 +77,7 @@ func start(stop context.Context, o Options) (*process, error) {
 	}
 	p.kube = writers.kube
 
-	mem, conn, keys, err := startLiveness(stop, p.kube, o, p.log)
+	mem, conn, err := startLiveness(stop, p.kube, o, key, accept, p.log)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,9 @@ func start(stop context.Context, o Options) (*process, error) {
 
 	p.runCtx, p.cancelRun = context.WithCancel(context.WithoutCancel(stop))
 	// A rotated key Secret reaches the heartbeats without a restart (issue 17, item 7).
-	p.wg.Go(func() { liveness.WatchKeys(p.runCtx, p.mem, o.livenessKeyFiles(), keys, 0, p.log.WithName("liveness")) })
+	p.wg.Go(func() {
+		liveness.WatchKeys(p.runCtx, p.mem, o.livenessKeyFiles(), append([][]byte{key}, accept...), 0, p.log.WithName("liveness"))
+	})
 	if p.np, err = startProxy(p.runCtx, o, cfg, p.log, p.wg.Go, p.errc); err != nil {
 		p.release()
 		return nil, err

@@ -97,12 +97,13 @@ var (
 )
 
 func (c *Config) validate() error {
-	switch {
-	case !validName(c.NodeName):
+	if !validName(c.NodeName) {
 		return &ConfigError{"NodeName", fmt.Sprintf("%q is not a Node name: want 1 to %d characters of [a-z0-9.-]", c.NodeName, maxNameLen)}
-	case len(c.Key) < MinKeySize:
-		return &ConfigError{"Key", fmt.Sprintf("%d bytes; want at least %d (32 random bytes recommended)", len(c.Key), MinKeySize)}
-	case c.Conn == nil:
+	}
+	if err := checkKeys(c.Key, c.AcceptKeys); err != nil {
+		return err
+	}
+	if c.Conn == nil {
 		return &ConfigError{"Conn", "nil; want a UDP socket, for example from Listen"}
 	}
 	for _, f := range []struct {
@@ -111,11 +112,6 @@ func (c *Config) validate() error {
 	}{{"Interval", c.Interval}, {"Timeout", c.Timeout}, {"StartupGrace", c.StartupGrace}, {"LeaveSpacing", c.LeaveSpacing}, {"LeaveRepeats", time.Duration(c.LeaveRepeats)}, {"RestartGrace", c.RestartGrace}} {
 		if f.v < 0 {
 			return &ConfigError{f.name, "negative; want a positive value, or 0 for the default"}
-		}
-	}
-	for i, k := range c.AcceptKeys {
-		if len(k) < MinKeySize {
-			return &ConfigError{fmt.Sprintf("AcceptKeys[%d]", i), fmt.Sprintf("%d bytes; want at least %d", len(k), MinKeySize)}
 		}
 	}
 	if c.Interval == 0 {
@@ -141,6 +137,19 @@ func (c *Config) validate() error {
 	}
 	if c.Logger.GetSink() == nil {
 		c.Logger = klog.Background()
+	}
+	return nil
+}
+
+// checkKeys checks Key and AcceptKeys, for New and SetKeys.
+func checkKeys(key []byte, accept [][]byte) error {
+	if len(key) < MinKeySize {
+		return &ConfigError{"Key", fmt.Sprintf("%d bytes; want at least %d (32 random bytes recommended)", len(key), MinKeySize)}
+	}
+	for i, k := range accept {
+		if len(k) < MinKeySize {
+			return &ConfigError{fmt.Sprintf("AcceptKeys[%d]", i), fmt.Sprintf("%d bytes; want at least %d", len(k), MinKeySize)}
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -85,7 +86,7 @@ func WatchKeys(ctx context.Context, m KeySetter, files KeyFiles, current [][]byt
 		case <-t.C:
 		}
 		key, accept, err := files.Read()
-		if err == nil && sameKeys(current, append([][]byte{key}, accept...)) {
+		if err == nil && slices.EqualFunc(current, append([][]byte{key}, accept...), bytes.Equal) {
 			lastErr = ""
 			continue
 		}
@@ -104,18 +105,6 @@ func WatchKeys(ctx context.Context, m KeySetter, files KeyFiles, current [][]byt
 		PublishKeys(key, accept)
 		log.Info("Heartbeat keys reloaded", "key", KeyID(key), "accept", keyIDs(accept))
 	}
-}
-
-func sameKeys(a, b [][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !bytes.Equal(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func keyIDs(keys [][]byte) []string {

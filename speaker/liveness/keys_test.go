@@ -2,9 +2,6 @@ package liveness
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,54 +9,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/klog/v2"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
-
-// secretDir writes files the way the kubelet updates a mounted Secret: each version in a new
-// timestamped directory, ..data a symlink to it swapped by rename, and each key a symlink through
-// ..data. The files a reader opens never change in place.
-type secretDir struct {
-	t   *testing.T
-	dir string
-	n   int
-}
-
-func newSecretDir(t *testing.T, data map[string]string) *secretDir {
-	s := &secretDir{t: t, dir: t.TempDir()}
-	s.write(data)
-	for name := range data {
-		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(s.dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return s
-}
-
-func (s *secretDir) write(data map[string]string) {
-	s.n++
-	ts := fmt.Sprintf("..2026_12_07_11_00_%02d.%d", s.n, s.n)
-	if err := os.Mkdir(filepath.Join(s.dir, ts), 0o755); err != nil {
-		s.t.Fatal(err)
-	}
-	for name, v := range data {
-		if err := os.WriteFile(filepath.Join(s.dir, ts, name), []byte(v), 0o400); err != nil {
-			s.t.Fatal(err)
-		}
-		if _, err := os.Lstat(filepath.Join(s.dir, name)); os.IsNotExist(err) && s.n > 1 {
-			if err := os.Symlink(filepath.Join("..data", name), filepath.Join(s.dir, name)); err != nil {
-				s.t.Fatal(err)
-			}
-		}
-	}
-	tmp := filepath.Join(s.dir, "..data_tmp")
-	if err := os.Symlink(ts, tmp); err != nil {
-		s.t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, "..data")); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-func (s *secretDir) path(name string) string { return filepath.Join(s.dir, name) }
 
 type keyRecorder struct {
 	mu  sync.Mutex
@@ -94,8 +46,8 @@ const (
 // keeps the keys it has when a step is unusable.
 func TestWatchKeysFollowsTheSecret(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSecretDir(t, map[string]string{"key": oldKey})
-		files := KeyFiles{Key: s.path("key"), Accept: s.path("accept")}
+		s := testkit.NewKubeletSecret(t, map[string]string{"key": oldKey})
+		files := KeyFiles{Key: s.Path("key"), Accept: s.Path("accept")}
 		key, accept, err := files.Read()
 		if err != nil || string(key) != oldKey || accept != nil {
 			t.Fatalf("Read: %q %q %v, want the old key alone", key, accept, err)
@@ -108,7 +60,7 @@ func TestWatchKeysFollowsTheSecret(t *testing.T) {
 			WatchKeys(ctx, rec, files, [][]byte{key}, time.Second, klog.Background())
 		}()
 		step := func(data map[string]string) {
-			s.write(data)
+			s.Write(data)
 			time.Sleep(time.Second + time.Millisecond) // the bubble's clock: one poll
 			synctest.Wait()
 		}
@@ -132,20 +84,20 @@ func TestWatchKeysFollowsTheSecret(t *testing.T) {
 }
 
 func TestKeyFilesRead(t *testing.T) {
-	s := newSecretDir(t, map[string]string{"key": oldKey, "empty": "", "short": "x"})
+	s := testkit.NewKubeletSecret(t, map[string]string{"key": oldKey, "empty": "", "short": "x"})
 	for _, tt := range []struct {
 		name    string
 		files   KeyFiles
 		wantErr bool
 		accept  int
 	}{
-		{"no accept file named", KeyFiles{Key: s.path("key")}, false, 0},
-		{"accept file missing", KeyFiles{Key: s.path("key"), Accept: s.path("nothing")}, false, 0},
-		{"accept file empty", KeyFiles{Key: s.path("key"), Accept: s.path("empty")}, false, 0},
-		{"accept key", KeyFiles{Key: s.path("key"), Accept: s.path("key")}, false, 1},
-		{"accept key short", KeyFiles{Key: s.path("key"), Accept: s.path("short")}, true, 0},
-		{"key missing", KeyFiles{Key: s.path("nothing")}, true, 0},
-		{"key short", KeyFiles{Key: s.path("short")}, true, 0},
+		{"no accept file named", KeyFiles{Key: s.Path("key")}, false, 0},
+		{"accept file missing", KeyFiles{Key: s.Path("key"), Accept: s.Path("nothing")}, false, 0},
+		{"accept file empty", KeyFiles{Key: s.Path("key"), Accept: s.Path("empty")}, false, 0},
+		{"accept key", KeyFiles{Key: s.Path("key"), Accept: s.Path("key")}, false, 1},
+		{"accept key short", KeyFiles{Key: s.Path("key"), Accept: s.Path("short")}, true, 0},
+		{"key missing", KeyFiles{Key: s.Path("nothing")}, true, 0},
+		{"key short", KeyFiles{Key: s.Path("short")}, true, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, accept, err := tt.files.Read()

@@ -3,7 +3,6 @@ package liveness
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"fmt"
 	"hash"
 	"maps"
 	"net"
@@ -111,13 +110,8 @@ func keyMACs(key []byte, accept [][]byte) (signer hash.Hash, verifiers []hash.Ha
 // (see README.md, Key rotation). Keys under MinKeySize fail with a *ConfigError and change
 // nothing.
 func (m *Membership) SetKeys(key []byte, accept [][]byte) error {
-	if len(key) < MinKeySize {
-		return &ConfigError{"Key", fmt.Sprintf("%d bytes; want at least %d (32 random bytes recommended)", len(key), MinKeySize)}
-	}
-	for i, k := range accept {
-		if len(k) < MinKeySize {
-			return &ConfigError{fmt.Sprintf("AcceptKeys[%d]", i), fmt.Sprintf("%d bytes; want at least %d", len(k), MinKeySize)}
-		}
+	if err := checkKeys(key, accept); err != nil {
+		return err
 	}
 	signer, verifiers := keyMACs(key, accept)
 	m.mu.Lock()

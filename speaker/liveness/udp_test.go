@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 // Real UDP sockets on loopback, real clock: 127.0.0.1 to 127.0.0.<n> (all of 127.0.0.0/8 is
@@ -264,19 +266,7 @@ func TestSocketFilterDropsStrangers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Config{NodeName: "node-0", Key: testKey, Conn: conn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	m := runAlone(t, conn)
 	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	send := func(from string, n int) {
 		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from)))
@@ -305,15 +295,28 @@ func TestSocketFilterDropsStrangers(t *testing.T) {
 	}
 }
 
+// runAlone runs a Membership named node-0, with no peers yet, on conn until the test ends.
+func runAlone(t *testing.T, conn net.PacketConn) *Membership {
+	m, err := New(Config{NodeName: "node-0", Key: testKey, Conn: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return m
+}
+
+// waitFor waits up to 5 s for cond.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.EventuallyTrue(t, 5*time.Second, 5*time.Millisecond, what, cond)
 }
 
 // TestSocketFilterIPv6: the same on ::1, the one IPv6 loopback address: while the peer is another
@@ -323,19 +326,7 @@ func TestSocketFilterIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	m, err := New(Config{NodeName: "node-0", Key: testKey, Conn: conn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	m := runAlone(t, conn)
 	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:0")))
 	if err != nil {

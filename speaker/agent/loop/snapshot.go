@@ -85,17 +85,24 @@ func poolLabelsFrom(pools []*v1alpha1.IPPool) map[string]labels.Set {
 func peersFrom(nodes []*corev1.Node, port uint16) map[string]netip.AddrPort {
 	out := make(map[string]netip.AddrPort, len(nodes))
 	for _, n := range nodes {
-		for _, a := range n.Status.Addresses {
-			if a.Type != corev1.NodeInternalIP {
-				continue
-			}
-			ip, err := netip.ParseAddr(a.Address)
-			if err != nil || ip.Zone() != "" {
-				continue
-			}
-			out[n.Name] = netip.AddrPortFrom(ip.Unmap(), port)
-			break
+		if ip, ok := FirstInternalIP(n); ok {
+			out[n.Name] = netip.AddrPortFrom(ip, port)
 		}
 	}
 	return out
+}
+
+// FirstInternalIP is the address of n's speaker, where its peers send heartbeats (peersFrom)
+// and where it listens for them: the first InternalIP that parses, unmapped; zoned addresses
+// are skipped.
+func FirstInternalIP(n *corev1.Node) (netip.Addr, bool) {
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		if ip, err := netip.ParseAddr(a.Address); err == nil && ip.Zone() == "" {
+			return ip.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
 }

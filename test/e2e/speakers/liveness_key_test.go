@@ -6,13 +6,12 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/liveness"
 )
 
@@ -23,13 +22,13 @@ import (
 // shows it. Meanwhile no address moves and never has two answerers.
 func TestLivenessKeyRotation(t *testing.T) {
 	oldKey, newKey := "frontdesk-e2e-old-liveness-key-0123", "frontdesk-e2e-new-liveness-key-4567"
-	dirs := make([]*kubeletSecret, nodeCount)
+	dirs := make([]*testkit.KubeletSecret, nodeCount)
 	for i := range dirs {
-		dirs[i] = newKubeletSecret(t, map[string]string{"key": oldKey})
+		dirs[i] = testkit.NewKubeletSecret(t, map[string]string{"key": oldKey})
 	}
 	e := newEnvWith(t, func(i int) []string {
-		return []string{"--liveness-key-file=" + filepath.Join(dirs[i].dir, "key"),
-			"--liveness-accept-key-file=" + filepath.Join(dirs[i].dir, "accept")}
+		return []string{"--liveness-key-file=" + dirs[i].Path("key"),
+			"--liveness-accept-key-file=" + dirs[i].Path("accept")}
 	})
 	ctx := context.Background()
 	vips := []netip.Addr{netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("198.18.0.101"), netip.MustParseAddr("198.18.0.102")}
@@ -53,7 +52,7 @@ func TestLivenessKeyRotation(t *testing.T) {
 			data["accept"] = step.accept
 		}
 		for _, d := range dirs {
-			d.write(data)
+			d.Write(data)
 			time.Sleep(time.Second) // the kubelets of different nodes do not update at once
 		}
 		accept := ""
@@ -100,61 +99,6 @@ func (e *env) waitKeys(sign, accept string) {
 				e.t.Fatalf("%s shows keys %q, want %q", nodeName(i), got, want)
 			}
 			time.Sleep(200 * time.Millisecond)
-		}
-	}
-}
-
-// kubeletSecret is a directory written the way the kubelet updates a mounted Secret: each
-// version in a new hidden directory, ..data a symlink to it swapped by rename, each key a
-// symlink through ..data. The files a speaker opens never change in place.
-type kubeletSecret struct {
-	t   *testing.T
-	dir string
-	n   int
-}
-
-func newKubeletSecret(t *testing.T, data map[string]string) *kubeletSecret {
-	s := &kubeletSecret{t: t, dir: t.TempDir()}
-	s.write(data)
-	return s
-}
-
-func (s *kubeletSecret) write(data map[string]string) {
-	s.t.Helper()
-	s.n++
-	version := fmt.Sprintf("..v%d", s.n)
-	if err := os.Mkdir(filepath.Join(s.dir, version), 0o755); err != nil {
-		s.t.Fatal(err)
-	}
-	for name, v := range data {
-		if err := os.WriteFile(filepath.Join(s.dir, version, name), []byte(v), 0o400); err != nil {
-			s.t.Fatal(err)
-		}
-	}
-	tmp := filepath.Join(s.dir, "..data_tmp")
-	if err := os.Symlink(version, tmp); err != nil {
-		s.t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, "..data")); err != nil {
-		s.t.Fatal(err)
-	}
-	// As the kubelet does after the swap: a link for every key now present, none for the others.
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for _, en := range entries {
-		if _, keep := data[en.Name()]; !keep && !strings.HasPrefix(en.Name(), "..") {
-			_ = os.Remove(filepath.Join(s.dir, en.Name()))
-		}
-	}
-	for name := range data {
-		link := filepath.Join(s.dir, name)
-		if _, err := os.Lstat(link); err == nil {
-			continue
-		}
-		if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
-			s.t.Fatal(err)
 		}
 	}
 }
