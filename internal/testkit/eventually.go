@@ -1,6 +1,6 @@
 // Package testkit is what the tests of many packages share, so that each does not keep a copy:
-// waiting for a condition that other goroutines, processes or the API server bring about, and
-// running the test binary as a child process.
+// waiting for a condition that other goroutines, processes or the API server bring about,
+// running the test binary as a child process, and a fake API server's hang (Blackhole).
 package testkit
 
 import (

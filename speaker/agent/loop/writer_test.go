@@ -20,27 +20,21 @@ import (
 	fdv1alpha1 "github.com/frontdesk-lb/frontdesk/api/generated/clientset/versioned/typed/api/v1alpha1"
 	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 // hangingAllocations is an API server that does not answer status updates (a blackhole) until
 // released: each UpdateStatus waits for its context or the release.
 type hangingAllocations struct {
 	*fakeAllocations
-	release chan struct{}
-	started chan struct{} // one receive per UpdateStatus begun
+	*testkit.Blackhole
 }
 
 func (h *hangingAllocations) IPAllocations() fdv1alpha1.IPAllocationInterface { return h }
 
 func (h *hangingAllocations) UpdateStatus(ctx context.Context, a *v1alpha1.IPAllocation, o metav1.UpdateOptions) (*v1alpha1.IPAllocation, error) {
-	select {
-	case h.started <- struct{}{}:
-	default:
-	}
-	select {
-	case <-h.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := h.Wait(ctx); err != nil {
+		return nil, err
 	}
 	return h.fakeAllocations.UpdateStatus(ctx, a, o)
 }
@@ -72,10 +66,8 @@ func TestRunsDoNotWaitForStatusWrites(t *testing.T) {
 		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	}
 	base, fake, allocs := newTestLoop(t, alloc(addr, "1"))
-	api := &hangingAllocations{fakeAllocations: fake, release: make(chan struct{}), started: make(chan struct{}, 1)}
-	var releaseOnce sync.Once
-	release := func() { releaseOnce.Do(func() { close(api.release) }) }
-	t.Cleanup(release)
+	api := &hangingAllocations{fakeAllocations: fake, Blackhole: testkit.NewBlackhole()}
+	t.Cleanup(api.Release)
 	p := &stepProtocol{}
 	l := &Loop{
 		// A write timeout longer than the test: only the release ends the hanging write.
@@ -89,13 +81,9 @@ func TestRunsDoNotWaitForStatusWrites(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); l.loop(ctx) }()
-	t.Cleanup(func() { cancel(); release(); <-stopped })
+	t.Cleanup(func() { cancel(); api.Release(); <-stopped })
 
-	select {
-	case <-api.started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first run wrote no status")
-	}
+	api.AwaitCall(t, 10*time.Second, "status write by the first run")
 	for range 2 {
 		before := p.syncs.Load()
 		start := time.Now()
@@ -109,7 +97,7 @@ func TestRunsDoNotWaitForStatusWrites(t *testing.T) {
 	}
 	latest := strconv.Itoa(int(p.syncs.Load()))
 
-	release()
+	api.Release()
 	waitUntil(t, "the status to catch up", func() bool { return l.writer.Pending() == 0 && api.count() >= 2 })
 	if n := api.count(); n != 2 {
 		t.Errorf("%d writes, want 2: the one under way, then the latest", n)
