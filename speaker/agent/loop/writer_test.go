@@ -11,14 +11,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	fdv1alpha1 "github.com/frontdesk-lb/frontdesk/api/generated/clientset/versioned/typed/api/v1alpha1"
-	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
@@ -62,26 +57,12 @@ func (p *stepProtocol) Sync(context.Context, *Snapshot, Recorder) (Report, error
 // announcing run after run, and once the API server answers, the status written last is the
 // latest run's, with the runs between coalesced into one write (issue 17, item 10).
 func TestRunsDoNotWaitForStatusWrites(t *testing.T) {
-	idx := func() cache.Indexer {
-		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	}
 	base, fake, allocs := newTestLoop(t, alloc(addr, "1"))
 	api := &hangingAllocations{fakeAllocations: fake, Blackhole: testkit.NewBlackhole()}
 	t.Cleanup(api.Release)
 	p := &stepProtocol{}
-	l := &Loop{
-		// A write timeout longer than the test: only the release ends the hanging write.
-		cfg: Config{NodeName: "n1", API: api, MinInterval: time.Millisecond, Writer: NewWriter(time.Minute, klog.Background())},
-		log: klog.Background(), protocols: []Protocol{p},
-		services: corelisters.NewServiceLister(idx()), slices: discoverylisters.NewEndpointSliceLister(idx()),
-		nodes: corelisters.NewNodeLister(idx()), pools: fdlisters.NewIPPoolLister(idx()), allocs: base.allocs,
-		events: ServiceEvents(record.NewFakeRecorder(10), corelisters.NewServiceLister(idx())),
-	}
-	l.init()
-	ctx, cancel := context.WithCancel(t.Context())
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); l.loop(ctx) }()
-	t.Cleanup(func() { cancel(); api.Release(); <-stopped })
+	// A write timeout longer than the test: only the release ends the hanging write.
+	l := runWorker(t, base, Config{NodeName: "n1", API: api, MinInterval: time.Millisecond, Writer: NewWriter(time.Minute, klog.Background())}, p)
 
 	api.AwaitCall(t, 10*time.Second, "status write by the first run")
 	for range 2 {
