@@ -75,7 +75,8 @@ type Config struct {
 	// Ready, when not nil, holds everything back until it is closed: with the node proxy in the
 	// speaker's process, nothing is advertised before it forwards.
 	Ready <-chan struct{}
-	// Events, when not nil, records the Events on BGPPeers (the process's one recorder).
+	// Events, when not nil, records the Events on BGPPeers: the process's one recorder, the
+	// loop's (NewLoop gives it).
 	Events record.EventRecorder
 	// Logger; the zero value means klog.Background.
 	Logger klog.Logger
