@@ -128,12 +128,6 @@ func (l *Loop) modeOrder(q map[v1alpha1.AnnouncementMode]queuedPart) []v1alpha1.
 	return append(out, rest...)
 }
 
-// writeStatus queues reports and writes what is queued within ctx: the tests' synchronous form.
-func (l *Loop) writeStatus(ctx context.Context, allocs []*v1alpha1.IPAllocation, reports []modeReport) error {
-	l.queueStatus(allocs, reports)
-	return l.writer.Flush(ctx)
-}
-
 // EntryIndex is the index of node's entry of mode in st.Announcers, -1 when it has none: each
 // protocol writes only its own.
 func EntryIndex(st v1alpha1.IPAllocationStatus, node string, mode v1alpha1.AnnouncementMode) int {
