@@ -127,7 +127,7 @@ func start(stop context.Context, o Options) (*process, error) {
 	if o.BGP.Enabled {
 		// With the node proxy in this process, nothing is advertised before it forwards.
 		lc.BGP = &bgpmode.Config{NodeName: o.NodeName, Namespace: o.Namespace, BGP: writers.api,
-			NewSpeaker: bgpmode.GoBGP(o.BGP.ASN, p.log.WithName("bgp")), Ready: p.np.ready(), Events: rec, Logger: p.log}
+			NewSpeaker: bgpmode.GoBGP(o.BGP.ASN, p.log.WithName("bgp")), Ready: p.np.ready(), Logger: p.log}
 	}
 	if p.loop, p.bgp, err = NewLoop(lc); err != nil {
 		p.release()
@@ -177,7 +177,7 @@ func NewLoop(cfg LoopConfig) (l *loop.Loop, bgp *bgpmode.Protocol, err error) {
 	}
 	if cfg.BGP != nil {
 		bc := *cfg.BGP
-		bc.Writes = cfg.Writer
+		bc.Writes, bc.Events = cfg.Writer, cfg.Events
 		if bgp, err = bgpmode.New(cfg.Informers, bc); err != nil {
 			return nil, nil, err
 		}

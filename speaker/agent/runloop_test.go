@@ -20,11 +20,6 @@ func runLoop(ctx context.Context, kube kubernetes.Interface, cfg LoopConfig) err
 	events, rec := loop.NewEventRecorder(context.WithoutCancel(ctx), kube, cfg.NodeName)
 	defer events.Shutdown()
 	cfg.Events = rec
-	if cfg.BGP != nil {
-		b := *cfg.BGP
-		b.Events = rec // as start gives BGP the process's recorder
-		cfg.BGP = &b
-	}
 	l, bgp, err := NewLoop(cfg)
 	if err != nil {
 		return err

@@ -75,7 +75,8 @@ type Config struct {
 	// Ready, when not nil, holds everything back until it is closed: with the node proxy in the
 	// speaker's process, nothing is advertised before it forwards.
 	Ready <-chan struct{}
-	// Events, when not nil, records the Events on BGPPeers (the process's one recorder).
+	// Events, when not nil, records the Events on BGPPeers: the process's one recorder, the
+	// loop's (NewLoop gives it).
 	Events record.EventRecorder
 	// Logger; the zero value means klog.Background.
 	Logger klog.Logger
@@ -97,8 +98,6 @@ type Protocol struct {
 	// listenErr is why the speaker does not listen although a passive peer wants it to (nil
 	// otherwise): the passive peers are then left out, with this reason in their status.
 	listenErr error
-	// retry wakes a run listenRetry after listening failed.
-	retry *time.Timer
 	// notListening are the passive peers told (an Event) that the speaker cannot listen, with
 	// what they were told.
 	notListening map[string]string
@@ -204,6 +203,9 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 		return loop.Report{}, fmt.Errorf("advertising routes: %w", err)
 	}
 	rep := p.publish(plan, s.Now, ev)
+	if p.listenErr != nil {
+		rep.Again = listenRetry // the port may be freed meanwhile, with nothing else changing
+	}
 	p.writeSessions(peerErrs)
 	return rep, nil
 }
@@ -214,9 +216,6 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 // IPAllocation entries. It never waits for the API server: the caller flushes the Writer.
 func (p *Protocol) Close(context.Context) (loop.Report, error) {
 	var err error
-	if p.retry != nil {
-		p.retry.Stop()
-	}
 	if p.speaker != nil {
 		start := time.Now()
 		err = p.speaker.Close()
@@ -267,14 +266,7 @@ func (p *Protocol) ensureSpeaker(self *corev1.Node, peers []bgp.PeerConfig) erro
 		if p.listenErr == nil || p.listenErr.Error() != err.Error() {
 			p.log.Error(err, "the BGP speaker cannot listen for passive peers; keeping the sessions it has, and leaving the passive peers out")
 		}
-		p.listenErr = err
-		// Nothing else may change for a while; the port may be freed or the capability granted
-		// (a restart) meanwhile.
-		if p.retry == nil {
-			p.retry = time.AfterFunc(listenRetry, p.poke)
-		} else {
-			p.retry.Reset(listenRetry)
-		}
+		p.listenErr = err // the run asks the loop for another after listenRetry (sync)
 		if p.speaker != nil && p.routerID == id {
 			return nil // the working speaker stays, as it was
 		}
@@ -294,7 +286,8 @@ func (p *Protocol) ensureSpeaker(self *corev1.Node, peers []bgp.PeerConfig) erro
 	return nil
 }
 
-// listenRetry is how soon a speaker that could not listen tries again.
+// listenRetry is how soon a speaker that could not listen tries again: the run that failed
+// asks the loop for another (loop.Report.Again).
 const listenRetry = 10 * time.Second
 
 // poke asks for a run.

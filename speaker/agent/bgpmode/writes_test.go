@@ -3,6 +3,7 @@ package bgpmode
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	fdfake "github.com/frontdesk-lb/frontdesk/api/generated/clientset/versioned/fake"
 	fdv1alpha1 "github.com/frontdesk-lb/frontdesk/api/generated/clientset/versioned/typed/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
@@ -29,8 +31,7 @@ import (
 type hangingPeers struct {
 	client.Interface
 	fdv1alpha1.BGPPeerInterface
-	release chan struct{}
-	started chan struct{} // one receive per Patch begun
+	*testkit.Blackhole
 
 	mu     sync.Mutex
 	bodies []string // patches that got through, in order
@@ -39,14 +40,8 @@ type hangingPeers struct {
 func (h *hangingPeers) BGPPeers() fdv1alpha1.BGPPeerInterface { return h }
 
 func (h *hangingPeers) Patch(ctx context.Context, _ string, _ types.PatchType, body []byte, _ metav1.PatchOptions, _ ...string) (*v1alpha1.BGPPeer, error) {
-	select {
-	case h.started <- struct{}{}:
-	default:
-	}
-	select {
-	case <-h.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := h.Wait(ctx); err != nil {
+		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -111,14 +106,8 @@ func (s *stateSpeaker) routeSets() int {
 // applied run after run meanwhile, and once the API server answers, the session entry written
 // last is the latest state, not every state in between (issue 17, item 10).
 func TestSyncDoesNotWaitForSessionWrites(t *testing.T) {
-	api := &hangingPeers{release: make(chan struct{}), started: make(chan struct{}, 1)}
-	t.Cleanup(func() {
-		select {
-		case <-api.release:
-		default:
-			close(api.release)
-		}
-	})
+	api := &hangingPeers{Blackhole: testkit.NewBlackhole()}
+	t.Cleanup(api.Release)
 	set := loop.NewInformers(kubefake.NewClientset(), fdfake.NewSimpleClientset().FrontdeskV1alpha1(), 0) // never started: the test fills the indexers
 	peer := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "r"},
 		Spec: v1alpha1.BGPPeerSpec{Address: "10.0.0.1", PeerASN: 64512, LocalASN: 64513}}
@@ -158,11 +147,7 @@ func TestSyncDoesNotWaitForSessionWrites(t *testing.T) {
 	}
 
 	syncWithin("the first Sync")
-	select {
-	case <-api.started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no BGPPeer status write began")
-	}
+	api.AwaitCall(t, 10*time.Second, "BGPPeer status write")
 	sp.set(bgp.StateConnect)
 	syncWithin("a Sync while the first write hangs")
 	sp.set(bgp.StateEstablished)
@@ -171,14 +156,13 @@ func TestSyncDoesNotWaitForSessionWrites(t *testing.T) {
 		t.Fatalf("routes applied %d times, want 3 (one per Sync)", n)
 	}
 
-	close(api.release)
-	deadline := time.Now().Add(10 * time.Second)
-	for w.Pending() > 0 || len(api.written()) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the writes did not catch up: %d pending, written %v", w.Pending(), api.written())
+	api.Release()
+	testkit.Eventually(t, 10*time.Second, 5*time.Millisecond, func() string {
+		if w.Pending() > 0 || len(api.written()) < 2 {
+			return fmt.Sprintf("the writes did not catch up: %d pending, written %v", w.Pending(), api.written())
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return ""
+	})
 	got := api.written()
 	if len(got) != 2 {
 		t.Fatalf("%d writes, want 2 (the one under way, then the latest): %v", len(got), got)

@@ -96,9 +96,6 @@ func (c *Config) validate() error {
 	if c.Logger.GetSink() == nil {
 		c.Logger = klog.Background()
 	}
-	if c.Writer == nil {
-		c.Writer = NewWriter(DefaultWriteTimeout, c.Logger)
-	}
 	return nil
 }
 

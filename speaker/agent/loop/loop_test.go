@@ -60,19 +60,16 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// The worker runs every protocol on one snapshot and writes their parts of an address at once;
-// Retire withdraws one protocol between two runs and queues its removal, which Flush writes, and
-// the loop goes on with the other.
-func TestLoopRunsProtocolsAndRetires(t *testing.T) {
+// runWorker builds a loop of protocols with cfg, over empty informers but base's IPAllocations,
+// and runs its worker (and its Writer) as Run does once the caches synced, until the test ends.
+func runWorker(t *testing.T, base *Loop, cfg Config, protocols ...Protocol) *Loop {
+	t.Helper()
 	idx := func() cache.Indexer {
 		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	}
-	base, api, allocs := newTestLoop(t, alloc(addr, "1"))
-	p1, p2 := &fakeProtocol{mode: l2}, &fakeProtocol{mode: bgp}
 	l := &Loop{
-		cfg: Config{NodeName: "n1", API: api, MinInterval: time.Millisecond}, log: klog.Background(),
-		protocols: []Protocol{p1, p2},
-		services:  corelisters.NewServiceLister(idx()), slices: discoverylisters.NewEndpointSliceLister(idx()),
+		cfg: cfg, log: klog.Background(), protocols: protocols,
+		services: corelisters.NewServiceLister(idx()), slices: discoverylisters.NewEndpointSliceLister(idx()),
 		nodes: corelisters.NewNodeLister(idx()), pools: fdlisters.NewIPPoolLister(idx()), allocs: base.allocs,
 		events: ServiceEvents(record.NewFakeRecorder(10), corelisters.NewServiceLister(idx())),
 	}
@@ -80,7 +77,17 @@ func TestLoopRunsProtocolsAndRetires(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); l.loop(ctx) }()
-	defer func() { cancel(); <-stopped }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	return l
+}
+
+// The worker runs every protocol on one snapshot and writes their parts of an address at once;
+// Retire withdraws one protocol between two runs and queues its removal, which Flush writes, and
+// the loop goes on with the other.
+func TestLoopRunsProtocolsAndRetires(t *testing.T) {
+	base, api, allocs := newTestLoop(t, alloc(addr, "1"))
+	p1, p2 := &fakeProtocol{mode: l2}, &fakeProtocol{mode: bgp}
+	l := runWorker(t, base, Config{NodeName: "n1", API: api, MinInterval: time.Millisecond}, p1, p2)
 
 	name := allocs[0].Name
 	waitUntil(t, "the first run's write", func() bool { return api.count() == 1 })

@@ -80,16 +80,20 @@ func (l *Loop) queueStatus(allocs []*v1alpha1.IPAllocation, reports []modeReport
 	}
 }
 
-// putStatus asks the Writer for addr's write with the parts queued now, in the protocols' order.
-// The caller holds statusMu.
+// putStatus asks the Writer for addr's write with the parts queued now, in the protocols' order
+// (l.modes: every report comes from one of the loop's protocols). The caller holds statusMu.
 func (l *Loop) putStatus(addr netip.Addr, q map[v1alpha1.AnnouncementMode]queuedPart) {
 	var parts []Part
 	seqs := make(map[v1alpha1.AnnouncementMode]uint64, len(q))
 	sure := false
-	for _, m := range l.modeOrder(q) {
-		parts = append(parts, q[m].part)
-		seqs[m] = q[m].seq
-		sure = sure || q[m].sure
+	for _, m := range l.modes {
+		qp, ok := q[m]
+		if !ok {
+			continue
+		}
+		parts = append(parts, qp.part)
+		seqs[m] = qp.seq
+		sure = sure || qp.sure
 	}
 	l.writer.Put("IPAllocation/"+v1alpha1.IPAllocationName(addr), func(ctx context.Context) error {
 		if err := l.write(ctx, addr, parts, sure); err != nil {
@@ -107,31 +111,6 @@ func (l *Loop) putStatus(addr netip.Addr, q map[v1alpha1.AnnouncementMode]queued
 		}
 		return nil
 	})
-}
-
-// modeOrder is the modes of q in the order of the loop's protocols (Config.Protocols), then any
-// other (none in practice) by name.
-func (l *Loop) modeOrder(q map[v1alpha1.AnnouncementMode]queuedPart) []v1alpha1.AnnouncementMode {
-	out := make([]v1alpha1.AnnouncementMode, 0, len(q))
-	for _, m := range l.modes {
-		if _, ok := q[m]; ok {
-			out = append(out, m)
-		}
-	}
-	var rest []v1alpha1.AnnouncementMode
-	for m := range q {
-		if !slices.Contains(l.modes, m) {
-			rest = append(rest, m)
-		}
-	}
-	slices.Sort(rest)
-	return append(out, rest...)
-}
-
-// writeStatus queues reports and writes what is queued within ctx: the tests' synchronous form.
-func (l *Loop) writeStatus(ctx context.Context, allocs []*v1alpha1.IPAllocation, reports []modeReport) error {
-	l.queueStatus(allocs, reports)
-	return l.writer.Flush(ctx)
 }
 
 // EntryIndex is the index of node's entry of mode in st.Announcers, -1 when it has none: each

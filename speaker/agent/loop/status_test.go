@@ -106,6 +106,12 @@ func alloc(addr netip.Addr, rv string, as ...v1alpha1.Announcer) *v1alpha1.IPAll
 		Spec: v1alpha1.IPAllocationSpec{Address: addr.String(), Pool: "p"}, Status: v1alpha1.IPAllocationStatus{Announcers: as}}
 }
 
+// writeStatus queues reports and writes what is queued within ctx: queueStatus made synchronous.
+func (l *Loop) writeStatus(ctx context.Context, allocs []*v1alpha1.IPAllocation, reports []modeReport) error {
+	l.queueStatus(allocs, reports)
+	return l.writer.Flush(ctx)
+}
+
 // newTestLoop is a loop whose informer holds objs, over an API server holding them too.
 func newTestLoop(t *testing.T, objs ...*v1alpha1.IPAllocation) (*Loop, *fakeAllocations, []*v1alpha1.IPAllocation) {
 	t.Helper()

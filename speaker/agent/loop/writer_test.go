@@ -11,36 +11,25 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	fdv1alpha1 "github.com/frontdesk-lb/frontdesk/api/generated/clientset/versioned/typed/api/v1alpha1"
-	fdlisters "github.com/frontdesk-lb/frontdesk/api/generated/listers/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 // hangingAllocations is an API server that does not answer status updates (a blackhole) until
 // released: each UpdateStatus waits for its context or the release.
 type hangingAllocations struct {
 	*fakeAllocations
-	release chan struct{}
-	started chan struct{} // one receive per UpdateStatus begun
+	*testkit.Blackhole
 }
 
 func (h *hangingAllocations) IPAllocations() fdv1alpha1.IPAllocationInterface { return h }
 
 func (h *hangingAllocations) UpdateStatus(ctx context.Context, a *v1alpha1.IPAllocation, o metav1.UpdateOptions) (*v1alpha1.IPAllocation, error) {
-	select {
-	case h.started <- struct{}{}:
-	default:
-	}
-	select {
-	case <-h.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := h.Wait(ctx); err != nil {
+		return nil, err
 	}
 	return h.fakeAllocations.UpdateStatus(ctx, a, o)
 }
@@ -68,34 +57,14 @@ func (p *stepProtocol) Sync(context.Context, *Snapshot, Recorder) (Report, error
 // announcing run after run, and once the API server answers, the status written last is the
 // latest run's, with the runs between coalesced into one write (issue 17, item 10).
 func TestRunsDoNotWaitForStatusWrites(t *testing.T) {
-	idx := func() cache.Indexer {
-		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	}
 	base, fake, allocs := newTestLoop(t, alloc(addr, "1"))
-	api := &hangingAllocations{fakeAllocations: fake, release: make(chan struct{}), started: make(chan struct{}, 1)}
-	var releaseOnce sync.Once
-	release := func() { releaseOnce.Do(func() { close(api.release) }) }
-	t.Cleanup(release)
+	api := &hangingAllocations{fakeAllocations: fake, Blackhole: testkit.NewBlackhole()}
+	t.Cleanup(api.Release)
 	p := &stepProtocol{}
-	l := &Loop{
-		// A write timeout longer than the test: only the release ends the hanging write.
-		cfg: Config{NodeName: "n1", API: api, MinInterval: time.Millisecond, Writer: NewWriter(time.Minute, klog.Background())},
-		log: klog.Background(), protocols: []Protocol{p},
-		services: corelisters.NewServiceLister(idx()), slices: discoverylisters.NewEndpointSliceLister(idx()),
-		nodes: corelisters.NewNodeLister(idx()), pools: fdlisters.NewIPPoolLister(idx()), allocs: base.allocs,
-		events: ServiceEvents(record.NewFakeRecorder(10), corelisters.NewServiceLister(idx())),
-	}
-	l.init()
-	ctx, cancel := context.WithCancel(t.Context())
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); l.loop(ctx) }()
-	t.Cleanup(func() { cancel(); release(); <-stopped })
+	// A write timeout longer than the test: only the release ends the hanging write.
+	l := runWorker(t, base, Config{NodeName: "n1", API: api, MinInterval: time.Millisecond, Writer: NewWriter(time.Minute, klog.Background())}, p)
 
-	select {
-	case <-api.started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first run wrote no status")
-	}
+	api.AwaitCall(t, 10*time.Second, "status write by the first run")
 	for range 2 {
 		before := p.syncs.Load()
 		start := time.Now()
@@ -109,7 +78,7 @@ func TestRunsDoNotWaitForStatusWrites(t *testing.T) {
 	}
 	latest := strconv.Itoa(int(p.syncs.Load()))
 
-	release()
+	api.Release()
 	waitUntil(t, "the status to catch up", func() bool { return l.writer.Pending() == 0 && api.count() >= 2 })
 	if n := api.count(); n != 2 {
 		t.Errorf("%d writes, want 2: the one under way, then the latest", n)
