@@ -66,8 +66,12 @@ type PermissionError struct {
 	Err    error
 }
 
-func (e *PermissionError) Error() string {
-	return fmt.Sprintf("missing IAM permission %s (grant it to the controller's role): %v", e.Action, e.Err)
+func (e *PermissionError) Error() string { return fmt.Sprintf("%s: %v", e.Advice(), e.Err) }
+
+// Advice says what to grant, without AWS's message (which names the
+// account and the controller's role): the words a Service's Event shows.
+func (e *PermissionError) Advice() string {
+	return fmt.Sprintf("missing IAM permission %s (grant it to the controller's role)", e.Action)
 }
 
 func (e *PermissionError) Unwrap() error { return e.Err }
