@@ -42,8 +42,10 @@ type owned struct {
 // without the tag:GetResources permission it lists the account's.
 func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, error) {
 	items, err := c.inventoryByTag(ctx, cluster, uid)
+	// Only the Tagging API's refusal: another refused call (a Describe)
+	// would be refused again by the account's listing.
 	var pe *awsapi.PermissionError
-	if !errors.As(err, &pe) {
+	if !errors.As(err, &pe) || pe.Action != taggingAction {
 		return items, err
 	}
 	klog.FromContext(ctx).Info("Listing every load balancer and target group of the account: grant "+pe.Action+

@@ -17,6 +17,10 @@ import (
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
 )
 
+// taggingAction is the IAM action inventoryByTag needs beyond the Describe
+// calls; without it, inventory falls back to listing the account.
+const taggingAction = "tag:GetResources"
+
 // inventoryByTag finds the cluster's (or the Service's) load balancers and
 // target groups with the Tagging API's GetResources, which filters by the
 // ownership tags on AWS's side, then describes only those, 20 at a time,
