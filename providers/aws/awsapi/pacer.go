@@ -41,7 +41,8 @@ func DefaultLimits() Limits {
 		"Elastic Load Balancing/RegisterInstancesWithLoadBalancer":   {QPS: 4, Burst: 20},
 		"Elastic Load Balancing/DeregisterInstancesFromLoadBalancer": {QPS: 4, Burst: 20},
 		"EC2": {QPS: 20, Burst: 90},
-		// Only the sweep calls it, a few pages per pass; AWS publishes no
+		// Only the sweep (a few pages per pass) and the lookup of a
+		// Service whose annotations do not parse call it; AWS publishes no
 		// figure we could check, so a small bucket.
 		"Resource Groups Tagging API": {QPS: 5, Burst: 10},
 	}
