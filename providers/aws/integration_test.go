@@ -3,7 +3,6 @@
 package aws_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +30,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/providers/aws/config"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
 	"github.com/frontdesk-lb/frontdesk/test/fakeaws"
+	"github.com/frontdesk-lb/frontdesk/test/proc"
 )
 
 // waitEvery is how often the tests poll the API server and the fake AWS for a state.
@@ -206,15 +205,10 @@ func TestControllerEndToEnd(t *testing.T) {
 
 // startController runs frontdesk-controller --cloud-provider=aws as a
 // separate process against c and the fake (endpoints through the SDK's own
-// variables, as a user would set them), stops it at cleanup and prints the
-// end of its log if the test failed. It returns the log's path.
+// variables, as a user would set them); test/proc stops it at cleanup and
+// prints the end of its log if the test failed. It returns the log's path.
 func startController(t *testing.T, c *controlplane.Cluster, fake *fakeaws.Server, cloudConfig string, args ...string) string {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "controller.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(os.Args[0], append([]string{"--cloud-provider=aws", "--cloud-config=" + cloudConfig,
 		"--kubeconfig=" + c.KubeconfigPath, "--authentication-kubeconfig=" + c.KubeconfigPath, "--authorization-kubeconfig=" + c.KubeconfigPath,
 		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(controlplane.FreePort(t)), "--leader-elect=false",
@@ -223,27 +217,7 @@ func startController(t *testing.T, c *controlplane.Cluster, fake *fakeaws.Server
 		"AWS_ACCESS_KEY_ID=AKIDFRONTDESKTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL_EC2="+fake.URL(), "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING="+fake.URL(),
 		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2="+fake.URL(), "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API="+fake.URL())
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			lines := bytes.Split(b, []byte("\n"))
-			t.Logf("--- controller log (end) ---\n%s", bytes.Join(lines[max(0, len(lines)-60):], []byte("\n")))
-		}
-	})
-	return logPath
+	return proc.Start(t, "", "controller", cmd).Log
 }
 
 func ptrS(s string) *string { return &s }

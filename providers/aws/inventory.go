@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -11,7 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
 	"k8s.io/cloud-provider/api"
 	"k8s.io/klog/v2"
@@ -39,8 +42,10 @@ type owned struct {
 // without the tag:GetResources permission it lists the account's.
 func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, error) {
 	items, err := c.inventoryByTag(ctx, cluster, uid)
+	// Only the Tagging API's refusal: another refused call (a Describe)
+	// would be refused again by the account's listing.
 	var pe *awsapi.PermissionError
-	if !errors.As(err, &pe) {
+	if !errors.As(err, &pe) || pe.Action != taggingAction {
 		return items, err
 	}
 	klog.FromContext(ctx).Info("Listing every load balancer and target group of the account: grant "+pe.Action+
@@ -48,79 +53,109 @@ func (c *Cloud) inventory(ctx context.Context, cluster, uid string) ([]owned, er
 	return c.inventoryAll(ctx, cluster, uid)
 }
 
+// found is what a listing found: the load balancers and target groups it
+// described, and the tags of each by ARN (ELBv2) or name (classic). The
+// Tagging API (inventoryByTag) and the account's listing (inventoryAll)
+// fill it; ownedOf reads it the same way for both.
+type found struct {
+	nlbs []elbv2types.LoadBalancer
+	tgs  []elbv2types.TargetGroup
+	clbs []elbtypes.LoadBalancerDescription
+	tags map[string]map[string]string
+}
+
 // inventoryAll finds the cluster's resources by listing every load
 // balancer and target group of the account and reading their tags, 20 at a
 // time: O(account) calls.
 func (c *Cloud) inventoryAll(ctx context.Context, cluster, uid string) ([]owned, error) {
-	var out []owned
-	usedSGs := map[string]bool{}
+	f := found{tags: map[string]map[string]string{}}
 
 	// ELBv2 load balancers and target groups.
-	var lbARNs []string
-	lbs := map[string]owned{}
 	p := elbv2.NewDescribeLoadBalancersPaginator(c.api.ELBv2, &elbv2.DescribeLoadBalancersInput{PageSize: aws.Int32(400)})
+	var arns []string
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, lb := range page.LoadBalancers {
-			arn := aws.ToString(lb.LoadBalancerArn)
-			lbARNs = append(lbARNs, arn)
-			lbs[arn] = owned{Kind: model.ResourceLoadBalancer, Type: "nlb", ID: arn, Name: aws.ToString(lb.LoadBalancerName)}
-			for _, sg := range lb.SecurityGroups {
-				usedSGs[sg] = true
-			}
+			arns = append(arns, aws.ToString(lb.LoadBalancerArn))
 		}
+		f.nlbs = append(f.nlbs, page.LoadBalancers...)
 	}
-	tags, err := c.elbv2Tags(ctx, lbARNs)
+	tags, err := c.elbv2Tags(ctx, arns)
 	if err != nil {
 		return nil, err
 	}
-	out = appendOwned(out, lbARNs, lbs, tags, cluster, uid)
-	var tgARNs []string
-	tgs := map[string]owned{}
+	maps.Copy(f.tags, tags)
 	tp := elbv2.NewDescribeTargetGroupsPaginator(c.api.ELBv2, &elbv2.DescribeTargetGroupsInput{PageSize: aws.Int32(400)})
+	arns = nil
 	for tp.HasMorePages() {
 		page, err := tp.NextPage(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, tg := range page.TargetGroups {
-			arn := aws.ToString(tg.TargetGroupArn)
-			tgARNs = append(tgARNs, arn)
-			tgs[arn] = owned{Kind: model.ResourceTargetGroup, ID: arn, Name: aws.ToString(tg.TargetGroupName), InUse: len(tg.LoadBalancerArns) > 0}
+			arns = append(arns, aws.ToString(tg.TargetGroupArn))
 		}
+		f.tgs = append(f.tgs, page.TargetGroups...)
 	}
-	if tags, err = c.elbv2Tags(ctx, tgARNs); err != nil {
+	if tags, err = c.elbv2Tags(ctx, arns); err != nil {
 		return nil, err
 	}
-	out = appendOwned(out, tgARNs, tgs, tags, cluster, uid)
+	maps.Copy(f.tags, tags)
 
 	// Classic load balancers.
-	var names []string
-	clbs := map[string]owned{}
 	cp := elb.NewDescribeLoadBalancersPaginator(c.api.ELB, &elb.DescribeLoadBalancersInput{PageSize: aws.Int32(400)})
+	var names []string
 	for cp.HasMorePages() {
 		page, err := cp.NextPage(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, lb := range page.LoadBalancerDescriptions {
-			n := aws.ToString(lb.LoadBalancerName)
-			names = append(names, n)
-			clbs[n] = owned{Kind: model.ResourceLoadBalancer, Type: "clb", ID: n, Name: n}
-			for _, sg := range lb.SecurityGroups {
-				usedSGs[sg] = true
-			}
+			names = append(names, aws.ToString(lb.LoadBalancerName))
 		}
+		f.clbs = append(f.clbs, page.LoadBalancerDescriptions...)
 	}
-	clbTags, err := c.elbTags(ctx, names)
-	if err != nil {
+	if tags, err = c.elbTags(ctx, names); err != nil {
 		return nil, err
 	}
-	out = appendOwned(out, names, clbs, clbTags, cluster, uid)
+	maps.Copy(f.tags, tags)
+	return c.ownedOf(ctx, cluster, uid, f)
+}
 
+// ownedOf keeps, in the order found, the load balancers and target groups
+// whose tags say they belong to the cluster (and, with uid, to that
+// Service), with their owner filled in from the tags, and adds the owned
+// security groups, marked in use when a load balancer found uses them.
+func (c *Cloud) ownedOf(ctx context.Context, cluster, uid string, f found) ([]owned, error) {
+	var out []owned
+	add := func(id string, o owned) {
+		if t := f.tags[id]; model.OwnedBy(t, cluster, uid) {
+			o.Owner = model.OwnerOf(t)
+			out = append(out, o)
+		}
+	}
+	usedSGs := map[string]bool{}
+	for _, lb := range f.nlbs {
+		arn := aws.ToString(lb.LoadBalancerArn)
+		add(arn, owned{Kind: model.ResourceLoadBalancer, Type: "nlb", ID: arn, Name: aws.ToString(lb.LoadBalancerName)})
+		for _, sg := range lb.SecurityGroups {
+			usedSGs[sg] = true
+		}
+	}
+	for _, tg := range f.tgs {
+		arn := aws.ToString(tg.TargetGroupArn)
+		add(arn, owned{Kind: model.ResourceTargetGroup, ID: arn, Name: aws.ToString(tg.TargetGroupName), InUse: len(tg.LoadBalancerArns) > 0})
+	}
+	for _, lb := range f.clbs {
+		n := aws.ToString(lb.LoadBalancerName)
+		add(n, owned{Kind: model.ResourceLoadBalancer, Type: "clb", ID: n, Name: n})
+		for _, sg := range lb.SecurityGroups {
+			usedSGs[sg] = true
+		}
+	}
 	sgs, err := c.ownedSecurityGroups(ctx, cluster, uid, usedSGs)
 	if err != nil {
 		return nil, err
@@ -154,19 +189,6 @@ func (c *Cloud) ownedSecurityGroups(ctx context.Context, cluster, uid string, us
 		}
 	}
 	return out, nil
-}
-
-// appendOwned appends, in ids' order, the resources of found whose tags say they belong to the
-// cluster (and, with uid, to that Service), with their owner filled in from the tags.
-func appendOwned(out []owned, ids []string, found map[string]owned, tags map[string]map[string]string, cluster, uid string) []owned {
-	for _, id := range ids {
-		if model.OwnedBy(tags[id], cluster, uid) {
-			o := found[id]
-			o.Owner = model.OwnerOf(tags[id])
-			out = append(out, o)
-		}
-	}
-	return out
 }
 
 // elbTags reads the tags of classic load balancers, by name.

@@ -17,6 +17,10 @@ import (
 	"github.com/frontdesk-lb/frontdesk/providers/aws/model"
 )
 
+// taggingAction is the IAM action inventoryByTag needs beyond the Describe
+// calls; without it, inventory falls back to listing the account.
+const taggingAction = "tag:GetResources"
+
 // inventoryByTag finds the cluster's (or the Service's) load balancers and
 // target groups with the Tagging API's GetResources, which filters by the
 // ownership tags on AWS's side, then describes only those, 20 at a time,
@@ -30,7 +34,7 @@ func (c *Cloud) inventoryByTag(ctx context.Context, cluster, uid string) ([]owne
 	if uid != "" {
 		filters = append(filters, taggingtypes.TagFilter{Key: aws.String(model.TagServiceUID), Values: []string{uid}})
 	}
-	tags := map[string]map[string]string{} // by ARN (ELBv2) or name (classic)
+	f := found{tags: map[string]map[string]string{}}
 	var lbARNs, tgARNs, classic []string
 	p := tagging.NewGetResourcesPaginator(c.api.Tagging, &tagging.GetResourcesInput{
 		TagFilters:          filters,
@@ -50,18 +54,17 @@ func (c *Cloud) inventoryByTag(ctx context.Context, cluster, uid string) ([]owne
 			}
 			switch kind, name := elbResource(arn); kind {
 			case "nlb":
-				lbARNs, tags[arn] = append(lbARNs, arn), t
+				lbARNs, f.tags[arn] = append(lbARNs, arn), t
 			case "clb":
-				classic, tags[name] = append(classic, name), t
+				classic, f.tags[name] = append(classic, name), t
 			case "tg":
-				tgARNs, tags[arn] = append(tgARNs, arn), t
+				tgARNs, f.tags[arn] = append(tgARNs, arn), t
 			}
 		}
 	}
 
-	usedSGs := map[string]bool{}
-	var out []owned
-	nlbs, err := describeEach(ctx, lbARNs, func(ctx context.Context, arns []string) ([]elbv2types.LoadBalancer, error) {
+	var err error
+	f.nlbs, err = describeEach(ctx, lbARNs, func(ctx context.Context, arns []string) ([]elbv2types.LoadBalancer, error) {
 		res, err := c.api.ELBv2.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: arns})
 		if err != nil {
 			return nil, err
@@ -71,18 +74,7 @@ func (c *Cloud) inventoryByTag(ctx context.Context, cluster, uid string) ([]owne
 	if err != nil {
 		return nil, err
 	}
-	found, ids := map[string]owned{}, []string(nil)
-	for _, lb := range nlbs {
-		arn := aws.ToString(lb.LoadBalancerArn)
-		ids = append(ids, arn)
-		found[arn] = owned{Kind: model.ResourceLoadBalancer, Type: "nlb", ID: arn, Name: aws.ToString(lb.LoadBalancerName)}
-		for _, sg := range lb.SecurityGroups {
-			usedSGs[sg] = true
-		}
-	}
-	out = appendOwned(out, ids, found, tags, cluster, uid)
-
-	tgs, err := describeEach(ctx, tgARNs, func(ctx context.Context, arns []string) ([]elbv2types.TargetGroup, error) {
+	f.tgs, err = describeEach(ctx, tgARNs, func(ctx context.Context, arns []string) ([]elbv2types.TargetGroup, error) {
 		res, err := c.api.ELBv2.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: arns})
 		if err != nil {
 			return nil, err
@@ -92,15 +84,7 @@ func (c *Cloud) inventoryByTag(ctx context.Context, cluster, uid string) ([]owne
 	if err != nil {
 		return nil, err
 	}
-	found, ids = map[string]owned{}, nil
-	for _, tg := range tgs {
-		arn := aws.ToString(tg.TargetGroupArn)
-		ids = append(ids, arn)
-		found[arn] = owned{Kind: model.ResourceTargetGroup, ID: arn, Name: aws.ToString(tg.TargetGroupName), InUse: len(tg.LoadBalancerArns) > 0}
-	}
-	out = appendOwned(out, ids, found, tags, cluster, uid)
-
-	clbs, err := describeEach(ctx, classic, func(ctx context.Context, names []string) ([]elbtypes.LoadBalancerDescription, error) {
+	f.clbs, err = describeEach(ctx, classic, func(ctx context.Context, names []string) ([]elbtypes.LoadBalancerDescription, error) {
 		res, err := c.api.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerNames: names})
 		if err != nil {
 			return nil, err
@@ -110,22 +94,7 @@ func (c *Cloud) inventoryByTag(ctx context.Context, cluster, uid string) ([]owne
 	if err != nil {
 		return nil, err
 	}
-	found, ids = map[string]owned{}, nil
-	for _, lb := range clbs {
-		n := aws.ToString(lb.LoadBalancerName)
-		ids = append(ids, n)
-		found[n] = owned{Kind: model.ResourceLoadBalancer, Type: "clb", ID: n, Name: n}
-		for _, sg := range lb.SecurityGroups {
-			usedSGs[sg] = true
-		}
-	}
-	out = appendOwned(out, ids, found, tags, cluster, uid)
-
-	sgs, err := c.ownedSecurityGroups(ctx, cluster, uid, usedSGs)
-	if err != nil {
-		return nil, err
-	}
-	return append(out, sgs...), nil
+	return c.ownedOf(ctx, cluster, uid, f)
 }
 
 // elbResource reads an Elastic Load Balancing ARN: "nlb" for a network load

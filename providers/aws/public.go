@@ -59,11 +59,11 @@ func publicText(err error) string {
 	case *smithy.OperationError:
 		var pe *awsapi.PermissionError
 		if errors.As(e.Err, &pe) {
-			return publicText(pe)
+			return pe.Advice()
 		}
 		return fmt.Sprintf("AWS %s %s failed: %s", e.ServiceID, e.OperationName, code(e.Err))
 	case *awsapi.PermissionError:
-		return fmt.Sprintf("missing IAM permission %s (grant it to the controller's role)", e.Action)
+		return e.Advice()
 	}
 	if api, ok := err.(smithy.APIError); ok { //nolint:errorlint // this level only, as above
 		return "AWS error " + api.ErrorCode()
@@ -88,10 +88,9 @@ func publicText(err error) string {
 
 // code is AWS's error code, or what kind of failure left none.
 func code(err error) string {
-	var api smithy.APIError
-	switch {
-	case errors.As(err, &api):
-		return api.ErrorCode()
+	switch c := errorCode(err); {
+	case c != "":
+		return c
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timed out"
 	case errors.Is(err, context.Canceled):

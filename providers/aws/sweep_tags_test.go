@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/providers/aws/annotations"
+	"github.com/frontdesk-lb/frontdesk/providers/aws/awsapi"
 	"github.com/frontdesk-lb/frontdesk/test/fakeaws"
 )
 
@@ -115,6 +117,24 @@ func TestSweepWithoutTaggingPermission(t *testing.T) {
 	}
 	if len(listsAccount(e.fake.Calls())) == 0 {
 		t.Error("denied tag:GetResources, the sweep found the orphans without listing the account: it cannot have")
+	}
+}
+
+// TestSweepOtherDenialIsNoFallback: only a refused tag:GetResources makes
+// the sweep list the account; another refused call fails the pass as it is,
+// naming that action, rather than listing the account to be refused again.
+func TestSweepOtherDenialIsNoFallback(t *testing.T) {
+	e := newEnv(t, envOption{})
+	e.mustEnsure(newService("orphan"))
+	e.fake.Deny("ec2:DescribeSecurityGroups")
+	e.fake.ResetCalls()
+	_, err := e.cloud.Sweep(context.Background(), func(string, string) (*v1.Service, bool, error) { return nil, false, nil }, nil, true)
+	var pe *awsapi.PermissionError
+	if !errors.As(err, &pe) || pe.Action != "ec2:DescribeSecurityGroups" {
+		t.Fatalf("sweep error %v, want the refused ec2:DescribeSecurityGroups", err)
+	}
+	if l := listsAccount(e.fake.Calls()); len(l) > 0 {
+		t.Errorf("denied ec2:DescribeSecurityGroups, the sweep fell back to listing the account: %v", l)
 	}
 }
 

@@ -207,7 +207,7 @@ func (s *Server) ec2DescribeSubnets(p params) ([]*node, error) {
 		}
 		out = append(out, el("",
 			leaf("subnetId", sn.id),
-			leaf("subnetArn", "arn:aws:ec2:"+s.cfg.region+":"+s.cfg.account+":subnet/"+sn.id),
+			leaf("subnetArn", s.ec2ARN("subnet", sn.id)),
 			leaf("state", "available"),
 			leaf("vpcId", sn.vpcID),
 			leaf("cidrBlock", sn.cidr.String()),

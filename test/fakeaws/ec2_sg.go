@@ -75,11 +75,12 @@ func (s *Server) ec2CreateSecurityGroup(p params) ([]*node, error) {
 	g.meta = s.newMeta()
 	s.ec2.groups[g.id] = g
 	s.ec2.tags[g.id] = tags
-	return []*node{leaf("groupId", g.id), leaf("securityGroupArn", s.sgARN(g.id)), ec2TagSet(tags)}, nil
+	return []*node{leaf("groupId", g.id), leaf("securityGroupArn", s.ec2ARN("security-group", g.id)), ec2TagSet(tags)}, nil
 }
 
-func (s *Server) sgARN(id string) string {
-	return "arn:aws:ec2:" + s.cfg.region + ":" + s.cfg.account + ":security-group/" + id
+// ec2ARN is the ARN of an EC2 resource of the given kind (security-group, subnet...).
+func (s *Server) ec2ARN(kind, id string) string {
+	return "arn:aws:ec2:" + s.cfg.region + ":" + s.cfg.account + ":" + kind + "/" + id
 }
 
 // lookupGroup resolves GroupId, or GroupName in any VPC.
@@ -402,7 +403,7 @@ func (s *Server) groupNode(g *secGroup) *node {
 		leaf("groupName", g.name),
 		leaf("groupDescription", g.desc),
 		leaf("vpcId", g.vpcID),
-		leaf("securityGroupArn", s.sgARN(g.id)),
+		leaf("securityGroupArn", s.ec2ARN("security-group", g.id)),
 		wrap("ipPermissions", "item", perms),
 		wrap("ipPermissionsEgress", "item", []*node{egress}),
 		ec2TagSet(s.ec2.tags[g.id]),

@@ -291,9 +291,13 @@ func route(authz, version string) (Service, *APIError) {
 }
 
 func unknownAction(svc Service, action string) *APIError {
-	if svc == EC2 {
+	switch svc {
+	case EC2:
 		return apiErr(http.StatusBadRequest, "InvalidAction",
 			"The action %s is not valid for this web service (fakeaws does not model it).", action)
+	case Tagging:
+		return apiErr(http.StatusBadRequest, "UnknownOperationException",
+			"The operation %s is not known (fakeaws does not model it).", action)
 	}
 	return apiErr(http.StatusBadRequest, "InvalidAction",
 		"Could not find operation %s for version %s (fakeaws does not model it).", action, svcVersion(svc))

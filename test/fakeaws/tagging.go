@@ -207,12 +207,9 @@ type taggedResource struct {
 // taggedLocked lists every visible resource with its ARN, sorted by ARN.
 func (s *Server) taggedLocked() []taggedResource {
 	var out []taggedResource
-	ec2ARN := func(kind, id string) string {
-		return fmt.Sprintf("arn:aws:ec2:%s:%s:%s/%s", s.cfg.region, s.cfg.account, kind, id)
-	}
 	addEC2 := func(kind, id string, m meta) {
 		if s.visible(m.born, m.bornAt) {
-			out = append(out, taggedResource{ec2ARN(kind, id), "ec2:" + kind, s.ec2.tags[id]})
+			out = append(out, taggedResource{s.ec2ARN(kind, id), "ec2:" + kind, s.ec2.tags[id]})
 		}
 	}
 	for id, v := range s.ec2.vpcs {

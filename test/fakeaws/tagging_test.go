@@ -111,4 +111,8 @@ func TestTaggingGetResources(t *testing.T) {
 	if _, err := tgc.GetResources(ctx, &tagging.GetResourcesInput{}); err != nil {
 		t.Errorf("one throttle must be retried by the SDK: %v", err)
 	}
+	// An action the fake does not model fails as the Tagging API fails it.
+	if _, err := tgc.GetTagKeys(ctx, &tagging.GetTagKeysInput{}); errCode(err) != "UnknownOperationException" || !strings.Contains(err.Error(), "GetTagKeys") {
+		t.Errorf("unmodelled action: %v, want UnknownOperationException naming GetTagKeys", err)
+	}
 }

@@ -84,8 +84,9 @@ type ELB interface {
 }
 
 // Tagging is the part of the Resource Groups Tagging API the provider calls:
-// the sweep lists the cluster's resources by tag instead of listing the
-// whole account's load balancers.
+// the sweep, and the lookup of a Service whose annotations do not parse,
+// list the cluster's resources by tag instead of the whole account's load
+// balancers.
 type Tagging interface {
 	GetResources(context.Context, *tagging.GetResourcesInput, ...func(*tagging.Options)) (*tagging.GetResourcesOutput, error)
 }

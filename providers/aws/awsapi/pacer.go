@@ -41,7 +41,8 @@ func DefaultLimits() Limits {
 		"Elastic Load Balancing/RegisterInstancesWithLoadBalancer":   {QPS: 4, Burst: 20},
 		"Elastic Load Balancing/DeregisterInstancesFromLoadBalancer": {QPS: 4, Burst: 20},
 		"EC2": {QPS: 20, Burst: 90},
-		// Only the sweep calls it, a few pages per pass; AWS publishes no
+		// Only the sweep (a few pages per pass) and the lookup of a
+		// Service whose annotations do not parse call it; AWS publishes no
 		// figure we could check, so a small bucket.
 		"Resource Groups Tagging API": {QPS: 5, Burst: 10},
 	}
@@ -66,8 +67,12 @@ type PermissionError struct {
 	Err    error
 }
 
-func (e *PermissionError) Error() string {
-	return fmt.Sprintf("missing IAM permission %s (grant it to the controller's role): %v", e.Action, e.Err)
+func (e *PermissionError) Error() string { return fmt.Sprintf("%s: %v", e.Advice(), e.Err) }
+
+// Advice says what to grant, without AWS's message (which names the
+// account and the controller's role): the words a Service's Event shows.
+func (e *PermissionError) Advice() string {
+	return fmt.Sprintf("missing IAM permission %s (grant it to the controller's role)", e.Action)
 }
 
 func (e *PermissionError) Unwrap() error { return e.Err }

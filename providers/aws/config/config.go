@@ -20,7 +20,7 @@ const (
 	ServiceEC2   = "ec2"
 	ServiceELB   = "elasticloadbalancing"
 	ServiceELBv2 = "elasticloadbalancingv2"
-	// ServiceTagging is the Resource Groups Tagging API, which the sweep lists by tag.
+	// ServiceTagging is the Resource Groups Tagging API, through which the cluster's resources are listed by tag.
 	ServiceTagging = "resourcegroupstaggingapi"
 	DefaultSweep   = 10 * time.Minute
 	DefaultHCPort  = 10256 // the node proxy's /healthz (kube-proxy and frontdesk's proxy agree on it)
