@@ -77,7 +77,9 @@ func ParseAddressEntry(s string) (AddressEntry, error) {
 		if m := p.Masked(); m != p {
 			return bad(fmt.Sprintf("has bits set after its prefix length; write its network address, %s, or use a range", m))
 		}
-		return checkAllowed(AddressEntry{Text: s, Prefix: p, First: p.Addr(), Last: lastAddr(p)})
+		e := PrefixEntry(p)
+		e.Text = s
+		return checkAllowed(e)
 	}
 	first, last, ok := strings.Cut(s, "-")
 	if !ok {
@@ -149,7 +151,7 @@ const tooLarge = "holds more addresses than a /8 of IPv4 or a /32 of IPv6, the l
 // reservedProblem says which reserved range e overlaps, or "".
 func reservedProblem(e AddressEntry) string {
 	for _, r := range ReservedPrefixes {
-		if e.Overlaps(AddressEntry{First: r.Prefix.Addr(), Last: lastAddr(r.Prefix)}) {
+		if e.Overlaps(PrefixEntry(r.Prefix)) {
 			return fmt.Sprintf("overlaps %s (%s), which is never a LoadBalancer address", r.Prefix, r.What)
 		}
 	}
@@ -235,6 +237,12 @@ func ParseAddresses(entries []string) ([]AddressEntry, error) {
 		furthest[f] = i + 1
 	}
 	return out, errors.Join(errs...)
+}
+
+// PrefixEntry is the entry of the masked prefix p, as ParseAddressEntry reads it from p.String()
+// (no check of size or reserved ranges): its Last is p's last address.
+func PrefixEntry(p netip.Prefix) AddressEntry {
+	return AddressEntry{Text: p.String(), Prefix: p, First: p.Addr(), Last: lastAddr(p)}
 }
 
 // lastAddr returns the last address of a masked prefix.

@@ -145,7 +145,7 @@ func celKeyOf(a netip.Addr) string {
 func celReserved() string {
 	spans := make([]string, len(v1alpha1.ReservedPrefixes))
 	for i, r := range v1alpha1.ReservedPrefixes {
-		spans[i] = "[" + celKeyOf(r.Prefix.Addr()) + ", " + celKeyOf(lastOf(r.Prefix)) + "]"
+		spans[i] = "[" + celKeyOf(r.Prefix.Addr()) + ", " + celKeyOf(v1alpha1.PrefixEntry(r.Prefix).Last) + "]"
 	}
 	return "[" + strings.Join(spans, ", ") + "]"
 }

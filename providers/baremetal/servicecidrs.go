@@ -108,14 +108,14 @@ func refuseServiceCIDRs(views []poolView, cidrs []serviceCIDR) []poolView {
 
 func serviceCIDROverlap(d allocator.Pool, cidrs []serviceCIDR) string {
 	for _, c := range cidrs {
-		first, last := c.prefix.Addr(), lastOf(c.prefix)
 		for _, p := range d.CIDRs {
 			if p.Overlaps(c.prefix) {
 				return overlapMsg(p.String(), c)
 			}
 		}
+		sc := v1alpha1.PrefixEntry(c.prefix)
 		for _, r := range d.Ranges {
-			if r.First.BitLen() == first.BitLen() && r.First.Compare(last) <= 0 && first.Compare(r.Last) <= 0 {
+			if sc.Overlaps(v1alpha1.AddressEntry{First: r.First, Last: r.Last}) {
 				return overlapMsg(r.String(), c)
 			}
 		}
@@ -126,14 +126,4 @@ func serviceCIDROverlap(d allocator.Pool, cidrs []serviceCIDR) string {
 func overlapMsg(entry string, c serviceCIDR) string {
 	return fmt.Sprintf("spec.addresses: entry %s overlaps the cluster's Service CIDR %s (%s): ClusterIPs are not LoadBalancer addresses; "+
 		"this pool hands out no address until the overlap is removed", entry, c.prefix, c.source)
-}
-
-// lastOf returns the last address of a masked prefix.
-func lastOf(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
