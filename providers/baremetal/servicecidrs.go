@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,7 +31,7 @@ type serviceCIDR struct {
 // Options.ServiceCIDRs. A pool overlapping one is refused: its addresses would be ClusterIPs too,
 // and the node proxy would answer for both (issue 17, item 4). CEL cannot know the range.
 type serviceCIDRs struct {
-	mu     sync.RWMutex
+	// Both are set once, before any reader runs; the store is safe for concurrent use.
 	store  cache.Store // nil: the static ranges only
 	static []serviceCIDR
 }
@@ -41,8 +40,6 @@ func (s *serviceCIDRs) list() []serviceCIDR {
 	if s == nil {
 		return nil
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if s.store == nil {
 		return s.static
 	}
