@@ -21,12 +21,12 @@ func u6(i byte) netip.Addr {
 var fuzzLayouts = [][]Pool{
 	{
 		{Name: "A", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/29"), netip.MustParsePrefix("2001:db8::/125")}, AvoidBuggyIPs: true},
-		{Name: "B", Ranges: []Range{{u4(8), u4(11)}, {u6(8), u6(11)}}},
+		{Name: "B", Ranges: []Range{{u4(8), u4(11)}, {u6(8), u6(11)}}, ShareAcrossScopes: true},
 	},
 	{
 		{Name: "A", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/30")}},
 		{Name: "B", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.8/29"), netip.MustParsePrefix("2001:db8::/124")}},
-		{Name: "C", Ranges: []Range{{u4(4), u4(5)}}},
+		{Name: "C", Ranges: []Range{{u4(4), u4(5)}}, ShareAcrossScopes: true},
 	},
 	{
 		{Name: "A", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/28"), netip.MustParsePrefix("2001:db8::4/126")}, AvoidBuggyIPs: true},
@@ -56,6 +56,7 @@ type model struct {
 	held    map[string][2]netip.Addr
 	sharing map[string]Sharing
 	sets    map[string][2]map[netip.Addr]bool // pool -> family -> addresses it hands out
+	across  map[string]bool                   // pools with ShareAcrossScopes
 	order   []string
 }
 
@@ -85,9 +86,11 @@ func enumerate(p Pool) [2]map[netip.Addr]bool {
 
 func (m *model) setPools(pools []Pool) {
 	m.sets = map[string][2]map[netip.Addr]bool{}
+	m.across = map[string]bool{}
 	m.order = nil
 	for _, p := range pools {
 		m.sets[p.Name] = enumerate(p)
+		m.across[p.Name] = p.ShareAcrossScopes
 		m.order = append(m.order, p.Name)
 	}
 }
@@ -102,6 +105,28 @@ func (m *model) holders(x netip.Addr) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// acrossAt says whether x's pool lets owners of different scopes share it (never outside every
+// pool).
+func (m *model) acrossAt(x netip.Addr) bool {
+	fi, _ := FamilyOf(x).index()
+	for p, sets := range m.sets {
+		if sets[fi][x] {
+			return m.across[p]
+		}
+	}
+	return false
+}
+
+// joinable checks that owner, with sharing s, may hold x beside x's other holders.
+func (m *model) joinable(x netip.Addr, owner string, s Sharing) error {
+	for _, h := range m.holders(x) {
+		if h != owner && !compatibleAt(s, m.sharing[h], m.acrossAt(x)) {
+			return fmt.Errorf("%q %+v holds %v beside %q %+v, which it may not join", owner, s, x, h, m.sharing[h])
+		}
+	}
+	return nil
 }
 
 func (m *model) inPools(x netip.Addr, pools []string) bool {
@@ -144,7 +169,7 @@ func (m *model) justified(err error, owner string, s Sharing) error {
 	if m.held[c.Holder][fi] != c.Addr {
 		return fmt.Errorf("conflict %w names a holder that does not hold the address", err)
 	}
-	if compatible(s, m.sharing[c.Holder]) {
+	if compatibleAt(s, m.sharing[c.Holder], m.acrossAt(c.Addr)) {
 		return fmt.Errorf("conflict %w between compatible owners", err)
 	}
 	return nil
@@ -165,7 +190,7 @@ func (r *byteReader) next() byte {
 
 func (r *byteReader) sharing() Sharing {
 	b := r.next()
-	s := Sharing{Key: []string{"", "k1", "k2", "k1"}[b%4], Backend: []string{"x", "x", "x", "y"}[(b>>2)%4]}
+	s := Sharing{Key: []string{"", "k1", "k2", "k1"}[b%4], Backend: []string{"x", "x", "x", "y"}[(b>>2)%4], Scope: []string{"s1", "s2"}[b>>7]}
 	for i, p := range fuzzPorts {
 		if b&(0x10<<i) != 0 {
 			s.Ports = append(s.Ports, p)
@@ -349,13 +374,16 @@ func (m *model) assign(req Request, res Result, err error) error {
 		if p := prev[fi]; p.IsValid() && got.Addr != p && (!want[fi].IsValid() || want[fi] == p) && m.inPools(p, req.Pools) {
 			ok := true
 			for _, h := range m.holders(p) {
-				if h != req.Owner && !compatible(req.Sharing, m.sharing[h]) {
+				if h != req.Owner && !compatibleAt(req.Sharing, m.sharing[h], m.acrossAt(p)) {
 					ok = false
 				}
 			}
 			if ok {
 				return fmt.Errorf("moved from %v to %v although %v still fits", p, got.Addr, p)
 			}
+		}
+		if err := m.joinable(got.Addr, req.Owner, req.Sharing); got.New && err != nil {
+			return err
 		}
 		next[fi] = got.Addr
 	}
@@ -386,6 +414,9 @@ func (m *model) restore(owner string, addrs []netip.Addr, s Sharing, err error) 
 	next := m.held[owner]
 	for _, x := range addrs {
 		fi, _ := FamilyOf(x).index()
+		if err := m.joinable(x, owner, s); next[fi] != x && err != nil {
+			return err
+		}
 		if next[fi].IsValid() && next[fi] != x {
 			return fmt.Errorf("restore of %v overwrote %v", x, next[fi])
 		}

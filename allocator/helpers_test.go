@@ -45,3 +45,10 @@ func compatible(p, q Sharing) bool {
 	}
 	return true
 }
+
+// compatibleAt is compatible, and the scope rule of an address whose pool does (across) or does
+// not let owners of different scopes share: checked when an owner joins an address. Holders
+// that joined under it stay compatible only by compatible: a pool's ShareAcrossScopes may change.
+func compatibleAt(p, q Sharing, across bool) bool {
+	return (across || p.Scope == q.Scope) && compatible(p, q)
+}

@@ -39,6 +39,10 @@ func (s Sharing) validate() string {
 	return ""
 }
 
+// ReasonOtherScope is the Reason of an *ErrConflict refused for the holder's scope alone: the
+// owners' scopes differ and the address's pool does not have ShareAcrossScopes.
+const ReasonOtherScope = "it is held in another scope, and its pool does not allow sharing across scopes"
+
 // refusal says why an owner with sharing o cannot share with a holder with sharing h, or "" if it
 // can; across allows owners of different scopes to share. The reason goes to the owner (a
 // Service's Event): it never shows the holder's key or backend, which would hand the key to
@@ -49,7 +53,7 @@ func refusal(owner string, o Sharing, holder string, h Sharing, across bool) str
 		return fmt.Sprintf("%q sets no sharing key", owner)
 	case o.Scope != h.Scope && !across:
 		// Checked before the keys, so that the reply does not say whether a guessed key is right.
-		return "it is held in another scope, and its pool does not allow sharing across scopes"
+		return ReasonOtherScope
 	case h.Key == "":
 		return "the holder has no sharing key"
 	case o.Key != h.Key:

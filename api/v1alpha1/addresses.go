@@ -1,8 +1,10 @@
 package v1alpha1
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -77,7 +79,9 @@ func ParseAddressEntry(s string) (AddressEntry, error) {
 		if m := p.Masked(); m != p {
 			return bad(fmt.Sprintf("has bits set after its prefix length; write its network address, %s, or use a range", m))
 		}
-		return checkAllowed(AddressEntry{Text: s, Prefix: p, First: p.Addr(), Last: lastAddr(p)})
+		e := PrefixEntry(p)
+		e.Text = s
+		return checkAllowed(e)
 	}
 	first, last, ok := strings.Cut(s, "-")
 	if !ok {
@@ -149,40 +153,27 @@ const tooLarge = "holds more addresses than a /8 of IPv4 or a /32 of IPv6, the l
 // reservedProblem says which reserved range e overlaps, or "".
 func reservedProblem(e AddressEntry) string {
 	for _, r := range ReservedPrefixes {
-		if e.Overlaps(AddressEntry{First: r.Prefix.Addr(), Last: lastAddr(r.Prefix)}) {
+		if e.Overlaps(PrefixEntry(r.Prefix)) {
 			return fmt.Sprintf("overlaps %s (%s), which is never a LoadBalancer address", r.Prefix, r.What)
 		}
 	}
 	return ""
 }
 
-// isTooLarge says whether e holds more addresses than a prefix of the minimum length.
+// isTooLarge says whether e holds more addresses than a prefix of the minimum length: whether
+// Last-First, a 128-bit difference, reaches 2^(bits-min).
 func isTooLarge(e AddressEntry) bool {
-	minLen := MinPrefixLengthIPv4
+	n := e.First.BitLen() - MinPrefixLengthIPv4
 	if e.First.Is6() {
-		minLen = MinPrefixLengthIPv6
+		n = e.First.BitLen() - MinPrefixLengthIPv6
 	}
-	// e fits within the count of a /min exactly when Last-First < 2^(bits-min).
 	f, l := e.First.As16(), e.Last.As16()
-	var d [16]byte
-	borrow := 0
-	for i := 15; i >= 0; i-- {
-		v := int(l[i]) - int(f[i]) - borrow
-		borrow = 0
-		if v < 0 {
-			v += 256
-			borrow = 1
-		}
-		d[i] = byte(v)
+	lo, borrow := bits.Sub64(binary.BigEndian.Uint64(l[8:]), binary.BigEndian.Uint64(f[8:]), 0)
+	hi, _ := bits.Sub64(binary.BigEndian.Uint64(l[:8]), binary.BigEndian.Uint64(f[:8]), borrow)
+	if n >= 64 {
+		return hi>>(n-64) != 0
 	}
-	// The difference is below 2^(bits-min) when its top min bits (of the family's width) are 0.
-	off := 128 - e.First.BitLen()
-	for i := off; i < off+minLen; i++ {
-		if d[i/8]&(0x80>>(i%8)) != 0 {
-			return true
-		}
-	}
-	return false
+	return hi != 0 || lo>>n != 0
 }
 
 // parseAddr parses an address as the CRD's ip() does: no zone, no IPv4-mapped IPv6 address.
@@ -235,6 +226,12 @@ func ParseAddresses(entries []string) ([]AddressEntry, error) {
 		furthest[f] = i + 1
 	}
 	return out, errors.Join(errs...)
+}
+
+// PrefixEntry is the entry of the masked prefix p, as ParseAddressEntry reads it from p.String()
+// (no check of size or reserved ranges): its Last is p's last address.
+func PrefixEntry(p netip.Prefix) AddressEntry {
+	return AddressEntry{Text: p.String(), Prefix: p, First: p.Addr(), Last: lastAddr(p)}
 }
 
 // lastAddr returns the last address of a masked prefix.

@@ -145,7 +145,7 @@ func celKeyOf(a netip.Addr) string {
 func celReserved() string {
 	spans := make([]string, len(v1alpha1.ReservedPrefixes))
 	for i, r := range v1alpha1.ReservedPrefixes {
-		spans[i] = "[" + celKeyOf(r.Prefix.Addr()) + ", " + celKeyOf(lastOf(r.Prefix)) + "]"
+		spans[i] = "[" + celKeyOf(r.Prefix.Addr()) + ", " + celKeyOf(v1alpha1.PrefixEntry(r.Prefix).Last) + "]"
 	}
 	return "[" + strings.Join(spans, ", ") + "]"
 }
@@ -156,6 +156,19 @@ func celReservedNames() string {
 		names[i] = fmt.Sprintf("'%s (%s)'", r.Prefix, r.What)
 	}
 	return "[" + strings.Join(names, ", ") + "]"
+}
+
+// celReservedList is v1alpha1.ReservedPrefixes for the reserved rule's fixed message: one
+// address without its length, the last after "or".
+func celReservedList() string {
+	names := make([]string, len(v1alpha1.ReservedPrefixes))
+	for i, r := range v1alpha1.ReservedPrefixes {
+		names[i] = r.Prefix.String()
+		if r.Prefix.IsSingleIP() {
+			names[i] = r.Prefix.Addr().String()
+		}
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // celTooLarge says the span S holds more addresses than a /MinPrefixLengthIPv4 or
@@ -224,14 +237,15 @@ func composedRules() []celRule {
 		message:     `reversed range: the first address must not be greater than the last`,
 	}, {
 		where: "IPPool spec.addresses items", items: true,
-		rule:    `!` + celWellFormed("self") + ` || [` + celSpan("self") + `].all(s, !` + celTooLarge("s") + `)`,
-		message: `holds more addresses than a /8 of IPv4 or a /32 of IPv6, the largest pool entry; no pool needs more, and 0.0.0.0/0 or ::/0 would take every address`,
+		rule: `!` + celWellFormed("self") + ` || [` + celSpan("self") + `].all(s, !` + celTooLarge("s") + `)`,
+		message: fmt.Sprintf(`holds more addresses than a /%d of IPv4 or a /%d of IPv6, the largest pool entry; no pool needs more, and 0.0.0.0/0 or ::/0 would take every address`,
+			v1alpha1.MinPrefixLengthIPv4, v1alpha1.MinPrefixLengthIPv6),
 	}, {
 		where: "IPPool spec.addresses items", items: true,
 		rule: `!` + celWellFormed("self") + ` || [` + celSpan("self") + `].all(s, ` + celReserved() + `.all(r, !` + celOverlap("s", "r") + `))`,
 		messageExpr: `[` + celSpan("self") + `].map(s, 'overlaps ' + ` + celReservedNames() + `[lists.range(` + fmt.Sprint(len(v1alpha1.ReservedPrefixes)) +
 			`).filter(i, ` + celOverlap("s", celReserved()+"[i]") + `)[0]] + ', which is never a LoadBalancer address')[0]`,
-		message: `overlaps a range that is never a LoadBalancer address: 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 240.0.0.0/4, ::, ::1, ::ffff:0:0/96, fe80::/10 or ff00::/8`,
+		message: `overlaps a range that is never a LoadBalancer address: ` + celReservedList(),
 	}, {
 		where: "IPPool spec.addresses",
 		rule: `!self.all(e, isCIDR(e) && cidr(e) == cidr(e).masked() || ` + celIsFamilyRange("e") + `) || [self.map(e, ` + celSpan("e") +

@@ -286,24 +286,15 @@ func near(rng *rand.Rand, base netip.Addr) netip.Addr {
 	a := p.Addr()
 	switch rng.IntN(4) {
 	case 0:
-		a = lastOf(p)
+		a = v1alpha1.PrefixEntry(p).Last
 	case 1:
-		a = lastOf(p).Next()
+		a = v1alpha1.PrefixEntry(p).Last.Next()
 	case 2:
 		a = a.Prev()
 	}
 	if !a.IsValid() {
 		return base
 	}
-	return a
-}
-
-func lastOf(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
 	return a
 }
 

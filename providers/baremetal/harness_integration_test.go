@@ -139,9 +139,15 @@ func (e *env) create(t testing.TB, s *v1.Service) {
 // waitIngress waits until the Service has n ingress addresses and returns them.
 func (e *env) waitIngress(t testing.TB, name string, n int, timeout time.Duration) []netip.Addr {
 	t.Helper()
+	return e.waitIngressIn(t, "default", name, n, timeout)
+}
+
+// waitIngressIn is waitIngress for the Service ns/name.
+func (e *env) waitIngressIn(t testing.TB, ns, name string, n int, timeout time.Duration) []netip.Addr {
+	t.Helper()
 	var got []netip.Addr
 	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		s, err := e.kube.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+		s, err := e.kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil //nolint:nilerr // a transient API error: keep polling until the deadline
 		}
@@ -149,7 +155,7 @@ func (e *env) waitIngress(t testing.TB, name string, n int, timeout time.Duratio
 		return len(got) == n, nil
 	})
 	if err != nil {
-		t.Fatalf("Service %s: want %d ingress addresses, have %v after %s", name, n, got, timeout)
+		t.Fatalf("Service %s/%s: want %d ingress addresses, have %v after %s", ns, name, n, got, timeout)
 	}
 	return got
 }
@@ -167,10 +173,16 @@ func ingressOf(s *v1.Service) []netip.Addr {
 // waitEvent waits for an Event of the given reason on the Service whose message contains want.
 func (e *env) waitEvent(t testing.TB, svc, reason, want string) v1.Event {
 	t.Helper()
+	return e.waitEventIn(t, "default", svc, reason, want)
+}
+
+// waitEventIn is waitEvent for the Service ns/svc.
+func (e *env) waitEventIn(t testing.TB, ns, svc, reason, want string) v1.Event {
+	t.Helper()
 	var found v1.Event
 	var seen []string
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
-		evs, err := e.kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + svc})
+		evs, err := e.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + svc})
 		if err != nil {
 			return false, nil //nolint:nilerr // a transient API error: keep polling until the deadline
 		}
@@ -185,7 +197,7 @@ func (e *env) waitEvent(t testing.TB, svc, reason, want string) v1.Event {
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("no %s Event on %s containing %q; events: %v", reason, svc, want, seen)
+		t.Fatalf("no %s Event on %s/%s containing %q; events: %v", reason, ns, svc, want, seen)
 	}
 	return found
 }

@@ -375,12 +375,18 @@ func statusOf(addrs []netip.Addr) *v1.LoadBalancerStatus {
 func explain(err error) error {
 	var conflict *allocator.ErrConflict
 	switch {
-	case errors.As(err, &conflict) && conflict.Foreign:
+	case errors.As(err, &conflict) && conflict.Reason == allocator.ReasonOtherScope:
 		// The holder is another namespace's: its name, key and traffic policy are not this
 		// tenant's to read (issue 17), and the allocator's message is not quoted for that reason.
 		return fmt.Errorf("requested address %s is in use by a Service of another namespace and cannot be shared with this Service; "+
 			"only Services of one namespace share an address, unless its IPPool sets spec.allowCrossNamespaceSharing: %w",
 			conflict.Addr, allocator.ErrAllocated)
+	case errors.As(err, &conflict) && conflict.Foreign:
+		// Another namespace's holder in a pool shared across namespaces: the reason (which never
+		// shows the holder's key or backend) applies, the holder's name does not.
+		return fmt.Errorf("requested address %s is in use by a Service of another namespace and cannot be shared with this Service (%s); "+
+			"to share it, give both Services the same %s annotation, distinct ports, and compatible traffic policies: %w",
+			conflict.Addr, conflict.Reason, AnnotationAllowSharedIP, allocator.ErrAllocated)
 	case errors.As(err, &conflict):
 		return fmt.Errorf("requested address %s is in use by %s and cannot be shared with this Service (%s); "+
 			"to share it, give both Services the same %s annotation, distinct ports, and compatible traffic policies: %w",

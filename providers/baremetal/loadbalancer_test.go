@@ -430,3 +430,40 @@ func TestPoolRefusalsHideOtherTenantsPools(t *testing.T) {
 		})
 	}
 }
+
+// Issue 17: a refusal by a holder of another namespace names neither that holder nor its key,
+// and gives the reason that applies: in a pool that allows cross-namespace sharing the namespace
+// is not it, a wrong key is.
+func TestForeignConflictGivesItsReason(t *testing.T) {
+	pools := []*v1alpha1.IPPool{
+		newPool("private", []string{"198.51.100.0/30"}),
+		newPool("trusting", []string{"203.0.113.0/30"}, func(p *v1alpha1.IPPool) { p.Spec.AllowCrossNamespaceSharing = true }),
+	}
+	lb := newTestBalancer(t, nil, nil, pools...)
+	for _, addr := range []string{"198.51.100.1", "203.0.113.1"} {
+		holder := newService("alpha-"+addr, objects.WithNamespace("tenant-a"),
+			objects.WithAnnotations(AnnotationAllowSharedIP, "secret", AnnotationLoadBalancerIPs, addr))
+		if _, err := lb.ensure(t, holder); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct{ addr, want, wrong string }{
+		{"198.51.100.1", "only Services of one namespace share an address", "sharing key"},
+		{"203.0.113.1", `the holder's sharing key is not "guess"`, "allowCrossNamespaceSharing"},
+	} {
+		svc := newService("asker", objects.WithNamespace("tenant-b"),
+			objects.WithAnnotations(AnnotationAllowSharedIP, "guess", AnnotationLoadBalancerIPs, tt.addr))
+		_, err := lb.ensure(t, svc)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), tt.wrong) {
+			t.Errorf("%s: err %v; want one saying %q, not %q", tt.addr, err, tt.want, tt.wrong)
+		}
+		for _, leak := range []string{"tenant-a", "alpha", "secret"} {
+			if err != nil && strings.Contains(err.Error(), leak) {
+				t.Errorf("%s: the message shows %q of the holder: %v", tt.addr, leak, err)
+			}
+		}
+		if !errors.Is(err, allocator.ErrAllocated) {
+			t.Errorf("%s: err %v does not wrap ErrAllocated", tt.addr, err)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,7 +31,7 @@ type serviceCIDR struct {
 // Options.ServiceCIDRs. A pool overlapping one is refused: its addresses would be ClusterIPs too,
 // and the node proxy would answer for both (issue 17, item 4). CEL cannot know the range.
 type serviceCIDRs struct {
-	mu     sync.RWMutex
+	// Both are set once, before any reader runs; the store is safe for concurrent use.
 	store  cache.Store // nil: the static ranges only
 	static []serviceCIDR
 }
@@ -41,8 +40,6 @@ func (s *serviceCIDRs) list() []serviceCIDR {
 	if s == nil {
 		return nil
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if s.store == nil {
 		return s.static
 	}
@@ -108,14 +105,14 @@ func refuseServiceCIDRs(views []poolView, cidrs []serviceCIDR) []poolView {
 
 func serviceCIDROverlap(d allocator.Pool, cidrs []serviceCIDR) string {
 	for _, c := range cidrs {
-		first, last := c.prefix.Addr(), lastOf(c.prefix)
 		for _, p := range d.CIDRs {
 			if p.Overlaps(c.prefix) {
 				return overlapMsg(p.String(), c)
 			}
 		}
+		sc := v1alpha1.PrefixEntry(c.prefix)
 		for _, r := range d.Ranges {
-			if r.First.BitLen() == first.BitLen() && r.First.Compare(last) <= 0 && first.Compare(r.Last) <= 0 {
+			if sc.Overlaps(v1alpha1.AddressEntry{First: r.First, Last: r.Last}) {
 				return overlapMsg(r.String(), c)
 			}
 		}
@@ -126,14 +123,4 @@ func serviceCIDROverlap(d allocator.Pool, cidrs []serviceCIDR) string {
 func overlapMsg(entry string, c serviceCIDR) string {
 	return fmt.Sprintf("spec.addresses: entry %s overlaps the cluster's Service CIDR %s (%s): ClusterIPs are not LoadBalancer addresses; "+
 		"this pool hands out no address until the overlap is removed", entry, c.prefix, c.source)
-}
-
-// lastOf returns the last address of a masked prefix.
-func lastOf(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }

@@ -4,7 +4,6 @@ package baremetal_test
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/controller/service"
-	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/providers/baremetal"
 )
@@ -36,7 +34,7 @@ func TestSharingKeyStaysInItsNamespace(t *testing.T) {
 	e.startController(t)
 
 	const secret = "a-private-key"
-	aAddr := e.waitIngressIn(t, "tenant-a", e.createIn(t, "tenant-a", "alpha-web", secret, "198.51.100.40", 80))
+	aAddr := e.waitIngressIn(t, "tenant-a", e.createIn(t, "tenant-a", "alpha-web", secret, "198.51.100.40", 80), 1, 20*time.Second)[0]
 
 	// B asks for A's address with A's key, then with a guess: refused both times, and the
 	// Events say nothing of A (namespace, Service, key).
@@ -50,7 +48,7 @@ func TestSharingKeyStaysInItsNamespace(t *testing.T) {
 		}
 	}
 	// With A's key and no address asked for, B gets an address of its own.
-	got := e.waitIngressIn(t, "tenant-b", e.createIn(t, "tenant-b", "bravo-any", secret, "", 443))
+	got := e.waitIngressIn(t, "tenant-b", e.createIn(t, "tenant-b", "bravo-any", secret, "", 443), 1, 20*time.Second)[0]
 	if got == aAddr {
 		t.Errorf("tenant-b/bravo-any joined tenant A's address %s with A's key", aAddr)
 	}
@@ -70,8 +68,8 @@ func TestSharingKeyStaysInItsNamespace(t *testing.T) {
 	if _, err := e.api.IPPools().Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	shared := e.waitIngressIn(t, "tenant-a", e.createIn(t, "tenant-a", "alpha-api", "team-key", "203.0.113.8", 80))
-	joined := e.waitIngressIn(t, "tenant-b", e.createIn(t, "tenant-b", "bravo-api", "team-key", "203.0.113.8", 443))
+	shared := e.waitIngressIn(t, "tenant-a", e.createIn(t, "tenant-a", "alpha-api", "team-key", "203.0.113.8", 80), 1, 20*time.Second)[0]
+	joined := e.waitIngressIn(t, "tenant-b", e.createIn(t, "tenant-b", "bravo-api", "team-key", "203.0.113.8", 443), 1, 20*time.Second)[0]
 	if joined != shared {
 		t.Errorf("in a pool that allows cross-namespace sharing tenant-b/bravo-api got %s, want the shared %s", joined, shared)
 	}
@@ -90,46 +88,6 @@ func (e *env) createIn(t *testing.T, ns, name, key, addr string, port int32) str
 	})
 	e.create(t, s)
 	return name
-}
-
-// waitIngressIn waits until the Service ns/name has one ingress address and returns it.
-func (e *env) waitIngressIn(t *testing.T, ns, name string) netip.Addr {
-	t.Helper()
-	var got []netip.Addr
-	testkit.Eventually(t, 20*time.Second, 20*time.Millisecond, func() string {
-		s, err := e.kube.CoreV1().Services(ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			return err.Error()
-		}
-		if got = ingressOf(s); len(got) != 1 {
-			return fmt.Sprintf("Service %s/%s has ingress %v, want one address", ns, name, got)
-		}
-		return ""
-	})
-	return got[0]
-}
-
-// waitEventIn waits for an Event of the given reason on the Service ns/svc whose message
-// contains want.
-func (e *env) waitEventIn(t *testing.T, ns, svc, reason, want string) v1.Event {
-	t.Helper()
-	var found v1.Event
-	testkit.Eventually(t, 20*time.Second, 50*time.Millisecond, func() string {
-		evs, err := e.kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + svc})
-		if err != nil {
-			return err.Error()
-		}
-		var seen []string
-		for _, ev := range evs.Items {
-			if ev.Reason == reason && strings.Contains(ev.Message, want) {
-				found = ev
-				return ""
-			}
-			seen = append(seen, ev.Reason+": "+ev.Message)
-		}
-		return fmt.Sprintf("no %s Event on %s/%s containing %q; events: %q", reason, ns, svc, want, seen)
-	})
-	return found
 }
 
 // holdersOf returns the namespace/name of the Services the IPAllocation of a names.
