@@ -19,6 +19,9 @@ type IPAllocator struct {
 	addrs  map[netip.Addr]*addrState          // every held address
 	owners map[string]*ownerState             // every owner holding an address
 	byKey  map[string]map[netip.Addr]struct{} // held addresses by the sharing key of their holders
+	// across lists, per address, the owners AdmitAcrossScopes lets share it across scopes: empty
+	// but on a cluster upgraded with such shares.
+	across map[netip.Addr][]string
 
 	// Spare states, recycled to spare the garbage collector: under churn (a Service deleted,
 	// another created) most calls free one state of each kind and need one.
@@ -92,6 +95,7 @@ func NewIPAllocator(pools []Pool) (*IPAllocator, error) {
 		addrs:  make(map[netip.Addr]*addrState),
 		owners: make(map[string]*ownerState),
 		byKey:  make(map[string]map[netip.Addr]struct{}),
+		across: make(map[netip.Addr][]string),
 	}
 	if err := a.SetPools(pools); err != nil {
 		return nil, err
