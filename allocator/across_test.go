@@ -66,3 +66,41 @@ func TestAdmitAcrossScopes(t *testing.T) {
 		t.Errorf("a/one: Assign gave %v, %v; want it to keep %s", res, err, x)
 	}
 }
+
+// TestPoolEditKeepsSharesAcrossScopes: a pool that stops allowing shares across scopes leaves the
+// shares it holds where they are, as any pool edit does; it only stops new ones.
+func TestPoolEditKeepsSharesAcrossScopes(t *testing.T) {
+	pool := func(across bool) []Pool {
+		return []Pool{{Name: "p", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/29")}, ShareAcrossScopes: across}}
+	}
+	a, err := NewIPAllocator(pool(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(owner, scope string, port uint16) Request {
+		return Request{Owner: owner, Pools: []string{"p"}, Families: []Family{IPv4},
+			Sharing: Sharing{Key: "team", Scope: scope, Backend: "b", Ports: []Port{{port, TCP}}}}
+	}
+	first, err := a.Assign(req("a/one", "a", 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := first.Addresses[0].Addr
+	if res, err := a.Assign(req("b/two", "b", 443)); err != nil || res.Addresses[0].Addr != x {
+		t.Fatalf("b/two: Assign gave %v, %v; want it to join %s", res, err, x)
+	}
+	if err := a.SetPools(pool(false)); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Request{req("a/one", "a", 80), req("b/two", "b", 443)} {
+		if res, err := a.Assign(r); err != nil || res.Addresses[0].Addr != x {
+			t.Errorf("%s after the edit: Assign gave %v, %v; want it to keep %s", r.Owner, res, err, x)
+		}
+	}
+	late := req("b/three", "b", 8443)
+	late.Addresses = []netip.Addr{x}
+	var conflict *ErrConflict
+	if _, err := a.Assign(late); !errors.As(err, &conflict) || conflict.Reason != ReasonOtherScope {
+		t.Errorf("b/three joining %s after the edit: %v, want a conflict for the scope", x, err)
+	}
+}

@@ -136,6 +136,9 @@ func (a *IPAllocator) SetPools(pools []Pool) error {
 		s := ps.lookup(x)
 		// A queue entry survives only in a segment that adopted the old one's queue.
 		st.stale = st.stale && s != nil && s.adopted != nil && s.adopted == st.seg
+		if sharedAcross(st.seg) && !sharedAcross(s) {
+			a.keepAcross(x, st)
+		}
 		st.seg = s
 		if s != nil {
 			s.count++
@@ -149,6 +152,21 @@ func (a *IPAllocator) SetPools(pools []Pool) error {
 	}
 	a.pools = ps
 	return nil
+}
+
+func sharedAcross(s *segment) bool { return s != nil && s.pool.cfg.ShareAcrossScopes }
+
+// keepAcross admits the holders of x to keep sharing it across scopes (AdmitAcrossScopes), when
+// they are of several: its pool stops allowing that, and a pool edit never moves an address.
+func (a *IPAllocator) keepAcross(x netip.Addr, st *addrState) {
+	if !slices.ContainsFunc(st.holders, func(h *ownerState) bool { return h.sharing.Scope != st.holders[0].sharing.Scope }) {
+		return
+	}
+	for _, h := range st.holders {
+		if !slices.Contains(a.across[x], h.name) {
+			a.across[x] = append(a.across[x], h.name)
+		}
+	}
 }
 
 // Pools returns the current pool definitions, in the order given to SetPools.
