@@ -189,7 +189,7 @@ func (a *IPAllocator) keepable(x, want netip.Addr, cands []*pool, next *ownerSta
 			return false
 		}
 	}
-	return conflict(x, st, next) == nil
+	return conflict(x, st, next, a.across[x]) == nil
 }
 
 // pick finds and holds an address of family f for next.
@@ -201,7 +201,7 @@ func (a *IPAllocator) pick(next *ownerState, f Family, want netip.Addr, cands []
 			return netip.Addr{}, &ErrNotInRange{Addr: want, Valid: describe(cands, fi)}
 		}
 		if st := a.addrs[want]; st != nil {
-			if err := conflict(want, st, next); err != nil {
+			if err := conflict(want, st, next, a.across[want]); err != nil {
 				return netip.Addr{}, err
 			}
 		}
@@ -253,7 +253,7 @@ func (a *IPAllocator) shareable(next *ownerState, fi int, cands []*pool) (netip.
 		if rank < 0 || rank > bestRank || (rank == bestRank && best.Less(x)) {
 			continue
 		}
-		if conflict(x, st, next) == nil {
+		if conflict(x, st, next, a.across[x]) == nil {
 			best, bestRank = x, rank
 		}
 	}
@@ -305,6 +305,14 @@ func (a *IPAllocator) unhold(x netip.Addr, o *ownerState) {
 	st := a.addrs[x]
 	if i := slices.Index(st.holders, o); i >= 0 {
 		st.holders = slices.Delete(st.holders, i, i+1)
+	}
+	if adm, ok := a.across[x]; ok {
+		// Admitted to keep an old share, not to come back to it.
+		if adm = slices.DeleteFunc(adm, func(n string) bool { return n == o.name }); len(adm) > 1 && len(st.holders) > 0 {
+			a.across[x] = adm
+		} else {
+			delete(a.across, x)
+		}
 	}
 	if len(st.holders) == 0 {
 		a.reindex(x, st.key, "")
@@ -401,7 +409,7 @@ func (a *IPAllocator) Restore(owner string, addrs []netip.Addr, sharing Sharing)
 	}
 	for _, x := range next.addrs {
 		if st := a.addrs[x]; x.IsValid() && st != nil {
-			if err := conflict(x, st, next); err != nil {
+			if err := conflict(x, st, next, a.across[x]); err != nil {
 				a.freeOwner(next)
 				return err
 			}

@@ -19,6 +19,9 @@ type IPAllocator struct {
 	addrs  map[netip.Addr]*addrState          // every held address
 	owners map[string]*ownerState             // every owner holding an address
 	byKey  map[string]map[netip.Addr]struct{} // held addresses by the sharing key of their holders
+	// across lists, per address, the owners AdmitAcrossScopes lets share it across scopes: empty
+	// but on a cluster upgraded with such shares.
+	across map[netip.Addr][]string
 
 	// Spare states, recycled to spare the garbage collector: under churn (a Service deleted,
 	// another created) most calls free one state of each kind and need one.
@@ -92,6 +95,7 @@ func NewIPAllocator(pools []Pool) (*IPAllocator, error) {
 		addrs:  make(map[netip.Addr]*addrState),
 		owners: make(map[string]*ownerState),
 		byKey:  make(map[string]map[netip.Addr]struct{}),
+		across: make(map[netip.Addr][]string),
 	}
 	if err := a.SetPools(pools); err != nil {
 		return nil, err
@@ -132,6 +136,9 @@ func (a *IPAllocator) SetPools(pools []Pool) error {
 		s := ps.lookup(x)
 		// A queue entry survives only in a segment that adopted the old one's queue.
 		st.stale = st.stale && s != nil && s.adopted != nil && s.adopted == st.seg
+		if sharedAcross(st.seg) && !sharedAcross(s) {
+			a.keepAcross(x, st)
+		}
 		st.seg = s
 		if s != nil {
 			s.count++
@@ -145,6 +152,21 @@ func (a *IPAllocator) SetPools(pools []Pool) error {
 	}
 	a.pools = ps
 	return nil
+}
+
+func sharedAcross(s *segment) bool { return s != nil && s.pool.cfg.ShareAcrossScopes }
+
+// keepAcross admits the holders of x to keep sharing it across scopes (AdmitAcrossScopes), when
+// they are of several: its pool stops allowing that, and a pool edit never moves an address.
+func (a *IPAllocator) keepAcross(x netip.Addr, st *addrState) {
+	if !slices.ContainsFunc(st.holders, func(h *ownerState) bool { return h.sharing.Scope != st.holders[0].sharing.Scope }) {
+		return
+	}
+	for _, h := range st.holders {
+		if !slices.Contains(a.across[x], h.name) {
+			a.across[x] = append(a.across[x], h.name)
+		}
+	}
 }
 
 // Pools returns the current pool definitions, in the order given to SetPools.

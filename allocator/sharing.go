@@ -69,16 +69,35 @@ func refusal(owner string, o Sharing, holder string, h Sharing, across bool) str
 	return ""
 }
 
-// conflict checks that o may hold x alongside x's current holders (o's own entry aside).
-func conflict(x netip.Addr, st *addrState, o *ownerState) *ErrConflict {
-	across := st.seg != nil && st.seg.pool.cfg.ShareAcrossScopes
+// conflict checks that o may hold x alongside x's current holders (o's own entry aside); admitted
+// are the owners AdmitAcrossScopes lets share x whatever their scopes.
+func conflict(x netip.Addr, st *addrState, o *ownerState, admitted []string) *ErrConflict {
+	pool := st.seg != nil && st.seg.pool.cfg.ShareAcrossScopes
 	for _, h := range st.holders {
 		if h.name == o.name {
 			continue
 		}
+		across := pool || (slices.Contains(admitted, o.name) && slices.Contains(admitted, h.name))
 		if r := refusal(o.name, o.sharing, h.name, h.sharing, across); r != "" {
 			return &ErrConflict{Addr: x, Owner: o.name, Holder: h.name, Reason: r, Foreign: h.sharing.Scope != o.sharing.Scope}
 		}
 	}
 	return nil
+}
+
+// AdmitAcrossScopes lets owners share x with each other whatever their scopes and x's pool say,
+// as long as each of them holds it (the other rules of Sharing still apply): for shares made
+// before scopes existed, which the caller finds on start-up and keeps rather than breaking
+// (issue 17: keys became per namespace, and an upgrade must not move a Service that was sharing
+// across namespaces). Call it before restoring the owners on x. An owner that gives x up leaves
+// the list and is not admitted again, nor is any other owner. It reports whether the admission
+// was needed: false when the pool that contains x allows sharing across scopes anyway.
+func (a *IPAllocator) AdmitAcrossScopes(x netip.Addr, owners []string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if seg := a.pools.lookup(x); seg != nil && seg.pool.cfg.ShareAcrossScopes {
+		return false
+	}
+	a.across[x] = slices.Clone(owners)
+	return true
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -74,31 +73,7 @@ type endpoint struct {
 }
 
 // ErrForbiddenEndpoint says an endpoint address lies in a range the proxy never forwards to.
-var ErrForbiddenEndpoint = errors.New("endpoint address refused: loopback and link-local addresses " +
-	"(127.0.0.0/8, 169.254.0.0/16, ::1, fe80::/10) are never forwarded to")
-
-// forbiddenEndpoint holds the ranges a Service may not redirect traffic to: reaching a node's own
-// loopback or link-local services (the cloud metadata endpoint among them) through a Service would
-// turn any Endpoints writer into a node-local attacker (CVE-2020-8558 is the loopback case).
-var forbiddenEndpoint = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("169.254.0.0/16"),
-	netip.MustParsePrefix("::1/128"),
-	netip.MustParsePrefix("fe80::/10"),
-}
-
-func checkEndpointAddr(a netip.Addr) error {
-	a = a.Unmap()
-	for _, p := range forbiddenEndpoint {
-		if p.Contains(a) {
-			return fmt.Errorf("%w: got %s", ErrForbiddenEndpoint, a)
-		}
-	}
-	if a.IsUnspecified() || a.IsMulticast() {
-		return fmt.Errorf("%w: got %s (unspecified or multicast)", ErrForbiddenEndpoint, a)
-	}
-	return nil
-}
+var ErrForbiddenEndpoint = served.ErrForbiddenEndpoint
 
 func (f family) has(a netip.Addr) bool {
 	return a.IsValid() && (f.nft == familyIPv4.nft) == a.Is4()
@@ -184,7 +159,8 @@ func servicePorts(svc *v1.Service, fam family, notMine map[addrClaim]bool) []ser
 	return out
 }
 
-// endpointsFor collects the endpoints of one Service port from the Service's EndpointSlices.
+// endpointsFor collects the endpoints of one Service port from the Service's EndpointSlices, as
+// served.PortEndpoints takes them (the controller's TooManyEndpoints Event counts the same way).
 // EndpointSlice ports carry the Service port's name and the resolved target port, which is how
 // named target ports reach the rules. refused receives each address the proxy will not forward to.
 func endpointsFor(epSlices []*discovery.EndpointSlice, fam family, sp servicePort, refused func(error)) []endpoint {
@@ -192,72 +168,36 @@ func endpointsFor(epSlices []*discovery.EndpointSlice, fam family, sp servicePor
 	if fam.nft == familyIPv6.nft {
 		want = discovery.AddressTypeIPv6
 	}
-	seen := map[netip.AddrPort]bool{}
+	var refuse func(*discovery.EndpointSlice, error)
+	if refused != nil {
+		refuse = func(s *discovery.EndpointSlice, err error) {
+			refused(fmt.Errorf("service %s, EndpointSlice %s/%s: %w", sp.name, s.Namespace, s.Name, err))
+		}
+	}
 	var out []endpoint
-	for _, s := range epSlices {
-		if s.AddressType != want {
-			continue
+	for pe := range served.PortEndpoints(epSlices, want, sp.name.port, sp.name.protocol, refuse) {
+		e := pe.Endpoint
+		c := served.ConditionsOf(e.Conditions)
+		ep := endpoint{addr: pe.Addr, port: pe.Port, ready: c.Ready, termin: c.Terminating}
+		// A nil serving is read as ready here, where kube-proxy (and served) read it as true.
+		// The two differ only for ready false, terminating true and serving unset, which the
+		// EndpointSlice controller never writes; docs/design/eligibility.md leaves it open.
+		ep.serving = ep.ready
+		if e.Conditions.Serving != nil {
+			ep.serving = *e.Conditions.Serving
 		}
-		var port uint16
-		found := false
-		for _, p := range s.Ports {
-			name, proto := "", v1.ProtocolTCP
-			if p.Name != nil {
-				name = *p.Name
+		if e.NodeName != nil {
+			ep.node = *e.NodeName
+		}
+		if e.Hints != nil {
+			for _, z := range e.Hints.ForZones {
+				ep.forZones = append(ep.forZones, z.Name)
 			}
-			if p.Protocol != nil {
-				proto = *p.Protocol
-			}
-			if name == sp.name.port && proto == sp.name.protocol && p.Port != nil {
-				port, found = uint16(*p.Port), true
-				break
+			for _, n := range e.Hints.ForNodes {
+				ep.forNodes = append(ep.forNodes, n.Name)
 			}
 		}
-		if !found || port == 0 {
-			continue
-		}
-		for _, e := range s.Endpoints {
-			if len(e.Addresses) == 0 {
-				continue
-			}
-			// Every address of one endpoint is the same Pod; the first is the one proxies use.
-			a, err := netip.ParseAddr(e.Addresses[0])
-			if err != nil || !fam.has(a) {
-				continue
-			}
-			if err := checkEndpointAddr(a); err != nil {
-				if refused != nil {
-					refused(fmt.Errorf("service %s, EndpointSlice %s/%s: %w", sp.name, s.Namespace, s.Name, err))
-				}
-				continue
-			}
-			ap := netip.AddrPortFrom(a, port)
-			if seen[ap] {
-				continue
-			}
-			seen[ap] = true
-			c := served.ConditionsOf(e.Conditions)
-			ep := endpoint{addr: a, port: port, ready: c.Ready, termin: c.Terminating}
-			// A nil serving is read as ready here, where kube-proxy (and served) read it as true.
-			// The two differ only for ready false, terminating true and serving unset, which the
-			// EndpointSlice controller never writes; docs/design/eligibility.md leaves it open.
-			ep.serving = ep.ready
-			if e.Conditions.Serving != nil {
-				ep.serving = *e.Conditions.Serving
-			}
-			if e.NodeName != nil {
-				ep.node = *e.NodeName
-			}
-			if e.Hints != nil {
-				for _, z := range e.Hints.ForZones {
-					ep.forZones = append(ep.forZones, z.Name)
-				}
-				for _, n := range e.Hints.ForNodes {
-					ep.forNodes = append(ep.forNodes, n.Name)
-				}
-			}
-			out = append(out, ep)
-		}
+		out = append(out, ep)
 	}
 	slices.SortFunc(out, func(a, b endpoint) int {
 		if c := a.addr.Compare(b.addr); c != 0 {

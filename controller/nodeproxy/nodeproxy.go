@@ -38,24 +38,18 @@ type Config struct {
 	Logger                 klog.Logger
 }
 
-// Watcher mirrors Services and the endpoint counts of their ports.
+// Watcher mirrors Services and their EndpointSlices.
 type Watcher struct {
 	cfg      Config
 	mu       sync.Mutex
 	claims   *served.Claims
 	services map[types.NamespacedName]*v1.Service
-	// counts holds, per Service and EndpointSlice, the endpoints per port (countKey).
-	counts map[types.NamespacedName]map[string]map[countKey]int
+	// slices holds each Service's EndpointSlices by name, as the informer gave them (shared with
+	// its cache: never changed here).
+	slices map[types.NamespacedName]map[string]*discovery.EndpointSlice
 	// reported holds what each Service was last told (warning keys), so that an Event is sent
 	// when a refusal appears, not on every update while it lasts.
 	reported map[types.NamespacedName]map[string]bool
-}
-
-// countKey is one port of one EndpointSlice's address type, as the proxy caps it.
-type countKey struct {
-	port     string
-	protocol v1.Protocol
-	family   discovery.AddressType
 }
 
 // New registers a Watcher with the informers.
@@ -79,7 +73,7 @@ func New(cfg Config) (*Watcher, error) {
 // newWatcher is a Watcher of nothing yet; New gives it the informers' events, tests their own.
 func newWatcher(cfg Config) *Watcher {
 	return &Watcher{cfg: cfg, claims: served.NewClaims(), services: map[types.NamespacedName]*v1.Service{},
-		counts: map[types.NamespacedName]map[string]map[countKey]int{}, reported: map[types.NamespacedName]map[string]bool{}}
+		slices: map[types.NamespacedName]map[string]*discovery.EndpointSlice{}, reported: map[types.NamespacedName]map[string]bool{}}
 }
 
 func (w *Watcher) setService(obj any) {
@@ -132,40 +126,17 @@ func (w *Watcher) setSlice(obj any, deleted bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if deleted {
-		delete(w.counts[key], es.Name)
-		if len(w.counts[key]) == 0 {
-			delete(w.counts, key)
+		delete(w.slices[key], es.Name)
+		if len(w.slices[key]) == 0 {
+			delete(w.slices, key)
 		}
 	} else {
-		if w.counts[key] == nil {
-			w.counts[key] = map[string]map[countKey]int{}
+		if w.slices[key] == nil {
+			w.slices[key] = map[string]*discovery.EndpointSlice{}
 		}
-		w.counts[key][es.Name] = countSlice(es)
+		w.slices[key][es.Name] = es
 	}
 	w.check(key)
-}
-
-// countSlice counts an EndpointSlice's endpoints per port, as the proxy takes them: the first
-// address of each endpoint, whatever its conditions.
-func countSlice(es *discovery.EndpointSlice) map[countKey]int {
-	n := 0
-	for _, e := range es.Endpoints {
-		if len(e.Addresses) > 0 {
-			n++
-		}
-	}
-	out := map[countKey]int{}
-	for _, p := range es.Ports {
-		k := countKey{protocol: v1.ProtocolTCP, family: es.AddressType}
-		if p.Name != nil {
-			k.port = *p.Name
-		}
-		if p.Protocol != nil {
-			k.protocol = *p.Protocol
-		}
-		out[k] += n
-	}
-	return out
 }
 
 // warning is one Event to send, keyed so that a lasting condition is told once.
@@ -206,26 +177,43 @@ func (w *Watcher) warnings(key types.NamespacedName, svc *v1.Service) []warning 
 	if len(svc.Spec.Ports) > l.Ports {
 		return append(out, warning{"ports", served.ReasonTooManyPorts, l.PortsMessage(len(svc.Spec.Ports))})
 	}
-	total := map[countKey]int{}
-	for _, c := range w.counts[key] {
-		for k, n := range c {
-			total[k] += n
+	out = append(out, w.endpointWarnings(key, svc)...)
+	slices.SortFunc(out, func(a, b warning) int { return cmp.Compare(a.key, b.key) })
+	return out
+}
+
+// endpointWarnings are the Service's ports over the endpoint cap, counted by the proxies' own rule
+// (served.CountEndpoints: each address and target port once, forbidden addresses left out), so
+// that no Event tells of a cap that no node applies.
+func (w *Watcher) endpointWarnings(key types.NamespacedName, svc *v1.Service) []warning {
+	l := w.cfg.Limits
+	var out []warning
+	for _, fam := range []discovery.AddressType{discovery.AddressTypeIPv4, discovery.AddressTypeIPv6} {
+		var of []*discovery.EndpointSlice
+		listed := 0
+		for _, es := range w.slices[key] {
+			if es.AddressType == fam {
+				of = append(of, es)
+				listed += len(es.Endpoints)
+			}
 		}
-	}
-	for _, p := range svc.Spec.Ports {
-		proto := p.Protocol
-		if proto == "" {
-			proto = v1.ProtocolTCP
+		if listed <= l.EndpointsPerPort {
+			// No port can count more endpoints than the slices list: most Services stop here,
+			// without a pass per port over every endpoint.
+			continue
 		}
-		for _, fam := range []discovery.AddressType{discovery.AddressTypeIPv4, discovery.AddressTypeIPv6} {
-			n := total[countKey{p.Name, proto, fam}]
+		for _, p := range svc.Spec.Ports {
+			n := served.CountEndpoints(of, fam, p.Name, p.Protocol)
 			if n <= l.EndpointsPerPort {
 				continue
+			}
+			proto := p.Protocol
+			if proto == "" {
+				proto = v1.ProtocolTCP
 			}
 			port := fmt.Sprintf("%s/%d", proto, p.Port)
 			out = append(out, warning{"endpoints/" + port + "/" + string(fam), served.ReasonTooManyEndpoints, l.EndpointsMessage(port, n)})
 		}
 	}
-	slices.SortFunc(out, func(a, b warning) int { return cmp.Compare(a.key, b.key) })
 	return out
 }

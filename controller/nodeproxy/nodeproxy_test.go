@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 
 	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/served"
@@ -124,5 +125,57 @@ func TestLimits(t *testing.T) {
 	w.setSlice(slice("dns-2", "10.244.0.3", "10.244.0.4"), false)
 	if got := drain(rec); len(got) != 0 {
 		t.Errorf("still over the cap, told again: %v", got)
+	}
+}
+
+// TestEndpointsCountedAsTheProxyCounts: the Event counts a port's endpoints as the node proxies
+// cap them (served.CountEndpoints), not the slices' entries. Each slice list below has at most
+// the cap's two usable endpoints of UDP/53, and the proxies program all of them; the controller
+// used to count every entry and warn of 3 or 4.
+func TestEndpointsCountedAsTheProxyCounts(t *testing.T) {
+	dns := func(name string, eps ...discovery.Endpoint) *discovery.EndpointSlice {
+		return objects.EndpointSlice("a", name, "dns", objects.WithEndpointPorts(objects.EndpointPort("dns", v1.ProtocolUDP, 5353)),
+			objects.WithEndpoints(eps...))
+	}
+	at := func(addrs ...string) discovery.Endpoint { return objects.Endpoint(objects.Addresses(addrs...)) }
+	for _, tc := range []struct {
+		name   string
+		slices []*discovery.EndpointSlice
+	}{
+		// The EndpointSlice controller moving endpoints between slices lists them in both for a while.
+		{"the same endpoints in two slices", []*discovery.EndpointSlice{
+			dns("dns-1", at("10.244.0.1"), at("10.244.0.2")), dns("dns-2", at("10.244.0.2"), at("10.244.0.1"))}},
+		{"an address listed twice", []*discovery.EndpointSlice{
+			dns("dns-1", at("10.244.0.1"), at("10.244.0.2"), at("10.244.0.1"))}},
+		{"forbidden and unparsable addresses", []*discovery.EndpointSlice{
+			dns("dns-1", at("10.244.0.1"), at("127.0.0.1"), at("169.254.169.254"), at("not-an-ip"), at("10.244.0.2"))}},
+		// An unset port is one no proxy can forward to.
+		{"a slice without the port's number", []*discovery.EndpointSlice{
+			dns("dns-1", at("10.244.0.1"), at("10.244.0.2")),
+			objects.EndpointSlice("a", "dns-2", "dns", objects.WithEndpointPorts(discovery.EndpointPort{Name: ptr.To("dns"), Protocol: ptr.To(v1.ProtocolUDP)}),
+				objects.WithEndpoints(at("10.244.0.3")))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := record.NewFakeRecorder(10)
+			w := testWatcher(rec)
+			w.setService(service("a", "dns", "10.96.0.2"))
+			for _, es := range tc.slices {
+				w.setSlice(es, false)
+			}
+			if got := drain(rec); len(got) != 0 {
+				t.Errorf("two usable endpoints, at the cap: %v", got)
+			}
+		})
+	}
+
+	// Over the cap, the Event gives the proxies' count: three endpoints, one of them in two slices.
+	rec := record.NewFakeRecorder(10)
+	w := testWatcher(rec)
+	w.setService(service("a", "dns", "10.96.0.2"))
+	w.setSlice(dns("dns-1", at("10.244.0.1"), at("10.244.0.2")), false)
+	w.setSlice(dns("dns-2", at("10.244.0.2"), at("10.244.0.3")), false)
+	want := []string{"Warning TooManyEndpoints port UDP/53 has 3 endpoints, more than the node proxies' cap of 2 (--max-endpoints-per-service-port): only 2 of them receive traffic"}
+	if diff := cmp.Diff(want, drain(rec)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }

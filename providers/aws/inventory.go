@@ -243,12 +243,14 @@ const retryDeleting = 15 * time.Second
 // deleteOwned deletes resources in dependency order: load balancers, then
 // target groups, then security groups. Every item was found by its ownership
 // tags, so nothing else can be deleted here. A dependency still in place
-// turns into a RetryError: the caller comes back later.
+// turns into a RetryError: the caller comes back later. A real failure
+// beside such waits makes the whole error an ordinary one (withoutRetries).
 func (c *Cloud) deleteOwned(ctx context.Context, items []owned) error {
 	order := map[string]int{model.ResourceLoadBalancer: 0, model.ResourceTargetGroup: 1, model.ResourceSecurityGroup: 2}
 	items = slices.Clone(items)
 	slices.SortStableFunc(items, func(a, b owned) int { return order[a.Kind] - order[b.Kind] })
 	var errs []error
+	failed := false
 	for _, it := range items {
 		var err error
 		switch {
@@ -266,10 +268,34 @@ func (c *Cloud) deleteOwned(ctx context.Context, items []owned) error {
 		case code == "ResourceInUse" || code == "DependencyViolation":
 			errs = append(errs, api.NewRetryError(fmt.Sprintf("%s %s is still in use (%s); deleting it later", it.Kind, it.Name, code), retryDeleting))
 		default:
+			failed = true
 			errs = append(errs, fmt.Errorf("deleting %s %s: %w", it.Kind, it.Name, err))
 		}
 	}
+	if failed {
+		errs = withoutRetries(errs)
+	}
 	return errors.Join(errs...)
+}
+
+// withoutRetries turns the RetryErrors among errs into ordinary errors of the same
+// text. Joined with a real failure (a refused permission, a protected load
+// balancer), a RetryError would make the whole error one (errors.As finds it
+// in a join): the service controller would retry on its fixed delay forever
+// and log at V(2) only, and public would log it as a wait, so the failure
+// would reach no log an operator reads. As an ordinary error it is logged as
+// one and retried with backoff, and the waiting resources, named in its text,
+// are retried with it.
+func withoutRetries(errs []error) []error {
+	out := make([]error, len(errs))
+	for i, err := range errs {
+		out[i] = err
+		var retry *api.RetryError
+		if errors.As(err, &retry) {
+			out[i] = errors.New(err.Error())
+		}
+	}
+	return out
 }
 
 func errorCode(err error) string {

@@ -48,7 +48,7 @@ func newTestBalancer(t *testing.T, api *fakeAllocations, svcs []*v1.Service, poo
 	if err != nil {
 		t.Fatal(err)
 	}
-	probs, leaving := restore(alloc, api.list(), svcs, func(*v1.Service) bool { return true })
+	probs, leaving, _ := restore(alloc, api.list(), svcs, func(*v1.Service) bool { return true })
 	if len(probs) > 0 {
 		t.Fatalf("restore problems: %v", probs)
 	}

@@ -259,7 +259,7 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	start := time.Now()
-	problems, leaving := restore(alloc, allocsOf(allocInformer.GetStore().List()), svcs, c.opts.Served)
+	problems, leaving, kept := restore(alloc, allocsOf(allocInformer.GetStore().List()), svcs, c.opts.Served)
 	for _, owner := range leaving {
 		b.leaving.add(owner)
 	}
@@ -267,6 +267,13 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 		logger.Info("An existing allocation contradicts another; it was not restored", "service", p.service, "err", p.err)
 		if s := findService(svcLister, p.service); s != nil {
 			recorder.Eventf(s, v1.EventTypeWarning, "AllocationConflict", "%v", p.err)
+		}
+	}
+	for _, k := range kept {
+		logger.Info("Kept an address shared across namespaces, which its pool does not allow: the share predates per-namespace keys",
+			"service", k.service, "address", k.addr, "pool", k.pool)
+		if s := findService(svcLister, k.service); s != nil {
+			recorder.Event(s, v1.EventTypeWarning, EventCrossNamespaceShareKept, k.message())
 		}
 	}
 	took := time.Since(start)

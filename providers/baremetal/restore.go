@@ -21,6 +21,31 @@ func staleOwner(r v1alpha1.ServiceRef) string {
 	return staleOwnerPrefix + r.Namespace + "/" + r.Name + "#" + string(r.UID)
 }
 
+// EventCrossNamespaceShareKept is the reason of the Warning Event on each Service of a share across
+// namespaces that its pool does not allow, found on start-up and kept (keptShare).
+const EventCrossNamespaceShareKept = "CrossNamespaceShareKept"
+
+// keptShare is an address that Services of several namespaces share under one key in a pool that
+// does not allow it: an older version made such shares (keys were global then; issue 17). The
+// restore keeps it (allocator.AdmitAcrossScopes) rather than moving a Service on upgrade: those
+// Services keep the address as long as each keeps asking for it, and no other Service joins them
+// across namespaces. Each is told so on every start, until the pool allows the share or one of
+// them leaves it.
+type keptShare struct {
+	service string // namespace/name
+	addr    netip.Addr
+	pool    string
+}
+
+func (k keptShare) message() string {
+	return fmt.Sprintf("address %s is shared with a Service of another namespace, which IPPool %q does not allow (sharing keys are "+
+		"per namespace; older versions of frontdesk let any namespace join by key). The share predates that and is kept while its "+
+		"Services keep the address: no other Service can join it across namespaces, and one that leaves cannot come back. "+
+		"To allow it, set spec.allowCrossNamespaceSharing on the IPPool; otherwise give one of the Services another address "+
+		"(%s or %s)",
+		k.addr, k.pool, AnnotationLoadBalancerIPs, AnnotationIPPool)
+}
+
 // restoreProblem is an allocation found on start-up that contradicts another; it is reported on the
 // Service, never resolved by overwriting.
 type restoreProblem struct {
@@ -37,7 +62,10 @@ type restoreProblem struct {
 // pick was not released yet. The one its status names (else the lower address) is restored as its
 // own; the other is held as a leaving address (returned), which the next Ensure or the repair pass
 // releases.
-func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs []*v1.Service, served func(*v1.Service) bool) ([]restoreProblem, []string) {
+//
+// An object naming Services of several namespaces in a pool without allowCrossNamespaceSharing is
+// a share an older version made: its holders are admitted to keep it (keptShare, returned).
+func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs []*v1.Service, served func(*v1.Service) bool) ([]restoreProblem, []string, []keptShare) {
 	byKey := make(map[string]*v1.Service, len(svcs))
 	for _, s := range svcs {
 		byKey[ownerKey(s)] = s
@@ -53,11 +81,13 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 		addr netip.Addr
 	}
 	var extras []extra
+	var kept []keptShare
 	for _, o := range objs {
 		a, err := netip.ParseAddr(o.Spec.Address)
 		if err != nil {
 			continue // the CRD's validation makes this impossible; nothing to restore
 		}
+		kept = append(kept, admitOldShare(alloc, a, o, byKey)...)
 		for _, r := range o.Spec.Services {
 			owner, sharing := staleOwner(r), allocator.Sharing{Key: o.Spec.SharingKey, Scope: r.Namespace}
 			var named []netip.Addr
@@ -128,5 +158,29 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 				err: fmt.Errorf("status.loadBalancer.ingress %v cannot be kept: %w", extra, err)})
 		}
 	}
-	return problems, leaving
+	return problems, leaving, kept
+}
+
+// admitOldShare admits the holders of o across namespaces if they span several and o's pool does
+// not allow it, and returns the live ones, to be told.
+func admitOldShare(alloc *allocator.IPAllocator, a netip.Addr, o *v1alpha1.IPAllocation, byKey map[string]*v1.Service) []keptShare {
+	if len(o.Spec.Services) < 2 || !slices.ContainsFunc(o.Spec.Services, func(r v1alpha1.ServiceRef) bool {
+		return r.Namespace != o.Spec.Services[0].Namespace
+	}) {
+		return nil
+	}
+	owners := make([]string, 0, len(o.Spec.Services))
+	var live []keptShare
+	for _, r := range o.Spec.Services {
+		if s := byKey[r.Namespace+"/"+r.Name]; s != nil && s.UID == r.UID {
+			owners = append(owners, ownerKey(s))
+			live = append(live, keptShare{service: ownerKey(s), addr: a, pool: o.Spec.Pool})
+		} else {
+			owners = append(owners, staleOwner(r))
+		}
+	}
+	if !alloc.AdmitAcrossScopes(a, owners) || len(live) < 2 {
+		return nil // allowed by the pool, or only one Service is left of the share: nothing to tell
+	}
+	return live
 }
