@@ -115,11 +115,36 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 		}
 	}
 	var problems []restoreProblem
-	slices.Sort(order) // deterministic: the same conflicts are reported the same way on every start
+	// Live Services first, then the stale owners, each group by name: deterministic, so the same
+	// conflicts are reported the same way on every start. A stale owner only keeps an address held
+	// until the repair pass; restored first, it would keep out a live Service sharing the address
+	// (it has no backend or ports to share with), which would then get a false AllocationConflict.
+	slices.SortFunc(order, func(x, y string) int {
+		if sx, sy := strings.HasPrefix(x, staleOwnerPrefix), strings.HasPrefix(y, staleOwnerPrefix); sx != sy {
+			if sx {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(x, y)
+	})
+	held := map[netip.Addr]bool{}
 	for _, owner := range order {
 		h := owners[owner]
-		if err := alloc.Restore(owner, h.addrs, h.sharing); err != nil {
+		addrs := h.addrs
+		if strings.HasPrefix(owner, staleOwnerPrefix) {
+			// What a live Service holds stays held without it.
+			addrs = slices.DeleteFunc(slices.Clone(addrs), func(a netip.Addr) bool { return held[a] })
+			if len(addrs) == 0 {
+				continue
+			}
+		}
+		if err := alloc.Restore(owner, addrs, h.sharing); err != nil {
 			problems = append(problems, restoreProblem{service: strings.TrimPrefix(owner, staleOwnerPrefix), err: err})
+			continue
+		}
+		for _, a := range addrs {
+			held[a] = true
 		}
 	}
 

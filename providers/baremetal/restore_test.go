@@ -31,6 +31,7 @@ func TestRestoreKeepsOldCrossNamespaceShare(t *testing.T) {
 		return o
 	}
 	gone := newService("gone", objects.WithNamespace("tenant-c"))
+	goneHere := newService("gone", objects.WithNamespace("tenant-a"))
 	for _, tc := range []struct {
 		name string
 		obj  *v1alpha1.IPAllocation
@@ -38,9 +39,11 @@ func TestRestoreKeepsOldCrossNamespaceShare(t *testing.T) {
 	}{
 		{"pool without cross-namespace sharing", share("closed", "198.51.100.1", a, b), []string{"tenant-a/alpha", "tenant-b/bravo"}},
 		{"pool with cross-namespace sharing", share("open", "203.0.113.1", a, b), nil},
-		// (The holder that is gone restores without a backend, which conflicts with alpha's: an
-		// AllocationConflict as for a share within one namespace, repaired by alpha's Ensure.)
+		// The holder that is gone has no backend to share with alpha's: restored first (its
+		// "stale:" owner name sorts before "tenant-a/"), it kept alpha out with a false
+		// AllocationConflict.
 		{"one Service left of the share", share("closed", "198.51.100.1", a, gone), nil},
+		{"one Service left of a share in its namespace", share("closed", "198.51.100.1", a, goneHere), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			alloc, err := allocator.NewIPAllocator([]allocator.Pool{
@@ -51,8 +54,11 @@ func TestRestoreKeepsOldCrossNamespaceShare(t *testing.T) {
 				t.Fatal(err)
 			}
 			probs, _, kept := restore(alloc, []*v1alpha1.IPAllocation{tc.obj}, []*v1.Service{a, b}, func(*v1.Service) bool { return true })
-			if len(probs) > 0 && tc.obj.Spec.Services[1].Name == "bravo" {
+			if len(probs) > 0 {
 				t.Errorf("restore problems: %v", probs)
+			}
+			if got := alloc.Addresses(ownerKey(a)); len(got) != 1 || got[0] != mustAddr(tc.obj.Spec.Address) {
+				t.Errorf("%s holds %v, want %s", ownerKey(a), got, tc.obj.Spec.Address)
 			}
 			var told []string
 			for _, k := range kept {
