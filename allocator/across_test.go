@@ -3,6 +3,7 @@ package allocator
 import (
 	"errors"
 	"net/netip"
+	"reflect"
 	"testing"
 )
 
@@ -65,6 +66,9 @@ func TestAdmitAcrossScopes(t *testing.T) {
 	if res, err := a.Assign(req("a/one", "a", 80)); err != nil || res.Addresses[0].Addr != x {
 		t.Errorf("a/one: Assign gave %v, %v; want it to keep %s", res, err, x)
 	}
+	if got := a.KeptShares(); len(got) != 0 {
+		t.Errorf("KeptShares with one owner left: %v, want none", got)
+	}
 }
 
 // TestPoolEditKeepsSharesAcrossScopes: a pool that stops allowing shares across scopes leaves the
@@ -89,8 +93,15 @@ func TestPoolEditKeepsSharesAcrossScopes(t *testing.T) {
 	if res, err := a.Assign(req("b/two", "b", 443)); err != nil || res.Addresses[0].Addr != x {
 		t.Fatalf("b/two: Assign gave %v, %v; want it to join %s", res, err, x)
 	}
+	if got := a.KeptShares(); len(got) != 0 {
+		t.Errorf("KeptShares before the edit: %v, want none", got)
+	}
 	if err := a.SetPools(pool(false)); err != nil {
 		t.Fatal(err)
+	}
+	want := []KeptShare{{Addr: x, Pool: "p", Owners: []string{"a/one", "b/two"}}}
+	if got := a.KeptShares(); !reflect.DeepEqual(got, want) {
+		t.Errorf("KeptShares after the edit: %v, want %v", got, want)
 	}
 	for _, r := range []Request{req("a/one", "a", 80), req("b/two", "b", 443)} {
 		if res, err := a.Assign(r); err != nil || res.Addresses[0].Addr != x {

@@ -101,3 +101,27 @@ func (a *IPAllocator) AdmitAcrossScopes(x netip.Addr, owners []string) bool {
 	a.across[x] = slices.Clone(owners)
 	return true
 }
+
+// KeptShare is an address whose owners share it across scopes though its pool does not allow it
+// (AdmitAcrossScopes, or a pool that stopped allowing it).
+type KeptShare struct {
+	Addr   netip.Addr
+	Pool   string   // the pool that contains it, or last did
+	Owners []string // sorted
+}
+
+// KeptShares lists the shares across scopes kept against their pool's rule, sorted by address.
+func (a *IPAllocator) KeptShares() []KeptShare {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]KeptShare, 0, len(a.across))
+	for x, owners := range a.across {
+		k := KeptShare{Addr: x, Owners: slices.Sorted(slices.Values(owners))}
+		if st := a.addrs[x]; st != nil {
+			k.Pool = st.pool
+		}
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(p, q KeptShare) int { return p.Addr.Compare(q.Addr) })
+	return out
+}

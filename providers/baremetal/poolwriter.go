@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"time"
 
@@ -61,11 +62,29 @@ func (w *poolWriter) reloadIfSpecChanged(ctx context.Context, old, cur any) {
 // reload recomputes the pools in force from every IPPool and hands them to the allocator at once.
 func (w *poolWriter) reload(ctx context.Context) {
 	views, defs := admitPools(refuseServiceCIDRs(poolViews(w.lister.List()), w.cidrs.list()))
+	told := map[netip.Addr]bool{}
+	for _, k := range w.b.alloc.KeptShares() {
+		told[k.Addr] = true
+	}
 	if err := w.b.alloc.SetPools(defs); err != nil {
 		klog.FromContext(ctx).Error(err, "Admitted pools were refused by the allocator; keeping the previous pools")
 		return
 	}
 	w.b.pools.set(views)
+	// A pool that stopped allowing shares across namespaces keeps the ones it holds: say so.
+	for _, k := range w.b.alloc.KeptShares() {
+		if told[k.Addr] {
+			continue
+		}
+		for _, owner := range k.Owners {
+			kept := keptShare{service: owner, addr: k.Addr, pool: k.Pool, edited: true}
+			klog.FromContext(ctx).Info("Kept an address shared across namespaces, which its pool no longer allows",
+				"service", owner, "address", k.Addr, "pool", k.Pool)
+			if s := findService(w.services, owner); s != nil {
+				w.recorder.Event(s, v1.EventTypeWarning, EventCrossNamespaceShareKept, kept.message())
+			}
+		}
+	}
 	// A pool added or grown may serve a Service that found no address.
 	w.b.wakeWaiting()
 }

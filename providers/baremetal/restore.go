@@ -35,15 +35,22 @@ type keptShare struct {
 	service string // namespace/name
 	addr    netip.Addr
 	pool    string
+	// edited: the pool stopped allowing the share (poolWriter.reload), rather than the share
+	// predating per-namespace keys.
+	edited bool
 }
 
 func (k keptShare) message() string {
-	return fmt.Sprintf("address %s is shared with a Service of another namespace, which IPPool %q does not allow (sharing keys are "+
-		"per namespace; older versions of frontdesk let any namespace join by key). The share predates that and is kept while its "+
+	why := "does not allow (sharing keys are per namespace; older versions of frontdesk let any namespace join by key). " +
+		"The share predates that and"
+	if k.edited {
+		why = "no longer allows (its spec.allowCrossNamespaceSharing was turned off). The share was made before that and"
+	}
+	return fmt.Sprintf("address %s is shared with a Service of another namespace, which IPPool %q %s is kept while its "+
 		"Services keep the address: no other Service can join it across namespaces, and one that leaves cannot come back. "+
 		"To allow it, set spec.allowCrossNamespaceSharing on the IPPool; otherwise give one of the Services another address "+
 		"(%s or %s)",
-		k.addr, k.pool, AnnotationLoadBalancerIPs, AnnotationIPPool)
+		k.addr, k.pool, why, AnnotationLoadBalancerIPs, AnnotationIPPool)
 }
 
 // restoreProblem is an allocation found on start-up that contradicts another; it is reported on the

@@ -21,7 +21,8 @@ import (
 
 // Issue 17, item 2: a sharing key is its namespace's own. Tenant B, whose pools hold tenant A's
 // address and who knows (or guesses) A's key, neither joins A's address nor reads anything of A
-// in its Events; an IPPool that allows cross-namespace sharing lets them share.
+// in its Events; an IPPool that allows cross-namespace sharing lets them share, and when it stops
+// allowing it keeps their share, tells them, and lets no one else join.
 func TestSharingKeyStaysInItsNamespace(t *testing.T) {
 	e := newEnv(t)
 	for _, ns := range []string{"tenant-a", "tenant-b"} {
@@ -72,6 +73,24 @@ func TestSharingKeyStaysInItsNamespace(t *testing.T) {
 	joined := e.waitIngressIn(t, "tenant-b", e.createIn(t, "tenant-b", "bravo-api", "team-key", "203.0.113.8", 443), 1, 20*time.Second)[0]
 	if joined != shared {
 		t.Errorf("in a pool that allows cross-namespace sharing tenant-b/bravo-api got %s, want the shared %s", joined, shared)
+	}
+
+	// The pool stops allowing it: the share is kept, both are told, and no one else joins.
+	p, err := e.api.IPPools().Get(context.Background(), "trusting", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.AllowCrossNamespaceSharing = false
+	if _, err := e.api.IPPools().Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct{ ns, name string }{{"tenant-a", "alpha-api"}, {"tenant-b", "bravo-api"}} {
+		e.waitEventIn(t, s.ns, s.name, baremetal.EventCrossNamespaceShareKept, "no longer allows")
+	}
+	e.createIn(t, "tenant-b", "bravo-late", "team-key", "203.0.113.8", 8443)
+	e.waitEventIn(t, "tenant-b", "bravo-late", service.EventSyncLoadBalancerFailed, "another namespace")
+	if holders := e.holdersOf(t, shared); !slices.Equal(holders, []string{"tenant-a/alpha-api", "tenant-b/bravo-api"}) {
+		t.Errorf("IPAllocation %s names %v after the pool edit, want tenant-a/alpha-api and tenant-b/bravo-api", shared, holders)
 	}
 }
 
