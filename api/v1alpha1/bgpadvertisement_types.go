@@ -7,6 +7,8 @@ import (
 // ServiceCommunitiesAnnotation on a Service asks for BGP communities on its addresses' routes,
 // as a comma-separated list (65000:100,no-export). Only the communities a BGPAdvertisement
 // allows in spec.serviceCommunities are attached; the others are ignored and an Event says so.
+// On an address shared by several Services, a community is attached only when every one of
+// them asks for it: one Service cannot change how the router treats the others' traffic.
 const ServiceCommunitiesAnnotation = "frontdesk.dev/bgp-communities"
 
 // BGPAdvertisement tells the speakers which pools' addresses to advertise over BGP, to which

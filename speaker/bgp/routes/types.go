@@ -100,7 +100,8 @@ type Plan struct {
 	Routes map[string][]Route
 	// Decisions has one entry per address of a served Service, sorted by address.
 	Decisions []Decision
-	// Refused are the communities Services asked for that no advertisement allows.
+	// Refused are the communities Services asked for that are not attached: not communities,
+	// allowed by no advertisement, or (on a shared address) not asked for by every Service.
 	Refused []RefusedCommunity
 }
 
@@ -118,12 +119,13 @@ type Decision struct {
 // Advertised reports whether this node advertises the address to some peer.
 func (d Decision) Advertised() bool { return d.Reason == Advertising }
 
-// RefusedCommunity is a community a Service's annotation asks for that is not allowed (or not
-// a community at all).
+// RefusedCommunity is a community a Service's annotation asks for that is not attached: not
+// allowed, not asked for by every Service of a shared address, or not a community at all.
 type RefusedCommunity struct {
 	Service   types.NamespacedName
 	Community string
-	// Why is ParseCommunity's error, or "not allowed by any BGPAdvertisement of the address".
+	// Why is ParseCommunity's error, or why the community is not attached (notAllowed,
+	// notShared).
 	Why string
 }
 
