@@ -51,13 +51,16 @@ func Compute(s Snapshot) Plan {
 	ready := readyHere(s.EndpointSlices, s.Self, groups)
 
 	// Rules by pool, computed once per pool.
-	type poolRules struct{ pool, node []*Rule }
+	type poolRules struct {
+		pool, node []*Rule
+		span       poolSpan
+	}
 	byPool := map[string]*poolRules{}
 	rulesOf := func(pool string) *poolRules {
 		if pr, ok := byPool[pool]; ok {
 			return pr
 		}
-		pr := &poolRules{}
+		pr := &poolRules{span: spanOf(s.PoolAddresses[pool])}
 		for i := range s.Rules {
 			r := &s.Rules[i]
 			if !selectsPool(r, pool, s.PoolLabels[pool]) {
@@ -75,6 +78,7 @@ func Compute(s Snapshot) Plan {
 	// Routes being built, by peer and prefix.
 	acc := map[string]map[netip.Prefix]*Route{}
 	refused := map[RefusedCommunity]bool{}
+	refusedAgg := map[aggKey]RefusedAggregation{}
 	addrs := make([]netip.Addr, 0, len(groups))
 	for a := range groups {
 		addrs = append(addrs, a)
@@ -89,6 +93,19 @@ func Compute(s Snapshot) Plan {
 			d.Pool = pool
 			pr = rulesOf(pool)
 		}
+		// The rules that may advertise the address from this node: those whose route stays in
+		// the pool. Every rule of the pool is checked, whatever this node, so that every node
+		// finds the same refusals.
+		var usable []*Rule
+		if pr != nil {
+			tooShort := map[*Rule]bool{}
+			for _, r := range pr.pool {
+				if refuseAggregation(r, pool, pr.span, addr, refusedAgg) {
+					tooShort[r] = true
+				}
+			}
+			usable = slices.DeleteFunc(slices.Clone(pr.node), func(r *Rule) bool { return tooShort[r] })
+		}
 		var peerRules map[string][]*Rule
 		switch {
 		case !ok:
@@ -99,10 +116,12 @@ func Compute(s Snapshot) Plan {
 			d.Reason = nodeReason
 		case len(pr.node) == 0:
 			d.Reason = NodeNotSelected
+		case len(usable) == 0:
+			d.Reason = AggregationTooShort
 		default:
 			peerRules = map[string][]*Rule{}
 			for _, p := range peers {
-				for _, r := range pr.node {
+				for _, r := range usable {
 					if len(r.Peers) == 0 || slices.Contains(r.Peers, p) {
 						peerRules[p] = append(peerRules[p], r)
 					}
@@ -175,6 +194,10 @@ func Compute(s Snapshot) Plan {
 	for r := range refused {
 		plan.Refused = append(plan.Refused, r)
 	}
+	for _, r := range refusedAgg {
+		plan.Aggregations = append(plan.Aggregations, r)
+	}
+	slices.SortFunc(plan.Aggregations, compareRefusedAggregation)
 	slices.SortFunc(plan.Refused, func(a, b RefusedCommunity) int {
 		return strings.Compare(a.Service.String()+"\x00"+a.Community, b.Service.String()+"\x00"+b.Community)
 	})

@@ -84,9 +84,22 @@ func baseSnapshot() Snapshot {
 			netip.MustParseAddr("2001:db8:b::7"): "blue",
 			netip.MustParseAddr("203.0.113.9"):   "red",
 		},
+		PoolAddresses: map[string][]v1alpha1.AddressEntry{
+			"blue": entries("198.51.100.0/24", "2001:db8:b::/64"),
+			"red":  entries("203.0.113.0/24"),
+		},
 		Peers: []Peer{{Name: "tor1"}, {Name: "tor2"}},
 		Rules: []Rule{{Name: "all", AggregationLength: -1, AggregationLengthV6: -1}},
 	}
+}
+
+// entries parses a pool's addresses as the speaker does.
+func entries(ss ...string) []v1alpha1.AddressEntry {
+	es, err := v1alpha1.ParseAddresses(ss)
+	if err != nil {
+		panic(err)
+	}
+	return es
 }
 
 func TestCompute(t *testing.T) {
