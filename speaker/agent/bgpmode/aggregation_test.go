@@ -98,11 +98,11 @@ func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
 	n1, n2 := start("n1"), start("n2")
 	vip := netip.MustParseAddr("198.51.100.7")
 	svc := objects.Service("default", "web", objects.LoadBalancer, objects.WithIngressIPs(vip.String()))
-	sync := func(s speaker, alive map[string]bool) {
+	syncAs := func(s speaker, alive map[string]bool, internalIP string) {
 		t.Helper()
 		self := s.p.cfg.NodeName
 		node := objects.Node(self, func(n *corev1.Node) {
-			n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.11"}}
+			n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: internalIP}}
 		})
 		snap := &loop.Snapshot{Self: self, Node: node, Nodes: []*corev1.Node{node}, Services: []*corev1.Service{svc},
 			Pools: map[netip.Addr]string{vip: "blue"}, Alive: alive, Now: metav1.Now()}
@@ -110,6 +110,7 @@ func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	sync := func(s speaker, alive map[string]bool) { t.Helper(); syncAs(s, alive, "10.0.0.11") }
 	events := func(s speaker) []string {
 		var out []string
 		for {
@@ -160,4 +161,10 @@ func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
 	}
 	sync(n2, map[string]bool{"n2": true})
 	check("pool back to the /24", n2, told)
+
+	// A first speaker without a BGP router ID (an IPv6-only node) peers with nobody, but the
+	// refusal is the cluster's: it tells even so.
+	n0 := start("n0")
+	syncAs(n0, map[string]bool{"n0": true, "n2": true}, "2001:db8::10")
+	check("first speaker without a router ID", n0, told)
 }

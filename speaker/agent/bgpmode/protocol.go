@@ -194,7 +194,10 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 		return loop.Report{}, err
 	}
 	if p.speaker == nil {
-		return loop.Report{}, nil // no router ID yet: nothing to advertise from
+		// No router ID (yet): nothing to advertise from. The refusals are the cluster's, not
+		// this node's: the first live speaker tells them even so.
+		p.tellAggregations(routes.Compute(snap).Aggregations, s.Alive, s.Self)
+		return loop.Report{}, nil
 	}
 	var passiveOut []string
 	if p.listenErr != nil {
