@@ -7,6 +7,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 )
 
 // TestAggregationStaysInThePool checks issue 17, item 8: an advertisement whose aggregated
@@ -171,4 +173,88 @@ func TestPoolSpanHolds(t *testing.T) {
 			t.Errorf("holds(%s) = %v; want %v", tt.p, got, tt.want)
 		}
 	}
+}
+
+// FuzzAggregationStaysInThePool draws a pool of up to three ranges inside 198.51.100.0/24, an
+// address of that /24 allocated from it, and an aggregation length of 24 to 32, and checks
+// Compute against a brute-force walk of the route's addresses: an advertised route holds only
+// pool addresses, a refused one would have held another, and the refusal's Within is the
+// shortest length that stays in the pool.
+func FuzzAggregationStaysInThePool(f *testing.F) {
+	f.Add(byte(0), byte(255), byte(0), byte(0), byte(0), byte(0), byte(7), byte(24))
+	f.Add(byte(10), byte(20), byte(0), byte(0), byte(0), byte(0), byte(12), byte(30))
+	f.Add(byte(0), byte(127), byte(128), byte(200), byte(0), byte(0), byte(150), byte(25))
+	f.Add(byte(0), byte(63), byte(64), byte(100), byte(128), byte(255), byte(70), byte(26))
+	f.Fuzz(func(t *testing.T, a1, b1, a2, b2, a3, b3, host, length byte) {
+		base := netip.MustParseAddr("198.51.100.0").As4()
+		at := func(b byte) netip.Addr { v := base; v[3] = b; return netip.AddrFrom4(v) }
+		var texts []string
+		for _, r := range [][2]byte{{a1, b1}, {a2, b2}, {a3, b3}} {
+			if r[0] < r[1] {
+				texts = append(texts, at(r[0]).String()+"-"+at(r[1]).String())
+			}
+		}
+		if len(texts) == 0 {
+			return
+		}
+		es, err := v1alpha1.ParseAddresses(texts)
+		if err != nil {
+			return // overlapping ranges: the API server refuses the pool
+		}
+		inPool := func(a netip.Addr) bool {
+			for _, e := range es {
+				if e.Contains(a) {
+					return true
+				}
+			}
+			return false
+		}
+		// allIn walks every address of p.
+		allIn := func(p netip.Prefix) bool {
+			for a := p.Masked().Addr(); p.Contains(a); a = a.Next() {
+				if !inPool(a) {
+					return false
+				}
+			}
+			return true
+		}
+		bits := 24 + int(length%9)
+		addr := at(host)
+		s := Snapshot{Self: "n1", Node: node(), Peers: []Peer{{Name: "tor1"}},
+			Pools:         map[netip.Addr]string{addr: "p"},
+			PoolAddresses: map[string][]v1alpha1.AddressEntry{"p": es},
+			Rules:         []Rule{{Name: "agg", AggregationLength: bits, AggregationLengthV6: -1}},
+			Services:      []*corev1.Service{service("a", []string{addr.String()})},
+		}
+		plan := Compute(s)
+		route, _ := addr.Prefix(bits)
+		switch rs := plan.Routes["tor1"]; {
+		case len(rs) == 1:
+			// A host route is never refused: the address is frontdesk's by its allocation.
+			if rs[0].Prefix != route || (bits < 32 && !allIn(route)) {
+				t.Fatalf("pool %v, %v/%d: advertised %v, which leaves the pool", texts, addr, bits, rs[0].Prefix)
+			}
+			if len(plan.Aggregations) != 0 {
+				t.Fatalf("advertised and refused: %+v", plan.Aggregations)
+			}
+		case len(rs) == 0:
+			if bits == 32 || allIn(route) {
+				t.Fatalf("pool %v, %v/%d: refused, but every address of %v is the pool's", texts, addr, bits, route)
+			}
+			if len(plan.Aggregations) != 1 {
+				t.Fatalf("refused without saying so: %+v", plan.Aggregations)
+			}
+			w := plan.Aggregations[0].Within
+			switch {
+			case w == 0 && inPool(addr):
+				t.Fatalf("pool %v, %v: Within 0, but the address is the pool's", texts, addr)
+			case w != 0 && !allIn(netip.PrefixFrom(addr, w)):
+				t.Fatalf("pool %v, %v: Within %d leaves the pool", texts, addr, w)
+			case w > bits+1 && allIn(netip.PrefixFrom(addr, w-1)):
+				t.Fatalf("pool %v, %v: Within %d, but %d stays in the pool", texts, addr, w, w-1)
+			}
+		default:
+			t.Fatalf("routes %v", rs)
+		}
+	})
 }
