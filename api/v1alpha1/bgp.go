@@ -106,6 +106,14 @@ func (p CommunityPattern) Matches(c Community) bool {
 	return c == p.Community
 }
 
+// String is the pattern as ParseCommunityPattern reads it: ASN:* or the community's ASN:VALUE.
+func (p CommunityPattern) String() string {
+	if p.AnyValue {
+		return strconv.FormatUint(uint64(p.Community>>16), 10) + ":*"
+	}
+	return p.Community.String()
+}
+
 // ParseCommunityPattern reads a community or ASN:*.
 func ParseCommunityPattern(s string) (CommunityPattern, error) {
 	if hi, ok := strings.CutSuffix(s, ":*"); ok {

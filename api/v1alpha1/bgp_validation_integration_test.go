@@ -92,6 +92,13 @@ func TestAPIServerValidationBGP(t *testing.T) {
 			{"BFD interval 1 ms", bgpPeer(func(s *v1alpha1.BGPPeerSpec) {
 				s.BFD = &v1alpha1.BFDSettings{ReceiveIntervalMilliseconds: 1}
 			}), "spec.bfd.receiveIntervalMilliseconds: Invalid value: 1: spec.bfd.receiveIntervalMilliseconds in body should be greater than or equal to 10"},
+			// The prefix limit bounds the speakers' memory (issue 17): no 0 (no route at all is
+			// not a limit GoBGP takes) and no ten million and one.
+			{"maxPrefixes 0", bgpPeer(func(s *v1alpha1.BGPPeerSpec) { s.MaxPrefixes = ptr[int32](0) }), "spec.maxPrefixes: Invalid value: 0: spec.maxPrefixes in body should be greater than or equal to 1"},
+			{"maxPrefixes negative", bgpPeer(func(s *v1alpha1.BGPPeerSpec) { s.MaxPrefixes = ptr[int32](-1) }), "spec.maxPrefixes: Invalid value: -1: spec.maxPrefixes in body should be greater than or equal to 1"},
+			{"maxPrefixes above ten million", bgpPeer(func(s *v1alpha1.BGPPeerSpec) { s.MaxPrefixes = ptr[int32](10_000_001) }), "spec.maxPrefixes: Invalid value: 10000001: spec.maxPrefixes in body should be less than or equal to 10000000"},
+			{"maxPrefixRestartSeconds 4", bgpPeer(func(s *v1alpha1.BGPPeerSpec) { s.MaxPrefixRestartSeconds = ptr[int32](4) }), "spec.maxPrefixRestartSeconds: Invalid value: 4: spec.maxPrefixRestartSeconds in body should be greater than or equal to 5"},
+			{"maxPrefixRestartSeconds above a day", bgpPeer(func(s *v1alpha1.BGPPeerSpec) { s.MaxPrefixRestartSeconds = ptr[int32](86401) }), "spec.maxPrefixRestartSeconds: Invalid value: 86401: spec.maxPrefixRestartSeconds in body should be less than or equal to 86400"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				_, err := create(t, tt.obj, "schema")
@@ -99,6 +106,17 @@ func TestAPIServerValidationBGP(t *testing.T) {
 					t.Errorf("got %v; want Invalid containing %q", err, tt.want)
 				}
 			})
+		}
+	})
+
+	t.Run("BGPPeer bounds accepted", func(t *testing.T) {
+		for i, tt := range []struct{ maxPrefixes, restart int32 }{{1, 5}, {10_000_000, 86400}} {
+			p := bgpPeer(func(s *v1alpha1.BGPPeerSpec) {
+				s.MaxPrefixes, s.MaxPrefixRestartSeconds = ptr(tt.maxPrefixes), ptr(tt.restart)
+			})
+			if _, err := create(t, p, fmt.Sprintf("bounds-%d", i)); err != nil {
+				t.Errorf("maxPrefixes %d, maxPrefixRestartSeconds %d: %v; want accepted", tt.maxPrefixes, tt.restart, err)
+			}
 		}
 	})
 

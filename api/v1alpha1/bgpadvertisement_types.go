@@ -7,6 +7,8 @@ import (
 // ServiceCommunitiesAnnotation on a Service asks for BGP communities on its addresses' routes,
 // as a comma-separated list (65000:100,no-export). Only the communities a BGPAdvertisement
 // allows in spec.serviceCommunities are attached; the others are ignored and an Event says so.
+// On an address shared by several Services, a community is attached only when every one of
+// them asks for it: one Service cannot change how the router treats the others' traffic.
 const ServiceCommunitiesAnnotation = "frontdesk.dev/bgp-communities"
 
 // BGPAdvertisement tells the speakers which pools' addresses to advertise over BGP, to which
@@ -109,10 +111,12 @@ type BGPAdvertisementSpec struct {
 	LocalPreference *int64 `json:"localPreference,omitempty"`
 
 	// AggregationLength is the prefix length of the IPv4 routes, 8 to 32, default 32: with
-	// 24, every address of 198.51.100.0/24 is advertised as that one /24 route. It must not be
-	// shorter than the prefix of the pools advertised, or the route covers addresses frontdesk
-	// does not own; the API server refuses lengths under 8 (no pool entry is larger than a /8,
-	// and 0 would be a default route: issue 17).
+	// 24, every address of 198.51.100.0/24 is advertised as that one /24 route. The route must
+	// cover only addresses of the address's pool (for a CIDR entry: no shorter than its
+	// prefix; for a range: the route around the address must lie inside it): otherwise this
+	// advertisement does not advertise the address, and a BGPAggregationRefused Warning Event
+	// on it says why. The API server refuses lengths under 8 (no pool entry is larger than a
+	// /8, and 0 would be a default route: issue 17).
 	//
 	// +optional
 	// +kubebuilder:validation:Minimum=0
@@ -121,7 +125,8 @@ type BGPAdvertisementSpec struct {
 	AggregationLength *int32 `json:"aggregationLength,omitempty"`
 
 	// AggregationLengthV6 is the prefix length of the IPv6 routes, 32 to 128, default 128. As
-	// with AggregationLength, lengths under 32 (the largest IPv6 pool entry) are refused.
+	// with AggregationLength, the route must stay in the address's pool, and lengths under 32
+	// (the largest IPv6 pool entry) are refused.
 	//
 	// +optional
 	// +kubebuilder:validation:Minimum=0

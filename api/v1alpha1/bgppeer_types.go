@@ -156,13 +156,24 @@ type BGPPeerSpec struct {
 	// speakers import no route, but hold what a peer sends until the session ends; so a peer
 	// that sends more (a full table, a flood) has its session shut down with a Cease
 	// NOTIFICATION (maximum number of prefixes reached, RFC 4486), said in the session's
-	// status, and retried after 5 minutes. Better than raising it: have the router send the
-	// speakers nothing.
+	// status, and retried after maxPrefixRestartSeconds. Better than raising it: have the
+	// router send the speakers nothing.
 	//
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000000
 	MaxPrefixes *int32 `json:"maxPrefixes,omitempty"`
+
+	// MaxPrefixRestartSeconds is how long a session shut down for sending more than
+	// maxPrefixes routes stays down before the speakers connect again, 5 to 86400 (a day),
+	// default 300. A router that floods is usually misconfigured: a short wait lets every
+	// attempt fill the speakers' memory up to the limit again and flap the routes. Changing it
+	// does not reset the sessions; it applies from the next shutdown.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=5
+	// +kubebuilder:validation:Maximum=86400
+	MaxPrefixRestartSeconds *int32 `json:"maxPrefixRestartSeconds,omitempty"`
 }
 
 // BGPPasswordSecretLabel, set to "true", marks the Secrets of the speakers' namespace that hold

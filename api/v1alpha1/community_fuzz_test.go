@@ -40,6 +40,11 @@ func FuzzCommunityParsers(f *testing.F) {
 		case errC == nil && errP != nil:
 			t.Errorf("community %q is not a pattern: %v", s, errP)
 		}
+		if errP == nil {
+			if back, err := v1alpha1.ParseCommunityPattern(p.String()); err != nil || back != p {
+				t.Errorf("pattern %q prints as %q, which parses to %v, %v", s, p.String(), back, err)
+			}
+		}
 		for _, err := range []error{errC, errL, errP} {
 			if err != nil && !errors.Is(err, v1alpha1.ErrCommunity) {
 				t.Errorf("%q: error %v does not wrap ErrCommunity", s, err)

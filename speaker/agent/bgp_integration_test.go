@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/ptr"
 
 	"github.com/frontdesk-lb/frontdesk/api/client"
 	"github.com/frontdesk-lb/frontdesk/api/crds"
@@ -289,6 +290,35 @@ func TestBGPAgent(t *testing.T) {
 	poll("advertised again with a ready local endpoint", func() string {
 		if _, _, rs, _ := fake.snapshot(); len(rs["tor1"]) != 1 {
 			return fmt.Sprintf("routes %v", rs)
+		}
+		return ""
+	})
+
+	// An advertisement aggregating beyond its pool (a /16 of a /24 pool) advertises nothing of
+	// it, and says why on the BGPAdvertisement; the other advertisement of the pool still
+	// advertises the address (issue 17, item 8).
+	must(api.BGPAdvertisements().Create(ctx, &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "wide"},
+		Spec: v1alpha1.BGPAdvertisementSpec{IPPools: []string{"blue"}, AggregationLength: ptr.To[int32](16)}}, metav1.CreateOptions{}))
+	poll("a Warning Event on the BGPAdvertisement, and no /16", func() string {
+		evs, err := kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		var seen []string
+		for _, e := range evs.Items {
+			if e.Source.Component == loop.Component && e.InvolvedObject.Kind == "BGPAdvertisement" {
+				seen = append(seen, fmt.Sprintf("%s %s %s: %s", e.Type, e.InvolvedObject.Name, e.Reason, e.Message))
+			}
+		}
+		want := []string{"Warning wide BGPAggregationRefused: spec.aggregationLength 16 would advertise 198.51.0.0/16 for 198.51.100.7 of IPPool blue, " +
+			"a route covering addresses outside the pool; this advertisement does not advertise the pool's addresses it would aggregate so; " +
+			"set spec.aggregationLength to 24 or more (the shortest route around 198.51.100.7 within the pool), or leave it unset (32)"}
+		if d := cmp.Diff(want, seen); d != "" {
+			return "Events (-want +got):\n" + d
+		}
+		_, _, rs, _ := fake.snapshot()
+		if d := cmp.Diff(map[string][]routes.Route{"tor1": {{Prefix: netip.MustParsePrefix("198.51.100.7/32"), Communities: []v1alpha1.Community{comm("65000:100")}}}}, rs); d != "" {
+			return "routes (-want +got):\n" + d
 		}
 		return ""
 	})

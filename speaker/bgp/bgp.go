@@ -39,8 +39,8 @@ type Config struct {
 	// by the Speaker, never after Close returns.
 	OnState func(SessionState)
 	// MaxPrefixRestart is how long a session shut down for sending more than its
-	// PeerConfig.MaxPrefixes routes stays down before the speaker connects again; 0 means
-	// DefaultMaxPrefixRestart. (GoBGP alone would keep it down until the peer is re-added.)
+	// PeerConfig.MaxPrefixes routes stays down before the speaker connects again, for peers
+	// without a PeerConfig.MaxPrefixRestart; 0 means DefaultMaxPrefixRestart. (GoBGP alone would keep it down until the peer is re-added.)
 	MaxPrefixRestart time.Duration
 	// Logger receives GoBGP's logs too (logs.go); the zero value means klog.Background().
 	Logger klog.Logger

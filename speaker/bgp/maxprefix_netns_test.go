@@ -17,8 +17,9 @@ import (
 // TestMaxPrefix: a router (BIRD) that sends the speaker 100,000 routes gets its session shut
 // down at the prefix limit, instead of filling the speaker's memory (issue 17): the speaker's
 // peak memory stays within a bound the 100,000 routes would exceed, the session state says
-// why, the speaker connects again after Config.MaxPrefixRestart (and is shut down again: the
-// router still floods), and its other session, to a router that behaves (gobgpd), never
+// why, the speaker connects again after the peer's MaxPrefixRestart (BGPPeer
+// spec.maxPrefixRestartSeconds; the speaker's Config.MaxPrefixRestart, an hour here, is only
+// the default) and is shut down again (the router still floods), and its other session, to a router that behaves (gobgpd), never
 // leaves Established and keeps the speaker's route.
 func TestMaxPrefix(t *testing.T) {
 	const flood = 100_000
@@ -30,7 +31,7 @@ func TestMaxPrefix(t *testing.T) {
 	calmCfg.Router = calmAddr
 	calm := bgprouters.StartGoBGP(t, calmNS, l.dir("calm"), calmCfg)
 
-	sp := startSpeakerWith(t, l.nodes[0], helperConfig{RouterID: nodeAddr(0), ASN: speakerASN, MaxPrefixRestart: 3 * time.Second})
+	sp := startSpeakerWith(t, l.nodes[0], helperConfig{RouterID: nodeAddr(0), ASN: speakerASN, MaxPrefixRestart: time.Hour})
 	calmPeer := routerPeer("calm", func(p *PeerConfig) { p.Address = calmAddr })
 	vip := hostRoutes("calm", "198.51.100.7")
 	sp.set([]PeerConfig{calmPeer}, vip)
@@ -43,7 +44,7 @@ func TestMaxPrefix(t *testing.T) {
 	l.startRouter(t, bgprouters.BIRD, floodCfg)
 	rs := hostRoutes("calm", "198.51.100.7")
 	rs["flood"] = hostRoutes("flood", "198.51.100.7")["flood"]
-	sp.set([]PeerConfig{calmPeer, routerPeer("flood")}, rs)
+	sp.set([]PeerConfig{calmPeer, routerPeer("flood", func(p *PeerConfig) { p.MaxPrefixRestart = 3 * time.Second })}, rs)
 
 	// Shut down at the limit, with the reason in the state (which the BGPPeer status shows).
 	maxedOut := func(h []SessionState) int {
@@ -61,7 +62,8 @@ func TestMaxPrefix(t *testing.T) {
 		}
 		return ""
 	})
-	// And again after MaxPrefixRestart: the speaker tried once more, and the router flooded again.
+	// And again after the peer's MaxPrefixRestart: the speaker tried once more, and the router
+	// flooded again.
 	testkit.Eventually(t, 60*time.Second, waitEvery, func() string {
 		if h := sp.historyOf("flood"); maxedOut(h) < 2 {
 			return fmt.Sprintf("no second attempt after MaxPrefixRestart shut down at the limit: states %v", h)

@@ -43,8 +43,11 @@ type PeerConfig struct {
 	GracefulRestart time.Duration
 	// MaxPrefixes is how many routes the peer may send (GoBGP's prefix limit on the session's
 	// family); one more shuts the session down (a Cease NOTIFICATION, RFC 4486 subcode 1)
-	// until Config.MaxPrefixRestart has passed. 0 means DefaultMaxPrefixes.
+	// until MaxPrefixRestart has passed. 0 means DefaultMaxPrefixes.
 	MaxPrefixes uint32
+	// MaxPrefixRestart is how long the session stays shut down after exceeding MaxPrefixes;
+	// 0 means Config.MaxPrefixRestart. Changing it alone does not reset the session.
+	MaxPrefixRestart time.Duration
 }
 
 // BFDConfig are BFD timers (RFC 5880).
@@ -111,7 +114,8 @@ func (s *Speaker) SetPeers(peers []PeerConfig) error {
 	defer cancel()
 	var errs []error
 	for name, old := range s.peers {
-		if p, ok := want[name]; ok && reflect.DeepEqual(p, old) {
+		if p, ok := want[name]; ok && sameSession(p, old) {
+			s.peers[name] = p // a new MaxPrefixRestart applies from the next shutdown
 			continue
 		}
 		if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: old.Address.String()}); err != nil {
@@ -140,6 +144,21 @@ func (s *Speaker) SetPeers(peers []PeerConfig) error {
 		s.states[name] = SessionState{Peer: name, State: StateIdle, Since: time.Now()}
 	}
 	return errors.Join(errs...)
+}
+
+// sameSession says whether a and b make the same GoBGP peer: MaxPrefixRestart is the
+// speaker's own timer, not GoBGP's, and needs no new session.
+func sameSession(a, b PeerConfig) bool {
+	a.MaxPrefixRestart, b.MaxPrefixRestart = 0, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// maxPrefixRestart is how long the peer stays down after exceeding its limit.
+func (p PeerConfig) maxPrefixRestart(def time.Duration) time.Duration {
+	if p.MaxPrefixRestart > 0 {
+		return p.MaxPrefixRestart
+	}
+	return def
 }
 
 func (p PeerConfig) maxPrefixes() uint32 {

@@ -49,6 +49,28 @@ func TestAPIPeerDefaultPrefixLimit(t *testing.T) {
 	}
 }
 
+// A new MaxPrefixRestart alone keeps the session (it is the speaker's timer, not GoBGP's); any
+// other change makes a new one. The peer's own value wins over the speaker's default.
+func TestMaxPrefixRestartPerPeer(t *testing.T) {
+	a := PeerConfig{Name: "r", Address: netip.MustParseAddr("192.0.2.1"), ASN: 1, LocalASN: 2, MaxPrefixes: 10}
+	b := a
+	b.MaxPrefixRestart = time.Minute
+	if !sameSession(a, b) {
+		t.Error("a new MaxPrefixRestart alone makes a new session")
+	}
+	c := b
+	c.MaxPrefixes = 11
+	if sameSession(b, c) {
+		t.Error("a new MaxPrefixes keeps the session (GoBGP's prefix limit is set when the peer is added)")
+	}
+	if got := a.maxPrefixRestart(DefaultMaxPrefixRestart); got != DefaultMaxPrefixRestart {
+		t.Errorf("unset: %v; want the speaker's %v", got, DefaultMaxPrefixRestart)
+	}
+	if got := b.maxPrefixRestart(DefaultMaxPrefixRestart); got != time.Minute {
+		t.Errorf("set: %v; want the peer's 1m0s", got)
+	}
+}
+
 func TestPeerValidate(t *testing.T) {
 	ok := PeerConfig{Name: "r", Address: netip.MustParseAddr("192.0.2.1"), ASN: 1, LocalASN: 2}
 	for _, tt := range []struct {

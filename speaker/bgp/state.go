@@ -76,8 +76,8 @@ func (s *Speaker) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, ts time.T
 	if st.State != StateEstablished {
 		st.Message = disconnectMessage(ev.Peer.State.DisconnectReason, ev.Peer.State.DisconnectMessage)
 		if ev.Peer.State.AdminState == api.PeerState_ADMIN_STATE_PFX_CT {
-			st.Message = fmt.Sprintf("max-prefix: the peer sent more than %d routes (frontdesk imports none: filter what the router sends the speakers, or raise spec.maxPrefixes); session shut down, next attempt in %v",
-				s.peers[name].maxPrefixes(), s.cfg.MaxPrefixRestart)
+			st.Message = fmt.Sprintf("max-prefix: the peer sent more than %d routes (frontdesk imports none: filter what the router sends the speakers, or raise spec.maxPrefixes); session shut down, next attempt in %v (spec.maxPrefixRestartSeconds)",
+				s.peers[name].maxPrefixes(), s.peers[name].maxPrefixRestart(s.cfg.MaxPrefixRestart))
 			s.restartLater(name, ev.Peer.State.NeighborAddress)
 		}
 		if st.Message == "" {
@@ -100,7 +100,7 @@ func (s *Speaker) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, ts time.T
 	}
 }
 
-// restartLater enables the peer again after MaxPrefixRestart, once per shutdown: GoBGP leaves a
+// restartLater enables the peer again after its MaxPrefixRestart, once per shutdown: GoBGP leaves a
 // peer that exceeded its prefix limit administratively down for good. Called with s.mu held.
 func (s *Speaker) restartLater(name string, addr netip.Addr) {
 	if _, waiting := s.maxedOut[name]; waiting || s.closed {
@@ -109,10 +109,11 @@ func (s *Speaker) restartLater(name string, addr netip.Addr) {
 	s.gen++
 	gen := s.gen
 	s.maxedOut[name] = gen
+	wait := s.peers[name].maxPrefixRestart(s.cfg.MaxPrefixRestart)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		t := time.NewTimer(s.cfg.MaxPrefixRestart)
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
 		case <-s.ctx.Done():

@@ -48,6 +48,9 @@ func peerConfigFrom(p *v1alpha1.BGPPeer, secret secretGetter, namespace string) 
 	if s.MaxPrefixes != nil {
 		pc.MaxPrefixes = uint32(min(max(*s.MaxPrefixes, 1), 10_000_000))
 	}
+	if s.MaxPrefixRestartSeconds != nil { // clamped to the CRD's bounds, for objects stored before them
+		pc.MaxPrefixRestart = time.Duration(min(max(*s.MaxPrefixRestartSeconds, 5), 86400)) * time.Second
+	}
 	if s.TTLSecurityHops != nil {
 		pc.TTLSecurityHops = uint8(min(max(*s.TTLSecurityHops, 0), 254))
 	}

@@ -2,7 +2,8 @@
 // (speaker/agent/loop): from the run's snapshot, the BGPPeers, BGPAdvertisements and password
 // Secrets to routes.Compute, the embedded speaker's SetPeers and SetRoutes, this node's
 // `mode: BGP` entries of the IPAllocation status, its entries of BGPPeer.status.sessions, and
-// the BGPAdvertising and BGPCommunityRefused Events.
+// the BGPAdvertising, BGPCommunityRefused, BGPPassiveNotListening and BGPAggregationRefused
+// Events.
 package bgpmode
 
 import (
@@ -90,6 +91,7 @@ type Protocol struct {
 	secrets corelisters.SecretLister
 	peers   fdlisters.BGPPeerLister
 	ads     fdlisters.BGPAdvertisementLister
+	pools   fdlisters.IPPoolLister
 	wake    chan struct{}
 
 	speaker  Speaker
@@ -105,6 +107,10 @@ type Protocol struct {
 	advertised map[netip.Addr]bool
 	// refused are the refusals already reported as Events.
 	refused map[routes.RefusedCommunity]bool
+	// aggTold are the aggregation refusals this speaker told (aggregation.go); parsed the
+	// pools' entries.
+	aggTold map[aggRefusal]bool
+	parsed  map[string]parsedPool
 	// sessions are the entries this node last wrote, by peer.
 	sessions map[string]v1alpha1.BGPSession
 	updates  map[string]uint64
@@ -140,6 +146,7 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 		secrets:    corelisters.NewSecretLister(set.Secrets(cfg.Namespace, passwordSelector).GetIndexer()),
 		peers:      fdlisters.NewBGPPeerLister(set.BGPPeers().GetIndexer()),
 		ads:        fdlisters.NewBGPAdvertisementLister(set.BGPAdvertisements().GetIndexer()),
+		pools:      fdlisters.NewIPPoolLister(set.IPPools().GetIndexer()),
 		wake:       make(chan struct{}, 1),
 		advertised: map[netip.Addr]bool{},
 		refused:    map[routes.RefusedCommunity]bool{},
@@ -187,7 +194,10 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 		return loop.Report{}, err
 	}
 	if p.speaker == nil {
-		return loop.Report{}, nil // no router ID yet: nothing to advertise from
+		// No router ID (yet): nothing to advertise from. The refusals are the cluster's, not
+		// this node's: the first live speaker tells them even so.
+		p.tellAggregations(routes.Compute(snap).Aggregations, s.Alive, s.Self)
+		return loop.Report{}, nil
 	}
 	var passiveOut []string
 	if p.listenErr != nil {
@@ -202,6 +212,7 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 	if err := p.speaker.SetRoutes(plan.Routes); err != nil {
 		return loop.Report{}, fmt.Errorf("advertising routes: %w", err)
 	}
+	p.tellAggregations(plan.Aggregations, s.Alive, s.Self)
 	rep := p.publish(plan, s.Now, ev)
 	if p.listenErr != nil {
 		rep.Again = listenRetry // the port may be freed meanwhile, with nothing else changing
@@ -355,6 +366,9 @@ func (p *Protocol) snapshot(s *loop.Snapshot) (routes.Snapshot, []bgp.PeerConfig
 	}
 	snap := routes.Snapshot{Self: s.Self, Services: s.Services, EndpointSlices: s.EndpointSlices, Node: s.Node,
 		Pools: s.Pools, PoolLabels: s.PoolLabels, Classes: s.Classes}
+	if snap.PoolAddresses, err = p.poolEntries(); err != nil {
+		return routes.Snapshot{}, nil, nil, err
+	}
 	seen := map[string]string{}
 	logBad := func(kind string, meta metav1.Object, err error) {
 		key := kind + "/" + meta.GetName()

@@ -61,13 +61,14 @@ func TestNextBGPStatus(t *testing.T) {
 }
 
 func TestPeerConfigFrom(t *testing.T) {
-	hold, ka, hops, maxPfx := int32(9), int32(3), int32(2), int32(5000)
+	hold, ka, hops, maxPfx, restart := int32(9), int32(3), int32(2), int32(5000), int32(600)
 	p := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor1"}, Spec: v1alpha1.BGPPeerSpec{
 		Address: "192.0.2.1", PeerASN: 4200000000, LocalASN: 64513, Port: 179, SourceAddress: "192.0.2.10",
 		HoldTimeSeconds: &hold, KeepaliveTimeSeconds: &ka, EBGPMultiHop: &hops, MaxPrefixes: &maxPfx,
-		PasswordSecret:  &v1alpha1.SecretKeyRef{Name: "pw", Key: "password"},
-		BFD:             &v1alpha1.BFDSettings{ReceiveIntervalMilliseconds: 300, TransmitIntervalMilliseconds: 200, DetectMultiplier: 3},
-		GracefulRestart: &v1alpha1.GracefulRestartSettings{RestartTimeSeconds: 120},
+		MaxPrefixRestartSeconds: &restart,
+		PasswordSecret:          &v1alpha1.SecretKeyRef{Name: "pw", Key: "password"},
+		BFD:                     &v1alpha1.BFDSettings{ReceiveIntervalMilliseconds: 300, TransmitIntervalMilliseconds: 200, DetectMultiplier: 3},
+		GracefulRestart:         &v1alpha1.GracefulRestartSettings{RestartTimeSeconds: 120},
 	}}
 	secrets := func(name string) (*corev1.Secret, error) {
 		if name != "pw" {
@@ -81,7 +82,7 @@ func TestPeerConfigFrom(t *testing.T) {
 	}
 	want := bgp.PeerConfig{Name: "tor1", Address: mustAddr("192.0.2.1"), ASN: 4200000000, LocalASN: 64513, Port: 179,
 		SourceAddress: mustAddr("192.0.2.10"), HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, EBGPMultiHop: 2,
-		Password: "s3cret", GracefulRestart: 120 * time.Second, MaxPrefixes: 5000,
+		Password: "s3cret", GracefulRestart: 120 * time.Second, MaxPrefixes: 5000, MaxPrefixRestart: 10 * time.Minute,
 		BFD: &bgp.BFDConfig{ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 200 * time.Millisecond, DetectMultiplier: 3}}
 	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 		t.Errorf("(-want +got):\n%s", d)

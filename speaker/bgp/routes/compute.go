@@ -14,7 +14,13 @@ import (
 	"github.com/frontdesk-lb/frontdesk/served"
 )
 
-const notAllowed = "not allowed by the serviceCommunities of any BGPAdvertisement of the address"
+const (
+	notAllowed = "not allowed by the serviceCommunities of any BGPAdvertisement of the address"
+	// notShared: a Service that shares its address cannot put a community on the other
+	// Services' route (review M1); the message names none of them, which may be in another
+	// namespace.
+	notShared = "not asked for by every Service sharing the address: a shared address's route carries only the communities all its Services ask for"
+)
 
 // Compute returns the routes this node advertises to each of its peers, and why each address
 // is or is not advertised.
@@ -45,13 +51,16 @@ func Compute(s Snapshot) Plan {
 	ready := readyHere(s.EndpointSlices, s.Self, groups)
 
 	// Rules by pool, computed once per pool.
-	type poolRules struct{ pool, node []*Rule }
+	type poolRules struct {
+		pool, node []*Rule
+		span       poolSpan
+	}
 	byPool := map[string]*poolRules{}
 	rulesOf := func(pool string) *poolRules {
 		if pr, ok := byPool[pool]; ok {
 			return pr
 		}
-		pr := &poolRules{}
+		pr := &poolRules{span: spanOf(s.PoolAddresses[pool])}
 		for i := range s.Rules {
 			r := &s.Rules[i]
 			if !selectsPool(r, pool, s.PoolLabels[pool]) {
@@ -69,6 +78,7 @@ func Compute(s Snapshot) Plan {
 	// Routes being built, by peer and prefix.
 	acc := map[string]map[netip.Prefix]*Route{}
 	refused := map[RefusedCommunity]bool{}
+	refusedAgg := map[aggKey]RefusedAggregation{}
 	addrs := make([]netip.Addr, 0, len(groups))
 	for a := range groups {
 		addrs = append(addrs, a)
@@ -83,6 +93,19 @@ func Compute(s Snapshot) Plan {
 			d.Pool = pool
 			pr = rulesOf(pool)
 		}
+		// The rules that may advertise the address from this node: those whose route stays in
+		// the pool. Every rule of the pool is checked, whatever this node, so that every node
+		// finds the same refusals.
+		var usable []*Rule
+		if pr != nil {
+			tooShort := map[*Rule]bool{}
+			for _, r := range pr.pool {
+				if refuseAggregation(r, pool, pr.span, addr, refusedAgg) {
+					tooShort[r] = true
+				}
+			}
+			usable = slices.DeleteFunc(slices.Clone(pr.node), func(r *Rule) bool { return tooShort[r] })
+		}
 		var peerRules map[string][]*Rule
 		switch {
 		case !ok:
@@ -93,10 +116,12 @@ func Compute(s Snapshot) Plan {
 			d.Reason = nodeReason
 		case len(pr.node) == 0:
 			d.Reason = NodeNotSelected
+		case len(usable) == 0:
+			d.Reason = AggregationTooShort
 		default:
 			peerRules = map[string][]*Rule{}
 			for _, p := range peers {
-				for _, r := range pr.node {
+				for _, r := range usable {
 					if len(r.Peers) == 0 || slices.Contains(r.Peers, p) {
 						peerRules[p] = append(peerRules[p], r)
 					}
@@ -112,6 +137,7 @@ func Compute(s Snapshot) Plan {
 			}
 		}
 		if d.Reason == Advertising {
+			shared := sharedAsk(g.Services, asked)
 			for _, p := range peers {
 				rules := peerRules[p]
 				if len(rules) == 0 {
@@ -124,11 +150,9 @@ func Compute(s Snapshot) Plan {
 				for _, r := range rules {
 					rt := routeFor(acc[p], addr, r)
 					mergeRule(rt, r)
-					for _, svc := range g.Services {
-						for _, c := range asked[svc].ok {
-							if allows(rules, c) {
-								rt.Communities = append(rt.Communities, c)
-							}
+					for _, c := range shared {
+						if allows(rules, c) {
+							rt.Communities = append(rt.Communities, c)
 						}
 					}
 				}
@@ -137,14 +161,18 @@ func Compute(s Snapshot) Plan {
 		// Refusals are reported whether or not the address is advertised now, so that a
 		// mistake shows before the first endpoint is ready.
 		if pr != nil {
+			shared := sharedAsk(g.Services, asked)
 			for _, svc := range g.Services {
 				a := asked[svc]
 				for _, bad := range a.bad {
 					refused[bad] = true
 				}
 				for i, c := range a.ok {
-					if !allows(pr.pool, c) {
+					switch {
+					case !allows(pr.pool, c):
 						refused[RefusedCommunity{Service: svc, Community: a.text[i], Why: notAllowed}] = true
+					case !slices.Contains(shared, c):
+						refused[RefusedCommunity{Service: svc, Community: a.text[i], Why: notShared}] = true
 					}
 				}
 			}
@@ -166,10 +194,31 @@ func Compute(s Snapshot) Plan {
 	for r := range refused {
 		plan.Refused = append(plan.Refused, r)
 	}
+	for _, r := range refusedAgg {
+		plan.Aggregations = append(plan.Aggregations, r)
+	}
+	slices.SortFunc(plan.Aggregations, compareRefusedAggregation)
 	slices.SortFunc(plan.Refused, func(a, b RefusedCommunity) int {
 		return strings.Compare(a.Service.String()+"\x00"+a.Community, b.Service.String()+"\x00"+b.Community)
 	})
 	return plan
+}
+
+// sharedAsk is what the annotations of svcs, the Services of one address, ask for together: the
+// communities every one of them asks for. A route is shared by all the Services of its address,
+// so one Service alone must not decide what the router does with the others' traffic (a
+// no-export set by a co-sharer would hide them all: review M1). Admin-set communities of the
+// BGPAdvertisements are not subject to this.
+func sharedAsk(svcs []types.NamespacedName, asked map[types.NamespacedName]askedCommunities) []v1alpha1.Community {
+	if len(svcs) == 0 {
+		return nil
+	}
+	out := slices.Clone(asked[svcs[0]].ok)
+	for _, svc := range svcs[1:] {
+		other := asked[svc].ok
+		out = slices.DeleteFunc(out, func(c v1alpha1.Community) bool { return !slices.Contains(other, c) })
+	}
+	return out
 }
 
 // routeFor returns the route of addr under r's aggregation, adding it to m if new.

@@ -84,9 +84,22 @@ func baseSnapshot() Snapshot {
 			netip.MustParseAddr("2001:db8:b::7"): "blue",
 			netip.MustParseAddr("203.0.113.9"):   "red",
 		},
+		PoolAddresses: map[string][]v1alpha1.AddressEntry{
+			"blue": entries("198.51.100.0/24", "2001:db8:b::/64"),
+			"red":  entries("203.0.113.0/24"),
+		},
 		Peers: []Peer{{Name: "tor1"}, {Name: "tor2"}},
 		Rules: []Rule{{Name: "all", AggregationLength: -1, AggregationLengthV6: -1}},
 	}
+}
+
+// entries parses a pool's addresses as the speaker does.
+func entries(ss ...string) []v1alpha1.AddressEntry {
+	es, err := v1alpha1.ParseAddresses(ss)
+	if err != nil {
+		panic(err)
+	}
+	return es
 }
 
 func TestCompute(t *testing.T) {
@@ -267,6 +280,31 @@ func TestCompute(t *testing.T) {
 				{Service: nn("a"), Community: "65001:1", Why: notAllowed},
 				{Service: nn("a"), Community: "bogus", Why: `invalid BGP community "bogus": want ASN:VALUE with both halves 0 to 65535 (65000:100), or no-export, no-advertise, no-export-subconfed or no-peer`},
 				{Service: nn("a"), Community: "no-export", Why: notAllowed},
+			},
+		},
+		{
+			// Review M1: a co-sharer must not put a community on another Service's route.
+			name: "Service communities on a shared address: only those every Service asks for",
+			tweak: func(s *Snapshot) {
+				s.Peers = []Peer{{Name: "tor1"}}
+				s.Rules[0].Communities = comms(t, "65000:100")
+				s.Rules[0].ServiceCommunities = []v1alpha1.CommunityPattern{{Community: 65000 << 16, AnyValue: true}, {Community: comms(t, "no-export")[0]}}
+				s.Services = []*corev1.Service{
+					service("a", []string{"198.51.100.7"}, objects.WithAnnotations(v1alpha1.ServiceCommunitiesAnnotation, "65000:7,65000:8")),
+					service("b", []string{"198.51.100.7"}, objects.WithAnnotations(v1alpha1.ServiceCommunitiesAnnotation, "no-export,65000:7")),
+					objects.Service("other", "c", objects.LoadBalancer, objects.WithIngressIPs("198.51.100.8")),
+					service("d", []string{"198.51.100.8"}, objects.WithAnnotations(v1alpha1.ServiceCommunitiesAnnotation, "no-export")),
+				}
+			},
+			routes: map[string][]Route{"tor1": {
+				{Prefix: pfx("198.51.100.7/32"), Communities: comms(t, "65000:7", "65000:100")},
+				{Prefix: pfx("198.51.100.8/32"), Communities: comms(t, "65000:100")},
+			}},
+			reasons: map[string]Reason{"198.51.100.7": Advertising, "198.51.100.8": Advertising},
+			refused: []RefusedCommunity{
+				{Service: nn("a"), Community: "65000:8", Why: notShared},
+				{Service: nn("b"), Community: "no-export", Why: notShared},
+				{Service: nn("d"), Community: "no-export", Why: notShared},
 			},
 		},
 	} {

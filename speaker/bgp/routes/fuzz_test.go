@@ -56,10 +56,13 @@ func FuzzParseAsked(f *testing.F) {
 // FuzzRuleFromAdvertisement feeds BGPAdvertisements with any communities, patterns, selector
 // labels and lengths, as an object stored before the CRD's rules may hold them, and checks: no
 // panic; an error names the field; an accepted rule carries every community and pattern of the
-// spec, each printing back to a value that parses to it, and lengths within the family's bits.
+// spec, each (community, large community, service-community pattern) printing back to a value
+// that parses to it, and lengths within the family's bits.
 func FuzzRuleFromAdvertisement(f *testing.F) {
 	f.Add("65000:1", "65000:1:2", "65000:*", "rack", "a", int32(24), int32(64), int64(100))
 	f.Add("no-export", "1:2", "*:1", "bad key!", "", int32(-1), int32(129), int64(-5))
+	f.Add("0:0", "0:0:0", "0:*", "k", "v", int32(32), int32(128), int64(0))
+	f.Add("65535:65535", "4294967295:0:1", "no-export", "k", "v", int32(8), int32(32), int64(4294967295))
 	f.Add("65536:0", "4294967296:0:0", "65000:**", "", "v", int32(0), int32(0), int64(4294967296))
 	f.Fuzz(func(t *testing.T, comm, large, pattern, labelKey, labelValue string, agg, agg6 int32, lp int64) {
 		a := &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "adv"}, Spec: v1alpha1.BGPAdvertisementSpec{
@@ -82,6 +85,10 @@ func FuzzRuleFromAdvertisement(f *testing.F) {
 		}
 		if c, err := v1alpha1.ParseLargeCommunity(r.LargeCommunities[0].String()); err != nil || c != r.LargeCommunities[0] {
 			t.Errorf("large community %q read as %v, which does not print back", large, r.LargeCommunities[0])
+		}
+		if p, err := v1alpha1.ParseCommunityPattern(r.ServiceCommunities[0].String()); err != nil || p != r.ServiceCommunities[0] {
+			t.Errorf("service community pattern %q read as %+v, which prints as %q and parses to %+v, %v",
+				pattern, r.ServiceCommunities[0], r.ServiceCommunities[0].String(), p, err)
 		}
 		if r.AggregationLength < v1alpha1.MinPrefixLengthIPv4 || r.AggregationLength > 32 ||
 			r.AggregationLengthV6 < v1alpha1.MinPrefixLengthIPv6 || r.AggregationLengthV6 > 128 {

@@ -39,6 +39,10 @@ type Snapshot struct {
 	Pools map[netip.Addr]string
 	// PoolLabels are the IPPools' labels by name, for Rule.PoolSelectors.
 	PoolLabels map[string]labels.Set
+	// PoolAddresses are the IPPools' entries by name (v1alpha1.ParseAddresses): an aggregated
+	// route must lie within its address's pool (aggregation.go). A pool missing here gets no
+	// aggregated route.
+	PoolAddresses map[string][]v1alpha1.AddressEntry
 	// Peers are the BGPPeers; those that do not select this node are ignored.
 	Peers []Peer
 	// Rules are the BGPAdvertisements.
@@ -100,8 +104,13 @@ type Plan struct {
 	Routes map[string][]Route
 	// Decisions has one entry per address of a served Service, sorted by address.
 	Decisions []Decision
-	// Refused are the communities Services asked for that no advertisement allows.
+	// Refused are the communities Services asked for that are not attached: not communities,
+	// allowed by no advertisement, or (on a shared address) not asked for by every Service.
 	Refused []RefusedCommunity
+	// Aggregations are the advertisements whose aggregated route would leave the pool of an
+	// address, one per advertisement, pool and family, sorted. They depend on the cluster's
+	// objects only, not on this node: every node computes the same.
+	Aggregations []RefusedAggregation
 }
 
 // Decision is what was decided for one address, for status, Events and logs.
@@ -118,12 +127,13 @@ type Decision struct {
 // Advertised reports whether this node advertises the address to some peer.
 func (d Decision) Advertised() bool { return d.Reason == Advertising }
 
-// RefusedCommunity is a community a Service's annotation asks for that is not allowed (or not
-// a community at all).
+// RefusedCommunity is a community a Service's annotation asks for that is not attached: not
+// allowed, not asked for by every Service of a shared address, or not a community at all.
 type RefusedCommunity struct {
 	Service   types.NamespacedName
 	Community string
-	// Why is ParseCommunity's error, or "not allowed by any BGPAdvertisement of the address".
+	// Why is ParseCommunity's error, or why the community is not attached (notAllowed,
+	// notShared).
 	Why string
 }
 
@@ -147,6 +157,9 @@ const (
 	NetworkUnavailable = Reason(served.NetworkUnavailable)
 	// NodeNotSelected: advertisements select the pool but not this node.
 	NodeNotSelected Reason = "NodeNotSelected"
+	// AggregationTooShort: every advertisement that selects the address and this node would
+	// aggregate it into a route that leaves its pool (Plan.Aggregations).
+	AggregationTooShort Reason = "AggregationTooShort"
 	// NoPeer: no peer of this node is selected by the advertisements of the address.
 	NoPeer Reason = "NoPeer"
 	// NoLocalEndpoint: externalTrafficPolicy Local and no usable endpoint on this node: none

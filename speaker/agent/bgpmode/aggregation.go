@@ -1,0 +1,117 @@
+package bgpmode
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
+)
+
+// ReasonBGPAggregationRefused (warning, on the BGPAdvertisement): its aggregationLength (or
+// aggregationLengthV6) would make a route that covers addresses outside the pool of an address
+// it selects, so it does not advertise that pool's addresses (issue 17, item 8; the CRD's
+// floor cannot see the pools).
+const ReasonBGPAggregationRefused = "BGPAggregationRefused"
+
+// poolEntries are the parsed addresses of the IPPools, by name, for routes.Snapshot. An entry
+// that does not parse is left out (the API server refuses it; only a pool stored before the
+// rule could hold one), which can only refuse more aggregates, never fewer.
+func (p *Protocol) poolEntries() (map[string][]v1alpha1.AddressEntry, error) {
+	pools, err := p.pools.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]v1alpha1.AddressEntry, len(pools))
+	parsed := make(map[string]parsedPool, len(pools))
+	for _, pool := range pools {
+		pp, ok := p.parsed[pool.Name]
+		if !ok || pp.resourceVersion != pool.ResourceVersion {
+			pp.entries, _ = v1alpha1.ParseAddresses(pool.Spec.Addresses)
+			pp.resourceVersion = pool.ResourceVersion
+		}
+		parsed[pool.Name] = pp
+		out[pool.Name] = pp.entries
+	}
+	p.parsed = parsed
+	return out, nil
+}
+
+// parsedPool caches a pool's entries: parsing every pool on every run is waste.
+type parsedPool struct {
+	resourceVersion string
+	entries         []v1alpha1.AddressEntry
+}
+
+// tellAggregations records a Warning Event on each BGPAdvertisement refused, once: every node
+// computes the same refusals (they depend on the objects, not on the node), so only the first
+// live speaker by name records them, as the dead-node Events are (speaker/agent/deadnodes.go);
+// a refusal that was told and went (the advertisement or pool fixed) is told again if it
+// comes back. Around a change of the first live speaker an Event may be doubled.
+func (p *Protocol) tellAggregations(refused []routes.RefusedAggregation, alive map[string]bool, self string) {
+	if !firstAlive(alive, self) || p.cfg.Events == nil {
+		p.aggTold = map[aggRefusal]bool{} // the speaker that is first tells them
+		return
+	}
+	told := make(map[aggRefusal]bool, len(refused))
+	for _, r := range refused {
+		k := aggRefusal{r.Advertisement, r.Pool, r.Length, r.Addr.Is6()}
+		told[k] = true
+		if p.aggTold[k] {
+			continue
+		}
+		obj, err := p.ads.Get(r.Advertisement)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		obj = obj.DeepCopy()
+		// Objects from the cache carry no kind, and the recorder's scheme has no frontdesk.dev types.
+		obj.APIVersion, obj.Kind = v1alpha1.SchemeGroupVersion.String(), "BGPAdvertisement"
+		msg := aggregationMessage(r)
+		p.log.Info("BGPAdvertisement refused for a pool", "advertisement", r.Advertisement, "pool", r.Pool, "why", msg)
+		p.cfg.Events.Event(obj, corev1.EventTypeWarning, ReasonBGPAggregationRefused, msg)
+	}
+	p.aggTold = told
+}
+
+// aggRefusal is what makes a refusal news: not the address it was found on, which changes
+// with the allocations.
+type aggRefusal struct {
+	ad, pool string
+	length   int
+	v6       bool
+}
+
+// firstAlive says whether self is the first by name of the live speakers; with no liveness
+// view at all (alive empty) a speaker is alone and tells.
+func firstAlive(alive map[string]bool, self string) bool {
+	if len(alive) == 0 {
+		return true
+	}
+	first := ""
+	for name, ok := range alive {
+		if ok && (first == "" || name < first) {
+			first = name
+		}
+	}
+	return first == self
+}
+
+// aggregationMessage says what was refused and what the admin can set.
+func aggregationMessage(r routes.RefusedAggregation) string {
+	field, host := "spec.aggregationLength", 32
+	if r.Addr.Is6() {
+		field, host = "spec.aggregationLengthV6", 128
+	}
+	what := fmt.Sprintf("%s %d would advertise %s for %s of IPPool %s, a route covering addresses outside the pool",
+		field, r.Length, r.Route, r.Addr, r.Pool)
+	if r.Within == 0 {
+		return fmt.Sprintf("%s (%s is not among the pool's addresses now); this advertisement does not advertise it; "+
+			"leave %s unset (%d) or fix the pool", what, r.Addr, field, host)
+	}
+	return fmt.Sprintf("%s; this advertisement does not advertise the pool's addresses it would aggregate so; "+
+		"set %s to %d or more (the shortest route around %s within the pool), or leave it unset (%d)",
+		what, field, r.Within, r.Addr, host)
+}
