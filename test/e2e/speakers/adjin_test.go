@@ -95,8 +95,13 @@ func (w *adjIn) record(now time.Time, line []byte) {
 		}
 		k := adjKey{pfx, peer}
 		if p.Withdrawal {
-			delete(w.held, k)
-			w.gone[k] = now
+			// The first word of a path's leaving counts: the neighbour's stream may have
+			// told of its session's end before this stream tells of the withdrawals
+			// that came just before it.
+			if w.held[k] {
+				delete(w.held, k)
+				w.gone[k] = now
+			}
 		} else {
 			w.held[k] = true
 		}
