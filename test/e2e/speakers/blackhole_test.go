@@ -229,6 +229,7 @@ func (bh *blackholeEnv) trial(ctx context.Context) blackholeTrial {
 	r.withdraw = at.Sub(t1)
 	switch {
 	case !left:
+		r.withdraw = -1 // not gone: the log says -1ns, not a duration from the zero time
 		t.Errorf("the routes of %s are still at the router %v after its SIGTERM; want them gone within %v", nodeName(bh.bTo), 2*blackholeBound, blackholeBound)
 	case at.Before(t1):
 		t.Errorf("a route of %s left the router %v before its SIGTERM", nodeName(bh.bTo), t1.Sub(at).Round(time.Millisecond))
