@@ -114,6 +114,32 @@ var suites = []suite{
 		extra:     []string{"-benchtime=1x", "-timeout=30m"},
 		quantiles: true,
 	},
+	{
+		name:  "blackhole",
+		title: "Speaker: failover and BGP withdraw with the API server blackholed (issue 17)",
+		about: "The l2-failover set-up with BGP on: gobgpd on the LAN peering with every node, every node " +
+			"announcing both addresses, one node announcing both over L2; when it dies one address goes " +
+			"to each other node (picked with the speakers' own election). 20 trials, each with the API " +
+			"server's port dropped by nftables inside every node namespace (a blackhole: packets dropped, " +
+			"not refused, so every API request hangs): SIGKILL of the announcing node's speaker (sigkill " +
+			"takeover: fault to the client's first reply from the new node, for each address; each " +
+			"survivor's status write then hangs), 0.5 s later SIGTERM of one survivor's speaker (sigterm " +
+			"takeover: to the first reply from the other survivor; sigterm withdraw: until both its " +
+			"routes have left gobgpd's Adj-RIB-In, timed by the gobgp CLI's adj-in and neighbour streams: " +
+			"its withdrawals or its session's end, whichever the router tells first), then the " +
+			"blackhole lifted (status catch up: until both addresses' IPAllocation status names the node " +
+			"now announcing them, polled every 20 ms). The two speakers are restarted between trials. " +
+			"Target (issue 17, item 10): hand-over and withdraw ≤ 1 s with the API server blackholed, " +
+			"and the status catching up once it answers.",
+		pkg:       "./test/e2e/speakers/",
+		bench:     "BenchmarkBlackholedAPIServer",
+		tags:      "netns,integration",
+		count:     1,
+		root:      true,
+		k8sBins:   true,
+		extra:     []string{"-benchtime=1x", "-timeout=30m"},
+		quantiles: true,
+	},
 	labSuite(suite{
 		name:  "lab",
 		title: "The lab as users get it: real kubelets, helm install, first request per Service",
