@@ -32,6 +32,12 @@ const (
 	BFDMultiplier = 3
 )
 
+// ConnectRetry is how often gobgpd retries a neighbour it connects to (GoBGP's default is 120 s):
+// the nodes' sessions come from the speakers, but a test that makes the BGPPeer passive adds the
+// nodes as neighbours of the peer group, and the router then opens the sessions; a speaker that
+// restarts must not wait two minutes for it.
+const ConnectRetry = 5 * time.Second
+
 // Config is gobgpd's configuration: the router's AS, listening on its LAN address, accepting any
 // node of the LAN as a neighbour in the nodes' AS (dynamic neighbours), so that the lab need not
 // list the nodes and a speaker can peer as soon as it runs, with BFD on every session.
@@ -46,6 +52,8 @@ func Config(p topology.Plan) string {
   [peer-groups.config]
     peer-group-name = "nodes"
     peer-as = %d
+  [peer-groups.timers.config]
+    connect-retry = %d
   [peer-groups.bfd.config]
     enabled = true
     desired-minimum-tx-interval = %d
@@ -56,7 +64,7 @@ func Config(p topology.Plan) string {
   [dynamic-neighbors.config]
     prefix = %q
     peer-group = "nodes"
-`, p.RouterASN, p.Router, p.Router, p.NodeASN, BFDInterval.Microseconds(), BFDInterval.Microseconds(), BFDMultiplier, p.LAN)
+`, p.RouterASN, p.Router, p.Router, p.NodeASN, int(ConnectRetry.Seconds()), BFDInterval.Microseconds(), BFDInterval.Microseconds(), BFDMultiplier, p.LAN)
 }
 
 // ParseRIB reads `gobgp global rib -j`: for each prefix, the next hops of its paths, sorted and

@@ -148,7 +148,7 @@ func TestSpeaker(t *testing.T) {
 				t.Errorf("tolerations %v: want one that tolerates every taint", pod.Tolerations)
 			}
 			c := pod.Containers[0]
-			wantArgs := []string{"--liveness-port=7473", "--liveness-key-file=" + tt.keyPath, "--liveness-accept-key-file=" + tt.acceptPath,
+			wantArgs := []string{"--liveness-port=7473", "--liveness-bind-address=$(POD_IP)", "--liveness-key-file=" + tt.keyPath, "--liveness-accept-key-file=" + tt.acceptPath,
 				"--liveness-quorum=" + strconv.FormatBool(tt.quorum), "--load-balancer-class=frontdesk.dev/lb",
 				"--metrics-bind-address=[$(POD_IP)]:7472", "--drain=300ms", "--restart-grace=30s"}
 			wantArgs = append(wantArgs, tt.proxyArgs...)

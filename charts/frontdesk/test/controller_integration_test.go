@@ -3,20 +3,18 @@
 package charttest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +35,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2"
 	"github.com/frontdesk-lb/frontdesk/speaker/l2/announce"
+	"github.com/frontdesk-lb/frontdesk/test/proc"
 )
 
 // The repository root, whose main module builds the binaries.
@@ -56,24 +55,6 @@ func buildBinary(t *testing.T, dir, cmd string) string {
 		t.Fatalf("building %s: %v\n%s", cmd, err, b)
 	}
 	return out
-}
-
-// syncBuffer is a log sink the process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 const metricsReaderToken = "frontdesk-chart-test-metrics"
@@ -115,27 +96,8 @@ func TestComponentsRunWithChartRBAC(t *testing.T) {
 		// port's delegated authentication and authorisation; a free loopback port for the rendered one.
 		"--kubeconfig="+kubeconfig, "--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig,
 		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port))
-	var logs syncBuffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			lines := strings.Split(logs.String(), "\n")
-			t.Logf("--- frontdesk-controller log (end) ---\n%s", strings.Join(lines[max(0, len(lines)-80):], "\n"))
-		}
-	})
+	// test/proc stops it at cleanup (SIGTERM, then SIGKILL) and prints its log's end if the test failed.
+	controllerLog := proc.Start(t, "", "frontdesk-controller", exec.Command(bin, args...)).Log
 
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1",
 		Annotations: map[string]string{"alpha.kubernetes.io/provided-node-ip": "198.18.0.11"}},
@@ -242,7 +204,11 @@ func TestComponentsRunWithChartRBAC(t *testing.T) {
 
 	// Everything above worked; nothing on the way may have been refused either (a refused list
 	// or watch is retried quietly, a refused Event is dropped).
-	for _, l := range strings.Split(logs.String(), "\n") {
+	logs, err := os.ReadFile(controllerLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(logs), "\n") {
 		if strings.Contains(l, "forbidden") || strings.Contains(l, "Forbidden") {
 			t.Errorf("the API server refused the controller something: %s", l)
 		}

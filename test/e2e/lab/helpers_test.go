@@ -174,17 +174,24 @@ func dumpLogs(t testing.TB, o supervisor.Options) {
 // API server's address is); helm's caches are the test's.
 func (l *lab) helmUpgrade(t testing.TB, sets ...string) {
 	t.Helper()
-	args := []string{"upgrade", supervisor.ChartRelease, filepath.Join(l.repo, "charts", "frontdesk"),
-		"--namespace=" + supervisor.ChartNamespace, "--kubeconfig=" + l.o.Kubeconfig(), "--reuse-values"}
+	var args []string
 	for _, s := range sets {
 		args = append(args, "--set="+s)
 	}
+	l.helm(t, args...)
+}
+
+// helm runs helm upgrade --reuse-values with extra arguments.
+func (l *lab) helm(t testing.TB, extra ...string) {
+	t.Helper()
+	args := append([]string{"upgrade", supervisor.ChartRelease, filepath.Join(l.repo, "charts", "frontdesk"),
+		"--namespace=" + supervisor.ChartNamespace, "--kubeconfig=" + l.o.Kubeconfig(), "--reuse-values"}, extra...)
 	argv := netns.Enter(l.plan.NS(topology.RoleControlPlane), append([]string{filepath.Join(l.o.Dir, "bin", "helm")}, args...)...)
 	cmd := exec.CommandContext(t.Context(), argv[0], argv[1:]...)
 	home := t.TempDir()
 	cmd.Env = append(cmd.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("helm upgrade %v: %v\n%s", sets, err, out)
+		t.Fatalf("helm upgrade %v: %v\n%s", extra, err, out)
 	}
 }
 

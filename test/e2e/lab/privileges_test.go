@@ -4,7 +4,9 @@ package lab
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 )
 
@@ -110,4 +113,26 @@ func rootReadOnly(pid int) (bool, error) {
 		}
 	}
 	return false, fmt.Errorf("no root mount in /proc/%d/mountinfo", pid)
+}
+
+// testHeartbeatAddress checks that each speaker's heartbeat socket is bound to its node's
+// InternalIP, where its peers send: the chart gives it --liveness-bind-address=$(POD_IP), and
+// under hostNetwork the kubelet makes the Pod's IP the node's first InternalIP.
+func testHeartbeatAddress(t *testing.T, l *lab) {
+	for _, n := range l.plan.Nodes {
+		argv := netns.Enter(n.NS, "ss", "-Huln", "( sport = :7473 )")
+		out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
+		if err != nil {
+			t.Fatalf("ss in %s: %v", n.NS, err)
+		}
+		var local []string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if f := strings.Fields(line); len(f) >= 4 {
+				local = append(local, f[3])
+			}
+		}
+		if want := netip.AddrPortFrom(n.IP, 7473).String(); !slices.Equal(local, []string{want}) {
+			t.Errorf("%s: heartbeat sockets on %v, want %s alone", n.Name, local, want)
+		}
+	}
 }

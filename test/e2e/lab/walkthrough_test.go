@@ -61,6 +61,7 @@ func walkthrough(t *testing.T, proxy, bin string) {
 
 	t.Run("frontdesk runs as the chart's ServiceAccounts", func(t *testing.T) { testChartRBAC(t, l) })
 	t.Run("the speakers hold only the chart's capabilities", func(t *testing.T) { testSpeakerPrivileges(t, l) })
+	t.Run("the speakers' heartbeats on their nodes' InternalIPs", func(t *testing.T) { testHeartbeatAddress(t, l) })
 
 	t.Run("the router installs gobgpd's routes in its table", func(t *testing.T) {
 		// Until the speakers speak BGP (#6), a route added to gobgpd's RIB by hand stands in for
@@ -155,10 +156,11 @@ func walkthrough(t *testing.T, proxy, bin string) {
 		node := l.announcer(t, vip)
 		t.Logf("%s announced by %s", vip, node)
 	})
+	t.Run("LoadBalancer from the BGP pool: through the router, ECMP over every node", func(t *testing.T) { testBGP(t, l) })
+	t.Run("passive BGPPeer: the router connects to the speakers, with the chart's capabilities", func(t *testing.T) { testPassiveBGP(t, l) })
 	if !vip.IsValid() {
 		t.FailNow()
 	}
-	t.Run("LoadBalancer from the BGP pool: through the router, ECMP over every node", func(t *testing.T) { testBGP(t, l) })
 
 	t.Run("scale to 5 and to 1: traffic follows", func(t *testing.T) {
 		l.kubectl(t, "scale", "deployment/hello-deploy", "--replicas=5")
@@ -238,6 +240,12 @@ func walkthrough(t *testing.T, proxy, bin string) {
 			t.Errorf("%d failed requests during the flips: %v", len(failures), failures)
 		}
 	})
+
+	if proxy == supervisor.ProxyFrontdesk {
+		t.Run("UDP: a flow whose backend Pod is deleted moves to the other one (conntrack cleaned)", func(t *testing.T) {
+			testUDPConntrackCleanup(t, l)
+		})
+	}
 
 	t.Run("no request of frontdesk's was refused by RBAC", func(t *testing.T) { checkNothingForbidden(t, l) })
 

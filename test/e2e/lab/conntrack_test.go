@@ -1,0 +1,153 @@
+//go:build netns && integration
+
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distribution/reference"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
+	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
+	"github.com/frontdesk-lb/frontdesk/lab/topology"
+)
+
+// udpService is a LoadBalancer Service for UDP 8081 of the Pods labelled app: udp-ct.
+const udpService = `apiVersion: v1
+kind: Service
+metadata: {name: udp-ct}
+spec:
+  type: LoadBalancer
+  selector: {app: udp-ct}
+  ports: [{name: udp, protocol: UDP, port: 8081, targetPort: 8081}]
+`
+
+// udpPod is one backend of udpService: agnhost netexec, which answers the datagram "hostname"
+// with its Pod's name.
+func udpPod(name, image string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, labels: {app: udp-ct}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+    - name: netexec
+      image: %s
+      args: [netexec, --http-port=8080, --udp-port=8081]
+      readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+`, name, image)
+}
+
+// testUDPConntrackCleanup checks the node proxy's conntrack clean-up as the chart runs it (in
+// the speaker, with NET_ADMIN and NET_RAW only): a UDP flow from the LAN client to a
+// LoadBalancer address, one socket and so one conntrack entry, stays on its backend while a
+// second backend joins; when its backend Pod is deleted, the proxy must delete the entry, so the
+// same flow's next datagrams reach the other backend. Left alone, the entry would live as long as
+// the client keeps sending and every datagram would go to the gone Pod's address.
+func testUDPConntrackCleanup(t *testing.T, l *lab) {
+	image := l.agnhostImage(t)
+	t.Cleanup(func() {
+		// Not the test's Context, which has ended by now.
+		_ = exec.Command(l.o.Kubectl(), "delete", "service/udp-ct", "pod/udp-ct-a", "pod/udp-ct-b",
+			"--ignore-not-found", "--wait=false").Run()
+	})
+	l.kubectlApply(t, udpService)
+	l.kubectlApply(t, udpPod("udp-ct-a", image))
+	var vip netip.Addr
+	eventually(t, 30*time.Second, "udp-ct external IP", func() (bool, string) {
+		ing := l.service(t, "udp-ct").Status.LoadBalancer.Ingress
+		if len(ing) > 0 {
+			vip, _ = netip.ParseAddr(ing[0].IP)
+		}
+		return vip.IsValid(), fmt.Sprint(ing)
+	})
+	lan := l.plan.NS(topology.RoleLANClient)
+	conn, err := netns.Dialer(lan)(t.Context(), "udp", netip.AddrPortFrom(vip, 8081).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	flow := conn.LocalAddr().String() + " → " + conn.RemoteAddr().String()
+	ask := func() string {
+		_ = conn.SetDeadline(time.Now().Add(time.Second))
+		if _, err := conn.Write([]byte("hostname")); err != nil {
+			return err.Error()
+		}
+		b := make([]byte, 256)
+		n, err := conn.Read(b)
+		if err != nil {
+			return err.Error()
+		}
+		return string(b[:n])
+	}
+	eventually(t, 90*time.Second, "udp-ct-a answers the flow "+flow, func() (bool, string) {
+		got := ask()
+		return got == "udp-ct-a", got
+	})
+	podA, err := l.kube.CoreV1().Pods(metav1.NamespaceDefault).Get(t.Context(), "udp-ct-a", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrA := podA.Status.PodIP
+
+	l.kubectlApply(t, udpPod("udp-ct-b", image))
+	eventually(t, 90*time.Second, "2 ready endpoints for udp-ct", func() (bool, string) {
+		n := l.readyEndpoints(t.Context(), "udp-ct")
+		return n == 2, fmt.Sprintf("%d ready", n)
+	})
+	// The flow's entry pins it to udp-ct-a: were it not, the test below could not tell a cleaned
+	// entry from a new choice.
+	for i := range 10 {
+		if got := ask(); got != "udp-ct-a" {
+			t.Fatalf("datagram %d of the flow %s with two backends: %q, want udp-ct-a (its conntrack entry's)", i, flow, got)
+		}
+	}
+	announcer := l.announcer(t, vip)
+
+	began := time.Now()
+	l.kubectl(t, "delete", "pod", "udp-ct-a", "--wait=false")
+	eventually(t, 30*time.Second, "udp-ct-b answers the same flow "+flow, func() (bool, string) {
+		got := ask()
+		return got == "udp-ct-b", got
+	})
+	t.Logf("flow %s through %s: on udp-ct-b %s after udp-ct-a (%s) was deleted",
+		flow, announcer, time.Since(began).Round(100*time.Millisecond), addrA)
+	for _, n := range l.plan.Nodes {
+		if left := l.udpFlowsTo(t.Context(), t, n, vip, addrA); left != "" {
+			t.Errorf("%s keeps conntrack entries to %s, udp-ct-a's gone address:\n%s", n.Name, addrA, left)
+		}
+	}
+}
+
+// udpFlowsTo is node n's conntrack entries of UDP flows to vip that are DNATed to addr.
+func (l *lab) udpFlowsTo(ctx context.Context, t *testing.T, n topology.Node, vip netip.Addr, addr string) string {
+	t.Helper()
+	argv := netns.Enter(n.NS, "conntrack", "-L", "-p", "udp", "--orig-dst", vip.String(), "--reply-src", addr)
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
+	if err != nil {
+		t.Fatalf("conntrack -L in %s: %v", n.NS, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// agnhostImage is the agnhost image every node imported, by the name a Pod asks for it.
+func (l *lab) agnhostImage(t *testing.T) string {
+	t.Helper()
+	names, err := kubenode.ArchiveImageNames(filepath.Join(l.o.Images, "agnhost.tar"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("the agnhost image (make images): %v %v", names, err)
+	}
+	ref, err := reference.ParseNormalizedNamed(names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reference.FamiliarString(ref)
+}
