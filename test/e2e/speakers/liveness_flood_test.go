@@ -56,8 +56,7 @@ const floodThreads = 32
 // forged datagrams are exactly as long as a real heartbeat (forgedHeartbeat): the kernel queues
 // a datagram only if its size in memory fits what is left of the socket's receive buffer, so a
 // flood of larger datagrams leaves a remainder that the peers' smaller heartbeats slip into (with
-// 1,200-byte datagrams, three million a second, 99% of them dropped, every heartbeat still
-// arrived). And the sender is a process of many threads, not two goroutines, so the old reader
+// 1,200-byte datagrams, three million a second, 99% of them dropped, no peer ever looked dead). And the sender is a process of many threads, not two goroutines, so the old reader
 // gets a small share of the CPU. The flood and what the flooded node's kernel and speaker made
 // of it are logged. speaker/liveness's TestFloodDroppedBeforeTheMAC and TestSocketFilter* show
 // each defence deterministically.
