@@ -52,7 +52,7 @@ const floodThreads = 32
 //
 // Before the fix the flooded node's kernel dropped its peers' heartbeats with the flood for a
 // full socket queue, the node saw them dead and answered for their addresses beside them: here
-// within two seconds of the flood's start, in every run. Two things make that reliable. The
+// within three seconds of the flood's start, in every run. Two things make that reliable. The
 // forged datagrams are exactly as long as a real heartbeat (forgedHeartbeat): the kernel queues
 // a datagram only if its size in memory fits what is left of the socket's receive buffer, so a
 // flood of larger datagrams leaves a remainder that the peers' smaller heartbeats slip into (with
