@@ -5,8 +5,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
+	"github.com/frontdesk-lb/frontdesk/speaker/agent/loop"
 	"github.com/frontdesk-lb/frontdesk/speaker/bgp/routes"
 )
 
@@ -114,4 +116,24 @@ func aggregationMessage(r routes.RefusedAggregation) string {
 	return fmt.Sprintf("%s; this advertisement does not advertise the pool's addresses it would aggregate so; "+
 		"set %s to %d or more (the shortest route around %s within the pool), or leave it unset (%d)",
 		what, field, r.Within, r.Addr, host)
+}
+
+// tellCommunities records a Warning Event on each Service whose community annotation is not
+// attached (routes.Plan.Refused), once per cluster as tellAggregations does: the refusals
+// depend on the Services and the advertisements of their pools, not on the node, so each node
+// would otherwise record the same Event.
+func (p *Protocol) tellCommunities(refused []routes.RefusedCommunity, alive map[string]bool, self string, ev loop.Recorder) {
+	if !firstAlive(alive, self) {
+		p.refused = map[routes.RefusedCommunity]bool{} // the speaker that is first tells them
+		return
+	}
+	told := make(map[routes.RefusedCommunity]bool, len(refused))
+	for _, r := range refused {
+		told[r] = true
+		if !p.refused[r] {
+			ev.Event([]types.NamespacedName{r.Service}, corev1.EventTypeWarning, ReasonBGPCommunityRefused,
+				fmt.Sprintf("community %s from annotation %s is not attached: %s", r.Community, v1alpha1.ServiceCommunitiesAnnotation, r.Why))
+		}
+	}
+	p.refused = told
 }

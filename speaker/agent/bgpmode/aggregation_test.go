@@ -46,16 +46,30 @@ func (s *routeSpeaker) prefixes(peer string) []string {
 	return out
 }
 
-// noServiceEvents drops the Events on Services (BGPAdvertising), which are not this test's.
-type noServiceEvents struct{}
+// serviceEvents keeps the Warning Events on Services (BGPCommunityRefused); the BGPAdvertising
+// ones are not this test's.
+type serviceEvents struct{ warnings []string }
 
-func (noServiceEvents) Event([]types.NamespacedName, string, string, string) {}
+func (e *serviceEvents) Event(svcs []types.NamespacedName, evType, reason, msg string) {
+	if evType == corev1.EventTypeWarning {
+		for _, s := range svcs {
+			e.warnings = append(e.warnings, s.String()+" "+reason+" "+msg)
+		}
+	}
+}
+
+func (e *serviceEvents) take() []string {
+	out := e.warnings
+	e.warnings = nil
+	return out
+}
 
 // An advertisement aggregating beyond its pool (aggregationLength 16 on a /24 pool) advertises
 // nothing of the pool, and one Warning Event on the BGPAdvertisement says why: from the first
 // live speaker by name only, once, again from the next one when the first dies, and again when
-// the refusal comes back after a fix (issue 17, item 8).
-func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
+// the refusal comes back after a fix (issue 17, item 8). A Service's community that no
+// advertisement allows is told the same way, on the Service.
+func TestRefusalsToldOnceByTheFirstSpeaker(t *testing.T) {
 	pool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "blue", ResourceVersion: "1"},
 		Spec: v1alpha1.IPPoolSpec{Addresses: []string{"198.51.100.0/24"}}}
 	objs := []any{
@@ -67,6 +81,7 @@ func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
 		set *loop.Informers
 		sp  *routeSpeaker
 		rec *record.FakeRecorder
+		svc *serviceEvents
 	}
 	start := func(name string) speaker {
 		set := loop.NewInformers(kubefake.NewClientset(), fdfake.NewSimpleClientset().FrontdeskV1alpha1(), 0) // never started: the test fills the indexers
@@ -85,7 +100,7 @@ func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
 		if err := set.IPPools().GetIndexer().Add(pool); err != nil {
 			t.Fatal(err)
 		}
-		s := speaker{set: set, sp: &routeSpeaker{}, rec: record.NewFakeRecorder(10)}
+		s := speaker{set: set, sp: &routeSpeaker{}, rec: record.NewFakeRecorder(10), svc: &serviceEvents{}}
 		var err error
 		s.p, err = New(set, Config{NodeName: name, Namespace: "frontdesk", BGP: fdfake.NewSimpleClientset().FrontdeskV1alpha1(),
 			Writes: loop.NewWriter(0, klog.Background()), Events: s.rec, Logger: klog.Background(),
@@ -97,7 +112,8 @@ func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
 	}
 	n1, n2 := start("n1"), start("n2")
 	vip := netip.MustParseAddr("198.51.100.7")
-	svc := objects.Service("default", "web", objects.LoadBalancer, objects.WithIngressIPs(vip.String()))
+	svc := objects.Service("default", "web", objects.LoadBalancer, objects.WithIngressIPs(vip.String()),
+		objects.WithAnnotations(v1alpha1.ServiceCommunitiesAnnotation, "65000:7"))
 	syncAs := func(s speaker, alive map[string]bool, internalIP string) {
 		t.Helper()
 		self := s.p.cfg.NodeName
@@ -106,7 +122,7 @@ func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
 		})
 		snap := &loop.Snapshot{Self: self, Node: node, Nodes: []*corev1.Node{node}, Services: []*corev1.Service{svc},
 			Pools: map[netip.Addr]string{vip: "blue"}, Alive: alive, Now: metav1.Now()}
-		if _, err := s.p.Sync(t.Context(), snap, noServiceEvents{}); err != nil {
+		if _, err := s.p.Sync(t.Context(), snap, s.svc); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,20 +147,32 @@ func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
 			t.Errorf("%s: %s's Events %q; want %q", what, s.p.cfg.NodeName, got, want)
 		}
 	}
+	const community = "default/web BGPCommunityRefused community 65000:7 from annotation frontdesk.dev/bgp-communities is not attached: " +
+		"not allowed by the serviceCommunities of any BGPAdvertisement of the address"
+	checkService := func(what string, s speaker, want ...string) {
+		t.Helper()
+		if got := s.svc.take(); !slices.Equal(got, want) {
+			t.Errorf("%s: %s's Events on Services %q; want %q", what, s.p.cfg.NodeName, got, want)
+		}
+	}
 
 	both := map[string]bool{"n1": true, "n2": true}
 	sync(n1, both)
 	sync(n2, both)
 	check("both alive", n1, told)
 	check("both alive", n2)
+	checkService("both alive", n1, community)
+	checkService("both alive", n2)
 	if got := n1.sp.prefixes("tor1"); len(got) != 0 {
 		t.Errorf("n1 advertises %v; want nothing (the only advertisement aggregates beyond the pool)", got)
 	}
 	sync(n1, both)
 	check("another run", n1)
+	checkService("another run", n1)
 
 	sync(n2, map[string]bool{"n1": false, "n2": true})
 	check("n1 dead", n2, told)
+	checkService("n1 dead", n2, community)
 
 	fixed := pool.DeepCopy()
 	fixed.Spec.Addresses, fixed.ResourceVersion = []string{"198.51.0.0/16"}, "2"
@@ -167,4 +195,5 @@ func TestAggregationRefusalToldOnceByTheFirstSpeaker(t *testing.T) {
 	n0 := start("n0")
 	syncAs(n0, map[string]bool{"n0": true, "n2": true}, "2001:db8::10")
 	check("first speaker without a router ID", n0, told)
+	checkService("first speaker without a router ID", n0, community)
 }

@@ -105,7 +105,7 @@ type Protocol struct {
 	notListening map[string]string
 	// advertised is the set of addresses advertised by the last run, for Events.
 	advertised map[netip.Addr]bool
-	// refused are the refusals already reported as Events.
+	// refused are the community refusals this speaker told (tellCommunities).
 	refused map[routes.RefusedCommunity]bool
 	// aggTold are the aggregation refusals this speaker told (aggregation.go); parsed the
 	// pools' entries.
@@ -196,7 +196,9 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 	if p.speaker == nil {
 		// No router ID (yet): nothing to advertise from. The refusals are the cluster's, not
 		// this node's: the first live speaker tells them even so.
-		p.tellAggregations(routes.Compute(snap).Aggregations, s.Alive, s.Self)
+		plan := routes.Compute(snap)
+		p.tellAggregations(plan.Aggregations, s.Alive, s.Self)
+		p.tellCommunities(plan.Refused, s.Alive, s.Self, ev)
 		return loop.Report{}, nil
 	}
 	var passiveOut []string
@@ -213,6 +215,7 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 		return loop.Report{}, fmt.Errorf("advertising routes: %w", err)
 	}
 	p.tellAggregations(plan.Aggregations, s.Alive, s.Self)
+	p.tellCommunities(plan.Refused, s.Alive, s.Self, ev)
 	rep := p.publish(plan, s.Now, ev)
 	if p.listenErr != nil {
 		rep.Again = listenRetry // the port may be freed meanwhile, with nothing else changing
@@ -221,8 +224,9 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 	return rep, nil
 }
 
-// Close withdraws every route (the speaker does so before the sessions close: the peers move
-// the traffic to the other nodes at once; with ECMP there is nothing to hand over), asks Writes
+// Close withdraws every route and closes the sessions (the peers move the traffic to the other
+// nodes at once, on the withdrawals or the sessions' end; with ECMP there is nothing to hand
+// over), asks Writes
 // to remove this node's entries of the BGPPeers' status, and reports the removal of its
 // IPAllocation entries. It never waits for the API server: the caller flushes the Writer.
 func (p *Protocol) Close(context.Context) (loop.Report, error) {

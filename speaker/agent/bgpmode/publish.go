@@ -19,7 +19,7 @@ import (
 )
 
 // publish is this run's part of the status of every allocated address of the plan, and its
-// Events. An address that left the plan (its Service is gone) gets the part that removes this
+// BGPAdvertising Events. An address that left the plan (its Service is gone) gets the part that removes this
 // node's entry.
 func (p *Protocol) publish(plan routes.Plan, now metav1.Time, ev loop.Recorder) loop.Report {
 	rep := loop.Report{Parts: make(map[netip.Addr]loop.Part, len(plan.Decisions))}
@@ -40,15 +40,6 @@ func (p *Protocol) publish(plan routes.Plan, now metav1.Time, ev loop.Recorder) 
 		}
 	}
 	p.advertised = next
-	refused := map[routes.RefusedCommunity]bool{}
-	for _, r := range plan.Refused {
-		refused[r] = true
-		if !p.refused[r] {
-			ev.Event([]types.NamespacedName{r.Service}, corev1.EventTypeWarning, ReasonBGPCommunityRefused,
-				fmt.Sprintf("community %s from annotation %s is not attached: %s", r.Community, v1alpha1.ServiceCommunitiesAnnotation, r.Why))
-		}
-	}
-	p.refused = refused
 	rep.Default = func(addr netip.Addr) loop.Part { return p.part(addr, false, "no served Service holds it", now) }
 	return rep
 }
