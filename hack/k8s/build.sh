@@ -11,6 +11,10 @@
 # interrupted build never leaves a truncated binary behind.
 #
 # Usage: build.sh              build what is missing; the bin dir is the last line
+#        build.sh --e2e        build only e2e.test, Kubernetes' e2e suite compiled by
+#                              `go test -c k8s.io/kubernetes/test/e2e` (the conformance
+#                              tests of issue 16); not part of the default set, which
+#                              `make test` builds: it is a long build of its own
 #        build.sh --print-dir  only print the bin dir (nothing is built)
 #        build.sh --help
 set -euo pipefail
@@ -24,15 +28,17 @@ usage() {
 }
 
 print_only=false
+e2e=false
 case "${1:-}" in
 "") ;;
+--e2e) e2e=true ;;
 --print-dir) print_only=true ;;
 -h | --help)
 	usage
 	exit 0
 	;;
 *)
-	echo "build.sh: unknown argument ${1}; accepted: --print-dir, --help" >&2
+	echo "build.sh: unknown argument ${1}; accepted: --e2e, --print-dir, --help" >&2
 	exit 2
 	;;
 esac
@@ -73,6 +79,11 @@ targets=(
 	"kubelet:k8s.io/kubernetes/cmd/kubelet"
 	"agnhost:k8s.io/kubernetes/test/images/agnhost"
 )
+# A name whose package is prefixed with "test:" is a test binary, built with
+# `go test -c`. e2e_tools.go keeps its test-only imports in go.sum.
+if "$e2e"; then
+	targets=("e2e.test:test:k8s.io/kubernetes/test/e2e")
+fi
 
 # Without these the components report v0.0.0-master, and kubectl warns of a
 # client/server version skew on every command.
@@ -127,7 +138,13 @@ for t in "${targets[@]}"; do
 		ldflags+=" ${k8s_ldflags}"
 	fi
 	tmp="${bin_dir}/.${name}.tmp.$$"
-	CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$tmp" "$pkg"
+	if [[ "$pkg" == test:* ]]; then
+		pkg="${pkg#test:}"
+		ldflags+=" ${k8s_ldflags}"
+		CGO_ENABLED=0 go test -c -trimpath -ldflags="$ldflags" -o "$tmp" "$pkg"
+	else
+		CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$tmp" "$pkg"
+	fi
 	mv -f "$tmp" "$out"
 	tmp=""
 	built=$((built + 1))
