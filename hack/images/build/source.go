@@ -267,3 +267,14 @@ func (s linkSource) String() string { return "link " + s.path + " -> " + s.targe
 func (s linkSource) entries(context.Context, *run) ([]oci.Entry, error) {
 	return []oci.Entry{oci.Symlink(s.path, s.target)}, nil
 }
+
+// Text writes one file of the given content (mode 0644), such as a configuration file.
+func Text(p, content string) Source { return textSource{path: p, content: content} }
+
+type textSource struct{ path, content string }
+
+func (s textSource) String() string { return "file " + s.path }
+
+func (s textSource) entries(context.Context, *run) ([]oci.Entry, error) {
+	return []oci.Entry{oci.File(s.path, 0o644, []byte(s.content))}, nil
+}
