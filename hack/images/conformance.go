@@ -60,7 +60,42 @@ var conformanceImages = []build.Image{
 		}},
 		Entrypoint: []string{"/regression-issue-74839"},
 	},
+	{
+		// agnhost with the tools the tests exec in it (the upstream image has Alpine's): curl, dig,
+		// nc (netcat-openbsd: -u -w -W -p), ss and ip (iproute2), bash, and porter's test
+		// certificate and key in / (porter's default CERT_FILE and KEY_FILE, relative to /). The
+		// busybox and agnhost layers are the lab agnhost's, unchanged; the tools are a layer above
+		// them, so their nc and ip replace busybox's links, and /bin/sh is bash. The same name and tag as the lab's
+		// agnhost: pushed to a lab's registry, it replaces that one there (test/conformance).
+		Name:        "e2e-test-images/agnhost",
+		Tags:        []build.Tag{build.ModuleFile(k8sTools, "k8s.io/kubernetes", "test/images/agnhost/VERSION")},
+		Title:       "agnhost (with the e2e tests' tools)",
+		Description: "Kubernetes' e2e test image: agnhost from the pinned Kubernetes on the busybox layer, with Debian's curl, dig, nc, ss, ip and bash",
+		Layers: []build.Layer{busybox, agnhostLayer, {
+			build.Debian(append([]string{"curl", "netcat-openbsd", "iproute2", "bash", "bind9-dnsutils"}, agnhostToolLibraries...),
+				"/usr/bin/curl", "/bin/nc.openbsd", "/bin/ip", "/bin/ss", "/bin/bash", "/usr/bin/dig"),
+			build.Symlink("/usr/bin/nc", "/bin/nc.openbsd"),
+			build.Symlink("/bin/nc", "/bin/nc.openbsd"),
+			build.Symlink("/sbin/ip", "/bin/ip"),
+			// Debian's busybox sh runs its own applets before PATH (FEATURE_SH_STANDALONE): its
+			// nc (no -u) would answer the tests' `/bin/sh -c "... nc -u ..."`. bash is /bin/sh here.
+			build.Symlink("/bin/sh", "bash"),
+			build.ModuleData(k8sTools, "k8s.io/kubernetes", "test/images/agnhost/porter/localhost.crt", "/localhost.crt"),
+			build.ModuleData(k8sTools, "k8s.io/kubernetes", "test/images/agnhost/porter/localhost.key", "/localhost.key"),
+		}},
+		Entrypoint: []string{"/agnhost"},
+		Cmd:        []string{"pause"},
+	},
 }
+
+// agnhostToolLibraries are the packages of the libraries of agnhost's tools: dig's, curl's,
+// iproute2's (the build names any missing).
+var agnhostToolLibraries = append([]string{
+	"libcurl4", "libbrotli1", "libgnutls30", "libhogweed6", "libnettle8", "libgmp10", "libp11-kit0",
+	"libtasn1-6", "libffi8", "libldap-2.5-0", "libsasl2-2", "libpsl5", "librtmp1", "libssh2-1",
+	"libzstd1", "libdb5.3", "libbpf1", "libelf1", "libmnl0", "libselinux1", "libpcre2-8-0",
+	"libtirpc3", "libxtables12",
+}, digLibraries...)
 
 // digLibraries are the packages of the libraries Debian's dig loads (the build names any missing).
 var digLibraries = []string{
