@@ -13,6 +13,7 @@
 #   make bench        benchmarks; figures are written to docs/benchmarks.md
 #   make k8s-tools    builds kube-apiserver, etcd, ... from pinned sources into a cache
 #   make conformance-tools  builds Kubernetes' e2e.test from the same pinned sources into that cache (test/conformance)
+#   make conformance-images the images only the e2e tests use, into bin/conformance-images/ (test/conformance)
 #   make conformance-list   rewrites test/conformance/tests.txt: the e2e tests test/conformance/selection picks
 #   make lab          a whole cluster in network namespaces on this machine (lab/README.md)
 #   make lab-down     removes the lab: processes, namespaces, nftables tables, files
@@ -48,7 +49,7 @@ integration_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\bin
 	| grep -v -e '^./hack/k8s/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' \
 	| xargs -r grep -L -E '^//go:build .*\bnetns\b' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all version build images images-check images-lock generate verify-generated vulncheck unit unit-race lint fmt deps k8s-tools conformance-tools conformance-list integration netns test bench lab lab-down clean help
+.PHONY: all version build images images-check images-lock generate verify-generated vulncheck unit unit-race lint fmt deps k8s-tools conformance-tools conformance-images conformance-list integration netns test bench lab lab-down clean help
 
 all: build
 
@@ -185,6 +186,13 @@ k8s-tools:
 # Not part of make test: e2e.test is a long build of its own (test/conformance/README.md).
 conformance-tools:
 	@bash hack/k8s/build.sh --e2e
+
+# The images only Kubernetes' e2e tests use (glibc-dns-testing, nginx, regression-issue-74839, busybox
+# under the framework's tag), into a folder of their own that make images, the lab and make test never
+# read; push them to a lab's registry as test/conformance/README.md says.
+CONFORMANCE_IMAGES_OUT ?= bin/conformance-images
+conformance-images:
+	$(GO) run ./hack/images $(IMAGES_FLAGS) --conformance --out=$(CONFORMANCE_IMAGES_OUT) $(IMAGES)
 
 conformance-list: conformance-tools
 	$(GO) run ./test/conformance/list

@@ -32,6 +32,13 @@ var (
 	}
 )
 
+// agnhostLayer: agnhost of the pinned Kubernetes (also under the conformance set's agnhost).
+var agnhostLayer = build.Layer{
+	build.K8sBinary("agnhost", "/agnhost"),
+	build.Symlink("/agnhost-2", "agnhost"),
+	build.Dirs("/uploads"),
+}
+
 const k8sTools = "hack/k8s" // the module pinning Kubernetes (hack/k8s/build.sh builds from it)
 
 var images = []build.Image{
@@ -93,13 +100,9 @@ var images = []build.Image{
 		Tags:        []build.Tag{build.ModuleFile(k8sTools, "k8s.io/kubernetes", "test/images/agnhost/VERSION")},
 		Title:       "agnhost",
 		Description: "Kubernetes' e2e test image: agnhost from the pinned Kubernetes, on the busybox layer",
-		Layers: []build.Layer{busybox, {
-			build.K8sBinary("agnhost", "/agnhost"),
-			build.Symlink("/agnhost-2", "agnhost"),
-			build.Dirs("/uploads"),
-		}},
-		Entrypoint: []string{"/agnhost"},
-		Cmd:        []string{"pause"},
+		Layers:      []build.Layer{busybox, agnhostLayer},
+		Entrypoint:  []string{"/agnhost"},
+		Cmd:         []string{"pause"},
 	},
 	{
 		Name:        "kube-proxy",

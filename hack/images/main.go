@@ -3,6 +3,9 @@
 // registry and no daemon. `make images` runs it; docs/images.md explains the images.
 //
 //	go run ./hack/images [flags] [image ...]   (no image: every image)
+//
+// --conformance builds another list instead: the images only Kubernetes' e2e tests use
+// (test/conformance/README.md), which the lab and make test never build.
 package main
 
 import (
@@ -51,6 +54,7 @@ func run() int {
 	fs.StringVar(&cfg.K8sBinDir, "k8s-bin", "", "folder holding kube-proxy and agnhost (default: run hack/k8s/build.sh, which builds what its cache lacks)")
 	fs.StringVar(&cfg.LockFile, "lock", "hack/images/debian.lock", "Debian package versions to use when still served")
 	fs.BoolVar(&cfg.WriteLock, "write-lock", false, "rewrite the lock file with the versions used")
+	conformance := fs.Bool("conformance", false, "build the conformance set instead (the images only Kubernetes' e2e tests use, test/conformance; make conformance-images)")
 	fs.Func("set", "NAME=VALUE: a variable of the image list, such as FRONTDESK_COREDNS=/path/to/coredns (repeatable; the environment is read too)", func(v string) error {
 		k, val, ok := strings.Cut(v, "=")
 		if !ok || k == "" {
@@ -72,7 +76,11 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	results, err := build.Run(ctx, cfg, images)
+	list := images
+	if *conformance {
+		list = conformanceImages
+	}
+	results, err := build.Run(ctx, cfg, list)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "images:", err)
 		return 1

@@ -267,3 +267,36 @@ func (s linkSource) String() string { return "link " + s.path + " -> " + s.targe
 func (s linkSource) entries(context.Context, *run) ([]oci.Entry, error) {
 	return []oci.Entry{oci.Symlink(s.path, s.target)}, nil
 }
+
+// Text writes one file of the given content (mode 0644), such as a configuration file.
+func Text(p, content string) Source { return textSource{path: p, content: content} }
+
+type textSource struct{ path, content string }
+
+func (s textSource) String() string { return "file " + s.path }
+
+func (s textSource) entries(context.Context, *run) ([]oci.Entry, error) {
+	return []oci.Entry{oci.File(s.path, 0o644, []byte(s.content))}, nil
+}
+
+// ModuleData takes a file of a module that the module in dir requires (mod), such as porter's
+// test certificate of the pinned Kubernetes, and puts it at dest with mode 0644.
+func ModuleData(dir, mod, file, dest string) Source {
+	return moduleDataSource{dir: dir, mod: mod, file: file, dest: dest}
+}
+
+type moduleDataSource struct{ dir, mod, file, dest string }
+
+func (s moduleDataSource) String() string { return s.mod + "/" + s.file }
+
+func (s moduleDataSource) entries(ctx context.Context, r *run) ([]oci.Entry, error) {
+	m, err := r.module(ctx, s.dir, s.mod)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(m.Dir, filepath.FromSlash(s.file)))
+	if err != nil {
+		return nil, err
+	}
+	return []oci.Entry{oci.File(s.dest, 0o644, data)}, nil
+}
