@@ -148,13 +148,23 @@ func (s *supervisor) startNodes(ctx context.Context, cp *controlplane.Cluster, i
 	return nil
 }
 
-// nodeFailure names a node component that exited while the lab waited for the nodes, with its
-// log file, or returns nil.
+// nodeFailureExits is how many exits of one node component fail the lab while it waits for the
+// nodes: a component the supervisor restarts and that then runs is no failure. The kubelets of
+// all nodes share one device-plugin socket path (fixed in the kubelet, outside --root-dir), and
+// each removes the sockets there before it binds its own: kubelets starting at the same moment
+// can find their socket taken and exit once ("bind: address already in use").
+const nodeFailureExits = 3
+
+// nodeFailure names a node component that exited nodeFailureExits times while the lab waited
+// for the nodes, with its log file, or returns nil.
 func (s *supervisor) nodeFailure() error {
 	s.exitsMu.Lock()
 	defer s.exitsMu.Unlock()
 	names := make([]string, 0, len(s.exits))
 	for name := range s.exits {
+		if s.exitCount[name] < nodeFailureExits {
+			continue
+		}
 		if strings.HasPrefix(name, "kubelet/") || strings.HasPrefix(name, "containerd/") {
 			names = append(names, name)
 		}

@@ -30,6 +30,9 @@ type supervisor struct {
 
 	exitsMu sync.Mutex
 	exits   map[string]error // component → how it last exited (nodeFailure)
+	// exitCount is how many times each component exited: nodeFailure gives a node component
+	// its restarts before failing the lab.
+	exitCount map[string]int
 }
 
 // exited records how a component exited.
@@ -37,9 +40,10 @@ func (s *supervisor) exited(name string, err error) {
 	s.exitsMu.Lock()
 	defer s.exitsMu.Unlock()
 	if s.exits == nil {
-		s.exits = map[string]error{}
+		s.exits, s.exitCount = map[string]error{}, map[string]int{}
 	}
 	s.exits[name] = err
+	s.exitCount[name]++
 }
 
 func (s *supervisor) progressf(format string, args ...any) {

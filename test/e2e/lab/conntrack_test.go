@@ -92,37 +92,45 @@ func testUDPConntrackCleanup(t *testing.T, l *lab) {
 		got := ask()
 		return got == "udp-ct-a", got
 	})
-	podA, err := l.kube.CoreV1().Pods(metav1.NamespaceDefault).Get(t.Context(), "udp-ct-a", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrA := podA.Status.PodIP
-
 	l.kubectlApply(t, udpPod("udp-ct-b", image))
 	eventually(t, 90*time.Second, "2 ready endpoints for udp-ct", func() (bool, string) {
 		n := l.readyEndpoints(t.Context(), "udp-ct")
 		return n == 2, fmt.Sprintf("%d ready", n)
 	})
-	// The flow's entry pins it to udp-ct-a: were it not, the test below could not tell a cleaned
-	// entry from a new choice.
-	for i := range 10 {
-		if got := ask(); got != "udp-ct-a" {
-			t.Fatalf("datagram %d of the flow %s with two backends: %q, want udp-ct-a (its conntrack entry's)", i, flow, got)
+	// The flow's conntrack entry pins it to one backend: ten datagrams in a row answered by the
+	// same Pod. Were it not pinned, the test below could not tell a cleaned entry from a new
+	// choice. (Usually udp-ct-a, whose entry it is; the entry can be renewed on another node
+	// meanwhile, if the address moved as the second endpoint came.)
+	var pinned, other string
+	eventually(t, 30*time.Second, "the flow "+flow+" pinned to one backend", func() (bool, string) {
+		first := ask()
+		for i := 1; i < 10; i++ {
+			if got := ask(); got != first {
+				return false, fmt.Sprintf("datagram 0 to %q, datagram %d to %q", first, i, got)
+			}
 		}
+		pinned = first
+		return first == "udp-ct-a" || first == "udp-ct-b", first
+	})
+	other = map[string]string{"udp-ct-a": "udp-ct-b", "udp-ct-b": "udp-ct-a"}[pinned]
+	pod, err := l.kube.CoreV1().Pods(metav1.NamespaceDefault).Get(t.Context(), pinned, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	gone := pod.Status.PodIP
 	announcer := l.announcer(t, vip)
 
 	began := time.Now()
-	l.kubectl(t, "delete", "pod", "udp-ct-a", "--wait=false")
-	eventually(t, 30*time.Second, "udp-ct-b answers the same flow "+flow, func() (bool, string) {
+	l.kubectl(t, "delete", "pod", pinned, "--wait=false")
+	eventually(t, 30*time.Second, other+" answers the same flow "+flow, func() (bool, string) {
 		got := ask()
-		return got == "udp-ct-b", got
+		return got == other, got
 	})
-	t.Logf("flow %s through %s: on udp-ct-b %s after udp-ct-a (%s) was deleted",
-		flow, announcer, time.Since(began).Round(100*time.Millisecond), addrA)
+	t.Logf("flow %s through %s: on %s %s after %s (%s) was deleted",
+		flow, announcer, other, time.Since(began).Round(100*time.Millisecond), pinned, gone)
 	for _, n := range l.plan.Nodes {
-		if left := l.udpFlowsTo(t.Context(), t, n, vip, addrA); left != "" {
-			t.Errorf("%s keeps conntrack entries to %s, udp-ct-a's gone address:\n%s", n.Name, addrA, left)
+		if left := l.udpFlowsTo(t.Context(), t, n, vip, gone); left != "" {
+			t.Errorf("%s keeps conntrack entries to %s, %s's gone address:\n%s", n.Name, gone, pinned, left)
 		}
 	}
 }
