@@ -161,7 +161,15 @@ func (r *GoBGP) Monitor(t testing.TB) *Monitor {
 	t.Helper()
 	m := &Monitor{up: map[netip.Prefix]time.Time{}, down: map[netip.Prefix]time.Time{}}
 	m.cond = sync.NewCond(&m.mu)
-	cmd := r.Command("-j", "monitor", "global", "rib")
+	r.stream(t, m.record, "-j", "monitor", "global", "rib")
+	return m
+}
+
+// stream runs the gobgp CLI with args (one of its monitor streams) until the test ends, and
+// hands each line it prints to f with the time it was read: the time of the change it tells.
+func (r *GoBGP) stream(t testing.TB, f func(now time.Time, line []byte), args ...string) {
+	t.Helper()
+	cmd := r.Command(args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -173,9 +181,9 @@ func (r *GoBGP) Monitor(t testing.TB) *Monitor {
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 256<<20)
+		sc.Buffer(make([]byte, 1<<20), 256<<20) // a line can hold a whole set of paths
 		for sc.Scan() {
-			m.record(time.Now(), sc.Bytes())
+			f(time.Now(), sc.Bytes())
 		}
 	}()
 	t.Cleanup(func() {
@@ -183,7 +191,6 @@ func (r *GoBGP) Monitor(t testing.TB) *Monitor {
 		<-done
 		_ = cmd.Wait()
 	})
-	return m
 }
 
 // record takes one line of the stream, seen at now.

@@ -1,33 +1,32 @@
-//go:build netns && integration
+//go:build linux
 
-package speakers
+package bgprouters
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/frontdesk-lb/frontdesk/test/bgprouters"
+	api "github.com/osrg/gobgp/v4/api"
 )
 
-// adjIn follows gobgpd's Adj-RIB-In: which speaker's path for each prefix the router holds,
-// and when each left. The best-path stream (bgprouters.Monitor) cannot show this: every node
-// announces the addresses, so one node's path leaving changes the best path at most, and is not
-// seen at all when its path was not the best. Two streams of the gobgp CLI make it up: `monitor
+// AdjIn follows gobgpd's Adj-RIB-In: which speaker's path for each prefix the router holds,
+// and when each left. The best-path stream (Monitor) cannot show this when several speakers
+// announce a prefix: one speaker's path leaving changes the best path at most, and is not seen
+// at all when its path was not the best. Two streams of the gobgp CLI make it up: `monitor
 // adj-in` for the paths a speaker sends and withdraws, and `monitor neighbor` for each speaker's
 // session, because gobgpd drops the paths of a peer whose session goes down without putting
 // them in the adj-in stream (its API has no stream of those; only its BMP client gets them).
 // A stopping speaker may do either: its withdrawals can still be queued when its Cease closes
 // the session.
-type adjIn struct {
+type AdjIn struct {
 	mu   sync.Mutex
 	held map[adjKey]bool
 	gone map[adjKey]time.Time // when each path last left, by the time its stream line was read
 	// session is each peer's last session state.
-	session map[netip.Addr]int
+	session map[netip.Addr]api.PeerState_SessionState
 }
 
 type adjKey struct {
@@ -35,48 +34,25 @@ type adjKey struct {
 	peer   netip.Addr
 }
 
-// watchAdjIn starts the streams, the router's current paths first, until the test ends.
-func watchAdjIn(t testing.TB, r *bgprouters.GoBGP, peers []netip.Addr) *adjIn {
+// AdjIn starts the streams of the paths from peers, the router's current paths first, until
+// the test ends.
+func (r *GoBGP) AdjIn(t testing.TB, peers []netip.Addr) *AdjIn {
 	t.Helper()
-	w := &adjIn{held: map[adjKey]bool{}, gone: map[adjKey]time.Time{}, session: map[netip.Addr]int{}}
-	stream(t, r, w.record, "-j", "monitor", "adj-in", "--current")
+	w := newAdjIn()
+	r.stream(t, w.record, "-j", "monitor", "adj-in", "--current")
 	for _, p := range peers {
-		stream(t, r, w.recordSession, "-j", "monitor", "neighbor", p.String())
+		r.stream(t, w.recordSession, "-j", "monitor", "neighbor", p.String())
 	}
 	return w
 }
 
-// stream runs the gobgp CLI with args until the test ends, and hands each line it prints to
-// f with the time it was read.
-func stream(t testing.TB, r *bgprouters.GoBGP, f func(now time.Time, line []byte), args ...string) {
-	t.Helper()
-	cmd := r.Command(args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			f(time.Now(), sc.Bytes())
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		_ = cmd.Wait()
-	})
+func newAdjIn() *AdjIn {
+	return &AdjIn{held: map[adjKey]bool{}, gone: map[adjKey]time.Time{}, session: map[netip.Addr]api.PeerState_SessionState{}}
 }
 
-// record takes one line of the stream, seen at now: a JSON list of paths, each with the
+// record takes one line of the adj-in stream, seen at now: a JSON list of paths, each with the
 // neighbour it came from.
-func (w *adjIn) record(now time.Time, line []byte) {
+func (w *AdjIn) record(now time.Time, line []byte) {
 	var paths []struct {
 		Nlri       struct{ Prefix string } `json:"nlri"`
 		Withdrawal bool                    `json:"withdrawal"`
@@ -108,20 +84,17 @@ func (w *adjIn) record(now time.Time, line []byte) {
 	}
 }
 
-// sessionEstablished is gobgp's PeerState_SESSION_STATE_ESTABLISHED.
-const sessionEstablished = 6
-
 // recordSession takes one line of a neighbour's stream: the peer's state, as JSON, on each
 // change. A session that leaves Established takes all of the peer's paths with it. Only that
 // change counts: the streams are apart, so a new session's paths can be read before the
 // states it passed through on its way up.
-func (w *adjIn) recordSession(now time.Time, line []byte) {
+func (w *AdjIn) recordSession(now time.Time, line []byte) {
 	var peer struct {
 		Conf struct {
 			NeighborAddress string `json:"neighbor_address"`
 		} `json:"conf"`
 		State struct {
-			SessionState int `json:"session_state"`
+			SessionState api.PeerState_SessionState `json:"session_state"`
 		} `json:"state"`
 	}
 	if json.Unmarshal(line, &peer) != nil {
@@ -135,7 +108,7 @@ func (w *adjIn) recordSession(now time.Time, line []byte) {
 	defer w.mu.Unlock()
 	was := w.session[addr]
 	w.session[addr] = peer.State.SessionState
-	if was != sessionEstablished || peer.State.SessionState == sessionEstablished {
+	if was != api.PeerState_SESSION_STATE_ESTABLISHED || peer.State.SessionState == api.PeerState_SESSION_STATE_ESTABLISHED {
 		return
 	}
 	for k := range w.held {
@@ -146,16 +119,16 @@ func (w *adjIn) recordSession(now time.Time, line []byte) {
 	}
 }
 
-// holds reports whether the router holds peer's path for p.
-func (w *adjIn) holds(p netip.Prefix, peer netip.Addr) bool {
+// Holds reports whether the router holds peer's path for p.
+func (w *AdjIn) Holds(p netip.Prefix, peer netip.Addr) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.held[adjKey{p, peer}]
 }
 
-// left waits up to timeout for peer's paths for every prefix in ps to leave the router, and
+// Left waits up to timeout for peer's paths for every prefix in ps to leave the router, and
 // returns when the last of them left, by the stream's clock; false if one is still held.
-func (w *adjIn) left(peer netip.Addr, ps []netip.Prefix, timeout time.Duration) (time.Time, bool) {
+func (w *AdjIn) Left(peer netip.Addr, ps []netip.Prefix, timeout time.Duration) (time.Time, bool) {
 	deadline := time.Now().Add(timeout)
 	for {
 		w.mu.Lock()
