@@ -53,24 +53,15 @@ func newAdjIn() *AdjIn {
 // record takes one line of the adj-in stream, seen at now: a JSON list of paths, each with the
 // neighbour it came from.
 func (w *AdjIn) record(now time.Time, line []byte) {
-	var paths []struct {
-		Nlri       struct{ Prefix string } `json:"nlri"`
-		Withdrawal bool                    `json:"withdrawal"`
-		Peer       string                  `json:"peer-address"`
-	}
-	if json.Unmarshal(line, &paths) != nil {
-		return
-	}
+	paths, _ := parsePaths(line)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range paths {
-		pfx, err1 := netip.ParsePrefix(p.Nlri.Prefix)
-		peer, err2 := netip.ParseAddr(p.Peer)
-		if err1 != nil || err2 != nil {
+		if !p.peer.IsValid() {
 			continue
 		}
-		k := adjKey{pfx, peer}
-		if p.Withdrawal {
+		k := adjKey{p.prefix, p.peer}
+		if p.withdrawal {
 			// The first word of a path's leaving counts: the neighbour's stream may have
 			// told of its session's end before this stream tells of the withdrawals
 			// that came just before it.
