@@ -116,7 +116,7 @@ var suites = []suite{
 			"server's port dropped by nftables inside every node namespace (a blackhole: packets dropped, " +
 			"not refused, so every API request hangs): SIGKILL of the announcing node's speaker (sigkill " +
 			"takeover: fault to the client's first reply from the new node, for each address; each " +
-			"survivor's status write then hangs), 0.5 s later SIGTERM of one survivor's speaker (sigterm " +
+			"survivor's status write then hangs), 0.5 s after both takeovers SIGTERM of one survivor's speaker (sigterm " +
 			"takeover: to the first reply from the other survivor; sigterm withdraw: until both its " +
 			"routes have left gobgpd's Adj-RIB-In, timed by the gobgp CLI's adj-in and neighbour streams: " +
 			"its withdrawals or its session's end, whichever the router tells first), then the " +
