@@ -95,7 +95,7 @@ var suites = []suite{
 		count: 1,
 		extra: []string{"-benchtime=20x"},
 	},
-	{
+	e2eSuite("./test/e2e/speakers/", suite{
 		name:  "l2-failover",
 		title: "Speaker: L2 failover end to end",
 		about: "Three node namespaces and a client on a bridge, a real API server, frontdesk-controller " +
@@ -105,16 +105,9 @@ var suites = []suite{
 			"is the takeover: fault to first reply from the new node), its link cut (takeover = gap), " +
 			"and SIGTERM (planned hand-over). Targets: client served by the new node within 2 s p99, " +
 			"planned move ≤ 1 s (anchors: MetalLB ≈5–10 s, Cilium 10–20 s, kube-vip ≈15 s).",
-		pkg:       "./test/e2e/speakers/",
-		bench:     "BenchmarkL2Failover",
-		tags:      "netns,integration",
-		count:     1,
-		root:      true,
-		k8sBins:   true,
-		extra:     []string{"-benchtime=1x", "-timeout=30m"},
-		quantiles: true,
-	},
-	{
+		bench: "BenchmarkL2Failover",
+	}, "30m"),
+	e2eSuite("./test/e2e/speakers/", suite{
 		name:  "blackhole",
 		title: "Speaker: failover and BGP withdraw with the API server blackholed (issue 17)",
 		about: "The l2-failover set-up with BGP on: gobgpd on the LAN peering with every node, every node " +
@@ -123,7 +116,7 @@ var suites = []suite{
 			"server's port dropped by nftables inside every node namespace (a blackhole: packets dropped, " +
 			"not refused, so every API request hangs): SIGKILL of the announcing node's speaker (sigkill " +
 			"takeover: fault to the client's first reply from the new node, for each address; each " +
-			"survivor's status write then hangs), 0.5 s later SIGTERM of one survivor's speaker (sigterm " +
+			"survivor's status write then hangs), 0.5 s after both takeovers SIGTERM of one survivor's speaker (sigterm " +
 			"takeover: to the first reply from the other survivor; sigterm withdraw: until both its " +
 			"routes have left gobgpd's Adj-RIB-In, timed by the gobgp CLI's adj-in and neighbour streams: " +
 			"its withdrawals or its session's end, whichever the router tells first), then the " +
@@ -131,15 +124,8 @@ var suites = []suite{
 			"now announcing them, polled every 20 ms). The two speakers are restarted between trials. " +
 			"Target (issue 17, item 10): hand-over and withdraw ≤ 1 s with the API server blackholed, " +
 			"and the status catching up once it answers.",
-		pkg:       "./test/e2e/speakers/",
-		bench:     "BenchmarkBlackholedAPIServer",
-		tags:      "netns,integration",
-		count:     1,
-		root:      true,
-		k8sBins:   true,
-		extra:     []string{"-benchtime=1x", "-timeout=30m"},
-		quantiles: true,
-	},
+		bench: "BenchmarkBlackholedAPIServer",
+	}, "30m"),
 	labSuite(suite{
 		name:  "lab",
 		title: "The lab as users get it: real kubelets, helm install, first request per Service",
@@ -196,7 +182,7 @@ var suites = []suite{
 		bench: "^BenchmarkLabFailover$",
 		env:   []string{"FRONTDESK_FAILOVER_SCENARIOS=l2-cluster:linkcut+freeze+poweroff,bgp-cluster:linkcut+freeze+poweroff,l2-local:linkcut,bgp-local:linkcut"},
 	}, "150m"),
-	{
+	e2eSuite("./test/proxybench/", suite{
 		name:  "proxybench",
 		title: "Node proxy beside kube-proxy, timed in the kernel (test/proxybench)",
 		about: "frontdesk-proxy and kube-proxy v1.37.2 --proxy-mode=nftables, each in its own node " +
@@ -217,15 +203,8 @@ var suites = []suite{
 			"the proxies' own sync-duration histograms over the one-change window (catch-up syncs " +
 			"included), to tell the sync from the rest (API server, watch, waiting for a sync). The machine " +
 			"is shared and loaded by other work; both proxies share that load in the same run. See test/proxybench/README.md.",
-		pkg:       "./test/proxybench/",
-		bench:     "BenchmarkNodeProxies",
-		tags:      "netns,integration",
-		count:     1,
-		root:      true,
-		k8sBins:   true,
-		extra:     []string{"-benchtime=1x", "-timeout=60m"},
-		quantiles: true,
-	},
+		bench: "BenchmarkNodeProxies",
+	}, "60m"),
 	{
 		name:  "proxy-scale",
 		title: "Node proxy at 44k Services, in the kernel (proxy)",
@@ -315,11 +294,14 @@ var suites = []suite{
 	},
 }
 
-// labSuite fills in what every test/e2e/lab benchmark shares: the package, the netns and integration
-// tiers (root, the control-plane binaries), one run of one iteration (a lab per run), quantile
-// rows, and the run's timeout.
-func labSuite(s suite, timeout string) suite {
-	s.pkg, s.tags, s.count, s.root, s.k8sBins, s.quantiles = "./test/e2e/lab/", "netns,integration", 1, true, true, true
+// e2eSuite fills in what every end-to-end benchmark of pkg shares (test/e2e/lab, test/e2e/speakers,
+// test/proxybench): the netns and integration tiers (root, the control-plane binaries), one run of
+// one iteration (an environment per run), quantile rows, and the run's timeout.
+func e2eSuite(pkg string, s suite, timeout string) suite {
+	s.pkg, s.tags, s.count, s.root, s.k8sBins, s.quantiles = pkg, "netns,integration", 1, true, true, true
 	s.extra = []string{"-benchtime=1x", "-timeout=" + timeout}
 	return s
 }
+
+// labSuite is an e2eSuite of test/e2e/lab.
+func labSuite(s suite, timeout string) suite { return e2eSuite("./test/e2e/lab/", s, timeout) }

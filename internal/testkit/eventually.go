@@ -1,7 +1,7 @@
 // Package testkit is what the tests of many packages share, so that each does not keep a copy:
 // waiting for a condition that other goroutines, processes or the API server bring about,
-// running the test binary as a child process, writing files as the kubelet mounts a Secret, and
-// a fake API server's hang (Blackhole).
+// running the test binary as a child process, writing files as the kubelet mounts a Secret,
+// a fake API server's hang (Blackhole), and a benchmark's quantiles as hack/benchreport reads them.
 package testkit
 
 import (

@@ -5,8 +5,8 @@
 // without zebra), each started inside a test's network namespace. It owns their configuration
 // (one neighbour per speaker, MD5 password, hold time, BFD, GTSM, a prefix the router originates),
 // their readiness, restart and stop, the parsers of each daemon's RIB into one Path type, the
-// GoBGP best-path Monitor that timestamps every change, and GoTool, which finds the pinned
-// gobgp and gobgpd.
+// GoBGP best-path Monitor that timestamps every change, AdjIn, which follows each speaker's
+// paths in gobgpd's Adj-RIB-In, and GoTool, which finds the pinned gobgp and gobgpd.
 //
 // It is test code, imported only from _test.go files. The lab's product router (lab/router:
 // dynamic neighbours, the lab's BFD timers) is a different router and does not depend on it.

@@ -161,7 +161,15 @@ func (r *GoBGP) Monitor(t testing.TB) *Monitor {
 	t.Helper()
 	m := &Monitor{up: map[netip.Prefix]time.Time{}, down: map[netip.Prefix]time.Time{}}
 	m.cond = sync.NewCond(&m.mu)
-	cmd := r.Command("-j", "monitor", "global", "rib")
+	r.stream(t, m.record, "-j", "monitor", "global", "rib")
+	return m
+}
+
+// stream runs the gobgp CLI with args (one of its monitor streams) until the test ends, and
+// hands each line it prints to f with the time it was read: the time of the change it tells.
+func (r *GoBGP) stream(t testing.TB, f func(now time.Time, line []byte), args ...string) {
+	t.Helper()
+	cmd := r.Command(args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -173,9 +181,9 @@ func (r *GoBGP) Monitor(t testing.TB) *Monitor {
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 256<<20)
+		sc.Buffer(make([]byte, 1<<20), 256<<20) // a line can hold a whole set of paths
 		for sc.Scan() {
-			m.record(time.Now(), sc.Bytes())
+			f(time.Now(), sc.Bytes())
 		}
 	}()
 	t.Cleanup(func() {
@@ -183,30 +191,52 @@ func (r *GoBGP) Monitor(t testing.TB) *Monitor {
 		<-done
 		_ = cmd.Wait()
 	})
-	return m
 }
 
-// record takes one line of the stream, seen at now.
-func (m *Monitor) record(now time.Time, line []byte) {
+// streamPath is a path as gobgp's path streams print it.
+type streamPath struct {
+	prefix     netip.Prefix
+	withdrawal bool
+	peer       netip.Addr // the neighbour it came from; invalid if the line names none
+}
+
+// parsePaths reads one line of gobgp's path streams (`-j monitor global rib`, `-j monitor
+// adj-in`): a JSON list of paths. Paths whose prefix does not parse are left out; ok is false
+// if the line is not such a list.
+func parsePaths(line []byte) (ps []streamPath, ok bool) {
 	var paths []struct {
 		Nlri       struct{ Prefix string } `json:"nlri"`
 		Withdrawal bool                    `json:"withdrawal"`
+		Peer       string                  `json:"peer-address"`
 	}
 	if json.Unmarshal(line, &paths) != nil {
-		return
+		return nil, false
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, p := range paths {
 		pfx, err := netip.ParsePrefix(p.Nlri.Prefix)
 		if err != nil {
 			continue
 		}
-		if p.Withdrawal {
-			m.down[pfx] = now
-			delete(m.up, pfx)
-		} else if _, ok := m.up[pfx]; !ok {
-			m.up[pfx] = now
+		peer, _ := netip.ParseAddr(p.Peer)
+		ps = append(ps, streamPath{pfx, p.Withdrawal, peer})
+	}
+	return ps, true
+}
+
+// record takes one line of the stream, seen at now.
+func (m *Monitor) record(now time.Time, line []byte) {
+	paths, ok := parsePaths(line)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range paths {
+		if p.withdrawal {
+			m.down[p.prefix] = now
+			delete(m.up, p.prefix)
+		} else if _, ok := m.up[p.prefix]; !ok {
+			m.up[p.prefix] = now
 		}
 	}
 	m.gen++

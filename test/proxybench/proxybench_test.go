@@ -9,6 +9,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 // TestHarness runs the benchmark's harness at a small scale (200 Services) with generous bounds,
@@ -109,7 +111,7 @@ func BenchmarkNodeProxies(b *testing.B) {
 			}
 			firstPackets[n] = fp
 			for _, what := range firstPacketCases {
-				reportQuantiles(b, what, fp[what])
+				testkit.ReportQuantiles(b, what, fp[what])
 			}
 			// The VIP's cost relative to a direct connection measured at the same moments: the
 			// 1k and 10k runs are minutes apart, and the machine's load moves both alike.
@@ -160,7 +162,7 @@ func BenchmarkNodeProxies(b *testing.B) {
 			}
 		}
 		for _, what := range proxyNames {
-			reportQuantiles(b, what, ch[what])
+			testkit.ReportQuantiles(b, what, ch[what])
 		}
 		for _, q := range []struct {
 			name string
@@ -194,12 +196,3 @@ func BenchmarkNodeProxies(b *testing.B) {
 
 // firstPacketCases are firstPacket's keys, in the order of the report.
 var firstPacketCases = []string{"frontdesk-vip", "kube-proxy-vip", "frontdesk-direct", "kube-proxy-direct"}
-
-func reportQuantiles(b *testing.B, what string, d []time.Duration) {
-	for _, q := range []struct {
-		name string
-		q    float64
-	}{{"p50", 0.5}, {"p99", 0.99}, {"max", 1}} {
-		b.ReportMetric(ms(quantile(d, q.q)), what+"-"+q.name+"-ms")
-	}
-}

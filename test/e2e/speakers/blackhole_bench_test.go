@@ -6,6 +6,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 // blackholeTrials is how many trials BenchmarkBlackholedAPIServer makes in one environment:
@@ -30,9 +32,9 @@ func BenchmarkBlackholedAPIServer(b *testing.B) {
 			withdraw = append(withdraw, r.withdraw)
 			catchUp = append(catchUp, r.catchUp)
 		}
-		reportQuantiles(b, "sigkill-takeover", kill)
-		reportQuantiles(b, "sigterm-takeover", term)
-		reportQuantiles(b, "sigterm-withdraw", withdraw)
-		reportQuantiles(b, "status-catch-up", catchUp)
+		testkit.ReportQuantiles(b, "sigkill-takeover", kill)
+		testkit.ReportQuantiles(b, "sigterm-takeover", term)
+		testkit.ReportQuantiles(b, "sigterm-withdraw", withdraw)
+		testkit.ReportQuantiles(b, "status-catch-up", catchUp)
 	}
 }

@@ -92,7 +92,7 @@ type blackholeEnv struct {
 	owner, aTo, bTo int
 	a, b            netip.Addr
 	probers         map[netip.Addr]*prober
-	router          *adjIn
+	router          *bgprouters.AdjIn
 	port            string // the API server's port, dropped by blackhole
 	holed           bool   // the blackhole is in place in every node
 }
@@ -115,7 +115,7 @@ func newBlackholeEnv(t testing.TB) *blackholeEnv {
 	}
 	gobgp := bgprouters.StartGoBGP(t, router, t.TempDir(), bgprouters.Config{
 		Router: bhRouter.Addr(), RouterASN: bhRouterASN, Speakers: speakers, SpeakerASN: bhSpeakerASN})
-	bh.router = watchAdjIn(t, gobgp, speakers)
+	bh.router = gobgp.AdjIn(t, speakers)
 	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "frontdesk"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func (bh *blackholeEnv) steady(ctx context.Context) {
 	testkit.Eventually(t, 60*time.Second, 20*time.Millisecond, func() string {
 		for _, vip := range []netip.Addr{bh.a, bh.b} {
 			for i := range nodeCount {
-				if !bh.router.holds(netip.PrefixFrom(vip, 32), nodeAddr(i).Addr()) {
+				if !bh.router.Holds(netip.PrefixFrom(vip, 32), nodeAddr(i).Addr()) {
 					return fmt.Sprintf("the router holds no route for %v from %s", vip, nodeName(i))
 				}
 			}
@@ -225,7 +225,7 @@ func (bh *blackholeEnv) trial(ctx context.Context) blackholeTrial {
 		t.Errorf("after SIGTERM of %s, %s took %v over in %v; want %s within %v", nodeName(bh.bTo), nodeName(got), bh.b,
 			r.termTakeover.Round(time.Millisecond), nodeName(bh.aTo), blackholeBound)
 	}
-	at, left := bh.router.left(nodeAddr(bh.bTo).Addr(), []netip.Prefix{netip.PrefixFrom(bh.a, 32), netip.PrefixFrom(bh.b, 32)}, 2*blackholeBound)
+	at, left := bh.router.Left(nodeAddr(bh.bTo).Addr(), []netip.Prefix{netip.PrefixFrom(bh.a, 32), netip.PrefixFrom(bh.b, 32)}, 2*blackholeBound)
 	r.withdraw = at.Sub(t1)
 	switch {
 	case !left:

@@ -4,7 +4,6 @@ package speakers
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/frontdesk-lb/frontdesk/internal/testkit"
 )
 
 var vip = netip.MustParseAddr("198.18.0.100")
@@ -214,32 +215,9 @@ func BenchmarkL2Failover(b *testing.B) {
 				gap = append(gap, r.gap)
 				rejoin = append(rejoin, r.rejoin)
 			}
-			reportQuantiles(b, sc.name+"-takeover", take)
-			reportQuantiles(b, sc.name+"-gap", gap)
-			reportQuantiles(b, sc.name+"-rejoin-gap", rejoin)
+			testkit.ReportQuantiles(b, sc.name+"-takeover", take)
+			testkit.ReportQuantiles(b, sc.name+"-gap", gap)
+			testkit.ReportQuantiles(b, sc.name+"-rejoin-gap", rejoin)
 		}
 	}
 }
-
-// reportQuantiles reports p50, p99 and max of ds as <what>-<p50|p99|max>-ms, the names
-// hack/benchreport renders as one row per measure.
-func reportQuantiles(b *testing.B, what string, ds []time.Duration) {
-	ds = slices.Sorted(slices.Values(ds))
-	for _, q := range []struct {
-		name string
-		p    float64
-	}{{"p50", 0.50}, {"p99", 0.99}, {"max", 1}} {
-		b.ReportMetric(ms(quantile(ds, q.p)), fmt.Sprintf("%s-%s-ms", what, q.name))
-	}
-}
-
-// quantile is the nearest-rank quantile of sorted ds.
-func quantile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	i := int(p*float64(len(ds))+0.999999) - 1
-	return ds[min(max(i, 0), len(ds)-1)]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
