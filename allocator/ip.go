@@ -201,6 +201,13 @@ func (a *IPAllocator) Addresses(owner string) []netip.Addr {
 	return out
 }
 
+// Held reports whether any owner holds x.
+func (a *IPAllocator) Held(x netip.Addr) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addrs[x] != nil
+}
+
 // Orphan is a held address that no pool contains.
 type Orphan struct {
 	Addr   netip.Addr
