@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/allocator"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
@@ -51,6 +54,20 @@ func (k keptShare) message() string {
 		"To allow it, set spec.allowCrossNamespaceSharing on the IPPool; otherwise give one of the Services another address "+
 		"(%s or %s)",
 		k.addr, k.pool, why, AnnotationLoadBalancerIPs, AnnotationIPPool)
+}
+
+// tellKept logs each kept share and gives its Service, if it is still there, the Warning Event.
+func tellKept(logger klog.Logger, services corelisters.ServiceLister, recorder record.EventRecorder, kept []keptShare) {
+	for _, k := range kept {
+		msg := "Kept an address shared across namespaces, which its pool does not allow: the share predates per-namespace keys"
+		if k.edited {
+			msg = "Kept an address shared across namespaces, which its pool no longer allows"
+		}
+		logger.Info(msg, "service", k.service, "address", k.addr, "pool", k.pool)
+		if s := findService(services, k.service); s != nil {
+			recorder.Event(s, v1.EventTypeWarning, EventCrossNamespaceShareKept, k.message())
+		}
+	}
 }
 
 // restoreProblem is an allocation found on start-up that contradicts another; it is reported on the
