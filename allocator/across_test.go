@@ -115,3 +115,48 @@ func TestPoolEditKeepsSharesAcrossScopes(t *testing.T) {
 		t.Errorf("b/three joining %s after the edit: %v, want a conflict for the scope", x, err)
 	}
 }
+
+// TestPoolReopenedDropsKeptShares: a pool that allows shares across scopes again has no share
+// kept against its rule; when it stops once more, it keeps the holders of then, those that joined
+// while it allowed them included, as newly kept (the baremetal provider tells the shares KeptShares
+// gains on a pool edit).
+func TestPoolReopenedDropsKeptShares(t *testing.T) {
+	pool := func(across bool) []Pool {
+		return []Pool{{Name: "p", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/29")}, ShareAcrossScopes: across}}
+	}
+	a, err := NewIPAllocator(pool(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(owner, scope string, port uint16) Request {
+		return Request{Owner: owner, Pools: []string{"p"}, Families: []Family{IPv4},
+			Sharing: Sharing{Key: "team", Scope: scope, Backend: "b", Ports: []Port{{port, TCP}}}}
+	}
+	first, err := a.Assign(req("a/one", "a", 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := first.Addresses[0].Addr
+	if _, err := a.Assign(req("b/two", "b", 443)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetPools(pool(false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetPools(pool(true)); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.KeptShares(); len(got) != 0 {
+		t.Errorf("KeptShares once the pool allows sharing across scopes again: %v, want none", got)
+	}
+	if res, err := a.Assign(req("c/three", "c", 8443)); err != nil || res.Addresses[0].Addr != x {
+		t.Fatalf("c/three: Assign gave %v, %v; want it to join %s", res, err, x)
+	}
+	if err := a.SetPools(pool(false)); err != nil {
+		t.Fatal(err)
+	}
+	want := []KeptShare{{Addr: x, Pool: "p", Owners: []string{"a/one", "b/two", "c/three"}}}
+	if got := a.KeptShares(); !reflect.DeepEqual(got, want) {
+		t.Errorf("KeptShares after the second edit: %v, want %v", got, want)
+	}
+}

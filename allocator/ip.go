@@ -136,7 +136,11 @@ func (a *IPAllocator) SetPools(pools []Pool) error {
 		s := ps.lookup(x)
 		// A queue entry survives only in a segment that adopted the old one's queue.
 		st.stale = st.stale && s != nil && s.adopted != nil && s.adopted == st.seg
-		if sharedAcross(st.seg) && !sharedAcross(s) {
+		if sharedAcross(s) {
+			// Its pool allows the share: nothing is kept against the rule, and a later edit
+			// that stops allowing it keeps (and tells) the holders of then.
+			delete(a.across, x)
+		} else if sharedAcross(st.seg) {
 			a.keepAcross(x, st)
 		}
 		st.seg = s
@@ -195,6 +199,13 @@ func (a *IPAllocator) Addresses(owner string) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// Held reports whether any owner holds x.
+func (a *IPAllocator) Held(x netip.Addr) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addrs[x] != nil
 }
 
 // Orphan is a held address that no pool contains.

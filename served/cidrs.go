@@ -7,7 +7,8 @@ import (
 )
 
 // ParseCIDRs parses a list of CIDRs, such as the values of the node proxies' and the
-// controller's --allowed-external-ip-cidrs, each masked; blank entries are skipped.
+// controller's --allowed-external-ip-cidrs, each in the form CheckAddrs compares with
+// (UnmapPrefix); blank entries are skipped.
 func ParseCIDRs(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range list {
@@ -18,7 +19,7 @@ func ParseCIDRs(list []string) ([]netip.Prefix, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%q is not a CIDR such as 192.168.0.0/24 or fd00::/64", s)
 		}
-		out = append(out, p.Masked())
+		out = append(out, UnmapPrefix(p))
 	}
 	return out, nil
 }

@@ -43,9 +43,6 @@ func (f *nodeProxyFlags) prefixes() ([]netip.Prefix, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--allowed-external-ip-cidrs: %w", err)
 	}
-	for i, p := range out {
-		out[i] = served.UnmapPrefix(p)
-	}
 	if f.limits.Ports <= 0 || f.limits.EndpointsPerPort <= 0 {
 		return nil, fmt.Errorf("--max-ports-per-service and --max-endpoints-per-service-port must be positive")
 	}

@@ -108,6 +108,17 @@ func (k *controller) stop() {
 	k.done.Wait()
 }
 
+// createNamespaces creates the namespaces, for tests with Services outside default.
+func (e *env) createNamespaces(t testing.TB, names ...string) {
+	t.Helper()
+	for _, ns := range names {
+		if _, err := e.kube.CoreV1().Namespaces().Create(context.Background(),
+			&v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating namespace %s: %v", ns, err)
+		}
+	}
+}
+
 func (e *env) createPool(t testing.TB, name string, addrs ...string) *v1alpha1.IPPool {
 	t.Helper()
 	p, err := e.api.IPPools().Create(context.Background(), &v1alpha1.IPPool{

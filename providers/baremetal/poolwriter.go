@@ -72,19 +72,15 @@ func (w *poolWriter) reload(ctx context.Context) {
 	}
 	w.b.pools.set(views)
 	// A pool that stopped allowing shares across namespaces keeps the ones it holds: say so.
+	var kept []keptShare
 	for _, k := range w.b.alloc.KeptShares() {
-		if told[k.Addr] {
-			continue
-		}
-		for _, owner := range k.Owners {
-			kept := keptShare{service: owner, addr: k.Addr, pool: k.Pool, edited: true}
-			klog.FromContext(ctx).Info("Kept an address shared across namespaces, which its pool no longer allows",
-				"service", owner, "address", k.Addr, "pool", k.Pool)
-			if s := findService(w.services, owner); s != nil {
-				w.recorder.Event(s, v1.EventTypeWarning, EventCrossNamespaceShareKept, kept.message())
+		if !told[k.Addr] {
+			for _, owner := range k.Owners {
+				kept = append(kept, keptShare{service: owner, addr: k.Addr, pool: k.Pool, edited: true})
 			}
 		}
 	}
+	tellKept(klog.FromContext(ctx), w.services, w.recorder, kept)
 	// A pool added or grown may serve a Service that found no address.
 	w.b.wakeWaiting()
 }

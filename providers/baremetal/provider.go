@@ -269,13 +269,7 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 			recorder.Eventf(s, v1.EventTypeWarning, "AllocationConflict", "%v", p.err)
 		}
 	}
-	for _, k := range kept {
-		logger.Info("Kept an address shared across namespaces, which its pool does not allow: the share predates per-namespace keys",
-			"service", k.service, "address", k.addr, "pool", k.pool)
-		if s := findService(svcLister, k.service); s != nil {
-			recorder.Event(s, v1.EventTypeWarning, EventCrossNamespaceShareKept, k.message())
-		}
-	}
+	tellKept(logger, svcLister, recorder, kept)
 	took := time.Since(start)
 	c.mu.Lock()
 	c.restoreIn = took

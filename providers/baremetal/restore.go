@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
 
 	"github.com/frontdesk-lb/frontdesk/allocator"
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
@@ -53,6 +56,20 @@ func (k keptShare) message() string {
 		k.addr, k.pool, why, AnnotationLoadBalancerIPs, AnnotationIPPool)
 }
 
+// tellKept logs each kept share and gives its Service, if it is still there, the Warning Event.
+func tellKept(logger klog.Logger, services corelisters.ServiceLister, recorder record.EventRecorder, kept []keptShare) {
+	for _, k := range kept {
+		msg := "Kept an address shared across namespaces, which its pool does not allow: the share predates per-namespace keys"
+		if k.edited {
+			msg = "Kept an address shared across namespaces, which its pool no longer allows"
+		}
+		logger.Info(msg, "service", k.service, "address", k.addr, "pool", k.pool)
+		if s := findService(services, k.service); s != nil {
+			recorder.Event(s, v1.EventTypeWarning, EventCrossNamespaceShareKept, k.message())
+		}
+	}
+}
+
 // restoreProblem is an allocation found on start-up that contradicts another; it is reported on the
 // Service, never resolved by overwriting.
 type restoreProblem struct {
@@ -82,7 +99,7 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 		sharing allocator.Sharing
 	}
 	owners := map[string]*holding{}
-	var order []string
+	var live, stale []string // owners found, by kind
 	type extra struct {
 		ref  v1alpha1.ServiceRef
 		addr netip.Addr
@@ -98,16 +115,17 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 		for _, r := range o.Spec.Services {
 			owner, sharing := staleOwner(r), allocator.Sharing{Key: o.Spec.SharingKey, Scope: r.Namespace}
 			var named []netip.Addr
+			order := &stale
 			if s := byKey[r.Namespace+"/"+r.Name]; s != nil && s.UID == r.UID {
 				ports, backend := sharingOf(s)
 				owner, sharing = ownerKey(s), allocator.Sharing{Key: o.Spec.SharingKey, Scope: s.Namespace, Backend: backend, Ports: ports}
-				named = statusAddrs(s)
+				named, order = statusAddrs(s), &live
 			}
 			h := owners[owner]
 			if h == nil {
 				h = &holding{sharing: sharing}
 				owners[owner] = h
-				order = append(order, owner)
+				*order = append(*order, owner)
 			}
 			i := slices.IndexFunc(h.addrs, func(x netip.Addr) bool { return x.Is4() == a.Is4() })
 			switch {
@@ -126,32 +144,19 @@ func restore(alloc *allocator.IPAllocator, objs []*v1alpha1.IPAllocation, svcs [
 	// conflicts are reported the same way on every start. A stale owner only keeps an address held
 	// until the repair pass; restored first, it would keep out a live Service sharing the address
 	// (it has no backend or ports to share with), which would then get a false AllocationConflict.
-	slices.SortFunc(order, func(x, y string) int {
-		if sx, sy := strings.HasPrefix(x, staleOwnerPrefix), strings.HasPrefix(y, staleOwnerPrefix); sx != sy {
-			if sx {
-				return 1
-			}
-			return -1
-		}
-		return strings.Compare(x, y)
-	})
-	held := map[netip.Addr]bool{}
-	for _, owner := range order {
+	slices.Sort(live)
+	slices.Sort(stale)
+	for _, owner := range slices.Concat(live, stale) {
 		h := owners[owner]
 		addrs := h.addrs
 		if strings.HasPrefix(owner, staleOwnerPrefix) {
-			// What a live Service holds stays held without it.
-			addrs = slices.DeleteFunc(slices.Clone(addrs), func(a netip.Addr) bool { return held[a] })
-			if len(addrs) == 0 {
+			// What another owner holds stays held without it.
+			if addrs = slices.DeleteFunc(slices.Clone(addrs), alloc.Held); len(addrs) == 0 {
 				continue
 			}
 		}
 		if err := alloc.Restore(owner, addrs, h.sharing); err != nil {
 			problems = append(problems, restoreProblem{service: strings.TrimPrefix(owner, staleOwnerPrefix), err: err})
-			continue
-		}
-		for _, a := range addrs {
-			held[a] = true
 		}
 	}
 

@@ -25,12 +25,7 @@ import (
 // allowing it keeps their share, tells them, and lets no one else join.
 func TestSharingKeyStaysInItsNamespace(t *testing.T) {
 	e := newEnv(t)
-	for _, ns := range []string{"tenant-a", "tenant-b"} {
-		if _, err := e.kube.CoreV1().Namespaces().Create(context.Background(),
-			&v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.createNamespaces(t, "tenant-a", "tenant-b")
 	e.createPool(t, "everyone", "198.51.100.40/30")
 	e.startController(t)
 

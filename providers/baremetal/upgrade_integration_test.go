@@ -18,6 +18,7 @@ import (
 	"github.com/frontdesk-lb/frontdesk/controller/service"
 	"github.com/frontdesk-lb/frontdesk/internal/poll"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
+	"github.com/frontdesk-lb/frontdesk/internal/testkit/objects"
 	"github.com/frontdesk-lb/frontdesk/providers/baremetal"
 )
 
@@ -29,19 +30,14 @@ import (
 // across namespaces, and once one of them leaves it, it is not taken back.
 func TestUpgradeKeepsCrossNamespaceShare(t *testing.T) {
 	e := newEnv(t)
-	for _, ns := range []string{"tenant-a", "tenant-b"} {
-		if _, err := e.kube.CoreV1().Namespaces().Create(context.Background(),
-			&v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.createNamespaces(t, "tenant-a", "tenant-b")
 	e.createPool(t, "everyone", "198.51.100.40/30")
 	shared := netip.MustParseAddr("198.51.100.41")
 
 	// What the older version left: both Services in status with the address, one IPAllocation
 	// naming both under their common key. alpha asked for the address; bravo joined by key.
-	alpha := e.oldShare(t, "tenant-a", "alpha-web", 80, baremetal.AnnotationAllowSharedIP, "team", baremetal.AnnotationLoadBalancerIPs, shared.String())
-	bravo := e.oldShare(t, "tenant-b", "bravo-web", 443, baremetal.AnnotationAllowSharedIP, "team")
+	alpha := e.oldShare(t, "tenant-a", "alpha-web", 80, shared, baremetal.AnnotationAllowSharedIP, "team", baremetal.AnnotationLoadBalancerIPs, shared.String())
+	bravo := e.oldShare(t, "tenant-b", "bravo-web", 443, shared, baremetal.AnnotationAllowSharedIP, "team")
 	if _, err := e.api.IPAllocations().Create(context.Background(), &v1alpha1.IPAllocation{
 		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.IPAllocationName(shared)},
 		Spec: v1alpha1.IPAllocationSpec{Address: shared.String(), Pool: "everyone", SharingKey: "team",
@@ -119,23 +115,19 @@ func TestUpgradeKeepsCrossNamespaceShare(t *testing.T) {
 
 // oldShare creates the LoadBalancer Service ns/name on port with the annotations (key, value
 // pairs) and the status an older version gave it: the finalizer and nothing else in its
-// ingress but the address the test shares.
-func (e *env) oldShare(t *testing.T, ns, name string, port int32, ann ...string) *v1.Service {
+// ingress but addr.
+func (e *env) oldShare(t *testing.T, ns, name string, port int32, addr netip.Addr, ann ...string) *v1.Service {
 	t.Helper()
-	s := lbService(name, func(s *v1.Service) {
-		s.Namespace = ns
+	s := lbService(name, objects.WithNamespace(ns), objects.WithAnnotations(ann...), func(s *v1.Service) {
 		s.Finalizers = []string{"service.kubernetes.io/load-balancer-cleanup"}
 		s.Spec.Ports[0].Port = port
-		for i := 0; i+1 < len(ann); i += 2 {
-			s.Annotations[ann[i]] = ann[i+1]
-		}
 	})
 	created, err := e.kube.CoreV1().Services(ns).Create(context.Background(), s, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	vip := v1.LoadBalancerIPModeVIP
-	created.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: "198.51.100.41", IPMode: &vip}}
+	created.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: addr.String(), IPMode: &vip}}
 	created, err = e.kube.CoreV1().Services(ns).UpdateStatus(context.Background(), created, metav1.UpdateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +142,7 @@ func (e *env) annotate(t *testing.T, s *v1.Service, ann ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i+1 < len(ann); i += 2 {
-		cur.Annotations[ann[i]] = ann[i+1]
-	}
+	objects.WithAnnotations(ann...)(cur)
 	if _, err := e.kube.CoreV1().Services(s.Namespace).Update(context.Background(), cur, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
