@@ -56,17 +56,21 @@ func (k keptShare) message() string {
 		k.addr, k.pool, why, AnnotationLoadBalancerIPs, AnnotationIPPool)
 }
 
-// tellKept logs each kept share and gives its Service, if it is still there, the Warning Event.
+// tellKept logs each kept share of a Service still there and gives that Service the Warning
+// Event. The allocator's owners of a share may also be a gone Service's stale owner or a leaving
+// address (names such as "stale:ns/name#uid"): nobody to tell.
 func tellKept(logger klog.Logger, services corelisters.ServiceLister, recorder record.EventRecorder, kept []keptShare) {
 	for _, k := range kept {
+		s := findService(services, k.service)
+		if s == nil {
+			continue
+		}
 		msg := "Kept an address shared across namespaces, which its pool does not allow: the share predates per-namespace keys"
 		if k.edited {
 			msg = "Kept an address shared across namespaces, which its pool no longer allows"
 		}
 		logger.Info(msg, "service", k.service, "address", k.addr, "pool", k.pool)
-		if s := findService(services, k.service); s != nil {
-			recorder.Event(s, v1.EventTypeWarning, EventCrossNamespaceShareKept, k.message())
-		}
+		recorder.Event(s, v1.EventTypeWarning, EventCrossNamespaceShareKept, k.message())
 	}
 }
 
