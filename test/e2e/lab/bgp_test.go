@@ -38,14 +38,7 @@ spec:
 func testBGP(t *testing.T, l *lab) {
 	l.checkRouterContainer(t)
 	l.kubectlApply(t, bgpService)
-	var vip netip.Addr
-	eventually(t, 30*time.Second, "hello-bgp external IP", func() (bool, string) {
-		ing := l.service(t, "hello-bgp").Status.LoadBalancer.Ingress
-		if len(ing) > 0 {
-			vip, _ = netip.ParseAddr(ing[0].IP)
-		}
-		return vip.IsValid(), fmt.Sprint(ing)
-	})
+	vip := l.ingressAddr(t, "hello-bgp")
 	if !l.plan.BGPPool.Contains(vip) {
 		t.Fatalf("hello-bgp got %s, not in the BGP pool %s", vip, l.plan.BGPPool)
 	}

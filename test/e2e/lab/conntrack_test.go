@@ -61,14 +61,7 @@ func testUDPConntrackCleanup(t *testing.T, l *lab) {
 	})
 	l.kubectlApply(t, udpService)
 	l.kubectlApply(t, udpPod("udp-ct-a", image))
-	var vip netip.Addr
-	eventually(t, 30*time.Second, "udp-ct external IP", func() (bool, string) {
-		ing := l.service(t, "udp-ct").Status.LoadBalancer.Ingress
-		if len(ing) > 0 {
-			vip, _ = netip.ParseAddr(ing[0].IP)
-		}
-		return vip.IsValid(), fmt.Sprint(ing)
-	})
+	vip := l.ingressAddr(t, "udp-ct")
 	lan := l.plan.NS(topology.RoleLANClient)
 	conn, err := netns.Dialer(lan)(t.Context(), "udp", netip.AddrPortFrom(vip, 8081).String())
 	if err != nil {

@@ -349,6 +349,21 @@ func (l *lab) readyEndpoints(ctx context.Context, svc string) int {
 	return n
 }
 
+// ingressAddr waits up to 30 s for Service name's first LoadBalancer ingress address and
+// returns it.
+func (l *lab) ingressAddr(t *testing.T, name string) netip.Addr {
+	t.Helper()
+	var addr netip.Addr
+	eventually(t, 30*time.Second, name+" external IP", func() (bool, string) {
+		ing := l.service(t, name).Status.LoadBalancer.Ingress
+		if len(ing) > 0 {
+			addr, _ = netip.ParseAddr(ing[0].IP)
+		}
+		return addr.IsValid(), fmt.Sprint(ing)
+	})
+	return addr
+}
+
 func (l *lab) service(t *testing.T, name string) *corev1.Service {
 	t.Helper()
 	svc, err := l.kube.CoreV1().Services("default").Get(t.Context(), name, metav1.GetOptions{})

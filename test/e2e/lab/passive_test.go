@@ -32,7 +32,8 @@ import (
 // accepted and the route to the BGP pool's address reaches the router over every node again. The
 // peer stays passive after it.
 func testPassiveBGP(t *testing.T, l *lab) {
-	vip := l.bgpServiceAddr(t)
+	l.kubectlApply(t, bgpService) // testBGP's, applied again in case it did not run
+	vip := l.ingressAddr(t, "hello-bgp")
 	routerNS := l.plan.NS(topology.RoleRouter)
 
 	t.Run("without NET_BIND_SERVICE: no listener, and every speaker says why", func(t *testing.T) {
@@ -139,21 +140,6 @@ func testPassiveBGP(t *testing.T, l *lab) {
 			return err == nil && r.body == hello+"\n", fmt.Sprintf("%v %q", err, r.body)
 		})
 	})
-}
-
-// bgpServiceAddr applies the Service of the BGP pool (testBGP's) and returns its address.
-func (l *lab) bgpServiceAddr(t *testing.T) netip.Addr {
-	t.Helper()
-	l.kubectlApply(t, bgpService)
-	var vip netip.Addr
-	eventually(t, 30*time.Second, "hello-bgp external IP", func() (bool, string) {
-		ing := l.service(t, "hello-bgp").Status.LoadBalancer.Ingress
-		if len(ing) > 0 {
-			vip, _ = netip.ParseAddr(ing[0].IP)
-		}
-		return vip.IsValid(), fmt.Sprint(ing)
-	})
-	return vip
 }
 
 // passivePeerValues is the lab's values file with the BGPPeer router made passive, as a file for

@@ -136,14 +136,7 @@ func walkthrough(t *testing.T, proxy, bin string) {
 	var vip netip.Addr
 	t.Run("LoadBalancer: an address from the pool, reached by ARP and through the router", func(t *testing.T) {
 		l.kubectlApply(t, guideService(t, l, "LoadBalancer"))
-		eventually(t, 30*time.Second, "an external IP", func() (bool, string) {
-			ing := l.service(t, "hello-svc").Status.LoadBalancer.Ingress
-			if len(ing) == 0 {
-				return false, "no ingress"
-			}
-			vip, _ = netip.ParseAddr(ing[0].IP)
-			return true, ""
-		})
+		vip = l.ingressAddr(t, "hello-svc")
 		if lo, hi, _ := strings.Cut(l.plan.L2Pool, "-"); vip.Less(netip.MustParseAddr(lo)) || netip.MustParseAddr(hi).Less(vip) {
 			t.Fatalf("external IP %s is not in the pool %s", vip, l.plan.L2Pool)
 		}
@@ -213,15 +206,7 @@ func walkthrough(t *testing.T, proxy, bin string) {
 				return dep.Status.ReadyReplicas == 2, fmt.Sprintf("%d ready", dep.Status.ReadyReplicas)
 			})
 		}
-		var bg netip.Addr
-		eventually(t, 30*time.Second, "hello-bg external IP", func() (bool, string) {
-			ing := l.service(t, "hello-bg").Status.LoadBalancer.Ingress
-			if len(ing) > 0 {
-				bg, _ = netip.ParseAddr(ing[0].IP)
-			}
-			return bg.IsValid(), ""
-		})
-		target := url(bg, 80)
+		target := url(l.ingressAddr(t, "hello-bg"), 80)
 		eventually(t, 20*time.Second, "v1 answers on "+target, func() (bool, string) {
 			r, err := httpGet(t.Context(), lan, target)
 			return err == nil && r.body == "v1\n", fmt.Sprintf("%v %q", err, r.body)
