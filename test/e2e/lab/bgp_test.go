@@ -14,6 +14,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
@@ -42,33 +43,12 @@ func testBGP(t *testing.T, l *lab) {
 	if !l.plan.BGPPool.Contains(vip) {
 		t.Fatalf("hello-bgp got %s, not in the BGP pool %s", vip, l.plan.BGPPool)
 	}
-	router := l.plan.NS(topology.RoleRouter)
-	var route string
-	eventually(t, 60*time.Second, "the router's route to "+vip.String()+" over every node", func() (bool, string) {
-		out, _ := netns.IP(t.Context(), "-n", router, "route", "show", vip.String()+"/32")
-		route = strings.TrimSpace(out)
-		for _, n := range l.plan.Nodes {
-			if !strings.Contains(route, "via "+n.IP.String()+" ") {
-				return false, route
-			}
-		}
-		return true, route
-	})
+	route := l.routeOverEveryNode(t, vip)
 	t.Logf("router: %s", strings.Join(strings.Fields(route), " "))
 	// Every node's session runs BFD with the router (the chart's BGPPeer asks for it, gobgpd's
 	// peer group too), so that a node's failure takes it out of the route within a second.
-	eventually(t, 30*time.Second, "BFD Up on every node's session with the router", func() (bool, string) {
-		p, err := l.api.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		up := 0
-		for _, s := range p.Status.Sessions {
-			if s.State == "Established" && s.BFD == "Up" {
-				up++
-			}
-		}
-		return up == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
+	l.everySession(t, 30*time.Second, "BFD Up on every node's session with the router", func(s v1alpha1.BGPSession) bool {
+		return s.State == v1alpha1.BGPSessionEstablished && s.BFD == "Up"
 	})
 
 	const requests = 60
@@ -111,6 +91,43 @@ func testBGP(t *testing.T, l *lab) {
 			t.Errorf("no connection went through %s: ECMP does not spread (per node %v)", n, perNode)
 		}
 	}
+}
+
+// routeOverEveryNode waits up to 60 s for the router's kernel route to vip to have a next hop
+// through every node, and returns it as ip route prints it.
+func (l *lab) routeOverEveryNode(t *testing.T, vip netip.Addr) string {
+	t.Helper()
+	var route string
+	eventually(t, 60*time.Second, "the router's route to "+vip.String()+" over every node", func() (bool, string) {
+		out, _ := netns.IP(t.Context(), "-n", l.plan.NS(topology.RoleRouter), "route", "show", vip.String()+"/32")
+		route = strings.TrimSpace(out)
+		for _, n := range l.plan.Nodes {
+			if !strings.Contains(route, "via "+n.IP.String()+" ") {
+				return false, route
+			}
+		}
+		return true, route
+	})
+	return route
+}
+
+// everySession waits up to timeout for every node's session with the lab's BGPPeer router, in
+// its status, to satisfy ok.
+func (l *lab) everySession(t *testing.T, timeout time.Duration, what string, ok func(v1alpha1.BGPSession) bool) {
+	t.Helper()
+	eventually(t, timeout, what, func() (bool, string) {
+		p, err := l.api.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for _, s := range p.Status.Sessions {
+			if ok(s) {
+				n++
+			}
+		}
+		return n == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
+	})
 }
 
 // conntrackCounts is, per node, the number of conntrack entries for connections to addr in the

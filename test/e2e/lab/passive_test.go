@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
@@ -34,25 +35,14 @@ import (
 func testPassiveBGP(t *testing.T, l *lab) {
 	l.kubectlApply(t, bgpService) // testBGP's, applied again in case it did not run
 	vip := l.ingressAddr(t, "hello-bgp")
-	routerNS := l.plan.NS(topology.RoleRouter)
 
 	t.Run("without NET_BIND_SERVICE: no listener, and every speaker says why", func(t *testing.T) {
 		l.kubectl(t, "patch", "bgppeer", "router", "--type=merge", "-p", `{"spec":{"passive":true}}`)
 		if caps := speakerCapabilities(t, l); slices.Contains(caps, "NET_BIND_SERVICE") {
 			t.Fatalf("the chart gives the speakers %v without announce.bgp.passivePeers", caps)
 		}
-		eventually(t, 60*time.Second, "every node's session with the passive router says it cannot listen", func() (bool, string) {
-			p, err := l.api.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			n := 0
-			for _, s := range p.Status.Sessions {
-				if s.State != "Established" && strings.Contains(s.Message, "NET_BIND_SERVICE") {
-					n++
-				}
-			}
-			return n == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
+		l.everySession(t, 60*time.Second, "every node's session with the passive router says it cannot listen", func(s v1alpha1.BGPSession) bool {
+			return s.State != v1alpha1.BGPSessionEstablished && strings.Contains(s.Message, "NET_BIND_SERVICE")
 		})
 		eventually(t, 30*time.Second, "a "+bgpmode.ReasonBGPPassiveNotListening+" Event from every node", func() (bool, string) {
 			evs, err := l.kube.CoreV1().Events(metav1.NamespaceDefault).List(t.Context(), metav1.ListOptions{
@@ -103,18 +93,8 @@ func testPassiveBGP(t *testing.T, l *lab) {
 		})
 		// Exactly the chart's capabilities, NET_BIND_SERVICE now among them, and no other privilege.
 		testSpeakerPrivileges(t, l)
-		eventually(t, 60*time.Second, "every node's session with the passive router Established", func() (bool, string) {
-			p, err := l.api.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			up := 0
-			for _, s := range p.Status.Sessions {
-				if s.State == "Established" {
-					up++
-				}
-			}
-			return up == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
+		l.everySession(t, 60*time.Second, "every node's session with the passive router Established", func(s v1alpha1.BGPSession) bool {
+			return s.State == v1alpha1.BGPSessionEstablished
 		})
 		// The router opened each session, to the speaker's port 179.
 		for _, n := range l.plan.Nodes {
@@ -125,15 +105,7 @@ func testPassiveBGP(t *testing.T, l *lab) {
 			})
 			t.Logf("%s: BGP connections to its port 179 from %v", n.Name, c)
 		}
-		eventually(t, 60*time.Second, "the router's route to "+vip.String()+" over every node", func() (bool, string) {
-			out, _ := netns.IP(t.Context(), "-n", routerNS, "route", "show", vip.String()+"/32")
-			for _, n := range l.plan.Nodes {
-				if !strings.Contains(out, "via "+n.IP.String()+" ") {
-					return false, out
-				}
-			}
-			return true, out
-		})
+		l.routeOverEveryNode(t, vip)
 		client := l.plan.NS(topology.RoleClient)
 		eventually(t, 30*time.Second, "GET "+url(vip, 80)+" from "+client, func() (bool, string) {
 			r, err := httpGet(t.Context(), client, url(vip, 80))
