@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -137,12 +136,8 @@ func (l *lab) conntrackCounts(t *testing.T, addr netip.Addr) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, n := range l.plan.Nodes {
-		argv := netns.Enter(n.NS, "conntrack", "-L", "-p", "tcp", "--orig-dst", addr.String())
-		b, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
-		if err != nil {
-			t.Fatalf("conntrack -L in %s: %v", n.NS, err)
-		}
-		out[n.Name] = strings.Count(string(b), "dst="+addr.String()+" ")
+		b := inNS(t, n.NS, "conntrack", "-L", "-p", "tcp", "--orig-dst", addr.String())
+		out[n.Name] = strings.Count(b, "dst="+addr.String()+" ")
 	}
 	return out
 }

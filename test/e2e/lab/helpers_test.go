@@ -217,6 +217,18 @@ func (l *lab) kubectlApply(t *testing.T, manifest string) {
 	}
 }
 
+// inNS runs argv inside network namespace ns (nsenter --net, as the lab's own components run)
+// and returns its standard output; a failure fails t.
+func inNS(t *testing.T, ns string, argv ...string) string {
+	t.Helper()
+	cmd := netns.Enter(ns, argv...)
+	out, err := exec.CommandContext(t.Context(), cmd[0], cmd[1:]...).Output()
+	if err != nil {
+		t.Fatalf("%s in %s: %v", argv[0], ns, err)
+	}
+	return string(out)
+}
+
 // eventually is testkit.Eventually, polling every 200 ms, for the lab's conditions, which say
 // whether they hold and what they saw.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {

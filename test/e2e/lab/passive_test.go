@@ -72,7 +72,7 @@ func testPassiveBGP(t *testing.T, l *lab) {
 		}
 		// Nothing listens for the router: the speakers kept the server they had, which does not.
 		for _, n := range l.plan.Nodes {
-			if ls := l.listeners179(t, n); ls != "" {
+			if ls := strings.TrimSpace(inNS(t, n.NS, "ss", "-Htln", "( sport = :179 )")); ls != "" {
 				t.Errorf("%s listens on TCP 179 without NET_BIND_SERVICE:\n%s", n.Name, ls)
 			}
 		}
@@ -161,28 +161,13 @@ func (l *lab) gobgp(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
-// listeners179 is what listens on TCP port 179 in node n's namespace, as ss prints it.
-func (l *lab) listeners179(t *testing.T, n topology.Node) string {
-	t.Helper()
-	argv := netns.Enter(n.NS, "ss", "-Htln", "( sport = :179 )")
-	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
-	if err != nil {
-		t.Fatalf("ss in %s: %v", n.NS, err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // bgpConnsToPort179 is the peers of the established TCP connections to port 179 in node n's
 // namespace: BGP sessions that a peer opened to the node's speaker.
 func (l *lab) bgpConnsToPort179(t *testing.T, n topology.Node) []netip.Addr {
 	t.Helper()
-	argv := netns.Enter(n.NS, "ss", "-Htn", "state", "established", "( sport = :179 )")
-	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
-	if err != nil {
-		t.Fatalf("ss in %s: %v", n.NS, err)
-	}
+	out := inNS(t, n.NS, "ss", "-Htn", "state", "established", "( sport = :179 )")
 	var peers []netip.Addr
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 4 {
 			continue

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 )
 
@@ -120,13 +118,9 @@ func rootReadOnly(pid int) (bool, error) {
 // under hostNetwork the kubelet makes the Pod's IP the node's first InternalIP.
 func testHeartbeatAddress(t *testing.T, l *lab) {
 	for _, n := range l.plan.Nodes {
-		argv := netns.Enter(n.NS, "ss", "-Huln", "( sport = :7473 )")
-		out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
-		if err != nil {
-			t.Fatalf("ss in %s: %v", n.NS, err)
-		}
+		out := inNS(t, n.NS, "ss", "-Huln", "( sport = :7473 )")
 		var local []string
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 			if f := strings.Fields(line); len(f) >= 4 {
 				local = append(local, f[3])
 			}
