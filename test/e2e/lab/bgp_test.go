@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,6 +128,13 @@ func (l *lab) everySession(t *testing.T, timeout time.Duration, what string, ok 
 		}
 		return n == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
 	})
+}
+
+// gobgp runs GoBGP's CLI against the router's gobgpd.
+func (l *lab) gobgp(t *testing.T, args ...string) (string, error) {
+	argv := netns.Enter(l.plan.NS(topology.RoleRouter), append([]string{filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1"}, args...)...)
+	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
+	return string(out), err
 }
 
 // conntrackCounts is, per node, the number of conntrack entries for connections to addr in the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
@@ -152,13 +150,6 @@ func speakerCapabilities(t *testing.T, l *lab) []corev1.Capability {
 		t.Fatal(err)
 	}
 	return ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add
-}
-
-// gobgp runs GoBGP's CLI against the router's gobgpd.
-func (l *lab) gobgp(t *testing.T, args ...string) (string, error) {
-	argv := netns.Enter(l.plan.NS(topology.RoleRouter), append([]string{filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1"}, args...)...)
-	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
-	return string(out), err
 }
 
 // bgpConnsToPort179 is the peers of the established TCP connections to port 179 in node n's

@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -67,10 +66,9 @@ func walkthrough(t *testing.T, proxy, bin string) {
 		// Until the speakers speak BGP (#6), a route added to gobgpd's RIB by hand stands in for
 		// an advertised one.
 		r := l.plan.NS(topology.RoleRouter)
-		gobgp := func(args ...string) {
-			argv := netns.Enter(r, append([]string{filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1", "global", "rib"}, args...)...)
-			if out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput(); err != nil {
-				t.Fatalf("gobgp %v: %v\n%s", args, err, out)
+		rib := func(args ...string) {
+			if out, err := l.gobgp(t, append([]string{"global", "rib"}, args...)...); err != nil {
+				t.Fatalf("gobgp global rib %v: %v\n%s", args, err, out)
 			}
 		}
 		route := func() string {
@@ -78,15 +76,14 @@ func walkthrough(t *testing.T, proxy, bin string) {
 			return strings.TrimSpace(out)
 		}
 		eventually(t, 30*time.Second, "gobgpd answering", func() (bool, string) {
-			argv := netns.Enter(r, filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1", "global")
-			out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
-			return err == nil, string(out)
+			out, err := l.gobgp(t, "global")
+			return err == nil, out
 		})
-		gobgp("add", "198.18.100.9/32", "nexthop", "198.18.0.11")
+		rib("add", "198.18.100.9/32", "nexthop", "198.18.0.11")
 		eventually(t, 5*time.Second, "the route in the router's table", func() (bool, string) {
 			return strings.Contains(route(), "via 198.18.0.11") && strings.Contains(route(), "proto bgp"), route()
 		})
-		gobgp("del", "198.18.100.9/32")
+		rib("del", "198.18.100.9/32")
 		eventually(t, 5*time.Second, "the route gone", func() (bool, string) { return route() == "", route() })
 	})
 
