@@ -12,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
-	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
 )
@@ -36,7 +34,8 @@ func testPassiveBGP(t *testing.T, l *lab) {
 
 	t.Run("without NET_BIND_SERVICE: no listener, and every speaker says why", func(t *testing.T) {
 		l.kubectl(t, "patch", "bgppeer", "router", "--type=merge", "-p", `{"spec":{"passive":true}}`)
-		if caps := speakerCapabilities(t, l); slices.Contains(caps, "NET_BIND_SERVICE") {
+		ds := l.speakerDaemonSet(t)
+		if caps := ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add; slices.Contains(caps, "NET_BIND_SERVICE") {
 			t.Fatalf("the chart gives the speakers %v without announce.bgp.passivePeers", caps)
 		}
 		l.everySession(t, 60*time.Second, "every node's session with the passive router says it cannot listen", func(s v1alpha1.BGPSession) bool {
@@ -140,16 +139,6 @@ func (l *lab) passivePeerValues(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// speakerCapabilities is what the speaker DaemonSet's container adds.
-func speakerCapabilities(t *testing.T, l *lab) []corev1.Capability {
-	t.Helper()
-	ds, err := l.kube.AppsV1().DaemonSets(supervisor.ChartNamespace).Get(t.Context(), supervisor.ChartRelease+"-speaker", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add
 }
 
 // bgpConnsToPort179 is the peers of the established TCP connections to port 179 in node n's
