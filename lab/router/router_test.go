@@ -71,7 +71,8 @@ func TestConfig(t *testing.T) {
 	p, _ := topology.New("fdlab", 3)
 	c := Config(p)
 	for _, want := range []string{`as = 64500`, `router-id = "198.18.0.1"`, `peer-as = 64512`, `prefix = "198.18.0.0/24"`, `local-address-list = ["198.18.0.1"]`,
-		"[peer-groups.bfd.config]\n    enabled = true", `desired-minimum-tx-interval = 200000`, `required-minimum-receive = 200000`, `detection-multiplier = 3`} {
+		"[peer-groups.bfd.config]\n    enabled = true", `desired-minimum-tx-interval = 200000`, `required-minimum-receive = 200000`, `detection-multiplier = 3`,
+		"[peer-groups.timers.config]\n    connect-retry = 5"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("config lacks %s:\n%s", want, c)
 		}

@@ -161,11 +161,8 @@ func (s *supervisor) nodeFailure() error {
 	s.exitsMu.Lock()
 	defer s.exitsMu.Unlock()
 	names := make([]string, 0, len(s.exits))
-	for name := range s.exits {
-		if s.exitCount[name] < nodeFailureExits {
-			continue
-		}
-		if strings.HasPrefix(name, "kubelet/") || strings.HasPrefix(name, "containerd/") {
+	for name, e := range s.exits {
+		if e.n >= nodeFailureExits && (strings.HasPrefix(name, "kubelet/") || strings.HasPrefix(name, "containerd/")) {
 			names = append(names, name)
 		}
 	}
@@ -175,7 +172,7 @@ func (s *supervisor) nodeFailure() error {
 	slices.Sort(names)
 	name := names[0]
 	log := s.o.logPath(strings.ReplaceAll(name, "/", "_"))
-	err := s.exits[name]
+	err := s.exits[name].last
 	if err == nil {
 		err = errors.New("exit status 0")
 	}

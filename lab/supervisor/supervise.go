@@ -29,10 +29,13 @@ type supervisor struct {
 	procs    group
 
 	exitsMu sync.Mutex
-	exits   map[string]error // component → how it last exited (nodeFailure)
-	// exitCount is how many times each component exited: nodeFailure gives a node component
-	// its restarts before failing the lab.
-	exitCount map[string]int
+	exits   map[string]exitRecord // by component (nodeFailure)
+}
+
+// exitRecord is how often a component exited, and how the last time.
+type exitRecord struct {
+	n    int // nodeFailure gives a node component its restarts before failing the lab
+	last error
 }
 
 // exited records how a component exited.
@@ -40,10 +43,9 @@ func (s *supervisor) exited(name string, err error) {
 	s.exitsMu.Lock()
 	defer s.exitsMu.Unlock()
 	if s.exits == nil {
-		s.exits, s.exitCount = map[string]error{}, map[string]int{}
+		s.exits = map[string]exitRecord{}
 	}
-	s.exits[name] = err
-	s.exitCount[name]++
+	s.exits[name] = exitRecord{n: s.exits[name].n + 1, last: err}
 }
 
 func (s *supervisor) progressf(format string, args ...any) {

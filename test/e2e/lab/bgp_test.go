@@ -14,6 +14,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/router"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
@@ -38,44 +39,16 @@ spec:
 func testBGP(t *testing.T, l *lab) {
 	l.checkRouterContainer(t)
 	l.kubectlApply(t, bgpService)
-	var vip netip.Addr
-	eventually(t, 30*time.Second, "hello-bgp external IP", func() (bool, string) {
-		ing := l.service(t, "hello-bgp").Status.LoadBalancer.Ingress
-		if len(ing) > 0 {
-			vip, _ = netip.ParseAddr(ing[0].IP)
-		}
-		return vip.IsValid(), fmt.Sprint(ing)
-	})
+	vip := l.ingressAddr(t, "hello-bgp")
 	if !l.plan.BGPPool.Contains(vip) {
 		t.Fatalf("hello-bgp got %s, not in the BGP pool %s", vip, l.plan.BGPPool)
 	}
-	router := l.plan.NS(topology.RoleRouter)
-	var route string
-	eventually(t, 60*time.Second, "the router's route to "+vip.String()+" over every node", func() (bool, string) {
-		out, _ := netns.IP(t.Context(), "-n", router, "route", "show", vip.String()+"/32")
-		route = strings.TrimSpace(out)
-		for _, n := range l.plan.Nodes {
-			if !strings.Contains(route, "via "+n.IP.String()+" ") {
-				return false, route
-			}
-		}
-		return true, route
-	})
+	route := l.routeOverEveryNode(t, vip)
 	t.Logf("router: %s", strings.Join(strings.Fields(route), " "))
 	// Every node's session runs BFD with the router (the chart's BGPPeer asks for it, gobgpd's
 	// peer group too), so that a node's failure takes it out of the route within a second.
-	eventually(t, 30*time.Second, "BFD Up on every node's session with the router", func() (bool, string) {
-		p, err := l.api.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		up := 0
-		for _, s := range p.Status.Sessions {
-			if s.State == "Established" && s.BFD == "Up" {
-				up++
-			}
-		}
-		return up == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
+	l.everySession(t, 30*time.Second, "BFD Up on every node's session with the router", func(s v1alpha1.BGPSession) bool {
+		return s.State == v1alpha1.BGPSessionEstablished && s.BFD == "Up"
 	})
 
 	const requests = 60
@@ -120,6 +93,50 @@ func testBGP(t *testing.T, l *lab) {
 	}
 }
 
+// routeOverEveryNode waits up to 60 s for the router's kernel route to vip to have a next hop
+// through every node, and returns it as ip route prints it.
+func (l *lab) routeOverEveryNode(t *testing.T, vip netip.Addr) string {
+	t.Helper()
+	var route string
+	eventually(t, 60*time.Second, "the router's route to "+vip.String()+" over every node", func() (bool, string) {
+		out, _ := netns.IP(t.Context(), "-n", l.plan.NS(topology.RoleRouter), "route", "show", vip.String()+"/32")
+		route = strings.TrimSpace(out)
+		for _, n := range l.plan.Nodes {
+			if !strings.Contains(route, "via "+n.IP.String()+" ") {
+				return false, route
+			}
+		}
+		return true, route
+	})
+	return route
+}
+
+// everySession waits up to timeout for every node's session with the lab's BGPPeer router, in
+// its status, to satisfy ok.
+func (l *lab) everySession(t *testing.T, timeout time.Duration, what string, ok func(v1alpha1.BGPSession) bool) {
+	t.Helper()
+	eventually(t, timeout, what, func() (bool, string) {
+		p, err := l.api.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for _, s := range p.Status.Sessions {
+			if ok(s) {
+				n++
+			}
+		}
+		return n == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
+	})
+}
+
+// gobgp runs GoBGP's CLI against the router's gobgpd.
+func (l *lab) gobgp(t *testing.T, args ...string) (string, error) {
+	argv := netns.Enter(l.plan.NS(topology.RoleRouter), append([]string{filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1"}, args...)...)
+	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
+	return string(out), err
+}
+
 // conntrackCounts is, per node, the number of conntrack entries for connections to addr in the
 // node's namespace (which outlive the connections by minutes in TIME_WAIT, so differences count
 // new connections).
@@ -127,12 +144,8 @@ func (l *lab) conntrackCounts(t *testing.T, addr netip.Addr) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, n := range l.plan.Nodes {
-		argv := netns.Enter(n.NS, "conntrack", "-L", "-p", "tcp", "--orig-dst", addr.String())
-		b, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
-		if err != nil {
-			t.Fatalf("conntrack -L in %s: %v", n.NS, err)
-		}
-		out[n.Name] = strings.Count(string(b), "dst="+addr.String()+" ")
+		b := inNS(t, n.NS, "conntrack", "-L", "-p", "tcp", "--orig-dst", addr.String())
+		out[n.Name] = strings.Count(b, "dst="+addr.String()+" ")
 	}
 	return out
 }

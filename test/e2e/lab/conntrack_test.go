@@ -3,7 +3,6 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -61,14 +60,7 @@ func testUDPConntrackCleanup(t *testing.T, l *lab) {
 	})
 	l.kubectlApply(t, udpService)
 	l.kubectlApply(t, udpPod("udp-ct-a", image))
-	var vip netip.Addr
-	eventually(t, 30*time.Second, "udp-ct external IP", func() (bool, string) {
-		ing := l.service(t, "udp-ct").Status.LoadBalancer.Ingress
-		if len(ing) > 0 {
-			vip, _ = netip.ParseAddr(ing[0].IP)
-		}
-		return vip.IsValid(), fmt.Sprint(ing)
-	})
+	vip := l.ingressAddr(t, "udp-ct")
 	lan := l.plan.NS(topology.RoleLANClient)
 	conn, err := netns.Dialer(lan)(t.Context(), "udp", netip.AddrPortFrom(vip, 8081).String())
 	if err != nil {
@@ -129,21 +121,12 @@ func testUDPConntrackCleanup(t *testing.T, l *lab) {
 	t.Logf("flow %s through %s: on %s %s after %s (%s) was deleted",
 		flow, announcer, other, time.Since(began).Round(100*time.Millisecond), pinned, gone)
 	for _, n := range l.plan.Nodes {
-		if left := l.udpFlowsTo(t.Context(), t, n, vip, gone); left != "" {
+		// Node n's conntrack entries of UDP flows to vip that are DNATed to the gone address.
+		left := inNS(t, n.NS, "conntrack", "-L", "-p", "udp", "--orig-dst", vip.String(), "--reply-src", gone)
+		if left = strings.TrimSpace(left); left != "" {
 			t.Errorf("%s keeps conntrack entries to %s, %s's gone address:\n%s", n.Name, gone, pinned, left)
 		}
 	}
-}
-
-// udpFlowsTo is node n's conntrack entries of UDP flows to vip that are DNATed to addr.
-func (l *lab) udpFlowsTo(ctx context.Context, t *testing.T, n topology.Node, vip netip.Addr, addr string) string {
-	t.Helper()
-	argv := netns.Enter(n.NS, "conntrack", "-L", "-p", "udp", "--orig-dst", vip.String(), "--reply-src", addr)
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
-	if err != nil {
-		t.Fatalf("conntrack -L in %s: %v", n.NS, err)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // agnhostImage is the agnhost image every node imported, by the name a Pod asks for it.

@@ -217,6 +217,18 @@ func (l *lab) kubectlApply(t *testing.T, manifest string) {
 	}
 }
 
+// inNS runs argv inside network namespace ns (nsenter --net, as the lab's own components run)
+// and returns its standard output; a failure fails t.
+func inNS(t *testing.T, ns string, argv ...string) string {
+	t.Helper()
+	cmd := netns.Enter(ns, argv...)
+	out, err := exec.CommandContext(t.Context(), cmd[0], cmd[1:]...).Output()
+	if err != nil {
+		t.Fatalf("%s in %s: %v", argv[0], ns, err)
+	}
+	return string(out)
+}
+
 // eventually is testkit.Eventually, polling every 200 ms, for the lab's conditions, which say
 // whether they hold and what they saw.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
@@ -347,6 +359,21 @@ func (l *lab) readyEndpoints(ctx context.Context, svc string) int {
 		}
 	}
 	return n
+}
+
+// ingressAddr waits up to 30 s for Service name's first LoadBalancer ingress address and
+// returns it.
+func (l *lab) ingressAddr(t *testing.T, name string) netip.Addr {
+	t.Helper()
+	var addr netip.Addr
+	eventually(t, 30*time.Second, name+" external IP", func() (bool, string) {
+		ing := l.service(t, name).Status.LoadBalancer.Ingress
+		if len(ing) > 0 {
+			addr, _ = netip.ParseAddr(ing[0].IP)
+		}
+		return addr.IsValid(), fmt.Sprint(ing)
+	})
+	return addr
 }
 
 func (l *lab) service(t *testing.T, name string) *corev1.Service {

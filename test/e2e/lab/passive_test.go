@@ -6,19 +6,16 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/frontdesk-lb/frontdesk/internal/netns"
-	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
+	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 	"github.com/frontdesk-lb/frontdesk/speaker/agent/bgpmode"
 )
@@ -32,26 +29,17 @@ import (
 // accepted and the route to the BGP pool's address reaches the router over every node again. The
 // peer stays passive after it.
 func testPassiveBGP(t *testing.T, l *lab) {
-	vip := l.bgpServiceAddr(t)
-	routerNS := l.plan.NS(topology.RoleRouter)
+	l.kubectlApply(t, bgpService) // testBGP's, applied again in case it did not run
+	vip := l.ingressAddr(t, "hello-bgp")
 
 	t.Run("without NET_BIND_SERVICE: no listener, and every speaker says why", func(t *testing.T) {
 		l.kubectl(t, "patch", "bgppeer", "router", "--type=merge", "-p", `{"spec":{"passive":true}}`)
-		if caps := speakerCapabilities(t, l); slices.Contains(caps, "NET_BIND_SERVICE") {
+		ds := l.speakerDaemonSet(t)
+		if caps := ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add; slices.Contains(caps, "NET_BIND_SERVICE") {
 			t.Fatalf("the chart gives the speakers %v without announce.bgp.passivePeers", caps)
 		}
-		eventually(t, 60*time.Second, "every node's session with the passive router says it cannot listen", func() (bool, string) {
-			p, err := l.api.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			n := 0
-			for _, s := range p.Status.Sessions {
-				if s.State != "Established" && strings.Contains(s.Message, "NET_BIND_SERVICE") {
-					n++
-				}
-			}
-			return n == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
+		l.everySession(t, 60*time.Second, "every node's session with the passive router says it cannot listen", func(s v1alpha1.BGPSession) bool {
+			return s.State != v1alpha1.BGPSessionEstablished && strings.Contains(s.Message, "NET_BIND_SERVICE")
 		})
 		eventually(t, 30*time.Second, "a "+bgpmode.ReasonBGPPassiveNotListening+" Event from every node", func() (bool, string) {
 			evs, err := l.kube.CoreV1().Events(metav1.NamespaceDefault).List(t.Context(), metav1.ListOptions{
@@ -81,7 +69,7 @@ func testPassiveBGP(t *testing.T, l *lab) {
 		}
 		// Nothing listens for the router: the speakers kept the server they had, which does not.
 		for _, n := range l.plan.Nodes {
-			if ls := l.listeners179(t, n); ls != "" {
+			if ls := strings.TrimSpace(inNS(t, n.NS, "ss", "-Htln", "( sport = :179 )")); ls != "" {
 				t.Errorf("%s listens on TCP 179 without NET_BIND_SERVICE:\n%s", n.Name, ls)
 			}
 		}
@@ -102,18 +90,8 @@ func testPassiveBGP(t *testing.T, l *lab) {
 		})
 		// Exactly the chart's capabilities, NET_BIND_SERVICE now among them, and no other privilege.
 		testSpeakerPrivileges(t, l)
-		eventually(t, 60*time.Second, "every node's session with the passive router Established", func() (bool, string) {
-			p, err := l.api.BGPPeers().Get(t.Context(), "router", metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			up := 0
-			for _, s := range p.Status.Sessions {
-				if s.State == "Established" {
-					up++
-				}
-			}
-			return up == len(l.plan.Nodes), fmt.Sprintf("sessions %+v", p.Status.Sessions)
+		l.everySession(t, 60*time.Second, "every node's session with the passive router Established", func(s v1alpha1.BGPSession) bool {
+			return s.State == v1alpha1.BGPSessionEstablished
 		})
 		// The router opened each session, to the speaker's port 179.
 		for _, n := range l.plan.Nodes {
@@ -124,36 +102,13 @@ func testPassiveBGP(t *testing.T, l *lab) {
 			})
 			t.Logf("%s: BGP connections to its port 179 from %v", n.Name, c)
 		}
-		eventually(t, 60*time.Second, "the router's route to "+vip.String()+" over every node", func() (bool, string) {
-			out, _ := netns.IP(t.Context(), "-n", routerNS, "route", "show", vip.String()+"/32")
-			for _, n := range l.plan.Nodes {
-				if !strings.Contains(out, "via "+n.IP.String()+" ") {
-					return false, out
-				}
-			}
-			return true, out
-		})
+		l.routeOverEveryNode(t, vip)
 		client := l.plan.NS(topology.RoleClient)
 		eventually(t, 30*time.Second, "GET "+url(vip, 80)+" from "+client, func() (bool, string) {
 			r, err := httpGet(t.Context(), client, url(vip, 80))
 			return err == nil && r.body == hello+"\n", fmt.Sprintf("%v %q", err, r.body)
 		})
 	})
-}
-
-// bgpServiceAddr applies the Service of the BGP pool (testBGP's) and returns its address.
-func (l *lab) bgpServiceAddr(t *testing.T) netip.Addr {
-	t.Helper()
-	l.kubectlApply(t, bgpService)
-	var vip netip.Addr
-	eventually(t, 30*time.Second, "hello-bgp external IP", func() (bool, string) {
-		ing := l.service(t, "hello-bgp").Status.LoadBalancer.Ingress
-		if len(ing) > 0 {
-			vip, _ = netip.ParseAddr(ing[0].IP)
-		}
-		return vip.IsValid(), fmt.Sprint(ing)
-	})
-	return vip
 }
 
 // passivePeerValues is the lab's values file with the BGPPeer router made passive, as a file for
@@ -186,45 +141,13 @@ func (l *lab) passivePeerValues(t *testing.T) string {
 	return path
 }
 
-// speakerCapabilities is what the speaker DaemonSet's container adds.
-func speakerCapabilities(t *testing.T, l *lab) []corev1.Capability {
-	t.Helper()
-	ds, err := l.kube.AppsV1().DaemonSets(supervisor.ChartNamespace).Get(t.Context(), supervisor.ChartRelease+"-speaker", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add
-}
-
-// gobgp runs GoBGP's CLI against the router's gobgpd.
-func (l *lab) gobgp(t *testing.T, args ...string) (string, error) {
-	argv := netns.Enter(l.plan.NS(topology.RoleRouter), append([]string{filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1"}, args...)...)
-	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
-	return string(out), err
-}
-
-// listeners179 is what listens on TCP port 179 in node n's namespace, as ss prints it.
-func (l *lab) listeners179(t *testing.T, n topology.Node) string {
-	t.Helper()
-	argv := netns.Enter(n.NS, "ss", "-Htln", "( sport = :179 )")
-	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
-	if err != nil {
-		t.Fatalf("ss in %s: %v", n.NS, err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // bgpConnsToPort179 is the peers of the established TCP connections to port 179 in node n's
 // namespace: BGP sessions that a peer opened to the node's speaker.
 func (l *lab) bgpConnsToPort179(t *testing.T, n topology.Node) []netip.Addr {
 	t.Helper()
-	argv := netns.Enter(n.NS, "ss", "-Htn", "state", "established", "( sport = :179 )")
-	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
-	if err != nil {
-		t.Fatalf("ss in %s: %v", n.NS, err)
-	}
+	out := inNS(t, n.NS, "ss", "-Htn", "state", "established", "( sport = :179 )")
 	var peers []netip.Addr
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 4 {
 			continue

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 )
 
@@ -29,12 +27,8 @@ var capabilityBits = map[corev1.Capability]uint{"NET_BIND_SERVICE": 10, "NET_ADM
 // on a read-only root filesystem. The walkthrough around it shows that layer 2, BGP and the node
 // proxy work with nothing more.
 func testSpeakerPrivileges(t *testing.T, l *lab) {
-	ds, err := l.kube.AppsV1().DaemonSets(supervisor.ChartNamespace).List(t.Context(), metav1.ListOptions{
-		LabelSelector: "app.kubernetes.io/component=speaker"})
-	if err != nil || len(ds.Items) != 1 {
-		t.Fatalf("the speaker DaemonSet: %v (%d found)", err, len(ds.Items))
-	}
-	want, err := chartCapabilities(ds.Items[0])
+	ds := l.speakerDaemonSet(t)
+	want, err := chartCapabilities(ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +48,7 @@ func testSpeakerPrivileges(t *testing.T, l *lab) {
 		for _, field := range []string{"CapEff", "CapPrm", "CapBnd"} {
 			if got := statusField(status, field); got != fmt.Sprintf("%016x", want) {
 				t.Errorf("speaker %s (pid %d): %s %s, want %016x (the chart's %v)", pod.Name, pid, field, got, want,
-					ds.Items[0].Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add)
+					ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add)
 			}
 		}
 		for _, field := range []string{"CapInh", "CapAmb"} {
@@ -69,6 +63,17 @@ func testSpeakerPrivileges(t *testing.T, l *lab) {
 			t.Errorf("speaker %s (pid %d): root filesystem read-only = %v (%v), want read-only", pod.Name, pid, ro, err)
 		}
 	}
+}
+
+// speakerDaemonSet is the chart's speaker DaemonSet, found by its component label.
+func (l *lab) speakerDaemonSet(t *testing.T) appsv1.DaemonSet {
+	t.Helper()
+	ds, err := l.kube.AppsV1().DaemonSets(supervisor.ChartNamespace).List(t.Context(), metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/component=speaker"})
+	if err != nil || len(ds.Items) != 1 {
+		t.Fatalf("the speaker DaemonSet: %v (%d found)", err, len(ds.Items))
+	}
+	return ds.Items[0]
 }
 
 // chartCapabilities is the capability mask the DaemonSet's speaker container asks for, which must
@@ -120,13 +125,9 @@ func rootReadOnly(pid int) (bool, error) {
 // under hostNetwork the kubelet makes the Pod's IP the node's first InternalIP.
 func testHeartbeatAddress(t *testing.T, l *lab) {
 	for _, n := range l.plan.Nodes {
-		argv := netns.Enter(n.NS, "ss", "-Huln", "( sport = :7473 )")
-		out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).Output()
-		if err != nil {
-			t.Fatalf("ss in %s: %v", n.NS, err)
-		}
+		out := inNS(t, n.NS, "ss", "-Huln", "( sport = :7473 )")
 		var local []string
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 			if f := strings.Fields(line); len(f) >= 4 {
 				local = append(local, f[3])
 			}

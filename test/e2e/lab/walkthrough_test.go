@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -67,10 +66,9 @@ func walkthrough(t *testing.T, proxy, bin string) {
 		// Until the speakers speak BGP (#6), a route added to gobgpd's RIB by hand stands in for
 		// an advertised one.
 		r := l.plan.NS(topology.RoleRouter)
-		gobgp := func(args ...string) {
-			argv := netns.Enter(r, append([]string{filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1", "global", "rib"}, args...)...)
-			if out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput(); err != nil {
-				t.Fatalf("gobgp %v: %v\n%s", args, err, out)
+		rib := func(args ...string) {
+			if out, err := l.gobgp(t, append([]string{"global", "rib"}, args...)...); err != nil {
+				t.Fatalf("gobgp global rib %v: %v\n%s", args, err, out)
 			}
 		}
 		route := func() string {
@@ -78,15 +76,14 @@ func walkthrough(t *testing.T, proxy, bin string) {
 			return strings.TrimSpace(out)
 		}
 		eventually(t, 30*time.Second, "gobgpd answering", func() (bool, string) {
-			argv := netns.Enter(r, filepath.Join(l.o.Dir, "bin", "gobgp"), "-u", "127.0.0.1", "global")
-			out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
-			return err == nil, string(out)
+			out, err := l.gobgp(t, "global")
+			return err == nil, out
 		})
-		gobgp("add", "198.18.100.9/32", "nexthop", "198.18.0.11")
+		rib("add", "198.18.100.9/32", "nexthop", "198.18.0.11")
 		eventually(t, 5*time.Second, "the route in the router's table", func() (bool, string) {
 			return strings.Contains(route(), "via 198.18.0.11") && strings.Contains(route(), "proto bgp"), route()
 		})
-		gobgp("del", "198.18.100.9/32")
+		rib("del", "198.18.100.9/32")
 		eventually(t, 5*time.Second, "the route gone", func() (bool, string) { return route() == "", route() })
 	})
 
@@ -136,14 +133,7 @@ func walkthrough(t *testing.T, proxy, bin string) {
 	var vip netip.Addr
 	t.Run("LoadBalancer: an address from the pool, reached by ARP and through the router", func(t *testing.T) {
 		l.kubectlApply(t, guideService(t, l, "LoadBalancer"))
-		eventually(t, 30*time.Second, "an external IP", func() (bool, string) {
-			ing := l.service(t, "hello-svc").Status.LoadBalancer.Ingress
-			if len(ing) == 0 {
-				return false, "no ingress"
-			}
-			vip, _ = netip.ParseAddr(ing[0].IP)
-			return true, ""
-		})
+		vip = l.ingressAddr(t, "hello-svc")
 		if lo, hi, _ := strings.Cut(l.plan.L2Pool, "-"); vip.Less(netip.MustParseAddr(lo)) || netip.MustParseAddr(hi).Less(vip) {
 			t.Fatalf("external IP %s is not in the pool %s", vip, l.plan.L2Pool)
 		}
@@ -213,15 +203,7 @@ func walkthrough(t *testing.T, proxy, bin string) {
 				return dep.Status.ReadyReplicas == 2, fmt.Sprintf("%d ready", dep.Status.ReadyReplicas)
 			})
 		}
-		var bg netip.Addr
-		eventually(t, 30*time.Second, "hello-bg external IP", func() (bool, string) {
-			ing := l.service(t, "hello-bg").Status.LoadBalancer.Ingress
-			if len(ing) > 0 {
-				bg, _ = netip.ParseAddr(ing[0].IP)
-			}
-			return bg.IsValid(), ""
-		})
-		target := url(bg, 80)
+		target := url(l.ingressAddr(t, "hello-bg"), 80)
 		eventually(t, 20*time.Second, "v1 answers on "+target, func() (bool, string) {
 			r, err := httpGet(t.Context(), lan, target)
 			return err == nil && r.body == "v1\n", fmt.Sprintf("%v %q", err, r.body)
