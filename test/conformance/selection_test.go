@@ -93,7 +93,8 @@ func TestListRoundTrip(t *testing.T) {
 // groups in the selection's order, each test in the group GroupOf names, each skipped test
 // with the reason of the skip matching it, and the file as Write writes it (its counts
 // included). Whether e2e.test still selects exactly these is what `go run
-// ./test/conformance/list` rewrites.
+// ./test/conformance/list` rewrites, and TestCommittedListIsWhatE2ETestSelects checks when
+// e2e.test is built.
 func TestCommittedList(t *testing.T) {
 	b, err := os.ReadFile("selection")
 	if err != nil {
