@@ -188,8 +188,9 @@ conformance-tools:
 	@bash hack/k8s/build.sh --e2e
 
 # The images only Kubernetes' e2e tests use (glibc-dns-testing, nginx, regression-issue-74839, busybox
-# under the framework's tag), into a folder of their own that make images, the lab and make test never
-# read; push them to a lab's registry as test/conformance/README.md says.
+# under the framework's tag, agnhost with the tools the tests exec in it), into a folder of their own
+# that make images, the lab and make test never read; push them to a lab's registry as
+# test/conformance/README.md says.
 CONFORMANCE_IMAGES_OUT ?= bin/conformance-images
 conformance-images:
 	$(GO) run ./hack/images $(IMAGES_FLAGS) --conformance --out=$(CONFORMANCE_IMAGES_OUT) $(IMAGES)

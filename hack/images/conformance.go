@@ -1,6 +1,10 @@
 package main
 
-import "github.com/frontdesk-lb/frontdesk/hack/images/build"
+import (
+	"slices"
+
+	"github.com/frontdesk-lb/frontdesk/hack/images/build"
+)
 
 // conformanceImages are the images only Kubernetes' e2e tests use (test/conformance/README.md,
 // "The images the selected tests use"), named as the pinned framework names them under the
@@ -9,17 +13,14 @@ import "github.com/frontdesk-lb/frontdesk/hack/images/build"
 // lab and make test never do. Tags are the framework's, although some contents differ in version
 // (docs/images.md says which).
 var conformanceImages = []build.Image{
-	{
-		// The busybox layer of the lab's busybox image, unchanged, under the framework's tag:
-		// Debian's busybox 1.35.0, not 1.37.0.
-		Name:        "e2e-test-images/busybox",
-		Tags:        []build.Tag{build.Fixed("1.37.0-2")},
-		Title:       "busybox (e2e tag)",
-		Description: "Debian's busybox-static with its applet links, under the tag Kubernetes' e2e framework asks for",
-		Layers:      []build.Layer{busybox},
-		Cmd:         []string{"sh"},
-		Labels:      map[string]string{"org.opencontainers.image.licenses": "GPL-2.0-only"},
-	},
+	// The lab's busybox image, its layer unchanged, under the framework's name and tag: Debian's
+	// busybox 1.35.0, not 1.37.0.
+	variant("busybox", func(im *build.Image) {
+		im.Name = "e2e-test-images/busybox"
+		im.Tags = []build.Tag{build.Fixed("1.37.0-2")}
+		im.Title = "busybox (e2e tag)"
+		im.Description = "Debian's busybox-static with its applet links, under the tag Kubernetes' e2e framework asks for"
+	}),
 	{
 		// The DNS tests' glibc prober: sh, seq (busybox), dig +search and getent hosts, through
 		// glibc's resolver (libc6, whose libc.so.6 holds the files and dns NSS modules).
@@ -60,18 +61,16 @@ var conformanceImages = []build.Image{
 		}},
 		Entrypoint: []string{"/regression-issue-74839"},
 	},
-	{
-		// agnhost with the tools the tests exec in it (the upstream image has Alpine's): curl, dig,
-		// nc (netcat-openbsd: -u -w -W -p), ss and ip (iproute2), bash, and porter's test
-		// certificate and key in / (porter's default CERT_FILE and KEY_FILE, relative to /). The
-		// busybox and agnhost layers are the lab agnhost's, unchanged; the tools are a layer above
-		// them, so their nc and ip replace busybox's links, and /bin/sh is bash. The same name and tag as the lab's
-		// agnhost: pushed to a lab's registry, it replaces that one there (test/conformance).
-		Name:        "e2e-test-images/agnhost",
-		Tags:        []build.Tag{build.ModuleFile(k8sTools, "k8s.io/kubernetes", "test/images/agnhost/VERSION")},
-		Title:       "agnhost (with the e2e tests' tools)",
-		Description: "Kubernetes' e2e test image: agnhost from the pinned Kubernetes on the busybox layer, with Debian's curl, dig, nc, ss, ip and bash",
-		Layers: []build.Layer{busybox, agnhostLayer, {
+	// agnhost with the tools the tests exec in it (the upstream image has Alpine's): curl, dig,
+	// nc (netcat-openbsd: -u -w -W -p), ss and ip (iproute2), bash, and porter's test
+	// certificate and key in / (porter's default CERT_FILE and KEY_FILE, relative to /). It is
+	// the lab's agnhost, its name, tag, layers and command unchanged, with the tools in a layer
+	// above, so their nc and ip replace busybox's links, and /bin/sh is bash. Pushed to a lab's
+	// registry, it replaces the lab's agnhost there (test/conformance).
+	variant("e2e-test-images/agnhost", func(im *build.Image) {
+		im.Title = "agnhost (with the e2e tests' tools)"
+		im.Description = "Kubernetes' e2e test image: agnhost from the pinned Kubernetes on the busybox layer, with Debian's curl, dig, nc, ss, ip and bash"
+		im.Layers = append(slices.Clip(im.Layers), build.Layer{
 			build.Debian(append([]string{"curl", "netcat-openbsd", "iproute2", "bash", "bind9-dnsutils"}, agnhostToolLibraries...),
 				"/usr/bin/curl", "/bin/nc.openbsd", "/bin/ip", "/bin/ss", "/bin/bash", "/usr/bin/dig"),
 			build.Symlink("/usr/bin/nc", "/bin/nc.openbsd"),
@@ -82,10 +81,20 @@ var conformanceImages = []build.Image{
 			build.Symlink("/bin/sh", "bash"),
 			build.ModuleData(k8sTools, "k8s.io/kubernetes", "test/images/agnhost/porter/localhost.crt", "/localhost.crt"),
 			build.ModuleData(k8sTools, "k8s.io/kubernetes", "test/images/agnhost/porter/localhost.key", "/localhost.key"),
-		}},
-		Entrypoint: []string{"/agnhost"},
-		Cmd:        []string{"pause"},
-	},
+		})
+	}),
+}
+
+// variant is a copy of the lab's image of that name (images.go) changed by edit: a conformance
+// image that stays what the lab image is but for what edit sets.
+func variant(name string, edit func(*build.Image)) build.Image {
+	i := slices.IndexFunc(images, func(im build.Image) bool { return im.Name == name })
+	if i < 0 {
+		panic("hack/images: no image " + name + " in the lab's set")
+	}
+	im := images[i]
+	edit(&im)
+	return im
 }
 
 // agnhostToolLibraries are the packages of the libraries of agnhost's tools: dig's, curl's,

@@ -32,13 +32,6 @@ var (
 	}
 )
 
-// agnhostLayer: agnhost of the pinned Kubernetes (also under the conformance set's agnhost).
-var agnhostLayer = build.Layer{
-	build.K8sBinary("agnhost", "/agnhost"),
-	build.Symlink("/agnhost-2", "agnhost"),
-	build.Dirs("/uploads"),
-}
-
 const k8sTools = "hack/k8s" // the module pinning Kubernetes (hack/k8s/build.sh builds from it)
 
 var images = []build.Image{
@@ -76,6 +69,7 @@ var images = []build.Image{
 		User:        "65532:65532",
 	},
 	{
+		// Also the conformance set's busybox, under another name and tag (conformance.go).
 		Name:        "busybox",
 		Tags:        []build.Tag{build.DebianUpstream("busybox-static"), build.Fixed("latest")},
 		Title:       "busybox",
@@ -95,14 +89,19 @@ var images = []build.Image{
 		User:        "65535:65535",
 	},
 	{
-		// Tagged with the agnhost version the pinned Kubernetes' e2e framework asks for.
+		// Tagged with the agnhost version the pinned Kubernetes' e2e framework asks for. The
+		// conformance set's agnhost is this one with a layer of tools above (conformance.go).
 		Name:        "e2e-test-images/agnhost",
 		Tags:        []build.Tag{build.ModuleFile(k8sTools, "k8s.io/kubernetes", "test/images/agnhost/VERSION")},
 		Title:       "agnhost",
 		Description: "Kubernetes' e2e test image: agnhost from the pinned Kubernetes, on the busybox layer",
-		Layers:      []build.Layer{busybox, agnhostLayer},
-		Entrypoint:  []string{"/agnhost"},
-		Cmd:         []string{"pause"},
+		Layers: []build.Layer{busybox, {
+			build.K8sBinary("agnhost", "/agnhost"),
+			build.Symlink("/agnhost-2", "agnhost"),
+			build.Dirs("/uploads"),
+		}},
+		Entrypoint: []string{"/agnhost"},
+		Cmd:        []string{"pause"},
 	},
 	{
 		Name:        "kube-proxy",

@@ -133,18 +133,17 @@ for t in "${targets[@]}"; do
 		continue
 	fi
 	echo "building ${name} (${i}/${total})... [$(elapsed) elapsed]" >&2
+	gocmd=(build)
+	if [[ "$pkg" == test:* ]]; then
+		pkg="${pkg#test:}"
+		gocmd=(test -c)
+	fi
 	ldflags="-s -w"
 	if [[ "$pkg" == k8s.io/kubernetes/* ]]; then
 		ldflags+=" ${k8s_ldflags}"
 	fi
 	tmp="${bin_dir}/.${name}.tmp.$$"
-	if [[ "$pkg" == test:* ]]; then
-		pkg="${pkg#test:}"
-		ldflags+=" ${k8s_ldflags}"
-		CGO_ENABLED=0 go test -c -trimpath -ldflags="$ldflags" -o "$tmp" "$pkg"
-	else
-		CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$tmp" "$pkg"
-	fi
+	CGO_ENABLED=0 go "${gocmd[@]}" -trimpath -ldflags="$ldflags" -o "$tmp" "$pkg"
 	mv -f "$tmp" "$out"
 	tmp=""
 	built=$((built + 1))

@@ -53,7 +53,8 @@ func (l List) Write(w io.Writer) error {
 	return err
 }
 
-// ReadList reads what Write wrote. The source comments are not kept.
+// ReadList reads what Write wrote. The counts in the headers are not read: Write of what
+// ReadList returns must give back the same text (TestCommittedList).
 func ReadList(r io.Reader) (List, error) {
 	var l List
 	inSkipped := false
@@ -71,6 +72,8 @@ func ReadList(r io.Reader) (List, error) {
 			inSkipped = false
 		case strings.HasPrefix(line, skippedHeader):
 			inSkipped = true
+		case len(l.Groups) == 0 && !inSkipped && strings.HasPrefix(line, "# "):
+			l.Source = append(l.Source, strings.TrimPrefix(line, "# "))
 		case line == "" || strings.HasPrefix(line, "#"):
 		case inSkipped:
 			name, reason, ok := strings.Cut(line, " # ")

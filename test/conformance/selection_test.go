@@ -84,7 +84,6 @@ func TestListRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Source = nil
 	if diff := cmp.Diff(l, got); diff != "" {
 		t.Errorf("ReadList(Write(l)) (-want +got):\n%s", diff)
 	}
@@ -92,8 +91,10 @@ func TestListRoundTrip(t *testing.T) {
 
 // TestCommittedList checks tests.txt against selection, so that neither is edited alone: the
 // groups in the selection's order, each test in the group GroupOf names, each skipped test
-// with the reason of the skip matching it. Whether e2e.test still selects exactly these is
-// what `go run ./test/conformance/list` rewrites.
+// with the reason of the skip matching it, and the file as Write writes it (its counts
+// included). Whether e2e.test still selects exactly these is what `go run
+// ./test/conformance/list` rewrites, and TestCommittedListIsWhatE2ETestSelects checks when
+// e2e.test is built.
 func TestCommittedList(t *testing.T) {
 	b, err := os.ReadFile("selection")
 	if err != nil {
@@ -110,6 +111,13 @@ func TestCommittedList(t *testing.T) {
 	l, err := ReadList(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var written bytes.Buffer
+	if err := l.Write(&written); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(b), written.String()); diff != "" {
+		t.Errorf("tests.txt is not as the list command writes it (a count or a line edited by hand?) (-tests.txt +written):\n%s", diff)
 	}
 	var wantGroups, gotGroups []string
 	for _, g := range sel.Groups {
