@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
@@ -47,35 +48,60 @@ type parsedPool struct {
 	entries         []v1alpha1.AddressEntry
 }
 
-// tellAggregations records a Warning Event on each BGPAdvertisement refused, once: every node
-// computes the same refusals (they depend on the objects, not on the node), so only the first
-// live speaker by name records them, as the dead-node Events are (speaker/agent/deadnodes.go);
-// a refusal that was told and went (the advertisement or pool fixed) is told again if it
-// comes back. Around a change of the first live speaker an Event may be doubled.
-func (p *Protocol) tellAggregations(refused []routes.RefusedAggregation, alive map[string]bool, self string) {
-	if !firstAlive(alive, self) || p.cfg.Events == nil {
-		p.aggTold = map[aggRefusal]bool{} // the speaker that is first tells them
-		return
+// tellRefusals records a Warning Event for each refusal of the plan not told before: on the
+// BGPAdvertisement for an aggregation (ReasonBGPAggregationRefused), on the Service for a
+// community (ReasonBGPCommunityRefused). Every node computes the same refusals (they depend on
+// the objects, not on the node), so only the first live speaker by name tells them, as the
+// dead-node Events are (speaker/agent/deadnodes.go); a refusal that was told and went (the
+// advertisement, pool or annotation fixed) is told again if it comes back. Around a change of
+// the first live speaker an Event may be doubled.
+func (p *Protocol) tellRefusals(plan routes.Plan, s *loop.Snapshot, ev loop.Recorder) {
+	first := firstAlive(s.Alive, s.Self)
+	p.aggTold = tellNew(p.aggTold, first && p.cfg.Events != nil, plan.Aggregations,
+		func(r routes.RefusedAggregation) aggRefusal {
+			return aggRefusal{r.Advertisement, r.Pool, r.Length, r.Addr.Is6()}
+		},
+		func(r routes.RefusedAggregation) {
+			obj, err := p.ads.Get(r.Advertisement)
+			if err != nil {
+				return // deleted meanwhile
+			}
+			msg := aggregationMessage(r)
+			p.log.Info("BGPAdvertisement refused for a pool", "advertisement", r.Advertisement, "pool", r.Pool, "why", msg)
+			p.warnOn(obj, "BGPAdvertisement", ReasonBGPAggregationRefused, msg)
+		})
+	p.refused = tellNew(p.refused, first, plan.Refused,
+		func(r routes.RefusedCommunity) routes.RefusedCommunity { return r },
+		func(r routes.RefusedCommunity) {
+			ev.Event([]types.NamespacedName{r.Service}, corev1.EventTypeWarning, ReasonBGPCommunityRefused,
+				fmt.Sprintf("community %s from annotation %s is not attached: %s", r.Community, v1alpha1.ServiceCommunitiesAnnotation, r.Why))
+		})
+}
+
+// tellNew calls tell for each of now whose key is not among told, when this speaker tells at
+// all, and returns the keys told now, for the next run: what went and comes back is told
+// again, and a speaker that does not tell forgets, so that it tells everything once it does.
+func tellNew[T any, K comparable](told map[K]bool, tells bool, now []T, key func(T) K, tell func(T)) map[K]bool {
+	next := make(map[K]bool, len(now))
+	if !tells {
+		return next
 	}
-	told := make(map[aggRefusal]bool, len(refused))
-	for _, r := range refused {
-		k := aggRefusal{r.Advertisement, r.Pool, r.Length, r.Addr.Is6()}
-		told[k] = true
-		if p.aggTold[k] {
-			continue
+	for _, r := range now {
+		k := key(r)
+		next[k] = true
+		if !told[k] {
+			tell(r)
 		}
-		obj, err := p.ads.Get(r.Advertisement)
-		if err != nil {
-			continue // deleted meanwhile
-		}
-		obj = obj.DeepCopy()
-		// Objects from the cache carry no kind, and the recorder's scheme has no frontdesk.dev types.
-		obj.APIVersion, obj.Kind = v1alpha1.SchemeGroupVersion.String(), "BGPAdvertisement"
-		msg := aggregationMessage(r)
-		p.log.Info("BGPAdvertisement refused for a pool", "advertisement", r.Advertisement, "pool", r.Pool, "why", msg)
-		p.cfg.Events.Event(obj, corev1.EventTypeWarning, ReasonBGPAggregationRefused, msg)
 	}
-	p.aggTold = told
+	return next
+}
+
+// warnOn records a Warning Event on obj, a frontdesk.dev object of this kind from the cache:
+// such objects carry no kind, and the recorder's scheme has no frontdesk.dev types.
+func (p *Protocol) warnOn(obj runtime.Object, kind, reason, msg string) {
+	obj = obj.DeepCopyObject()
+	obj.GetObjectKind().SetGroupVersionKind(v1alpha1.SchemeGroupVersion.WithKind(kind))
+	p.cfg.Events.Event(obj, corev1.EventTypeWarning, reason, msg)
 }
 
 // aggRefusal is what makes a refusal news: not the address it was found on, which changes
@@ -116,24 +142,4 @@ func aggregationMessage(r routes.RefusedAggregation) string {
 	return fmt.Sprintf("%s; this advertisement does not advertise the pool's addresses it would aggregate so; "+
 		"set %s to %d or more (the shortest route around %s within the pool), or leave it unset (%d)",
 		what, field, r.Within, r.Addr, host)
-}
-
-// tellCommunities records a Warning Event on each Service whose community annotation is not
-// attached (routes.Plan.Refused), once per cluster as tellAggregations does: the refusals
-// depend on the Services and the advertisements of their pools, not on the node, so each node
-// would otherwise record the same Event.
-func (p *Protocol) tellCommunities(refused []routes.RefusedCommunity, alive map[string]bool, self string, ev loop.Recorder) {
-	if !firstAlive(alive, self) {
-		p.refused = map[routes.RefusedCommunity]bool{} // the speaker that is first tells them
-		return
-	}
-	told := make(map[routes.RefusedCommunity]bool, len(refused))
-	for _, r := range refused {
-		told[r] = true
-		if !p.refused[r] {
-			ev.Event([]types.NamespacedName{r.Service}, corev1.EventTypeWarning, ReasonBGPCommunityRefused,
-				fmt.Sprintf("community %s from annotation %s is not attached: %s", r.Community, v1alpha1.ServiceCommunitiesAnnotation, r.Why))
-		}
-	}
-	p.refused = told
 }
