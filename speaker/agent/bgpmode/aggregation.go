@@ -19,33 +19,34 @@ import (
 // floor cannot see the pools).
 const ReasonBGPAggregationRefused = "BGPAggregationRefused"
 
-// poolEntries are the parsed addresses of the IPPools, by name, for routes.Snapshot. An entry
-// that does not parse is left out (the API server refuses it; only a pool stored before the
-// rule could hold one), which can only refuse more aggregates, never fewer.
-func (p *Protocol) poolEntries() (map[string][]v1alpha1.AddressEntry, error) {
+// poolSpans are the IPPools' addresses by name, for routes.Snapshot, merged (routes.SpanOf)
+// once per version of each pool. An entry that does not parse is left out (the API server
+// refuses it; only a pool stored before the rule could hold one), which can only refuse more
+// aggregates, never fewer.
+func (p *Protocol) poolSpans() (map[string]routes.PoolSpan, error) {
 	pools, err := p.pools.List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string][]v1alpha1.AddressEntry, len(pools))
-	parsed := make(map[string]parsedPool, len(pools))
+	out := make(map[string]routes.PoolSpan, len(pools))
+	spans := make(map[string]poolSpan, len(pools))
 	for _, pool := range pools {
-		pp, ok := p.parsed[pool.Name]
-		if !ok || pp.resourceVersion != pool.ResourceVersion {
-			pp.entries, _ = v1alpha1.ParseAddresses(pool.Spec.Addresses)
-			pp.resourceVersion = pool.ResourceVersion
+		ps, ok := p.spans[pool.Name]
+		if !ok || ps.resourceVersion != pool.ResourceVersion {
+			entries, _ := v1alpha1.ParseAddresses(pool.Spec.Addresses)
+			ps = poolSpan{pool.ResourceVersion, routes.SpanOf(entries)}
 		}
-		parsed[pool.Name] = pp
-		out[pool.Name] = pp.entries
+		spans[pool.Name] = ps
+		out[pool.Name] = ps.span
 	}
-	p.parsed = parsed
+	p.spans = spans
 	return out, nil
 }
 
-// parsedPool caches a pool's entries: parsing every pool on every run is waste.
-type parsedPool struct {
+// poolSpan caches a pool's span: parsing and merging every pool on every run is waste.
+type poolSpan struct {
 	resourceVersion string
-	entries         []v1alpha1.AddressEntry
+	span            routes.PoolSpan
 }
 
 // tellRefusals records a Warning Event for each refusal of the plan not told before: on the

@@ -109,8 +109,8 @@ type Protocol struct {
 	// (tellRefusals).
 	refused map[routes.RefusedCommunity]bool
 	aggTold map[aggRefusal]bool
-	// parsed are the pools' entries (poolEntries).
-	parsed map[string]parsedPool
+	// spans are the pools' addresses (poolSpans).
+	spans map[string]poolSpan
 	// sessions are the entries this node last wrote, by peer.
 	sessions map[string]v1alpha1.BGPSession
 	updates  map[string]uint64
@@ -360,7 +360,7 @@ func (p *Protocol) snapshot(s *loop.Snapshot) (routes.Snapshot, []bgp.PeerConfig
 	}
 	snap := routes.Snapshot{Self: s.Self, Services: s.Services, EndpointSlices: s.EndpointSlices, Node: s.Node,
 		Pools: s.Pools, PoolLabels: s.PoolLabels, Classes: s.Classes}
-	if snap.PoolAddresses, err = p.poolEntries(); err != nil {
+	if snap.PoolSpans, err = p.poolSpans(); err != nil {
 		return routes.Snapshot{}, nil, nil, err
 	}
 	seen := map[string]string{}

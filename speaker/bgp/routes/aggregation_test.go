@@ -82,7 +82,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 			// still hold addresses outside it; the /29 around each address does not.
 			name: "a range: the route must lie within it",
 			tweak: func(s *Snapshot) {
-				s.PoolAddresses["red"] = entries("203.0.113.8-203.0.113.23")
+				s.PoolSpans["red"] = span("203.0.113.8-203.0.113.23")
 				s.Pools[addr("203.0.113.20")] = "red"
 				s.Rules = []Rule{rule("by29", 29, -1, func(r *Rule) { r.Pools = []string{"red"} }),
 					rule("by28", 28, -1, func(r *Rule) { r.Pools = []string{"red"}; r.Peers = []string{"tor1"} })}
@@ -100,7 +100,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 		{
 			name: "adjacent entries count as one",
 			tweak: func(s *Snapshot) {
-				s.PoolAddresses["blue"] = entries("198.51.100.128-198.51.100.255", "198.51.100.0/25")
+				s.PoolSpans["blue"] = span("198.51.100.128-198.51.100.255", "198.51.100.0/25")
 				s.Rules = []Rule{rule("agg", 24, -1)}
 				s.Services = []*corev1.Service{service("a", []string{"198.51.100.7"})}
 			},
@@ -110,8 +110,8 @@ func TestAggregationStaysInThePool(t *testing.T) {
 		{
 			name: "a pool not known, or an address outside its pool: no aggregate; host routes stay",
 			tweak: func(s *Snapshot) {
-				delete(s.PoolAddresses, "red")
-				s.PoolAddresses["blue"] = entries("198.51.100.0/25")
+				delete(s.PoolSpans, "red")
+				s.PoolSpans["blue"] = span("198.51.100.0/25")
 				s.Pools[addr("198.51.100.200")] = "blue"
 				s.Rules = []Rule{rule("agg", 24, -1, func(r *Rule) { r.Peers = []string{"tor1"} }), rule("hosts", -1, -1)}
 				s.Services = []*corev1.Service{service("a", []string{"198.51.100.200", "203.0.113.9"})}
@@ -152,7 +152,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 
 // TestPoolSpanHolds checks the containment rule on the edges of a pool's ranges.
 func TestPoolSpanHolds(t *testing.T) {
-	span := spanOf(entries("198.51.100.0/26", "198.51.100.64-198.51.100.100", "198.51.100.128/25", "2001:db8::/64"))
+	s := span("198.51.100.0/26", "198.51.100.64-198.51.100.100", "198.51.100.128/25", "2001:db8::/64")
 	for _, tt := range []struct {
 		p    string
 		want bool
@@ -169,7 +169,7 @@ func TestPoolSpanHolds(t *testing.T) {
 		{"2001:db8::/63", false},
 		{"0.0.0.0/0", false},
 	} {
-		if got := span.holds(pfx(tt.p)); got != tt.want {
+		if got := s.holds(pfx(tt.p)); got != tt.want {
 			t.Errorf("holds(%s) = %v; want %v", tt.p, got, tt.want)
 		}
 	}
@@ -221,10 +221,10 @@ func FuzzAggregationStaysInThePool(f *testing.F) {
 		bits := 24 + int(length%9)
 		addr := at(host)
 		s := Snapshot{Self: "n1", Node: node(), Peers: []Peer{{Name: "tor1"}},
-			Pools:         map[netip.Addr]string{addr: "p"},
-			PoolAddresses: map[string][]v1alpha1.AddressEntry{"p": es},
-			Rules:         []Rule{{Name: "agg", AggregationLength: bits, AggregationLengthV6: -1}},
-			Services:      []*corev1.Service{service("a", []string{addr.String()})},
+			Pools:     map[netip.Addr]string{addr: "p"},
+			PoolSpans: map[string]PoolSpan{"p": SpanOf(es)},
+			Rules:     []Rule{{Name: "agg", AggregationLength: bits, AggregationLengthV6: -1}},
+			Services:  []*corev1.Service{service("a", []string{addr.String()})},
 		}
 		plan := Compute(s)
 		route, _ := addr.Prefix(bits)

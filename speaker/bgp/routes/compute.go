@@ -51,16 +51,13 @@ func Compute(s Snapshot) Plan {
 	ready := readyHere(s.EndpointSlices, s.Self, groups)
 
 	// Rules by pool, computed once per pool.
-	type poolRules struct {
-		pool, node []*Rule
-		span       poolSpan
-	}
+	type poolRules struct{ pool, node []*Rule }
 	byPool := map[string]*poolRules{}
 	rulesOf := func(pool string) *poolRules {
 		if pr, ok := byPool[pool]; ok {
 			return pr
 		}
-		pr := &poolRules{span: spanOf(s.PoolAddresses[pool])}
+		pr := &poolRules{}
 		for i := range s.Rules {
 			r := &s.Rules[i]
 			if !selectsPool(r, pool, s.PoolLabels[pool]) {
@@ -100,7 +97,7 @@ func Compute(s Snapshot) Plan {
 		if pr != nil {
 			tooShort := map[*Rule]bool{}
 			for _, r := range pr.pool {
-				if refuseAggregation(r, pool, pr.span, addr, refusedAgg) {
+				if refuseAggregation(r, pool, s.PoolSpans[pool], addr, refusedAgg) {
 					tooShort[r] = true
 				}
 			}

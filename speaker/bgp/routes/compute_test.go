@@ -84,9 +84,9 @@ func baseSnapshot() Snapshot {
 			netip.MustParseAddr("2001:db8:b::7"): "blue",
 			netip.MustParseAddr("203.0.113.9"):   "red",
 		},
-		PoolAddresses: map[string][]v1alpha1.AddressEntry{
-			"blue": entries("198.51.100.0/24", "2001:db8:b::/64"),
-			"red":  entries("203.0.113.0/24"),
+		PoolSpans: map[string]PoolSpan{
+			"blue": span("198.51.100.0/24", "2001:db8:b::/64"),
+			"red":  span("203.0.113.0/24"),
 		},
 		Peers: []Peer{{Name: "tor1"}, {Name: "tor2"}},
 		Rules: []Rule{{Name: "all", AggregationLength: -1, AggregationLengthV6: -1}},
@@ -101,6 +101,9 @@ func entries(ss ...string) []v1alpha1.AddressEntry {
 	}
 	return es
 }
+
+// span is a pool's span, as the speaker keeps it.
+func span(ss ...string) PoolSpan { return SpanOf(entries(ss...)) }
 
 func TestCompute(t *testing.T) {
 	for _, tt := range []struct {
