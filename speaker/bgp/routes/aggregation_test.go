@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -25,13 +24,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 		}
 		return r
 	}
-	for _, tt := range []struct {
-		name    string
-		tweak   func(*Snapshot)
-		routes  map[string][]Route
-		reasons map[string]Reason
-		refused []RefusedAggregation
-	}{
+	checkPlans(t, []planCase{
 		{
 			name: "the pool's own prefix is fine",
 			tweak: func(s *Snapshot) {
@@ -56,7 +49,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 			routes: map[string][]Route{"tor1": nil, "tor2": nil},
 			reasons: map[string]Reason{"198.51.100.7": AggregationTooShort, "198.51.100.8": AggregationTooShort,
 				"2001:db8:b::7": AggregationTooShort},
-			refused: []RefusedAggregation{
+			aggregations: []RefusedAggregation{
 				{Advertisement: "other-nodes", Pool: "blue", Length: 8, Addr: addr("198.51.100.7"), Route: pfx("198.0.0.0/8"), Within: 24},
 				{Advertisement: "wide", Pool: "blue", Length: 16, Addr: addr("198.51.100.7"), Route: pfx("198.51.0.0/16"), Within: 24},
 				{Advertisement: "wide", Pool: "blue", Length: 48, Addr: addr("2001:db8:b::7"), Route: pfx("2001:db8:b::/48"), Within: 64},
@@ -73,7 +66,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 			},
 			routes:  map[string][]Route{"tor1": nil, "tor2": {{Prefix: pfx("198.51.100.7/32")}}},
 			reasons: map[string]Reason{"198.51.100.7": Advertising},
-			refused: []RefusedAggregation{
+			aggregations: []RefusedAggregation{
 				{Advertisement: "wide", Pool: "blue", Length: 16, Addr: addr("198.51.100.7"), Route: pfx("198.51.0.0/16"), Within: 24},
 			},
 		},
@@ -93,7 +86,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 				"tor2": {{Prefix: pfx("203.0.113.8/29")}, {Prefix: pfx("203.0.113.16/29")}},
 			},
 			reasons: map[string]Reason{"203.0.113.9": Advertising, "203.0.113.20": Advertising},
-			refused: []RefusedAggregation{
+			aggregations: []RefusedAggregation{
 				{Advertisement: "by28", Pool: "red", Length: 28, Addr: addr("203.0.113.9"), Route: pfx("203.0.113.0/28"), Within: 29},
 			},
 		},
@@ -121,33 +114,12 @@ func TestAggregationStaysInThePool(t *testing.T) {
 				"tor2": {{Prefix: pfx("198.51.100.200/32")}, {Prefix: pfx("203.0.113.9/32")}},
 			},
 			reasons: map[string]Reason{"198.51.100.200": Advertising, "203.0.113.9": Advertising},
-			refused: []RefusedAggregation{
+			aggregations: []RefusedAggregation{
 				{Advertisement: "agg", Pool: "blue", Length: 24, Addr: addr("198.51.100.200"), Route: pfx("198.51.100.0/24")},
 				{Advertisement: "agg", Pool: "red", Length: 24, Addr: addr("203.0.113.9"), Route: pfx("203.0.113.0/24")},
 			},
 		},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			s := baseSnapshot()
-			tt.tweak(&s)
-			plan := Compute(s)
-			prefixes := cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
-			if d := cmp.Diff(tt.routes, plan.Routes, prefixes); d != "" {
-				t.Errorf("routes (-want +got):\n%s", d)
-			}
-			got := map[string]Reason{}
-			for _, d := range plan.Decisions {
-				got[d.Addr.String()] = d.Reason
-			}
-			if d := cmp.Diff(tt.reasons, got); d != "" {
-				t.Errorf("reasons (-want +got):\n%s", d)
-			}
-			addrs := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
-			if d := cmp.Diff(tt.refused, plan.Aggregations, prefixes, addrs); d != "" {
-				t.Errorf("refused aggregations (-want +got):\n%s", d)
-			}
-		})
-	}
+	})
 }
 
 // TestPoolSpanHolds checks the containment rule on the edges of a pool's ranges.
