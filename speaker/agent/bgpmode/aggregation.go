@@ -57,7 +57,7 @@ type poolSpan struct {
 // advertisement, pool or annotation fixed) is told again if it comes back. Around a change of
 // the first live speaker an Event may be doubled.
 func (p *Protocol) tellRefusals(plan routes.Plan, s *loop.Snapshot, ev loop.Recorder) {
-	first := firstAlive(s.Alive, s.Self)
+	first := len(s.Alive) == 0 || loop.FirstAlive(s.Self, s.Alive) // no liveness view: alone
 	p.aggTold = tellNew(p.aggTold, first && p.cfg.Events != nil, plan.Aggregations,
 		func(r routes.RefusedAggregation) aggRefusal {
 			return aggRefusal{r.Advertisement, r.Pool, r.Length, r.Addr.Is6()}
@@ -111,21 +111,6 @@ type aggRefusal struct {
 	ad, pool string
 	length   int
 	v6       bool
-}
-
-// firstAlive says whether self is the first by name of the live speakers; with no liveness
-// view at all (alive empty) a speaker is alone and tells.
-func firstAlive(alive map[string]bool, self string) bool {
-	if len(alive) == 0 {
-		return true
-	}
-	first := ""
-	for name, ok := range alive {
-		if ok && (first == "" || name < first) {
-			first = name
-		}
-	}
-	return first == self
 }
 
 // aggregationMessage says what was refused and what the admin can set.
