@@ -84,6 +84,7 @@ func Compute(s Snapshot) Plan {
 	for _, addr := range addrs {
 		g := groups[addr]
 		d := Decision{Addr: addr, Services: g.Services}
+		shared := sharedAsk(g.Services, asked) // for the routes and the refusals
 		pool, ok := s.Pools[addr]
 		pr := (*poolRules)(nil)
 		if ok {
@@ -134,7 +135,6 @@ func Compute(s Snapshot) Plan {
 			}
 		}
 		if d.Reason == Advertising {
-			shared := sharedAsk(g.Services, asked)
 			for _, p := range peers {
 				rules := peerRules[p]
 				if len(rules) == 0 {
@@ -158,7 +158,6 @@ func Compute(s Snapshot) Plan {
 		// Refusals are reported whether or not the address is advertised now, so that a
 		// mistake shows before the first endpoint is ready.
 		if pr != nil {
-			shared := sharedAsk(g.Services, asked)
 			for _, svc := range g.Services {
 				a := asked[svc]
 				for _, bad := range a.bad {
