@@ -93,16 +93,14 @@ func Compute(s Snapshot) Plan {
 		}
 		// The rules that may advertise the address from this node: those whose route stays in
 		// the pool. Every rule of the pool is checked, whatever this node, so that every node
-		// finds the same refusals.
+		// finds the same refusals. (pr.node is the part of pr.pool for this node, in its order.)
 		var usable []*Rule
 		if pr != nil {
-			tooShort := map[*Rule]bool{}
 			for _, r := range pr.pool {
-				if refuseAggregation(r, pool, s.PoolSpans[pool], addr, refusedAgg) {
-					tooShort[r] = true
+				if !refuseAggregation(r, pool, s.PoolSpans[pool], addr, refusedAgg) && slices.Contains(pr.node, r) {
+					usable = append(usable, r)
 				}
 			}
-			usable = slices.DeleteFunc(slices.Clone(pr.node), func(r *Rule) bool { return tooShort[r] })
 		}
 		var peerRules map[string][]*Rule
 		switch {
