@@ -130,8 +130,10 @@ func New(cfg Config) (*Speaker, error) {
 
 // Close withdraws every route, closes every session with a Cease notification and stops GoBGP,
 // so that traffic moves at once rather than after a hold time. GoBGP may close a session before
-// it has sent that session's withdrawals (seen in 6 of 20 trials of BenchmarkBlackholedAPIServer);
-// the peer then drops the routes with the session, as fast. It waits for the Speaker's goroutines.
+// it has sent that session's withdrawals (seen in BenchmarkBlackholedAPIServer, whose withdraw
+// time counts whichever of the two the router tells first, and records no count of either);
+// the peer then drops the routes with the session, as fast. It waits for the Speaker's
+// goroutines.
 func (s *Speaker) Close() error {
 	s.mu.Lock()
 	if s.closed {

@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/frontdesk-lb/frontdesk/api/v1alpha1"
@@ -18,64 +19,90 @@ import (
 // floor cannot see the pools).
 const ReasonBGPAggregationRefused = "BGPAggregationRefused"
 
-// poolEntries are the parsed addresses of the IPPools, by name, for routes.Snapshot. An entry
-// that does not parse is left out (the API server refuses it; only a pool stored before the
-// rule could hold one), which can only refuse more aggregates, never fewer.
-func (p *Protocol) poolEntries() (map[string][]v1alpha1.AddressEntry, error) {
+// poolSpans are the IPPools' addresses by name, for routes.Snapshot, merged (routes.SpanOf)
+// once per version of each pool. An entry that does not parse is left out (the API server
+// refuses it; only a pool stored before the rule could hold one), which can only refuse more
+// aggregates, never fewer.
+func (p *Protocol) poolSpans() (map[string]routes.PoolSpan, error) {
 	pools, err := p.pools.List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string][]v1alpha1.AddressEntry, len(pools))
-	parsed := make(map[string]parsedPool, len(pools))
+	out := make(map[string]routes.PoolSpan, len(pools))
+	spans := make(map[string]poolSpan, len(pools))
 	for _, pool := range pools {
-		pp, ok := p.parsed[pool.Name]
-		if !ok || pp.resourceVersion != pool.ResourceVersion {
-			pp.entries, _ = v1alpha1.ParseAddresses(pool.Spec.Addresses)
-			pp.resourceVersion = pool.ResourceVersion
+		ps, ok := p.spans[pool.Name]
+		if !ok || ps.resourceVersion != pool.ResourceVersion {
+			entries, _ := v1alpha1.ParseAddresses(pool.Spec.Addresses)
+			ps = poolSpan{pool.ResourceVersion, routes.SpanOf(entries)}
 		}
-		parsed[pool.Name] = pp
-		out[pool.Name] = pp.entries
+		spans[pool.Name] = ps
+		out[pool.Name] = ps.span
 	}
-	p.parsed = parsed
+	p.spans = spans
 	return out, nil
 }
 
-// parsedPool caches a pool's entries: parsing every pool on every run is waste.
-type parsedPool struct {
+// poolSpan caches a pool's span: parsing and merging every pool on every run is waste.
+type poolSpan struct {
 	resourceVersion string
-	entries         []v1alpha1.AddressEntry
+	span            routes.PoolSpan
 }
 
-// tellAggregations records a Warning Event on each BGPAdvertisement refused, once: every node
-// computes the same refusals (they depend on the objects, not on the node), so only the first
-// live speaker by name records them, as the dead-node Events are (speaker/agent/deadnodes.go);
-// a refusal that was told and went (the advertisement or pool fixed) is told again if it
-// comes back. Around a change of the first live speaker an Event may be doubled.
-func (p *Protocol) tellAggregations(refused []routes.RefusedAggregation, alive map[string]bool, self string) {
-	if !firstAlive(alive, self) || p.cfg.Events == nil {
-		p.aggTold = map[aggRefusal]bool{} // the speaker that is first tells them
-		return
+// tellRefusals records a Warning Event for each refusal of the plan not told before: on the
+// BGPAdvertisement for an aggregation (ReasonBGPAggregationRefused), on the Service for a
+// community (ReasonBGPCommunityRefused). Every node computes the same refusals (they depend on
+// the objects, not on the node), so only the first live speaker by name tells them, as the
+// dead-node Events are (speaker/agent/deadnodes.go); a refusal that was told and went (the
+// advertisement, pool or annotation fixed) is told again if it comes back. Around a change of
+// the first live speaker an Event may be doubled.
+func (p *Protocol) tellRefusals(plan routes.Plan, s *loop.Snapshot, ev loop.Recorder) {
+	first := len(s.Alive) == 0 || loop.FirstAlive(s.Self, s.Alive) // no liveness view: alone
+	p.aggTold = tellNew(p.aggTold, first && p.cfg.Events != nil, plan.Aggregations,
+		func(r routes.RefusedAggregation) aggRefusal {
+			return aggRefusal{r.Advertisement, r.Pool, r.Length, r.Addr.Is6()}
+		},
+		func(r routes.RefusedAggregation) {
+			obj, err := p.ads.Get(r.Advertisement)
+			if err != nil {
+				return // deleted meanwhile
+			}
+			msg := aggregationMessage(r)
+			p.log.Info("BGPAdvertisement refused for a pool", "advertisement", r.Advertisement, "pool", r.Pool, "why", msg)
+			p.warnOn(obj, "BGPAdvertisement", ReasonBGPAggregationRefused, msg)
+		})
+	p.refused = tellNew(p.refused, first, plan.Refused,
+		func(r routes.RefusedCommunity) routes.RefusedCommunity { return r },
+		func(r routes.RefusedCommunity) {
+			ev.Event([]types.NamespacedName{r.Service}, corev1.EventTypeWarning, ReasonBGPCommunityRefused,
+				fmt.Sprintf("community %s from annotation %s is not attached: %s", r.Community, v1alpha1.ServiceCommunitiesAnnotation, r.Why))
+		})
+}
+
+// tellNew calls tell for each of now whose key is not among told, when this speaker tells at
+// all, and returns the keys told now, for the next run: what went and comes back is told
+// again, and a speaker that does not tell forgets, so that it tells everything once it does.
+func tellNew[T any, K comparable](told map[K]bool, tells bool, now []T, key func(T) K, tell func(T)) map[K]bool {
+	next := make(map[K]bool, len(now))
+	if !tells {
+		return next
 	}
-	told := make(map[aggRefusal]bool, len(refused))
-	for _, r := range refused {
-		k := aggRefusal{r.Advertisement, r.Pool, r.Length, r.Addr.Is6()}
-		told[k] = true
-		if p.aggTold[k] {
-			continue
+	for _, r := range now {
+		k := key(r)
+		next[k] = true
+		if !told[k] {
+			tell(r)
 		}
-		obj, err := p.ads.Get(r.Advertisement)
-		if err != nil {
-			continue // deleted meanwhile
-		}
-		obj = obj.DeepCopy()
-		// Objects from the cache carry no kind, and the recorder's scheme has no frontdesk.dev types.
-		obj.APIVersion, obj.Kind = v1alpha1.SchemeGroupVersion.String(), "BGPAdvertisement"
-		msg := aggregationMessage(r)
-		p.log.Info("BGPAdvertisement refused for a pool", "advertisement", r.Advertisement, "pool", r.Pool, "why", msg)
-		p.cfg.Events.Event(obj, corev1.EventTypeWarning, ReasonBGPAggregationRefused, msg)
 	}
-	p.aggTold = told
+	return next
+}
+
+// warnOn records a Warning Event on obj, a frontdesk.dev object of this kind from the cache:
+// such objects carry no kind, and the recorder's scheme has no frontdesk.dev types.
+func (p *Protocol) warnOn(obj runtime.Object, kind, reason, msg string) {
+	obj = obj.DeepCopyObject()
+	obj.GetObjectKind().SetGroupVersionKind(v1alpha1.SchemeGroupVersion.WithKind(kind))
+	p.cfg.Events.Event(obj, corev1.EventTypeWarning, reason, msg)
 }
 
 // aggRefusal is what makes a refusal news: not the address it was found on, which changes
@@ -84,21 +111,6 @@ type aggRefusal struct {
 	ad, pool string
 	length   int
 	v6       bool
-}
-
-// firstAlive says whether self is the first by name of the live speakers; with no liveness
-// view at all (alive empty) a speaker is alone and tells.
-func firstAlive(alive map[string]bool, self string) bool {
-	if len(alive) == 0 {
-		return true
-	}
-	first := ""
-	for name, ok := range alive {
-		if ok && (first == "" || name < first) {
-			first = name
-		}
-	}
-	return first == self
 }
 
 // aggregationMessage says what was refused and what the admin can set.
@@ -116,24 +128,4 @@ func aggregationMessage(r routes.RefusedAggregation) string {
 	return fmt.Sprintf("%s; this advertisement does not advertise the pool's addresses it would aggregate so; "+
 		"set %s to %d or more (the shortest route around %s within the pool), or leave it unset (%d)",
 		what, field, r.Within, r.Addr, host)
-}
-
-// tellCommunities records a Warning Event on each Service whose community annotation is not
-// attached (routes.Plan.Refused), once per cluster as tellAggregations does: the refusals
-// depend on the Services and the advertisements of their pools, not on the node, so each node
-// would otherwise record the same Event.
-func (p *Protocol) tellCommunities(refused []routes.RefusedCommunity, alive map[string]bool, self string, ev loop.Recorder) {
-	if !firstAlive(alive, self) {
-		p.refused = map[routes.RefusedCommunity]bool{} // the speaker that is first tells them
-		return
-	}
-	told := make(map[routes.RefusedCommunity]bool, len(refused))
-	for _, r := range refused {
-		told[r] = true
-		if !p.refused[r] {
-			ev.Event([]types.NamespacedName{r.Service}, corev1.EventTypeWarning, ReasonBGPCommunityRefused,
-				fmt.Sprintf("community %s from annotation %s is not attached: %s", r.Community, v1alpha1.ServiceCommunitiesAnnotation, r.Why))
-		}
-	}
-	p.refused = told
 }

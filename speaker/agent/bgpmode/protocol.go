@@ -102,15 +102,15 @@ type Protocol struct {
 	listenErr error
 	// notListening are the passive peers told (an Event) that the speaker cannot listen, with
 	// what they were told.
-	notListening map[string]string
+	notListening map[peerMessage]bool
 	// advertised is the set of addresses advertised by the last run, for Events.
 	advertised map[netip.Addr]bool
-	// refused are the community refusals this speaker told (tellCommunities).
+	// refused and aggTold are the community and aggregation refusals this speaker told
+	// (tellRefusals).
 	refused map[routes.RefusedCommunity]bool
-	// aggTold are the aggregation refusals this speaker told (aggregation.go); parsed the
-	// pools' entries.
 	aggTold map[aggRefusal]bool
-	parsed  map[string]parsedPool
+	// spans are the pools' addresses (poolSpans).
+	spans map[string]poolSpan
 	// sessions are the entries this node last wrote, by peer.
 	sessions map[string]v1alpha1.BGPSession
 	updates  map[string]uint64
@@ -154,7 +154,7 @@ func New(set *loop.Informers, cfg Config) (*Protocol, error) {
 		updates:    map[string]uint64{},
 		badObjs:    map[string]string{},
 
-		notListening: map[string]string{},
+		notListening: map[peerMessage]bool{},
 	}, nil
 }
 
@@ -196,9 +196,7 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 	if p.speaker == nil {
 		// No router ID (yet): nothing to advertise from. The refusals are the cluster's, not
 		// this node's: the first live speaker tells them even so.
-		plan := routes.Compute(snap)
-		p.tellAggregations(plan.Aggregations, s.Alive, s.Self)
-		p.tellCommunities(plan.Refused, s.Alive, s.Self, ev)
+		p.tellRefusals(routes.Compute(snap), s, ev)
 		return loop.Report{}, nil
 	}
 	var passiveOut []string
@@ -214,8 +212,7 @@ func (p *Protocol) sync(_ context.Context, s *loop.Snapshot, ev loop.Recorder) (
 	if err := p.speaker.SetRoutes(plan.Routes); err != nil {
 		return loop.Report{}, fmt.Errorf("advertising routes: %w", err)
 	}
-	p.tellAggregations(plan.Aggregations, s.Alive, s.Self)
-	p.tellCommunities(plan.Refused, s.Alive, s.Self, ev)
+	p.tellRefusals(plan, s, ev)
 	rep := p.publish(plan, s.Now, ev)
 	if p.listenErr != nil {
 		rep.Again = listenRetry // the port may be freed meanwhile, with nothing else changing
@@ -338,24 +335,17 @@ func (p *Protocol) leaveOutPassive(cfgs []bgp.PeerConfig, peerErrs map[string]st
 // tellNotListening records a Warning Event on each passive peer left out (names), once per
 // message; a peer served again is forgotten, so that another failure is told again.
 func (p *Protocol) tellNotListening(names []string, peerErrs map[string]string) {
-	told := map[string]string{}
-	for _, name := range names {
-		msg := peerErrs[name]
-		told[name] = msg
-		if p.notListening[name] == msg || p.cfg.Events == nil {
-			continue
-		}
-		obj, err := p.peers.Get(name)
-		if err != nil {
-			continue // deleted meanwhile
-		}
-		obj = obj.DeepCopy()
-		// Objects from the cache carry no kind, and the recorder's scheme has no frontdesk.dev types.
-		obj.APIVersion, obj.Kind = v1alpha1.SchemeGroupVersion.String(), "BGPPeer"
-		p.cfg.Events.Event(obj, corev1.EventTypeWarning, ReasonBGPPassiveNotListening, p.cfg.NodeName+": "+msg)
-	}
-	p.notListening = told
+	p.notListening = tellNew(p.notListening, p.cfg.Events != nil, names,
+		func(name string) peerMessage { return peerMessage{name, peerErrs[name]} },
+		func(name string) {
+			if obj, err := p.peers.Get(name); err == nil { // else deleted meanwhile
+				p.warnOn(obj, "BGPPeer", ReasonBGPPassiveNotListening, p.cfg.NodeName+": "+peerErrs[name])
+			}
+		})
 }
+
+// peerMessage is a passive peer told that the speaker cannot listen, with what it was told.
+type peerMessage struct{ peer, msg string }
 
 // snapshot adds the BGP kinds to the run's snapshot. Peers whose object cannot be used (a
 // missing password Secret) are left out of the sessions and reported in peerErrs, by name.
@@ -370,7 +360,7 @@ func (p *Protocol) snapshot(s *loop.Snapshot) (routes.Snapshot, []bgp.PeerConfig
 	}
 	snap := routes.Snapshot{Self: s.Self, Services: s.Services, EndpointSlices: s.EndpointSlices, Node: s.Node,
 		Pools: s.Pools, PoolLabels: s.PoolLabels, Classes: s.Classes}
-	if snap.PoolAddresses, err = p.poolEntries(); err != nil {
+	if snap.PoolSpans, err = p.poolSpans(); err != nil {
 		return routes.Snapshot{}, nil, nil, err
 	}
 	seen := map[string]string{}

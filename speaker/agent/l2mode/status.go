@@ -100,7 +100,7 @@ func announcedCondition(st v1alpha1.IPAllocationStatus, v view) (metav1.Conditio
 	case d.Announce() && v.Unavailable != nil:
 		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonInterfaceUnavailable
 		c.Message = fmt.Sprintf("node %s won %s but cannot announce it: %v", v.Self, d.Addr, v.Unavailable)
-	case d.Winner != "" || !firstAlive(v.Self, v.Alive):
+	case d.Winner != "" || !loop.FirstAlive(v.Self, v.Alive):
 		return c, false
 	case d.Reason == announce.NotAdvertised:
 		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.IPAllocationReasonNotAdvertised
@@ -115,19 +115,6 @@ func announcedCondition(st v1alpha1.IPAllocationStatus, v view) (metav1.Conditio
 			"(and, for externalTrafficPolicy Local, holds a ready endpoint)", d.Addr)
 	}
 	return c, true
-}
-
-// firstAlive reports whether self is the first live speaker in name order.
-func firstAlive(self string, alive map[string]bool) bool {
-	if !alive[self] {
-		return false
-	}
-	for n, ok := range alive {
-		if ok && n < self {
-			return false
-		}
-	}
-	return true
 }
 
 // isNoSubnet reports whether a VIP status says no interface has a subnet holding the VIP.

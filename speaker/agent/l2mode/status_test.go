@@ -158,21 +158,3 @@ func TestNextStatus(t *testing.T) {
 		})
 	}
 }
-
-func TestFirstAlive(t *testing.T) {
-	for _, tt := range []struct {
-		self  string
-		alive map[string]bool
-		want  bool
-	}{
-		{"node-1", alive, true},
-		{"node-2", alive, false},
-		{"node-2", map[string]bool{"node-1": false, "node-2": true}, true},
-		{"node-1", map[string]bool{"node-1": false}, false},
-		{"node-1", nil, false},
-	} {
-		if got := firstAlive(tt.self, tt.alive); got != tt.want {
-			t.Errorf("firstAlive(%s, %v) = %v, want %v", tt.self, tt.alive, got, tt.want)
-		}
-	}
-}

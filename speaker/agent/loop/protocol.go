@@ -90,6 +90,22 @@ type Snapshot struct {
 	byName map[string]*v1alpha1.IPAllocation
 }
 
+// FirstAlive reports whether self is the first live speaker by name in alive (a
+// Snapshot.Alive): the one speaker that writes or tells what every node would find alike, so
+// that one node does, not all of them. Around a change of the first an entry or Event may be
+// doubled or missed. With no liveness at all, no speaker is first.
+func FirstAlive(self string, alive map[string]bool) bool {
+	if !alive[self] {
+		return false
+	}
+	for n, ok := range alive {
+		if ok && n < self {
+			return false
+		}
+	}
+	return true
+}
+
 // Allocation is addr's IPAllocation in the informer's copy.
 func (s *Snapshot) Allocation(addr netip.Addr) (*v1alpha1.IPAllocation, bool) {
 	a, ok := s.byName[v1alpha1.IPAllocationName(addr)]

@@ -70,3 +70,23 @@ func TestPoolsFrom(t *testing.T) {
 		t.Errorf("pools (-want +got):\n%s", diff)
 	}
 }
+
+// TestFirstAlive: only a live speaker first by name among the live ones is first.
+func TestFirstAlive(t *testing.T) {
+	alive := map[string]bool{"node-1": true, "node-2": true, "node-3": false}
+	for _, tt := range []struct {
+		self  string
+		alive map[string]bool
+		want  bool
+	}{
+		{"node-1", alive, true},
+		{"node-2", alive, false},
+		{"node-2", map[string]bool{"node-1": false, "node-2": true}, true},
+		{"node-1", map[string]bool{"node-1": false}, false},
+		{"node-1", nil, false},
+	} {
+		if got := FirstAlive(tt.self, tt.alive); got != tt.want {
+			t.Errorf("FirstAlive(%s, %v) = %v, want %v", tt.self, tt.alive, got, tt.want)
+		}
+	}
+}

@@ -10,9 +10,10 @@ import (
 // An aggregated route must cover only addresses of the pool its address comes from (issue 17,
 // item 8): aggregationLength 16 on a /24 pool would attract a /16 that frontdesk does not own,
 // and the CRD's floor (8, 32 for IPv6) cannot see the pools. The rule is containment in the
-// pool's addresses (the union of its entries), for each address: for a CIDR entry it is the
-// same as "no shorter than the entry's prefix"; for a range it is stricter than the smallest
-// prefix covering the range, which would still cover addresses outside it (that of
+// pool's addresses (the union of its entries, Snapshot.PoolSpans), for each address: for a
+// CIDR entry it is the same as "no shorter than the entry's prefix"; for a range it is
+// stricter than the smallest prefix covering the range, which would still cover addresses
+// outside it (that of
 // 198.51.100.10-198.51.100.20 is a /27, .0 to .31). A host route (/32, /128) is never refused:
 // the address is frontdesk's by its IPAllocation.
 
@@ -32,13 +33,13 @@ type RefusedAggregation struct {
 	Within int
 }
 
-// poolSpan is a pool's addresses as disjoint ranges, adjacent entries merged, sorted.
-type poolSpan []v1alpha1.AddressEntry
+// PoolSpan is a pool's addresses as disjoint ranges, adjacent entries merged, sorted.
+type PoolSpan []v1alpha1.AddressEntry
 
-// spanOf merges a pool's entries, as v1alpha1.ParseAddresses returns them (sorted by first
+// SpanOf merges a pool's entries, as v1alpha1.ParseAddresses returns them (sorted by first
 // address, overlaps possible only in an invalid pool).
-func spanOf(entries []v1alpha1.AddressEntry) poolSpan {
-	var out poolSpan
+func SpanOf(entries []v1alpha1.AddressEntry) PoolSpan {
+	var out PoolSpan
 	for _, e := range entries {
 		if n := len(out); n > 0 {
 			last := &out[n-1]
@@ -55,7 +56,7 @@ func spanOf(entries []v1alpha1.AddressEntry) poolSpan {
 }
 
 // holds says whether every address of p is in the span.
-func (s poolSpan) holds(p netip.Prefix) bool {
+func (s PoolSpan) holds(p netip.Prefix) bool {
 	r := v1alpha1.PrefixEntry(p.Masked())
 	for _, e := range s {
 		if e.Contains(r.First) {
@@ -67,7 +68,7 @@ func (s poolSpan) holds(p netip.Prefix) bool {
 
 // within is the shortest length, from from on, whose route around addr the span holds; 0 when
 // none does (addr is not in the span).
-func (s poolSpan) within(addr netip.Addr, from int) int {
+func (s PoolSpan) within(addr netip.Addr, from int) int {
 	for bits := max(from, 0); bits <= addr.BitLen(); bits++ {
 		if p, _ := addr.Prefix(bits); s.holds(p) {
 			return bits
@@ -92,7 +93,7 @@ func (r *Rule) lengthFor(addr netip.Addr) (int, bool) {
 // refuseAggregation checks r's route for addr against the pool's span: when the route leaves
 // it, the refusal is added to refused (the first address per advertisement, pool and family)
 // and true returned.
-func refuseAggregation(r *Rule, pool string, span poolSpan, addr netip.Addr, refused map[aggKey]RefusedAggregation) bool {
+func refuseAggregation(r *Rule, pool string, span PoolSpan, addr netip.Addr, refused map[aggKey]RefusedAggregation) bool {
 	bits, agg := r.lengthFor(addr)
 	if !agg {
 		return false

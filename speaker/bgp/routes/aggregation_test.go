@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -25,13 +24,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 		}
 		return r
 	}
-	for _, tt := range []struct {
-		name    string
-		tweak   func(*Snapshot)
-		routes  map[string][]Route
-		reasons map[string]Reason
-		refused []RefusedAggregation
-	}{
+	checkPlans(t, []planCase{
 		{
 			name: "the pool's own prefix is fine",
 			tweak: func(s *Snapshot) {
@@ -56,7 +49,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 			routes: map[string][]Route{"tor1": nil, "tor2": nil},
 			reasons: map[string]Reason{"198.51.100.7": AggregationTooShort, "198.51.100.8": AggregationTooShort,
 				"2001:db8:b::7": AggregationTooShort},
-			refused: []RefusedAggregation{
+			aggregations: []RefusedAggregation{
 				{Advertisement: "other-nodes", Pool: "blue", Length: 8, Addr: addr("198.51.100.7"), Route: pfx("198.0.0.0/8"), Within: 24},
 				{Advertisement: "wide", Pool: "blue", Length: 16, Addr: addr("198.51.100.7"), Route: pfx("198.51.0.0/16"), Within: 24},
 				{Advertisement: "wide", Pool: "blue", Length: 48, Addr: addr("2001:db8:b::7"), Route: pfx("2001:db8:b::/48"), Within: 64},
@@ -73,7 +66,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 			},
 			routes:  map[string][]Route{"tor1": nil, "tor2": {{Prefix: pfx("198.51.100.7/32")}}},
 			reasons: map[string]Reason{"198.51.100.7": Advertising},
-			refused: []RefusedAggregation{
+			aggregations: []RefusedAggregation{
 				{Advertisement: "wide", Pool: "blue", Length: 16, Addr: addr("198.51.100.7"), Route: pfx("198.51.0.0/16"), Within: 24},
 			},
 		},
@@ -82,7 +75,7 @@ func TestAggregationStaysInThePool(t *testing.T) {
 			// still hold addresses outside it; the /29 around each address does not.
 			name: "a range: the route must lie within it",
 			tweak: func(s *Snapshot) {
-				s.PoolAddresses["red"] = entries("203.0.113.8-203.0.113.23")
+				s.PoolSpans["red"] = span("203.0.113.8-203.0.113.23")
 				s.Pools[addr("203.0.113.20")] = "red"
 				s.Rules = []Rule{rule("by29", 29, -1, func(r *Rule) { r.Pools = []string{"red"} }),
 					rule("by28", 28, -1, func(r *Rule) { r.Pools = []string{"red"}; r.Peers = []string{"tor1"} })}
@@ -93,14 +86,14 @@ func TestAggregationStaysInThePool(t *testing.T) {
 				"tor2": {{Prefix: pfx("203.0.113.8/29")}, {Prefix: pfx("203.0.113.16/29")}},
 			},
 			reasons: map[string]Reason{"203.0.113.9": Advertising, "203.0.113.20": Advertising},
-			refused: []RefusedAggregation{
+			aggregations: []RefusedAggregation{
 				{Advertisement: "by28", Pool: "red", Length: 28, Addr: addr("203.0.113.9"), Route: pfx("203.0.113.0/28"), Within: 29},
 			},
 		},
 		{
 			name: "adjacent entries count as one",
 			tweak: func(s *Snapshot) {
-				s.PoolAddresses["blue"] = entries("198.51.100.128-198.51.100.255", "198.51.100.0/25")
+				s.PoolSpans["blue"] = span("198.51.100.128-198.51.100.255", "198.51.100.0/25")
 				s.Rules = []Rule{rule("agg", 24, -1)}
 				s.Services = []*corev1.Service{service("a", []string{"198.51.100.7"})}
 			},
@@ -110,8 +103,8 @@ func TestAggregationStaysInThePool(t *testing.T) {
 		{
 			name: "a pool not known, or an address outside its pool: no aggregate; host routes stay",
 			tweak: func(s *Snapshot) {
-				delete(s.PoolAddresses, "red")
-				s.PoolAddresses["blue"] = entries("198.51.100.0/25")
+				delete(s.PoolSpans, "red")
+				s.PoolSpans["blue"] = span("198.51.100.0/25")
 				s.Pools[addr("198.51.100.200")] = "blue"
 				s.Rules = []Rule{rule("agg", 24, -1, func(r *Rule) { r.Peers = []string{"tor1"} }), rule("hosts", -1, -1)}
 				s.Services = []*corev1.Service{service("a", []string{"198.51.100.200", "203.0.113.9"})}
@@ -121,38 +114,17 @@ func TestAggregationStaysInThePool(t *testing.T) {
 				"tor2": {{Prefix: pfx("198.51.100.200/32")}, {Prefix: pfx("203.0.113.9/32")}},
 			},
 			reasons: map[string]Reason{"198.51.100.200": Advertising, "203.0.113.9": Advertising},
-			refused: []RefusedAggregation{
+			aggregations: []RefusedAggregation{
 				{Advertisement: "agg", Pool: "blue", Length: 24, Addr: addr("198.51.100.200"), Route: pfx("198.51.100.0/24")},
 				{Advertisement: "agg", Pool: "red", Length: 24, Addr: addr("203.0.113.9"), Route: pfx("203.0.113.0/24")},
 			},
 		},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			s := baseSnapshot()
-			tt.tweak(&s)
-			plan := Compute(s)
-			prefixes := cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
-			if d := cmp.Diff(tt.routes, plan.Routes, prefixes); d != "" {
-				t.Errorf("routes (-want +got):\n%s", d)
-			}
-			got := map[string]Reason{}
-			for _, d := range plan.Decisions {
-				got[d.Addr.String()] = d.Reason
-			}
-			if d := cmp.Diff(tt.reasons, got); d != "" {
-				t.Errorf("reasons (-want +got):\n%s", d)
-			}
-			addrs := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
-			if d := cmp.Diff(tt.refused, plan.Aggregations, prefixes, addrs); d != "" {
-				t.Errorf("refused aggregations (-want +got):\n%s", d)
-			}
-		})
-	}
+	})
 }
 
 // TestPoolSpanHolds checks the containment rule on the edges of a pool's ranges.
 func TestPoolSpanHolds(t *testing.T) {
-	span := spanOf(entries("198.51.100.0/26", "198.51.100.64-198.51.100.100", "198.51.100.128/25", "2001:db8::/64"))
+	s := span("198.51.100.0/26", "198.51.100.64-198.51.100.100", "198.51.100.128/25", "2001:db8::/64")
 	for _, tt := range []struct {
 		p    string
 		want bool
@@ -169,7 +141,7 @@ func TestPoolSpanHolds(t *testing.T) {
 		{"2001:db8::/63", false},
 		{"0.0.0.0/0", false},
 	} {
-		if got := span.holds(pfx(tt.p)); got != tt.want {
+		if got := s.holds(pfx(tt.p)); got != tt.want {
 			t.Errorf("holds(%s) = %v; want %v", tt.p, got, tt.want)
 		}
 	}
@@ -221,10 +193,10 @@ func FuzzAggregationStaysInThePool(f *testing.F) {
 		bits := 24 + int(length%9)
 		addr := at(host)
 		s := Snapshot{Self: "n1", Node: node(), Peers: []Peer{{Name: "tor1"}},
-			Pools:         map[netip.Addr]string{addr: "p"},
-			PoolAddresses: map[string][]v1alpha1.AddressEntry{"p": es},
-			Rules:         []Rule{{Name: "agg", AggregationLength: bits, AggregationLengthV6: -1}},
-			Services:      []*corev1.Service{service("a", []string{addr.String()})},
+			Pools:     map[netip.Addr]string{addr: "p"},
+			PoolSpans: map[string]PoolSpan{"p": SpanOf(es)},
+			Rules:     []Rule{{Name: "agg", AggregationLength: bits, AggregationLengthV6: -1}},
+			Services:  []*corev1.Service{service("a", []string{addr.String()})},
 		}
 		plan := Compute(s)
 		route, _ := addr.Prefix(bits)

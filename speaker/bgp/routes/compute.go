@@ -51,16 +51,13 @@ func Compute(s Snapshot) Plan {
 	ready := readyHere(s.EndpointSlices, s.Self, groups)
 
 	// Rules by pool, computed once per pool.
-	type poolRules struct {
-		pool, node []*Rule
-		span       poolSpan
-	}
+	type poolRules struct{ pool, node []*Rule }
 	byPool := map[string]*poolRules{}
 	rulesOf := func(pool string) *poolRules {
 		if pr, ok := byPool[pool]; ok {
 			return pr
 		}
-		pr := &poolRules{span: spanOf(s.PoolAddresses[pool])}
+		pr := &poolRules{}
 		for i := range s.Rules {
 			r := &s.Rules[i]
 			if !selectsPool(r, pool, s.PoolLabels[pool]) {
@@ -87,6 +84,7 @@ func Compute(s Snapshot) Plan {
 	for _, addr := range addrs {
 		g := groups[addr]
 		d := Decision{Addr: addr, Services: g.Services}
+		shared := sharedAsk(g.Services, asked) // for the routes and the refusals
 		pool, ok := s.Pools[addr]
 		pr := (*poolRules)(nil)
 		if ok {
@@ -95,16 +93,14 @@ func Compute(s Snapshot) Plan {
 		}
 		// The rules that may advertise the address from this node: those whose route stays in
 		// the pool. Every rule of the pool is checked, whatever this node, so that every node
-		// finds the same refusals.
+		// finds the same refusals. (pr.node is the part of pr.pool for this node, in its order.)
 		var usable []*Rule
 		if pr != nil {
-			tooShort := map[*Rule]bool{}
 			for _, r := range pr.pool {
-				if refuseAggregation(r, pool, pr.span, addr, refusedAgg) {
-					tooShort[r] = true
+				if !refuseAggregation(r, pool, s.PoolSpans[pool], addr, refusedAgg) && slices.Contains(pr.node, r) {
+					usable = append(usable, r)
 				}
 			}
-			usable = slices.DeleteFunc(slices.Clone(pr.node), func(r *Rule) bool { return tooShort[r] })
 		}
 		var peerRules map[string][]*Rule
 		switch {
@@ -137,7 +133,6 @@ func Compute(s Snapshot) Plan {
 			}
 		}
 		if d.Reason == Advertising {
-			shared := sharedAsk(g.Services, asked)
 			for _, p := range peers {
 				rules := peerRules[p]
 				if len(rules) == 0 {
@@ -161,7 +156,6 @@ func Compute(s Snapshot) Plan {
 		// Refusals are reported whether or not the address is advertised now, so that a
 		// mistake shows before the first endpoint is ready.
 		if pr != nil {
-			shared := sharedAsk(g.Services, asked)
 			for _, svc := range g.Services {
 				a := asked[svc]
 				for _, bad := range a.bad {

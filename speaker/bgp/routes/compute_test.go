@@ -84,9 +84,9 @@ func baseSnapshot() Snapshot {
 			netip.MustParseAddr("2001:db8:b::7"): "blue",
 			netip.MustParseAddr("203.0.113.9"):   "red",
 		},
-		PoolAddresses: map[string][]v1alpha1.AddressEntry{
-			"blue": entries("198.51.100.0/24", "2001:db8:b::/64"),
-			"red":  entries("203.0.113.0/24"),
+		PoolSpans: map[string]PoolSpan{
+			"blue": span("198.51.100.0/24", "2001:db8:b::/64"),
+			"red":  span("203.0.113.0/24"),
 		},
 		Peers: []Peer{{Name: "tor1"}, {Name: "tor2"}},
 		Rules: []Rule{{Name: "all", AggregationLength: -1, AggregationLengthV6: -1}},
@@ -102,14 +102,51 @@ func entries(ss ...string) []v1alpha1.AddressEntry {
 	return es
 }
 
+// span is a pool's span, as the speaker keeps it.
+func span(ss ...string) PoolSpan { return SpanOf(entries(ss...)) }
+
+// planCase is a run of Compute on baseSnapshot changed by tweak, and the plan it must give.
+type planCase struct {
+	name         string
+	tweak        func(*Snapshot)
+	routes       map[string][]Route
+	reasons      map[string]Reason // address → reason
+	refused      []RefusedCommunity
+	aggregations []RefusedAggregation
+}
+
+// checkPlans runs each case as a subtest.
+func checkPlans(t *testing.T, cases []planCase) {
+	t.Helper()
+	prefixes := cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
+	addrs := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			s := baseSnapshot()
+			tt.tweak(&s)
+			plan := Compute(s)
+			if d := cmp.Diff(tt.routes, plan.Routes, prefixes); d != "" {
+				t.Errorf("routes (-want +got):\n%s", d)
+			}
+			got := map[string]Reason{}
+			for _, d := range plan.Decisions {
+				got[d.Addr.String()] = d.Reason
+			}
+			if d := cmp.Diff(tt.reasons, got); d != "" {
+				t.Errorf("reasons (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tt.refused, plan.Refused); d != "" {
+				t.Errorf("refused (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tt.aggregations, plan.Aggregations, prefixes, addrs); d != "" {
+				t.Errorf("refused aggregations (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
 func TestCompute(t *testing.T) {
-	for _, tt := range []struct {
-		name    string
-		tweak   func(*Snapshot)
-		routes  map[string][]Route
-		reasons map[string]Reason // address → reason
-		refused []RefusedCommunity
-	}{
+	checkPlans(t, []planCase{
 		{
 			name: "every node advertises to every peer, /32 and /128",
 			tweak: func(s *Snapshot) {
@@ -307,26 +344,7 @@ func TestCompute(t *testing.T) {
 				{Service: nn("d"), Community: "no-export", Why: notShared},
 			},
 		},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			s := baseSnapshot()
-			tt.tweak(&s)
-			plan := Compute(s)
-			if d := cmp.Diff(tt.routes, plan.Routes, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
-				t.Errorf("routes (-want +got):\n%s", d)
-			}
-			got := map[string]Reason{}
-			for _, d := range plan.Decisions {
-				got[d.Addr.String()] = d.Reason
-			}
-			if d := cmp.Diff(tt.reasons, got); d != "" {
-				t.Errorf("reasons (-want +got):\n%s", d)
-			}
-			if d := cmp.Diff(tt.refused, plan.Refused); d != "" {
-				t.Errorf("refused (-want +got):\n%s", d)
-			}
-		})
-	}
+	})
 }
 
 // TestComputeNode checks that a node that must not attract traffic withdraws everything.

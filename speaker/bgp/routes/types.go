@@ -39,10 +39,11 @@ type Snapshot struct {
 	Pools map[netip.Addr]string
 	// PoolLabels are the IPPools' labels by name, for Rule.PoolSelectors.
 	PoolLabels map[string]labels.Set
-	// PoolAddresses are the IPPools' entries by name (v1alpha1.ParseAddresses): an aggregated
-	// route must lie within its address's pool (aggregation.go). A pool missing here gets no
+	// PoolSpans are the IPPools' addresses by name (SpanOf their entries, which the caller
+	// keeps from one run to the next: they change with the pool only): an aggregated route
+	// must lie within its address's pool (aggregation.go). A pool missing here gets no
 	// aggregated route.
-	PoolAddresses map[string][]v1alpha1.AddressEntry
+	PoolSpans map[string]PoolSpan
 	// Peers are the BGPPeers; those that do not select this node are ignored.
 	Peers []Peer
 	// Rules are the BGPAdvertisements.
