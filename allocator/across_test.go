@@ -74,41 +74,23 @@ func TestAdmitAcrossScopes(t *testing.T) {
 // TestPoolEditKeepsSharesAcrossScopes: a pool that stops allowing shares across scopes leaves the
 // shares it holds where they are, as any pool edit does; it only stops new ones.
 func TestPoolEditKeepsSharesAcrossScopes(t *testing.T) {
-	pool := func(across bool) []Pool {
-		return []Pool{{Name: "p", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/29")}, ShareAcrossScopes: across}}
-	}
-	a, err := NewIPAllocator(pool(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := func(owner, scope string, port uint16) Request {
-		return Request{Owner: owner, Pools: []string{"p"}, Families: []Family{IPv4},
-			Sharing: Sharing{Key: "team", Scope: scope, Backend: "b", Ports: []Port{{port, TCP}}}}
-	}
-	first, err := a.Assign(req("a/one", "a", 80))
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := first.Addresses[0].Addr
-	if res, err := a.Assign(req("b/two", "b", 443)); err != nil || res.Addresses[0].Addr != x {
-		t.Fatalf("b/two: Assign gave %v, %v; want it to join %s", res, err, x)
-	}
+	a, x := shareAcrossScopes(t)
 	if got := a.KeptShares(); len(got) != 0 {
 		t.Errorf("KeptShares before the edit: %v, want none", got)
 	}
-	if err := a.SetPools(pool(false)); err != nil {
+	if err := a.SetPools(acrossPool(false)); err != nil {
 		t.Fatal(err)
 	}
 	want := []KeptShare{{Addr: x, Pool: "p", Owners: []string{"a/one", "b/two"}}}
 	if got := a.KeptShares(); !reflect.DeepEqual(got, want) {
 		t.Errorf("KeptShares after the edit: %v, want %v", got, want)
 	}
-	for _, r := range []Request{req("a/one", "a", 80), req("b/two", "b", 443)} {
+	for _, r := range []Request{scopedReq("a/one", "a", 80), scopedReq("b/two", "b", 443)} {
 		if res, err := a.Assign(r); err != nil || res.Addresses[0].Addr != x {
 			t.Errorf("%s after the edit: Assign gave %v, %v; want it to keep %s", r.Owner, res, err, x)
 		}
 	}
-	late := req("b/three", "b", 8443)
+	late := scopedReq("b/three", "b", 8443)
 	late.Addresses = []netip.Addr{x}
 	var conflict *ErrConflict
 	if _, err := a.Assign(late); !errors.As(err, &conflict) || conflict.Reason != ReasonOtherScope {
@@ -121,42 +103,54 @@ func TestPoolEditKeepsSharesAcrossScopes(t *testing.T) {
 // while it allowed them included, as newly kept (the baremetal provider tells the shares KeptShares
 // gains on a pool edit).
 func TestPoolReopenedDropsKeptShares(t *testing.T) {
-	pool := func(across bool) []Pool {
-		return []Pool{{Name: "p", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/29")}, ShareAcrossScopes: across}}
-	}
-	a, err := NewIPAllocator(pool(true))
-	if err != nil {
+	a, x := shareAcrossScopes(t)
+	if err := a.SetPools(acrossPool(false)); err != nil {
 		t.Fatal(err)
 	}
-	req := func(owner, scope string, port uint16) Request {
-		return Request{Owner: owner, Pools: []string{"p"}, Families: []Family{IPv4},
-			Sharing: Sharing{Key: "team", Scope: scope, Backend: "b", Ports: []Port{{port, TCP}}}}
-	}
-	first, err := a.Assign(req("a/one", "a", 80))
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := first.Addresses[0].Addr
-	if _, err := a.Assign(req("b/two", "b", 443)); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.SetPools(pool(false)); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.SetPools(pool(true)); err != nil {
+	if err := a.SetPools(acrossPool(true)); err != nil {
 		t.Fatal(err)
 	}
 	if got := a.KeptShares(); len(got) != 0 {
 		t.Errorf("KeptShares once the pool allows sharing across scopes again: %v, want none", got)
 	}
-	if res, err := a.Assign(req("c/three", "c", 8443)); err != nil || res.Addresses[0].Addr != x {
+	if res, err := a.Assign(scopedReq("c/three", "c", 8443)); err != nil || res.Addresses[0].Addr != x {
 		t.Fatalf("c/three: Assign gave %v, %v; want it to join %s", res, err, x)
 	}
-	if err := a.SetPools(pool(false)); err != nil {
+	if err := a.SetPools(acrossPool(false)); err != nil {
 		t.Fatal(err)
 	}
 	want := []KeptShare{{Addr: x, Pool: "p", Owners: []string{"a/one", "b/two", "c/three"}}}
 	if got := a.KeptShares(); !reflect.DeepEqual(got, want) {
 		t.Errorf("KeptShares after the second edit: %v, want %v", got, want)
 	}
+}
+
+// acrossPool is the one pool "p" of the pool-edit tests, sharing across scopes or not.
+func acrossPool(across bool) []Pool {
+	return []Pool{{Name: "p", CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/29")}, ShareAcrossScopes: across}}
+}
+
+// scopedReq asks pool "p" for an IPv4 address shared under key "team" on port/TCP, in scope.
+func scopedReq(owner, scope string, port uint16) Request {
+	return Request{Owner: owner, Pools: []string{"p"}, Families: []Family{IPv4},
+		Sharing: Sharing{Key: "team", Scope: scope, Backend: "b", Ports: []Port{{port, TCP}}}}
+}
+
+// shareAcrossScopes makes the pool-edit tests' start: a/one (scope a) and b/two (scope b)
+// sharing x in pool "p", which allows it.
+func shareAcrossScopes(t *testing.T) (*IPAllocator, netip.Addr) {
+	t.Helper()
+	a, err := NewIPAllocator(acrossPool(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.Assign(scopedReq("a/one", "a", 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := first.Addresses[0].Addr
+	if res, err := a.Assign(scopedReq("b/two", "b", 443)); err != nil || res.Addresses[0].Addr != x {
+		t.Fatalf("b/two: Assign gave %v, %v; want it to join %s", res, err, x)
+	}
+	return a, x
 }
