@@ -28,30 +28,13 @@ func TestCommittedListIsWhatE2ETestSelects(t *testing.T) {
 	if _, err := os.Stat(e2e); errors.Is(err, fs.ErrNotExist) {
 		t.Skipf("%s is not built: make conformance-tools", e2e)
 	}
-	f, err := os.Open("selection")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sel, err := Parse(f)
-	_ = f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err = os.Open("tests.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	committed, err := ReadList(f)
-	_ = f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sel, want, _ := committed(t)
 	got, err := Select(e2e, sel)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got.Source = committed.Source
-	if diff := cmp.Diff(committed, got); diff != "" {
+	got.Source = want.Source
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tests.txt is not what e2e.test selects: run make conformance-list (-tests.txt +selected):\n%s", diff)
 	}
 }

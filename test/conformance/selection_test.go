@@ -96,22 +96,7 @@ func TestListRoundTrip(t *testing.T) {
 // ./test/conformance/list` rewrites, and TestCommittedListIsWhatE2ETestSelects checks when
 // e2e.test is built.
 func TestCommittedList(t *testing.T) {
-	b, err := os.ReadFile("selection")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sel, err := Parse(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err = os.ReadFile("tests.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ReadList(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sel, l, b := committed(t)
 	var written bytes.Buffer
 	if err := l.Write(&written); err != nil {
 		t.Fatal(err)
@@ -150,4 +135,26 @@ func TestCommittedList(t *testing.T) {
 			t.Errorf("skipped %q for %q; the selection's skip: %+v (matched: %v)", s.Name, s.Reason, k, ok)
 		}
 	}
+}
+
+// committed reads the committed selection and tests.txt (also as its bytes).
+func committed(t *testing.T) (Selection, List, []byte) {
+	t.Helper()
+	b, err := os.ReadFile("selection")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := Parse(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = os.ReadFile("tests.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ReadList(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel, l, b
 }
