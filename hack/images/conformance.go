@@ -71,8 +71,12 @@ var conformanceImages = []build.Image{
 		im.Title = "agnhost (with the e2e tests' tools)"
 		im.Description = "Kubernetes' e2e test image: agnhost from the pinned Kubernetes on the busybox layer, with Debian's curl, dig, nc, ss, ip and bash"
 		im.Layers = append(slices.Clip(im.Layers), build.Layer{
-			build.Debian(append([]string{"curl", "netcat-openbsd", "iproute2", "bash", "bind9-dnsutils"}, agnhostToolLibraries...),
-				"/usr/bin/curl", "/bin/nc.openbsd", "/bin/ip", "/bin/ss", "/bin/bash", "/usr/bin/dig"),
+			build.Debian(append([]string{"curl", "netcat-openbsd", "iproute2", "bash", "bind9-dnsutils", "wget"}, agnhostToolLibraries...),
+				"/usr/bin/curl", "/bin/nc.openbsd", "/bin/ip", "/bin/ss", "/bin/bash", "/usr/bin/dig", "/usr/bin/wget"),
+			// Debian's busybox 1.35 wget dies of SIGSEGV whenever -T (timeout) is given, and the
+			// tests run `wget -T 5 -qO- <address>` and `wget -q -O - -T 1` in this image: GNU wget
+			// replaces the applet's link.
+			build.Symlink("/bin/wget", "/usr/bin/wget"),
 			build.Symlink("/usr/bin/nc", "/bin/nc.openbsd"),
 			build.Symlink("/bin/nc", "/bin/nc.openbsd"),
 			build.Symlink("/sbin/ip", "/bin/ip"),
@@ -97,13 +101,13 @@ func variant(name string, edit func(*build.Image)) build.Image {
 	return im
 }
 
-// agnhostToolLibraries are the packages of the libraries of agnhost's tools: dig's, curl's,
+// agnhostToolLibraries are the packages of the libraries of agnhost's tools: dig's, curl's, wget's,
 // iproute2's (the build names any missing).
 var agnhostToolLibraries = append([]string{
 	"libcurl4", "libbrotli1", "libgnutls30", "libhogweed6", "libnettle8", "libgmp10", "libp11-kit0",
 	"libtasn1-6", "libffi8", "libldap-2.5-0", "libsasl2-2", "libpsl5", "librtmp1", "libssh2-1",
 	"libzstd1", "libdb5.3", "libbpf1", "libelf1", "libmnl0", "libselinux1", "libpcre2-8-0",
-	"libtirpc3", "libxtables12",
+	"libtirpc3", "libxtables12", "libuuid1",
 }, digLibraries...)
 
 // digLibraries are the packages of the libraries Debian's dig loads (the build names any missing).
