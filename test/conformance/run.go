@@ -20,8 +20,12 @@ import (
 )
 
 // Run is one run of tests of the selection against a lab started for it: the lab comes up with
-// the given node proxy, Kubernetes' e2e suite runs from inside its control-plane namespace (the
-// only place its API server's address is reached from), and the lab is removed, even on failure.
+// the given node proxy, Kubernetes' e2e suite runs from the lab's client namespace, and the lab
+// is removed, even on failure. The client (203.0.113.10, behind the router) is an external client
+// as the tests assume one: outside the nodes' network (the externalTrafficPolicy Local tests
+// check that the source address a Pod sees is not in the nodes' /16, which from the control
+// plane's LAN address it is), reaching the API server, the nodes and the load balancers'
+// addresses through the router, as the rest of the world does.
 type Run struct {
 	Proxy string   // supervisor.ProxyFrontdesk or supervisor.ProxyKubeProxy
 	Tests []string // full names of the tests to run, from tests.txt
@@ -65,7 +69,7 @@ func (r Run) Do(ctx context.Context) (RunInfo, error) {
 		return info, err
 	}
 	images := filepath.Join(r.Out, "images")
-	if err := linkImages(images, r.Images); err != nil {
+	if err := LinkImages(images, r.Images); err != nil {
 		return info, err
 	}
 	plan, err := topology.New(r.LabName, r.Nodes)
@@ -97,6 +101,20 @@ func (r Run) Do(ctx context.Context) (RunInfo, error) {
 	r.step("lab %s: up in %s", r.LabName, info.LabUp.Round(time.Second))
 
 	began = time.Now()
+	info.Reports, err = r.E2E(ctx, plan.NS(topology.RoleClient), o.Kubeconfig())
+	info.E2E = time.Since(began)
+	r.step("e2e: done in %s", info.E2E.Round(time.Second))
+	return info, r.writeInfo(info, err)
+}
+
+// E2E runs r.Tests from the namespace ns of a running lab (Do: its client namespace): the
+// [Disruptive] tests after the others, in a ginkgo run of their own with one process, since
+// they restart what the others rely on. It returns the ginkgo JSON reports written, relative to
+// r.Out; an error means a run wrote none. Failing tests are not an error.
+func (r Run) E2E(ctx context.Context, ns, kubeconfig string) ([]string, error) {
+	if err := os.MkdirAll(r.Out, 0o755); err != nil {
+		return nil, err
+	}
 	var parallel, disruptive []string
 	for _, t := range r.Tests {
 		if strings.Contains(t, "[Disruptive]") {
@@ -109,7 +127,8 @@ func (r Run) Do(ctx context.Context) (RunInfo, error) {
 		name  string
 		tests []string
 		procs int
-	}{{"parallel", parallel, r.Procs}, {"disruptive", disruptive, 1}}
+	}{{"parallel", parallel, max(r.Procs, 1)}, {"disruptive", disruptive, 1}}
+	var reports []string
 	var errs []error
 	for _, p := range passes {
 		if len(p.tests) == 0 {
@@ -117,9 +136,9 @@ func (r Run) Do(ctx context.Context) (RunInfo, error) {
 		}
 		report := "report-" + p.name + ".json"
 		r.step("e2e (%s): %d tests, %d ginkgo processes", p.name, len(p.tests), p.procs)
-		err := r.ginkgo(ctx, plan.NS(topology.RoleControlPlane), o.Kubeconfig(), p.name, p.tests, p.procs)
+		err := r.ginkgo(ctx, ns, kubeconfig, p.name, p.tests, p.procs)
 		if _, statErr := os.Stat(filepath.Join(r.Out, report)); statErr == nil {
-			info.Reports = append(info.Reports, report)
+			reports = append(reports, report)
 		} else {
 			errs = append(errs, fmt.Errorf("e2e (%s): no report: %w", p.name, errors.Join(err, statErr)))
 		}
@@ -127,9 +146,7 @@ func (r Run) Do(ctx context.Context) (RunInfo, error) {
 			break
 		}
 	}
-	info.E2E = time.Since(began)
-	r.step("e2e: done in %s", info.E2E.Round(time.Second))
-	return info, r.writeInfo(info, errors.Join(errs...))
+	return reports, errors.Join(errs...)
 }
 
 func (r Run) step(format string, args ...any) {
@@ -158,7 +175,7 @@ func (r Run) lab(ctx context.Context, args ...string) error {
 }
 
 // ginkgo runs e2e.test through ginkgo's CLI (the only way to run it in parallel) inside the
-// control-plane namespace, focused on exactly the given tests. Its output goes to
+// namespace ns, focused on exactly the given tests. Its output goes to
 // e2e-<pass>.log, its reports to report-<pass>.json and junit-<pass>.xml.
 func (r Run) ginkgo(ctx context.Context, ns, kubeconfig, pass string, tests []string, procs int) error {
 	log, err := os.Create(filepath.Join(r.Out, "e2e-"+pass+".log"))
@@ -206,12 +223,12 @@ func ExactFocus(tests []string) string {
 	return " (?:" + strings.Join(quoted, "|") + ")$"
 }
 
-// linkImages fills dir with links to the image archives of the folders given, in order: the
+// LinkImages fills dir with links to the image archives of the folders given, in order: the
 // lab's images (make images), then the e2e tests' (make conformance-images). An archive of a
 // later folder holding the same image names as one of an earlier folder replaces it (the e2e
 // agnhost is the lab's with tools added, under the same name and tag); any other archive is
 // added, prefixed with its folder's position when its file name is taken.
-func linkImages(dir string, folders []string) error {
+func LinkImages(dir string, folders []string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -58,13 +57,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile("test/conformance/tests.txt")
+	list, err := conformance.LoadList(repo)
 	if err != nil {
 		return err
-	}
-	list, err := conformance.ReadList(bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("tests.txt: %w", err)
 	}
 	tests, err := pick(list, o.focus)
 	if err != nil {
