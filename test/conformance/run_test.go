@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -49,7 +50,7 @@ func TestLinkImages(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "stale.tar"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := linkImages(dir, []string{lab, e2e}); err != nil {
+	if err := LinkImages(dir, []string{lab, e2e}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
@@ -74,7 +75,7 @@ func TestLinkImages(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("links (-want +got):\n%s", diff)
 	}
-	if err := linkImages(dir, []string{lab, t.TempDir()}); err == nil {
+	if err := LinkImages(dir, []string{lab, t.TempDir()}); err == nil {
 		t.Error("a folder without archives was accepted")
 	}
 }
@@ -111,6 +112,37 @@ func ociArchive(t *testing.T, path string, names ...string) {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadSubset(t *testing.T) {
+	l := List{Groups: []ListGroup{{Name: "a", Tests: []string{"[sig-network] A x", "[sig-network] A y"}}, {Name: "b", Tests: []string{"[sig-network] B z"}}}}
+	got, err := ReadSubset(strings.NewReader("# why these\n[sig-network] A y\n\n[sig-network] B z  \n"), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"[sig-network] A y", "[sig-network] B z"}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for in, want := range map[string]string{
+		"[sig-network] A q\n":                    `"[sig-network] A q" is not a test of tests.txt`,
+		"[sig-network] A x\n[sig-network] A x\n": "listed twice",
+		"# nothing\n":                            "no test listed",
+	} {
+		if _, err := ReadSubset(strings.NewReader(in), l); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadSubset(%q): %v, want an error saying %q", in, err, want)
+		}
+	}
+}
+
+// TestCommittedSubset: every test of the committed subset is one of tests.txt.
+func TestCommittedSubset(t *testing.T) {
+	l, err := LoadList("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSubset("../..", l); err != nil {
 		t.Fatal(err)
 	}
 }
