@@ -298,11 +298,18 @@ func TestUDPConntrackCleanup(t *testing.T) {
 		name: "an unrelated change clears nothing",
 		objs: []any{newService("web"), newSlice("web", "web-1", v1.ProtocolTCP, remote1)},
 	}, {
+		// The controller empties a LoadBalancer Service's status before its finalizer goes: the
+		// Service is still there, with its endpoints, but the address is not.
+		name: "LoadBalancer address released",
+		objs: []any{newService("dns", clusterIP("10.96.0.10"), protocol(v1.ProtocolUDP), nodePort(30053))},
+		want: []string{
+			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.1.5",
+		},
+	}, {
 		name: "Service deleted (k8s PR #141371)",
 		del:  true,
 		want: []string{
 			"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.1.5",
-			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.1.5",
 			"-D -p udp --orig-port-dst 30053 --reply-src 10.244.1.5",
 		},
 	}}
