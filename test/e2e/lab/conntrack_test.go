@@ -83,11 +83,11 @@ func testUDPConntrackCleanup(t *testing.T, l *lab) {
 	}
 	defer path.stop()
 	f := dialUDP(t, lan, netip.AddrPortFrom(vip, 8081))
+	ev := &flowEvidence{l: l, vip: vip, path: path, flow: f, since: time.Now()}
 	eventually(t, 90*time.Second, "udp-ct-a answers the flow "+f.name, func() (bool, string) {
 		got := f.ask()
 		return got == "udp-ct-a", got
 	})
-	ev := &flowEvidence{l: l, vip: vip, path: path, flow: f}
 	announcer := ev.settle(t, "udp-ct-a")
 
 	l.kubectlApply(t, udpPod("udp-ct-b", image))
@@ -209,15 +209,19 @@ func (f *udpFlow) ask() string {
 
 // flowEvidence is what explains a flow that moved to another backend: the node announcing the
 // address when the flow was pinned and each change since (the IPAllocation's status, polled
-// with each datagram), the LAN client's ARP entry for it, and each node's conntrack entries of
-// the flow. A move of the address takes the flow to a node without its entry, which chooses
-// afresh; an entry deleted on the same node does the same without a move.
+// with each datagram), the LAN client's ARP entry for it, each node's conntrack entries of the
+// flow, and the Nodes' Events since the flow began. A move of the address takes the flow to a
+// node without its entry, which chooses afresh; an entry deleted on the same node does the same
+// without a move, as when the speakers exclude the flow's backend's node as dead (a speaker
+// starved of CPU for its 800 ms liveness timeout: Event DeadNodeExcluded) once another backend
+// is usable.
 type flowEvidence struct {
 	l          *lab
 	vip        netip.Addr
 	path       *pathWatch
 	flow       *udpFlow
-	announcers []string // "15:04:05.000 node", each change seen
+	since      time.Time // the flow's start
+	announcers []string  // "15:04:05.000 node", each change seen
 	last       string
 	settledAt  time.Time
 	node       string // the announcer at settledAt
@@ -312,6 +316,18 @@ func (e *flowEvidence) report(t *testing.T) string {
 	for _, n := range e.l.plan.Nodes {
 		out := strings.TrimSpace(inNS(t, n.NS, "conntrack", "-L", "-p", "udp", "--orig-dst", e.vip.String(), "--sport", e.flow.sport))
 		fmt.Fprintf(&sb, "%s's conntrack entries of the flow: %s\n", n.Name, cmp.Or(out, "none"))
+	}
+	// The speakers record a node's exclusion as dead, and its return, as Events on the Node.
+	evs, err := e.l.kube.CoreV1().Events(metav1.NamespaceAll).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.kind=Node"})
+	if err != nil {
+		fmt.Fprintf(&sb, "Node Events: %v\n", err)
+		return sb.String()
+	}
+	for _, ev := range evs.Items {
+		if at := cmp.Or(ev.LastTimestamp.Time, ev.EventTime.Time); !at.Before(e.since) {
+			fmt.Fprintf(&sb, "Node %s Event %s at %s (%s): %s\n", ev.InvolvedObject.Name, ev.Reason,
+				at.Format("15:04:05"), ev.Source.Component, ev.Message)
+		}
 	}
 	return sb.String()
 }
