@@ -211,10 +211,13 @@ func (f *udpFlow) ask() string {
 // address when the flow was pinned and each change since (the IPAllocation's status, polled
 // with each datagram), the LAN client's ARP entry for it, each node's conntrack entries of the
 // flow, and the Nodes' Events since the flow began. A move of the address takes the flow to a
-// node without its entry, which chooses afresh; an entry deleted on the same node does the same
-// without a move, as when the speakers exclude the flow's backend's node as dead (a speaker
-// starved of CPU for its 800 ms liveness timeout: Event DeadNodeExcluded) once another backend
-// is usable.
+// node without its entry, which chooses afresh: the announcing speaker stalled for more than the
+// liveness timeout (800 ms; a Pod starting on a loaded machine can starve it) is taken for dead
+// and its peer announces at once, then gives the address back when it runs again (seen in a
+// 2-node lab with the speaker SIGSTOPped for 2 s as udp-ct-b came). An entry deleted on the same
+// node does the same without a move, as when the speakers exclude the flow's backend's node as
+// dead (Event DeadNodeExcluded) once another backend is usable. The speakers' logs, printed when
+// the walkthrough fails, say which ("did not run for a while", "Peer speaker dead").
 type flowEvidence struct {
 	l          *lab
 	vip        netip.Addr
