@@ -210,14 +210,15 @@ func (f *udpFlow) ask() string {
 // flowEvidence is what explains a flow that moved to another backend: the node announcing the
 // address when the flow was pinned and each change since (the IPAllocation's status, polled
 // with each datagram), the LAN client's ARP entry for it, each node's conntrack entries of the
-// flow, and the Nodes' Events since the flow began. A move of the address takes the flow to a
-// node without its entry, which chooses afresh: the announcing speaker stalled for more than the
-// liveness timeout (800 ms; a Pod starting on a loaded machine can starve it) is taken for dead
-// and its peer announces at once, then gives the address back when it runs again (seen in a
-// 2-node lab with the speaker SIGSTOPped for 2 s as udp-ct-b came). An entry deleted on the same
-// node does the same without a move, as when the speakers exclude the flow's backend's node as
-// dead (Event DeadNodeExcluded) once another backend is usable. The speakers' logs, printed when
-// the walkthrough fails, say which ("did not run for a while", "Peer speaker dead").
+// flow, and the Events on the Nodes and the udp-ct Pods since the flow began. A move of the
+// address takes the flow to a node without its entry, which chooses afresh: the announcing
+// speaker stalled for more than the liveness timeout (800 ms; a Pod starting on a loaded machine
+// can starve it) is taken for dead and its peer announces at once, then gives the address back
+// when it runs again (seen in a 2-node lab with the speaker SIGSTOPped for 2 s as udp-ct-b
+// came). An entry deleted on the same node does the same without a move: the speakers exclude
+// the flow's backend's node as dead (Event DeadNodeExcluded), or its readiness probe fails
+// (Event Unhealthy), once another backend is usable. The speakers' logs, printed when the
+// walkthrough fails, say which ("did not run for a while", "Peer speaker dead").
 type flowEvidence struct {
 	l          *lab
 	vip        netip.Addr
@@ -320,15 +321,20 @@ func (e *flowEvidence) report(t *testing.T) string {
 		out := strings.TrimSpace(inNS(t, n.NS, "conntrack", "-L", "-p", "udp", "--orig-dst", e.vip.String(), "--sport", e.flow.sport))
 		fmt.Fprintf(&sb, "%s's conntrack entries of the flow: %s\n", n.Name, cmp.Or(out, "none"))
 	}
-	// The speakers record a node's exclusion as dead, and its return, as Events on the Node.
-	evs, err := e.l.kube.CoreV1().Events(metav1.NamespaceAll).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.kind=Node"})
-	if err != nil {
-		fmt.Fprintf(&sb, "Node Events: %v\n", err)
-		return sb.String()
-	}
-	for _, ev := range evs.Items {
-		if at := cmp.Or(ev.LastTimestamp.Time, ev.EventTime.Time); !at.Before(e.since) {
-			fmt.Fprintf(&sb, "Node %s Event %s at %s (%s): %s\n", ev.InvolvedObject.Name, ev.Reason,
+	// The speakers record a node's exclusion as dead, and its return, as Events on the Node; the
+	// kubelet a backend's failed readiness probe (out of the rules while not ready) on the Pod.
+	for _, sel := range []string{"involvedObject.kind=Node", "involvedObject.kind=Pod,involvedObject.namespace=default"} {
+		evs, err := e.l.kube.CoreV1().Events(metav1.NamespaceAll).List(t.Context(), metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			fmt.Fprintf(&sb, "Events (%s): %v\n", sel, err)
+			continue
+		}
+		for _, ev := range evs.Items {
+			at := cmp.Or(ev.LastTimestamp.Time, ev.EventTime.Time)
+			if at.Before(e.since) || (ev.InvolvedObject.Kind == "Pod" && !strings.HasPrefix(ev.InvolvedObject.Name, "udp-ct-")) {
+				continue
+			}
+			fmt.Fprintf(&sb, "%s %s Event %s at %s (%s): %s\n", ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Reason,
 				at.Format("15:04:05"), ev.Source.Component, ev.Message)
 		}
 	}
