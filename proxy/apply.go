@@ -253,6 +253,13 @@ func (t *table) partialSync(ctx context.Context, want map[types.NamespacedName]*
 func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcState, chunk int) (syncStats, error) {
 	st := syncStats{full: true}
 	t.needFull = true
+	// A failure before the first transaction went through leaves the kernel as it was, and
+	// applied must then say so again (prev): the next sync reads the old states from it to find
+	// the conntrack entries its change makes stale, and an empty one made every UDP Service look
+	// new, just given its first endpoint, whose flows are all cleared
+	// (TestFailedFullSyncKeepsUDPFlows). The counters and claims reset here are rebuilt by the
+	// full sync that follows any failure.
+	prev := t.applied
 	t.applied = map[types.NamespacedName]*svcState{}
 	t.elems = newElements()
 	t.rules, t.chains, t.vips, t.dead, t.failOpen = 0, 0, map[netip.Addr]int{}, 0, 0
@@ -280,6 +287,7 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 	// Listing is for full syncs only: partial syncs trust applied and never read the table back.
 	have, err := t.nft.ListAll(ctx)
 	if err != nil && !knftables.IsNotFound(err) {
+		t.applied = prev
 		return st, fmt.Errorf("%s table: listing its objects: %w", t.fam.nft, err)
 	}
 	haveChains, haveSets, haveMaps := have["chain"], have["set"], have["map"]
@@ -328,6 +336,9 @@ func (t *table) fullSync(ctx context.Context, all map[types.NamespacedName]*svcS
 		st.operations += tx.NumOperations()
 		st.transactions++
 		if err := t.nft.Run(ctx, tx); err != nil {
+			if st.transactions == 1 {
+				t.applied = prev // refused whole: nothing was flushed
+			}
 			return st, fmt.Errorf("%s table: full sync, transaction %d (Services %d to %d of %d): %w",
 				t.fam.nft, st.transactions, start, end, len(keys), err)
 		}

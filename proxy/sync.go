@@ -252,9 +252,13 @@ func (p *Proxy) notMine(key types.NamespacedName, refusals []served.Refusal) map
 }
 
 // staleFlows lists the UDP conntrack entries a change of one Service leaves pointing at endpoints
-// the rules no longer use. UDP has no close: without this a sender that keeps its source port
-// keeps reaching a deleted Pod. Scaling to zero is included: the reject rule does not catch flows
-// conntrack already DNATs (k8s #139628), nor does deleting the Service (k8s PR #141371).
+// the rules no longer use: an endpoint that left, or an address (LoadBalancer IP, externalIP,
+// ClusterIP and port) or NodePort through which the rules no longer reach it. UDP has no close:
+// without this a sender that keeps its source port keeps reaching a deleted Pod. Scaling to zero
+// is included: the reject rule does not catch flows conntrack already DNATs (k8s #139628), nor
+// does deleting the Service (k8s PR #141371). A LoadBalancer Service loses its address before it
+// goes (the controller empties its status, then drops its finalizer), so its deletion finds only
+// the ClusterIP left: the address's flows must go when the address does.
 // first marks the proxy's first sync, where old is unknown: the empty-to-some cleanup is skipped
 // there, since the previous run's rules stayed in the kernel and no blackhole entry could form
 // (k8s #122740: clearing at every restart breaks QUIC and other UDP sessions).
@@ -262,20 +266,25 @@ func staleFlows(old, new *svcState, first bool) []FlowFilter {
 	var out []FlowFilter
 	if old != nil {
 		for name, o := range old.udp {
-			keep := map[netip.Addr]bool{}
+			var n udpPort
 			if new != nil {
-				for _, a := range new.udp[name].endpoints {
-					keep[a] = true
-				}
+				n = new.udp[name]
+			}
+			keep := map[netip.Addr]bool{}
+			for _, a := range n.endpoints {
+				keep[a] = true
+			}
+			dests := map[netip.AddrPort]bool{}
+			for _, d := range n.dests {
+				dests[d] = true
 			}
 			for _, ep := range o.endpoints {
-				if keep[ep] {
-					continue
-				}
 				for _, d := range o.dests {
-					out = append(out, FlowFilter{Dst: d.Addr(), DstPort: d.Port(), ReplySrc: ep})
+					if !keep[ep] || !dests[d] {
+						out = append(out, FlowFilter{Dst: d.Addr(), DstPort: d.Port(), ReplySrc: ep})
+					}
 				}
-				if o.nodePort != 0 {
+				if o.nodePort != 0 && (!keep[ep] || n.nodePort != o.nodePort) {
 					out = append(out, FlowFilter{DstPort: o.nodePort, ReplySrc: ep, IPv6: ep.Is6()})
 				}
 			}

@@ -182,6 +182,54 @@ func TestFailureFallsBackToFullSync(t *testing.T) {
 	}
 }
 
+// TestFailedFullSyncKeepsUDPFlows: a full sync that fails (the periodic resync, or the retry
+// of a failed partial sync) changes nothing in the kernel, so the full sync that retries it must
+// find nothing to clear. It found every UDP Service new, as if it had just got its first
+// endpoint, and deleted every flow to every UDP Service address, DNATed ones included: the
+// restart breakage of k8s #122740, at any nft failure.
+func TestFailedFullSyncKeepsUDPFlows(t *testing.T) {
+	var nft *failingNFT
+	tp := newTestProxy(t, func(c *Config) {
+		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
+		c.NFTables = func(f knftables.Family, table string) (knftables.Interface, error) {
+			nft = &failingNFT{Fake: knftables.NewFake(f, table)}
+			return nft, nil
+		}
+	})
+	tp.apply(t, newService("dns", clusterIP("10.96.0.10"), protocol(v1.ProtocolUDP), nodePort(30053), loadBalancer("203.0.113.53")),
+		newSlice("dns", "dns-1", v1.ProtocolUDP, remote1, remote2))
+	tp.ct.take()
+	nft.fail = 1
+	tp.store.markAll()
+	if err := tp.Sync(context.Background()); err == nil {
+		t.Fatal("a full sync with a failing nft succeeded")
+	}
+	if err := tp.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := tp.ct.take(); len(got) != 0 {
+		t.Errorf("the full sync after a failed one, with no Service changed, cleared conntrack entries: %v", got)
+	}
+	// What changed meanwhile is still cleared.
+	nft.fail = 1
+	tp.store.markAll()
+	tp.store.setSlice(newSlice("dns", "dns-1", v1.ProtocolUDP, remote1))
+	if err := tp.Sync(context.Background()); err == nil {
+		t.Fatal("a full sync with a failing nft succeeded")
+	}
+	if err := tp.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.2.6",
+		"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.2.6",
+		"-D -p udp --orig-port-dst 30053 --reply-src 10.244.2.6",
+	}
+	if diff := cmp.Diff(want, tp.ct.take()); diff != "" {
+		t.Errorf("an endpoint that left during a failed full sync (-want +got):\n%s", diff)
+	}
+}
+
 // TestColdStartIsSplit checks that a full sync of many Services is cut into transactions of at
 // most ColdStartChunk Services, and that the result is whole.
 func TestColdStartIsSplit(t *testing.T) {
@@ -298,11 +346,18 @@ func TestUDPConntrackCleanup(t *testing.T) {
 		name: "an unrelated change clears nothing",
 		objs: []any{newService("web"), newSlice("web", "web-1", v1.ProtocolTCP, remote1)},
 	}, {
+		// The controller empties a LoadBalancer Service's status before its finalizer goes: the
+		// Service is still there, with its endpoints, but the address is not.
+		name: "LoadBalancer address released",
+		objs: []any{newService("dns", clusterIP("10.96.0.10"), protocol(v1.ProtocolUDP), nodePort(30053))},
+		want: []string{
+			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.1.5",
+		},
+	}, {
 		name: "Service deleted (k8s PR #141371)",
 		del:  true,
 		want: []string{
 			"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.1.5",
-			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.1.5",
 			"-D -p udp --orig-port-dst 30053 --reply-src 10.244.1.5",
 		},
 	}}

@@ -346,6 +346,19 @@ func (w *pathWatch) movesFrom(node string) []string {
 	return out
 }
 
+// history lists the changes after t, each "15:04:05.000: nodes" ("none": the client had no way).
+func (w *pathWatch) history(t time.Time) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, c := range w.changes {
+		if c.at.After(t) {
+			out = append(out, c.at.Format("15:04:05.000")+": "+cmp.Or(strings.Join(c.nodes, ","), "none"))
+		}
+	}
+	return out
+}
+
 // macOf is the hardware address of a namespace's eth0 (every LAN member's leg on the switch).
 func macOf(ns string) (string, error) {
 	var mac string
