@@ -43,8 +43,16 @@ type Run struct {
 	// reports (report-*.json, junit-*.xml), e2e/ (the framework's files) and run.json.
 	Out      string
 	KeepLab  bool      // leave the lab running after the tests, for a look at it
+	HelmSets []string  // helm install --set values of the lab (LabHelmSets)
 	Progress io.Writer // one line per step
 }
+
+// LabHelmSets are the chart values make conformance's labs are installed with, beyond the lab's
+// own. frontdesk programs no Service externalIP outside proxy.allowedExternalIPCIDRs, empty by
+// default (CVE-2020-8554; kube-proxy clusters get the same from the DenyServiceExternalIPs
+// admission plugin, which the lab's API server does not run): the one address the externalIP
+// test uses is allowed, as an operator who lets Services use externalIPs would allow theirs.
+var LabHelmSets = []string{"proxy.allowedExternalIPCIDRs={203.0.113.250/32}"}
 
 // RunInfo is what run.json records of a run, beside ginkgo's reports.
 type RunInfo struct {
@@ -91,8 +99,12 @@ func (r Run) Do(ctx context.Context) (RunInfo, error) {
 		}()
 	}
 	began := time.Now()
-	err = r.lab(ctx, "up", "--name="+r.LabName, "--proxy="+r.Proxy, fmt.Sprintf("--nodes=%d", r.Nodes),
-		"--images="+images, "--repo="+r.Repo)
+	up := []string{"up", "--name=" + r.LabName, "--proxy=" + r.Proxy, fmt.Sprintf("--nodes=%d", r.Nodes),
+		"--images=" + images, "--repo=" + r.Repo}
+	for _, v := range r.HelmSets {
+		up = append(up, "--helm-set="+v)
+	}
+	err = r.lab(ctx, up...)
 	info.LabUp = time.Since(began)
 	if err != nil {
 		info.LabFailed = err.Error()

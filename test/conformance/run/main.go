@@ -77,7 +77,7 @@ func run(ctx context.Context, o options) error {
 			r := conformance.Run{Proxy: p, Tests: tests, Nodes: o.nodes, Procs: o.procs, LabName: o.lab, Repo: repo,
 				Lab: filepath.Join(repo, "bin", "frontdesk-lab"), K8sBin: k8sBin,
 				Images: []string{supervisor.ImagesDir(repo), filepath.Join(repo, "bin", "conformance-images")},
-				Out:    dir, KeepLab: o.keep && i == len(proxies)-1, Progress: os.Stdout}
+				Out:    dir, KeepLab: o.keep && i == len(proxies)-1, HelmSets: conformance.LabHelmSets, Progress: os.Stdout}
 			if _, err := r.Do(ctx); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
