@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -27,7 +28,7 @@ type udpPort struct {
 	protocol  string           // conntrack's name: "udp", "tcp", "sctp"
 	dests     []netip.AddrPort // the Service's addresses with the Service port
 	nodePort  uint16
-	endpoints []netip.Addr // every endpoint the rules send to
+	endpoints []netip.AddrPort // every endpoint the rules send to, with its port
 }
 
 // svcState is the part of one family's table that belongs to one Service: its chains, its elements
@@ -340,11 +341,7 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 		for _, a := range sp.externalIPs {
 			u.dests = append(u.dests, netip.AddrPortFrom(a, sp.port))
 		}
-		seen := map[netip.Addr]bool{}
-		for _, e := range used {
-			seen[e.addr] = true
-		}
-		u.endpoints = sortedAddrs(seen)
+		u.endpoints = slices.SortedFunc(maps.Keys(used), netip.AddrPort.Compare)
 		if sp.name.protocol == v1.ProtocolUDP {
 			st.udp[sp.name] = u
 		} else {
