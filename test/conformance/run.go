@@ -216,6 +216,11 @@ func (r Run) ginkgo(ctx context.Context, ns, kubeconfig, pass string, tests []st
 		// which is not here; the lab's own logs are in its folder.
 		"-disable-log-dump",
 	}
+	if r.Nodes > 0 {
+		// Left at -1, the node count is found by ginkgo's first process only, and the tests
+		// that check it in the others skip themselves ("Requires at least 2 nodes (not -1)").
+		args = append(args, fmt.Sprintf("-num-nodes=%d", r.Nodes))
+	}
 	cmd := exec.CommandContext(ctx, "ip", args...)
 	// Interrupted, ginkgo stops the running tests, runs their clean-up and writes its reports
 	// (`ip netns exec` became ginkgo: it execs it); killed, it would leave no report at all.

@@ -46,7 +46,7 @@ func testConformanceSubset(t *testing.T, l *lab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := conformance.Run{Proxy: l.o.Proxy, Tests: tests, Procs: 3, Repo: l.repo, K8sBin: k8sBin,
+	r := conformance.Run{Proxy: l.o.Proxy, Tests: tests, Nodes: l.o.Nodes, Procs: 3, Repo: l.repo, K8sBin: k8sBin,
 		Out: t.TempDir(), Progress: logWriter{t}}
 	reports, runErr := r.E2E(t.Context(), l.plan.NS(topology.RoleClient), l.o.Kubeconfig())
 	var paths []string
