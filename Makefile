@@ -14,6 +14,7 @@
 #   make k8s-tools    builds kube-apiserver, etcd, ... from pinned sources into a cache
 #   make conformance-tools  builds Kubernetes' e2e.test from the same pinned sources into that cache (test/conformance)
 #   make conformance-images the images only the e2e tests use, into bin/conformance-images/ (test/conformance)
+#   make conformance        runs those tests against a lab with frontdesk, then with kube-proxy (docs/conformance.md)
 #   make conformance-list   rewrites test/conformance/tests.txt: the e2e tests test/conformance/selection picks
 #   make lab          a whole cluster in network namespaces on this machine (lab/README.md)
 #   make lab-down     removes the lab: processes, namespaces, nftables tables, files
@@ -49,7 +50,7 @@ integration_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\bin
 	| grep -v -e '^./hack/k8s/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' \
 	| xargs -r grep -L -E '^//go:build .*\bnetns\b' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all version build images images-check images-lock generate verify-generated vulncheck unit unit-race lint fmt deps k8s-tools conformance-tools conformance-images conformance-list integration netns test bench lab lab-down clean help
+.PHONY: all version build images images-check images-lock generate verify-generated vulncheck unit unit-race lint fmt deps k8s-tools conformance-tools conformance-images conformance conformance-list integration netns test bench lab lab-down clean help
 
 all: build
 
@@ -194,6 +195,15 @@ conformance-tools:
 CONFORMANCE_IMAGES_OUT ?= bin/conformance-images
 conformance-images:
 	$(GO) run ./hack/images $(IMAGES_FLAGS) --conformance --out=$(CONFORMANCE_IMAGES_OUT) $(IMAGES)
+
+# Not part of make test (a run of every selected test takes long): the selection against a lab with
+# frontdesk's node proxy, then against one with the real kube-proxy, and the results section of
+# docs/conformance.md. CONFORMANCE_FLAGS='--focus=REGEXP --proxies=frontdesk' runs fewer
+# (test/conformance/README.md).
+CONFORMANCE_FLAGS ?=
+conformance: conformance-tools conformance-images images
+	@mkdir -p bin && $(GO) build -o bin/frontdesk-lab ./cmd/frontdesk-lab
+	$(GO) run ./test/conformance/run $(CONFORMANCE_FLAGS)
 
 conformance-list: conformance-tools
 	$(GO) run ./test/conformance/list

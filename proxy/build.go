@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -27,7 +28,7 @@ type udpPort struct {
 	protocol  string           // conntrack's name: "udp", "tcp", "sctp"
 	dests     []netip.AddrPort // the Service's addresses with the Service port
 	nodePort  uint16
-	endpoints []netip.Addr // every endpoint the rules send to
+	endpoints []netip.AddrPort // every endpoint the rules send to, with its port
 }
 
 // svcState is the part of one family's table that belongs to one Service: its chains, its elements
@@ -214,6 +215,11 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 		external = local
 	}
 	hasExternal := sp.nodePort != 0 || len(sp.externalIPs) > 0
+	// extServed: the external addresses (NodePort, externalIPs, LoadBalancer IPs) lead to the
+	// external chain. With externalTrafficPolicy Local that is so while any endpoint exists, even
+	// with none on this node: Pods and the node itself are not external clients and reach every
+	// endpoint (kube-proxy does the same), and the chain drops the rest.
+	extServed := len(external) > 0 || (sp.externalLocal && len(cluster) > 0)
 	// noEndpoints is the verdict for traffic no endpoint can take: reject when the Service has no
 	// endpoint at all (the client learns at once), drop when a traffic policy filtered them out
 	// (another node may serve it; the load balancer's health check steers away from this one).
@@ -258,7 +264,7 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 		st.chains[chain] = rules
 	}
 
-	needCluster := (!sp.internalLocal && len(internal) > 0) || (hasExternal && len(external) > 0)
+	needCluster := (!sp.internalLocal && len(internal) > 0) || (hasExternal && extServed)
 	if needCluster && len(cluster) > 0 {
 		var pre []string
 		if len(opts.podCIDRs) > 0 {
@@ -269,7 +275,7 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 	if len(local) > 0 && (sp.internalLocal || (sp.externalLocal && hasExternal)) {
 		cascade(localChain(sp.name), local)
 	}
-	if hasExternal && len(external) > 0 {
+	if hasExternal && extServed {
 		if sp.externalLocal {
 			// Keep the client address: no masquerade, local endpoints only. Pods and the node itself
 			// are not external clients; they get the cluster-wide endpoints, like kube-proxy.
@@ -279,8 +285,13 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 			}
 			rules = append(rules,
 				"fib saddr type local jump "+chainMarkForMasquerade,
-				"fib saddr type local goto "+svcChain(sp.name),
-				"goto "+localChain(sp.name))
+				"fib saddr type local goto "+svcChain(sp.name))
+			if len(local) > 0 {
+				rules = append(rules, "goto "+localChain(sp.name))
+			} else {
+				// Another node may serve it; the load balancer's health check steers away from this one.
+				rules = append(rules, "drop")
+			}
 			st.chains[extChain(sp.name)] = rules
 		} else {
 			st.chains[extChain(sp.name)] = []string{"jump " + chainMarkForMasquerade, "goto " + svcChain(sp.name)}
@@ -299,16 +310,18 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 		st.add(elem{mapNoEndpointServices, []string{sp.clusterIP.String(), proto, port}, noEndpoints(sp.internalLocal)})
 	}
 	for _, a := range sp.externalIPs {
-		if len(external) > 0 {
+		if extServed {
 			st.add(elem{mapServiceIPs, []string{a.String(), proto, port}, "goto " + extChain(sp.name)})
-			vips[a] = true
+			if len(external) > 0 {
+				vips[a] = true // forwarded for external clients: an endpoint takes them here (Forwards)
+			}
 		} else {
 			st.add(elem{mapNoEndpointServices, []string{a.String(), proto, port}, noEndpoints(sp.externalLocal)})
 		}
 	}
 	if sp.nodePort != 0 {
 		np := fmt.Sprint(sp.nodePort)
-		if len(external) > 0 {
+		if extServed {
 			st.add(elem{mapServiceNodePorts, []string{proto, np}, "goto " + extChain(sp.name)})
 		} else {
 			st.add(elem{mapNoEndpointNodePort, []string{proto, np}, noEndpoints(sp.externalLocal)})
@@ -328,11 +341,7 @@ func buildPort(st *svcState, sp servicePort, eps []endpoint, opts modelOptions, 
 		for _, a := range sp.externalIPs {
 			u.dests = append(u.dests, netip.AddrPortFrom(a, sp.port))
 		}
-		seen := map[netip.Addr]bool{}
-		for _, e := range used {
-			seen[e.addr] = true
-		}
-		u.endpoints = sortedAddrs(seen)
+		u.endpoints = slices.SortedFunc(maps.Keys(used), netip.AddrPort.Compare)
 		if sp.name.protocol == v1.ProtocolUDP {
 			st.udp[sp.name] = u
 		} else {

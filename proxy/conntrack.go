@@ -16,7 +16,10 @@ type FlowFilter struct {
 	Dst      netip.Addr // original destination (the Service address)
 	DstPort  uint16     // original destination port
 	ReplySrc netip.Addr // reply source: the endpoint the flow was DNATed to
-	IPv6     bool       // the family, when neither address is set
+	// ReplySrcPort is the endpoint's port: a Service whose targetPort changes keeps the Pod's
+	// address, and only the port tells its old flows from its new ones.
+	ReplySrcPort uint16
+	IPv6         bool // the family, when neither address is set
 }
 
 func (f FlowFilter) String() string { return strings.Join(f.args(), " ") }
@@ -38,6 +41,9 @@ func (f FlowFilter) args() []string {
 	}
 	if f.ReplySrc.IsValid() {
 		args = append(args, "--reply-src", f.ReplySrc.String())
+	}
+	if f.ReplySrcPort != 0 {
+		args = append(args, "--reply-port-src", fmt.Sprint(f.ReplySrcPort))
 	}
 	return args
 }
@@ -96,6 +102,8 @@ type Flow struct {
 	Dst      netip.Addr // original destination: the Service address
 	DstPort  uint16     // original destination port
 	ReplySrc netip.Addr // the reply's source: the endpoint the flow was DNATed to
+	// ReplySrcPort is the reply's source port: the endpoint's port (0 when not read).
+	ReplySrcPort uint16
 }
 
 // FlowLister lists the UDP conntrack entries of one family. A Conntrack that implements it gets
@@ -123,8 +131,8 @@ func (c ExecConntrack) List(ctx context.Context, ipv6 bool) ([]Flow, error) {
 }
 
 // parseFlows reads conntrack -L's lines ("udp 17 29 src=A dst=B sport=P dport=Q [UNREPLIED]
-// src=C dst=D sport=R dport=S ..."): the original direction's dst and dport, the reply's src.
-// Lines it cannot read are skipped.
+// src=C dst=D sport=R dport=S ..."): the original direction's dst and dport, the reply's src
+// and sport. Lines it cannot read are skipped.
 func parseFlows(out string) []Flow {
 	var flows []Flow
 	for _, line := range strings.Split(out, "\n") {
@@ -133,8 +141,8 @@ func parseFlows(out string) []Flow {
 			continue
 		}
 		f := Flow{Protocol: fields[0]}
-		srcs := 0
-		var dst, dport, replySrc string
+		srcs, sports := 0, 0
+		var dst, dport, replySrc, replySport string
 		for _, x := range fields[1:] {
 			k, v, ok := strings.Cut(x, "=")
 			switch {
@@ -143,6 +151,11 @@ func parseFlows(out string) []Flow {
 				srcs++
 				if srcs == 2 {
 					replySrc = v
+				}
+			case k == "sport":
+				sports++
+				if sports == 2 {
+					replySport = v
 				}
 			case k == "dst" && dst == "":
 				dst = v
@@ -159,6 +172,9 @@ func parseFlows(out string) []Flow {
 			continue
 		}
 		f.DstPort = uint16(port)
+		if p, err := strconv.ParseUint(replySport, 10, 16); err == nil {
+			f.ReplySrcPort = uint16(p)
+		}
 		flows = append(flows, f)
 	}
 	return flows

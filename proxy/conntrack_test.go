@@ -71,7 +71,7 @@ func TestConntrackBounded(t *testing.T) {
 	tp := newTestProxy(t, func(c *Config) { c.Conntrack = ct })
 	tp.apply(t, newService("dns", clusterIP("10.96.0.10"), protocol(v1.ProtocolUDP)), newSlice("dns", "dns-1", v1.ProtocolUDP, udpEndpoints(300)...))
 	ct.take()
-	stuck := FlowFilter{Dst: netip.MustParseAddr("10.96.0.10"), DstPort: 80, ReplySrc: netip.MustParseAddr("10.245.0.7")}
+	stuck := FlowFilter{Dst: netip.MustParseAddr("10.96.0.10"), DstPort: 80, ReplySrc: netip.MustParseAddr("10.245.0.7"), ReplySrcPort: 8080}
 	ct.fail[stuck.String()] = true
 
 	tp.apply(t, newSlice("dns", "dns-1", v1.ProtocolUDP))
@@ -87,7 +87,7 @@ func TestConntrackBounded(t *testing.T) {
 	all := slices.Concat(first, second)
 	want := map[string]int{}
 	for _, e := range udpEndpoints(300) {
-		want[fmt.Sprintf("-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src %s", e.ip)] = 1
+		want[fmt.Sprintf("-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src %s --reply-port-src 8080", e.ip)] = 1
 	}
 	want[stuck.String()] = 2
 	got := map[string]int{}

@@ -148,7 +148,7 @@ func TestDeadNodeFlowsCleared(t *testing.T) {
 	want := []string{
 		"-D -p tcp --orig-dst 10.96.0.5 --orig-port-dst 80 --reply-src 10.244.2.5",
 		"-D -p tcp --orig-port-dst 30080 --reply-src 10.244.2.5",
-		"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.2.5",
+		"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.2.5 --reply-port-src 8080",
 	}
 	if diff := cmp.Diff(want, tp.ct.take()); diff != "" {
 		t.Errorf("conntrack deletions on excluding node-b (-want +got):\n%s", diff)

@@ -69,7 +69,7 @@ var (
 		family: v1.IPv6Protocol, bits: 64,
 		node: "fd00:31:1::1", client: "fd00:31:1::2",
 		ep1: "fd00:99:11::2", ep2: "fd00:99:12::2", ep1Gateway: "fd00:99:11::1", ep2Gateway: "fd00:99:12::1",
-		podNet: "fd00:99::/48", svcBase: "fd00:96::", lbBase: "fd00:203::",
+		podNet: "fd00:99::/32", svcBase: "fd00:96::", lbBase: "fd00:203::",
 	}
 )
 
@@ -385,6 +385,16 @@ func testKernelServices(t *testing.T, p kernelPlan) {
 		var ne net.Error
 		if !errors.As(err, &ne) || !ne.Timeout() {
 			t.Errorf("got %v, want a timeout (dropped, not rejected)", err)
+		}
+	})
+	t.Run("externalTrafficPolicy Local without a local endpoint: Pods and the node reach every endpoint", func(t *testing.T) {
+		// Not external clients: as with kube-proxy, they get the cluster-wide endpoints, a Pod
+		// with its address kept, the node masqueraded.
+		if got, want := mustAsk(t, k.ep1, hostPort(p.lb(12), 80)), "ep2 "+p.ep1; got != want {
+			t.Errorf("a Pod: answered %q, want %q", got, want)
+		}
+		if got, want := mustAsk(t, k.node, hostPort(p.lb(12), 80)), "ep2 "+p.ep2Gateway; got != want {
+			t.Errorf("the node: answered %q, want %q", got, want)
 		}
 	})
 	t.Run("hairpin", func(t *testing.T) {

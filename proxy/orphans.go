@@ -17,11 +17,11 @@ func (p *Proxy) orphanFlows(ctx context.Context, t *table) []FlowFilter {
 	if !ok {
 		return nil
 	}
-	dests := map[netip.AddrPort]map[netip.Addr]bool{}
-	nodePorts := map[uint16]map[netip.Addr]bool{}
-	add := func(m map[netip.Addr]bool, eps []netip.Addr) map[netip.Addr]bool {
+	dests := map[netip.AddrPort]map[netip.AddrPort]bool{}
+	nodePorts := map[uint16]map[netip.AddrPort]bool{}
+	add := func(m map[netip.AddrPort]bool, eps []netip.AddrPort) map[netip.AddrPort]bool {
 		if m == nil {
-			m = map[netip.Addr]bool{}
+			m = map[netip.AddrPort]bool{}
 		}
 		for _, e := range eps {
 			m[e] = true
@@ -56,13 +56,14 @@ func (p *Proxy) orphanFlows(ctx context.Context, t *table) []FlowFilter {
 			continue
 		}
 		var ff FlowFilter
+		ep := netip.AddrPortFrom(f.ReplySrc, f.ReplySrcPort)
 		if eps, ok := dests[netip.AddrPortFrom(f.Dst, f.DstPort)]; ok {
-			if eps[f.ReplySrc] {
+			if eps[ep] {
 				continue
 			}
-			ff = FlowFilter{Dst: f.Dst, DstPort: f.DstPort, ReplySrc: f.ReplySrc}
-		} else if eps, ok := nodePorts[f.DstPort]; ok && !eps[f.ReplySrc] {
-			ff = FlowFilter{DstPort: f.DstPort, ReplySrc: f.ReplySrc, IPv6: f.ReplySrc.Is6()}
+			ff = FlowFilter{Dst: f.Dst, DstPort: f.DstPort, ReplySrc: f.ReplySrc, ReplySrcPort: f.ReplySrcPort}
+		} else if eps, ok := nodePorts[f.DstPort]; ok && !eps[ep] {
+			ff = FlowFilter{DstPort: f.DstPort, ReplySrc: f.ReplySrc, ReplySrcPort: f.ReplySrcPort, IPv6: f.ReplySrc.Is6()}
 		} else {
 			continue
 		}

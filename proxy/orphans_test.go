@@ -16,9 +16,9 @@ udp      17 29 src=fd00:31:1::2 dst=fd00:96::a sport=40000 dport=53 src=fd00:99:
 garbage
 `
 	want := []Flow{
-		{Protocol: "udp", Dst: netip.MustParseAddr("10.96.0.10"), DstPort: 53, ReplySrc: netip.MustParseAddr("10.99.11.2")},
-		{Protocol: "udp", Dst: netip.MustParseAddr("203.0.113.9"), DstPort: 53, ReplySrc: netip.MustParseAddr("203.0.113.9")},
-		{Protocol: "udp", Dst: netip.MustParseAddr("fd00:96::a"), DstPort: 53, ReplySrc: netip.MustParseAddr("fd00:99:11::2")},
+		{Protocol: "udp", Dst: netip.MustParseAddr("10.96.0.10"), DstPort: 53, ReplySrc: netip.MustParseAddr("10.99.11.2"), ReplySrcPort: 8080},
+		{Protocol: "udp", Dst: netip.MustParseAddr("203.0.113.9"), DstPort: 53, ReplySrc: netip.MustParseAddr("203.0.113.9"), ReplySrcPort: 53},
+		{Protocol: "udp", Dst: netip.MustParseAddr("fd00:96::a"), DstPort: 53, ReplySrc: netip.MustParseAddr("fd00:99:11::2"), ReplySrcPort: 8080},
 	}
 	if diff := cmp.Diff(want, parseFlows(out), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -46,7 +46,7 @@ func (c *listingConntrack) Delete(_ context.Context, filters []FlowFilter) error
 		kept := c.flows[:0]
 		for _, f := range c.flows {
 			match := (!ff.Dst.IsValid() || ff.Dst == f.Dst) && (ff.DstPort == 0 || ff.DstPort == f.DstPort) &&
-				(!ff.ReplySrc.IsValid() || ff.ReplySrc == f.ReplySrc)
+				(!ff.ReplySrc.IsValid() || ff.ReplySrc == f.ReplySrc) && (ff.ReplySrcPort == 0 || ff.ReplySrcPort == f.ReplySrcPort)
 			if !match {
 				kept = append(kept, f)
 			}
@@ -61,16 +61,25 @@ func (c *listingConntrack) Delete(_ context.Context, filters []FlowFilter) error
 // endpoints, flows never DNATed and flows to addresses it does not serve.
 func TestOrphanFlowsClearedAtStart(t *testing.T) {
 	a := netip.MustParseAddr
+	// A DNATed flow's reply comes from the endpoint's port, 8080; one never DNATed from the
+	// Service's own.
+	flowTo := func(dst string, port uint16, reply string, replyPort uint16) Flow {
+		return Flow{Protocol: "udp", Dst: a(dst), DstPort: port, ReplySrc: a(reply), ReplySrcPort: replyPort}
+	}
 	flow := func(dst string, port uint16, reply string) Flow {
-		return Flow{Protocol: "udp", Dst: a(dst), DstPort: port, ReplySrc: a(reply)}
+		if dst == reply {
+			return flowTo(dst, port, reply, port)
+		}
+		return flowTo(dst, port, reply, 8080)
 	}
 	ct := &listingConntrack{flows: []Flow{
-		flow("10.96.0.10", 80, "10.244.2.6"),      // to remote2, which left: goes
-		flow("203.0.113.53", 80, "10.244.2.6"),    // the same through the LoadBalancer IP: goes
-		flow("192.168.0.10", 30053, "10.244.2.6"), // the same through the NodePort: goes
-		flow("10.96.0.10", 80, "10.244.2.5"),      // to remote1, still an endpoint: stays
-		flow("10.96.0.10", 80, "10.96.0.10"),      // never DNATed (k8s #122740: left alone at start): stays
-		flow("10.96.0.99", 80, "10.244.2.6"),      // an address the proxy does not serve: stays
+		flow("10.96.0.10", 80, "10.244.2.6"),         // to remote2, which left: goes
+		flow("203.0.113.53", 80, "10.244.2.6"),       // the same through the LoadBalancer IP: goes
+		flow("192.168.0.10", 30053, "10.244.2.6"),    // the same through the NodePort: goes
+		flow("10.96.0.10", 80, "10.244.2.5"),         // to remote1, still an endpoint: stays
+		flowTo("10.96.0.10", 80, "10.244.2.5", 9090), // to remote1's port 9090, which the Service's targetPort no longer is: goes
+		flow("10.96.0.10", 80, "10.96.0.10"),         // never DNATed (k8s #122740: left alone at start): stays
+		flow("10.96.0.99", 80, "10.244.2.6"),         // an address the proxy does not serve: stays
 	}}
 	tp := newTestProxy(t, func(c *Config) { c.Conntrack = ct })
 	tp.apply(t, newService("dns", clusterIP("10.96.0.10"), protocol(v1.ProtocolUDP), nodePort(30053), loadBalancer("203.0.113.53")),

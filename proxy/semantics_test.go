@@ -113,6 +113,13 @@ func TestSemantics(t *testing.T) {
 			{"LoadBalancer IP", tcp(outside, "203.0.113.1", 80), []string{"DROP"}},
 			{"NodePort", tcp(outside, node, 30080), []string{"DROP"}},
 			{"ClusterIP still works", tcp(pod, "10.96.0.1", 80), []string{toRemote1}},
+			// Pods and the node itself are not external clients: they reach every endpoint even
+			// where there is no local one, as with kube-proxy (the e2e test "should implement
+			// NodePort and HealthCheckNodePort correctly when ExternalTrafficPolicy changes").
+			{"a Pod to the LoadBalancer IP: every endpoint", tcp(pod, "203.0.113.1", 80), []string{toRemote1}},
+			{"a Pod to the NodePort: every endpoint", tcp(pod, node, 30080), []string{toRemote1}},
+			{"the node to its NodePort: every endpoint, masqueraded", fromNode(tcp(node, node, 30080)), []string{toRemote1 + masq}},
+			{"the node to the LoadBalancer IP: every endpoint, masqueraded", fromNode(tcp(node, "203.0.113.1", 80)), []string{toRemote1 + masq}},
 		},
 	}, {
 		name: "internalTrafficPolicy Local",

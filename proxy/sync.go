@@ -270,7 +270,7 @@ func staleFlows(old, new *svcState, first bool) []FlowFilter {
 			if new != nil {
 				n = new.udp[name]
 			}
-			keep := map[netip.Addr]bool{}
+			keep := map[netip.AddrPort]bool{}
 			for _, a := range n.endpoints {
 				keep[a] = true
 			}
@@ -281,11 +281,11 @@ func staleFlows(old, new *svcState, first bool) []FlowFilter {
 			for _, ep := range o.endpoints {
 				for _, d := range o.dests {
 					if !keep[ep] || !dests[d] {
-						out = append(out, FlowFilter{Dst: d.Addr(), DstPort: d.Port(), ReplySrc: ep})
+						out = append(out, FlowFilter{Dst: d.Addr(), DstPort: d.Port(), ReplySrc: ep.Addr(), ReplySrcPort: ep.Port()})
 					}
 				}
 				if o.nodePort != 0 && (!keep[ep] || n.nodePort != o.nodePort) {
-					out = append(out, FlowFilter{DstPort: o.nodePort, ReplySrc: ep, IPv6: ep.Is6()})
+					out = append(out, FlowFilter{DstPort: o.nodePort, ReplySrc: ep.Addr(), ReplySrcPort: ep.Port(), IPv6: ep.Addr().Is6()})
 				}
 			}
 		}
@@ -306,7 +306,7 @@ func staleFlows(old, new *svcState, first bool) []FlowFilter {
 			out = append(out, FlowFilter{Dst: d.Addr(), DstPort: d.Port()})
 		}
 		if n.nodePort != 0 {
-			out = append(out, FlowFilter{DstPort: n.nodePort, IPv6: n.endpoints[0].Is6()})
+			out = append(out, FlowFilter{DstPort: n.nodePort, IPv6: n.endpoints[0].Addr().Is6()})
 		}
 	}
 	return out

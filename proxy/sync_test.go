@@ -221,9 +221,9 @@ func TestFailedFullSyncKeepsUDPFlows(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.2.6",
-		"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.2.6",
-		"-D -p udp --orig-port-dst 30053 --reply-src 10.244.2.6",
+		"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.2.6 --reply-port-src 8080",
+		"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.2.6 --reply-port-src 8080",
+		"-D -p udp --orig-port-dst 30053 --reply-src 10.244.2.6 --reply-port-src 8080",
 	}
 	if diff := cmp.Diff(want, tp.ct.take()); diff != "" {
 		t.Errorf("an endpoint that left during a failed full sync (-want +got):\n%s", diff)
@@ -322,17 +322,17 @@ func TestUDPConntrackCleanup(t *testing.T) {
 		name: "one endpoint leaves",
 		objs: []any{newSlice("dns", "dns-1", v1.ProtocolUDP, remote1)},
 		want: []string{
-			"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.2.6",
-			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.2.6",
-			"-D -p udp --orig-port-dst 30053 --reply-src 10.244.2.6",
+			"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.2.6 --reply-port-src 8080",
+			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.2.6 --reply-port-src 8080",
+			"-D -p udp --orig-port-dst 30053 --reply-src 10.244.2.6 --reply-port-src 8080",
 		},
 	}, {
 		name: "scaled to zero (k8s #139628)",
 		objs: []any{newSlice("dns", "dns-1", v1.ProtocolUDP)},
 		want: []string{
-			"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.2.5",
-			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.2.5",
-			"-D -p udp --orig-port-dst 30053 --reply-src 10.244.2.5",
+			"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.2.5 --reply-port-src 8080",
+			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.2.5 --reply-port-src 8080",
+			"-D -p udp --orig-port-dst 30053 --reply-src 10.244.2.5 --reply-port-src 8080",
 		},
 	}, {
 		name: "back from zero: flows that bypassed NAT go",
@@ -343,6 +343,17 @@ func TestUDPConntrackCleanup(t *testing.T) {
 			"-D -p udp --orig-port-dst 30053",
 		},
 	}, {
+		// The same Pod, the same address, another port: its flows to the old port must go, or
+		// a client keeping its source port keeps reaching the old one (the e2e test "should be
+		// able to cleanup conntrack entries when UDP service target port changes").
+		name: "the Service's targetPort changes",
+		objs: []any{slicePort(newSlice("dns", "dns-1", v1.ProtocolUDP, local1), 9090)},
+		want: []string{
+			"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.1.5 --reply-port-src 8080",
+			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.1.5 --reply-port-src 8080",
+			"-D -p udp --orig-port-dst 30053 --reply-src 10.244.1.5 --reply-port-src 8080",
+		},
+	}, {
 		name: "an unrelated change clears nothing",
 		objs: []any{newService("web"), newSlice("web", "web-1", v1.ProtocolTCP, remote1)},
 	}, {
@@ -351,14 +362,14 @@ func TestUDPConntrackCleanup(t *testing.T) {
 		name: "LoadBalancer address released",
 		objs: []any{newService("dns", clusterIP("10.96.0.10"), protocol(v1.ProtocolUDP), nodePort(30053))},
 		want: []string{
-			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.1.5",
+			"-D -p udp --orig-dst 203.0.113.53 --orig-port-dst 80 --reply-src 10.244.1.5 --reply-port-src 9090",
 		},
 	}, {
 		name: "Service deleted (k8s PR #141371)",
 		del:  true,
 		want: []string{
-			"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.1.5",
-			"-D -p udp --orig-port-dst 30053 --reply-src 10.244.1.5",
+			"-D -p udp --orig-dst 10.96.0.10 --orig-port-dst 80 --reply-src 10.244.1.5 --reply-port-src 9090",
+			"-D -p udp --orig-port-dst 30053 --reply-src 10.244.1.5 --reply-port-src 9090",
 		},
 	}}
 	for _, s := range steps {
@@ -507,4 +518,11 @@ func TestForwardsChanged(t *testing.T) {
 	if !notified() || tp.Forwards(netip.MustParseAddr("203.0.113.1")) {
 		t.Error("no notification after a sync that stopped forwarding the address")
 	}
+}
+
+// slicePort sets the port of es's one port: the Pods' port after a change of the Service's
+// targetPort.
+func slicePort(es *discovery.EndpointSlice, port int32) *discovery.EndpointSlice {
+	es.Ports[0].Port = &port
+	return es
 }

@@ -60,6 +60,10 @@ func run(ctx context.Context, sub string, args []string) error {
 	fs.StringVar(&o.K8sBin, "k8s-bin", "", "folder of the pinned Kubernetes binaries (default: hack/k8s/build.sh --print-dir)")
 	fs.StringVar(&o.NodeBin, "node-bin", "", "folder of containerd, crictl and the CNI plugins (default: "+supervisor.NodeBuild+" --print-dir)")
 	fs.StringVar(&o.Images, "images", "", "folder of the OCI image archives every node imports (default: <repo>/bin/images, made by make images)")
+	fs.Func("helm-set", "a value for helm install of frontdesk, key=value as helm's --set (repeatable)", func(v string) error {
+		o.HelmSets = append(o.HelmSets, v)
+		return nil
+	})
 	fs.BoolVar(&o.Prebuilt, "prebuilt", false, "do not build: <dir>/bin already holds the lab's binaries, and the images are made")
 	if sub == "supervise" {
 		klog.InitFlags(fs)

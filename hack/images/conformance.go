@@ -62,7 +62,7 @@ var conformanceImages = []build.Image{
 		Entrypoint: []string{"/regression-issue-74839"},
 	},
 	// agnhost with the tools the tests exec in it (the upstream image has Alpine's): curl, dig,
-	// nc (netcat-openbsd: -u -w -W -p), ss and ip (iproute2), bash, and porter's test
+	// nc (netcat-openbsd: -u -w -W -p), ss and ip (iproute2), bash, wget, getent, and porter's test
 	// certificate and key in / (porter's default CERT_FILE and KEY_FILE, relative to /). It is
 	// the lab's agnhost, its name, tag, layers and command unchanged, with the tools in a layer
 	// above, so their nc and ip replace busybox's links, and /bin/sh is bash. Pushed to a lab's
@@ -71,8 +71,15 @@ var conformanceImages = []build.Image{
 		im.Title = "agnhost (with the e2e tests' tools)"
 		im.Description = "Kubernetes' e2e test image: agnhost from the pinned Kubernetes on the busybox layer, with Debian's curl, dig, nc, ss, ip and bash"
 		im.Layers = append(slices.Clip(im.Layers), build.Layer{
-			build.Debian(append([]string{"curl", "netcat-openbsd", "iproute2", "bash", "bind9-dnsutils"}, agnhostToolLibraries...),
-				"/usr/bin/curl", "/bin/nc.openbsd", "/bin/ip", "/bin/ss", "/bin/bash", "/usr/bin/dig"),
+			build.Debian(append([]string{"curl", "netcat-openbsd", "iproute2", "bash", "bind9-dnsutils", "wget", "libc-bin"}, agnhostToolLibraries...),
+				"/usr/bin/curl", "/bin/nc.openbsd", "/bin/ip", "/bin/ss", "/bin/bash", "/usr/bin/dig", "/usr/bin/wget", "/usr/bin/getent"),
+			// The DNS tests' "musl" prober runs `getent hosts` here (Alpine's, upstream): glibc's,
+			// with the files and dns NSS modules libc6 holds.
+			build.Text("/etc/nsswitch.conf", "hosts: files dns\n"),
+			// Debian's busybox 1.35 wget dies of SIGSEGV whenever -T (timeout) is given, and the
+			// tests run `wget -T 5 -qO- <address>` and `wget -q -O - -T 1` in this image: GNU wget
+			// replaces the applet's link.
+			build.Symlink("/bin/wget", "/usr/bin/wget"),
 			build.Symlink("/usr/bin/nc", "/bin/nc.openbsd"),
 			build.Symlink("/bin/nc", "/bin/nc.openbsd"),
 			build.Symlink("/sbin/ip", "/bin/ip"),
@@ -97,13 +104,13 @@ func variant(name string, edit func(*build.Image)) build.Image {
 	return im
 }
 
-// agnhostToolLibraries are the packages of the libraries of agnhost's tools: dig's, curl's,
+// agnhostToolLibraries are the packages of the libraries of agnhost's tools: dig's, curl's, wget's,
 // iproute2's (the build names any missing).
 var agnhostToolLibraries = append([]string{
 	"libcurl4", "libbrotli1", "libgnutls30", "libhogweed6", "libnettle8", "libgmp10", "libp11-kit0",
 	"libtasn1-6", "libffi8", "libldap-2.5-0", "libsasl2-2", "libpsl5", "librtmp1", "libssh2-1",
 	"libzstd1", "libdb5.3", "libbpf1", "libelf1", "libmnl0", "libselinux1", "libpcre2-8-0",
-	"libtirpc3", "libxtables12",
+	"libtirpc3", "libxtables12", "libuuid1",
 }, digLibraries...)
 
 // digLibraries are the packages of the libraries Debian's dig loads (the build names any missing).

@@ -13,7 +13,8 @@
 # Usage: build.sh              build what is missing; the bin dir is the last line
 #        build.sh --e2e        build only e2e.test, Kubernetes' e2e suite compiled by
 #                              `go test -c k8s.io/kubernetes/test/e2e` (the conformance
-#                              tests of issue 16); not part of the default set, which
+#                              tests of issue 16), and ginkgo's CLI that runs it in
+#                              parallel; not part of the default set, which
 #                              `make test` builds: it is a long build of its own
 #        build.sh --print-dir  only print the bin dir (nothing is built)
 #        build.sh --help
@@ -82,7 +83,9 @@ targets=(
 # A name whose package is prefixed with "test:" is a test binary, built with
 # `go test -c`. e2e_tools.go keeps its test-only imports in go.sum.
 if "$e2e"; then
-	targets=("e2e.test:test:k8s.io/kubernetes/test/e2e")
+	# ginkgo's CLI runs e2e.test in parallel processes (test/conformance); the
+	# version go.mod pins, which e2e.test is built with (its tool line).
+	targets=("e2e.test:test:k8s.io/kubernetes/test/e2e" "ginkgo:github.com/onsi/ginkgo/v2/ginkgo")
 fi
 
 # Without these the components report v0.0.0-master, and kubectl warns of a

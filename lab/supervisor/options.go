@@ -45,6 +45,9 @@ type Options struct {
 	// Images is the folder of OCI archives (make images: bin/images) every node's containerd
 	// imports: the Pods' images and the sandbox (pause) image.
 	Images string
+	// HelmSets are --set values (key=value) given to helm install after the lab's values file:
+	// a setting a run needs (make conformance allows the externalIP its test uses).
+	HelmSets []string
 	// Prebuilt skips building: Dir/bin already holds frontdesk-lab, frontdesk-controller,
 	// frontdesk-speaker, http-echo, the chart renderer and gobgp (tests build them once).
 	Prebuilt bool

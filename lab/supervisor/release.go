@@ -167,16 +167,23 @@ func (s *supervisor) installRelease(ctx context.Context, cp *controlplane.Cluste
 		return err
 	}
 	began := time.Now()
-	if err := s.helm(ctx, "install", ChartRelease, filepath.Join(s.o.Repo, "charts", "frontdesk"),
-		"--create-namespace", "--values="+path); err != nil {
+	args := []string{"install", ChartRelease, filepath.Join(s.o.Repo, "charts", "frontdesk"), "--create-namespace", "--values=" + path}
+	for _, v := range s.o.HelmSets {
+		args = append(args, "--set="+v)
+	}
+	if err := s.helm(ctx, args...); err != nil {
 		return err
 	}
 	pools := fmt.Sprintf("IPPool lan (%s) over ARP", s.plan.L2Pool)
 	if s.o.BGP {
 		pools += fmt.Sprintf(", IPPool %s (%s) over BGP to the router (AS %d)", BGPPoolName, s.plan.BGPPool, s.plan.RouterASN)
 	}
-	s.progressf("helm install %s charts/frontdesk -n %s --values=%s (images %s/frontdesk-lb/...:%s; %s) in %s",
-		ChartRelease, ChartNamespace, filepath.Base(path), imgs.registry, imgs.tag, pools,
+	sets := ""
+	for _, v := range s.o.HelmSets {
+		sets += " --set=" + v
+	}
+	s.progressf("helm install %s charts/frontdesk -n %s --values=%s%s (images %s/frontdesk-lb/...:%s; %s) in %s",
+		ChartRelease, ChartNamespace, filepath.Base(path), sets, imgs.registry, imgs.tag, pools,
 		time.Since(began).Round(100*time.Millisecond))
 	return nil
 }

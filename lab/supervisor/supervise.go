@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -104,10 +103,12 @@ func (s *supervisor) startControlPlane() (*controlplane.Cluster, error) {
 		controlplane.WithWorkDir(filepath.Join(s.o.Dir, "cp")),
 		controlplane.WithBindAddress(s.plan.ControlPlane),
 		controlplane.WithServiceCIDR(s.plan.ServiceCIDR),
-		// node-lifecycle removes the not-ready taint the API server puts on every new Node (and
-		// would taint a node whose kubelet stops heartbeating); daemonset runs the speakers (and
-		// kube-proxy): as in a real cluster.
-		controlplane.WithControllerManager(append(slices.Clone(controlplane.DefaultControllers), "node-lifecycle-controller", "daemonset-controller")...),
+		// Every controller a real cluster's kube-controller-manager runs by default ("*"): among
+		// them node-lifecycle, which removes the not-ready taint the API server puts on every new
+		// Node; daemonset, which runs the speakers (and kube-proxy); endpoints and
+		// endpointslice-mirroring, which Kubernetes' network conformance tests check. Its cloud
+		// controllers run in frontdesk-controller, the lab's cloud-controller-manager.
+		controlplane.WithControllerManager("*"),
 		controlplane.WithScheduler(),
 		// Real kubelets: Node authorization and NodeRestriction, the API server's client
 		// certificate for kubectl exec and logs.

@@ -213,6 +213,9 @@ func spawn(o Options, plan topology.Plan) error {
 	argv := netns.Enter(plan.NS(topology.RoleControlPlane), o.bin("frontdesk-lab"), "supervise",
 		"--name="+o.Name, "--nodes="+fmt.Sprint(o.Nodes), "--dir="+o.Dir, "--k8s-bin="+o.K8sBin,
 		"--node-bin="+o.NodeBin, "--images="+o.Images, "--proxy="+o.Proxy, "--repo="+o.Repo, fmt.Sprintf("--bgp=%t", o.BGP))
+	for _, v := range o.HelmSets {
+		argv = append(argv, "--helm-set="+v)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -51,16 +50,6 @@ func Select(e2e string, sel Selection) (List, error) {
 	return l, nil
 }
 
-// report is the part of ginkgo's JSON report (types.Report) Select reads.
-type report struct {
-	SpecReports []struct {
-		LeafNodeType            string
-		ContainerHierarchyTexts []string
-		LeafNodeText            string
-		State                   string
-	}
-}
-
 // dryRun returns the full names of the tests (It nodes) a ginkgo dry run of e2e.test with args
 // would run: in a dry run ginkgo reports them passed and the others skipped.
 func dryRun(e2e string, args []string) ([]string, error) {
@@ -77,23 +66,18 @@ func dryRun(e2e string, args []string) ([]string, error) {
 	if outp, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%s %s: %w\n%s", e2e, strings.Join(argv, " "), err, tail(outp))
 	}
-	b, err := os.ReadFile(js)
+	reports, err := readReports(js)
 	if err != nil {
 		return nil, err
-	}
-	var reports []report
-	if err := json.Unmarshal(b, &reports); err != nil {
-		return nil, fmt.Errorf("ginkgo's JSON report: %w", err)
 	}
 	if len(reports) != 1 {
 		return nil, fmt.Errorf("ginkgo's JSON report holds %d suites, want 1", len(reports))
 	}
 	var names []string
 	for _, s := range reports[0].SpecReports {
-		if s.LeafNodeType != "It" || s.State != "passed" {
-			continue
+		if s.LeafNodeType == "It" && s.State == "passed" {
+			names = append(names, s.name())
 		}
-		names = append(names, strings.Join(slices.Concat(s.ContainerHierarchyTexts, []string{s.LeafNodeText}), " "))
 	}
 	if len(names) == 0 {
 		return nil, errors.New("the dry run selected no test")

@@ -88,8 +88,9 @@ func nodeBin(t testing.TB, repo string) string {
 }
 
 // startLab makes a lab with a random name, running the binaries in bin, and registers its
-// removal, which runs even when the test fails or panics and checks that nothing is left.
-func startLab(t testing.TB, proxy, bin string) *lab {
+// removal, which runs even when the test fails or panics and checks that nothing is left. Each
+// edit changes the lab's options before it starts.
+func startLab(t testing.TB, proxy, bin string, edits ...func(*supervisor.Options)) *lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the lab needs root: it makes network namespaces")
@@ -102,6 +103,9 @@ func startLab(t testing.TB, proxy, bin string) *lab {
 		Name: name, Dir: filepath.Join(os.TempDir(), "frontdesk-lab-"+name), Nodes: 3, Proxy: proxy, BGP: true,
 		Repo: repo, K8sBin: k8sBin, NodeBin: nodeBin(t, repo), Images: supervisor.ImagesDir(repo),
 		Prebuilt: true, DieWithParent: true, Out: logWriter{t},
+	}
+	for _, edit := range edits {
+		edit(&o)
 	}
 	plan, err := o.Plan()
 	if err != nil {

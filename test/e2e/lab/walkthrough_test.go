@@ -43,7 +43,11 @@ func TestWalkthrough(t *testing.T) {
 }
 
 func walkthrough(t *testing.T, proxy, bin string) {
-	l := startLab(t, proxy, bin)
+	var edits []func(*supervisor.Options)
+	if proxy == supervisor.ProxyFrontdesk {
+		edits = append(edits, withConformanceImages(t))
+	}
+	l := startLab(t, proxy, bin, edits...)
 	lan := l.plan.NS(topology.RoleLANClient)
 
 	t.Run("make lab twice reuses the running lab", func(t *testing.T) {
@@ -227,6 +231,10 @@ func walkthrough(t *testing.T, proxy, bin string) {
 		t.Run("UDP: a flow whose backend Pod is deleted moves to the other one (conntrack cleaned)", func(t *testing.T) {
 			testUDPConntrackCleanup(t, l)
 		})
+	}
+
+	if proxy == supervisor.ProxyFrontdesk {
+		t.Run("Kubernetes' network e2e tests: the subset make test runs", func(t *testing.T) { testConformanceSubset(t, l) })
 	}
 
 	t.Run("no request of frontdesk's was refused by RBAC", func(t *testing.T) { checkNothingForbidden(t, l) })
