@@ -80,6 +80,10 @@ var conformanceImages = []build.Image{
 			// tests run `wget -T 5 -qO- <address>` and `wget -q -O - -T 1` in this image: GNU wget
 			// replaces the applet's link.
 			build.Symlink("/bin/wget", "/usr/bin/wget"),
+			// busybox's wget tries once; GNU wget 20 times, waiting up to 10 s between: a test
+			// that expects a connection to fail (loadBalancerSourceRanges) or loops 150 wgets
+			// (verifyServeHostnameServiceUp) waited minutes to hours on it.
+			build.Text("/etc/wgetrc", "tries = 1\n"),
 			build.Symlink("/usr/bin/nc", "/bin/nc.openbsd"),
 			build.Symlink("/bin/nc", "/bin/nc.openbsd"),
 			build.Symlink("/sbin/ip", "/bin/ip"),
