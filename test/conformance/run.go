@@ -223,9 +223,10 @@ func (r Run) ginkgo(ctx context.Context, ns, kubeconfig, pass string, tests []st
 	}
 	cmd := exec.CommandContext(ctx, "ip", args...)
 	// Interrupted, ginkgo stops the running tests, runs their clean-up and writes its reports
-	// (`ip netns exec` became ginkgo: it execs it); killed, it would leave no report at all.
+	// (`ip netns exec` became ginkgo: it execs it); killed, it would leave no report at all. The
+	// interrupted tests' clean-up and dumps took over 3 minutes once.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 3 * time.Minute
+	cmd.WaitDelay = 10 * time.Minute
 	cmd.Dir = out
 	cmd.Stdout, cmd.Stderr = log, log
 	// The e2e framework reads $HOME for nothing we need; keep its caches out of ours.
