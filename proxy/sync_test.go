@@ -152,15 +152,21 @@ func (f *failingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
 	return f.Fake.Run(ctx, tx)
 }
 
-func TestFailureFallsBackToFullSync(t *testing.T) {
-	var nft *failingNFT
+// newFailingProxy is an IPv4 test proxy whose nft fails its next transactions when told to.
+func newFailingProxy(t *testing.T) (*testProxy, *failingNFT) {
+	nft := &failingNFT{}
 	tp := newTestProxy(t, func(c *Config) {
 		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
 		c.NFTables = func(f knftables.Family, table string) (knftables.Interface, error) {
-			nft = &failingNFT{Fake: knftables.NewFake(f, table)}
+			nft.Fake = knftables.NewFake(f, table)
 			return nft, nil
 		}
 	})
+	return tp, nft
+}
+
+func TestFailureFallsBackToFullSync(t *testing.T) {
+	tp, nft := newFailingProxy(t)
 	tp.apply(t, goldenObjects()...)
 	nft.fail = 1
 	tp.SetService(newService("web", nodePort(30099)))
@@ -188,14 +194,7 @@ func TestFailureFallsBackToFullSync(t *testing.T) {
 // endpoint, and deleted every flow to every UDP Service address, DNATed ones included: the
 // restart breakage of k8s #122740, at any nft failure.
 func TestFailedFullSyncKeepsUDPFlows(t *testing.T) {
-	var nft *failingNFT
-	tp := newTestProxy(t, func(c *Config) {
-		c.IPFamilies = []v1.IPFamily{v1.IPv4Protocol}
-		c.NFTables = func(f knftables.Family, table string) (knftables.Interface, error) {
-			nft = &failingNFT{Fake: knftables.NewFake(f, table)}
-			return nft, nil
-		}
-	})
+	tp, nft := newFailingProxy(t)
 	tp.apply(t, newService("dns", clusterIP("10.96.0.10"), protocol(v1.ProtocolUDP), nodePort(30053), loadBalancer("203.0.113.53")),
 		newSlice("dns", "dns-1", v1.ProtocolUDP, remote1, remote2))
 	tp.ct.take()
