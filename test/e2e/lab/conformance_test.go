@@ -79,12 +79,9 @@ func logTails(dir string) string {
 	logs, _ := filepath.Glob(filepath.Join(dir, "e2e-*.log"))
 	var b strings.Builder
 	for _, f := range logs {
-		out, err := os.ReadFile(f)
-		if err != nil {
-			continue
+		if tail, ok := fileTail(f, 60); ok {
+			fmt.Fprintf(&b, "--- %s (last 60 lines)\n%s\n", filepath.Base(f), tail)
 		}
-		lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-		fmt.Fprintf(&b, "--- %s (last 60 lines)\n%s\n", filepath.Base(f), strings.Join(lines[max(0, len(lines)-60):], "\n"))
 	}
 	return b.String()
 }

@@ -164,13 +164,20 @@ func dumpLogs(t testing.TB, o supervisor.Options) {
 	// frontdesk's own Pods (the speakers and the controller), as the kubelets keep their logs.
 	pods, _ := filepath.Glob(filepath.Join(o.Dir, "nodes", "*", "pod-logs", supervisor.ChartNamespace+"_*", "*", "*.log"))
 	for _, f := range append(append(logs, cp...), pods...) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
+		if tail, ok := fileTail(f, 25); ok {
+			t.Logf("--- %s (last 25 lines)\n%s", f, tail)
 		}
-		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		t.Logf("--- %s (last 25 lines)\n%s", f, strings.Join(lines[max(0, len(lines)-25):], "\n"))
 	}
+}
+
+// fileTail is the last n lines of the file at path; ok is false when it cannot be read.
+func fileTail(path string, n int) (string, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n"), true
 }
 
 // helmUpgrade upgrades the lab's release of charts/frontdesk with its values and sets (helm's
