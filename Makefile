@@ -201,7 +201,7 @@ conformance-images:
 # docs/conformance.md. CONFORMANCE_FLAGS='--focus=REGEXP --proxies=frontdesk' runs fewer
 # (test/conformance/README.md).
 CONFORMANCE_FLAGS ?=
-conformance: conformance-tools conformance-images images
+conformance: conformance-tools conformance-images
 	@mkdir -p bin && $(GO) build -o bin/frontdesk-lab ./cmd/frontdesk-lab
 	$(GO) run ./test/conformance/run $(CONFORMANCE_FLAGS)
 

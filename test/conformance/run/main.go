@@ -3,8 +3,8 @@
 // baseline), each lab started for its run and removed after it; then the results section of
 // docs/conformance.md. See test/conformance/README.md.
 //
-// Run from the repository root, after make images, make conformance-tools and make
-// conformance-images (make conformance does all of it):
+// Run from the repository root, after make conformance-tools and make conformance-images (make
+// conformance does both; the lab's images of this commit are made here unless they are there):
 //
 //	go run ./test/conformance/run [--proxies=frontdesk,kube-proxy] [--focus=REGEXP]
 package main
@@ -68,6 +68,12 @@ func run(ctx context.Context, o options) error {
 	k8sBin, err := supervisor.K8sBinDir(repo)
 	if err != nil {
 		return err
+	}
+	if !o.docOnly {
+		// The lab's images of this commit, made unless they are there, as make lab does.
+		if err := supervisor.PrepareImages(ctx, supervisor.Options{Repo: repo, Images: supervisor.ImagesDir(repo), Out: os.Stdout}); err != nil {
+			return err
+		}
 	}
 	proxies := strings.Split(o.proxies, ",")
 	var runs []conformance.Proxied
