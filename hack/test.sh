@@ -7,13 +7,14 @@
 # crictl, CoreDNS, the registry and crane, this commit's images, helm, gobgp: what make lab builds,
 # frontdesk-lab build; and for the subset of Kubernetes' e2e tests the walkthrough runs, e2e.test
 # and ginkgo, make conformance-tools, and the images only those tests use, make
-# conformance-images), about a quarter of a fresh machine's make test on 2 cores when built in
-# line. Once k8s-tools is done (the images take kube-proxy and agnhost from it), they are built in
+# conformance-images). Built in line, the first group was about a quarter of a fresh machine's
+# make test on 2 cores; e2e.test adds about 9 minutes from empty caches (test/conformance/README.md). Once k8s-tools is done (the images take kube-proxy and agnhost from it), they are built in
 # the background at the lowest CPU priority (nice 19) while the unit and integration tiers run:
 # those leave much of the CPU idle while their tests wait on API servers, and keep priority
 # whenever they want it. The netns tier waits for the builds and fails if they did; the labs then
-# find everything cached. On a warm machine the background job takes seconds (a minute when the
-# commit's images are new); its output is printed once it is done.
+# find everything cached. On a warm machine the background job takes about a minute: the lab's
+# images only when the commit's are new, the e2e images every time (make conformance-images does
+# not check what it has); its output is printed once it is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
