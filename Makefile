@@ -6,6 +6,7 @@
 #   make images-lock  records the Debian package versions the images use in hack/images/debian.lock
 #   make generate     deepcopy code and CRDs (charts/frontdesk/crds) from api/ (controller-gen, pinned in hack/tools)
 #   make verify-generated  fails if make generate would change anything
+#   make metrics-doc  rewrites docs/metrics.md from the metric definitions (make unit fails when it is stale)
 #   make unit         fast tests: no root, no network, no external binaries
 #   make lint         gofmt, go vet, golangci-lint, govulncheck (pinned in hack/tools/go.mod, run with `go tool`)
 #   make vulncheck    govulncheck against a pinned snapshot of the Go vulnerability database
@@ -50,7 +51,7 @@ integration_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\bin
 	| grep -v -e '^./hack/k8s/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' \
 	| xargs -r grep -L -E '^//go:build .*\bnetns\b' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all version build images images-check images-lock generate verify-generated vulncheck unit unit-race lint fmt deps k8s-tools conformance-tools conformance-images conformance conformance-list integration netns test bench lab lab-down clean help
+.PHONY: all version build images images-check images-lock generate verify-generated metrics-doc vulncheck unit unit-race lint fmt deps k8s-tools conformance-tools conformance-images conformance conformance-list integration netns test bench lab lab-down clean help
 
 all: build
 
@@ -138,6 +139,11 @@ generate:
 
 # Regenerates, then compares with a copy taken before: any difference means the committed (or
 # working-tree) generated files were stale. Works in a dirty tree, unlike a git status check.
+# docs/metrics.md: every metric, read from the source by internal/metricsdoc, whose tests (in make
+# unit) check the naming conventions and fail when the document is stale.
+metrics-doc:
+	$(GO) test -count=1 ./internal/metricsdoc -run TestDocIsCurrent -update
+
 verify-generated:
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  cp -a api "$$tmp/api"; cp -a charts/frontdesk/crds "$$tmp/crds"; \

@@ -5,8 +5,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/testutil"
 	"sigs.k8s.io/knftables"
 )
 
@@ -38,11 +39,11 @@ func TestExcludedNodeTakesNoNewConnections(t *testing.T) {
 	if diff := cmp.Diff([]string{toLocal1 + masq, toRemote3 + masq}, tr.trace(ext)); diff != "" {
 		t.Errorf("node-b excluded, LoadBalancer IP (-want +got):\n%s", diff)
 	}
-	if got := testutil.ToFloat64(tp.metrics.excludedEndpoints.WithLabelValues("ip")); got != 2 {
+	if got := gaugeValue(t, tp.metrics.excludedEndpoints.WithLabelValues("ip")); got != 2 {
 		t.Errorf("excluded endpoints gauge %v, want 2", got)
 	}
-	if got := testutil.CollectAndCount(tp.metrics.exclusionLatency); got != 1 {
-		t.Errorf("latency histogram has %d series, want 1", got)
+	if got, err := testutil.GetHistogramMetricCount(tp.metrics.exclusionLatency.ObserverMetric); err != nil || got != 1 {
+		t.Errorf("latency histogram holds %d observations (%v), want 1: one death", got, err)
 	}
 
 	tp.SetExcludedNodes(nil)
@@ -52,7 +53,7 @@ func TestExcludedNodeTakesNoNewConnections(t *testing.T) {
 	if diff := cmp.Diff([]string{toLocal1, toRemote1, toRemote2, toRemote3}, tr.trace(pod)); diff != "" {
 		t.Errorf("taken back (-want +got):\n%s", diff)
 	}
-	if got := testutil.ToFloat64(tp.metrics.excludedEndpoints.WithLabelValues("ip")); got != 0 {
+	if got := gaugeValue(t, tp.metrics.excludedEndpoints.WithLabelValues("ip")); got != 0 {
 		t.Errorf("excluded endpoints gauge %v after taking node-b back, want 0", got)
 	}
 }
@@ -87,7 +88,7 @@ func TestExcludedNodesFailOpen(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", tc.dst, diff)
 		}
 	}
-	if got := testutil.ToFloat64(tp.metrics.failOpen.WithLabelValues("ip")); got != 1 {
+	if got := gaugeValue(t, tp.metrics.failOpen.WithLabelValues("ip")); got != 1 {
 		t.Errorf("fail-open gauge %v, want 1 (all-dead)", got)
 	}
 }
@@ -186,4 +187,13 @@ func TestRebootedNodeHeldWithoutExclusion(t *testing.T) {
 	if diff := cmp.Diff([]string{toLocal1, toRemote2}, tr.trace(pod)); diff != "" {
 		t.Errorf("a Pod ready after the reboot (-want +got):\n%s", diff)
 	}
+}
+
+func gaugeValue(t *testing.T, g metrics.GaugeMetric) float64 {
+	t.Helper()
+	v, err := testutil.GetGaugeMetricValue(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -163,7 +163,7 @@ type Proxy struct {
 	store   *store
 	tables  []*table
 	opts    []modelOptions // per table
-	metrics *metrics
+	metrics *proxyMetrics
 	health  *health
 
 	// syncMu serializes syncs: the runner's and those callers ask for with Sync.
