@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -123,6 +124,40 @@ func (c *Controller) clearCondition(ctx context.Context, svc *v1.Service) error 
 	}
 	meta.RemoveStatusCondition(&svc.Status.Conditions, ConditionLoadBalancerReady)
 	return nil
+}
+
+// conditionCounts keeps frontdesk_service_controller_load_balancer_conditions: the last condition
+// computed for each Service, written or already there (after a restart most are).
+type conditionCounts struct {
+	mu sync.Mutex
+	of map[string][2]string // Service key → status, reason
+}
+
+func (c *conditionCounts) set(key string, status metav1.ConditionStatus, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := [2]string{string(status), reason}
+	old, ok := c.of[key]
+	if ok && old == now {
+		return
+	}
+	if ok {
+		loadBalancerConditions.WithLabelValues(old[0], old[1]).Dec()
+	}
+	if c.of == nil {
+		c.of = map[string][2]string{}
+	}
+	c.of[key] = now
+	loadBalancerConditions.WithLabelValues(now[0], now[1]).Inc()
+}
+
+func (c *conditionCounts) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.of[key]; ok {
+		loadBalancerConditions.WithLabelValues(old[0], old[1]).Dec()
+		delete(c.of, key)
+	}
 }
 
 // readinessChanged queues a Service whose provider says its readiness may have changed.

@@ -12,6 +12,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-base/metrics/testutil"
 
 	"github.com/frontdesk-lb/frontdesk/controller/internal/fakelb"
 	"github.com/frontdesk-lb/frontdesk/internal/testkit"
@@ -61,11 +62,34 @@ func TestConditionFollowsTheSync(t *testing.T) {
 	svc := newService("web", withOtherCondition)
 	lb := fakelb.New()
 	lb.FailFor(nn(svc), errors.New("no capacity left in the zone"))
+	// The metric's registry is the process's: other tests' Services may be counted, so the
+	// counts are checked as differences from here.
+	gauge := func(status, reason string) float64 {
+		t.Helper()
+		v, err := testutil.GetGaugeMetricValue(loadBalancerConditions.WithLabelValues(status, reason))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	registerMetrics()
+	failing0, ready0 := gauge("False", ReasonSyncFailed), gauge("True", ReasonProvisioned)
+	counted := func(failing, ready float64) {
+		t.Helper()
+		testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
+			if f, r := gauge("False", ReasonSyncFailed)-failing0, gauge("True", ReasonProvisioned)-ready0; f != failing || r != ready {
+				return fmt.Sprintf("counted %v failing and %v ready, want %v and %v", f, r, failing, ready)
+			}
+			return ""
+		})
+	}
 	h := startUnitWith(t, lb, lb, fastConfig(), 1, newNode("a"), svc)
 
 	failed := waitCondition(t, h, "web", &metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonSyncFailed, Message: "no capacity left in the zone"})
+	counted(1, 0)
 	lb.ClearFailures()
 	ready := waitCondition(t, h, "web", &metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonProvisioned, Message: "the provider returned the load balancer: "})
+	counted(0, 1)
 	if !ready.LastTransitionTime.After(failed.LastTransitionTime.Time) && !ready.LastTransitionTime.Equal(&failed.LastTransitionTime) {
 		t.Errorf("lastTransitionTime went back: %v after %v", ready.LastTransitionTime, failed.LastTransitionTime)
 	}
@@ -74,6 +98,7 @@ func TestConditionFollowsTheSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCondition(t, h, "web", nil)
+	counted(0, 0)
 }
 
 func withClusterIP(t *testing.T, h *unitHarness, name string) *v1.Service {

@@ -147,6 +147,11 @@ type Controller struct {
 	nodeQueue workqueue.TypedDelayingInterface[string]
 
 	applied *tracker
+	// conditions counts the Services by their condition, for the metric.
+	conditions conditionCounts
+	// behind holds the keys whose last sync found the cache older than our own last write: the
+	// watch event that brings the write queues them again.
+	behind sync.Map
 	// follower is the provider when it follows endpoints, else nil.
 	follower EndpointsFollower
 
@@ -356,7 +361,13 @@ func (c *Controller) onServiceUpdate(oldObj, newObj any) {
 	}
 	if onlyConditionsChanged(oldSvc, newSvc) {
 		// Our own condition write (or another controller's): nothing a sync reads changed.
-		// Queuing it would retry a failing Service at once, ahead of its backoff.
+		// Queuing it would retry a failing Service at once, ahead of its backoff; unless a sync
+		// found the cache behind our write and waits for it to arrive.
+		if key, err := cache.MetaNamespaceKeyFunc(newSvc); err == nil {
+			if _, waiting := c.behind.LoadAndDelete(key); waiting {
+				c.queue.Add(key)
+			}
+		}
 		return
 	}
 	if c.relevant(oldSvc) || c.relevant(newSvc) {

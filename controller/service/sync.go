@@ -102,6 +102,7 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 	prev, tracked := c.applied.get(key)
 	cached, err := c.services.Services(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
+		c.conditions.forget(key)
 		if !tracked {
 			c.applied.takeEndpoints(key)
 			return opNone, "gone", nil
@@ -129,6 +130,14 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 		tracked = false
 	}
 	if tracked && cacheBehind(svc, prev.svc) {
+		c.behind.Store(key, true)
+		// The write may have reached the cache between the read above and the Store, its event
+		// finding no key to queue: look again.
+		if cur, err := c.services.Services(namespace).Get(name); err == nil && !cacheBehind(cur, prev.svc) {
+			if _, waiting := c.behind.LoadAndDelete(key); waiting {
+				c.queue.Add(key)
+			}
+		}
 		return opNone, "cache behind our last write", nil
 	}
 
@@ -140,12 +149,15 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 			c.applied.markEndpoints(key) // the retry must still carry the new endpoints
 		}
 		if why == whyElsewhere {
+			c.conditions.forget(key)
 			return op, why, err
 		}
 		// After every sync, failed or not: the condition says where the load balancer stands.
 		// A failed write is retried with the sync (the error is returned); after a failed
 		// sync, the sync's own error is the one that matters.
-		if cerr := c.setCondition(ctx, svc, c.readiness(svc, err)); cerr != nil {
+		cond := c.readiness(svc, err)
+		c.conditions.set(key, cond.Status, cond.Reason)
+		if cerr := c.setCondition(ctx, svc, cond); cerr != nil {
 			if err == nil {
 				syncErrors.WithLabelValues("status").Inc()
 				err = cerr
@@ -155,8 +167,10 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 		}
 		return op, why, err
 	case actCleanup:
+		c.conditions.forget(key)
 		return opDelete, cleanupReason(svc), c.cleanup(ctx, key, svc)
 	default:
+		c.conditions.forget(key)
 		c.applied.takeEndpoints(key)
 		return opNone, "not served", nil
 	}
