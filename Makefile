@@ -8,6 +8,7 @@
 #   make verify-generated  fails if make generate would change anything
 #   make metrics-doc  rewrites docs/metrics.md from the metric definitions (make unit fails when it is stale)
 #   make unit         fast tests: no root, no network, no external binaries
+#   make alerts-test  the chart's alert rules, checked and unit-tested by promtool (pinned in hack/promtool)
 #   make lint         gofmt, go vet, golangci-lint, govulncheck (pinned in hack/tools/go.mod, run with `go tool`)
 #   make vulncheck    govulncheck against a pinned snapshot of the Go vulnerability database
 #   make test         THE test command: installs what is missing, then runs every tier
@@ -51,7 +52,7 @@ integration_pkgs = $(shell grep -rl --include='*_test.go' -E '^//go:build .*\bin
 	| grep -v -e '^./hack/k8s/' -e '^./hack/tools/' -e '^./$(CHART_TEST)/' \
 	| xargs -r grep -L -E '^//go:build .*\bnetns\b' | xargs -r -n1 dirname | sort -u)
 
-.PHONY: all version build images images-check images-lock generate verify-generated metrics-doc vulncheck unit unit-race lint fmt deps k8s-tools conformance-tools conformance-images conformance conformance-list integration netns test bench lab lab-down clean help
+.PHONY: all version build images images-check images-lock generate verify-generated metrics-doc alerts-test vulncheck unit unit-race lint fmt deps k8s-tools conformance-tools conformance-images conformance conformance-list integration netns test bench lab lab-down clean help
 
 all: build
 
@@ -233,10 +234,18 @@ netns: deps
 # test. Lint is not a test tier: from empty caches it builds golangci-lint and vets the whole tree
 # under every build tag (18 of a fresh make test's minutes on 2 cores), so it is its own target,
 # run before each commit and by CI before make test.
-TEST_TIERS = deps k8s-tools unit integration netns
+TEST_TIERS = deps k8s-tools unit integration netns alerts-test
 
 test:
 	@bash hack/test.sh $(TEST_TIERS)
+
+# The chart's alerts (charts/frontdesk/files/alerts.yaml) against their unit tests, with Prometheus'
+# promtool built from pinned sources (hack/promtool/go.mod, its own module: Prometheus' dependencies
+# stay out of go.mod). The first build takes minutes; make test starts it in the background.
+PROMTOOL := $(GO) tool -modfile=hack/promtool/go.mod promtool
+alerts-test:
+	$(PROMTOOL) check rules charts/frontdesk/files/alerts.yaml
+	$(PROMTOOL) test rules charts/frontdesk/test/alerts/alerts_test.yaml
 
 bench:
 	$(GO) run ./hack/benchreport $(SUITE)

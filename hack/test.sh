@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # make test: every test tier in turn (make <tier>), each with the time elapsed when it is done.
 #
-#   hack/test.sh deps k8s-tools unit integration netns
+#   hack/test.sh deps k8s-tools unit integration netns alerts-test
 #
 # The netns tier's labs need one-off builds of their own (the nodes' containerd, CNI plugins and
 # crictl, CoreDNS, the registry and crane, this commit's images, helm, gobgp: what make lab builds,
 # frontdesk-lab build; and for the subset of Kubernetes' e2e tests the walkthrough runs, e2e.test
 # and ginkgo, make conformance-tools, and the images only those tests use, make
-# conformance-images). Built in line, the first group was about a quarter of a fresh machine's
+# conformance-images). Prometheus' promtool, which alerts-test runs (5 to 7 minutes to compile
+# from empty caches, measured with the machine busy), is compiled in the same job. Built in line, the first group was about a quarter of a fresh machine's
 # make test on 2 cores; e2e.test adds about 9 minutes from empty caches (test/conformance/README.md). Once k8s-tools is done (the images take kube-proxy and agnhost from it), they are built in
 # the background at the lowest CPU priority (nice 19) while the unit and integration tiers run:
 # those leave much of the CPU idle while their tests wait on API servers, and keep priority
@@ -40,7 +41,8 @@ lab_builds() {
 	bgdir=$(mktemp -d)
 	echo "make test: the lab's one-off builds started in the background (nice 19) at $(elapsed) s"
 	setsid nice -n 19 bash -c 'go run ./cmd/frontdesk-lab build --dir="$1" &&
-		make --no-print-directory conformance-tools conformance-images' _ "$bgdir" >"$bgdir/log" 2>&1 &
+		make --no-print-directory conformance-tools conformance-images &&
+		go build -modfile=hack/promtool/go.mod -o /dev/null github.com/prometheus/prometheus/cmd/promtool' _ "$bgdir" >"$bgdir/log" 2>&1 &
 	bg=$!
 }
 

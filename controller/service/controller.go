@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -146,6 +147,11 @@ type Controller struct {
 	nodeQueue workqueue.TypedDelayingInterface[string]
 
 	applied *tracker
+	// conditions counts the Services by their condition, for the metric.
+	conditions conditionCounts
+	// behind holds the keys whose last sync found the cache older than our own last write: the
+	// watch event that brings the write queues them again.
+	behind sync.Map
 	// follower is the provider when it follows endpoints, else nil.
 	follower EndpointsFollower
 
@@ -212,6 +218,9 @@ func New(balancer cloudprovider.LoadBalancer, client kubernetes.Interface,
 	}
 	if w, ok := balancer.(Waker); ok {
 		w.SetWake(c.wakeWaiting)
+	}
+	if r, ok := balancer.(Readiness); ok {
+		r.SetReadinessChanged(c.readinessChanged)
 	}
 	return c, nil
 }
@@ -350,9 +359,34 @@ func (c *Controller) onServiceUpdate(oldObj, newObj any) {
 		// periodic work whatever the informer factory's resync period.
 		return
 	}
+	if onlyConditionsChanged(oldSvc, newSvc) {
+		// Our own condition write (or another controller's): nothing a sync reads changed.
+		// Queuing it would retry a failing Service at once, ahead of its backoff; unless a sync
+		// found the cache behind our write and waits for it to arrive.
+		if key, err := cache.MetaNamespaceKeyFunc(newSvc); err == nil {
+			if _, waiting := c.behind.LoadAndDelete(key); waiting {
+				c.queue.Add(key)
+			}
+		}
+		return
+	}
 	if c.relevant(oldSvc) || c.relevant(newSvc) {
 		c.enqueue(newSvc)
 	}
+}
+
+// onlyConditionsChanged reports whether two versions of a Service differ in status.conditions
+// only (and so in resourceVersion and managedFields).
+func onlyConditionsChanged(a, b *v1.Service) bool {
+	if equality.Semantic.DeepEqual(a.Status.Conditions, b.Status.Conditions) {
+		return false
+	}
+	strip := func(s *v1.Service) *v1.Service {
+		s = s.DeepCopy()
+		s.ResourceVersion, s.ManagedFields, s.Status.Conditions = "", nil, nil
+		return s
+	}
+	return equality.Semantic.DeepEqual(strip(a), strip(b))
 }
 
 func (c *Controller) onServiceDelete(obj any) {

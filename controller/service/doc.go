@@ -25,10 +25,11 @@
 // reasons frontdesk controls; and, as said above, its status write is
 // preconditioned and the status is cleared before the load balancer is
 // deleted. A provider may also ask, through optional interfaces of its
-// LoadBalancer, for Services waiting for an address to be woken (Waker) and
+// LoadBalancer, for Services waiting for an address to be woken (Waker),
 // for Services to be synced when their EndpointSlices change
-// (EndpointsFollower); both go through the one queue, so provider calls for
-// a Service never overlap.
+// (EndpointsFollower), and to decide the Service's condition
+// frontdesk.dev/LoadBalancerReady (Readiness); all go through the one queue,
+// so provider calls for a Service never overlap.
 //
 // # Whose finalizer is it?
 //

@@ -55,12 +55,20 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	})
 
+	loadBalancerConditions = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace:      metricsNamespace,
+		Subsystem:      metricsSubsystem,
+		Name:           "load_balancer_conditions",
+		Help:           "Services this controller serves, by the status (True, False, Unknown) and reason of their frontdesk.dev/LoadBalancerReady condition.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"status", "reason"})
+
 	registerOnce sync.Once
 )
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(syncDuration, syncErrors, loadBalancers)
+		legacyregistry.MustRegister(syncDuration, syncErrors, loadBalancers, loadBalancerConditions)
 	})
 }
 

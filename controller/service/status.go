@@ -165,6 +165,11 @@ func (c *Controller) patch(ctx context.Context, svc, before, after *v1.Service, 
 	if err != nil {
 		return fmt.Errorf("computing patch: %w", err)
 	}
+	return c.sendPatch(ctx, svc, data, subresources...)
+}
+
+// sendPatch sends a strategic-merge patch and records the written resourceVersion in svc.
+func (c *Controller) sendPatch(ctx context.Context, svc *v1.Service, data []byte, subresources ...string) error {
 	out, err := c.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.StrategicMergePatchType, data,
 		metav1.PatchOptions{FieldManager: FieldManager}, subresources...)
 	if err != nil {

@@ -102,6 +102,7 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 	prev, tracked := c.applied.get(key)
 	cached, err := c.services.Services(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
+		c.conditions.forget(key)
 		if !tracked {
 			c.applied.takeEndpoints(key)
 			return opNone, "gone", nil
@@ -129,6 +130,14 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 		tracked = false
 	}
 	if tracked && cacheBehind(svc, prev.svc) {
+		c.behind.Store(key, true)
+		// The write may have reached the cache between the read above and the Store, its event
+		// finding no key to queue: look again.
+		if cur, err := c.services.Services(namespace).Get(name); err == nil && !cacheBehind(cur, prev.svc) {
+			if _, waiting := c.behind.LoadAndDelete(key); waiting {
+				c.queue.Add(key)
+			}
+		}
 		return opNone, "cache behind our last write", nil
 	}
 
@@ -139,10 +148,29 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 		if err != nil && endpoints {
 			c.applied.markEndpoints(key) // the retry must still carry the new endpoints
 		}
+		if why == whyElsewhere {
+			c.conditions.forget(key)
+			return op, why, err
+		}
+		// After every sync, failed or not: the condition says where the load balancer stands.
+		// A failed write is retried with the sync (the error is returned); after a failed
+		// sync, the sync's own error is the one that matters.
+		cond := c.readiness(svc, err)
+		c.conditions.set(key, cond.Status, cond.Reason)
+		if cerr := c.setCondition(ctx, svc, cond); cerr != nil {
+			if err == nil {
+				syncErrors.WithLabelValues("status").Inc()
+				err = cerr
+			} else {
+				klog.FromContext(ctx).V(2).Info("Setting the Service's condition failed", "err", cerr)
+			}
+		}
 		return op, why, err
 	case actCleanup:
+		c.conditions.forget(key)
 		return opDelete, cleanupReason(svc), c.cleanup(ctx, key, svc)
 	default:
+		c.conditions.forget(key)
 		c.applied.takeEndpoints(key)
 		return opNone, "not served", nil
 	}
@@ -154,6 +182,10 @@ func cleanupReason(svc *v1.Service) string {
 	}
 	return "no longer wants a load balancer"
 }
+
+// whyElsewhere: the provider said another controller implements the Service's load balancer
+// (cloudprovider.ImplementedElsewhere), so the Service is not ours to report on.
+const whyElsewhere = "implemented elsewhere"
 
 // Reasons for a full EnsureLoadBalancer. Only a periodic resync and a change
 // of endpoints with nothing else changed stay quiet: two Events per Service
@@ -217,7 +249,7 @@ func (c *Controller) ensure(ctx context.Context, key string, svc *v1.Service, en
 	status, err := c.balancer.EnsureLoadBalancer(ctx, c.cfg.ClusterName, svc, nodes)
 	if errors.Is(err, cloudprovider.ImplementedElsewhere) {
 		logger.V(4).Info("Provider says another controller implements this load balancer")
-		return opNone, "implemented elsewhere", nil
+		return opNone, whyElsewhere, nil
 	}
 	if err == nil && status == nil {
 		err = errors.New("the provider returned neither a status nor an error")
@@ -267,6 +299,10 @@ func (c *Controller) cleanup(ctx context.Context, key string, svc *v1.Service) e
 	if _, err := c.patchStatus(ctx, svc, &v1.LoadBalancerStatus{}, false); err != nil && !apierrors.IsNotFound(err) {
 		syncErrors.WithLabelValues("status").Inc()
 		return fmt.Errorf("clearing status: %w", err)
+	}
+	if err := c.clearCondition(ctx, svc); err != nil && !apierrors.IsNotFound(err) {
+		syncErrors.WithLabelValues("status").Inc()
+		return err
 	}
 	if err := c.deleteLoadBalancer(ctx, svc); err != nil {
 		return err

@@ -45,6 +45,9 @@ type balancer struct {
 	// wake queues the Services waiting for an address at once (the service controller's, through
 	// SetWake); nil until it is set.
 	wake atomic.Pointer[func()]
+	// readinessChanged queues a Service whose addresses' reports changed (the service
+	// controller's, through SetReadinessChanged); nil until it is set.
+	readinessChanged atomic.Pointer[func(namespace, name string)]
 }
 
 // SetWake implements service.Waker: pools added or grown and addresses freed wake the

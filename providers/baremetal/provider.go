@@ -277,6 +277,32 @@ func (c *Cloud) Start(ctx context.Context, cfg *rest.Config) error {
 	logger.Info("Restored load-balancer allocations", "services", len(svcs), "conflicts", len(problems), "duration", took)
 	close(c.ready)
 
+	// The speakers report on each address in its IPAllocation's status: the Services holding it
+	// get their condition recomputed (LoadBalancerReadiness).
+	if _, err := allocInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if a, ok := obj.(*v1alpha1.IPAllocation); ok {
+				b.allocationChanged(nil, a)
+			}
+		},
+		UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*v1alpha1.IPAllocation)
+			n, ok2 := cur.(*v1alpha1.IPAllocation)
+			if ok1 && ok2 {
+				b.allocationChanged(o, n)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if a, ok := obj.(*v1alpha1.IPAllocation); ok {
+				b.allocationChanged(a, nil)
+			}
+		},
+	}); err != nil {
+		return err
+	}
 	w := c.status
 	w.pools, w.lister, w.recorder, w.services, w.cidrs = api.pools, poolInformer.GetStore(), recorder, svcLister, cidrs
 	if _, err := poolInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{

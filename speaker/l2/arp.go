@@ -52,6 +52,7 @@ func (r *arpResponder) handle(frame []byte) {
 	mac := r.link().ifi.HardwareAddr
 	req, reason := arpVerdict(frame, mac, r.target)
 	if reason == DropGratuitous && req != nil && r.owned.Load().has(req.TargetIP) {
+		reason = DropConflict
 		r.log.Info("Another host announces a VIP this node announces: address conflict",
 			"vip", req.TargetIP, "otherMAC", req.SenderHardwareAddr.String())
 	}

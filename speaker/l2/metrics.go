@@ -30,7 +30,7 @@ var (
 	packetsDropped = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: "frontdesk", Subsystem: "speaker_l2", Name: "packets_dropped_total",
 		Help: "Received ARP and NDP packets not answered, by reason: malformed, not_request, from_self, " +
-			"gratuitous, not_owned, wrong_interface, reply_failed.",
+			"gratuitous, conflict (another host claims a VIP this node announces), not_owned, wrong_interface, reply_failed.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"protocol", "reason"})
 	gratuitousSent = metrics.NewCounterVec(&metrics.CounterOpts{

@@ -85,6 +85,16 @@ func TestNetnsAnswersOnlyOwnedVIPs(t *testing.T) {
 	testkit.EventuallyTrue(t, wait, waitEvery, "the unowned request to be dropped as not_owned", func() bool {
 		return rec.count(event{kind: "dropped", proto: protoARP, iface: nsIface, reason: string(DropNotOwned)}) >= 1
 	})
+	// The client claims the VIP with a gratuitous ARP: two hosts answer for one address, which
+	// the speaker counts as a conflict (the metric the chart's alert reads).
+	var noReply *exec.ExitError // arping exits 1 when nothing answers, as nothing does here
+	if out, err := tp.client.Command("arping", "-i", nsIface, "-c", "1", "-U", "-S", nsVIP4.String(), nsVIP4.String()).CombinedOutput(); err != nil &&
+		(!errors.As(err, &noReply) || noReply.ExitCode() != 1) {
+		t.Fatalf("gratuitous arping: %v\n%s", err, out)
+	}
+	testkit.EventuallyTrue(t, wait, waitEvery, "the client's claim on the VIP to be counted as a conflict", func() bool {
+		return rec.count(event{kind: "dropped", proto: protoARP, iface: nsIface, reason: string(DropConflict)}) >= 1
+	})
 	// The client's kernel resolves both VIPs to n1 through our answers.
 	if got := resolve(tp.client, nsVIP4); got != tp.mac1 {
 		t.Errorf("client resolved %v to %q, want %s", nsVIP4, got, tp.mac1)

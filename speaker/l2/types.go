@@ -41,9 +41,12 @@ const (
 	DropNotRequest DropReason = "not_request"
 	// DropFromSelf: sent from this interface's own hardware or IPv6 address.
 	DropFromSelf DropReason = "from_self"
-	// DropGratuitous: an ARP announcement (sender IP equals target IP). It asks nothing; when it
-	// claims a VIP this node announces, another host is using the address and it is logged.
+	// DropGratuitous: an ARP announcement (sender IP equals target IP) for an address this node
+	// does not announce. It asks nothing.
 	DropGratuitous DropReason = "gratuitous"
+	// DropConflict: an ARP announcement from another host claiming a VIP this node announces:
+	// two hosts answer for one address (IPv4 only: NDP's unsolicited advertisements are not read).
+	DropConflict DropReason = "conflict"
 	// DropNotOwned: the target is not a VIP this node announces.
 	DropNotOwned DropReason = "not_owned"
 	// DropWrongInterface: the target is announced by this node, but on another interface.

@@ -2,6 +2,8 @@ package charttest
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -354,5 +356,29 @@ func TestBGPASN(t *testing.T) {
 	}
 	if args := speakerOf(t, render(t, valueSets[0])).Spec.Template.Spec.Containers[0].Args; slices.Contains(args, "--bgp") {
 		t.Errorf("BGP is off by default, but the speaker runs with %q", args)
+	}
+}
+
+// TestPrometheusRule: off by default; on, it carries files/alerts.yaml's groups as they are (the
+// file promtool tests, make alerts-test) and the labels a Prometheus' ruleSelector needs.
+func TestPrometheusRule(t *testing.T) {
+	if find(render(t, valueSets[0]), "PrometheusRule", "frontdesk") != nil {
+		t.Error("the defaults create a PrometheusRule")
+	}
+	objs := render(t, valueSet{name: "alerts", values: `monitoring: {prometheusRule: {enabled: true, labels: {release: kube-prometheus}}}`})
+	rule := mustFind(t, objs, "PrometheusRule", "frontdesk")
+	if rule.GetLabels()["release"] != "kube-prometheus" || rule.GetLabels()["app.kubernetes.io/instance"] != releaseName {
+		t.Errorf("labels %v: want the chart's and release=kube-prometheus", rule.GetLabels())
+	}
+	raw, err := os.ReadFile(filepath.Join(chartDir, "files", "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := yaml.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, rule.Object["spec"]); diff != "" {
+		t.Errorf("PrometheusRule spec differs from files/alerts.yaml (-want +got):\n%s", diff)
 	}
 }

@@ -15,6 +15,11 @@ var (
 		Help:           "BGP sessions of this node in state Established.",
 		StabilityLevel: metrics.ALPHA,
 	})
+	bgpSessionsConfigured = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace: "frontdesk", Subsystem: "speaker", Name: "bgp_sessions_configured",
+		Help:           "BGP sessions this node should have (one per BGPPeer selecting it, including those whose configuration failed); fewer established means a session is down.",
+		StabilityLevel: metrics.ALPHA,
+	})
 	bgpRoutesAdvertised = metrics.NewGauge(&metrics.GaugeOpts{
 		Namespace: "frontdesk", Subsystem: "speaker", Name: "bgp_routes_advertised",
 		Help:           "Routes this node advertises, summed over its BGP sessions.",
@@ -42,6 +47,6 @@ var (
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(bgpSessionsEstablished, bgpRoutesAdvertised, bgpUpdatesSent, bgpSyncs, bgpSyncDuration)
+		legacyregistry.MustRegister(bgpSessionsEstablished, bgpSessionsConfigured, bgpRoutesAdvertised, bgpUpdatesSent, bgpSyncs, bgpSyncDuration)
 	})
 }

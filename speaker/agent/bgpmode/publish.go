@@ -73,6 +73,7 @@ func (p *Protocol) writeSessions(peerErrs map[string]string) {
 		want[name] = sessionEntry(p.cfg.NodeName, bgp.SessionState{}, msg)
 	}
 	bgpSessionsEstablished.Set(float64(established))
+	bgpSessionsConfigured.Set(float64(len(want)))
 	bgpRoutesAdvertised.Set(float64(routesOut))
 	for name, e := range want {
 		if old, ok := p.sessions[name]; ok && sameSession(old, e) {

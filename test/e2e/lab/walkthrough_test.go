@@ -149,6 +149,17 @@ func walkthrough(t *testing.T, proxy, bin string) {
 		}
 		node := l.announcer(t, vip)
 		t.Logf("%s announced by %s", vip, node)
+		// What a user reads: the Service's condition names the announcing node, and kubectl
+		// describe's Events say the load balancer became ready.
+		l.kubectl(t, "wait", "--for=condition=frontdesk.dev/LoadBalancerReady", "service/hello-svc", "--timeout=30s")
+		cond := l.kubectl(t, "get", "service", "hello-svc", "-o",
+			`jsonpath={.status.conditions[?(@.type=="frontdesk.dev/LoadBalancerReady")].message}`)
+		if want := vip.String() + ": announced by " + node; !strings.Contains(cond, want) {
+			t.Errorf("condition message %q does not say %q", cond, want)
+		}
+		if d := l.kubectl(t, "describe", "service", "hello-svc"); !strings.Contains(d, "LoadBalancerReady") {
+			t.Errorf("kubectl describe shows no LoadBalancerReady Event:\n%s", d)
+		}
 	})
 	t.Run("LoadBalancer from the BGP pool: through the router, ECMP over every node", func(t *testing.T) { testBGP(t, l) })
 	t.Run("passive BGPPeer: the router connects to the speakers, with the chart's capabilities", func(t *testing.T) { testPassiveBGP(t, l) })
