@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -71,4 +72,36 @@ func firstDiff(want, got string) string {
 		}
 	}
 	return "(the file has extra lines at its end)"
+}
+
+// Every metric the chart's alerts read is one frontdesk defines (a histogram's series by its
+// _bucket, _sum and _count names): a renamed metric cannot leave an alert that never fires.
+func TestAlertsReadDefinedMetrics(t *testing.T) {
+	ms, err := Find(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, m := range ms {
+		kinds[m.Name] = m.Kind
+	}
+	rules, err := os.ReadFile(filepath.Join(root, "charts", "frontdesk", "files", "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile(`\bfrontdesk_[a-z0-9_]+`).FindAllString(string(rules), -1)
+	if len(named) < 10 {
+		t.Fatalf("the alerts name %d metrics: fewer than they read", len(named))
+	}
+	for _, n := range named {
+		base := n
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if b, ok := strings.CutSuffix(n, suffix); ok && kinds[b] == "histogram" {
+				base = b
+			}
+		}
+		if kinds[base] == "" {
+			t.Errorf("charts/frontdesk/files/alerts.yaml reads %s, which no code defines (docs/metrics.md)", n)
+		}
+	}
 }
