@@ -64,6 +64,7 @@ func run(ctx context.Context, sub string, args []string) error {
 		o.HelmSets = append(o.HelmSets, v)
 		return nil
 	})
+	fs.StringVar(&o.ChartNamespace, "chart-namespace", supervisor.ChartNamespace, "the namespace frontdesk is installed in")
 	fs.BoolVar(&o.Prebuilt, "prebuilt", false, "do not build: <dir>/bin already holds the lab's binaries, and the images are made")
 	if sub == "supervise" {
 		klog.InitFlags(fs)

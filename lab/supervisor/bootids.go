@@ -33,21 +33,21 @@ func newBootID() string {
 
 // writeBootIDs creates BootIDConfigMap with a new boot ID for every node (and the namespace, which
 // helm install then finds), before the speakers start: each node boots once when the lab starts.
-func writeBootIDs(ctx context.Context, kube kubernetes.Interface, nodes []string) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ChartNamespace}}
+func writeBootIDs(ctx context.Context, kube kubernetes.Interface, namespace string, nodes []string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("namespace %s: %w", ChartNamespace, err)
+		return fmt.Errorf("namespace %s: %w", namespace, err)
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: BootIDConfigMap, Namespace: ChartNamespace}, Data: map[string]string{}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: BootIDConfigMap, Namespace: namespace}, Data: map[string]string{}}
 	for _, n := range nodes {
 		cm.Data[n] = newBootID()
 	}
-	if _, err := kube.CoreV1().ConfigMaps(ChartNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.CoreV1().ConfigMaps(namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("ConfigMap %s/%s: %w", ChartNamespace, BootIDConfigMap, err)
+			return fmt.Errorf("ConfigMap %s/%s: %w", namespace, BootIDConfigMap, err)
 		}
-		if _, err := kube.CoreV1().ConfigMaps(ChartNamespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("ConfigMap %s/%s: %w", ChartNamespace, BootIDConfigMap, err)
+		if _, err := kube.CoreV1().ConfigMaps(namespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("ConfigMap %s/%s: %w", namespace, BootIDConfigMap, err)
 		}
 	}
 	return nil
@@ -58,7 +58,7 @@ func writeBootIDs(ctx context.Context, kube kubernetes.Interface, nodes []string
 // kubelet starts again (the supervisor restarts it 3 s after it exits), so that the node's
 // speaker comes back on a new boot and its peers wait for its Pods to be ready again. Without it
 // a power-off looks, to the speakers, like their peer's speaker restarting on a node that kept
-// running. It returns the new boot ID.
+// running. It returns the new boot ID. The lab's chart is in ChartNamespace, the default.
 func RenewBootID(ctx context.Context, kube kubernetes.Interface, node string) (string, error) {
 	id := newBootID()
 	patch, err := json.Marshal(map[string]any{"data": map[string]string{node: id}})

@@ -1,6 +1,7 @@
 package supervisor
 
-// The lab installs frontdesk as release ChartRelease in ChartNamespace, as docs/chart.md does.
+// The lab installs frontdesk as release ChartRelease in ChartNamespace, as docs/chart.md does
+// (Options.ChartNamespace names another).
 const (
 	ChartRelease   = "frontdesk"
 	ChartNamespace = "frontdesk-system"

@@ -48,6 +48,10 @@ type Options struct {
 	// HelmSets are --set values (key=value) given to helm install after the lab's values file:
 	// a setting a run needs (make conformance allows the externalIP its test uses).
 	HelmSets []string
+	// ChartNamespace is where frontdesk is installed; empty: the package's ChartNamespace.
+	// make conformance puts it in kube-system, where Kubernetes' e2e tests look for the node
+	// proxy's Pods.
+	ChartNamespace string
 	// Prebuilt skips building: Dir/bin already holds frontdesk-lab, frontdesk-controller,
 	// frontdesk-speaker, http-echo, the chart renderer and gobgp (tests build them once).
 	Prebuilt bool
@@ -59,6 +63,14 @@ type Options struct {
 
 // Plan is the lab's network plan.
 func (o Options) Plan() (topology.Plan, error) { return topology.New(o.Name, o.Nodes) }
+
+// chartNamespace is where the lab installs frontdesk.
+func (o Options) chartNamespace() string {
+	if o.ChartNamespace != "" {
+		return o.ChartNamespace
+	}
+	return ChartNamespace
+}
 
 func (o Options) bin(name string) string { return filepath.Join(o.Dir, "bin", name) }
 func (o Options) k8s(name string) string { return filepath.Join(o.K8sBin, name) }

@@ -97,7 +97,7 @@ func (s *supervisor) helm(ctx context.Context, args ...string) error {
 		return err
 	}
 	defer func() { _ = logf.Close() }()
-	args = append(args, "--kubeconfig="+s.o.Kubeconfig(), "--namespace="+ChartNamespace)
+	args = append(args, "--kubeconfig="+s.o.Kubeconfig(), "--namespace="+s.o.chartNamespace())
 	_, _ = fmt.Fprintf(logf, "=== %s helm %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, s.o.bin("helm"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -163,7 +163,7 @@ func (s *supervisor) installRelease(ctx context.Context, cp *controlplane.Cluste
 	for _, n := range s.plan.Nodes {
 		nodes = append(nodes, n.Name)
 	}
-	if err := writeBootIDs(ctx, cp.Client, nodes); err != nil {
+	if err := writeBootIDs(ctx, cp.Client, s.o.chartNamespace(), nodes); err != nil {
 		return err
 	}
 	began := time.Now()
@@ -183,23 +183,29 @@ func (s *supervisor) installRelease(ctx context.Context, cp *controlplane.Cluste
 		sets += " --set=" + v
 	}
 	s.progressf("helm install %s charts/frontdesk -n %s --values=%s%s (images %s/frontdesk-lb/...:%s; %s) in %s",
-		ChartRelease, ChartNamespace, filepath.Base(path), sets, imgs.registry, imgs.tag, pools,
+		ChartRelease, s.o.chartNamespace(), filepath.Base(path), sets, imgs.registry, imgs.tag, pools,
 		time.Since(began).Round(100*time.Millisecond))
 	return nil
 }
 
 // Workloads of the lab's components, whose rollout up waits for.
 var (
-	speakerDaemonSet     = workload{"DaemonSet", ChartNamespace, ChartRelease + "-speaker"}
-	controllerDeployment = workload{"Deployment", ChartNamespace, ChartRelease + "-controller"}
-	corednsDeployment    = workload{"Deployment", metav1.NamespaceSystem, "coredns"}
-	kubeProxyDaemonSet   = workload{"DaemonSet", metav1.NamespaceSystem, "kube-proxy"}
+	corednsDeployment  = workload{"Deployment", metav1.NamespaceSystem, "coredns"}
+	kubeProxyDaemonSet = workload{"DaemonSet", metav1.NamespaceSystem, "kube-proxy"}
 )
+
+func (s *supervisor) speakerDaemonSet() workload {
+	return workload{"DaemonSet", s.o.chartNamespace(), ChartRelease + "-speaker"}
+}
+
+func (s *supervisor) controllerDeployment() workload {
+	return workload{"Deployment", s.o.chartNamespace(), ChartRelease + "-controller"}
+}
 
 // waitComponents waits for every component's rollout, the node proxy's first.
 func (s *supervisor) waitComponents(ctx context.Context, cp *controlplane.Cluster) error {
 	began := time.Now()
-	first := speakerDaemonSet
+	first := s.speakerDaemonSet()
 	if s.o.Proxy == ProxyKubeProxy {
 		first = kubeProxyDaemonSet
 	}
@@ -207,11 +213,11 @@ func (s *supervisor) waitComponents(ctx context.Context, cp *controlplane.Cluste
 		return fmt.Errorf("%w (kubectl -n %s describe pods; the kubelets' logs in %s)", err, first.namespace, filepath.Join(s.o.Dir, "logs"))
 	}
 	s.progressf("%s rolled out on %d nodes in %s", first, len(s.plan.Nodes), time.Since(began).Round(100*time.Millisecond))
-	rest := []workload{speakerDaemonSet, controllerDeployment, corednsDeployment}
+	rest := []workload{s.speakerDaemonSet(), s.controllerDeployment(), corednsDeployment}
 	if err := waitRollout(ctx, cp.Client, rolloutTimeout, rest...); err != nil {
 		return fmt.Errorf("%w (kubectl describe pods; the kubelets' logs in %s)", err, filepath.Join(s.o.Dir, "logs"))
 	}
-	s.progressf("rolled out: %s, %s, %s in %s", speakerDaemonSet, controllerDeployment, corednsDeployment,
+	s.progressf("rolled out: %s, %s, %s in %s", s.speakerDaemonSet(), s.controllerDeployment(), corednsDeployment,
 		time.Since(began).Round(100*time.Millisecond))
 	return nil
 }

@@ -216,6 +216,9 @@ func spawn(o Options, plan topology.Plan) error {
 	for _, v := range o.HelmSets {
 		argv = append(argv, "--helm-set="+v)
 	}
+	if o.ChartNamespace != "" {
+		argv = append(argv, "--chart-namespace="+o.ChartNamespace)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

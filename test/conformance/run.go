@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/frontdesk-lb/frontdesk/lab/kubenode"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
@@ -53,6 +55,20 @@ type Run struct {
 // admission plugin, which the lab's API server does not run): the one address the externalIP
 // test uses is allowed, as an operator who lets Services use externalIPs would allow theirs.
 var LabHelmSets = []string{"proxy.allowedExternalIPCIDRs={203.0.113.250/32}"}
+
+// ProxyLabArgs are the frontdesk-lab up flags of a lab whose node proxy is proxy. frontdesk's
+// node proxy runs in the speaker; "should work after restarting kube-proxy" restarts the Pods
+// labelled k8s-app=kube-proxy in kube-system and checks Services still work, and skips itself
+// when there are none. So frontdesk's labs install the chart in kube-system and label the speaker
+// Pods so: the test then restarts frontdesk's node proxy, the one thing it is about. The
+// kube-proxy labs keep the chart in its own namespace, their kube-proxy DaemonSet holding the
+// label.
+func ProxyLabArgs(proxy string) []string {
+	if proxy != supervisor.ProxyFrontdesk {
+		return nil
+	}
+	return []string{"--chart-namespace=" + metav1.NamespaceSystem, "--helm-set=speaker.podLabels.k8s-app=kube-proxy"}
+}
 
 // RunInfo is what run.json records of a run, beside ginkgo's reports.
 type RunInfo struct {
@@ -104,6 +120,7 @@ func (r Run) Do(ctx context.Context) (RunInfo, error) {
 	for _, v := range r.HelmSets {
 		up = append(up, "--helm-set="+v)
 	}
+	up = append(up, ProxyLabArgs(r.Proxy)...)
 	err = r.lab(ctx, up...)
 	info.LabUp = time.Since(began)
 	if err != nil {

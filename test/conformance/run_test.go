@@ -6,10 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 )
 
 func TestExactFocusMatchesWholeNamesOnly(t *testing.T) {
@@ -144,5 +147,18 @@ func TestCommittedSubset(t *testing.T) {
 	}
 	if _, err := LoadSubset("../..", l); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// frontdesk's labs put the node proxy where the kube-proxy restart test looks for it; the
+// kube-proxy labs change nothing (their kube-proxy Pods are the ones it restarts).
+func TestProxyLabArgs(t *testing.T) {
+	got := ProxyLabArgs(supervisor.ProxyFrontdesk)
+	want := []string{"--chart-namespace=kube-system", "--helm-set=speaker.podLabels.k8s-app=kube-proxy"}
+	if !slices.Equal(got, want) {
+		t.Errorf("frontdesk: %q, want %q", got, want)
+	}
+	if got := ProxyLabArgs(supervisor.ProxyKubeProxy); len(got) != 0 {
+		t.Errorf("kube-proxy: %q, want none", got)
 	}
 }
