@@ -14,7 +14,7 @@ import (
 func TestBootIDs(t *testing.T) {
 	kube := fake.NewClientset()
 	nodes := []string{"node1", "node2", "node3"}
-	if err := writeBootIDs(t.Context(), kube, nodes); err != nil {
+	if err := writeBootIDs(t.Context(), kube, ChartNamespace, nodes); err != nil {
 		t.Fatal(err)
 	}
 	get := func() map[string]string {
@@ -42,7 +42,7 @@ func TestBootIDs(t *testing.T) {
 		t.Errorf("after renewing node2: %v (was %v)", after, first)
 	}
 	// A lab made again over a half-removed one replaces the ConfigMap.
-	if err := writeBootIDs(t.Context(), kube, nodes); err != nil {
+	if err := writeBootIDs(t.Context(), kube, ChartNamespace, nodes); err != nil {
 		t.Fatal(err)
 	}
 	if again := get(); again["node1"] == first["node1"] {
