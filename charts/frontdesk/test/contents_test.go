@@ -382,3 +382,43 @@ func TestPrometheusRule(t *testing.T) {
 		t.Errorf("PrometheusRule spec differs from files/alerts.yaml (-want +got):\n%s", diff)
 	}
 }
+
+// TestServiceMonitors: off by default; on, one per component whose metrics Service exists, each
+// selecting exactly that Service's labels on its port, the controller's over HTTPS with a token.
+func TestServiceMonitors(t *testing.T) {
+	if find(render(t, valueSets[0]), "ServiceMonitor", "frontdesk-controller") != nil {
+		t.Error("the defaults create a ServiceMonitor")
+	}
+	objs := render(t, valueSet{name: "monitors", values: `monitoring: {serviceMonitor: {enabled: true, labels: {release: kube-prometheus}, interval: 15s}}`})
+	for _, c := range []struct{ component, port, scheme string }{{"controller", "https", "https"}, {"speaker", "metrics", ""}} {
+		sm := mustFind(t, objs, "ServiceMonitor", "frontdesk-"+c.component)
+		svc := mustFind(t, objs, "Service", "frontdesk-"+c.component+"-metrics")
+		sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+		if !labels.SelectorFromSet(sel).Matches(labels.Set(svc.GetLabels())) || len(sel) == 0 {
+			t.Errorf("%s: selector %v does not match its metrics Service's labels %v", c.component, sel, svc.GetLabels())
+		}
+		for _, other := range objs {
+			if other.GetKind() == "Service" && other.GetName() != svc.GetName() && len(sel) > 0 && labels.SelectorFromSet(sel).Matches(labels.Set(other.GetLabels())) {
+				t.Errorf("%s: selector %v also matches Service %s", c.component, sel, other.GetName())
+			}
+		}
+		eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		if len(eps) != 1 {
+			t.Fatalf("%s: %d endpoints", c.component, len(eps))
+		}
+		ep := eps[0].(map[string]any)
+		if ep["port"] != c.port || ep["interval"] != "15s" || (c.scheme != "" && ep["scheme"] != c.scheme) {
+			t.Errorf("%s: endpoint %v, want port %s, interval 15s, scheme %q", c.component, ep, c.port, c.scheme)
+		}
+		if sm.GetLabels()["release"] != "kube-prometheus" {
+			t.Errorf("%s: labels %v lack release=kube-prometheus", c.component, sm.GetLabels())
+		}
+	}
+	off := render(t, valueSet{name: "monitors, no metrics Services", values: `
+monitoring: {serviceMonitor: {enabled: true}}
+controller: {metrics: {service: {enabled: false}}}
+speaker: {metrics: {service: {enabled: false}}}`})
+	if find(off, "ServiceMonitor", "frontdesk-controller") != nil || find(off, "ServiceMonitor", "frontdesk-speaker") != nil {
+		t.Error("a ServiceMonitor without the metrics Service it selects")
+	}
+}
