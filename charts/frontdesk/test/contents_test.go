@@ -2,6 +2,7 @@ package charttest
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -420,5 +421,54 @@ controller: {metrics: {service: {enabled: false}}}
 speaker: {metrics: {service: {enabled: false}}}`})
 	if find(off, "ServiceMonitor", "frontdesk-controller") != nil || find(off, "ServiceMonitor", "frontdesk-speaker") != nil {
 		t.Error("a ServiceMonitor without the metrics Service it selects")
+	}
+}
+
+// TestDashboard: off by default; on, a ConfigMap Grafana's sidecar loads (its label), holding
+// files/dashboard.json as it is, every panel querying something.
+func TestDashboard(t *testing.T) {
+	if find(render(t, valueSets[0]), "ConfigMap", "frontdesk-dashboard") != nil {
+		t.Error("the defaults create the dashboard")
+	}
+	cm := mustFind(t, render(t, valueSet{name: "dashboard", values: `monitoring: {dashboard: {enabled: true}}`}), "ConfigMap", "frontdesk-dashboard")
+	if cm.GetLabels()["grafana_dashboard"] != "1" {
+		t.Errorf("labels %v: the sidecar looks for grafana_dashboard=1", cm.GetLabels())
+	}
+	data, _, _ := unstructured.NestedString(cm.Object, "data", "frontdesk.json")
+	raw, err := os.ReadFile(filepath.Join(chartDir, "files", "dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(data) != strings.TrimSpace(string(raw)) {
+		t.Error("the ConfigMap does not hold files/dashboard.json as it is")
+	}
+	var dash struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Type    string `json:"type"`
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(data), &dash); err != nil {
+		t.Fatal(err)
+	}
+	if dash.UID == "" || len(dash.Panels) < 10 {
+		t.Fatalf("uid %q, %d panels", dash.UID, len(dash.Panels))
+	}
+	for _, p := range dash.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q queries nothing", p.Title)
+		}
+		for _, q := range p.Targets {
+			if !strings.Contains(q.Expr, "frontdesk_") {
+				t.Errorf("panel %q: query %q reads no frontdesk metric", p.Title, q.Expr)
+			}
+		}
 	}
 }
