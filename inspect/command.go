@@ -80,6 +80,25 @@ func NewCommand(out io.Writer) *cobra.Command {
 		},
 	})
 	root.AddCommand(&cobra.Command{
+		Use:   "why SERVICE",
+		Short: "Walks the troubleshooting steps for one Service and names the first that fails, with what to do",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kube, api, ns, err := connect()
+			if err != nil {
+				return err
+			}
+			if all {
+				return fmt.Errorf("why takes one Service: name its namespace with -n, not -A")
+			}
+			f, err := Why(cmd.Context(), kube, api, ns, args[0])
+			if err != nil {
+				return err
+			}
+			return PrintWhy(out, output, f)
+		},
+	})
+	root.AddCommand(&cobra.Command{
 		Use:   "pools",
 		Short: "Each IPPool: addresses assigned per family, the Services holding them, and problems",
 		Args:  cobra.NoArgs,

@@ -160,3 +160,21 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// PrintWhy prints a Finding: the failing step, what was found and what to do, or the path.
+func PrintWhy(w io.Writer, format string, f Finding) error {
+	if format == OutputJSON || format == OutputYAML {
+		return printData(w, format, f)
+	}
+	var err error
+	if f.Step == "" {
+		_, err = fmt.Fprintf(w, "%s\n  path: %s\n", f.Detail, f.Path)
+		return err
+	}
+	reason := ""
+	if f.Reason != "" {
+		reason = " (" + f.Reason + ")"
+	}
+	_, err = fmt.Fprintf(w, "step %s fails%s: %s\n  fix: %s\n", f.Step, reason, f.Detail, f.Fix)
+	return err
+}

@@ -43,6 +43,17 @@ func testKubectlPlugin(t *testing.T, l *lab, vip netip.Addr, node string) {
 	if pools := l.kubectl(t, "frontdesk", "pools"); !strings.Contains(pools, "lan ") || !strings.Contains(pools, "IPv4") {
 		t.Errorf("kubectl frontdesk pools does not show the pool lan:\n%s", pools)
 	}
+	why := l.kubectl(t, "frontdesk", "why", "hello-svc")
+	if !strings.Contains(why, "all checks pass") || !strings.Contains(why, vip.String()+" → "+node+" (L2)") {
+		t.Errorf("kubectl frontdesk why hello-svc:\n%s", why)
+	}
+	// A Service whose selector matches no Pod: why names that step first.
+	l.kubectlApply(t, `{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "why-no-pods", "namespace": "default"},
+ "spec": {"type": "LoadBalancer", "selector": {"app": "nothing-here"}, "ports": [{"port": 80}]}}`)
+	t.Cleanup(func() { _ = exec.Command(l.o.Kubectl(), "delete", "service", "why-no-pods", "--wait=false").Run() })
+	if why := l.kubectl(t, "frontdesk", "why", "why-no-pods"); !strings.HasPrefix(why, "step selector fails") {
+		t.Errorf("kubectl frontdesk why why-no-pods, want the selector step:\n%s", why)
+	}
 
 	// A viewer: a ServiceAccount bound to view only, with a kubeconfig of its own.
 	ctx := t.Context()
