@@ -95,11 +95,14 @@ func (c *Controller) setCondition(ctx context.Context, svc *v1.Service, want met
 	klog.FromContext(ctx).V(4).Info("Set condition", "type", want.Type, "status", want.Status, "reason", want.Reason)
 	// kubectl describe shows a Service's Events, not its conditions: a change of status or
 	// reason is told there too, once (a message that changes alone, as announcers come and go,
-	// is not).
+	// is not). Only False warns: Unknown is a state being found out, as a new Service's is.
 	if have == nil || have.Status != want.Status || have.Reason != want.Reason {
 		typ, reason := v1.EventTypeNormal, EventLoadBalancerReady
-		if want.Status != metav1.ConditionTrue {
+		switch want.Status {
+		case metav1.ConditionFalse:
 			typ, reason = v1.EventTypeWarning, EventLoadBalancerNotReady
+		case metav1.ConditionUnknown:
+			reason = EventLoadBalancerNotReady
 		}
 		c.recorder.Eventf(svc, typ, reason, "%s %s (%s): %s", want.Type, want.Status, want.Reason, want.Message)
 	}

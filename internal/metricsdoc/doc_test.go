@@ -74,9 +74,10 @@ func firstDiff(want, got string) string {
 	return "(the file has extra lines at its end)"
 }
 
-// Every metric the chart's alerts read is one frontdesk defines (a histogram's series by its
-// _bucket, _sum and _count names): a renamed metric cannot leave an alert that never fires.
-func TestAlertsReadDefinedMetrics(t *testing.T) {
+// Every metric the chart's alerts and dashboard read is one frontdesk defines (a histogram's
+// series by its _bucket, _sum and _count names): a renamed metric cannot leave an alert that never
+// fires or a panel that stays empty.
+func TestAlertsAndDashboardReadDefinedMetrics(t *testing.T) {
 	ms, err := Find(root)
 	if err != nil {
 		t.Fatal(err)
@@ -85,13 +86,20 @@ func TestAlertsReadDefinedMetrics(t *testing.T) {
 	for _, m := range ms {
 		kinds[m.Name] = m.Kind
 	}
-	rules, err := os.ReadFile(filepath.Join(root, "charts", "frontdesk", "files", "alerts.yaml"))
+	for _, file := range []string{"alerts.yaml", "dashboard.json"} {
+		readDefined(t, filepath.Join(root, "charts", "frontdesk", "files", file), kinds)
+	}
+}
+
+func readDefined(t *testing.T, path string, kinds map[string]string) {
+	t.Helper()
+	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	named := regexp.MustCompile(`\bfrontdesk_[a-z0-9_]+`).FindAllString(string(rules), -1)
+	named := regexp.MustCompile(`\bfrontdesk_[a-z0-9_]+`).FindAllString(string(text), -1)
 	if len(named) < 10 {
-		t.Fatalf("the alerts name %d metrics: fewer than they read", len(named))
+		t.Fatalf("%s names %d metrics: fewer than it reads", path, len(named))
 	}
 	for _, n := range named {
 		base := n
@@ -101,7 +109,7 @@ func TestAlertsReadDefinedMetrics(t *testing.T) {
 			}
 		}
 		if kinds[base] == "" {
-			t.Errorf("charts/frontdesk/files/alerts.yaml reads %s, which no code defines (docs/metrics.md)", n)
+			t.Errorf("%s reads %s, which no code defines (docs/metrics.md)", path, n)
 		}
 	}
 }

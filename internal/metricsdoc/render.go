@@ -92,9 +92,9 @@ too. Names, units, labels and stability levels follow Prometheus' naming convent
 Kubernetes' instrumentation guidelines; ` + "`internal/metricsdoc`" + `'s tests check every definition
 (a counter ends in ` + "`_total`" + `, a histogram in its base unit, every metric has a stability
 level and a help text) and fail on a new one that does not. An ALPHA metric's name and labels
-may still change between releases; BETA and STABLE ones keep them. The chart's alerts
-(` + "`charts/frontdesk/files/alerts.yaml`" + `, listed in docs/chart.md) read only metrics listed here, which a
-test checks too.
+may still change between releases; BETA and STABLE ones keep them. The chart's alerts and
+Grafana dashboard (` + "`charts/frontdesk/files/`" + `, described in docs/chart.md) read only metrics listed
+here, which a test checks too.
 
 Beside these, frontdesk-controller and frontdesk-speaker serve the Go runtime's and the process's
 metrics (` + "`go_*`" + `, ` + "`process_*`" + `), and frontdesk-controller those of Kubernetes' cloud-controller-manager

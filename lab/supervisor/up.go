@@ -117,9 +117,10 @@ func Build(ctx context.Context, o Options) error {
 	return BuildRouterTools(ctx, o.Repo, filepath.Join(o.Dir, "bin"), o.Out)
 }
 
-// Commands are the lab's own commands, built from cmd/ into the lab's bin/. frontdesk itself and
-// the Pods' programs run from the images.
-var Commands = []string{"frontdesk-lab"}
+// Commands are the lab's own commands, built from cmd/ into the lab's bin/, and the kubectl
+// plugin, which the lab's kubectl finds there. frontdesk itself and the Pods' programs run from
+// the images.
+var Commands = []string{"frontdesk-lab", "kubectl-frontdesk"}
 
 // LinkHelm builds the pinned helm if it is not cached (hack/helm.sh) and links it into dir, the
 // lab's bin/, where the supervisor runs it.
@@ -192,10 +193,13 @@ func run(ctx context.Context, o Options, name string, args ...string) error {
 }
 
 // writeKubectl writes the kubectl wrapper: kubectl run inside the control-plane namespace, where
-// the API server's address is reachable, with the admin kubeconfig.
+// the API server's address is reachable, with the admin kubeconfig. The kubeconfig is given by
+// $KUBECONFIG, not --kubeconfig, and the lab's bin/ is on $PATH: kubectl finds its plugins only
+// when no flag comes before their name, so `kubectl frontdesk status` works.
 func writeKubectl(o Options, plan topology.Plan) error {
-	script := fmt.Sprintf("#!/bin/sh\n# kubectl for lab %q: runs inside its control-plane namespace.\nexec ip netns exec %s %s --kubeconfig=%s \"$@\"\n",
-		o.Name, plan.NS(topology.RoleControlPlane), o.k8s("kubectl"), o.Kubeconfig())
+	script := fmt.Sprintf("#!/bin/sh\n# kubectl for lab %q: runs inside its control-plane namespace.\n"+
+		"export KUBECONFIG=%s\nexport PATH=%s:$PATH\nexec ip netns exec %s %s \"$@\"\n",
+		o.Name, o.Kubeconfig(), filepath.Join(o.Dir, "bin"), plan.NS(topology.RoleControlPlane), o.k8s("kubectl"))
 	return os.WriteFile(o.Kubectl(), []byte(script), 0o755)
 }
 
@@ -306,6 +310,7 @@ frontdesk lab %q is running: %d nodes, node proxy %s, speakers announcing %s.
   kubectl      %s get nodes,pods -o wide     (kubectl inside %s)
   LAN client   ip netns exec %s sh      (%s, on the nodes' LAN: reaches LoadBalancer IPs by ARP)
   client       ip netns exec %s sh         (%s, behind the router %s)
+  frontdesk    %s frontdesk status -A        (the kubectl frontdesk plugin: addresses, announcers, readiness; also: pools)
   in a Pod     %s exec -it <pod> -- sh     (the real kubelet's exec; crictl: %s)
   router       ip netns exec %s %s neighbor     (gobgpd in a container: %s tasks ls)
   logs         %s
@@ -316,6 +321,7 @@ The Services guide's example: %s apply -f examples/hello-deploy.yaml -f examples
 		o.Kubectl(), cp,
 		plan.NS(topology.RoleLANClient), plan.LANClient,
 		plan.NS(topology.RoleClient), plan.Client, plan.RouterExternal,
+		o.Kubectl(),
 		o.Kubectl(), o.crictl("node1"),
 		plan.NS(topology.RoleRouter), o.bin("gobgp"), o.routerCtr(),
 		filepath.Join(o.Dir, "logs"),

@@ -22,7 +22,8 @@ var _ service.Readiness = (*balancer)(nil)
 const (
 	// ReasonAnnounced: every address of the Service is announced (the message says by whom).
 	ReasonAnnounced = "Announced"
-	// ReasonAwaitingSpeakers: an address is allocated but no speaker has reported on it yet.
+	// ReasonAwaitingSpeakers (status Unknown): an address is allocated but no speaker has
+	// reported on it yet; for a new Service, seconds.
 	ReasonAwaitingSpeakers = "AwaitingSpeakers"
 )
 
@@ -87,8 +88,9 @@ func (b *balancer) LoadBalancerReadiness(svc *v1.Service, ensureErr error) (meta
 	return b.announced(svc, addrs)
 }
 
-// announced sums up the speakers' reports on addrs: True when every address is announced, else
-// False with the reason of the first that is not.
+// announced sums up the speakers' reports on addrs: True when every address is announced, False
+// with the reason of the first the speakers say nobody announces, else Unknown while some
+// address has no report yet.
 func (b *balancer) announced(svc *v1.Service, addrs []netip.Addr) (metav1.ConditionStatus, string, string) {
 	byAddr := map[netip.Addr]*v1alpha1.IPAllocation{}
 	if b.index != nil {
@@ -98,27 +100,29 @@ func (b *balancer) announced(svc *v1.Service, addrs []netip.Addr) (metav1.Condit
 			}
 		}
 	}
+	// An address no speaker has reported on yet makes the condition Unknown (a new Service's
+	// first seconds), one the speakers say nobody announces makes it False, which wins.
 	status, reason := metav1.ConditionTrue, ReasonAnnounced
 	var msgs []string
-	notReady := func(r, msg string) {
-		if status == metav1.ConditionTrue {
-			status, reason = metav1.ConditionFalse, r
+	notReady := func(st metav1.ConditionStatus, r, msg string) {
+		if status == metav1.ConditionTrue || (status == metav1.ConditionUnknown && st == metav1.ConditionFalse) {
+			status, reason = st, r
 		}
 		msgs = append(msgs, msg)
 	}
 	for _, addr := range addrs {
 		a := byAddr[addr]
 		if a == nil {
-			notReady(ReasonAwaitingSpeakers, fmt.Sprintf("%s: its IPAllocation is not in the controller's cache yet", addr))
+			notReady(metav1.ConditionUnknown, ReasonAwaitingSpeakers, fmt.Sprintf("%s: its IPAllocation is not in the controller's cache yet", addr))
 			continue
 		}
 		c := meta.FindStatusCondition(a.Status.Conditions, v1alpha1.IPAllocationConditionAnnounced)
 		switch {
 		case c == nil:
-			notReady(ReasonAwaitingSpeakers, fmt.Sprintf("%s: no speaker has reported on it yet; check that the speakers run (kubectl get ipallocation %s)",
+			notReady(metav1.ConditionUnknown, ReasonAwaitingSpeakers, fmt.Sprintf("%s: no speaker has reported on it yet; check that the speakers run (kubectl get ipallocation %s)",
 				addr, a.Name))
 		case c.Status != metav1.ConditionTrue || len(a.Status.Announcers) == 0:
-			notReady(c.Reason, fmt.Sprintf("%s: %s", addr, c.Message))
+			notReady(metav1.ConditionFalse, c.Reason, fmt.Sprintf("%s: %s", addr, c.Message))
 		default:
 			msgs = append(msgs, fmt.Sprintf("%s: %s", addr, announcers(a.Status.Announcers)))
 		}

@@ -238,18 +238,20 @@ func (r Run) ginkgo(ctx context.Context, ns, kubeconfig, pass string, tests []st
 		// that check it in the others skip themselves ("Requires at least 2 nodes (not -1)").
 		args = append(args, fmt.Sprintf("-num-nodes=%d", r.Nodes))
 	}
-	cmd := exec.CommandContext(ctx, "ip", args...)
-	// Interrupted, ginkgo stops the running tests, runs their clean-up and writes its reports
-	// (`ip netns exec` became ginkgo: it execs it); killed, it would leave no report at all. The
-	// interrupted tests' clean-up and dumps took over 3 minutes once.
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Minute
+	cmd := exec.Command("ip", args...)
 	cmd.Dir = out
 	cmd.Stdout, cmd.Stderr = log, log
 	// The e2e framework reads $HOME for nothing we need; keep its caches out of ours.
 	cmd.Env = append(os.Environ(), "HOME="+out)
-	return cmd.Run()
+	// Interrupted, ginkgo (which `ip netns exec` execs) and its test processes stop the running
+	// tests, run their clean-up and write the reports; killed, they would leave none. The
+	// interrupted tests' clean-up and dumps took over 3 minutes once: a second interrupt after
+	// interruptGrace skips what is left of it.
+	return runInterruptible(ctx, cmd, interruptGrace)
 }
+
+// interruptGrace is how long an interrupted e2e run gets at each step of runInterruptible.
+const interruptGrace = 2 * time.Minute
 
 // ExactFocus is a ginkgo focus regexp matching exactly the tests named (their full names, as
 // tests.txt lists them), and no test whose name merely contains one of them.

@@ -2,6 +2,7 @@ package charttest
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -380,5 +381,94 @@ func TestPrometheusRule(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, rule.Object["spec"]); diff != "" {
 		t.Errorf("PrometheusRule spec differs from files/alerts.yaml (-want +got):\n%s", diff)
+	}
+}
+
+// TestServiceMonitors: off by default; on, one per component whose metrics Service exists, each
+// selecting exactly that Service's labels on its port, the controller's over HTTPS with a token.
+func TestServiceMonitors(t *testing.T) {
+	if find(render(t, valueSets[0]), "ServiceMonitor", "frontdesk-controller") != nil {
+		t.Error("the defaults create a ServiceMonitor")
+	}
+	objs := render(t, valueSet{name: "monitors", values: `monitoring: {serviceMonitor: {enabled: true, labels: {release: kube-prometheus}, interval: 15s}}`})
+	for _, c := range []struct{ component, port, scheme string }{{"controller", "https", "https"}, {"speaker", "metrics", ""}} {
+		sm := mustFind(t, objs, "ServiceMonitor", "frontdesk-"+c.component)
+		svc := mustFind(t, objs, "Service", "frontdesk-"+c.component+"-metrics")
+		sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+		if !labels.SelectorFromSet(sel).Matches(labels.Set(svc.GetLabels())) || len(sel) == 0 {
+			t.Errorf("%s: selector %v does not match its metrics Service's labels %v", c.component, sel, svc.GetLabels())
+		}
+		for _, other := range objs {
+			if other.GetKind() == "Service" && other.GetName() != svc.GetName() && len(sel) > 0 && labels.SelectorFromSet(sel).Matches(labels.Set(other.GetLabels())) {
+				t.Errorf("%s: selector %v also matches Service %s", c.component, sel, other.GetName())
+			}
+		}
+		eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		if len(eps) != 1 {
+			t.Fatalf("%s: %d endpoints", c.component, len(eps))
+		}
+		ep := eps[0].(map[string]any)
+		if ep["port"] != c.port || ep["interval"] != "15s" || (c.scheme != "" && ep["scheme"] != c.scheme) {
+			t.Errorf("%s: endpoint %v, want port %s, interval 15s, scheme %q", c.component, ep, c.port, c.scheme)
+		}
+		if sm.GetLabels()["release"] != "kube-prometheus" {
+			t.Errorf("%s: labels %v lack release=kube-prometheus", c.component, sm.GetLabels())
+		}
+	}
+	off := render(t, valueSet{name: "monitors, no metrics Services", values: `
+monitoring: {serviceMonitor: {enabled: true}}
+controller: {metrics: {service: {enabled: false}}}
+speaker: {metrics: {service: {enabled: false}}}`})
+	if find(off, "ServiceMonitor", "frontdesk-controller") != nil || find(off, "ServiceMonitor", "frontdesk-speaker") != nil {
+		t.Error("a ServiceMonitor without the metrics Service it selects")
+	}
+}
+
+// TestDashboard: off by default; on, a ConfigMap Grafana's sidecar loads (its label), holding
+// files/dashboard.json as it is, every panel querying something.
+func TestDashboard(t *testing.T) {
+	if find(render(t, valueSets[0]), "ConfigMap", "frontdesk-dashboard") != nil {
+		t.Error("the defaults create the dashboard")
+	}
+	cm := mustFind(t, render(t, valueSet{name: "dashboard", values: `monitoring: {dashboard: {enabled: true}}`}), "ConfigMap", "frontdesk-dashboard")
+	if cm.GetLabels()["grafana_dashboard"] != "1" {
+		t.Errorf("labels %v: the sidecar looks for grafana_dashboard=1", cm.GetLabels())
+	}
+	data, _, _ := unstructured.NestedString(cm.Object, "data", "frontdesk.json")
+	raw, err := os.ReadFile(filepath.Join(chartDir, "files", "dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(data) != strings.TrimSpace(string(raw)) {
+		t.Error("the ConfigMap does not hold files/dashboard.json as it is")
+	}
+	var dash struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Type    string `json:"type"`
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(data), &dash); err != nil {
+		t.Fatal(err)
+	}
+	if dash.UID == "" || len(dash.Panels) < 10 {
+		t.Fatalf("uid %q, %d panels", dash.UID, len(dash.Panels))
+	}
+	for _, p := range dash.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q queries nothing", p.Title)
+		}
+		for _, q := range p.Targets {
+			if !strings.Contains(q.Expr, "frontdesk_") {
+				t.Errorf("panel %q: query %q reads no frontdesk metric", p.Title, q.Expr)
+			}
+		}
 	}
 }

@@ -456,3 +456,23 @@ func TestRBACShapeCatchesViolations(t *testing.T) {
 		})
 	}
 }
+
+// TestViewRole: the defaults add read-only access to frontdesk's objects to Kubernetes' view
+// role (aggregation), and rbac.aggregateToView=false leaves it out.
+func TestViewRole(t *testing.T) {
+	role := into[rbacv1.ClusterRole](t, mustFind(t, render(t, valueSets[0]), "ClusterRole", "frontdesk-view"))
+	if role.Labels["rbac.authorization.k8s.io/aggregate-to-view"] != "true" {
+		t.Errorf("labels %v: not aggregated to view", role.Labels)
+	}
+	if len(role.Rules) != 1 {
+		t.Fatalf("%d rules", len(role.Rules))
+	}
+	r := role.Rules[0]
+	if !slices.Equal(r.APIGroups, []string{"frontdesk.dev"}) || !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) ||
+		!slices.Contains(r.Resources, "ippools") || !slices.Contains(r.Resources, "ipallocations") {
+		t.Errorf("rule %+v: want get, list, watch on frontdesk.dev's objects, IPPools and IPAllocations among them", r)
+	}
+	if find(render(t, valueSet{name: "no view", values: `rbac: {aggregateToView: false}`}), "ClusterRole", "frontdesk-view") != nil {
+		t.Error("rbac.aggregateToView=false still renders the view role")
+	}
+}

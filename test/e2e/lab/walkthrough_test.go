@@ -160,10 +160,12 @@ func walkthrough(t *testing.T, proxy, bin string) {
 		if d := l.kubectl(t, "describe", "service", "hello-svc"); !strings.Contains(d, "LoadBalancerReady") {
 			t.Errorf("kubectl describe shows no LoadBalancerReady Event:\n%s", d)
 		}
+		t.Run("kubectl frontdesk, as an admin and as a viewer", func(t *testing.T) { testKubectlPlugin(t, l, vip, node) })
 	})
 	t.Run("LoadBalancer from the BGP pool: through the router, ECMP over every node", func(t *testing.T) { testBGP(t, l) })
 	t.Run("passive BGPPeer: the router connects to the speakers, with the chart's capabilities", func(t *testing.T) { testPassiveBGP(t, l) })
 	t.Run("the speakers' metrics: what the alerts read is served, and all of it documented", func(t *testing.T) { testSpeakerMetrics(t, l, proxy) })
+	t.Run("the controller's metrics over HTTPS with a token, as the ServiceMonitor scrapes them", func(t *testing.T) { testControllerMetrics(t, l) })
 	if !vip.IsValid() {
 		t.FailNow()
 	}
