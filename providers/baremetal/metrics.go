@@ -9,6 +9,7 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/frontdesk-lb/frontdesk/allocator"
+	"github.com/frontdesk-lb/frontdesk/controller/service"
 )
 
 // Metrics are registered in the legacy registry, which the cloud-controller-manager serves on
@@ -49,9 +50,22 @@ func newRecorder() *recorder {
 
 func (*recorder) allocated(pool string) { allocationsTotal.WithLabelValues(pool).Inc() }
 
-func (*recorder) failure(err error) { allocationFailures.WithLabelValues(failureReason(err)).Inc() }
+func (*recorder) failure(err error) { allocationFailures.WithLabelValues(classify(err).label).Inc() }
 
-func failureReason(err error) string {
+// failure is a kind of error an address request can meet, named twice: as the
+// allocation_failures_total label and as the reason of the Service's LoadBalancerReady condition.
+type failure struct{ label, reason string }
+
+var (
+	failInvalid  = failure{"invalid_request", "InvalidRequest"}
+	failNoPool   = failure{"no_pool", "NoPool"}
+	failFull     = failure{"full", "PoolExhausted"}
+	failClaimed  = failure{"claimed_elsewhere", "AddressClaimedElsewhere"}
+	failConflict = failure{"conflict", "AddressInUse"}
+	failAPI      = failure{"api_error", service.ReasonSyncFailed}
+)
+
+func classify(err error) failure {
 	var (
 		ae *AnnotationError
 		ir *allocator.ErrInvalidRequest
@@ -61,17 +75,17 @@ func failureReason(err error) string {
 	)
 	switch {
 	case errors.As(err, &ae), errors.As(err, &ir), errors.As(err, &nr):
-		return "invalid_request"
+		return failInvalid
 	case errors.As(err, &np):
-		return "no_pool"
+		return failNoPool
 	case errors.Is(err, allocator.ErrFull):
-		return "full"
+		return failFull
 	case errors.As(err, &ce):
-		return "claimed_elsewhere"
+		return failClaimed
 	case errors.Is(err, allocator.ErrAllocated):
-		return "conflict"
+		return failConflict
 	}
-	return "api_error"
+	return failAPI
 }
 
 // observePools sets the pool gauges, dropping series of pools that are gone.

@@ -27,16 +27,6 @@ const (
 	ReasonAwaitingSpeakers = "AwaitingSpeakers"
 )
 
-// errorReasons turn failureReason's metric labels into condition reasons.
-var errorReasons = map[string]string{
-	"invalid_request":   "InvalidRequest",
-	"no_pool":           "NoPool",
-	"full":              "PoolExhausted",
-	"claimed_elsewhere": "AddressClaimedElsewhere",
-	"conflict":          "AddressInUse",
-	"api_error":         service.ReasonSyncFailed,
-}
-
 // SetReadinessChanged implements service.Readiness: the speakers' reports on an address (its
 // IPAllocation's status) queue the Services holding it.
 func (b *balancer) SetReadinessChanged(changed func(namespace, name string)) {
@@ -75,7 +65,7 @@ func (b *balancer) LoadBalancerReadiness(svc *v1.Service, ensureErr error) (meta
 		}
 	}
 	if ensureErr != nil {
-		reason := errorReasons[failureReason(ensureErr)]
+		reason := classify(ensureErr).reason
 		if len(addrs) == 0 {
 			return metav1.ConditionFalse, reason, ensureErr.Error()
 		}
