@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
@@ -65,7 +66,8 @@ func (c *Controller) readiness(svc *v1.Service, err error) metav1.Condition {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, ReasonProvisioned, "the provider returned the load balancer"+ingressSummary(&svc.Status.LoadBalancer)
 	}
 	if len(cond.Message) > maxMessage {
-		cond.Message = cond.Message[:maxMessage-3] + "..."
+		// Cut on a character boundary: a message cut inside one is not valid UTF-8.
+		cond.Message = strings.ToValidUTF8(cond.Message[:maxMessage-3], "") + "..."
 	}
 	return cond
 }

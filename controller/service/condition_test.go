@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -178,5 +179,14 @@ func TestOnlyConditionsChanged(t *testing.T) {
 		if got := onlyConditionsChanged(base, tc.b); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A provider error longer than a condition holds is cut, on a character boundary.
+func TestConditionMessageBounded(t *testing.T) {
+	c := &Controller{balancer: fakelb.New()}
+	cond := c.readiness(newService("web"), errors.New(strings.Repeat("é", maxMessage)))
+	if len(cond.Message) > maxMessage || !utf8.ValidString(cond.Message) || !strings.HasSuffix(cond.Message, "...") {
+		t.Errorf("message of %d bytes, valid UTF-8 %v, ends %q", len(cond.Message), utf8.ValidString(cond.Message), cond.Message[len(cond.Message)-5:])
 	}
 }
