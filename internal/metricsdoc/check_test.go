@@ -43,7 +43,7 @@ func TestCheck(t *testing.T) {
 // Prometheus' own linter (promlint, as Kubernetes runs it) finds nothing wrong with frontdesk's
 // metrics, written out as a scrape would show them: one series each.
 func TestPromlint(t *testing.T) {
-	ms, err := Find(root)
+	ms, err := defined()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -14,9 +15,12 @@ var update = flag.Bool("update", false, "rewrite docs/metrics.md from the source
 
 const root = "../.."
 
+// defined is the module's metrics, read once for every test that needs them.
+var defined = sync.OnceValues(func() ([]Metric, error) { return Find(root) })
+
 // Every metric frontdesk defines follows the conventions.
 func TestConventions(t *testing.T) {
-	ms, err := Find(root)
+	ms, err := defined()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +34,7 @@ func TestConventions(t *testing.T) {
 
 // docs/metrics.md is what the source says; -update (make metrics-doc) rewrites it.
 func TestDocIsCurrent(t *testing.T) {
-	ms, err := Find(root)
+	ms, err := defined()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +82,7 @@ func firstDiff(want, got string) string {
 // series by its _bucket, _sum and _count names): a renamed metric cannot leave an alert that never
 // fires or a panel that stays empty.
 func TestAlertsAndDashboardReadDefinedMetrics(t *testing.T) {
-	ms, err := Find(root)
+	ms, err := defined()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,22 +19,24 @@ var Servers = []string{"frontdesk-controller", "frontdesk-proxy", "frontdesk-spe
 // Binaries maps each package directory (relative to root, with /) to the binaries of bins (under
 // cmd/) that link it, and so serve its metrics, as `go list -deps` says.
 func Binaries(root string, bins ...string) (map[string][]string, error) {
-	mod, err := modulePath(root)
+	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]string{}
 	for _, bin := range bins {
-		cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "./cmd/"+bin)
+		// The packages' folders, which Find names packages by, rather than import paths.
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{.Dir}}", "./cmd/"+bin)
 		cmd.Dir = root
 		cmd.Stderr = os.Stderr
 		b, err := cmd.Output()
 		if err != nil {
 			return nil, fmt.Errorf("go list -deps ./cmd/%s: %w", bin, err)
 		}
-		for _, p := range strings.Fields(string(b)) {
-			if rel, ok := strings.CutPrefix(p, mod+"/"); ok {
-				out[rel] = append(out[rel], bin)
+		for dir := range strings.Lines(string(b)) {
+			dir = strings.TrimSuffix(dir, "\n")
+			if rel, err := filepath.Rel(abs, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+				out[filepath.ToSlash(rel)] = append(out[filepath.ToSlash(rel)], bin)
 			}
 		}
 	}
@@ -42,19 +44,6 @@ func Binaries(root string, bins ...string) (map[string][]string, error) {
 		slices.Sort(bins)
 	}
 	return out, nil
-}
-
-func modulePath(root string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		return "", err
-	}
-	for line := range strings.Lines(string(b)) {
-		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
-			return strings.TrimSpace(p), nil
-		}
-	}
-	return "", fmt.Errorf("%s/go.mod: no module line", root)
 }
 
 // Render writes the document: one table per package, packages ordered by the binaries that serve
