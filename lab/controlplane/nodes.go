@@ -113,7 +113,7 @@ func (c *Cluster) NodeCredentials(dir, name string, ip netip.Addr) (NodeCredenti
 		ServingKey:  filepath.Join(dir, "kubelet.key"),
 	}
 	return creds, errors.Join(
-		writeKubeconfigFile(creds.Kubeconfig, "system:node:"+name, cfg),
+		WriteKubeconfigFile(creds.Kubeconfig, "system:node:"+name, cfg),
 		os.WriteFile(creds.CAFile, c.pki.caPEM, 0o644),
 		os.WriteFile(creds.ServingCert, scert, 0o644),
 		os.WriteFile(creds.ServingKey, skey, 0o600))

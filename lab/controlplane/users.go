@@ -115,11 +115,12 @@ func (c *Cluster) ConfigForServiceAccount(t testing.TB, namespace, name string) 
 // a controller under test) with those credentials.
 func (c *Cluster) WriteKubeconfig(name string, cfg *rest.Config) (string, error) {
 	path := filepath.Join(c.Dir, sanitize(name)+".kubeconfig")
-	return path, writeKubeconfigFile(path, name, cfg)
+	return path, WriteKubeconfigFile(path, name, cfg)
 }
 
-// writeKubeconfigFile writes cfg as a kubeconfig file at path, its user named name.
-func writeKubeconfigFile(path, name string, cfg *rest.Config) error {
+// WriteKubeconfigFile writes cfg as a kubeconfig file at path, its user named name: its server,
+// CA, client certificate and bearer token.
+func WriteKubeconfigFile(path, name string, cfg *rest.Config) error {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["test"] = &clientcmdapi.Cluster{
 		Server:                   cfg.Host,

@@ -3,7 +3,6 @@
 package lab
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -14,15 +13,12 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
+	dto "github.com/prometheus/client_model/go"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-base/metrics/testutil"
 
-	"github.com/frontdesk-lb/frontdesk/internal/netns"
-
 	"github.com/frontdesk-lb/frontdesk/internal/metricsdoc"
+	"github.com/frontdesk-lb/frontdesk/internal/netns"
 	"github.com/frontdesk-lb/frontdesk/lab/supervisor"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
@@ -50,29 +46,16 @@ func testSpeakerMetrics(t *testing.T, l *lab, proxy string) {
 			body = r.body
 			return err == nil, fmt.Sprint(err)
 		})
-		families, err := testutil.TextToMetricFamilies(strings.NewReader(body))
-		if err != nil {
-			t.Fatalf("%s: %v", target, err)
-		}
+		families := documentedFamilies(t, n.Name, body, defined)
 		for _, w := range want {
 			if _, ok := families[w]; !ok {
 				t.Errorf("%s serves no %s", n.Name, w)
 			}
 		}
-		served := 0
-		for name := range families {
-			if !strings.HasPrefix(name, "frontdesk_") {
-				continue
-			}
-			served++
-			if !defined[name] {
-				t.Errorf("%s serves %s, which docs/metrics.md does not list", n.Name, name)
-			}
-		}
 		if c := families["frontdesk_speaker_bgp_sessions_configured"]; c != nil && c.GetMetric()[0].GetGauge().GetValue() < 1 {
 			t.Errorf("%s: %v BGP sessions configured, want at least the router's", n.Name, c.GetMetric()[0].GetGauge().GetValue())
 		}
-		t.Logf("%s: %d frontdesk metric families served", n.Name, served)
+		t.Logf("%s: %d frontdesk metric families served", n.Name, len(families))
 	}
 }
 
@@ -83,32 +66,8 @@ func testSpeakerMetrics(t *testing.T, l *lab, proxy string) {
 func testControllerMetrics(t *testing.T, l *lab) {
 	ctx := t.Context()
 	defined := definedMetrics(t, l)
-	const name = "frontdesk-test-metrics-reader"
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name},
-		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
-	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: name}}}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
-	if _, err := l.kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.kube.CoreV1().ServiceAccounts("default").Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.WithoutCancel(ctx)
-		_ = l.kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
-		_ = l.kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
-		_ = l.kube.CoreV1().ServiceAccounts("default").Delete(ctx, name, metav1.DeleteOptions{})
-	})
-	tok, err := l.kube.CoreV1().ServiceAccounts("default").CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := l.serviceAccountToken(t, "frontdesk-test-metrics-reader", "frontdesk-test-metrics-reader",
+		rbacv1.PolicyRule{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}})
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext:       netns.Dialer(l.plan.Nodes[0].NS),      // the Pod network is routed between nodes
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the controller's serving certificate is self-signed; the token is what is checked
@@ -127,7 +86,7 @@ func testControllerMetrics(t *testing.T, l *lab) {
 			if err != nil {
 				return false, err.Error()
 			}
-			req.Header.Set("Authorization", "Bearer "+tok.Status.Token)
+			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := client.Do(req)
 			if err != nil {
 				return false, err.Error()
@@ -137,17 +96,8 @@ func testControllerMetrics(t *testing.T, l *lab) {
 			body = string(b)
 			return err == nil && resp.StatusCode == http.StatusOK, fmt.Sprintf("%v %s", err, resp.Status)
 		})
-		families, err := testutil.TextToMetricFamilies(strings.NewReader(body))
-		if err != nil {
-			t.Fatalf("%s: %v", target, err)
-		}
-		for n := range families {
-			if strings.HasPrefix(n, "frontdesk_") {
-				served[n] = true
-				if !defined[n] {
-					t.Errorf("%s serves %s, which docs/metrics.md does not list", pod.Name, n)
-				}
-			}
+		for n := range documentedFamilies(t, pod.Name, body, defined) {
+			served[n] = true
 		}
 	}
 	// The leader's: hello-svc is served, so the condition gauge has a True series; the pools'.
@@ -158,6 +108,24 @@ func testControllerMetrics(t *testing.T, l *lab) {
 		}
 	}
 	t.Logf("%d frontdesk metric families served by the controller", len(served))
+}
+
+// documentedFamilies parses a scrape of who's /metrics and returns its frontdesk metric families,
+// each of which must be one the source defines (docs/metrics.md).
+func documentedFamilies(t *testing.T, who, scrape string, defined map[string]bool) map[string]*dto.MetricFamily {
+	t.Helper()
+	families, err := testutil.TextToMetricFamilies(strings.NewReader(scrape))
+	if err != nil {
+		t.Fatalf("%s's /metrics: %v", who, err)
+	}
+	for name := range families {
+		if !strings.HasPrefix(name, "frontdesk_") {
+			delete(families, name)
+		} else if !defined[name] {
+			t.Errorf("%s serves %s, which docs/metrics.md does not list", who, name)
+		}
+	}
+	return families
 }
 
 func definedMetrics(t *testing.T, l *lab) map[string]bool {

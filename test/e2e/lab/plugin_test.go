@@ -3,7 +3,6 @@
 package lab
 
 import (
-	"context"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,14 +11,11 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/frontdesk-lb/frontdesk/internal/netns"
+	"github.com/frontdesk-lb/frontdesk/lab/controlplane"
 	"github.com/frontdesk-lb/frontdesk/lab/topology"
 )
 
@@ -55,38 +51,17 @@ func testKubectlPlugin(t *testing.T, l *lab, vip netip.Addr, node string) {
 		t.Errorf("kubectl frontdesk why why-no-pods, want the selector step:\n%s", why)
 	}
 
-	// A viewer: a ServiceAccount bound to view only, with a kubeconfig of its own.
+	// A viewer: a ServiceAccount bound to view only, with a kubeconfig of its own: the lab's API
+	// server and CA, the ServiceAccount's token.
 	ctx := t.Context()
-	const name = "frontdesk-test-viewer"
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
-	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: name}}}
-	if _, err := l.kube.CoreV1().ServiceAccounts("default").Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.WithoutCancel(ctx)
-		_ = l.kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
-		_ = l.kube.CoreV1().ServiceAccounts("default").Delete(ctx, name, metav1.DeleteOptions{})
-	})
-	tok, err := l.kube.CoreV1().ServiceAccounts("default").CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	admin, err := clientcmd.BuildConfigFromFlags("", l.o.Kubeconfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := clientcmd.LoadFromFile(l.o.Kubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur := cfg.Contexts[cfg.CurrentContext]
-	cfg.AuthInfos = map[string]*clientcmdapi.AuthInfo{"viewer": {Token: tok.Status.Token}}
-	cfg.Contexts = map[string]*clientcmdapi.Context{"viewer": {Cluster: cur.Cluster, AuthInfo: "viewer", Namespace: "default"}}
-	cfg.CurrentContext = "viewer"
+	viewer := rest.AnonymousClientConfig(admin)
+	viewer.BearerToken = l.serviceAccountToken(t, "frontdesk-test-viewer", "view")
 	path := filepath.Join(t.TempDir(), "viewer.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+	if err := controlplane.WriteKubeconfigFile(path, "viewer", viewer); err != nil {
 		t.Fatal(err)
 	}
 	plugin := filepath.Join(l.o.Dir, "bin", "kubectl-frontdesk")

@@ -3,6 +3,7 @@
 package lab
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -159,4 +161,42 @@ func checkNothingForbidden(t *testing.T, l *lab) {
 	if want := 2 + len(l.plan.Nodes); checked != want {
 		t.Errorf("checked the logs of %d frontdesk Pods, want %d", checked, want)
 	}
+}
+
+// serviceAccountToken creates ServiceAccount default/name bound cluster-wide to clusterRole, and
+// that ClusterRole with rules when rules are given (an existing one, such as view, otherwise), all
+// deleted when the test ends, and returns a token for the ServiceAccount: a user of the lab's with
+// exactly that access.
+func (l *lab) serviceAccountToken(t *testing.T, name, clusterRole string, rules ...rbacv1.PolicyRule) string {
+	t.Helper()
+	ctx := t.Context()
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(ctx)
+		_ = l.kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
+		if len(rules) > 0 {
+			_ = l.kube.RbacV1().ClusterRoles().Delete(ctx, clusterRole, metav1.DeleteOptions{})
+		}
+		_ = l.kube.CoreV1().ServiceAccounts("default").Delete(ctx, name, metav1.DeleteOptions{})
+	})
+	if len(rules) > 0 {
+		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: clusterRole}, Rules: rules}
+		if _, err := l.kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: name}}}
+	if _, err := l.kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
+	if _, err := l.kube.CoreV1().ServiceAccounts("default").Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := l.kube.CoreV1().ServiceAccounts("default").CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Status.Token
 }
