@@ -28,16 +28,23 @@ func fakes(t *testing.T) (*kubefake.Clientset, *fdfake.Clientset) {
 	return kubefake.NewClientset(kubeObjs...), fdfake.NewSimpleClientset(fdObjs...)
 }
 
-func TestStatusTable(t *testing.T) {
+// status is what `kubectl frontdesk status` prints over the fixtures: namespace "" is -A.
+func status(t *testing.T, namespace, format string, names ...string) string {
+	t.Helper()
 	kube, fd := fakes(t)
-	svcs, err := Status(t.Context(), kube, fd.FrontdeskV1alpha1(), "", nil)
+	svcs, err := Status(t.Context(), kube, fd.FrontdeskV1alpha1(), namespace, names)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := PrintStatus(&out, OutputTable, svcs, true); err != nil {
+	if err := PrintStatus(&out, format, svcs, namespace == ""); err != nil {
 		t.Fatal(err)
 	}
+	return out.String()
+}
+
+func TestStatusTable(t *testing.T) {
+	out := status(t, "", OutputTable)
 	want := `NAMESPACE   NAME      ADDRESS        POOL   ANNOUNCED BY          READY   REASON
 default     api       192.0.2.11     lan    none: NotAdvertised   False   NotAdvertised
 default     pending   <pending>      -      -                     False   NoPool
@@ -45,7 +52,7 @@ default     web       192.0.2.10     lan    node-a (L2)           True    Announ
                       2001:db8::10   lan6   2 nodes (BGP)
 shop        web       192.0.2.10     lan    node-a (L2)           True    Announced
 `
-	if diff := cmp.Diff(want, out.String()); diff != "" {
+	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
@@ -53,24 +60,17 @@ shop        web       192.0.2.10     lan    node-a (L2)           True    Announ
 // One namespace, some Services by name, the wide columns; a name that is no LoadBalancer
 // Service is an error that names it.
 func TestStatusNamed(t *testing.T) {
-	kube, fd := fakes(t)
-	svcs, err := Status(t.Context(), kube, fd.FrontdeskV1alpha1(), "default", []string{"web"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := PrintStatus(&out, OutputWide, svcs, false); err != nil {
-		t.Fatal(err)
-	}
+	out := status(t, "default", OutputWide, "web")
 	for _, want := range []string{"POLICY", "Local", "announced over BGP by 2 nodes: node-a, node-b"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("wide output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("wide output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out.String(), "shop") || strings.Contains(out.String(), "api") {
-		t.Errorf("other Services printed:\n%s", out.String())
+	if strings.Contains(out, "shop") || strings.Contains(out, "api") {
+		t.Errorf("other Services printed:\n%s", out)
 	}
-	_, err = Status(t.Context(), kube, fd.FrontdeskV1alpha1(), "default", []string{"web", "internal", "nope"})
+	kube, fd := fakes(t)
+	_, err := Status(t.Context(), kube, fd.FrontdeskV1alpha1(), "default", []string{"web", "internal", "nope"})
 	if err == nil || !strings.Contains(err.Error(), "internal, nope") || !strings.Contains(err.Error(), "namespace default") {
 		t.Errorf("got %v, want an error naming internal and nope in namespace default", err)
 	}
@@ -78,22 +78,14 @@ func TestStatusNamed(t *testing.T) {
 
 // -o json holds what the table shows and more: the announcers and the speakers' condition.
 func TestStatusJSON(t *testing.T) {
-	kube, fd := fakes(t)
-	svcs, err := Status(t.Context(), kube, fd.FrontdeskV1alpha1(), "default", []string{"web"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := PrintStatus(&out, OutputJSON, svcs, false); err != nil {
-		t.Fatal(err)
-	}
+	out := status(t, "default", OutputJSON, "web")
 	var got struct{ Services []ServiceStatus }
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}
 	if len(got.Services) != 1 || len(got.Services[0].Addresses) != 2 || !got.Services[0].Addresses[0].Shared ||
 		len(got.Services[0].Addresses[1].Announcers) != 2 || got.Services[0].Ready != "True" {
-		t.Errorf("json: %s", out.String())
+		t.Errorf("json: %s", out)
 	}
 }
 

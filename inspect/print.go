@@ -62,19 +62,21 @@ func PrintStatus(w io.Writer, format string, svcs []ServiceStatus, allNamespaces
 	}
 	tw.row(head...)
 	for _, s := range svcs {
+		// One line per address; a Service without one yet gets a line of its own.
 		addrs := s.Addresses
 		if len(addrs) == 0 {
-			addrs = []AddressStatus{{Address: "<pending>"}}
+			addrs = []AddressStatus{{}}
 		}
 		for i, a := range addrs {
 			name, ns, ready, reason := s.Name, s.Namespace, orDash(s.Ready), orDash(s.Reason)
 			if i > 0 { // the Service's other addresses: only what differs
 				name, ns, ready, reason = "", "", "", ""
 			}
-			row := []string{name, a.Address, orDash(a.Pool), a.announcedBy(), ready, reason}
-			if a.Address == "<pending>" {
-				row[3] = "-"
+			address, by := a.Address, a.announcedBy()
+			if address == "" {
+				address, by = "<pending>", "-"
 			}
+			row := []string{name, address, orDash(a.Pool), by, ready, reason}
 			if allNamespaces {
 				row = append([]string{ns}, row...)
 			}

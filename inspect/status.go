@@ -130,8 +130,11 @@ func (a AddressStatus) announcedBy() string {
 	if len(l2) > 0 {
 		parts = append(parts, strings.Join(l2, ",")+" (L2)")
 	}
-	if bgp > 0 {
-		parts = append(parts, fmt.Sprintf("%d node%s (BGP)", bgp, map[bool]string{true: "", false: "s"}[bgp == 1]))
+	switch {
+	case bgp == 1:
+		parts = append(parts, "1 node (BGP)")
+	case bgp > 1:
+		parts = append(parts, fmt.Sprintf("%d nodes (BGP)", bgp))
 	}
 	if len(parts) == 0 {
 		if a.Announced != nil && a.Announced.Status != metav1.ConditionTrue {
