@@ -138,13 +138,13 @@ generate:
 	  --listers-package=$(GEN_PKG)/listers --output-dir=api/generated/informers \
 	  --output-pkg=$(GEN_PKG)/informers ./api/v1alpha1
 
-# Regenerates, then compares with a copy taken before: any difference means the committed (or
-# working-tree) generated files were stale. Works in a dirty tree, unlike a git status check.
 # docs/metrics.md: every metric, read from the source by internal/metricsdoc, whose tests (in make
 # unit) check the naming conventions and fail when the document is stale.
 metrics-doc:
 	$(GO) test -count=1 ./internal/metricsdoc -run TestDocIsCurrent -update
 
+# Regenerates, then compares with a copy taken before: any difference means the committed (or
+# working-tree) generated files were stale. Works in a dirty tree, unlike a git status check.
 verify-generated:
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  cp -a api "$$tmp/api"; cp -a charts/frontdesk/crds "$$tmp/crds"; \
