@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -157,7 +158,7 @@ func walkthrough(t *testing.T, proxy, bin string) {
 		if want := vip.String() + ": announced by " + node; !strings.Contains(cond, want) {
 			t.Errorf("condition message %q does not say %q", cond, want)
 		}
-		if d := l.kubectl(t, "describe", "service", "hello-svc"); !strings.Contains(d, "Normal   LoadBalancerReady") {
+		if d := l.kubectl(t, "describe", "service", "hello-svc"); !regexp.MustCompile(`Normal\s+LoadBalancerReady\s`).MatchString(d) {
 			t.Errorf("kubectl describe shows no LoadBalancerReady Event:\n%s", d)
 		}
 		t.Run("kubectl frontdesk, as an admin and as a viewer", func(t *testing.T) { testKubectlPlugin(t, l, vip, node) })
