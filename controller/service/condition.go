@@ -76,7 +76,12 @@ func (c *Controller) readiness(svc *v1.Service, err error) metav1.Condition {
 // reason or message differ from what svc holds, keeping the transition time when the status stays.
 // Only this condition is patched (status.conditions merges by type): other controllers' stay.
 func (c *Controller) setCondition(ctx context.Context, svc *v1.Service, want metav1.Condition) error {
-	have := meta.FindStatusCondition(svc.Status.Conditions, want.Type)
+	// A copy: FindStatusCondition points into svc's list, which SetStatusCondition below changes
+	// in place, and the Event is decided on what was there before.
+	var have *metav1.Condition
+	if h := meta.FindStatusCondition(svc.Status.Conditions, want.Type); h != nil {
+		have = new(*h)
+	}
 	if have != nil && have.Status == want.Status && have.Reason == want.Reason && have.Message == want.Message &&
 		have.ObservedGeneration == want.ObservedGeneration {
 		return nil

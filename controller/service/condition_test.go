@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-base/metrics/testutil"
@@ -48,6 +50,13 @@ func waitCondition(t *testing.T, h *unitHarness, name string, want *metav1.Condi
 			return fmt.Sprintf("condition %s/%s %q, want %s/%s with %q", got.Status, got.Reason, got.Message, want.Status, want.Reason, want.Message)
 		case got.ObservedGeneration != svc.Generation:
 			return fmt.Sprintf("observedGeneration %d, want %d", got.ObservedGeneration, svc.Generation)
+		}
+		// The controller's cache holds it too: the fake's objects have no resourceVersion, so
+		// the controller cannot tell a copy older than its own write (cacheBehind), and a test's
+		// next change must not come before the cache caught up.
+		if cached, err := h.services.Services("default").Get(name); err != nil ||
+			!equality.Semantic.DeepEqual(meta.FindStatusCondition(cached.Status.Conditions, ConditionLoadBalancerReady), got) {
+			return "the controller's cache is behind"
 		}
 		return ""
 	})
@@ -148,12 +157,54 @@ func TestReadinessProviderDecides(t *testing.T) {
 		t.Fatal("New did not hand the provider its readiness function")
 	}
 	waitCondition(t, h, "web", &metav1.Condition{Status: metav1.ConditionFalse, Reason: "NotAnnounced", Message: "no node announces"})
+	waitConditionEvents(t, h, "web", "Warning LoadBalancerNotReady: "+ConditionLoadBalancerReady+" False (NotAnnounced)")
 	lb.set("True", "Announced", "announced by node-a over L2")
 	lb.changed("default", "web")
 	waitCondition(t, h, "web", &metav1.Condition{Status: metav1.ConditionTrue, Reason: "Announced", Message: "node-a"})
+	// Each change of status or reason is told once, in order; a message that changes alone is not.
+	lb.set("True", "Announced", "announced by node-b over L2")
+	lb.changed("default", "web")
+	waitCondition(t, h, "web", &metav1.Condition{Status: metav1.ConditionTrue, Reason: "Announced", Message: "node-b"})
+	lb.set("False", "NotAnnounced", "no node announces 192.0.2.1")
+	lb.changed("default", "web")
+	waitCondition(t, h, "web", &metav1.Condition{Status: metav1.ConditionFalse, Reason: "NotAnnounced", Message: "192.0.2.1"})
+	waitConditionEvents(t, h, "web",
+		"Warning LoadBalancerNotReady: "+ConditionLoadBalancerReady+" False (NotAnnounced)",
+		"Normal LoadBalancerReady: "+ConditionLoadBalancerReady+" True (Announced): announced by node-a",
+		"Warning LoadBalancerNotReady: "+ConditionLoadBalancerReady+" False (NotAnnounced)")
 	if calls := lb.Calls(fakelb.OpEnsure); calls != 1 {
 		t.Errorf("%d EnsureLoadBalancer calls, want 1: a readiness change alone calls no provider method", calls)
 	}
+}
+
+// waitConditionEvents waits until the condition's Events about Service name, oldest first, are
+// exactly want (each a prefix of "Type Reason: message"), and fails on any more.
+func waitConditionEvents(t *testing.T, h *unitHarness, name string, want ...string) {
+	t.Helper()
+	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
+		list, err := h.client.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		slices.SortStableFunc(list.Items, func(a, b v1.Event) int { return a.FirstTimestamp.Compare(b.FirstTimestamp.Time) })
+		var got []string
+		for _, ev := range list.Items {
+			if ev.InvolvedObject.Name == name && (ev.Reason == EventLoadBalancerReady || ev.Reason == EventLoadBalancerNotReady) {
+				for range max(ev.Count, 1) {
+					got = append(got, fmt.Sprintf("%s %s: %s", ev.Type, ev.Reason, ev.Message))
+				}
+			}
+		}
+		if len(got) != len(want) {
+			return fmt.Sprintf("Events %q, want %d: %q", got, len(want), want)
+		}
+		for i := range want {
+			if !strings.HasPrefix(got[i], want[i]) {
+				return fmt.Sprintf("Event %d is %q, want %q", i, got[i], want[i])
+			}
+		}
+		return ""
+	})
 }
 
 func TestOnlyConditionsChanged(t *testing.T) {

@@ -157,13 +157,14 @@ func (c *Controller) sync(ctx context.Context, key string) (operation, string, e
 		// sync, the sync's own error is the one that matters.
 		cond := c.readiness(svc, err)
 		c.conditions.set(key, cond.Status, cond.Reason)
-		if cerr := c.setCondition(ctx, svc, cond); cerr != nil {
-			if err == nil {
-				syncErrors.WithLabelValues("status").Inc()
-				err = cerr
-			} else {
-				klog.FromContext(ctx).V(2).Info("Setting the Service's condition failed", "err", cerr)
-			}
+		switch cerr := c.setCondition(ctx, svc, cond); {
+		case cerr == nil:
+			c.applied.wrote(key, svc.ResourceVersion)
+		case err == nil:
+			syncErrors.WithLabelValues("status").Inc()
+			err = cerr
+		default:
+			klog.FromContext(ctx).V(2).Info("Setting the Service's condition failed", "err", cerr)
 		}
 		return op, why, err
 	case actCleanup:

@@ -53,6 +53,20 @@ func (t *tracker) set(key string, a applied) {
 	t.m[key] = a
 }
 
+// wrote records the resourceVersion of a later write of ours to a tracked Service (its
+// condition), so that cacheBehind also waits for the cache to hold that write: a condition
+// decided on an older copy would tell its last change again.
+func (t *tracker) wrote(key, resourceVersion string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a, ok := t.m[key]; ok && a.svc.ResourceVersion != resourceVersion {
+		svc := *a.svc // the tracked copy may be read meanwhile: replaced, never changed
+		svc.ResourceVersion = resourceVersion
+		a.svc = &svc
+		t.m[key] = a
+	}
+}
+
 func (t *tracker) markStale(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

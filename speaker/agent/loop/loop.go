@@ -286,7 +286,17 @@ func (l *Loop) sync(ctx context.Context) (time.Duration, error) {
 			again = rep.Again
 		}
 	}
-	l.queueStatus(snap.allocs, reports)
+	if snap.Alive == nil || snap.Alive[l.cfg.NodeName] {
+		l.queueStatus(snap.allocs, reports)
+	} else {
+		// This speaker is not running in liveness: before it starts (the first run, whose Sync
+		// starts it) and once it left. Its protocols elect without it then, so every address
+		// would read "not announced here" for a moment: a restart would take this node's entries
+		// out of the status and put them back (and flap each Service's condition) while the
+		// node never stopped forwarding. What it announces stays as the last run alive wrote,
+		// until a run alive writes it or, once it left, its peers take its entries over.
+		l.log.V(4).Info("status not written: this speaker is not running in liveness yet or any more")
+	}
 	if len(errs) > 0 && snap.Stalled {
 		l.stalled.Store(true) // not acted on yet: the retry sees it again
 	}

@@ -3,6 +3,7 @@ package loop
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"sync"
 	"testing"
@@ -126,5 +127,52 @@ func TestConfigValidate(t *testing.T) {
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Field != "NodeName" {
 		t.Fatalf("New(Config{}) = %v, want a *ConfigError on NodeName", err)
+	}
+}
+
+// fakeMembership is liveness whose view the test sets.
+type fakeMembership struct {
+	mu      sync.Mutex
+	alive   map[string]bool
+	changes chan struct{}
+}
+
+func (m *fakeMembership) Alive() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.alive)
+}
+func (m *fakeMembership) HasQuorum() bool                          { return true }
+func (m *fakeMembership) Changes() <-chan struct{}                 { return m.changes }
+func (m *fakeMembership) SetPeers(map[string]netip.AddrPort) error { return nil }
+
+func (m *fakeMembership) set(node string, alive bool) {
+	m.mu.Lock()
+	m.alive[node] = alive
+	m.mu.Unlock()
+}
+
+// A run while this speaker is not running in liveness (a restarted speaker's first run, before
+// its heartbeats start) syncs the protocols but writes no status: its verdicts, made without
+// itself, would take this node's entries out for a moment. The first run alive writes.
+func TestNoStatusWhileNotAlive(t *testing.T) {
+	base, api, allocs := newTestLoop(t, alloc(addr, "1"))
+	m := &fakeMembership{alive: map[string]bool{"n1": false, "n2": true}, changes: make(chan struct{})}
+	p := &fakeProtocol{mode: l2}
+	l := runWorker(t, base, Config{NodeName: "n1", API: api, MinInterval: time.Millisecond, Membership: m}, p)
+	waitUntil(t, "a run", func() bool { n, _ := p.calls(); return n >= 1 })
+	l.markDirty()
+	waitUntil(t, "a second run", func() bool { n, _ := p.calls(); return n >= 2 })
+	if err := l.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := api.count(); n != 0 {
+		t.Fatalf("%d status writes while this speaker was not alive, want none", n)
+	}
+	m.set("n1", true)
+	l.markDirty()
+	waitUntil(t, "the first write once alive", func() bool { return api.count() == 1 })
+	if d := cmp.Diff([]v1alpha1.Announcer{{Node: "n1", Mode: l2}}, api.status(allocs[0].Name).Announcers); d != "" {
+		t.Errorf("once alive (-want +got):\n%s", d)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -257,34 +258,70 @@ type response struct {
 	body, pod string
 }
 
-// httpGet makes one request from inside namespace ns, on a new connection.
+// httpGet makes one request from inside namespace ns, on a new connection, within 2 s.
 func httpGet(ctx context.Context, ns, url string) (response, error) {
+	r, _, err := timedGet(ctx, ns, url, 2*time.Second)
+	return r, err
+}
+
+// timedGet makes one request from inside namespace ns, on a new connection, within timeout. It
+// returns how long the answer took; an error says how far the request got (connected, request
+// sent) and when, which tells a lost SYN from a lost answer.
+func timedGet(ctx context.Context, ns, url string, timeout time.Duration) (response, time.Duration, error) {
 	c := &http.Client{
-		Timeout:   2 * time.Second,
+		Timeout:   timeout,
 		Transport: &http.Transport{DialContext: netns.Dialer(ns), DisableKeepAlives: true},
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	start := time.Now()
+	var mu sync.Mutex
+	var connected, wrote time.Duration
+	trace := &httptrace.ClientTrace{
+		GotConn:      func(httptrace.GotConnInfo) { mu.Lock(); connected = time.Since(start); mu.Unlock() },
+		WroteRequest: func(httptrace.WroteRequestInfo) { mu.Lock(); wrote = time.Since(start); mu.Unlock() },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
 	if err != nil {
-		return response{}, err
+		return response{}, 0, err
+	}
+	failed := func(err error) (response, time.Duration, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case connected == 0:
+			return response{}, time.Since(start), fmt.Errorf("%w (not connected)", err)
+		case wrote == 0:
+			return response{}, time.Since(start), fmt.Errorf("%w (connected after %v, request not sent)", err, connected.Round(time.Millisecond))
+		}
+		return response{}, time.Since(start), fmt.Errorf("%w (connected after %v, request sent after %v, no full answer)", err,
+			connected.Round(time.Millisecond), wrote.Round(time.Millisecond))
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return response{}, err
+		return failed(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return response{}, err
+		return failed(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return response{}, fmt.Errorf("GET %s from %s: %s", url, ns, resp.Status)
+		return response{}, time.Since(start), fmt.Errorf("GET %s from %s: %s", url, ns, resp.Status)
 	}
-	return response{body: string(b), pod: resp.Header.Get("X-Lab-Pod")}, nil
+	return response{body: string(b), pod: resp.Header.Get("X-Lab-Pod")}, time.Since(start), nil
 }
 
 func url(addr netip.Addr, port int32) string {
 	return "http://" + netip.AddrPortFrom(addr, uint16(port)).String() + "/"
 }
+
+// loadTimeout is a load request's budget. A request fails when it gets no answer in 5 s: TCP
+// recovers a lost SYN in 1 s and a second in 3 s more, which a client waits for; a way that is
+// broken does not answer at all. Answers slower than slowAnswer are kept, with when they started,
+// for the test's log: how close a run came.
+const (
+	loadTimeout = 5 * time.Second
+	slowAnswer  = time.Second
+)
 
 // load sends requests from ns to target back to back (each on a new connection) until stopped,
 // counting answers per body and failures.
@@ -292,6 +329,8 @@ type load struct {
 	mu       sync.Mutex
 	ok       map[string]int // body → count
 	failures []string
+	slow     []string // answers slower than slowAnswer: start time and duration
+	slowest  time.Duration
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -302,19 +341,31 @@ func startLoad(ctx context.Context, ns, target string) *load {
 	go func() {
 		defer close(l.done)
 		for ctx.Err() == nil {
-			r, err := httpGet(ctx, ns, target)
+			start := time.Now()
+			r, took, err := timedGet(ctx, ns, target, loadTimeout)
 			l.mu.Lock()
 			switch {
 			case err == nil:
 				l.ok[strings.TrimSpace(r.body)]++
+				l.slowest = max(l.slowest, took)
+				if took > slowAnswer {
+					l.slow = append(l.slow, fmt.Sprintf("%s took %v", start.Format("15:04:05.000"), took.Round(time.Millisecond)))
+				}
 			case ctx.Err() == nil:
-				l.failures = append(l.failures, time.Now().Format("15:04:05.000")+" "+err.Error())
+				l.failures = append(l.failures, "started "+start.Format("15:04:05.000")+": "+err.Error())
 			}
 			l.mu.Unlock()
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
 	return l
+}
+
+// summary is what the test logs of a load: its slowest answer and those slower than slowAnswer.
+func (l *load) summary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprintf("slowest answer %v; %d slower than %v %v", l.slowest.Round(time.Millisecond), len(l.slow), slowAnswer, l.slow)
 }
 
 // stop ends the load and returns the answers per body and the failures.
@@ -385,6 +436,25 @@ func (l *lab) ingressAddr(t *testing.T, name string) netip.Addr {
 		return addr.IsValid(), fmt.Sprint(ing)
 	})
 	return addr
+}
+
+// conditionEvents returns the controller's Events on Service name that tell its LoadBalancerReady
+// condition changed, last seen at since or later (Events count in seconds), as "Type Reason:
+// message".
+func (l *lab) conditionEvents(t *testing.T, name string, since time.Time) []string {
+	t.Helper()
+	evs, err := l.kube.CoreV1().Events(metav1.NamespaceDefault).List(t.Context(), metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Service,involvedObject.name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range evs.Items {
+		if (ev.Reason == "LoadBalancerReady" || ev.Reason == "LoadBalancerNotReady") && !ev.LastTimestamp.Time.Before(since.Truncate(time.Second)) {
+			out = append(out, ev.Type+" "+ev.Reason+": "+ev.Message)
+		}
+	}
+	return out
 }
 
 func (l *lab) service(t *testing.T, name string) *corev1.Service {

@@ -95,6 +95,14 @@ func testRollingUpgrade(t *testing.T, l *lab, vip netip.Addr) {
 	if after := addrs(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("LoadBalancer addresses moved: before %v, after %v", before, after)
 	}
+	// Nor did the Service of vip read not ready: every speaker and the controller were replaced,
+	// and its node never stopped serving.
+	l.kubectl(t, "wait", "--for=condition=frontdesk.dev/LoadBalancerReady", "service/hello-svc", "--timeout=10s")
+	for _, ev := range l.conditionEvents(t, "hello-svc", began) {
+		if strings.HasPrefix(ev, "Warning ") {
+			t.Errorf("hello-svc was said not ready during the upgrade: %s", ev)
+		}
+	}
 }
 
 // loadWithoutMove runs act while the LAN client requests vip, which announcer announces, then
@@ -123,6 +131,7 @@ func (l *lab) loadWithoutMove(t *testing.T, vip netip.Addr, announcer, during st
 	})
 	ok, failures := ld.stop()
 	path.stop()
+	t.Logf("%s: %s", during, ld.summary())
 	if len(failures) > 0 {
 		t.Errorf("%d requests failed %s: %v", len(failures), during, failures)
 	}
