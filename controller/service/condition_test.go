@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -178,7 +177,9 @@ func TestReadinessProviderDecides(t *testing.T) {
 }
 
 // waitConditionEvents waits until the condition's Events about Service name, oldest first, are
-// exactly want (each a prefix of "Type Reason: message"), and fails on any more.
+// exactly want (each a prefix of "Type Reason: message"), and fails on any more. The fake lists
+// by name, which the recorder makes of the object's name and the Event's time in nanoseconds:
+// oldest first.
 func waitConditionEvents(t *testing.T, h *unitHarness, name string, want ...string) {
 	t.Helper()
 	testkit.Eventually(t, 5*time.Second, waitEvery, func() string {
@@ -186,7 +187,6 @@ func waitConditionEvents(t *testing.T, h *unitHarness, name string, want ...stri
 		if err != nil {
 			return err.Error()
 		}
-		slices.SortStableFunc(list.Items, func(a, b v1.Event) int { return a.FirstTimestamp.Compare(b.FirstTimestamp.Time) })
 		var got []string
 		for _, ev := range list.Items {
 			if ev.InvolvedObject.Name == name && (ev.Reason == EventLoadBalancerReady || ev.Reason == EventLoadBalancerNotReady) {

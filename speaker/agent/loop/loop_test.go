@@ -132,9 +132,8 @@ func TestConfigValidate(t *testing.T) {
 
 // fakeMembership is liveness whose view the test sets.
 type fakeMembership struct {
-	mu      sync.Mutex
-	alive   map[string]bool
-	changes chan struct{}
+	mu    sync.Mutex
+	alive map[string]bool
 }
 
 func (m *fakeMembership) Alive() map[string]bool {
@@ -143,7 +142,7 @@ func (m *fakeMembership) Alive() map[string]bool {
 	return maps.Clone(m.alive)
 }
 func (m *fakeMembership) HasQuorum() bool                          { return true }
-func (m *fakeMembership) Changes() <-chan struct{}                 { return m.changes }
+func (m *fakeMembership) Changes() <-chan struct{}                 { return nil }
 func (m *fakeMembership) SetPeers(map[string]netip.AddrPort) error { return nil }
 
 func (m *fakeMembership) set(node string, alive bool) {
@@ -157,7 +156,7 @@ func (m *fakeMembership) set(node string, alive bool) {
 // itself, would take this node's entries out for a moment. The first run alive writes.
 func TestNoStatusWhileNotAlive(t *testing.T) {
 	base, api, allocs := newTestLoop(t, alloc(addr, "1"))
-	m := &fakeMembership{alive: map[string]bool{"n1": false, "n2": true}, changes: make(chan struct{})}
+	m := &fakeMembership{alive: map[string]bool{"n1": false, "n2": true}}
 	p := &fakeProtocol{mode: l2}
 	l := runWorker(t, base, Config{NodeName: "n1", API: api, MinInterval: time.Millisecond, Membership: m}, p)
 	waitUntil(t, "a run", func() bool { n, _ := p.calls(); return n >= 1 })

@@ -264,8 +264,8 @@ func httpGet(ctx context.Context, ns, url string) (response, error) {
 	return r, err
 }
 
-// timedGet makes one request from inside namespace ns, on a new connection, within timeout. It
-// returns how long the answer took; an error says how far the request got (connected, request
+// timedGet makes one request from inside namespace ns, on a new connection, within timeout, and
+// returns how long the answer took. An error says how far the request got (connected, request
 // sent) and when, which tells a lost SYN from a lost answer.
 func timedGet(ctx context.Context, ns, url string, timeout time.Duration) (response, time.Duration, error) {
 	c := &http.Client{
@@ -288,12 +288,14 @@ func timedGet(ctx context.Context, ns, url string, timeout time.Duration) (respo
 		defer mu.Unlock()
 		switch {
 		case connected == 0:
-			return response{}, time.Since(start), fmt.Errorf("%w (not connected)", err)
+			err = fmt.Errorf("%w (not connected)", err)
 		case wrote == 0:
-			return response{}, time.Since(start), fmt.Errorf("%w (connected after %v, request not sent)", err, connected.Round(time.Millisecond))
+			err = fmt.Errorf("%w (connected after %v, request not sent)", err, connected.Round(time.Millisecond))
+		default:
+			err = fmt.Errorf("%w (connected after %v, request sent after %v, no full answer)", err,
+				connected.Round(time.Millisecond), wrote.Round(time.Millisecond))
 		}
-		return response{}, time.Since(start), fmt.Errorf("%w (connected after %v, request sent after %v, no full answer)", err,
-			connected.Round(time.Millisecond), wrote.Round(time.Millisecond))
+		return response{}, 0, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -305,7 +307,7 @@ func timedGet(ctx context.Context, ns, url string, timeout time.Duration) (respo
 		return failed(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return response{}, time.Since(start), fmt.Errorf("GET %s from %s: %s", url, ns, resp.Status)
+		return response{}, 0, fmt.Errorf("GET %s from %s: %s", url, ns, resp.Status)
 	}
 	return response{body: string(b), pod: resp.Header.Get("X-Lab-Pod")}, time.Since(start), nil
 }
@@ -438,23 +440,21 @@ func (l *lab) ingressAddr(t *testing.T, name string) netip.Addr {
 	return addr
 }
 
-// conditionEvents returns the controller's Events on Service name that tell its LoadBalancerReady
-// condition changed, last seen at since or later (Events count in seconds), as "Type Reason:
-// message".
-func (l *lab) conditionEvents(t *testing.T, name string, since time.Time) []string {
+// stayedReady checks that Service name's LoadBalancerReady condition is True and that no Warning
+// Event of the controller said otherwise since (Events count in seconds) during what the test did.
+func (l *lab) stayedReady(t *testing.T, name string, since time.Time, during string) {
 	t.Helper()
+	l.kubectl(t, "wait", "--for=condition=frontdesk.dev/LoadBalancerReady", "service/"+name, "--timeout=10s")
 	evs, err := l.kube.CoreV1().Events(metav1.NamespaceDefault).List(t.Context(), metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=Service,involvedObject.name=" + name})
+		FieldSelector: "involvedObject.kind=Service,involvedObject.name=" + name + ",type=Warning,reason=LoadBalancerNotReady"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
 	for _, ev := range evs.Items {
-		if (ev.Reason == "LoadBalancerReady" || ev.Reason == "LoadBalancerNotReady") && !ev.LastTimestamp.Time.Before(since.Truncate(time.Second)) {
-			out = append(out, ev.Type+" "+ev.Reason+": "+ev.Message)
+		if !ev.LastTimestamp.Time.Before(since.Truncate(time.Second)) {
+			t.Errorf("%s was said not ready %s: %s", name, during, ev.Message)
 		}
 	}
-	return out
 }
 
 func (l *lab) service(t *testing.T, name string) *corev1.Service {

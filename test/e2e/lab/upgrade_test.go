@@ -97,12 +97,7 @@ func testRollingUpgrade(t *testing.T, l *lab, vip netip.Addr) {
 	}
 	// Nor did the Service of vip read not ready: every speaker and the controller were replaced,
 	// and its node never stopped serving.
-	l.kubectl(t, "wait", "--for=condition=frontdesk.dev/LoadBalancerReady", "service/hello-svc", "--timeout=10s")
-	for _, ev := range l.conditionEvents(t, "hello-svc", began) {
-		if strings.HasPrefix(ev, "Warning ") {
-			t.Errorf("hello-svc was said not ready during the upgrade: %s", ev)
-		}
-	}
+	l.stayedReady(t, "hello-svc", began, "during the upgrade")
 }
 
 // loadWithoutMove runs act while the LAN client requests vip, which announcer announces, then

@@ -213,12 +213,7 @@ func walkthrough(t *testing.T, proxy, bin string) {
 		// The node went on serving: the Service's condition stayed True, with no Event saying
 		// otherwise (a new speaker's first run, made before its heartbeats start, used to take
 		// its node out of the status for a moment).
-		l.kubectl(t, "wait", "--for=condition=frontdesk.dev/LoadBalancerReady", "service/hello-svc", "--timeout=10s")
-		for _, ev := range l.conditionEvents(t, "hello-svc", started) {
-			if strings.HasPrefix(ev, "Warning ") {
-				t.Errorf("the Service was said not ready while its announcing node's speaker restarted: %s", ev)
-			}
-		}
+		l.stayedReady(t, "hello-svc", started, "while its announcing node's speaker restarted")
 	})
 
 	t.Run("blue/green: flip the selector between v1 and v2 with no failed request", func(t *testing.T) {
